@@ -1,0 +1,17 @@
+"""The root command group; each verb lives in its own module and registers here."""
+
+from __future__ import annotations
+
+import click
+
+from rustchain import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rustchain")
+def app() -> None:
+    """RustChain: verify and run AI-agent missions."""
+
+
+# Verb modules import `app`, so they are imported after it is defined.
+from rustchain.cli import missions  # noqa: E402, F401

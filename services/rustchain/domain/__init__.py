@@ -1,0 +1,1 @@
+"""The pure domain: missions, plans, events and policies. No I/O lives here."""

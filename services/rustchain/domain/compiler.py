@@ -1,0 +1,58 @@
+"""Mission text in, plan or compiler-style diagnostics out: the one pure entry point."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rustchain.domain.diagnostics import Diagnostic, DiagnosticSink, Position, Severity
+from rustchain.domain.mission import Mission
+from rustchain.domain.mission_loader import MissionLoader
+from rustchain.domain.plan import Plan, build_plan
+from rustchain.domain.source import NodeKind, SourceDocument
+from rustchain.domain.step_types import StepTypeRegistry
+from rustchain.domain.yaml_reader import ReadLimits, read_source
+
+
+@dataclass(frozen=True)
+class Compilation:
+    """The outcome of compiling one file: a plan when valid, and every diagnostic either way."""
+
+    file: str
+    diagnostics: list[Diagnostic]
+    mission: Mission | None
+    plan: Plan | None
+
+    @property
+    def ok(self) -> bool:
+        """True when the file has no errors (warnings allowed)."""
+        return self.plan is not None
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        """Only the errors."""
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+
+def _step_positions(document: SourceDocument) -> dict[str, Position]:
+    steps = document.root.child("steps")
+    positions: dict[str, Position] = {}
+    if steps is None or steps.kind is not NodeKind.SEQUENCE:
+        return positions
+    for node in steps.items:
+        id_node = node.child("id")
+        if id_node is not None and isinstance(id_node.value, str):
+            positions.setdefault(id_node.value, node.position)
+    return positions
+
+
+def compile_mission(
+    data: bytes, file: str, registry: StepTypeRegistry, limits: ReadLimits | None = None
+) -> Compilation:
+    """Parse, validate and plan a mission file's bytes, reporting every problem in one pass."""
+    sink = DiagnosticSink(file)
+    document = read_source(data, file, sink, limits)
+    mission = MissionLoader(registry).load(document, sink) if document is not None else None
+    plan = None
+    if mission is not None and document is not None:
+        plan = build_plan(mission, file, _step_positions(document))
+    return Compilation(file, sink.sorted(), mission, plan)

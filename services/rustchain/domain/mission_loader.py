@@ -1,0 +1,419 @@
+"""From a parsed mission file to a validated Mission, reporting every problem in one pass."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from rustchain.domain import graph
+from rustchain.domain.diagnostics import DiagnosticSink, Position
+from rustchain.domain.mission import Mission, MissionHeader, MissionStep
+from rustchain.domain.model_errors import validate_node
+from rustchain.domain.references import Reference, ReferenceKind, UnknownReference, scan
+from rustchain.domain.source import Node, NodeKind, SourceDocument, describe
+from rustchain.domain.step_types import StepTypeRegistry, canonical_step_type
+from rustchain.domain.suggest import closest, did_you_mean, near_miss
+
+
+def _nested_model(annotation: Any) -> tuple[str, type[BaseModel]] | None:
+    """Whether a field holds a model, a dict of models or a list of models."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        for arg in get_args(annotation):
+            found = _nested_model(arg)
+            if found:
+                return found
+        return None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return ("model", annotation)
+    args = get_args(annotation)
+    if origin is dict and len(args) == 2:
+        inner = _nested_model(args[1])
+        return ("dict", inner[1]) if inner and inner[0] == "model" else None
+    if origin is list and args:
+        inner = _nested_model(args[0])
+        return ("list", inner[1]) if inner and inner[0] == "model" else None
+    if hasattr(annotation, "__metadata__"):
+        return _nested_model(get_args(annotation)[0])
+    return None
+
+
+def report_unknown_keys(
+    node: Node,
+    model: type[BaseModel],
+    sink: DiagnosticSink,
+    where: str,
+    *,
+    typos_only: bool = False,
+    also_allowed: tuple[str, ...] = (),
+) -> None:
+    """Unknown keys: an error when they look like a misspelt known key, else a warning.
+
+    RustChain (serde) ignores keys it does not know, and real missions carry metadata such as
+    `tags` or `author`; those keep loading, with a warning, while `depends-on` is caught. For step
+    parameters only real typos are errors (`typos_only`), since RustChain runners ignored extras.
+    """
+    if node.kind is not NodeKind.MAPPING:
+        return
+    fields = model.model_fields
+    allowed = set(fields) | {f.alias for f in fields.values() if f.alias} | set(also_allowed)
+    allowed -= {name for name, f in fields.items() if f.alias}
+    for key, key_position in node.key_positions.items():
+        if key not in allowed:
+            suggestion = closest(key, allowed)
+            typo = near_miss(key, allowed) if typos_only else suggestion
+            if typo is not None:
+                sink.error(key_position, f"unknown key '{key}' in {where}; did you mean '{typo}'?")
+            else:
+                hint = f"; did you mean '{suggestion}'?" if suggestion else ""
+                sink.warning(key_position, f"unknown key '{key}' in {where} is ignored{hint}")
+            continue
+        if key in also_allowed:
+            continue
+        nested = _nested_model(fields[key].annotation)
+        value = node.mapping[key]
+        if nested is None:
+            continue
+        shape, sub_model = nested
+        inner_where = f"'{key}'"
+        if shape == "model":
+            report_unknown_keys(value, sub_model, sink, inner_where)
+        elif shape == "dict" and value.kind is NodeKind.MAPPING:
+            for child in value.mapping.values():
+                report_unknown_keys(child, sub_model, sink, inner_where)
+        elif shape == "list" and value.kind is NodeKind.SEQUENCE:
+            for child in value.items:
+                report_unknown_keys(child, sub_model, sink, inner_where)
+
+
+@dataclass
+class _StepSkeleton:
+    """What the graph checks need of a step, taken leniently so one bad field hides nothing."""
+
+    index: int
+    node: Node
+    id: str | None
+    id_node: Node | None
+    depends_on: list[tuple[str, Node]]
+
+
+def _skeleton(index: int, node: Node) -> _StepSkeleton:
+    id_node = node.child("id")
+    step_id = id_node.value if id_node is not None and isinstance(id_node.value, str) else None
+    deps: list[tuple[str, Node]] = []
+    deps_node = node.child("depends_on")
+    if deps_node is not None and deps_node.kind is NodeKind.SEQUENCE:
+        deps = [(d.value, d) for d in deps_node.items if isinstance(d.value, str)]
+    return _StepSkeleton(index, node, step_id, id_node, deps)
+
+
+class MissionLoader:
+    """Validates one parsed mission file against a step-type registry."""
+
+    def __init__(self, registry: StepTypeRegistry) -> None:
+        self.registry = registry
+
+    def load(self, document: SourceDocument, sink: DiagnosticSink) -> Mission | None:
+        """The mission, or None when the sink holds at least one error."""
+        root = document.root
+        if root.kind is not NodeKind.MAPPING:
+            sink.error(
+                root.position,
+                "expected a mission: a mapping with 'version', 'name' and 'steps', "
+                f"found {describe(root.to_plain()) if root.kind is NodeKind.SCALAR else 'a list'}",
+            )
+            return None
+        report_unknown_keys(root, MissionHeader, sink, "the mission", also_allowed=("steps",))
+        header_data = {k: v.to_plain() for k, v in root.mapping.items() if k != "steps"}
+        header = validate_node(MissionHeader, header_data, root, sink, "the mission")
+        steps, skeletons = self._steps(root, sink)
+        variables = self._variable_names(root)
+        ids = self._check_ids(skeletons, variables, sink)
+        deps = self._check_depends_on(skeletons, ids, sink)
+        self._check_cycles(skeletons, ids, deps, sink)
+        self._check_step_references(document, skeletons, ids, deps, variables, sink)
+        self._check_output_references(document, root, ids, variables, sink)
+        if sink.has_errors or header is None:
+            return None
+        return Mission(**dict(header), steps=steps)
+
+    def _steps(
+        self, root: Node, sink: DiagnosticSink
+    ) -> tuple[list[MissionStep], list[_StepSkeleton]]:
+        steps_node = root.child("steps")
+        if steps_node is None:
+            sink.error(root.position, "missing key 'steps' in the mission (a list of steps)")
+            return [], []
+        if steps_node.kind is not NodeKind.SEQUENCE:
+            sink.error(
+                steps_node.position,
+                f"'steps' expects a list of steps, found {describe(steps_node.to_plain())}",
+            )
+            return [], []
+        if not steps_node.items:
+            sink.error(steps_node.position, "'steps' is empty; a mission needs at least one step")
+            return [], []
+        steps: list[MissionStep] = []
+        skeletons: list[_StepSkeleton] = []
+        for index, node in enumerate(steps_node.items):
+            if node.kind is not NodeKind.MAPPING:
+                sink.error(
+                    node.position,
+                    f"expected a step (a mapping with 'id', 'name', 'step_type' and "
+                    f"'parameters'), found {describe(node.to_plain())}",
+                )
+                continue
+            skeletons.append(_skeleton(index, node))
+            step = self._step(node, sink)
+            if step is not None:
+                steps.append(step)
+        return steps, skeletons
+
+    def _step(self, node: Node, sink: DiagnosticSink) -> MissionStep | None:
+        report_unknown_keys(node, MissionStep, sink, "a step")
+        step = validate_node(MissionStep, node.to_plain(), node, sink, "a step")
+        type_node = node.child("step_type")
+        if type_node is None:
+            return step
+        written = type_node.value
+        if type_node.kind is NodeKind.MAPPING:
+            inner = type_node.child("type")
+            type_node = inner if inner is not None else type_node
+            written = type_node.value
+        if not isinstance(written, str):
+            return step
+        name = canonical_step_type(written)
+        step_type = self.registry.get(name)
+        if step_type is None:
+            refusal = self.registry.refused.get(name)
+            if refusal is not None:
+                sink.error(type_node.position, f"step type '{written}' is not supported: {refusal}")
+            else:
+                sink.error(
+                    type_node.position,
+                    f"unknown step type '{written}'"
+                    + did_you_mean(name, self.registry.names)
+                    + (
+                        ""
+                        if closest(name, self.registry.names)
+                        else f" (known types: {', '.join(self.registry.names)})"
+                    ),
+                )
+            return None
+        params_node = node.child("parameters")
+        where = f"the parameters of a '{name}' step"
+        if params_node is None or params_node.value is None:
+            try:
+                step_type.parameters.model_validate({})
+            except ValidationError:
+                needed = [
+                    k for k, f in step_type.parameters.model_fields.items() if f.is_required()
+                ]
+                sink.error(
+                    node.position,
+                    f"missing key 'parameters' in a step (a '{name}' step needs "
+                    + (", ".join(f"'{k}'" for k in needed) or "parameters")
+                    + ")",
+                )
+                return None
+            return step
+        if params_node.kind is not NodeKind.MAPPING:
+            return None  # the step model already reported that parameters must be a mapping
+        report_unknown_keys(params_node, step_type.parameters, sink, where, typos_only=True)
+        checked = validate_node(
+            step_type.parameters, params_node.to_plain(), params_node, sink, where
+        )
+        return step if checked is not None else None
+
+    @staticmethod
+    def _variable_names(root: Node) -> dict[str, Position]:
+        node = root.child("variables")
+        if node is None or node.kind is not NodeKind.MAPPING:
+            return {}
+        return dict(node.key_positions)
+
+    @staticmethod
+    def _check_ids(
+        skeletons: list[_StepSkeleton], variables: dict[str, Position], sink: DiagnosticSink
+    ) -> dict[str, _StepSkeleton]:
+        ids: dict[str, _StepSkeleton] = {}
+        for skeleton in skeletons:
+            if skeleton.id is None or skeleton.id_node is None:
+                continue
+            first = ids.get(skeleton.id)
+            if first is not None and first.id_node is not None:
+                where = first.id_node.position
+                sink.error(
+                    skeleton.id_node.position,
+                    f"duplicate step id '{skeleton.id}' "
+                    f"(first used at {where.line}:{where.column})",
+                )
+                continue
+            ids[skeleton.id] = skeleton
+            if skeleton.id in variables:
+                where = variables[skeleton.id]
+                sink.error(
+                    skeleton.id_node.position,
+                    f"step id '{skeleton.id}' is also the name of a variable "
+                    f"(declared at {where.line}:{where.column}); references to it would be "
+                    "ambiguous",
+                )
+        return ids
+
+    @staticmethod
+    def _check_depends_on(
+        skeletons: list[_StepSkeleton], ids: dict[str, _StepSkeleton], sink: DiagnosticSink
+    ) -> dict[str, list[str]]:
+        deps: dict[str, list[str]] = {}
+        for skeleton in skeletons:
+            if skeleton.id is None or ids.get(skeleton.id) is not skeleton:
+                continue
+            known: list[str] = []
+            seen: set[str] = set()
+            for dep, dep_node in skeleton.depends_on:
+                if dep in seen:
+                    sink.warning(dep_node.position, f"'{dep}' is listed twice in depends_on")
+                    continue
+                seen.add(dep)
+                if dep == skeleton.id:
+                    sink.error(dep_node.position, f"step '{dep}' depends on itself")
+                elif dep not in ids:
+                    sink.error(
+                        dep_node.position,
+                        f"step '{skeleton.id}' depends on '{dep}', which is not a step of this "
+                        f"mission{did_you_mean(dep, ids)}",
+                    )
+                else:
+                    known.append(dep)
+            deps[skeleton.id] = known
+        return deps
+
+    @staticmethod
+    def _check_cycles(
+        skeletons: list[_StepSkeleton],
+        ids: dict[str, _StepSkeleton],
+        deps: dict[str, list[str]],
+        sink: DiagnosticSink,
+    ) -> None:
+        order = [s.id for s in skeletons if s.id is not None and ids.get(s.id) is s]
+        for cycle in graph.find_cycles(order, deps):
+            if len(cycle) == 2:
+                continue  # a step depending on itself was reported where it is written
+            first, second = cycle[0], cycle[1]
+            position = next(n.position for d, n in ids[first].depends_on if d == second)
+            sink.error(
+                position,
+                "dependency cycle: " + " -> ".join(cycle) + " (each step depends on the next)",
+            )
+
+    def _check_step_references(
+        self,
+        document: SourceDocument,
+        skeletons: list[_StepSkeleton],
+        ids: dict[str, _StepSkeleton],
+        deps: dict[str, list[str]],
+        variables: dict[str, Position],
+        sink: DiagnosticSink,
+    ) -> None:
+        for skeleton in skeletons:
+            params = skeleton.node.child("parameters")
+            if skeleton.id is None or params is None or ids.get(skeleton.id) is not skeleton:
+                continue
+            upstream_cache: dict[str, bool] = {}
+            for node, found in _references_in(params, ids, variables):
+                position = _reference_position(document, node, found)
+                if isinstance(found, UnknownReference):
+                    sink.error(position, _unknown_message(found))
+                    continue
+                self._check_reference(skeleton.id, found, deps, upstream_cache, position, sink)
+
+    @staticmethod
+    def _check_reference(
+        step_id: str,
+        found: Reference,
+        deps: dict[str, list[str]],
+        upstream_cache: dict[str, bool],
+        position: Position,
+        sink: DiagnosticSink,
+    ) -> None:
+        if found.kind is ReferenceKind.PREVIOUS:
+            if len(deps.get(step_id, [])) != 1:
+                sink.error(
+                    position,
+                    f"{found.text} needs exactly one step in depends_on; step '{step_id}' has "
+                    f"{len(deps.get(step_id, []))}: name the step instead, "
+                    "as in {step_id.output}",
+                )
+            return
+        if found.kind is not ReferenceKind.STEP:
+            return
+        if found.name == step_id:
+            sink.error(position, f"step '{step_id}' uses its own result {found.text}")
+            return
+        if found.name not in upstream_cache:
+            upstream_cache[found.name] = graph.is_upstream(found.name, step_id, deps)
+        if not upstream_cache[found.name]:
+            sink.error(
+                position,
+                f"step '{step_id}' uses {found.text}, but '{found.name}' is not upstream of it; "
+                f"add '{found.name}' to its depends_on",
+            )
+
+    @staticmethod
+    def _check_output_references(
+        document: SourceDocument,
+        root: Node,
+        ids: dict[str, _StepSkeleton],
+        variables: dict[str, Position],
+        sink: DiagnosticSink,
+    ) -> None:
+        outputs = root.child("outputs")
+        if outputs is None:
+            return
+        for node, found in _references_in(outputs, ids, variables):
+            if isinstance(found, UnknownReference):
+                sink.error(_reference_position(document, node, found), _unknown_message(found))
+
+
+def _references_in(
+    root: Node, ids: dict[str, Any], variables: dict[str, Any]
+) -> Iterator[tuple[Node, Reference | UnknownReference]]:
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.kind is NodeKind.MAPPING:
+            stack.extend(reversed(node.mapping.values()))
+        elif node.kind is NodeKind.SEQUENCE:
+            stack.extend(reversed(node.items))
+        elif isinstance(node.value, str):
+            for found in scan(node.value, ids, variables):
+                yield node, found
+
+
+def _reference_position(
+    document: SourceDocument, node: Node, found: Reference | UnknownReference
+) -> Position:
+    """Where the reference is written: exact when the raw text holds it verbatim."""
+    if node.span is None:
+        return node.position
+    start, end = node.span
+    earlier = node.value.count(found.text, 0, found.offset)
+    raw_offset = start - 1
+    for _ in range(earlier + 1):
+        raw_offset = document.text.find(found.text, raw_offset + 1, end)
+        if raw_offset < 0:
+            return node.position
+    return document.lines.position(raw_offset)
+
+
+def _unknown_message(found: UnknownReference) -> str:
+    if found.suggestion is not None:
+        return (
+            f"unknown reference {found.text}: no step or variable is named '{found.name}'; "
+            f"did you mean '{found.suggestion}'?"
+        )
+    return f"unknown reference {found.text}: no step is named '{found.name}'"

@@ -1,0 +1,1 @@
+"""The platform adapters shared by services."""

@@ -1,0 +1,117 @@
+"""The step-type registry: one module per step type, one line per module below.
+
+Plug-ins add step types through the `rustchain.step_types` entry-point group; each entry point
+names an object with `name`, `summary` and `parameters`, like the modules here export.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from rustchain.domain.step_types import StepType, StepTypeRegistry
+from rustchain.steps import (
+    agent,
+    chain,
+    command,
+    copy_file,
+    create_file,
+    delete_file,
+    edit_file,
+    file_search,
+    http,
+    list_directory,
+    llm,
+    move_file,
+    noop,
+    parse_json,
+    parse_yaml,
+    rag_add,
+    rag_query,
+    read_file,
+    tool,
+    validate_schema,
+)
+
+ENTRY_POINT_GROUP = "rustchain.step_types"
+
+BUILT_IN: tuple[StepType, ...] = (
+    create_file.STEP_TYPE,
+    edit_file.STEP_TYPE,
+    delete_file.STEP_TYPE,
+    copy_file.STEP_TYPE,
+    move_file.STEP_TYPE,
+    read_file.STEP_TYPE,
+    list_directory.STEP_TYPE,
+    file_search.STEP_TYPE,
+    command.STEP_TYPE,
+    http.STEP_TYPE,
+    noop.STEP_TYPE,
+    llm.STEP_TYPE,
+    tool.STEP_TYPE,
+    agent.STEP_TYPE,
+    chain.STEP_TYPE,
+    rag_add.STEP_TYPE,
+    rag_query.STEP_TYPE,
+    parse_json.STEP_TYPE,
+    parse_yaml.STEP_TYPE,
+    validate_schema.STEP_TYPE,
+)
+
+_USE_COMMAND = "run the program with a 'command' step instead"
+
+# RustChain's other step types. Its runtime stubbed most of them; we refuse each with a way out
+# rather than accept a step that would silently do nothing.
+REFUSED: dict[str, str] = {
+    **{
+        name: f"RustChain-Python does not run '{name}' steps yet; {_USE_COMMAND}"
+        for name in (
+            "compile_code",
+            "run_tests",
+            "format_code",
+            "lint_code",
+            "git_commit",
+            "git_branch",
+            "git_merge",
+            "git_status",
+            "git_diff",
+            "process_start",
+            "process_kill",
+            "compress",
+            "db_backup",
+            "db_migrate",
+            "ssh_execute",
+            "ping_host",
+            "ftp_upload",
+            "ftp_download",
+            "monitor_resources",
+        )
+    },
+    **{
+        name: f"RustChain-Python does not run '{name}' steps yet"
+        for name in (
+            "parse_xml",
+            "csv_process",
+            "extract_functions",
+            "generate_docs",
+            "service_health",
+            "sql_query",
+            "redis_set",
+            "redis_get",
+            "websocket_connect",
+            "generate_embedding",
+            "similarity_search",
+            "model_inference",
+        )
+    },
+}
+
+
+def plugin_step_types() -> list[StepType]:
+    """Step types installed by other packages through entry points."""
+    return [entry.load() for entry in entry_points(group=ENTRY_POINT_GROUP)]
+
+
+def default_registry(include_plugins: bool = True) -> StepTypeRegistry:
+    """Every built-in step type, plus installed plug-ins."""
+    extra = plugin_step_types() if include_plugins else []
+    return StepTypeRegistry.of([*BUILT_IN, *extra], REFUSED)

@@ -1,0 +1,28 @@
+"""The `chain` step: run a chain of prompts, each fed the previous answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from rustchain.steps.definition import PARAMETERS, StepDefinition
+
+
+class ChainParameters(BaseModel):
+    """A prompt, or several prompts run in order (or in parallel)."""
+
+    model_config = PARAMETERS
+    type: Literal["sequential", "parallel"] = "sequential"
+    prompt: Annotated[str, Field(min_length=1)] | None = None
+    prompts: list[str] = Field(default_factory=list)
+    model: str | None = None
+
+    @model_validator(mode="after")
+    def _has_prompt(self) -> ChainParameters:
+        if self.prompt is None and not self.prompts:
+            raise ValueError("a chain step needs a 'prompt' or a list of 'prompts'")
+        return self
+
+
+STEP_TYPE = StepDefinition("chain", "Run a chain of prompts", ChainParameters)

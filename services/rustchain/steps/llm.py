@@ -1,0 +1,24 @@
+"""The `llm` step: ask a language model (OpenAI-compatible or Ollama) for a completion."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from rustchain.steps.definition import PARAMETERS, StepDefinition
+
+
+class LlmParameters(BaseModel):
+    """The prompt and, optionally, provider, model and sampling settings."""
+
+    model_config = PARAMETERS
+    prompt: Annotated[str, Field(min_length=1)]
+    system: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+
+
+STEP_TYPE = StepDefinition("llm", "Ask a language model", LlmParameters)

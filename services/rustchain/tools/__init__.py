@@ -1,0 +1,1 @@
+"""Developer tools run by `make`: protobuf generation and its check, the demo."""

@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from rustchain.domain.step_types import canonical_step_type
 
@@ -89,14 +96,22 @@ class VariableSpec(BaseModel):
                 raise ValueError(f"'pattern' is not a valid regular expression: {error}") from None
         return pattern
 
-    @model_validator(mode="after")
-    def _default_fits(self) -> VariableSpec:
-        for label, value in [("default", self.default), *(("enum", v) for v in self.enum or [])]:
-            if value is not None and not value_has_type(value, self.type):
-                raise ValueError(f"'{label}' value {value!r} is not of type {self.type}")
-        if self.pattern is not None and self.type != "string":
+    @field_validator("default", "enum")
+    @classmethod
+    def _values_fit_type(cls, value: Any, info: ValidationInfo) -> Any:
+        declared = info.data.get("type")
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if declared is not None and item is not None and not value_has_type(item, declared):
+                raise ValueError(f"'{info.field_name}' value {item!r} is not of type {declared}")
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_for_strings(cls, pattern: str | None, info: ValidationInfo) -> str | None:
+        if pattern is not None and info.data.get("type", "string") != "string":
             raise ValueError("'pattern' applies only to variables of type string")
-        return self
+        return pattern
 
     @property
     def required(self) -> bool:

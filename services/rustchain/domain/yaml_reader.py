@@ -236,14 +236,21 @@ def _decode(data: bytes, sink: DiagnosticSink) -> str | None:
     return text.removeprefix("\ufeff")
 
 
-def _yaml_error_message(error: yaml.MarkedYAMLError, lines: LineIndex) -> str:
+def _character_at(text: str, position: Position) -> str:
+    line = text.split("\n", position.line)[position.line - 1] if position.line >= 1 else ""
+    return line[position.column - 1] if 0 < position.column <= len(line) else ""
+
+
+def _yaml_error_message(error: yaml.MarkedYAMLError, text: str, position: Position) -> str:
     problem = (error.problem or "invalid YAML").strip()
-    if "'\\t'" in problem:
+    if _character_at(text, position) == "\t":
         return "found a tab character; YAML indents with spaces only"
     message = f"invalid YAML: {problem}"
     mark = error.context_mark
     if error.context and mark is not None and mark is not error.problem_mark:
         message += f" ({error.context} at {mark.line + 1}:{mark.column + 1})"
+    if "block" in (error.context or ""):
+        message += "; check the indentation of this line"
     return message
 
 
@@ -290,7 +297,14 @@ def read_source(
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         position = Position(mark.line + 1, mark.column + 1) if mark is not None else START
-        sink.error(position, _yaml_error_message(error, lines))
+        sink.error(position, _yaml_error_message(error, text, position))
+        return None
+    except yaml.reader.ReaderError as error:
+        code = ord(error.character) if isinstance(error.character, str) else error.character
+        sink.error(
+            lines.position(error.position),
+            f"expected text, found the control character U+{code:04X}, which YAML does not allow",
+        )
         return None
     except yaml.YAMLError as error:
         sink.error(START, f"invalid YAML: {error}")

@@ -1,0 +1,5 @@
+"""`python -m rustchain` is the `rustchain` command."""
+
+from rustchain.cli import main
+
+main()

@@ -221,6 +221,14 @@ class _Composer:
         return (key, node.position)
 
 
+def _size(count: int) -> str:
+    if count >= 1_048_576:
+        return f"{count / 1_048_576:.1f} MiB".replace(".0 MiB", " MiB")
+    if count >= 1024:
+        return f"{count / 1024:.1f} KiB".replace(".0 KiB", " KiB")
+    return f"{count} bytes"
+
+
 def _decode(data: bytes, sink: DiagnosticSink) -> str | None:
     try:
         text = data.decode("utf-8")
@@ -274,8 +282,7 @@ def read_source(
     if len(data) > limits.max_bytes:
         sink.error(
             START,
-            f"the file is {len(data) / 1_048_576:.1f} MiB; missions are limited to "
-            f"{limits.max_bytes / 1_048_576:.0f} MiB",
+            f"the file is {_size(len(data))}; missions are limited to {_size(limits.max_bytes)}",
         )
         return None
     text = _decode(data, sink)

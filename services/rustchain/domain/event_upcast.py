@@ -1,0 +1,68 @@
+"""Versioned events: stored events are never rewritten, they are upcast when read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from rustchain.domain.events import EventEnvelope
+
+Payload = dict[str, Any]
+Upcaster = Callable[[Payload], Payload]
+State = TypeVar("State")
+
+
+class UpcastError(ValueError):
+    """An event whose version has no path to the current version of its type."""
+
+
+class Upcasters:
+    """Payload upgrades per event type, one step from each version to the next."""
+
+    def __init__(self) -> None:
+        self._steps: dict[tuple[str, int], Upcaster] = {}
+        self._current: dict[str, int] = {}
+
+    def register(self, event_type: str, from_version: int, upcaster: Upcaster) -> None:
+        """Declare how a payload of `from_version` becomes one of `from_version + 1`."""
+        key = (event_type, from_version)
+        if key in self._steps:
+            raise UpcastError(f"{event_type} v{from_version} already has an upcaster")
+        self._steps[key] = upcaster
+        self._current[event_type] = max(self._current.get(event_type, 1), from_version + 1)
+
+    def current_version(self, event_type: str) -> int:
+        """The version events of this type are written at now."""
+        return self._current.get(event_type, 1)
+
+    def upcast(self, event: EventEnvelope) -> EventEnvelope:
+        """The event as the current version of its type; its stored hash is left as stored."""
+        payload, version = event.payload, event.version
+        target = self.current_version(event.type)
+        if version > target:
+            raise UpcastError(
+                f"event {event.id} is {event.type} v{version}, newer than this code knows"
+                f" (v{target})"
+            )
+        while version < target:
+            step = self._steps.get((event.type, version))
+            if step is None:
+                raise UpcastError(f"no upcaster for {event.type} v{version} (event {event.id})")
+            payload = step(dict(payload))
+            version += 1
+        if version == event.version:
+            return event
+        return event.model_copy(update={"payload": payload, "version": version})
+
+
+def fold(
+    events: Iterable[EventEnvelope],
+    initial: State,
+    apply: Callable[[State, EventEnvelope], State],
+    upcasters: Upcasters | None = None,
+) -> State:
+    """The state a history leads to: each event, upcast, applied in order to `initial`."""
+    state = initial
+    for event in events:
+        state = apply(state, upcasters.upcast(event) if upcasters else event)
+    return state

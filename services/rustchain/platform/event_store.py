@@ -1,0 +1,236 @@
+"""Event stores on the `eventsourcing` library: SQLite by default, PostgreSQL when configured."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+from eventsourcing.persistence import (
+    Cipher,
+    InfrastructureFactory,
+    IntegrityError,
+    ProcessRecorder,
+    StoredEvent,
+    Tracking,
+)
+from eventsourcing.utils import Environment
+
+from rustchain.domain.events import EventDraft, EventEnvelope, decode_event, seal_all
+from rustchain.platform.home import rustchain_home
+
+DATABASE_URL_VARIABLE = "RUSTCHAIN_DATABASE_URL"
+CIPHER_KEY_VARIABLE = "RUSTCHAIN_CIPHER_KEY"
+CIPHER_TOPIC = "eventsourcing.cryptography:AESCipher"
+_TOPIC_PREFIX = "rustchain:"
+_STORE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+class EventStoreError(RuntimeError):
+    """The store refused or failed an operation; nothing was written."""
+
+
+class ChainConflictError(EventStoreError):
+    """Another writer appended to the same mission first; re-read and try again."""
+
+
+@dataclass(frozen=True)
+class Notification:
+    """An event at its position in the store's notification log."""
+
+    position: int
+    event: EventEnvelope
+
+
+@dataclass(frozen=True)
+class EventStoreSettings:
+    """Which database a service's events live in, and whether they are encrypted at rest."""
+
+    name: str
+    home: Path
+    database_url: str | None = None
+    cipher_key: str | None = None
+
+    @classmethod
+    def from_environ(
+        cls, name: str, environ: Mapping[str, str] | None = None
+    ) -> EventStoreSettings:
+        """Settings from `RUSTCHAIN_HOME`, `RUSTCHAIN_DATABASE_URL`, `RUSTCHAIN_CIPHER_KEY`."""
+        env = os.environ if environ is None else environ
+        return cls(
+            name=name,
+            home=rustchain_home(env),
+            database_url=env.get(DATABASE_URL_VARIABLE) or None,
+            cipher_key=env.get(CIPHER_KEY_VARIABLE) or None,
+        )
+
+
+class EventStore(Protocol):
+    """Where a service appends its events and a relay reads them back in commit order."""
+
+    def append(self, drafts: Sequence[EventDraft]) -> list[EventEnvelope]:
+        """Seal the drafts into their missions' chains and commit them in one transaction."""
+
+    def mission_events(self, tenant: str, mission_id: str) -> list[EventEnvelope]:
+        """A mission's events in chain order, as stored."""
+
+    def notifications(self, after: int, limit: int) -> list[Notification]:
+        """Up to `limit` events committed after log position `after`, in log order."""
+
+    def last_position(self) -> int:
+        """The position of the last committed event (0 when empty)."""
+
+    def tracked_position(self, reader: str) -> int:
+        """The log position a reader has durably processed up to (0 when never)."""
+
+    def track_position(self, reader: str, position: int) -> None:
+        """Record that a reader has processed the log up to `position`."""
+
+    def close(self) -> None:
+        """Release the database connections."""
+
+
+def _postgres_environment(url: str) -> dict[str, str]:
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgres", "postgresql"}:
+        raise EventStoreError(
+            f"{DATABASE_URL_VARIABLE} must be a postgresql:// URL, not {parts.scheme or url!r}"
+        )
+    database = parts.path.lstrip("/")
+    if not database or not parts.hostname:
+        raise EventStoreError(f"{DATABASE_URL_VARIABLE} must name a host and a database")
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": unquote(database),
+        "POSTGRES_HOST": parts.hostname,
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+    }
+
+
+def infrastructure_environment(settings: EventStoreSettings) -> dict[str, str]:
+    """The `eventsourcing` environment that selects and configures the database."""
+    if not _STORE_NAME.fullmatch(settings.name):
+        raise EventStoreError(
+            f"invalid event store name {settings.name!r}: expected 1-40 characters of"
+            " a-z, 0-9 or '_', starting with a letter"
+        )
+    if settings.database_url:
+        env = _postgres_environment(settings.database_url)
+    else:
+        path = settings.home / f"{settings.name}-events.sqlite"
+        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+    env["ORIGINATOR_ID_TYPE"] = "text"
+    if settings.cipher_key:
+        env["CIPHER_TOPIC"] = CIPHER_TOPIC
+        env["CIPHER_KEY"] = settings.cipher_key
+    return env
+
+
+class RecorderEventStore:
+    """An EventStore on an `eventsourcing` process recorder (events plus reader positions)."""
+
+    def __init__(self, recorder: ProcessRecorder, cipher: Cipher | None) -> None:
+        self._recorder = recorder
+        self._cipher = cipher
+        self._heads: dict[tuple[str, str], EventEnvelope] = {}
+
+    @staticmethod
+    def _stream(tenant: str, mission_id: str) -> str:
+        return f"{tenant}/{mission_id}"
+
+    def _encode(self, event: EventEnvelope) -> StoredEvent:
+        state = event.to_json().encode("utf-8")
+        if self._cipher is not None:
+            state = self._cipher.encrypt(state)
+        return StoredEvent(
+            originator_id=self._stream(event.tenant, event.mission_id),
+            originator_version=event.sequence,
+            topic=_TOPIC_PREFIX + event.type,
+            state=state,
+        )
+
+    def _decode(self, stored: StoredEvent) -> EventEnvelope:
+        state = stored.state
+        if self._cipher is not None:
+            state = self._cipher.decrypt(state)
+        return decode_event(json.loads(state))
+
+    def _head(self, key: tuple[str, str]) -> EventEnvelope | None:
+        if key not in self._heads:
+            last = self._recorder.select_events(self._stream(*key), desc=True, limit=1)
+            if not last:
+                return None
+            self._heads[key] = self._decode(last[0])
+        return self._heads[key]
+
+    def append(self, drafts: Sequence[EventDraft]) -> list[EventEnvelope]:
+        """Seal the drafts into their missions' chains and commit them in one transaction."""
+        heads: dict[tuple[str, str], EventEnvelope] = {}
+        for draft in drafts:
+            head = heads.get(draft.chain_key) or self._head(draft.chain_key)
+            if head is not None:
+                heads[draft.chain_key] = head
+        events = seal_all(list(drafts), heads)
+        try:
+            self._recorder.insert_events([self._encode(event) for event in events])
+        except IntegrityError as error:
+            for key in heads:
+                self._heads.pop(key, None)
+            raise ChainConflictError(
+                f"another writer appended to one of these missions first: {error}"
+            ) from error
+        self._heads.update(heads)
+        return events
+
+    def mission_events(self, tenant: str, mission_id: str) -> list[EventEnvelope]:
+        """A mission's events in chain order, as stored."""
+        stored = self._recorder.select_events(self._stream(tenant, mission_id))
+        return [self._decode(item) for item in stored]
+
+    def notifications(self, after: int, limit: int) -> list[Notification]:
+        """Up to `limit` events committed after log position `after`, in log order."""
+        rows = self._recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=False
+        )
+        return [Notification(row.id, self._decode(row)) for row in rows]
+
+    def last_position(self) -> int:
+        """The position of the last committed event (0 when empty)."""
+        return self._recorder.max_notification_id() or 0
+
+    def tracked_position(self, reader: str) -> int:
+        """The log position a reader has durably processed up to (0 when never)."""
+        return self._recorder.max_tracking_id(reader) or 0
+
+    def track_position(self, reader: str, position: int) -> None:
+        """Record that a reader has processed the log up to `position`."""
+        if position > self.tracked_position(reader):
+            self._recorder.insert_tracking(Tracking(reader, position))
+
+    def close(self) -> None:
+        """Release the database connections."""
+        datastore = getattr(self._recorder, "datastore", None)
+        if datastore is not None:
+            datastore.close()
+
+
+def open_event_store(settings: EventStoreSettings) -> RecorderEventStore:
+    """The event store the settings name, its tables created if missing."""
+    environment = Environment(name=settings.name, env=infrastructure_environment(settings))
+    factory = InfrastructureFactory.construct(environment)
+    return RecorderEventStore(factory.process_recorder(), factory.cipher())
+
+
+def new_cipher_key() -> str:
+    """A fresh random 256-bit key for `RUSTCHAIN_CIPHER_KEY` (base64)."""
+    from eventsourcing.cryptography import AESCipher
+
+    return AESCipher.create_key(32)

@@ -127,7 +127,7 @@ def mutated_missions(draw: st.DrawFn) -> bytes:
 def test_a_mutated_mission_never_raises_and_every_error_is_placed(data: bytes) -> None:
     compilation = compile_mission(data, "fuzzed.yaml", REGISTRY)
 
-    lines = data.count(b"\n") + 1
+    lines = len(data.decode("utf-8", errors="replace").splitlines()) + 1
     assert compilation.plan is not None or compilation.errors
     for diagnostic in compilation.diagnostics:
         assert 1 <= diagnostic.position.line <= lines
@@ -142,6 +142,8 @@ def test_random_bytes_never_raise(data: bytes) -> None:
 
     assert compilation.plan is None
     assert compilation.errors
+    lines = len(data.decode("utf-8", errors="replace").splitlines()) + 1
+    assert all(1 <= d.position.line <= lines for d in compilation.diagnostics)
 
 
 @settings(max_examples=200, deadline=None)

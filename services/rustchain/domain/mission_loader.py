@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,6 +43,21 @@ def _nested_model(annotation: Any) -> tuple[str, type[BaseModel]] | None:
     return None
 
 
+@functools.cache
+def _model_keys(
+    model: type[BaseModel],
+) -> tuple[frozenset[str], dict[str, tuple[str, type[BaseModel]]]]:
+    """The keys a model accepts (aliases where set), and which of them hold nested models."""
+    fields = model.model_fields
+    known = frozenset(f.alias or name for name, f in fields.items())
+    nested = {}
+    for name, field in fields.items():
+        found = _nested_model(field.annotation)
+        if found is not None:
+            nested[field.alias or name] = found
+    return known, nested
+
+
 def report_unknown_keys(
     node: Node,
     model: type[BaseModel],
@@ -59,9 +75,10 @@ def report_unknown_keys(
     """
     if node.kind is not NodeKind.MAPPING:
         return
-    fields = model.model_fields
-    allowed = set(fields) | {f.alias for f in fields.values() if f.alias} | set(also_allowed)
-    allowed -= {name for name, f in fields.items() if f.alias}
+    known, nested_models = _model_keys(model)
+    if all(key in known for key in node.key_positions) and not nested_models:
+        return
+    allowed = known | set(also_allowed)
     for key, key_position in node.key_positions.items():
         if key not in allowed:
             suggestion = closest(key, allowed)
@@ -74,7 +91,7 @@ def report_unknown_keys(
             continue
         if key in also_allowed:
             continue
-        nested = _nested_model(fields[key].annotation)
+        nested = nested_models.get(key)
         value = node.mapping[key]
         if nested is None:
             continue
@@ -175,7 +192,8 @@ class MissionLoader:
 
     def _step(self, node: Node, sink: DiagnosticSink) -> MissionStep | None:
         report_unknown_keys(node, MissionStep, sink, "a step")
-        step = validate_node(MissionStep, node.to_plain(), node, sink, "a step")
+        plain = node.to_plain()
+        step = validate_node(MissionStep, plain, node, sink, "a step")
         type_node = node.child("step_type")
         if type_node is None:
             return step
@@ -224,9 +242,7 @@ class MissionLoader:
         if params_node.kind is not NodeKind.MAPPING:
             return None  # the step model already reported that parameters must be a mapping
         report_unknown_keys(params_node, step_type.parameters, sink, where, typos_only=True)
-        checked = validate_node(
-            step_type.parameters, params_node.to_plain(), params_node, sink, where
-        )
+        checked = validate_node(step_type.parameters, plain["parameters"], params_node, sink, where)
         return step if checked is not None else None
 
     @staticmethod

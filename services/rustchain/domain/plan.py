@@ -101,8 +101,10 @@ def build_plan(mission: Mission, source_file: str, positions: dict[str, Position
     path, seconds = graph.critical_path(
         order, deps, lambda step_id: step_budget_seconds(mission, by_id[step_id])
     )
+    default_retry = RetryPolicy()
+    # The mission is validated already: construct without validating every field again.
     steps = [
-        PlannedStep(
+        PlannedStep.model_construct(
             id=step.id,
             name=step.title,
             step_type=step.step_type,
@@ -110,13 +112,13 @@ def build_plan(mission: Mission, source_file: str, positions: dict[str, Position
             depends_on=list(step.depends_on),
             level=level_of[step.id],
             timeout_seconds=mission.step_timeout(step),
-            retry=step.retry or RetryPolicy(),
+            retry=step.retry or default_retry,
             continue_on_error=step.continue_on_error,
             outputs=dict(step.outputs),
         )
         for step in mission.steps
     ]
-    return Plan(
+    return Plan.model_construct(
         mission_name=mission.name,
         mission_version=mission.version,
         description=mission.description,
@@ -128,5 +130,8 @@ def build_plan(mission: Mission, source_file: str, positions: dict[str, Position
         critical_path=path,
         critical_path_seconds=seconds,
         source_file=source_file,
-        sources={k: SourceLocation(line=p.line, column=p.column) for k, p in positions.items()},
+        sources={
+            k: SourceLocation.model_construct(line=p.line, column=p.column)
+            for k, p in positions.items()
+        },
     )

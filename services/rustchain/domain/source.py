@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from rustchain.domain.diagnostics import Position
 
 Scalar = str | int | float | bool | None
+NO_KEYS: dict[str, Position] = {}
 
 
 class NodeKind(Enum):
@@ -27,7 +28,8 @@ class Node:
     kind: NodeKind
     position: Position
     value: Any
-    key_positions: dict[str, Position] = field(default_factory=dict)
+    # Only mappings have keys; they get their own dict, every other node shares NO_KEYS.
+    key_positions: dict[str, Position]
     # Raw character span of a string scalar, to place references found inside it exactly.
     span: tuple[int, int] | None = None
     # Number of nodes this value expands to, aliases included: the guard against YAML bombs.

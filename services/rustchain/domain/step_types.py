@@ -61,6 +61,6 @@ _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 def canonical_step_type(written: str) -> str:
     """RustChain accepts `create_file`, `CreateFile` and `Tool`; all name the snake-case type."""
-    if written.isidentifier() and any(c.isupper() for c in written):
+    if written != written.lower() and written.isidentifier():
         return _CAMEL_BOUNDARY.sub("_", written).lower()
     return written

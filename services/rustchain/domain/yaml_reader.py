@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from rustchain.domain.diagnostics import START, DiagnosticSink, Position
-from rustchain.domain.source import LineIndex, Node, NodeKind, Scalar, SourceDocument
+from rustchain.domain.source import NO_KEYS, LineIndex, Node, NodeKind, Scalar, SourceDocument
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -48,7 +49,12 @@ _NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
 _TAG_PREFIX = "tag:yaml.org,2002:"
 
 
+_NOT_SPECIAL = frozenset("abcdeghijklmopqrsuvwxyzABCDEGHIJKLMOPQRSUVWXYZ_/")
+
+
 def _resolve_plain(text: str) -> Scalar:
+    if text and text[0] in _NOT_SPECIAL:
+        return text  # cannot start a null, boolean or number: the common case, decided at once
     if _NULL.match(text):
         return None
     if text in _BOOL:
@@ -109,18 +115,59 @@ class _Composer:
         self.sink.error(position, message)
         raise _ReadingAbortedError
 
+    def run(self, events: Iterable[Any]) -> None:
+        """Compose every event; plain and quoted text scalars, by far the most common, inline."""
+        scalar_event, scalar_kind, sequence_kind = (
+            yaml.ScalarEvent,
+            NodeKind.SCALAR,
+            NodeKind.SEQUENCE,
+        )
+        stack, pending_keys, max_nodes = self.stack, self.pending_keys, self.limits.max_nodes
+        for event in events:
+            if type(event) is not scalar_event or event.tag is not None or event.anchor is not None:
+                self.feed(event)
+                continue
+            text: str = event.value
+            if not event.style and not (text and text[0] in _NOT_SPECIAL):
+                self._scalar(event)
+                continue
+            mark: Any = event.start_mark
+            end: Any = event.end_mark
+            node = Node(scalar_kind, Position(mark.line + 1, mark.column + 1), text, NO_KEYS)
+            node.span = (mark.index, end.index)
+            if not stack:
+                self.root = node
+                continue
+            parent = stack[-1]
+            parent.size += 1
+            if parent.size > max_nodes:
+                self._attach(node)  # reports the expansion error
+            elif parent.kind is sequence_kind:
+                parent.value.append(node)
+            else:
+                pending = pending_keys[-1]
+                if pending is None:
+                    pending_keys[-1] = self._key(parent, node)
+                else:
+                    pending_keys[-1] = None
+                    key, key_position = pending
+                    if key:
+                        parent.value[key] = node
+                        parent.key_positions[key] = key_position
+
     def feed(self, event: Any) -> None:
-        if isinstance(event, yaml.ScalarEvent):
+        kind = type(event)
+        if kind is yaml.ScalarEvent:
             self._scalar(event)
-        elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+        elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
             self._start(event)
-        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
             node = self.stack.pop()
             self.pending_keys.pop()
             self._attach(node)
-        elif isinstance(event, yaml.AliasEvent):
+        elif kind is yaml.AliasEvent:
             self._alias(event)
-        elif isinstance(event, yaml.DocumentStartEvent):
+        elif kind is yaml.DocumentStartEvent:
             self.documents += 1
             if self.documents > 1:
                 self.fail(
@@ -134,34 +181,39 @@ class _Composer:
                 self._pos(event.start_mark),
                 f"nesting deeper than {self.limits.max_depth} levels; a mission needs far fewer",
             )
-        kind = NodeKind.MAPPING if isinstance(event, yaml.MappingStartEvent) else NodeKind.SEQUENCE
-        node = Node(kind, self._pos(event.start_mark), {} if kind is NodeKind.MAPPING else [])
+        if type(event) is yaml.MappingStartEvent:
+            node = Node(NodeKind.MAPPING, self._pos(event.start_mark), {}, {})
+        else:
+            node = Node(NodeKind.SEQUENCE, self._pos(event.start_mark), [], NO_KEYS)
         if event.anchor is not None:
             self.anchors[event.anchor] = node
         self.stack.append(node)
         self.pending_keys.append(None)
 
     def _scalar(self, event: Any) -> None:
-        position = self._pos(event.start_mark)
+        mark = event.start_mark
+        position = Position(mark.line + 1, mark.column + 1)
         text: str = event.value
-        value: Scalar
-        if event.tag not in (None, "!"):
+        tag = event.tag
+        value: Scalar = text
+        if tag is None:
+            if not event.style:
+                try:
+                    value = _resolve_plain(text)
+                except ValueError:
+                    self.fail(
+                        position, "expected a number of at most 4300 digits, found a longer one"
+                    )
+        elif tag != "!":
             try:
-                value = _resolve_tagged(event.tag, text)
+                value = _resolve_tagged(tag, text)
             except ValueError as error:
                 self.fail(position, str(error))
-        elif event.style in (None, "") and event.tag is None:
-            try:
-                value = _resolve_plain(text)
-            except ValueError:
-                self.fail(position, "expected a number of at most 4300 digits, found a longer one")
-        else:
-            value = text
-        if isinstance(value, float) and not math.isfinite(value):
+        if type(value) is float and not math.isfinite(value):
             self.fail(position, f"expected a finite number, found '{text}'")
-        node = Node(NodeKind.SCALAR, position, value)
-        if isinstance(value, str):
-            node.span = (event.start_mark.index, event.end_mark.index)
+        node = Node(NodeKind.SCALAR, position, value, NO_KEYS)
+        if type(value) is str:
+            node.span = (mark.index, event.end_mark.index)
         if event.anchor is not None:
             self.anchors[event.anchor] = node
         self._attach(node)
@@ -221,6 +273,20 @@ class _Composer:
         return (key, node.position)
 
 
+def _events(text: str) -> Iterator[Any]:
+    """libyaml's events, one C call each (yaml.parse makes two, through a generator)."""
+    loader = _Loader(text)
+    try:
+        get_event = loader.get_event
+        while True:
+            event = get_event()
+            if event is None or type(event) is yaml.StreamEndEvent:
+                return
+            yield event
+    finally:
+        loader.dispose()
+
+
 def _size(count: int) -> str:
     if count >= 1_048_576:
         return f"{count / 1_048_576:.1f} MiB".replace(".0 MiB", " MiB")
@@ -241,11 +307,16 @@ def _decode(data: bytes, sink: DiagnosticSink) -> str | None:
             "(is this a binary file?)",
         )
         return None
-    return text.removeprefix("\ufeff")
+    # YAML breaks lines at \r too; one spelling of the line break keeps our line numbers and
+    # libyaml's in step (and matches what editors show).
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _character_at(text: str, position: Position) -> str:
-    line = text.split("\n", position.line)[position.line - 1] if position.line >= 1 else ""
+    lines = text.split("\n", position.line)
+    if not 1 <= position.line <= len(lines):
+        return ""
+    line = lines[position.line - 1]
     return line[position.column - 1] if 0 < position.column <= len(line) else ""
 
 
@@ -297,8 +368,7 @@ def read_source(
     # inside strings JSON forbids them raw, so a one-for-one swap keeps every column.
     parse_text = text.replace("\t", " ") if is_json else text
     try:
-        for event in yaml.parse(parse_text, Loader=_Loader):
-            composer.feed(event)
+        composer.run(_events(parse_text))
     except _ReadingAbortedError:
         return None
     except yaml.MarkedYAMLError as error:

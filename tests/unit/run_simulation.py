@@ -18,7 +18,7 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 Outcome = Callable[[str, int], Any]
 
 
-class StepFailure(Exception):
+class StepFailedError(Exception):
     """A scripted failure of a step attempt."""
 
 
@@ -64,7 +64,7 @@ class Simulation:
             self.rendered[event.step_id] = decide.step_parameters(self.run, event.step_id)
             try:
                 output = outcome(event.step_id, event.attempt)
-            except StepFailure as failure:
+            except StepFailedError as failure:
                 self.apply(
                     decide.step_failed(
                         self.run, event.step_id, event.attempt, str(failure), self.now

@@ -1,4 +1,4 @@
-"""Durable execution decisions: parallelism, retries, fail_fast, continue_on_error, crash recovery."""
+"""Durable execution: parallelism, retries, fail_fast, continue_on_error, crash recovery."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from rustchain.domain import run_decisions as decide
 from rustchain.domain.mission_run import MissionRun, RunTransitionError, StepStatus
 from rustchain.domain.run_events import StepFailed, StepInterrupted, StepSkipped, StepStarted
-from tests.unit.run_simulation import Simulation, StepFailure, plan_of
+from tests.unit.run_simulation import Simulation, StepFailedError, plan_of
 
 HEADER = 'version: "1.0"\nname: run\n'
 DIAMOND = (
@@ -58,7 +58,7 @@ def test_failed_step_is_retried_after_its_backoff_then_succeeds() -> None:
 
     def flaky(step_id: str, attempt: int) -> str:
         if attempt < 3:
-            raise StepFailure(f"attempt {attempt} failed")
+            raise StepFailedError(f"attempt {attempt} failed")
         return "third time lucky"
 
     run = sim.run_to_end(flaky)
@@ -76,7 +76,7 @@ def test_a_step_that_fails_every_attempt_fails_the_mission_and_skips_dependents(
 
     def left_breaks(step_id: str, attempt: int) -> str:
         if step_id == "left":
-            raise StepFailure("boom")
+            raise StepFailedError("boom")
         return "fine"
 
     run = sim.run_to_end(left_breaks)
@@ -100,7 +100,7 @@ def test_fail_fast_skips_every_step_not_yet_started() -> None:
 
     def a_breaks(step_id: str, attempt: int) -> str:
         if step_id == "a":
-            raise StepFailure("boom")
+            raise StepFailedError("boom")
         return "fine"
 
     run = sim.run_to_end(a_breaks)
@@ -123,7 +123,7 @@ def test_without_fail_fast_independent_branches_still_run() -> None:
 
     def a_breaks(step_id: str, attempt: int) -> str:
         if step_id == "a":
-            raise StepFailure("boom")
+            raise StepFailedError("boom")
         return "fine"
 
     run = sim.run_to_end(a_breaks)
@@ -143,7 +143,7 @@ def test_continue_on_error_lets_dependents_run_and_the_mission_succeed() -> None
 
     def lint_breaks(step_id: str, attempt: int) -> str:
         if step_id == "lint":
-            raise StepFailure("warnings found")
+            raise StepFailedError("warnings found")
         return "report"
 
     run = sim.run_to_end(lint_breaks)

@@ -20,28 +20,28 @@ from hypothesis import strategies as st
 from rustchain.domain.mission_run import FINISHED, MissionRun
 from rustchain.domain.run_events import RunEvent, StepStarted, parse_run_event, run_event_payload
 from tests.paths import DATA, REPO
-from tests.unit.run_simulation import Simulation, StepFailure, plan_of
+from tests.unit.run_simulation import Simulation, StepFailedError, plan_of
 
 HISTORIES = DATA / "histories"
 
 
 def _code_analysis_outcomes(step_id: str, attempt: int) -> Any:
     if step_id == "count_lines" and attempt == 1:
-        raise StepFailure("wc: interrupted")
+        raise StepFailedError("wc: interrupted")
     if step_id == "find_todos":
-        raise StepFailure("grep exited with status 1")
+        raise StepFailedError("grep exited with status 1")
     return {"list_sources": ["a.py", "b.py"], "count_lines": "120 total"}.get(step_id, "ok")
 
 
 def _diamond_failure(step_id: str, attempt: int) -> Any:
     if step_id == "left":
-        raise StepFailure("boom")
+        raise StepFailedError("boom")
     return step_id
 
 
 SCENARIOS: dict[str, tuple[Callable[[], str], Callable[[str, int], Any], dict[str, Any]]] = {
     "code_analysis_with_retry": (
-        lambda: (REPO / "missions" / "code_analysis.yaml").read_text(),
+        (REPO / "missions" / "code_analysis.yaml").read_text,
         _code_analysis_outcomes,
         {"source_dir": "services"},
     ),
@@ -113,7 +113,8 @@ def random_runs(draw: st.DrawFn) -> tuple[str, dict[tuple[str, int], bool]]:
     size = draw(st.integers(min_value=1, max_value=12))
     lines = ['version: "1.0"', "name: random"]
     lines.append(
-        f"config: {{max_parallel_steps: {draw(st.integers(1, 4))}, fail_fast: {draw(st.booleans()).__str__().lower()}}}"
+        f"config: {{max_parallel_steps: {draw(st.integers(1, 4))}, "
+        f"fail_fast: {str(draw(st.booleans())).lower()}}}"
     )
     lines.append("steps:")
     for i in range(size):
@@ -126,7 +127,8 @@ def random_runs(draw: st.DrawFn) -> tuple[str, dict[tuple[str, int], bool]]:
         tolerate = str(draw(st.booleans())).lower()
         lines.append(
             f"  - {{id: s{i}, name: S, step_type: noop, depends_on: [{', '.join(deps)}], "
-            f"continue_on_error: {tolerate}, retry: {{max_attempts: {attempts}, backoff_seconds: 1}}}}"
+            f"continue_on_error: {tolerate}, "
+            f"retry: {{max_attempts: {attempts}, backoff_seconds: 1}}}}"
         )
     outcomes = draw(
         st.dictionaries(
@@ -148,7 +150,7 @@ def test_any_run_ends_and_respects_dependencies_attempts_and_parallelism(
 
     def outcome(step_id: str, attempt: int) -> str:
         if failures.get((step_id, attempt), False):
-            raise StepFailure("scripted")
+            raise StepFailedError("scripted")
         return step_id
 
     run = simulation.run_to_end(outcome)

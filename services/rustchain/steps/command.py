@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import shlex
+import signal
 from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.runtime import StepContext, StepRunError
 
 
 class CommandParameters(BaseModel):
@@ -21,4 +27,95 @@ class CommandParameters(BaseModel):
     max_output_bytes: Annotated[int, Field(ge=1)] = 1024 * 1024
 
 
-STEP_TYPE = StepDefinition("command", "Run a program", CommandParameters)
+# Programs get a clean environment: nothing of the executor's secrets leaks into a step.
+_KEPT_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ")
+
+
+def _environment(params: CommandParameters, context: StepContext) -> dict[str, str]:
+    env = {k: os.environ[k] for k in _KEPT_ENVIRONMENT if k in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env["HOME"] = str(context.workspace)
+    env.update(params.env)
+    return env
+
+
+async def _read_capped(stream: asyncio.StreamReader, cap: int) -> tuple[bytes, bool]:
+    kept = bytearray()
+    truncated = False
+    while chunk := await stream.read(65536):
+        room = cap - len(kept)
+        if len(chunk) > room:
+            truncated = True
+        kept += chunk[: max(room, 0)]
+    return bytes(kept), truncated
+
+
+async def command(params: CommandParameters, context: StepContext) -> str:
+    """Run the program in the workspace; its standard output is the step's output."""
+    cwd = context.path(params.working_directory or ".")
+    if not cwd.is_dir():
+        raise StepRunError(f"working directory '{params.working_directory}' does not exist")
+    env = _environment(params, context)
+    try:
+        if params.shell:
+            line = " ".join([params.command, *(shlex.quote(a) for a in params.args)])
+            process = await asyncio.create_subprocess_shell(
+                line,
+                cwd=cwd,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+        else:
+            process = await asyncio.create_subprocess_exec(
+                params.command,
+                *params.args,
+                cwd=cwd,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+    except FileNotFoundError:
+        raise StepRunError(f"program '{params.command}' not found on PATH") from None
+    except PermissionError:
+        raise StepRunError(f"program '{params.command}' is not executable") from None
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        (stdout, cut_out), (stderr, _) = await asyncio.wait_for(
+            asyncio.gather(
+                _read_capped(process.stdout, params.max_output_bytes),
+                _read_capped(process.stderr, params.max_output_bytes),
+            ),
+            timeout=context.timeout_seconds,
+        )
+        status = await process.wait()
+    except TimeoutError:
+        _kill_group(process.pid)
+        await process.wait()
+        raise StepRunError(
+            f"'{params.command}' did not finish within {context.timeout_seconds:g} s"
+        ) from None
+    except asyncio.CancelledError:
+        _kill_group(process.pid)
+        raise
+    if status != 0:
+        tail = stderr.decode("utf-8", errors="replace").strip()[-500:]
+        raise StepRunError(
+            f"'{params.command}' exited with status {status}" + (f": {tail}" if tail else "")
+        )
+    text = stdout.decode("utf-8", errors="replace")
+    if cut_out:
+        text += f"\n[output cut at {params.max_output_bytes} bytes]"
+    return text.removesuffix("\n")
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+STEP_TYPE = StepDefinition("command", "Run a program", CommandParameters, run=command)

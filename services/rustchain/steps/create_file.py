@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.runtime import StepContext, StepRunError, relative
 
 
 class CreateFileParameters(BaseModel):
@@ -19,6 +20,21 @@ class CreateFileParameters(BaseModel):
     overwrite: bool = True
 
 
+async def create_file(params: CreateFileParameters, context: StepContext) -> dict[str, object]:
+    """Write the file (creating its folders); refuse to replace one unless `overwrite`."""
+    target = context.path(params.path)
+    if target.exists() and not params.overwrite:
+        raise StepRunError(f"'{params.path}' exists and overwrite is false")
+    if target.is_dir():
+        raise StepRunError(f"'{params.path}' is a directory")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = params.content.encode("utf-8")
+    target.write_bytes(data)
+    if params.permissions is not None:
+        target.chmod(int(params.permissions, 8))
+    return {"path": relative(context, target), "bytes": len(data)}
+
+
 STEP_TYPE = StepDefinition(
-    "create_file", "Create a file with the given content", CreateFileParameters
+    "create_file", "Create a file with the given content", CreateFileParameters, run=create_file
 )

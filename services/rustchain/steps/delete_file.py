@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.runtime import StepContext, StepRunError, relative
 
 
 class DeleteFileParameters(BaseModel):
@@ -17,4 +18,17 @@ class DeleteFileParameters(BaseModel):
     missing_ok: bool = False
 
 
-STEP_TYPE = StepDefinition("delete_file", "Delete a file", DeleteFileParameters)
+async def delete_file(params: DeleteFileParameters, context: StepContext) -> dict[str, object]:
+    """Delete one file (never a directory)."""
+    target = context.path(params.path)
+    if target.is_dir():
+        raise StepRunError(f"'{params.path}' is a directory; delete_file deletes files")
+    if not target.exists():
+        if params.missing_ok:
+            return {"path": relative(context, target), "deleted": False}
+        raise StepRunError(f"'{params.path}' does not exist")
+    target.unlink()
+    return {"path": relative(context, target), "deleted": True}
+
+
+STEP_TYPE = StepDefinition("delete_file", "Delete a file", DeleteFileParameters, run=delete_file)

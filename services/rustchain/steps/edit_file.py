@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, model_validator
 
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.runtime import StepContext, StepRunError, relative
 
 
 class EditFileParameters(BaseModel):
@@ -28,4 +29,26 @@ class EditFileParameters(BaseModel):
         return self
 
 
-STEP_TYPE = StepDefinition("edit_file", "Replace, append to or rewrite a file", EditFileParameters)
+async def edit_file(params: EditFileParameters, context: StepContext) -> dict[str, object]:
+    """Rewrite, append to, or find-and-replace in an existing file."""
+    target = context.path(params.path)
+    if not target.is_file():
+        raise StepRunError(f"'{params.path}' is not a file in the workspace")
+    text = target.read_text(encoding="utf-8")
+    replacements = 0
+    if params.find is not None:
+        replacements = text.count(params.find)
+        if replacements == 0:
+            raise StepRunError(f"'{params.find}' does not occur in '{params.path}'")
+        text = text.replace(params.find, params.replace or "")
+    elif params.append:
+        text += params.content or ""
+    else:
+        text = params.content or ""
+    target.write_text(text, encoding="utf-8")
+    return {"path": relative(context, target), "replacements": replacements}
+
+
+STEP_TYPE = StepDefinition(
+    "edit_file", "Replace, append to or rewrite a file", EditFileParameters, run=edit_file
+)

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.runtime import StepContext, StepRunError, relative
 
 
 class FileSearchParameters(BaseModel):
@@ -19,4 +20,29 @@ class FileSearchParameters(BaseModel):
     max_results: Annotated[int, Field(ge=1)] = 1000
 
 
-STEP_TYPE = StepDefinition("file_search", "Find files by name and content", FileSearchParameters)
+async def file_search(
+    params: FileSearchParameters, context: StepContext
+) -> list[dict[str, object]]:
+    """Files under `path` whose names match `pattern` (and which contain `contains`)."""
+    root = context.path(params.path)
+    if not root.is_dir():
+        raise StepRunError(f"'{params.path}' is not a directory in the workspace")
+    found: list[dict[str, object]] = []
+    for entry in sorted(root.rglob(params.pattern)):
+        if not entry.is_file():
+            continue
+        lines: list[int] = []
+        if params.contains is not None:
+            text = entry.read_text(encoding="utf-8", errors="replace")
+            lines = [n for n, line in enumerate(text.splitlines(), 1) if params.contains in line]
+            if not lines:
+                continue
+        found.append({"path": relative(context, entry), "lines": lines})
+        if len(found) >= params.max_results:
+            break
+    return found
+
+
+STEP_TYPE = StepDefinition(
+    "file_search", "Find files by name and content", FileSearchParameters, run=file_search
+)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fnmatch
+
 from pydantic import BaseModel
 
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.runtime import StepContext, StepRunError, relative
 
 
 class ListDirectoryParameters(BaseModel):
@@ -16,4 +19,24 @@ class ListDirectoryParameters(BaseModel):
     pattern: str | None = None
 
 
-STEP_TYPE = StepDefinition("list_directory", "List a directory", ListDirectoryParameters)
+async def list_directory(
+    params: ListDirectoryParameters, context: StepContext
+) -> list[dict[str, object]]:
+    """Entries of a workspace directory, sorted, optionally recursive and filtered."""
+    root = context.path(params.path)
+    if not root.is_dir():
+        raise StepRunError(f"'{params.path}' is not a directory in the workspace")
+    entries = root.rglob("*") if params.recursive else root.iterdir()
+    listed = []
+    for entry in sorted(entries):
+        if params.pattern is not None and not fnmatch.fnmatch(entry.name, params.pattern):
+            continue
+        kind = "directory" if entry.is_dir() else "file"
+        size = entry.stat().st_size if kind == "file" else 0
+        listed.append({"path": relative(context, entry), "type": kind, "size": size})
+    return listed
+
+
+STEP_TYPE = StepDefinition(
+    "list_directory", "List a directory", ListDirectoryParameters, run=list_directory
+)

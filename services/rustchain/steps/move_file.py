@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.runtime import StepContext, StepRunError, relative
 
 
 class MoveFileParameters(BaseModel):
@@ -18,4 +20,19 @@ class MoveFileParameters(BaseModel):
     overwrite: bool = False
 
 
-STEP_TYPE = StepDefinition("move_file", "Move or rename a file", MoveFileParameters)
+async def move_file(params: MoveFileParameters, context: StepContext) -> dict[str, object]:
+    """Move a file within the workspace."""
+    source = context.path(params.source)
+    destination = context.path(params.destination)
+    if not source.is_file():
+        raise StepRunError(f"'{params.source}' is not a file in the workspace")
+    if destination.is_dir():
+        destination = context.path(str(destination / source.name))
+    if destination.exists() and not params.overwrite:
+        raise StepRunError(f"'{params.destination}' exists and overwrite is false")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, destination)
+    return {"source": params.source, "destination": relative(context, destination)}
+
+
+STEP_TYPE = StepDefinition("move_file", "Move or rename a file", MoveFileParameters, run=move_file)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.runtime import StepContext
 
 
 class NoopParameters(BaseModel):
@@ -14,4 +15,9 @@ class NoopParameters(BaseModel):
     message: str | None = None
 
 
-STEP_TYPE = StepDefinition("noop", "Do nothing", NoopParameters)
+async def noop(params: NoopParameters, context: StepContext) -> str | None:
+    """Nothing; the message, if any, is the output."""
+    return params.message
+
+
+STEP_TYPE = StepDefinition("noop", "Do nothing", NoopParameters, run=noop)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
 
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.runtime import StepContext, StepRunError
 
 
 class ParseJsonParameters(BaseModel):
@@ -23,4 +25,24 @@ class ParseJsonParameters(BaseModel):
         return self
 
 
-STEP_TYPE = StepDefinition("parse_json", "Parse JSON text", ParseJsonParameters)
+MAX_TEXT = 10 * 1024 * 1024
+
+
+async def parse_json(params: ParseJsonParameters, context: StepContext) -> Any:
+    """The parsed value of the text or of the workspace file."""
+    if params.path is not None:
+        target = context.path(params.path)
+        if not target.is_file():
+            raise StepRunError(f"'{params.path}' is not a file in the workspace")
+        text = target.read_text(encoding="utf-8", errors="replace")
+    else:
+        text = params.content or ""
+    if len(text) > MAX_TEXT:
+        raise StepRunError(f"the text to parse is larger than {MAX_TEXT} characters")
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise StepRunError(f"invalid JSON: {error}") from None
+
+
+STEP_TYPE = StepDefinition("parse_json", "Parse JSON text", ParseJsonParameters, run=parse_json)

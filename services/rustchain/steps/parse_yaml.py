@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from rustchain.domain.diagnostics import DiagnosticSink
+from rustchain.domain.yaml_reader import read_source
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.runtime import StepContext, StepRunError
 
 
 class ParseYamlParameters(BaseModel):
@@ -23,4 +26,27 @@ class ParseYamlParameters(BaseModel):
         return self
 
 
-STEP_TYPE = StepDefinition("parse_yaml", "Parse YAML text", ParseYamlParameters)
+MAX_TEXT = 10 * 1024 * 1024
+
+
+async def parse_yaml(params: ParseYamlParameters, context: StepContext) -> Any:
+    """The parsed value of the text or of the workspace file."""
+    if params.path is not None:
+        target = context.path(params.path)
+        if not target.is_file():
+            raise StepRunError(f"'{params.path}' is not a file in the workspace")
+        text = target.read_text(encoding="utf-8", errors="replace")
+    else:
+        text = params.content or ""
+    if len(text) > MAX_TEXT:
+        raise StepRunError(f"the text to parse is larger than {MAX_TEXT} characters")
+    # The mission reader's bounds (depth, alias expansion) protect the executor from hostile YAML.
+    sink = DiagnosticSink(params.path or "content")
+    document = read_source(text.encode("utf-8"), sink.file, sink)
+    if document is None:
+        first = sink.sorted()[0]
+        raise StepRunError(f"invalid YAML at {first.render()}")
+    return document.root.to_plain()
+
+
+STEP_TYPE = StepDefinition("parse_yaml", "Parse YAML text", ParseYamlParameters, run=parse_yaml)

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.runtime import StepContext, StepRunError
 
 
 class ReadFileParameters(BaseModel):
@@ -17,4 +18,19 @@ class ReadFileParameters(BaseModel):
     max_bytes: Annotated[int, Field(ge=1)] = 10 * 1024 * 1024
 
 
-STEP_TYPE = StepDefinition("read_file", "Read a text file", ReadFileParameters)
+async def read_file(params: ReadFileParameters, context: StepContext) -> str:
+    """The file's text (UTF-8), refused beyond `max_bytes`."""
+    target = context.path(params.path)
+    if not target.is_file():
+        raise StepRunError(f"'{params.path}' is not a file in the workspace")
+    with target.open("rb") as handle:
+        data = handle.read(params.max_bytes + 1)
+    if len(data) > params.max_bytes:
+        raise StepRunError(f"'{params.path}' is larger than max_bytes ({params.max_bytes})")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise StepRunError(f"'{params.path}' is not UTF-8 text: {error.reason}") from None
+
+
+STEP_TYPE = StepDefinition("read_file", "Read a text file", ReadFileParameters, run=read_file)

@@ -1,0 +1,82 @@
+"""What step runners are given and how they fail: the context of one attempt, and the workspace."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+
+class StepRunError(Exception):
+    """A step attempt failed for a reason the user can act on; the message says what and where."""
+
+
+class WorkspaceEscapeError(StepRunError):
+    """A path that would leave the mission's workspace."""
+
+
+class MemoryClient(Protocol):
+    """The tenant's memory, as the rag steps use it."""
+
+    async def add(
+        self, collection: str, content: str, doc_id: str | None, metadata: dict[str, Any]
+    ) -> str:
+        """Store a document; returns its id."""
+        ...
+
+    async def search(self, collection: str, query: str, limit: int) -> list[dict[str, Any]]:
+        """Documents matching the query, best first."""
+        ...
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """Everything one attempt of a step may use; runners touch nothing else."""
+
+    tenant: str
+    mission_id: str
+    step_id: str
+    workspace: Path
+    timeout_seconds: float
+    settings: Mapping[str, str] = field(default_factory=dict)
+    memory: MemoryClient | None = None
+
+    def path(self, written: str) -> Path:
+        """A path of the mission's workspace; `..`, outside absolute paths and symlinks out fail."""
+        return resolve_in_workspace(self.workspace, written)
+
+
+Runner = Callable[[Any, StepContext], Awaitable[Any]]
+"""Runs one attempt with validated parameters; returns the step's JSON-ready output."""
+
+
+def resolve_in_workspace(workspace: Path, written: str) -> Path:
+    """Resolve a written path inside the workspace, following symlinks, or refuse it."""
+    root = workspace.resolve()
+    candidate = Path(written)
+    if not candidate.is_absolute():
+        candidate = root / candidate
+    resolved = Path(os.path.realpath(candidate))
+    if resolved != root and not resolved.is_relative_to(root):
+        raise WorkspaceEscapeError(
+            f"path '{written}' leaves the mission's workspace ({root}); "
+            "file steps may only use paths inside it"
+        )
+    return resolved
+
+
+def relative(context: StepContext, path: Path) -> str:
+    """How a workspace path is shown in outputs: relative to the workspace."""
+    return str(path.relative_to(context.workspace.resolve())) or "."
+
+
+def parameters_of(model: type[BaseModel], values: Mapping[str, Any]) -> BaseModel:
+    """Rendered parameters validated again: references may have produced a wrong type."""
+    try:
+        return model.model_validate(dict(values))
+    except ValueError as error:
+        raise StepRunError(f"parameters after substituting references: {error}") from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
+from rustchain.domain.policy_obligations import ConstraintGenerator
 from rustchain.domain.step_types import StepType, StepTypeRegistry
 from rustchain.steps import (
     agent,
@@ -115,3 +116,18 @@ def default_registry(include_plugins: bool = True) -> StepTypeRegistry:
     """Every built-in step type, plus installed plug-ins."""
     extra = plugin_step_types() if include_plugins else []
     return StepTypeRegistry.of([*BUILT_IN, *extra], REFUSED)
+
+
+def constraint_generators() -> dict[str, ConstraintGenerator]:
+    """Each step type's constraint generator, by name: built-ins, then plug-ins that have one."""
+    modules = (
+        *(agent, chain, command, copy_file, create_file, delete_file, edit_file, file_search),
+        *(http, list_directory, llm, move_file, noop, parse_json, parse_yaml, rag_add),
+        *(rag_query, read_file, tool, validate_schema),
+    )
+    generators: dict[str, ConstraintGenerator] = {m.STEP_TYPE.name: m.CONSTRAINTS for m in modules}
+    for step_type in plugin_step_types():
+        generator = getattr(step_type, "constraints", None)
+        if callable(generator):
+            generators[step_type.name] = generator
+    return generators

@@ -6,6 +6,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, model_validator
 
+from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_obligations import Obligation, TokenUse, text_uses
+from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 
 
@@ -29,3 +32,17 @@ class AgentParameters(BaseModel):
 
 
 STEP_TYPE = StepDefinition("agent", "Pursue an objective with an LLM agent", AgentParameters)
+
+
+def constraints(step: PlannedStep) -> list[Obligation]:
+    """Model and tools must be allowed; each turn may spend the policy's default tokens."""
+    parameters = step.parameters
+    uses: list[Obligation] = [*text_uses(Sink.MODEL, "model", parameters.get("model"))]
+    for index, tool in enumerate(parameters.get("tools") or []):
+        uses += text_uses(Sink.TOOL, f"tools[{index}]", tool)
+    turns = parameters.get("max_iterations", 10)
+    uses.append(TokenUse("max_iterations", None, turns if isinstance(turns, int) else 10))
+    return uses
+
+
+CONSTRAINTS = constraints

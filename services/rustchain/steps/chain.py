@@ -6,6 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_obligations import Obligation, TokenUse, text_uses
+from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 
 
@@ -26,3 +29,16 @@ class ChainParameters(BaseModel):
 
 
 STEP_TYPE = StepDefinition("chain", "Run a chain of prompts", ChainParameters)
+
+
+def constraints(step: PlannedStep) -> list[Obligation]:
+    """The model must be allowed; each prompt may spend the policy's default tokens."""
+    parameters = step.parameters
+    prompts = len(parameters.get("prompts") or []) or 1
+    return [
+        *text_uses(Sink.MODEL, "model", parameters.get("model")),
+        TokenUse("prompts", None, prompts),
+    ]
+
+
+CONSTRAINTS = constraints

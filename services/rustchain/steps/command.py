@@ -11,6 +11,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_obligations import Obligation, text_uses
+from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 from rustchain.steps.runtime import StepContext, StepRunError
 
@@ -119,3 +122,18 @@ def _kill_group(pid: int) -> None:
 
 
 STEP_TYPE = StepDefinition("command", "Run a program", CommandParameters, run=command)
+
+
+def constraints(step: PlannedStep) -> list[Obligation]:
+    """Program and arguments must be allowed; the working directory must stay in the workspace."""
+    parameters = step.parameters
+    command = parameters.get("command")
+    sink = Sink.SHELL if parameters.get("shell") else Sink.COMMAND_LINE
+    uses: list[Obligation] = [*text_uses(sink, "command", command)]
+    for index, argument in enumerate(parameters.get("args") or []):
+        uses += text_uses(Sink.ARGUMENT, f"args[{index}]", argument)
+    uses += text_uses(Sink.PATH_READ, "working_directory", parameters.get("working_directory"))
+    return uses
+
+
+CONSTRAINTS = constraints

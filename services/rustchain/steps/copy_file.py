@@ -7,6 +7,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_obligations import Obligation, text_uses
+from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 from rustchain.steps.runtime import StepContext, StepRunError, relative
 
@@ -36,3 +39,15 @@ async def copy_file(params: CopyFileParameters, context: StepContext) -> dict[st
 
 
 STEP_TYPE = StepDefinition("copy_file", "Copy a file", CopyFileParameters, run=copy_file)
+
+
+def constraints(step: PlannedStep) -> list[Obligation]:
+    """The source is read and the destination written, both inside the workspace."""
+    parameters = step.parameters
+    return [
+        *text_uses(Sink.PATH_READ, "source", parameters.get("source")),
+        *text_uses(Sink.PATH_WRITE, "destination", parameters.get("destination")),
+    ]
+
+
+CONSTRAINTS = constraints

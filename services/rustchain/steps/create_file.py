@@ -6,6 +6,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_obligations import Obligation, text_uses
+from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 from rustchain.steps.runtime import StepContext, StepRunError, relative
 
@@ -38,3 +41,11 @@ async def create_file(params: CreateFileParameters, context: StepContext) -> dic
 STEP_TYPE = StepDefinition(
     "create_file", "Create a file with the given content", CreateFileParameters, run=create_file
 )
+
+
+def constraints(step: PlannedStep) -> list[Obligation]:
+    """The file written must stay in the workspace, outside denied and read-only paths."""
+    return text_uses(Sink.PATH_WRITE, "path", step.parameters.get("path"))
+
+
+CONSTRAINTS = constraints

@@ -6,6 +6,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_obligations import Obligation, text_uses
+from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 from rustchain.steps.runtime import StepContext, StepRunError, relative
 
@@ -32,3 +35,11 @@ async def delete_file(params: DeleteFileParameters, context: StepContext) -> dic
 
 
 STEP_TYPE = StepDefinition("delete_file", "Delete a file", DeleteFileParameters, run=delete_file)
+
+
+def constraints(step: PlannedStep) -> list[Obligation]:
+    """The file deleted must stay in the workspace, outside denied and read-only paths."""
+    return text_uses(Sink.PATH_WRITE, "path", step.parameters.get("path"))
+
+
+CONSTRAINTS = constraints

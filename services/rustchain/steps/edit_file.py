@@ -6,6 +6,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, model_validator
 
+from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_obligations import Obligation, text_uses
+from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 from rustchain.steps.runtime import StepContext, StepRunError, relative
 
@@ -52,3 +55,11 @@ async def edit_file(params: EditFileParameters, context: StepContext) -> dict[st
 STEP_TYPE = StepDefinition(
     "edit_file", "Replace, append to or rewrite a file", EditFileParameters, run=edit_file
 )
+
+
+def constraints(step: PlannedStep) -> list[Obligation]:
+    """The file edited must stay in the workspace, outside denied and read-only paths."""
+    return text_uses(Sink.PATH_WRITE, "path", step.parameters.get("path"))
+
+
+CONSTRAINTS = constraints

@@ -6,6 +6,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_obligations import Obligation, text_uses
+from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 from rustchain.steps.runtime import StepContext, StepRunError, relative
 
@@ -46,3 +49,11 @@ async def file_search(
 STEP_TYPE = StepDefinition(
     "file_search", "Find files by name and content", FileSearchParameters, run=file_search
 )
+
+
+def constraints(step: PlannedStep) -> list[Obligation]:
+    """The directory searched must stay in the workspace and outside denied paths."""
+    return text_uses(Sink.PATH_READ, "path", step.parameters.get("path", "."))
+
+
+CONSTRAINTS = constraints

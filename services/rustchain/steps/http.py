@@ -6,6 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_obligations import Obligation, text_uses
+from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -30,3 +33,11 @@ class HttpParameters(BaseModel):
 
 
 STEP_TYPE = StepDefinition("http", "Make an HTTP request", HttpParameters)
+
+
+def constraints(step: PlannedStep) -> list[Obligation]:
+    """The URL must use an allowed scheme, host and port."""
+    return text_uses(Sink.URL, "url", step.parameters.get("url"))
+
+
+CONSTRAINTS = constraints

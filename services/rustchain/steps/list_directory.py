@@ -6,6 +6,9 @@ import fnmatch
 
 from pydantic import BaseModel
 
+from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_obligations import Obligation, text_uses
+from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 from rustchain.steps.runtime import StepContext, StepRunError, relative
 
@@ -40,3 +43,11 @@ async def list_directory(
 STEP_TYPE = StepDefinition(
     "list_directory", "List a directory", ListDirectoryParameters, run=list_directory
 )
+
+
+def constraints(step: PlannedStep) -> list[Obligation]:
+    """The directory listed must stay in the workspace and outside denied paths."""
+    return text_uses(Sink.PATH_READ, "path", step.parameters.get("path", "."))
+
+
+CONSTRAINTS = constraints

@@ -6,6 +6,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_obligations import Obligation, TokenUse, text_uses
+from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 
 
@@ -22,3 +25,16 @@ class LlmParameters(BaseModel):
 
 
 STEP_TYPE = StepDefinition("llm", "Ask a language model", LlmParameters)
+
+
+def constraints(step: PlannedStep) -> list[Obligation]:
+    """The model must be allowed; the tokens asked count against the step and mission budgets."""
+    parameters = step.parameters
+    tokens = parameters.get("max_tokens")
+    return [
+        *text_uses(Sink.MODEL, "model", parameters.get("model")),
+        TokenUse("max_tokens", tokens if isinstance(tokens, int) else None),
+    ]
+
+
+CONSTRAINTS = constraints

@@ -7,6 +7,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_obligations import Obligation, text_uses
+from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 from rustchain.steps.runtime import StepContext, StepRunError, relative
 
@@ -36,3 +39,15 @@ async def move_file(params: MoveFileParameters, context: StepContext) -> dict[st
 
 
 STEP_TYPE = StepDefinition("move_file", "Move or rename a file", MoveFileParameters, run=move_file)
+
+
+def constraints(step: PlannedStep) -> list[Obligation]:
+    """Moving removes the source and writes the destination: both are writes."""
+    parameters = step.parameters
+    return [
+        *text_uses(Sink.PATH_WRITE, "source", parameters.get("source")),
+        *text_uses(Sink.PATH_WRITE, "destination", parameters.get("destination")),
+    ]
+
+
+CONSTRAINTS = constraints

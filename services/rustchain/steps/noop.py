@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_obligations import Obligation
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 from rustchain.steps.runtime import StepContext
 
@@ -21,3 +23,12 @@ async def noop(params: NoopParameters, context: StepContext) -> str | None:
 
 
 STEP_TYPE = StepDefinition("noop", "Do nothing", NoopParameters, run=noop)
+
+
+def constraints(step: PlannedStep) -> list[Obligation]:
+    """A noop does nothing the policy governs."""
+    del step
+    return []
+
+
+CONSTRAINTS = constraints

@@ -7,6 +7,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_obligations import Obligation, text_uses
+from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 from rustchain.steps.runtime import StepContext, StepRunError
 
@@ -46,3 +49,11 @@ async def parse_json(params: ParseJsonParameters, context: StepContext) -> Any:
 
 
 STEP_TYPE = StepDefinition("parse_json", "Parse JSON text", ParseJsonParameters, run=parse_json)
+
+
+def constraints(step: PlannedStep) -> list[Obligation]:
+    """A file parsed must stay in the workspace and outside denied paths."""
+    return text_uses(Sink.PATH_READ, "path", step.parameters.get("path"))
+
+
+CONSTRAINTS = constraints

@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_obligations import Obligation
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 
 
@@ -20,3 +22,12 @@ class RagAddParameters(BaseModel):
 
 
 STEP_TYPE = StepDefinition("rag_add", "Add a document to memory", RagAddParameters)
+
+
+def constraints(step: PlannedStep) -> list[Obligation]:
+    """Memory is the tenant's own; adding to it is governed by no policy rule."""
+    del step
+    return []
+
+
+CONSTRAINTS = constraints

@@ -6,6 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_obligations import Obligation
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 
 
@@ -19,3 +21,12 @@ class RagQueryParameters(BaseModel):
 
 
 STEP_TYPE = StepDefinition("rag_query", "Search memory", RagQueryParameters)
+
+
+def constraints(step: PlannedStep) -> list[Obligation]:
+    """Memory is the tenant's own; searching it is governed by no policy rule."""
+    del step
+    return []
+
+
+CONSTRAINTS = constraints

@@ -6,6 +6,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_obligations import Obligation, text_uses
+from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 from rustchain.steps.runtime import StepContext, StepRunError
 
@@ -34,3 +37,11 @@ async def read_file(params: ReadFileParameters, context: StepContext) -> str:
 
 
 STEP_TYPE = StepDefinition("read_file", "Read a text file", ReadFileParameters, run=read_file)
+
+
+def constraints(step: PlannedStep) -> list[Obligation]:
+    """The file read must stay in the workspace and outside denied paths."""
+    return text_uses(Sink.PATH_READ, "path", step.parameters.get("path"))
+
+
+CONSTRAINTS = constraints

@@ -6,6 +6,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_obligations import Obligation, text_uses
+from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 
 
@@ -18,3 +21,25 @@ class ToolParameters(BaseModel):
 
 
 STEP_TYPE = StepDefinition("tool", "Call a registered tool", ToolParameters)
+
+
+_PATH_KEYS = frozenset({"path", "file_path", "source", "destination"})
+_WRITING_TOOLS = frozenset({"create_file", "edit_file", "delete_file", "move_file", "copy_file"})
+
+
+def constraints(step: PlannedStep) -> list[Obligation]:
+    """The tool must be allowed; paths and URLs among its parameters are checked as such."""
+    parameters = step.parameters
+    name = parameters.get("tool")
+    uses: list[Obligation] = [*text_uses(Sink.TOOL, "tool", name)]
+    inner = parameters.get("parameters") or {}
+    path_sink = Sink.PATH_WRITE if name in _WRITING_TOOLS else Sink.PATH_READ
+    for key, value in inner.items() if isinstance(inner, dict) else ():
+        if key in _PATH_KEYS:
+            uses += text_uses(path_sink, f"parameters.{key}", value)
+        elif key == "url":
+            uses += text_uses(Sink.URL, f"parameters.{key}", value)
+    return uses
+
+
+CONSTRAINTS = constraints

@@ -6,6 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_obligations import Obligation, text_uses
+from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 
 
@@ -35,3 +38,15 @@ class ValidateSchemaParameters(BaseModel):
 STEP_TYPE = StepDefinition(
     "validate_schema", "Check data against a JSON Schema", ValidateSchemaParameters
 )
+
+
+def constraints(step: PlannedStep) -> list[Obligation]:
+    """The schema and data files read must stay in the workspace, outside denied paths."""
+    parameters = step.parameters
+    return [
+        *text_uses(Sink.PATH_READ, "schema_path", parameters.get("schema_path")),
+        *text_uses(Sink.PATH_READ, "path", parameters.get("path")),
+    ]
+
+
+CONSTRAINTS = constraints

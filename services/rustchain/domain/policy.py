@@ -1,0 +1,167 @@
+"""A tenant's policy: what its missions may run, touch, reach and spend (one YAML file per tenant).
+
+Every field has the documented default, so a tenant's file states only where it differs, and an
+empty file is the default policy. Patterns are checked when the policy is read: a pattern that
+could not be decided exactly is an error there, not a surprise at verification.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from rustchain.domain.diagnostics import DiagnosticSink
+from rustchain.domain.model_errors import validate_node
+from rustchain.domain.plan import canonical_json
+from rustchain.domain.policy_patterns import PatternError, exact_regex
+from rustchain.domain.source import NodeKind
+from rustchain.domain.yaml_reader import read_source
+
+_SECTION = ConfigDict(strict=True, extra="forbid", frozen=True)
+Glob = Annotated[str, Field(min_length=1)]
+SinkCategory = Literal["command", "path", "url"]
+
+
+class CommandPolicy(BaseModel):
+    """Which programs a `command` step may run and which arguments it may never pass."""
+
+    model_config = _SECTION
+    allowed_programs: list[Glob] = Field(
+        default_factory=lambda: [
+            *("echo", "printf", "date", "pwd", "ls", "dir", "cat", "head", "tail", "wc"),
+            *("sort", "uniq", "cut", "tr", "grep", "find", "diff", "mkdir", "touch"),
+            *("cp", "mv", "chmod", "true", "false"),
+        ]
+    )
+    denied_programs: list[Glob] = Field(default_factory=list)
+    denied_arguments: list[str] = Field(
+        default_factory=lambda: [
+            r"(.*=)?/.*",  # an absolute path, also as --option=/path
+            r"(.*[=/])?\.\.(/.*)?",  # a parent-directory segment
+            r"(.*=)?~.*",  # a home directory
+        ]
+    )
+    allow_shell: bool = False
+
+    @field_validator("denied_arguments")
+    @classmethod
+    def _exact(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                exact_regex(pattern)
+            except (PatternError, ValueError) as error:
+                raise ValueError(f"pattern {pattern!r} cannot be used: {error}") from None
+        return patterns
+
+
+class FilesystemPolicy(BaseModel):
+    """Paths are relative to the mission's workspace; these globs deny or protect parts of it."""
+
+    model_config = _SECTION
+    denied_paths: list[Glob] = Field(default_factory=lambda: ["**/.git", ".rustchain", "**/.env"])
+    read_only_paths: list[Glob] = Field(default_factory=list)
+
+
+class NetworkPolicy(BaseModel):
+    """Where `http` steps may connect: schemes, hosts (globs, any case) and ports."""
+
+    model_config = _SECTION
+    schemes: list[Glob] = Field(default_factory=lambda: ["https"])
+    allowed_hosts: list[Glob] = Field(default_factory=lambda: ["*"])
+    denied_hosts: list[Glob] = Field(
+        default_factory=lambda: [
+            *("localhost", "*.localhost", "*.local", "*.internal", "metadata"),
+            *("0.*", "10.*", "127.*", "169.254.*", "192.168.*", "100.100.100.200"),
+            *(f"172.{n}.*" for n in range(16, 32)),
+            "[*",  # every IPv6 literal: loopback, link-local and private ones included
+        ]
+    )
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=lambda: [443])
+
+
+class LlmPolicy(BaseModel):
+    """Which models may be asked, and how many tokens a step and a mission may spend."""
+
+    model_config = _SECTION
+    allowed_models: list[Glob] = Field(default_factory=lambda: ["*"])
+    max_tokens_per_step: Annotated[int, Field(ge=1)] = 4096
+    max_tokens_per_mission: Annotated[int, Field(ge=1)] = 200_000
+    default_max_tokens: Annotated[int, Field(ge=1)] = 1024
+
+
+class ToolPolicy(BaseModel):
+    """Which tools `tool` and `agent` steps may call."""
+
+    model_config = _SECTION
+    allowed_tools: list[Glob] = Field(default_factory=lambda: ["*"])
+    denied_tools: list[Glob] = Field(default_factory=list)
+
+
+class LimitsPolicy(BaseModel):
+    """Bounds on a whole mission: size, parallelism and the longest path through it."""
+
+    model_config = _SECTION
+    max_steps: Annotated[int, Field(ge=1)] = 10_000
+    max_parallel_steps: Annotated[int, Field(ge=1)] = 64
+    max_mission_seconds: Annotated[float, Field(gt=0)] = 4 * 3600
+
+
+class FlowAllowance(BaseModel):
+    """Output of one untrusted step type that may reach one kind of sink."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=True)
+    source: Annotated[str, Field(min_length=1, alias="from")]
+    sink: SinkCategory = Field(alias="to")
+
+
+class DataFlowPolicy(BaseModel):
+    """Output of untrusted steps may not reach a command, a file path or a URL, unless allowed."""
+
+    model_config = _SECTION
+    untrusted_step_types: list[str] = Field(
+        default_factory=lambda: ["http", "llm", "tool", "agent", "chain"]
+    )
+    allow: list[FlowAllowance] = Field(default_factory=list)
+
+    def allows(self, source_step_type: str, sink: SinkCategory) -> bool:
+        """Whether output of that step type may reach that kind of sink."""
+        if source_step_type not in self.untrusted_step_types:
+            return True
+        return any(a.source == source_step_type and a.sink == sink for a in self.allow)
+
+
+class Policy(BaseModel):
+    """One tenant's policy; every section defaults to the documented default policy."""
+
+    model_config = _SECTION
+    name: Annotated[str, Field(min_length=1)] = "default"
+    description: str | None = None
+    commands: CommandPolicy = Field(default_factory=CommandPolicy)
+    filesystem: FilesystemPolicy = Field(default_factory=FilesystemPolicy)
+    network: NetworkPolicy = Field(default_factory=NetworkPolicy)
+    llm: LlmPolicy = Field(default_factory=LlmPolicy)
+    tools: ToolPolicy = Field(default_factory=ToolPolicy)
+    limits: LimitsPolicy = Field(default_factory=LimitsPolicy)
+    data_flow: DataFlowPolicy = Field(default_factory=DataFlowPolicy)
+
+    @property
+    def content_hash(self) -> str:
+        """SHA-256 of the canonical JSON of the policy: what a verdict was proven against."""
+        document = self.model_dump(mode="json", by_alias=True)
+        return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
+
+
+def parse_policy(data: bytes, file: str, sink: DiagnosticSink) -> Policy | None:
+    """A policy from a YAML (or JSON) file's bytes; errors go to the sink as FILE:LINE:COL."""
+    if not data.strip():
+        return Policy()
+    document = read_source(data, file, sink)
+    if document is None:
+        return None
+    root = document.root
+    if root.kind is not NodeKind.MAPPING:
+        sink.error(root.position, "a policy is a mapping with sections such as 'commands'")
+        return None
+    return validate_node(Policy, root.to_plain(), root, sink, "the policy")

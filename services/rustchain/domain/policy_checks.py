@@ -1,0 +1,86 @@
+"""Runtime checks on concrete values: the same rules the verifier proves, checked again by runners.
+
+Paths are judged lexically (segments), never by looking at a file system; the runner resolves the
+path inside the workspace only after the check passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rustchain.domain.policy import Policy
+from rustchain.domain.policy_rules import SINK_CATEGORY, Sink, compile_policy
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A concrete value a rule refuses, and why."""
+
+    rule: str
+    explanation: str
+    value: str
+
+    def render(self) -> str:
+        """`[rule] explanation: value`."""
+        return f"[{self.rule}] {self.explanation}: {self.value!r}"
+
+
+def check_value(policy: Policy, sink: Sink, value: str) -> Refusal | None:
+    """The first rule of the sink that the value breaks, if any."""
+    for rule in compile_policy(policy).rules(sink):
+        if rule.language.matches(value):
+            return Refusal(rule.id, rule.explanation, value)
+    return None
+
+
+def check_command(
+    policy: Policy, command: str, args: Sequence[str] = (), shell: bool = False
+) -> Refusal | None:
+    """A command step's program and arguments: `command` is split at ASCII white space."""
+    refusal = check_value(policy, Sink.SHELL if shell else Sink.COMMAND_LINE, command)
+    for argument in args:
+        if refusal is not None:
+            break
+        refusal = check_value(policy, Sink.ARGUMENT, argument)
+    return refusal
+
+
+def check_path(policy: Policy, path: str, write: bool = False) -> Refusal | None:
+    """A workspace-relative path a step reads (or, with `write`, changes)."""
+    return check_value(policy, Sink.PATH_WRITE if write else Sink.PATH_READ, path)
+
+
+def check_url(policy: Policy, url: str) -> Refusal | None:
+    """A URL an http step requests."""
+    return check_value(policy, Sink.URL, url)
+
+
+def check_model(policy: Policy, model: str) -> Refusal | None:
+    """A model an llm, agent or chain step asks."""
+    return check_value(policy, Sink.MODEL, model)
+
+
+def check_tool(policy: Policy, tool: str) -> Refusal | None:
+    """A tool a tool or agent step calls."""
+    return check_value(policy, Sink.TOOL, tool)
+
+
+def check_tokens(policy: Policy, max_tokens: int) -> Refusal | None:
+    """An llm step's token limit against the per-step budget."""
+    if max_tokens > policy.llm.max_tokens_per_step:
+        limit = policy.llm.max_tokens_per_step
+        return Refusal("llm.tokens", f"asks for more than {limit} tokens", str(max_tokens))
+    return None
+
+
+def check_data_flow(policy: Policy, source_step_type: str, sink: Sink) -> Refusal | None:
+    """Output of a step of that type, about to be given to that sink."""
+    category = SINK_CATEGORY[sink]
+    if category is None or policy.data_flow.allows(source_step_type, category):
+        return None
+    return Refusal(
+        "data_flow.untrusted",
+        f"output of an untrusted '{source_step_type}' step may not reach a {category}",
+        source_step_type,
+    )

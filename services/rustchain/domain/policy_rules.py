@@ -1,0 +1,273 @@
+"""Each policy rule as the language of the values that break it, per kind of sink.
+
+A sink is where a step hands a text to the outside world: a program, an argument, a path, a URL,
+a model or a tool name. The verifier asks Z3 whether a symbolic value can fall in a rule's
+language; `policy_checks` asks the same of concrete values at run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from rustchain.domain.policy import Policy, SinkCategory
+from rustchain.domain.policy_patterns import WHITE_SPACE, any_glob, exact_regex, glob
+from rustchain.domain.policy_regex import (
+    ANYTHING,
+    Lang,
+    char_set,
+    complement,
+    concat,
+    intersect,
+    literal,
+    optional,
+    plus,
+    star,
+    union,
+)
+
+
+class Sink(StrEnum):
+    """What a step does with a text it was given."""
+
+    COMMAND_LINE = "command_line"  # a `command` without shell: program, then words
+    ARGUMENT = "argument"
+    SHELL = "shell"
+    PATH_READ = "path_read"
+    PATH_WRITE = "path_write"
+    URL = "url"
+    MODEL = "model"
+    TOOL = "tool"
+
+
+SINK_CATEGORY: dict[Sink, SinkCategory | None] = {
+    Sink.COMMAND_LINE: "command",
+    Sink.ARGUMENT: "command",
+    Sink.SHELL: "command",
+    Sink.PATH_READ: "path",
+    Sink.PATH_WRITE: "path",
+    Sink.URL: "url",
+    Sink.MODEL: None,
+    Sink.TOOL: None,
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Rule:
+    """A rule as the language of the values that break it."""
+
+    id: str
+    language: Lang
+    explanation: str
+
+
+_WS = char_set(WHITE_SPACE)
+_WORD = plus(char_set(WHITE_SPACE, negate=True))
+_SLASH = literal("/")
+# Lexically, `a//b` and `a/./b` are `a/b`: separators absorb empty and `.` segments.
+_SEP = concat(_SLASH, star(union(_SLASH, literal("./"))))
+_START = star(union(_SLASH, literal("./")))
+_END = star(union(_SLASH, literal("/.")))
+_SEGMENT = intersect(plus(char_set("/", negate=True)), complement(literal(".")))
+
+
+def path_prefix(pattern: str) -> Lang:
+    """Workspace paths that are, or are under, what the glob names (lexically canonical)."""
+    segments = [s for s in pattern.split("/") if s not in ("", ".")]
+    body: list[Lang] = []
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment == "**":
+            body.append(ANYTHING if last else optional(concat(ANYTHING, _SEP)))
+            continue
+        body.append(intersect(glob(segment, "/"), _SEGMENT))
+        if not last:
+            body.append(_SEP)
+    return concat(_START, *body, union(_END, concat(_SEP, ANYTHING)))
+
+
+def _url_parts() -> dict[str, Lang]:
+    letter = union(char_set("abcdefghijklmnopqrstuvwxyz"), char_set("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+    digit = char_set("0123456789")
+    label = plus(union(letter, digit, literal("-")))
+    last_label = concat(
+        star(union(letter, digit, literal("-"))), letter, star(union(letter, digit, literal("-")))
+    )
+    name = concat(star(concat(label, literal("."))), last_label)
+    octet = union(
+        digit,
+        concat(char_set("123456789"), digit),
+        concat(literal("1"), digit, digit),
+        concat(literal("2"), char_set("01234"), digit),
+        concat(literal("25"), char_set("012345")),
+    )
+    ipv4 = concat(octet, literal("."), octet, literal("."), octet, literal("."), octet)
+    ipv6 = concat(literal("["), plus(char_set("0123456789abcdefABCDEF:.")), literal("]"))
+    forbidden = "".join(chr(c) for c in range(33)) + "\x7f\\"
+    return {
+        "scheme": concat(
+            char_set("abcdefghijklmnopqrstuvwxyz"), star(union(letter, digit, char_set("+.-")))
+        ),
+        "userinfo": optional(concat(star(char_set(forbidden + "/?#@", negate=True)), literal("@"))),
+        "host": union(name, ipv4, ipv6),
+        "port": plus(digit),
+        "rest": optional(concat(char_set("/?#"), star(char_set(forbidden, negate=True)))),
+    }
+
+
+_URL = _url_parts()
+
+
+def _url(scheme: Lang, host: Lang, port: Lang) -> Lang:
+    return concat(scheme, literal("://"), _URL["userinfo"], host, port, _URL["rest"])
+
+
+class CompiledPolicy:
+    """A policy's rules as languages, per sink; built once per policy and shared."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.hash = policy.content_hash
+        self._rules = self._build(policy)
+
+    def rules(self, sink: Sink) -> tuple[Rule, ...]:
+        """The rules a value given to this sink must not break, in the order they are checked."""
+        return self._rules[sink]
+
+    @staticmethod
+    def _build(policy: Policy) -> dict[Sink, tuple[Rule, ...]]:
+        cmd, fs, net = policy.commands, policy.filesystem, policy.network
+        bad_program = union(
+            complement(any_glob(cmd.allowed_programs)), any_glob(cmd.denied_programs)
+        )
+        program_rule = Rule(
+            "command.program",
+            union(
+                star(_WS),
+                concat(star(_WS), intersect(_WORD, bad_program), optional(concat(_WS, ANYTHING))),
+            ),
+            "runs a program the policy does not allow",
+        )
+        bad_argument = union(*(exact_regex(p) for p in cmd.denied_arguments))
+        inline_argument = Rule(
+            "command.argument",
+            concat(
+                star(_WS),
+                _WORD,
+                _WS,
+                optional(concat(ANYTHING, _WS)),
+                intersect(_WORD, bad_argument),
+                optional(concat(_WS, ANYTHING)),
+            ),
+            "passes an argument the policy denies",
+        )
+        parent = Rule(
+            "filesystem.workspace",
+            concat(
+                optional(concat(ANYTHING, _SLASH)),
+                literal(".."),
+                optional(concat(_SLASH, ANYTHING)),
+            ),
+            "may leave the workspace through a '..' segment",
+        )
+        absolute = Rule(
+            "filesystem.workspace",
+            union(concat(_SLASH, ANYTHING), concat(ANYTHING, literal("\x00"), ANYTHING)),
+            "may leave the workspace as an absolute path",
+        )
+        denied = Rule(
+            "filesystem.denied",
+            union(*(path_prefix(p) for p in fs.denied_paths)),
+            "may reach a path the policy denies",
+        )
+        read_only = Rule(
+            "filesystem.read_only",
+            union(*(path_prefix(p) for p in fs.read_only_paths)),
+            "may write to a read-only path",
+        )
+        scheme, host, port = (
+            _URL["scheme"],
+            _URL["host"],
+            optional(concat(literal(":"), _URL["port"])),
+        )
+        bad_host = union(
+            complement(any_glob(net.allowed_hosts, ignore_case=True)),
+            any_glob(net.denied_hosts, ignore_case=True),
+        )
+        allowed_ports = union(*(literal(str(p)) for p in net.ports))
+        url_rules = (
+            Rule(
+                "network.url", complement(_url(scheme, host, port)), "may not be a well-formed URL"
+            ),
+            Rule(
+                "network.scheme",
+                _url(
+                    intersect(scheme, complement(union(*(glob(s) for s in net.schemes)))),
+                    host,
+                    port,
+                ),
+                "may use a scheme the policy does not allow",
+            ),
+            Rule(
+                "network.host",
+                _url(scheme, intersect(host, bad_host), port),
+                "may reach a host the policy denies (private, link-local, metadata or not allowed)",
+            ),
+            Rule(
+                "network.port",
+                _url(
+                    scheme,
+                    host,
+                    concat(literal(":"), intersect(_URL["port"], complement(allowed_ports))),
+                ),
+                "may use a port the policy does not allow",
+            ),
+        )
+        path_rules = (parent, absolute, denied)
+        tools = policy.tools
+        return {
+            Sink.COMMAND_LINE: (program_rule, inline_argument),
+            Sink.ARGUMENT: (
+                Rule("command.argument", bad_argument, "passes an argument the policy denies"),
+            ),
+            Sink.SHELL: (
+                (program_rule,)
+                if cmd.allow_shell
+                else (
+                    Rule(
+                        "command.shell", ANYTHING, "runs through a shell, which the policy forbids"
+                    ),
+                )
+            ),
+            Sink.PATH_READ: path_rules,
+            Sink.PATH_WRITE: (*path_rules, read_only),
+            Sink.URL: url_rules,
+            Sink.MODEL: (
+                Rule(
+                    "llm.model",
+                    complement(any_glob(policy.llm.allowed_models)),
+                    "may ask a model the policy does not allow",
+                ),
+            ),
+            Sink.TOOL: (
+                Rule(
+                    "tools.allowed",
+                    union(complement(any_glob(tools.allowed_tools)), any_glob(tools.denied_tools)),
+                    "may call a tool the policy does not allow",
+                ),
+            ),
+        }
+
+
+_COMPILED: dict[str, CompiledPolicy] = {}
+
+
+def compile_policy(policy: Policy) -> CompiledPolicy:
+    """The compiled rules of a policy (cached by the policy's hash)."""
+    key = policy.content_hash
+    found = _COMPILED.get(key)
+    if found is None:
+        if len(_COMPILED) > 64:
+            _COMPILED.clear()
+        found = _COMPILED[key] = CompiledPolicy(policy)
+    return found

@@ -1,0 +1,164 @@
+"""JetStream adapters for events: connecting, per-tenant streams, headers and reading back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+
+from rustchain.domain.event_names import (
+    mission_subjects,
+    stream_name,
+    tenant_subjects,
+)
+from rustchain.domain.events import EventEnvelope, decode_event
+
+MSG_ID_HEADER = "Nats-Msg-Id"
+NATS_ERRORS: tuple[type[BaseException], ...] = (
+    nats.errors.Error,
+    OSError,
+    asyncio.TimeoutError,
+)
+"""What a NATS outage raises: the relay backs off on these, the CLI reports them."""
+
+
+class NatsUnavailableError(RuntimeError):
+    """The NATS server could not be reached or stopped answering."""
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """Limits of each tenant's stream; the duplicate window bounds how late a re-publish dedups."""
+
+    duplicate_window_seconds: float = 600.0
+    max_age_seconds: float = 0.0
+    max_bytes: int = -1
+    max_msgs: int = -1
+    replicas: int = 1
+
+
+def event_headers(event: EventEnvelope) -> dict[str, str]:
+    """The headers an event is published with: `Nats-Msg-Id` = event id, for deduplication."""
+    return {MSG_ID_HEADER: event.id}
+
+
+def stream_config(tenant: str, settings: StreamSettings) -> StreamConfig:
+    """The configuration of a tenant's stream: all its subjects, file storage, the limits."""
+    return StreamConfig(
+        name=stream_name(tenant),
+        subjects=[tenant_subjects(tenant)],
+        storage=StorageType.FILE,
+        duplicate_window=settings.duplicate_window_seconds,
+        max_age=settings.max_age_seconds,
+        max_bytes=settings.max_bytes,
+        max_msgs=settings.max_msgs,
+        num_replicas=settings.replicas,
+    )
+
+
+async def ensure_stream(js: JetStreamContext, tenant: str, settings: StreamSettings) -> str:
+    """Create the tenant's stream if it does not exist yet; its name."""
+    name = stream_name(tenant)
+    try:
+        await js.stream_info(name)
+    except nats.js.errors.NotFoundError:
+        with contextlib.suppress(nats.js.errors.BadRequestError):
+            # Another relay may create it between the lookup and here: its config is ours.
+            await js.add_stream(stream_config(tenant, settings))
+        await js.stream_info(name)
+    return name
+
+
+async def _ignore(_: Exception) -> None:
+    """Errors surface where they matter: as failed connects, requests and acks."""
+
+
+async def connect(url: str, timeout: float = 3.0, closed: asyncio.Event | None = None) -> Client:
+    """A connection that fails rather than reconnecting silently, so callers see outages.
+
+    `closed` is set when the connection is lost, so that a wait on acks can end at once.
+    """
+
+    async def _closed() -> None:
+        if closed is not None:
+            closed.set()
+
+    try:
+        # nats-py retries the first connect without end when max_reconnect_attempts is 0.
+        client = nats.connect(
+            url,
+            allow_reconnect=False,
+            connect_timeout=int(max(1, timeout)),
+            max_reconnect_attempts=1,
+            reconnect_time_wait=0.1,
+            error_cb=_ignore,
+            closed_cb=_closed,
+        )
+        return await asyncio.wait_for(client, 2 * timeout + 1)
+    except NATS_ERRORS as error:
+        reason = str(error) or type(error).__name__
+        raise NatsUnavailableError(f"cannot reach NATS at {url}: {reason}") from error
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """An event as JetStream holds it: its stream sequence and its Nats-Msg-Id."""
+
+    sequence: int
+    msg_id: str | None
+    event: EventEnvelope
+
+
+async def read_events(
+    js: JetStreamContext,
+    tenant: str,
+    mission_id: str | None = None,
+    *,
+    follow: bool = False,
+    batch: int = 500,
+    wait: float = 1.0,
+) -> AsyncIterator[StoredMessage]:
+    """A tenant's (or one mission's) events in stream order; with `follow`, then new ones."""
+    stream = stream_name(tenant)
+    subject = (
+        tenant_subjects(tenant) if mission_id is None else mission_subjects(tenant, mission_id)
+    )
+    await js.stream_info(stream)
+    config = ConsumerConfig(
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.NONE,
+        inactive_threshold=30.0,
+    )
+    subscription = await js.pull_subscribe(subject, stream=stream, config=config)
+    try:
+        pending = (await subscription.consumer_info()).num_pending or 0
+        while follow or pending > 0:
+            try:
+                messages = await subscription.fetch(batch, timeout=wait)
+            except nats.errors.TimeoutError:
+                if follow:
+                    continue
+                raise NatsUnavailableError(
+                    f"JetStream stopped delivering {subject} with {pending} event(s) still pending"
+                ) from None
+            for message in messages:
+                headers = message.headers or {}
+                yield StoredMessage(
+                    message.metadata.sequence.stream,
+                    headers.get(MSG_ID_HEADER),
+                    decode_event(json.loads(message.data)),
+                )
+                pending = message.metadata.num_pending or 0
+    finally:
+        # The consumer is ephemeral: if this fails, the server removes it when it goes idle.
+        with contextlib.suppress(*NATS_ERRORS):
+            await subscription.unsubscribe()

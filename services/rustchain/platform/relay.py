@@ -1,0 +1,178 @@
+"""The outbox relay: a store's notification log into JetStream in order, no loss, no duplicates."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+
+from rustchain.domain.event_names import stream_name
+from rustchain.platform.event_store import EventStore, Notification
+from rustchain.platform.jetstream import (
+    NATS_ERRORS,
+    NatsUnavailableError,
+    StreamSettings,
+    connect,
+    ensure_stream,
+    event_headers,
+)
+
+log = logging.getLogger(__name__)
+DEFAULT_READER = "jetstream_relay"
+RELAY_RETRIES: tuple[type[BaseException], ...] = (NatsUnavailableError, *NATS_ERRORS)
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    """Batch size, ack timeout and back-off of a relay, and the limits of the streams it makes."""
+
+    reader: str = DEFAULT_READER
+    batch_size: int = 1000
+    ack_timeout: float = 10.0
+    idle_poll: float = 0.05
+    backoff_initial: float = 0.05
+    backoff_max: float = 2.0
+    streams: StreamSettings = field(default_factory=StreamSettings)
+
+
+@dataclass
+class RelayStats:
+    """What a relay has done since it started."""
+
+    published: int = 0
+    duplicates: int = 0
+    batches: int = 0
+    outages: int = 0
+
+
+class JetStreamRelay:
+    """Publishes each stored event once to its tenant's stream; tracks its position after acks."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        nats_url: str,
+        settings: RelaySettings | None = None,
+    ) -> None:
+        self.store = store
+        self.nats_url = nats_url
+        self.settings = settings or RelaySettings()
+        self.stats = RelayStats()
+        self.position = store.tracked_position(self.settings.reader)
+        self._client: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._closed = asyncio.Event()
+        self._streams: set[str] = set()
+
+    async def _jetstream(self) -> JetStreamContext:
+        if self._client is None or self._client.is_closed or self._js is None:
+            # Not a reconnecting client: losing the server closes it and ends the ack wait.
+            self._closed = asyncio.Event()
+            client = await connect(self.nats_url, closed=self._closed)
+            self._client = client
+            self._js = client.jetstream(publish_async_max_pending=2 * self.settings.batch_size)
+            self._streams.clear()
+        return self._js
+
+    async def _ensure_streams(self, js: JetStreamContext, batch: Sequence[Notification]) -> None:
+        for tenant in {item.event.tenant for item in batch}:
+            if tenant not in self._streams:
+                await ensure_stream(js, tenant, self.settings.streams)
+                self._streams.add(tenant)
+
+    async def _await_acks(self, futures: list[asyncio.Future[PubAck]]) -> list[PubAck]:
+        acks: asyncio.Future[list[PubAck]] = asyncio.ensure_future(asyncio.gather(*futures))
+        lost: asyncio.Future[bool] = asyncio.ensure_future(self._closed.wait())
+        try:
+            waits: set[asyncio.Future[Any]] = {acks, lost}
+            done, _ = await asyncio.wait(
+                waits,
+                timeout=self.settings.ack_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            lost.cancel()
+        if acks in done:
+            return acks.result()
+        acks.cancel()
+        reason = "connection lost" if lost in done else "no ack in time"
+        raise NatsUnavailableError(f"JetStream at {self.nats_url}: {reason} during a batch")
+
+    async def relay_batch(self) -> int:
+        """Publish the next batch after the tracked position and advance it; the events sent."""
+        batch = self.store.notifications(self.position, self.settings.batch_size)
+        if not batch:
+            return 0
+        js = await self._jetstream()
+        await self._ensure_streams(js, batch)
+        futures = []
+        for item in batch:
+            event = item.event
+            futures.append(
+                await js.publish_async(
+                    event.subject,
+                    event.to_json().encode("utf-8"),
+                    stream=stream_name(event.tenant),
+                    headers=event_headers(event),
+                )
+            )
+        acks = await self._await_acks(futures)
+        self.store.track_position(self.settings.reader, batch[-1].position)
+        self.position = batch[-1].position
+        self.stats.batches += 1
+        self.stats.published += len(acks)
+        self.stats.duplicates += sum(1 for ack in acks if ack.duplicate)
+        return len(batch)
+
+    async def _drop_connection(self) -> None:
+        client, self._client, self._js = self._client, None, None
+        if client is not None and not client.is_closed:
+            with contextlib.suppress(*NATS_ERRORS):
+                await client.close()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until `stop` is set; during a NATS outage, back off and catch up afterwards."""
+        delay = self.settings.backoff_initial
+        try:
+            while not stop.is_set():
+                try:
+                    sent = await self.relay_batch()
+                except RELAY_RETRIES as error:
+                    self.stats.outages += 1
+                    log.warning("relay to %s paused %.2f s: %s", self.nats_url, delay, error)
+                    await self._drop_connection()
+                    await _wait(stop, delay)
+                    delay = min(delay * 2, self.settings.backoff_max)
+                    continue
+                delay = self.settings.backoff_initial
+                if sent == 0:
+                    await _wait(stop, self.settings.idle_poll)
+        finally:
+            await self._drop_connection()
+
+    async def catch_up(self, timeout: float) -> None:
+        """Relay until the position reaches the store's last event, or raise TimeoutError."""
+        stop = asyncio.Event()
+        runner = asyncio.ensure_future(self.run(stop))
+        try:
+            async with asyncio.timeout(timeout):
+                while self.position < self.store.last_position():
+                    if runner.done():
+                        runner.result()
+                    await _wait(stop, self.settings.idle_poll)
+        finally:
+            stop.set()
+            await runner
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    """Wait up to `seconds`, returning early when `stop` is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,38 @@
+"""A relay in a process of its own, for the kill tests: relays everything, prints its stats."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+from pathlib import Path
+
+from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.relay import JetStreamRelay, RelaySettings
+
+
+async def _relay(home: Path, name: str, url: str, batch_size: int) -> dict[str, int]:
+    store = open_event_store(EventStoreSettings(name=name, home=home))
+    try:
+        relay = JetStreamRelay(store, url, RelaySettings(batch_size=batch_size))
+        await relay.catch_up(timeout=120)
+        return dataclasses.asdict(relay.stats)
+    finally:
+        store.close()
+
+
+def main() -> None:
+    """Relay the store under --home to --url until it is caught up."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    args = parser.parse_args()
+    stats = asyncio.run(_relay(args.home, args.name, args.url, args.batch_size))
+    print(json.dumps(stats), flush=True)
+
+
+if __name__ == "__main__":
+    main()

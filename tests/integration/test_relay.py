@@ -1,0 +1,209 @@
+"""The relay against a real nats-server: ordered, deduplicated, and whole across crashes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rustchain.domain.event_names import stream_name, tenant_subjects
+from rustchain.platform.event_store import EventStoreSettings, RecorderEventStore, open_event_store
+from rustchain.platform.jetstream import NatsUnavailableError, connect
+from rustchain.platform.nats_server import NatsServer
+from rustchain.platform.relay import DEFAULT_READER, JetStreamRelay, RelaySettings
+from tests.integration.event_helpers import (
+    append_in_batches,
+    assert_stream_matches_store,
+    many_drafts,
+    stream_count,
+    stream_messages,
+    wait_until,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+MISSIONS = [f"m{n}" for n in range(10)]
+
+
+def test_embedded_server_serves_jetstream_and_stops(nats_server: NatsServer) -> None:
+    async def account_streams() -> int:
+        client = await connect(nats_server.url)
+        try:
+            return (await client.jetstream().account_info()).streams
+        finally:
+            await client.close()
+
+    assert asyncio.run(account_streams()) == 0
+    assert (nats_server.settings.store_dir / "jetstream").is_dir()
+    nats_server.stop()
+    with pytest.raises(NatsUnavailableError, match=nats_server.url):
+        asyncio.run(account_streams())
+
+
+def test_each_event_is_published_once_on_its_subject_even_when_relayed_twice(
+    nats_server: NatsServer, sqlite_settings: EventStoreSettings
+) -> None:
+    store = open_event_store(sqlite_settings)
+    drafts = many_drafts(500, tenants=("acme", "globex"))
+    append_in_batches(store, drafts, size=100)
+
+    async def relay_twice() -> tuple[int, int]:
+        first = JetStreamRelay(store, nats_server.url, RelaySettings(batch_size=64))
+        await first.catch_up(timeout=30)
+        # A relay that lost its position publishes everything again: JetStream drops the copies.
+        store.track_position("replay", 0)
+        again = JetStreamRelay(store, nats_server.url, RelaySettings(reader="replay"))
+        await again.catch_up(timeout=30)
+        return first.stats.duplicates, again.stats.duplicates
+
+    try:
+        assert asyncio.run(relay_twice()) == (0, 500)
+        for tenant in ("acme", "globex"):
+            messages = asyncio.run(stream_messages(nats_server.url, tenant))
+            assert len(messages) == 250
+            assert_stream_matches_store(messages, store, tenant, MISSIONS)
+        assert store.tracked_position(DEFAULT_READER) == store.last_position()
+    finally:
+        store.close()
+
+
+def test_two_tenants_never_share_a_stream_or_a_subject(
+    nats_server: NatsServer, sqlite_settings: EventStoreSettings
+) -> None:
+    store = open_event_store(sqlite_settings)
+    append_in_batches(store, many_drafts(40, tenants=("acme", "acme-2")))
+
+    async def streams() -> dict[str, list[str]]:
+        await JetStreamRelay(store, nats_server.url).catch_up(timeout=30)
+        client = await connect(nats_server.url)
+        try:
+            js = client.jetstream()
+            return {
+                name: list((await js.stream_info(name)).config.subjects or [])
+                for name in (stream_name("acme"), stream_name("acme-2"))
+            }
+        finally:
+            await client.close()
+
+    try:
+        assert asyncio.run(streams()) == {
+            "RUSTCHAIN_ACME": [tenant_subjects("acme")],
+            "RUSTCHAIN_ACME-2": [tenant_subjects("acme-2")],
+        }
+        for tenant in ("acme", "acme-2"):
+            messages = asyncio.run(stream_messages(nats_server.url, tenant))
+            assert {m.event.tenant for m in messages} == {tenant}
+            assert all(m.event.subject.startswith(f"rustchain.{tenant}.") for m in messages)
+            assert len(messages) == 20
+    finally:
+        store.close()
+
+
+def test_killing_nats_mid_relay_of_10000_events_loses_and_repeats_none(
+    nats_server: NatsServer, sqlite_settings: EventStoreSettings
+) -> None:
+    store = open_event_store(sqlite_settings)
+    append_in_batches(store, many_drafts(10_000))
+
+    async def relay_through_a_crash() -> JetStreamRelay:
+        relay = JetStreamRelay(
+            store, nats_server.url, RelaySettings(batch_size=500, backoff_max=0.5)
+        )
+        stop = asyncio.Event()
+        running = asyncio.ensure_future(relay.run(stop))
+        try:
+            await wait_until(lambda: relay.stats.published >= 2000, 60, "2000 events are acked")
+            nats_server.kill()
+            await wait_until(lambda: relay.stats.outages >= 1, 30, "the relay sees the outage")
+            nats_server.start()
+            last = store.last_position()
+            await wait_until(lambda: relay.position == last, 120, "the relay catches up")
+        finally:
+            stop.set()
+            await running
+        return relay
+
+    try:
+        relay = asyncio.run(relay_through_a_crash())
+        messages = asyncio.run(stream_messages(nats_server.url, "acme"))
+        assert relay.stats.outages >= 1
+        assert len(messages) == 10_000
+        assert_stream_matches_store(messages, store, "acme", MISSIONS)
+    finally:
+        store.close()
+
+
+def _start_relay_process(settings: EventStoreSettings, url: str) -> subprocess.Popen[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "tests.integration.relay_process",
+        "--home",
+        str(settings.home),
+        "--name",
+        settings.name,
+        "--url",
+        url,
+        "--batch-size",
+        "1000",
+    ]
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
+
+
+@pytest.fixture
+def relay_processes() -> Iterator[list[subprocess.Popen[str]]]:
+    """Relay processes started by a test, killed if still running when it ends."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def test_killing_the_relay_mid_batch_loses_and_repeats_none(
+    nats_server: NatsServer,
+    sqlite_settings: EventStoreSettings,
+    relay_processes: list[subprocess.Popen[str]],
+) -> None:
+    store: RecorderEventStore = open_event_store(sqlite_settings)
+    append_in_batches(store, many_drafts(10_000))
+
+    async def published_ahead_of_tracking() -> None:
+        async def ahead() -> bool:
+            count = await stream_count(nats_server.url, "acme")
+            return count >= 2000 and count - store.tracked_position(DEFAULT_READER) >= 100
+
+        deadline = asyncio.get_running_loop().time() + 60
+        while not await ahead():
+            assert asyncio.get_running_loop().time() < deadline, "relay made no progress"
+            assert first.poll() is None, "the relay finished before it could be killed"
+
+    try:
+        first = _start_relay_process(sqlite_settings, nats_server.url)
+        relay_processes.append(first)
+        asyncio.run(published_ahead_of_tracking())
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        tracked = store.tracked_position(DEFAULT_READER)
+        in_stream = asyncio.run(stream_count(nats_server.url, "acme"))
+        assert in_stream > tracked, "the kill did not land between publish and tracking"
+
+        second = _start_relay_process(sqlite_settings, nats_server.url)
+        relay_processes.append(second)
+        output, _ = second.communicate(timeout=120)
+        stats = json.loads(output)
+
+        assert second.returncode == 0
+        assert stats["duplicates"] == in_stream - tracked
+        assert stats["published"] == 10_000 - tracked
+        messages = asyncio.run(stream_messages(nats_server.url, "acme"))
+        assert len(messages) == 10_000
+        assert_stream_matches_store(messages, store, "acme", MISSIONS)
+    finally:
+        store.close()

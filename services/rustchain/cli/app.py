@@ -14,4 +14,4 @@ def app() -> None:
 
 
 # Verb modules import `app`, so they are imported after it is defined.
-from rustchain.cli import missions  # noqa: E402, F401
+from rustchain.cli import events, missions  # noqa: E402, F401

@@ -1,0 +1,180 @@
+"""`rustchain events`: read a tenant's events from JetStream; `events reconcile` repairs it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+import nats.js.errors
+from eventsourcing.persistence import PersistenceError
+
+from rustchain.cli import exit_codes
+from rustchain.cli.app import app
+from rustchain.domain.event_names import (
+    EventNameError,
+    stream_name,
+    validate_mission_id,
+    validate_tenant,
+)
+from rustchain.domain.events import EventEnvelope
+from rustchain.platform.event_store import (
+    EventStoreError,
+    EventStoreSettings,
+    open_event_store,
+)
+from rustchain.platform.home import rustchain_home
+from rustchain.platform.jetstream import (
+    NATS_ERRORS,
+    NatsUnavailableError,
+    StreamSettings,
+    connect,
+    read_events,
+)
+from rustchain.platform.nats_server import NATS_URL_VARIABLE
+from rustchain.platform.reconcile import reconcile as reconcile_store
+
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+STORE_SUFFIX = "-events.sqlite"
+T = TypeVar("T")
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"rustchain: {message}", err=True)
+    sys.exit(code)
+
+
+def _nats_url(explicit: str | None) -> str:
+    """--nats-url, else NATS_URL, else the embedded deployment's endpoints.json, else default."""
+    if explicit:
+        return explicit
+    if os.environ.get(NATS_URL_VARIABLE):
+        return os.environ[NATS_URL_VARIABLE]
+    endpoints = rustchain_home() / "endpoints.json"
+    if endpoints.is_file():
+        url = json.loads(endpoints.read_text()).get("nats")
+        if isinstance(url, str):
+            return url
+    return DEFAULT_NATS_URL
+
+
+def _run(work: Coroutine[Any, Any, T], url: str) -> T:
+    """Run the async work; a NATS outage becomes one line and exit code 3."""
+    try:
+        return asyncio.run(work)
+    except NatsUnavailableError as error:
+        _fail(str(error), exit_codes.UNREACHABLE)
+    except NATS_ERRORS as error:
+        _fail(f"NATS at {url} failed: {error or type(error).__name__}", exit_codes.UNREACHABLE)
+
+
+def _line(event: EventEnvelope) -> str:
+    when = event.occurred_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    payload = json.dumps(event.payload, sort_keys=True, ensure_ascii=False)
+    return (
+        f"{when} {event.mission_id} #{event.sequence} {event.service} {event.type}"
+        f" v{event.version} {event.id} {payload}"
+    )
+
+
+async def _print_events(
+    url: str, tenant: str, mission: str | None, follow: bool, as_json: bool
+) -> None:
+    client = await connect(url)
+    try:
+        js = client.jetstream()
+        try:
+            async for message in read_events(js, tenant, mission, follow=follow):
+                text = message.event.to_json() if as_json else _line(message.event)
+                click.echo(text)
+        except nats.js.errors.NotFoundError:
+            _fail(f"no events for tenant {tenant!r}: no stream {stream_name(tenant)}", 1)
+    finally:
+        await client.close()
+
+
+@app.group(invoke_without_command=True)
+@click.option("--tenant", help="The tenant whose events to read.")
+@click.option("--mission", help="Only this mission's events ('_' for events of no mission).")
+@click.option("--follow", is_flag=True, help="Keep printing new events as they arrive.")
+@click.option("--json", "as_json", is_flag=True, help="One event per line as JSON (JSON Lines).")
+@click.option("--nats-url", help=f"The NATS server (default: ${NATS_URL_VARIABLE}).")
+@click.pass_context
+def events(
+    ctx: click.Context,
+    tenant: str | None,
+    mission: str | None,
+    follow: bool,
+    as_json: bool,
+    nats_url: str | None,
+) -> None:
+    """Print a tenant's events from JetStream, oldest first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if tenant is None:
+        raise click.UsageError("--tenant is required to read events")
+    try:
+        validate_tenant(tenant)
+        if mission is not None:
+            validate_mission_id(mission)
+    except EventNameError as error:
+        raise click.BadParameter(str(error)) from error
+    url = _nats_url(nats_url)
+    _run(_print_events(url, tenant, mission, follow, as_json), url)
+
+
+def _store_names(home: Path, database_url: str | None, names: tuple[str, ...]) -> list[str]:
+    if names:
+        return list(names)
+    if database_url:
+        raise click.UsageError("with RUSTCHAIN_DATABASE_URL set, name the stores with --store")
+    return sorted(p.name.removesuffix(STORE_SUFFIX) for p in home.glob(f"*{STORE_SUFFIX}"))
+
+
+async def _reconcile_all(url: str, settings: list[EventStoreSettings]) -> list[str]:
+    client = await connect(url)
+    lines = []
+    try:
+        js = client.jetstream()
+        for store_settings in settings:
+            store = open_event_store(store_settings)
+            try:
+                for result in await reconcile_store(store, js, StreamSettings()):
+                    lines.append(
+                        f"{store_settings.name} {result.tenant}: {result.stored} stored,"
+                        f" {result.in_jetstream} in JetStream, {result.republished} re-published"
+                        + (
+                            f" ({result.deduplicated} dropped as copies by the dedup window)"
+                            if result.deduplicated
+                            else ""
+                        )
+                    )
+            finally:
+                store.close()
+    finally:
+        await client.close()
+    return lines
+
+
+@events.command()
+@click.option("--store", "stores", multiple=True, help="A service's event store (repeatable).")
+@click.option("--nats-url", help=f"The NATS server (default: ${NATS_URL_VARIABLE}).")
+def reconcile(stores: tuple[str, ...], nats_url: str | None) -> None:
+    """Compare JetStream with the event stores and publish whatever JetStream lacks."""
+    base = EventStoreSettings.from_environ("events")
+    names = _store_names(base.home, base.database_url, stores)
+    if not names:
+        _fail(f"no event stores under {base.home}", exit_codes.MISSION_AT_FAULT)
+    settings = [EventStoreSettings.from_environ(name) for name in names]
+    url = _nats_url(nats_url)
+    try:
+        lines = _run(_reconcile_all(url, settings), url)
+    except (EventStoreError, PersistenceError) as error:
+        _fail(f"event store failed: {error}", exit_codes.UNREACHABLE)
+    for line in lines:
+        click.echo(line)

@@ -1,0 +1,74 @@
+"""Reconciliation: the store is the truth, so whatever JetStream lacks is published again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import nats.js.errors
+from nats.js import JetStreamContext
+
+from rustchain.domain.event_names import stream_name
+from rustchain.domain.events import EventEnvelope
+from rustchain.platform.event_store import EventStore
+from rustchain.platform.jetstream import StreamSettings, ensure_stream, event_headers, read_events
+
+PAGE = 1000
+
+
+@dataclass(frozen=True)
+class TenantReconciliation:
+    """What reconciling one tenant's events of one store found and did."""
+
+    tenant: str
+    stored: int
+    in_jetstream: int
+    republished: int
+    deduplicated: int
+    """Re-published events JetStream dropped as copies: its dedup window still knew their ids."""
+
+
+def _stored_events(store: EventStore) -> Iterator[EventEnvelope]:
+    position = 0
+    while batch := store.notifications(position, PAGE):
+        yield from (item.event for item in batch)
+        position = batch[-1].position
+
+
+async def _ids_in_stream(js: JetStreamContext, tenant: str) -> set[str]:
+    try:
+        return {message.event.id async for message in read_events(js, tenant)}
+    except nats.js.errors.NotFoundError:
+        return set()
+
+
+async def reconcile(
+    store: EventStore, js: JetStreamContext, settings: StreamSettings, ack_timeout: float = 30.0
+) -> list[TenantReconciliation]:
+    """Publish every stored event its tenant's stream lacks (deduplicated by Nats-Msg-Id)."""
+    by_tenant: dict[str, list[EventEnvelope]] = {}
+    for event in _stored_events(store):
+        by_tenant.setdefault(event.tenant, []).append(event)
+    results = []
+    for tenant, events in sorted(by_tenant.items()):
+        present = await _ids_in_stream(js, tenant)
+        missing = [event for event in events if event.id not in present]
+        copies = 0
+        if missing:
+            await ensure_stream(js, tenant, settings)
+            acks = [
+                await js.publish_async(
+                    event.subject,
+                    event.to_json().encode("utf-8"),
+                    stream=stream_name(tenant),
+                    headers=event_headers(event),
+                )
+                for event in missing
+            ]
+            done = await asyncio.wait_for(asyncio.gather(*acks), ack_timeout)
+            copies = sum(1 for ack in done if ack.duplicate)
+        results.append(
+            TenantReconciliation(tenant, len(events), len(present), len(missing), copies)
+        )
+    return results

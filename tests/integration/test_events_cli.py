@@ -1,0 +1,160 @@
+"""`rustchain events` and `rustchain events reconcile` against a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rustchain.cli import exit_codes
+from rustchain.cli.app import app
+from rustchain.domain.events import decode_event
+from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.nats_server import NatsServer, free_port
+from rustchain.platform.relay import JetStreamRelay
+from tests.integration.event_helpers import (
+    append_in_batches,
+    assert_stream_matches_store,
+    many_drafts,
+    stream_messages,
+)
+
+MISSIONS = [f"m{n}" for n in range(10)]
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A RustChain home of the test's own, no database URL, no NATS_URL."""
+    monkeypatch.setenv("RUSTCHAIN_HOME", str(tmp_path))
+    monkeypatch.delenv("RUSTCHAIN_DATABASE_URL", raising=False)
+    monkeypatch.delenv("NATS_URL", raising=False)
+    return tmp_path
+
+
+def _relayed_store(home: Path, url: str, count: int) -> EventStoreSettings:
+    settings = EventStoreSettings(name="executor", home=home)
+    store = open_event_store(settings)
+    try:
+        append_in_batches(store, many_drafts(count, tenants=("acme", "globex")))
+        asyncio.run(JetStreamRelay(store, url).catch_up(timeout=30))
+    finally:
+        store.close()
+    return settings
+
+
+def test_events_prints_a_tenants_events_as_json_lines(
+    nats_server: NatsServer, cli_env: Path
+) -> None:
+    settings = _relayed_store(cli_env, nats_server.url, 60)
+
+    result = CliRunner().invoke(
+        app, ["events", "--tenant", "acme", "--json", "--nats-url", nats_server.url]
+    )
+    one = CliRunner().invoke(
+        app, ["events", "--tenant", "acme", "--mission", "m3", "--nats-url", nats_server.url]
+    )
+
+    assert result.exit_code == 0, result.output
+    events = [decode_event(json.loads(line)) for line in result.output.splitlines()]
+    store = open_event_store(settings)
+    try:
+        expected = [e for m in MISSIONS for e in store.mission_events("acme", m)]
+    finally:
+        store.close()
+    assert sorted(events, key=lambda e: e.id) == sorted(expected, key=lambda e: e.id)
+    assert one.exit_code == 0, one.output
+    assert len(one.output.splitlines()) == 3
+    assert all(" m3 #" in line and "StepSucceeded" in line for line in one.output.splitlines())
+
+
+def test_events_needs_a_valid_tenant(cli_env: Path) -> None:
+    missing = CliRunner().invoke(app, ["events"])
+    invalid = CliRunner().invoke(app, ["events", "--tenant", "a.b"])
+
+    assert missing.exit_code == exit_codes.USAGE
+    assert invalid.exit_code == exit_codes.USAGE
+    assert "invalid tenant 'a.b'" in invalid.output
+
+
+def test_unreachable_nats_is_one_line_naming_the_url_and_exit_3(cli_env: Path) -> None:
+    url = f"nats://127.0.0.1:{free_port()}"
+    rustchain = Path(sys.executable).parent / "rustchain"
+
+    result = subprocess.run(
+        [str(rustchain), "events", "--tenant", "acme", "--nats-url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == exit_codes.UNREACHABLE
+    assert result.stderr.count("\n") == 1
+    assert url in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_reconcile_publishes_only_what_jetstream_lacks(
+    nats_server: NatsServer, cli_env: Path
+) -> None:
+    settings = _relayed_store(cli_env, nats_server.url, 100)
+    store = open_event_store(settings)
+    try:
+        # Events committed while no relay ran: JetStream lacks them.
+        append_in_batches(store, many_drafts(40, tenants=("acme", "initech")))
+        first = CliRunner().invoke(app, ["events", "reconcile", "--nats-url", nats_server.url])
+        again = CliRunner().invoke(app, ["events", "reconcile", "--nats-url", nats_server.url])
+
+        assert first.exit_code == 0, first.output
+        assert first.output.splitlines() == [
+            "executor acme: 70 stored, 50 in JetStream, 20 re-published",
+            "executor globex: 50 stored, 50 in JetStream, 0 re-published",
+            "executor initech: 20 stored, 0 in JetStream, 20 re-published",
+        ]
+        assert "0 re-published" in again.output
+        assert "20 re-published" not in again.output
+        for tenant in ("acme", "globex", "initech"):
+            messages = asyncio.run(stream_messages(nats_server.url, tenant))
+            assert_stream_matches_store(messages, store, tenant, MISSIONS)
+    finally:
+        store.close()
+
+
+def test_follow_prints_events_relayed_after_it_started(
+    nats_server: NatsServer, cli_env: Path
+) -> None:
+    settings = _relayed_store(cli_env, nats_server.url, 4)
+    rustchain = Path(sys.executable).parent / "rustchain"
+
+    async def follow() -> list[str]:
+        reader = await asyncio.create_subprocess_exec(
+            str(rustchain),
+            *("events", "--tenant", "acme", "--follow", "--json"),
+            *("--nats-url", nats_server.url),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert reader.stdout is not None
+        try:
+            lines = [await asyncio.wait_for(reader.stdout.readline(), 30) for _ in range(2)]
+            store = open_event_store(settings)
+            try:
+                append_in_batches(store, many_drafts(6, tenants=("acme",)))
+                await JetStreamRelay(store, nats_server.url).catch_up(timeout=30)
+            finally:
+                store.close()
+            lines += [await asyncio.wait_for(reader.stdout.readline(), 30) for _ in range(6)]
+            return [line.decode() for line in lines]
+        finally:
+            reader.kill()
+            await reader.wait()
+
+    lines = asyncio.run(follow())
+
+    events = [decode_event(json.loads(line)) for line in lines]
+    assert [e.tenant for e in events] == ["acme"] * 8
+    assert len({e.id for e in events}) == 8

@@ -14,4 +14,8 @@ def app() -> None:
 
 
 # Verb modules import `app`, so they are imported after it is defined.
-from rustchain.cli import events, missions  # noqa: E402, F401
+from rustchain.cli import (  # noqa: E402, F401
+    events,
+    missions,
+    verify,
+)

@@ -36,6 +36,8 @@ class CommandPolicy(BaseModel):
         ]
     )
     denied_programs: list[Glob] = Field(default_factory=list)
+    # Programs that only print their arguments: argument rules do not apply to them.
+    text_only_programs: list[Glob] = Field(default_factory=lambda: ["echo", "printf"])
     denied_arguments: list[str] = Field(
         default_factory=lambda: [
             r"(.*=)?/.*",  # an absolute path, also as --option=/path

@@ -39,6 +39,8 @@ def check_command(
 ) -> Refusal | None:
     """A command step's program and arguments: `command` is split at ASCII white space."""
     refusal = check_value(policy, Sink.SHELL if shell else Sink.COMMAND_LINE, command)
+    if not shell and compile_policy(policy).prints_only(command):
+        return refusal
     for argument in args:
         if refusal is not None:
             break

@@ -22,6 +22,8 @@ class Use:
     sink: Sink
     field: str
     text: str
+    # For an argument: the command it is passed to, whose program decides which rules apply.
+    command: str | None = None
 
 
 @dataclass(frozen=True)

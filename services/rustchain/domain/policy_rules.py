@@ -122,6 +122,15 @@ def _url(scheme: Lang, host: Lang, port: Lang) -> Lang:
     return concat(scheme, literal("://"), _URL["userinfo"], host, port, _URL["rest"])
 
 
+def first_word(command: str) -> str:
+    """The program of a command line: its first word (split at ASCII white space)."""
+    stripped = command.lstrip(WHITE_SPACE)
+    end = 0
+    while end < len(stripped) and stripped[end] not in WHITE_SPACE:
+        end += 1
+    return stripped[:end]
+
+
 class CompiledPolicy:
     """A policy's rules as languages, per sink; built once per policy and shared."""
 
@@ -129,6 +138,11 @@ class CompiledPolicy:
         self.policy = policy
         self.hash = policy.content_hash
         self._rules = self._build(policy)
+        self._text_only = any_glob(policy.commands.text_only_programs)
+
+    def prints_only(self, command: str) -> bool:
+        """Whether the command's program only prints its arguments (argument rules skip it)."""
+        return self._text_only.matches(first_word(command))
 
     def rules(self, sink: Sink) -> tuple[Rule, ...]:
         """The rules a value given to this sink must not break, in the order they are checked."""
@@ -160,6 +174,13 @@ class CompiledPolicy:
                 optional(concat(_WS, ANYTHING)),
             ),
             "passes an argument the policy denies",
+        )
+        # Without a shell the runner may take the whole text as the program's path: a later word
+        # with '/' could name a file of the workspace, so words after the first carry none.
+        inline_slash = Rule(
+            "command.argument",
+            concat(star(_WS), _WORD, _WS, ANYTHING, _SLASH, ANYTHING),
+            "has a '/' after the program; pass paths in 'args'",
         )
         parent = Rule(
             "filesystem.workspace",
@@ -226,7 +247,7 @@ class CompiledPolicy:
         path_rules = (parent, absolute, denied)
         tools = policy.tools
         return {
-            Sink.COMMAND_LINE: (program_rule, inline_argument),
+            Sink.COMMAND_LINE: (program_rule, inline_argument, inline_slash),
             Sink.ARGUMENT: (
                 Rule("command.argument", bad_argument, "passes an argument the policy denies"),
             ),

@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_obligations import Obligation, text_uses
+from rustchain.domain.policy_obligations import Obligation, Use, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 from rustchain.steps.runtime import StepContext, StepRunError
@@ -131,7 +131,8 @@ def constraints(step: PlannedStep) -> list[Obligation]:
     sink = Sink.SHELL if parameters.get("shell") else Sink.COMMAND_LINE
     uses: list[Obligation] = [*text_uses(sink, "command", command)]
     for index, argument in enumerate(parameters.get("args") or []):
-        uses += text_uses(Sink.ARGUMENT, f"args[{index}]", argument)
+        if isinstance(argument, str) and isinstance(command, str):
+            uses.append(Use(Sink.ARGUMENT, f"args[{index}]", argument, command))
     uses += text_uses(Sink.PATH_READ, "working_directory", parameters.get("working_directory"))
     return uses
 

@@ -1,0 +1,214 @@
+"""Verify a plan against a policy: per step, per text, per rule and per data-flow edge."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from rustchain.domain.mission import VariableSpec
+from rustchain.domain.plan import Plan, PlannedStep
+from rustchain.domain.policy import Policy
+from rustchain.domain.policy_obligations import ConstraintGenerator, TokenUse, Use, parse_template
+from rustchain.domain.policy_patterns import WHITE_SPACE, regex
+from rustchain.domain.policy_regex import (
+    ANYTHING,
+    Lang,
+    char_set,
+    concat,
+    literal,
+    optional,
+    plus,
+    union,
+)
+from rustchain.domain.policy_rules import SINK_CATEGORY, CompiledPolicy, compile_policy, first_word
+from rustchain.domain.verdict import Finding, Verdict, VerdictStatus
+from rustchain.verifier.data_flow import taint
+from rustchain.verifier.limits import Breach, mission_breaches, token_breaches
+from rustchain.verifier.queries import OutcomeKind, QueryRunner, SymbolDomain
+
+MISSION_RULES = ("mission.steps", "mission.parallelism", "mission.time", "llm.budget")
+
+
+@dataclass(frozen=True)
+class VerifierSettings:
+    """How long one solver query may take before its rule counts as undecided."""
+
+    timeout_ms: int = 2000
+
+
+def _rendered(value: object) -> str:
+    # As references render a non-text value into a text (rustchain.domain.bindings).
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+_DIGITS = plus(char_set("0123456789"))
+_TYPE_LANGUAGES: dict[str, Lang] = {
+    "integer": concat(optional(literal("-")), _DIGITS),
+    "number": plus(char_set("0123456789+-.eEInfinityNa")),
+    "boolean": union(literal("true"), literal("false")),
+}
+
+
+def variable_domain(spec: VariableSpec) -> SymbolDomain:
+    """The texts a mission variable may render to: its enum, its pattern, or its type's."""
+    if spec.enum is not None:
+        values = tuple(dict.fromkeys(_rendered(v) for v in spec.enum))
+        return SymbolDomain(union(*(literal(v) for v in values)), values)
+    if spec.type in _TYPE_LANGUAGES:
+        return SymbolDomain(_TYPE_LANGUAGES[spec.type])
+    if spec.pattern is not None:
+        return SymbolDomain(regex(spec.pattern)[0])
+    return SymbolDomain(ANYTHING)
+
+
+@dataclass
+class _Run:
+    plan: Plan
+    policy: Policy
+    compiled: CompiledPolicy
+    runner: QueryRunner
+    tainted: Mapping[str, frozenset[str]]
+    step_ids: dict[str, PlannedStep]
+    checked: set[str] = field(default_factory=set)
+    violations: list[Finding] = field(default_factory=list)
+    undecided: list[Finding] = field(default_factory=list)
+
+    def finding(
+        self,
+        rule: str,
+        step_id: str | None,
+        field_name: str | None,
+        explanation: str,
+        values: dict[str, str] | None = None,
+        value: str | None = None,
+    ) -> Finding:
+        where = self.plan.sources.get(step_id) if step_id else None
+        return Finding(
+            rule=rule,
+            step_id=step_id,
+            file=self.plan.source_file,
+            line=where.line if where else 1,
+            column=where.column if where else 1,
+            field=field_name,
+            explanation=explanation,
+            counterexample=values or {},
+            value=value,
+        )
+
+    def check_use(self, step: PlannedStep, use: Use) -> None:
+        template = parse_template(use.text, step, self.plan, self.step_ids)
+        example: dict[str, str] = {}
+        rules = self.compiled.rules(use.sink)
+        if use.command is not None and self._prints_only(step, use.command):
+            rules = ()
+        for rule in rules:
+            self.checked.add(rule.id)
+            outcome = self.runner.decide(template, rule)
+            if outcome.kind is OutcomeKind.VIOLATED:
+                self.violations.append(
+                    self.finding(
+                        rule.id, step.id, use.field, rule.explanation, outcome.values, outcome.value
+                    )
+                )
+                example = outcome.values
+                break
+            if outcome.kind is OutcomeKind.UNKNOWN:
+                reason = f"could not be decided in {self.runner.timeout_ms} ms ({outcome.reason})"
+                self.undecided.append(self.finding(rule.id, step.id, use.field, reason))
+                break
+        category = SINK_CATEGORY[use.sink]
+        if category is None:
+            return
+        self.checked.add("data_flow.untrusted")
+        for symbol in template.symbols:
+            if symbol.source_step is None:
+                continue
+            for source in sorted(self.tainted.get(symbol.source_step, frozenset())):
+                if self.policy.data_flow.allows(source, category):
+                    continue
+                shown = example.get(symbol.name, "untrusted text")
+                explanation = (
+                    f"receives output of '{symbol.source_step}', which carries output of an "
+                    f"untrusted '{source}' step; it may not reach a {category}"
+                )
+                self.violations.append(
+                    self.finding(
+                        "data_flow.untrusted", step.id, use.field, explanation, {symbol.name: shown}
+                    )
+                )
+
+    def _prints_only(self, step: PlannedStep, command: str) -> bool:
+        if step.parameters.get("shell"):
+            return False
+        template = parse_template(command, step, self.plan, self.step_ids)
+        head = template.parts[0]
+        if not isinstance(head, str):
+            return False
+        # The program must be known before the run: a whole literal word, not one a symbol ends.
+        word = first_word(head)
+        complete = template.is_concrete or len(head.lstrip(WHITE_SPACE)) > len(word)
+        return bool(word) and complete and self.compiled.prints_only(word)
+
+    def add_breach(self, breach: Breach) -> None:
+        self.violations.append(
+            self.finding(
+                breach.rule, breach.step_id, breach.field, breach.explanation, breach.values
+            )
+        )
+
+
+def verify_plan(
+    plan: Plan,
+    policy: Policy,
+    generators: Mapping[str, ConstraintGenerator],
+    settings: VerifierSettings | None = None,
+) -> Verdict:
+    """SAFE only if every rule is proven for every value the mission's inputs may take."""
+    settings = settings or VerifierSettings()
+    domains = {name: variable_domain(spec) for name, spec in plan.variables.items()}
+    run = _Run(
+        plan=plan,
+        policy=policy,
+        compiled=compile_policy(policy),
+        runner=QueryRunner(domains, settings.timeout_ms),
+        tainted=taint(plan, policy),
+        step_ids={step.id: step for step in plan.steps},
+    )
+    tokens: dict[str, list[TokenUse]] = {}
+    for step in plan.steps:
+        generator = generators.get(step.step_type)
+        if generator is None:
+            run.checked.add("verifier.coverage")
+            explanation = f"has no constraint generator for step type '{step.step_type}'"
+            run.undecided.append(run.finding("verifier.coverage", step.id, None, explanation))
+            continue
+        for obligation in generator(step):
+            if isinstance(obligation, TokenUse):
+                run.checked.add("llm.tokens")
+                tokens.setdefault(step.id, []).append(obligation)
+            else:
+                run.check_use(step, obligation)
+    run.checked.update(MISSION_RULES)
+    for breach in [*mission_breaches(plan, policy), *token_breaches(plan, policy, tokens)]:
+        run.add_breach(breach)
+    failed = {f.rule for f in [*run.violations, *run.undecided]}
+    status = VerdictStatus.SAFE
+    if run.violations:
+        status = VerdictStatus.VIOLATION
+    elif run.undecided:
+        status = VerdictStatus.UNKNOWN
+    order = lambda f: (f.line, f.column, f.rule)  # noqa: E731
+    return Verdict(
+        status=status,
+        file=plan.source_file,
+        mission_name=plan.mission_name,
+        plan_hash=plan.content_hash,
+        policy_name=policy.name,
+        policy_hash=run.compiled.hash,
+        rules_proven=sorted(run.checked - failed),
+        queries=run.runner.queries,
+        solver_seconds=run.runner.solver_seconds,
+        violations=sorted(run.violations, key=order),
+        undecided=sorted(run.undecided, key=order),
+    )

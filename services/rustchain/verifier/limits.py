@@ -1,0 +1,102 @@
+"""Mission-wide rules on known numbers: steps, parallelism, time and token budgets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rustchain.domain.plan import Plan
+from rustchain.domain.policy import Policy
+from rustchain.domain.policy_obligations import TokenUse
+
+
+@dataclass(frozen=True)
+class Breach:
+    """A bound a plan exceeds: the rule, the step if one is to blame, and the numbers."""
+
+    rule: str
+    step_id: str | None
+    field: str | None
+    explanation: str
+    values: dict[str, str]
+
+
+def effective_parallelism(plan: Plan) -> int:
+    """The most steps the plan may run at once: its widest level, capped by its config."""
+    widest = max((len(level) for level in plan.levels), default=0)
+    configured = plan.config.max_parallel_steps
+    return min(widest, configured) if configured is not None else widest
+
+
+def mission_breaches(plan: Plan, policy: Policy) -> list[Breach]:
+    """Every mission-wide bound of the policy the plan exceeds."""
+    limits = policy.limits
+    breaches: list[Breach] = []
+    if len(plan.steps) > limits.max_steps:
+        breaches.append(
+            Breach(
+                "mission.steps",
+                None,
+                None,
+                f"has more than {limits.max_steps} steps",
+                {"steps": str(len(plan.steps))},
+            )
+        )
+    parallel = effective_parallelism(plan)
+    if parallel > limits.max_parallel_steps:
+        breaches.append(
+            Breach(
+                "mission.parallelism",
+                None,
+                "config.max_parallel_steps",
+                f"may run more than {limits.max_parallel_steps} steps at once",
+                {"parallel_steps": str(parallel)},
+            )
+        )
+    if plan.critical_path_seconds > limits.max_mission_seconds:
+        breaches.append(
+            Breach(
+                "mission.time",
+                plan.critical_path[-1] if plan.critical_path else None,
+                "timeout_seconds",
+                f"may run longer than {limits.max_mission_seconds:g} s "
+                "(the longest path of timeouts, retries and backoff)",
+                {
+                    "critical_path": " -> ".join(plan.critical_path),
+                    "seconds": f"{plan.critical_path_seconds:g}",
+                },
+            )
+        )
+    return breaches
+
+
+def token_breaches(plan: Plan, policy: Policy, uses: dict[str, list[TokenUse]]) -> list[Breach]:
+    """Steps asking more tokens than a step may, and a mission asking more than its budget."""
+    llm = policy.llm
+    breaches: list[Breach] = []
+    total = 0
+    for step in plan.steps:
+        for use in uses.get(step.id, []):
+            if use.tokens is not None and use.tokens > llm.max_tokens_per_step:
+                breaches.append(
+                    Breach(
+                        "llm.tokens",
+                        step.id,
+                        use.field,
+                        f"asks for more than {llm.max_tokens_per_step} tokens",
+                        {use.field: str(use.tokens)},
+                    )
+                )
+            per_call = use.tokens if use.tokens is not None else llm.default_max_tokens
+            total += per_call * use.calls * step.retry.max_attempts
+    if total > llm.max_tokens_per_mission:
+        breaches.append(
+            Breach(
+                "llm.budget",
+                None,
+                None,
+                f"may spend more than {llm.max_tokens_per_mission} tokens "
+                "(every LLM call, at its limit, on every attempt)",
+                {"tokens": str(total)},
+            )
+        )
+    return breaches

@@ -1,0 +1,143 @@
+"""One small question per rule, step and text: can this template take a value the rule refuses?
+
+Known texts and small enumerations are decided by the runtime matcher itself; only symbolic ones
+go to Z3, each in its own solver with a timeout. The violation is stated positively (`InRe` of
+the template in the rule's language), as the solver finds those quickly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import z3
+
+from rustchain.domain.policy_obligations import Symbol, Template
+from rustchain.domain.policy_regex import ANYTHING, EMPTY, Lang
+from rustchain.domain.policy_rules import Rule
+from rustchain.verifier.z3_encoding import RegexEncoder, model_text, string_value
+
+MAX_ENUMERATED = 256
+
+
+class OutcomeKind(StrEnum):
+    """What one query established."""
+
+    PROVEN = "proven"
+    VIOLATED = "violated"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A query's answer; a violation carries the symbols' values and the resulting text."""
+
+    kind: OutcomeKind
+    values: dict[str, str] = field(default_factory=dict)
+    value: str | None = None
+    reason: str | None = None
+
+
+PROVEN = Outcome(OutcomeKind.PROVEN)
+
+
+@dataclass(frozen=True)
+class SymbolDomain:
+    """The values a symbol may take: a language, and the list itself when it is a short one."""
+
+    language: Lang
+    values: tuple[str, ...] | None = None
+
+
+UNCONSTRAINED = SymbolDomain(ANYTHING)
+
+
+class QueryRunner:
+    """Decides templates against rules for one plan, counting queries and solver time."""
+
+    def __init__(self, domains: Mapping[str, SymbolDomain], timeout_ms: int) -> None:
+        self.domains = domains
+        self.timeout_ms = timeout_ms
+        self.queries = 0
+        self.solver_seconds = 0.0
+        self._encoder = RegexEncoder()
+        self._cache: dict[tuple[object, ...], Outcome] = {}
+
+    def domain(self, symbol: Symbol) -> SymbolDomain:
+        """The values a symbol may take (step outputs: any text)."""
+        return self.domains.get(symbol.name, UNCONSTRAINED)
+
+    def decide(self, template: Template, rule: Rule) -> Outcome:
+        """Whether some value of the template's symbols puts it in the rule's language."""
+        if rule.language is EMPTY:
+            return PROVEN
+        if template.is_concrete:
+            text = template.substitute({})
+            return _concrete(rule, {}, text)
+        key = (template.parts, id(rule))
+        found = self._cache.get(key)
+        if found is None:
+            found = self._enumerate(template, rule) or self._solve(template, rule)
+            self._cache[key] = found
+        return found
+
+    def _enumerate(self, template: Template, rule: Rule) -> Outcome | None:
+        symbols = template.symbols
+        choices = [self.domain(s).values for s in symbols]
+        if any(c is None for c in choices):
+            return None
+        finite = [c for c in choices if c is not None]
+        count = 1
+        for values in finite:
+            count *= len(values)
+        if count > MAX_ENUMERATED:
+            return None
+        for combination in itertools.product(*finite):
+            chosen = {s.name: v for s, v in zip(symbols, combination, strict=True)}
+            outcome = _concrete(rule, chosen, template.substitute(chosen))
+            if outcome.kind is OutcomeKind.VIOLATED:
+                return outcome
+        return PROVEN
+
+    def _solve(self, template: Template, rule: Rule) -> Outcome:
+        solver = z3.Solver()
+        solver.set("timeout", self.timeout_ms)
+        variables: dict[str, z3.SeqRef] = {}
+        for symbol in template.symbols:
+            variable = z3.String(symbol.name)
+            variables[symbol.name] = variable
+            language = self.domain(symbol).language
+            if language is not ANYTHING:
+                solver.add(z3.InRe(variable, self._encoder.encode(language)))
+        pieces = [
+            string_value(p) if isinstance(p, str) else variables[p.name] for p in template.parts
+        ]
+        text = pieces[0] if len(pieces) == 1 else z3.Concat(*pieces)
+        solver.add(z3.InRe(text, self._encoder.encode(rule.language)))
+        started = time.perf_counter()
+        answer = solver.check()
+        self.solver_seconds += time.perf_counter() - started
+        self.queries += 1
+        if answer == z3.unsat:
+            return PROVEN
+        if answer == z3.unknown:
+            return Outcome(OutcomeKind.UNKNOWN, reason=str(solver.reason_unknown()))
+        model = solver.model()
+        values = {
+            name: model_text(model.eval(variable, model_completion=True))
+            for name, variable in variables.items()
+        }
+        outcome = _concrete(rule, values, template.substitute(values))
+        if outcome.kind is not OutcomeKind.VIOLATED:
+            # Never report what the runtime would accept: a disagreement is a refusal, undecided.
+            return Outcome(OutcomeKind.UNKNOWN, reason="solver model not confirmed at run time")
+        return outcome
+
+
+def _concrete(rule: Rule, values: dict[str, str], text: str) -> Outcome:
+    if rule.language.matches(text):
+        return Outcome(OutcomeKind.VIOLATED, values, text)
+    return PROVEN

@@ -106,10 +106,9 @@ class _Run:
             self.checked.add(rule.id)
             outcome = self.runner.decide(template, rule)
             if outcome.kind is OutcomeKind.VIOLATED:
+                shown = outcome.values or {use.field: outcome.value or ""}
                 self.violations.append(
-                    self.finding(
-                        rule.id, step.id, use.field, rule.explanation, outcome.values, outcome.value
-                    )
+                    self.finding(rule.id, step.id, use.field, rule.explanation, shown, outcome.value)
                 )
                 example = outcome.values
                 break

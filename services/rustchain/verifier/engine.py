@@ -106,10 +106,11 @@ class _Run:
             self.checked.add(rule.id)
             outcome = self.runner.decide(template, rule)
             if outcome.kind is OutcomeKind.VIOLATED:
-                shown = outcome.values or {use.field: outcome.value or ""}
-                self.violations.append(
-                    self.finding(rule.id, step.id, use.field, rule.explanation, shown, outcome.value)
+                values = outcome.values or {use.field: outcome.value or ""}
+                finding = self.finding(
+                    rule.id, step.id, use.field, rule.explanation, values, outcome.value
                 )
+                self.violations.append(finding)
                 example = outcome.values
                 break
             if outcome.kind is OutcomeKind.UNKNOWN:
@@ -126,14 +127,18 @@ class _Run:
             for source in sorted(self.tainted.get(symbol.source_step, frozenset())):
                 if self.policy.data_flow.allows(source, category):
                     continue
-                shown = example.get(symbol.name, "untrusted text")
+                example_value = example.get(symbol.name, "untrusted text")
                 explanation = (
                     f"receives output of '{symbol.source_step}', which carries output of an "
                     f"untrusted '{source}' step; it may not reach a {category}"
                 )
                 self.violations.append(
                     self.finding(
-                        "data_flow.untrusted", step.id, use.field, explanation, {symbol.name: shown}
+                        "data_flow.untrusted",
+                        step.id,
+                        use.field,
+                        explanation,
+                        {symbol.name: example_value},
                     )
                 )
 

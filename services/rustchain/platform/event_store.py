@@ -41,10 +41,15 @@ class ChainConflictError(EventStoreError):
 
 @dataclass(frozen=True)
 class Notification:
-    """An event at its position in the store's notification log."""
+    """An event at its position in the store's notification log, as its canonical JSON."""
 
     position: int
-    event: EventEnvelope
+    data: bytes
+
+    @property
+    def event(self) -> EventEnvelope:
+        """The event, decoded and validated."""
+        return decode_event(json.loads(self.data))
 
 
 @dataclass(frozen=True)
@@ -157,11 +162,13 @@ class RecorderEventStore:
             state=state,
         )
 
-    def _decode(self, stored: StoredEvent) -> EventEnvelope:
-        state = stored.state
+    def _plaintext(self, stored: StoredEvent) -> bytes:
         if self._cipher is not None:
-            state = self._cipher.decrypt(state)
-        return decode_event(json.loads(state))
+            return self._cipher.decrypt(stored.state)
+        return stored.state
+
+    def _decode(self, stored: StoredEvent) -> EventEnvelope:
+        return decode_event(json.loads(self._plaintext(stored)))
 
     def _head(self, key: tuple[str, str]) -> EventEnvelope | None:
         if key not in self._heads:
@@ -200,7 +207,7 @@ class RecorderEventStore:
         rows = self._recorder.select_notifications(
             start=after, limit=limit, inclusive_of_start=False
         )
-        return [Notification(row.id, self._decode(row)) for row in rows]
+        return [Notification(row.id, self._plaintext(row)) for row in rows]
 
     def last_position(self) -> int:
         """The position of the last committed event (0 when empty)."""

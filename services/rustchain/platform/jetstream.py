@@ -16,11 +16,12 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
 from rustchain.domain.event_names import (
+    event_subject,
     mission_subjects,
     stream_name,
     tenant_subjects,
 )
-from rustchain.domain.events import EventEnvelope, decode_event
+from rustchain.domain.events import EventDraft, EventEnvelope, decode_event
 
 MSG_ID_HEADER = "Nats-Msg-Id"
 NATS_ERRORS: tuple[type[BaseException], ...] = (
@@ -46,9 +47,27 @@ class StreamSettings:
     replicas: int = 1
 
 
-def event_headers(event: EventEnvelope) -> dict[str, str]:
+def event_headers(event: EventDraft) -> dict[str, str]:
     """The headers an event is published with: `Nats-Msg-Id` = event id, for deduplication."""
     return {MSG_ID_HEADER: event.id}
+
+
+@dataclass(frozen=True)
+class EventRoute:
+    """Where an event's canonical JSON is published: its stream, subject and headers."""
+
+    tenant: str
+    stream: str
+    subject: str
+    headers: dict[str, str]
+
+    @classmethod
+    def of(cls, data: bytes) -> EventRoute:
+        """The route of an event from its canonical JSON, names validated, no full decode."""
+        head = json.loads(data)
+        tenant = head["tenant"]
+        subject = event_subject(tenant, head["mission_id"], head["service"], head["type"])
+        return cls(tenant, stream_name(tenant), subject, {MSG_ID_HEADER: head["id"]})
 
 
 def stream_config(tenant: str, settings: StreamSettings) -> StreamConfig:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,15 +13,14 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
-from rustchain.domain.event_names import stream_name
-from rustchain.platform.event_store import EventStore, Notification
+from rustchain.platform.event_store import EventStore
 from rustchain.platform.jetstream import (
     NATS_ERRORS,
+    EventRoute,
     NatsUnavailableError,
     StreamSettings,
     connect,
     ensure_stream,
-    event_headers,
 )
 
 log = logging.getLogger(__name__)
@@ -35,6 +34,7 @@ class RelaySettings:
 
     reader: str = DEFAULT_READER
     batch_size: int = 1000
+    max_in_flight: int = 2
     ack_timeout: float = 10.0
     idle_poll: float = 0.05
     backoff_initial: float = 0.05
@@ -66,6 +66,8 @@ class JetStreamRelay:
         self.settings = settings or RelaySettings()
         self.stats = RelayStats()
         self.position = store.tracked_position(self.settings.reader)
+        self._sent = self.position
+        self._in_flight: deque[tuple[int, list[asyncio.Future[PubAck]]]] = deque()
         self._client: Client | None = None
         self._js: JetStreamContext | None = None
         self._closed = asyncio.Event()
@@ -77,12 +79,13 @@ class JetStreamRelay:
             self._closed = asyncio.Event()
             client = await connect(self.nats_url, closed=self._closed)
             self._client = client
-            self._js = client.jetstream(publish_async_max_pending=2 * self.settings.batch_size)
+            window = (self.settings.max_in_flight + 1) * self.settings.batch_size
+            self._js = client.jetstream(publish_async_max_pending=window)
             self._streams.clear()
         return self._js
 
-    async def _ensure_streams(self, js: JetStreamContext, batch: Sequence[Notification]) -> None:
-        for tenant in {item.event.tenant for item in batch}:
+    async def _ensure_streams(self, js: JetStreamContext, tenants: set[str]) -> None:
+        for tenant in tenants:
             if tenant not in self._streams:
                 await ensure_stream(js, tenant, self.settings.streams)
                 self._streams.add(tenant)
@@ -105,33 +108,46 @@ class JetStreamRelay:
         reason = "connection lost" if lost in done else "no ack in time"
         raise NatsUnavailableError(f"JetStream at {self.nats_url}: {reason} during a batch")
 
-    async def relay_batch(self) -> int:
-        """Publish the next batch after the tracked position and advance it; the events sent."""
-        batch = self.store.notifications(self.position, self.settings.batch_size)
-        if not batch:
-            return 0
-        js = await self._jetstream()
-        await self._ensure_streams(js, batch)
-        futures = []
-        for item in batch:
-            event = item.event
-            futures.append(
-                await js.publish_async(
-                    event.subject,
-                    event.to_json().encode("utf-8"),
-                    stream=stream_name(event.tenant),
-                    headers=event_headers(event),
-                )
-            )
+    async def _settle_oldest(self) -> None:
+        last, futures = self._in_flight.popleft()
         acks = await self._await_acks(futures)
-        self.store.track_position(self.settings.reader, batch[-1].position)
-        self.position = batch[-1].position
+        self.store.track_position(self.settings.reader, last)
+        self.position = last
         self.stats.batches += 1
         self.stats.published += len(acks)
         self.stats.duplicates += sum(1 for ack in acks if ack.duplicate)
+
+    async def relay_batch(self) -> int:
+        """Publish the next batch, and advance the tracked position over acked batches.
+
+        Up to `max_in_flight` batches await their acks while the next one is read and sent;
+        the position only ever moves over a batch whose every event JetStream acknowledged.
+        """
+        batch = self.store.notifications(self._sent, self.settings.batch_size)
+        if batch:
+            js = await self._jetstream()
+            routes = [EventRoute.of(item.data) for item in batch]
+            await self._ensure_streams(js, {route.tenant for route in routes})
+            futures = [
+                await js.publish_async(
+                    route.subject,
+                    item.data,
+                    wait_stall=self.settings.ack_timeout,
+                    stream=route.stream,
+                    headers=route.headers,
+                )
+                for route, item in zip(routes, batch, strict=True)
+            ]
+            self._in_flight.append((batch[-1].position, futures))
+            self._sent = batch[-1].position
+        while self._in_flight and (len(self._in_flight) > self.settings.max_in_flight or not batch):
+            await self._settle_oldest()
         return len(batch)
 
     async def _drop_connection(self) -> None:
+        # Unacked batches are sent again from the tracked position; JetStream drops copies.
+        self._in_flight.clear()
+        self._sent = self.position
         client, self._client, self._js = self._client, None, None
         if client is not None and not client.is_closed:
             with contextlib.suppress(*NATS_ERRORS):

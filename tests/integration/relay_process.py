@@ -12,8 +12,8 @@ from rustchain.platform.event_store import EventStoreSettings, open_event_store
 from rustchain.platform.relay import JetStreamRelay, RelaySettings
 
 
-async def _relay(home: Path, name: str, url: str, batch_size: int) -> dict[str, int]:
-    store = open_event_store(EventStoreSettings(name=name, home=home))
+async def _relay(settings: EventStoreSettings, url: str, batch_size: int) -> dict[str, int]:
+    store = open_event_store(settings)
     try:
         relay = JetStreamRelay(store, url, RelaySettings(batch_size=batch_size))
         await relay.catch_up(timeout=120)
@@ -28,9 +28,11 @@ def main() -> None:
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--name", required=True)
     parser.add_argument("--url", required=True)
+    parser.add_argument("--database-url")
     parser.add_argument("--batch-size", type=int, default=1000)
     args = parser.parse_args()
-    stats = asyncio.run(_relay(args.home, args.name, args.url, args.batch_size))
+    settings = EventStoreSettings(args.name, args.home, database_url=args.database_url)
+    stats = asyncio.run(_relay(settings, args.url, args.batch_size))
     print(json.dumps(stats), flush=True)
 
 

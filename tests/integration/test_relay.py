@@ -46,9 +46,9 @@ def test_embedded_server_serves_jetstream_and_stops(nats_server: NatsServer) -> 
 
 
 def test_each_event_is_published_once_on_its_subject_even_when_relayed_twice(
-    nats_server: NatsServer, sqlite_settings: EventStoreSettings
+    nats_server: NatsServer, store_settings: EventStoreSettings
 ) -> None:
-    store = open_event_store(sqlite_settings)
+    store = open_event_store(store_settings)
     drafts = many_drafts(500, tenants=("acme", "globex"))
     append_in_batches(store, drafts, size=100)
 
@@ -105,9 +105,9 @@ def test_two_tenants_never_share_a_stream_or_a_subject(
 
 
 def test_killing_nats_mid_relay_of_10000_events_loses_and_repeats_none(
-    nats_server: NatsServer, sqlite_settings: EventStoreSettings
+    nats_server: NatsServer, store_settings: EventStoreSettings
 ) -> None:
-    store = open_event_store(sqlite_settings)
+    store = open_event_store(store_settings)
     append_in_batches(store, many_drafts(10_000))
 
     async def relay_through_a_crash() -> JetStreamRelay:
@@ -152,6 +152,8 @@ def _start_relay_process(settings: EventStoreSettings, url: str) -> subprocess.P
         "--batch-size",
         "1000",
     ]
+    if settings.database_url:
+        command += ["--database-url", settings.database_url]
     return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
 
 
@@ -168,10 +170,10 @@ def relay_processes() -> Iterator[list[subprocess.Popen[str]]]:
 
 def test_killing_the_relay_mid_batch_loses_and_repeats_none(
     nats_server: NatsServer,
-    sqlite_settings: EventStoreSettings,
+    store_settings: EventStoreSettings,
     relay_processes: list[subprocess.Popen[str]],
 ) -> None:
-    store: RecorderEventStore = open_event_store(sqlite_settings)
+    store: RecorderEventStore = open_event_store(store_settings)
     append_in_batches(store, many_drafts(10_000))
 
     async def published_ahead_of_tracking() -> None:
@@ -185,7 +187,7 @@ def test_killing_the_relay_mid_batch_loses_and_repeats_none(
             assert first.poll() is None, "the relay finished before it could be killed"
 
     try:
-        first = _start_relay_process(sqlite_settings, nats_server.url)
+        first = _start_relay_process(store_settings, nats_server.url)
         relay_processes.append(first)
         asyncio.run(published_ahead_of_tracking())
         first.send_signal(signal.SIGKILL)
@@ -194,7 +196,7 @@ def test_killing_the_relay_mid_batch_loses_and_repeats_none(
         in_stream = asyncio.run(stream_count(nats_server.url, "acme"))
         assert in_stream > tracked, "the kill did not land between publish and tracking"
 
-        second = _start_relay_process(sqlite_settings, nats_server.url)
+        second = _start_relay_process(store_settings, nats_server.url)
         relay_processes.append(second)
         output, _ = second.communicate(timeout=120)
         stats = json.loads(output)

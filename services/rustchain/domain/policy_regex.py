@@ -171,6 +171,10 @@ def complement(part: Lang) -> Lang:
         inner = part.args[0]
         assert isinstance(inner, Lang)
         return inner
+    if part is EMPTY:
+        return ANYTHING
+    if part is ANYTHING:
+        return EMPTY
     return _make("not", (part,), not part.nullable)
 
 

@@ -68,7 +68,11 @@ _SLASH = literal("/")
 _SEP = concat(_SLASH, star(union(_SLASH, literal("./"))))
 _START = star(union(_SLASH, literal("./")))
 _END = star(union(_SLASH, literal("/.")))
-_SEGMENT = intersect(plus(char_set("/", negate=True)), complement(literal(".")))
+_NOT_SLASH = char_set("/", negate=True)
+# A real segment: neither empty nor `.` (written without complement, which solvers find costly).
+_SEGMENT = union(
+    concat(char_set("/.", negate=True), star(_NOT_SLASH)), concat(literal("."), plus(_NOT_SLASH))
+)
 
 
 def path_prefix(pattern: str) -> Lang:
@@ -80,14 +84,17 @@ def path_prefix(pattern: str) -> Lang:
         if segment == "**":
             body.append(ANYTHING if last else optional(concat(ANYTHING, _SEP)))
             continue
-        body.append(intersect(glob(segment, "/"), _SEGMENT))
+        pattern_part = glob(segment, "/")
+        wild = "*" in segment or "?" in segment
+        body.append(intersect(pattern_part, _SEGMENT) if wild else pattern_part)
         if not last:
             body.append(_SEP)
     return concat(_START, *body, union(_END, concat(_SEP, ANYTHING)))
 
 
 def _url_parts() -> dict[str, Lang]:
-    letter = union(char_set("abcdefghijklmnopqrstuvwxyz"), char_set("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+    # Host names in lower case only: one spelling per host keeps host globs small for the solver.
+    letter = char_set("abcdefghijklmnopqrstuvwxyz")
     digit = char_set("0123456789")
     label = plus(union(letter, digit, literal("-")))
     last_label = concat(
@@ -102,7 +109,7 @@ def _url_parts() -> dict[str, Lang]:
         concat(literal("25"), char_set("012345")),
     )
     ipv4 = concat(octet, literal("."), octet, literal("."), octet, literal("."), octet)
-    ipv6 = concat(literal("["), plus(char_set("0123456789abcdefABCDEF:.")), literal("]"))
+    ipv6 = concat(literal("["), plus(char_set("0123456789abcdef:.")), literal("]"))
     forbidden = "".join(chr(c) for c in range(33)) + "\x7f\\"
     return {
         "scheme": concat(
@@ -120,6 +127,22 @@ _URL = _url_parts()
 
 def _url(scheme: Lang, host: Lang, port: Lang) -> Lang:
     return concat(scheme, literal("://"), _URL["userinfo"], host, port, _URL["rest"])
+
+
+# After `network.url` (checked first, here and at run time) every URL is well formed, so the
+# later rules may pick out host and port loosely: the same verdicts, far smaller solver queries.
+_LOOSE_HOST = union(
+    plus(char_set("/?#@:[]\\ \t\n\r", negate=True)),
+    concat(literal("["), star(char_set("]", negate=True)), literal("]")),
+)
+_LOOSE_PORT = optional(concat(literal(":"), star(char_set("/?#", negate=True))))
+_LOOSE_REST = optional(concat(char_set("/?#"), ANYTHING))
+
+
+def _loose_url(host: Lang, port: Lang) -> Lang:
+    userinfo = optional(concat(star(char_set("/?#@", negate=True)), literal("@")))
+    scheme = plus(char_set(":/?#@", negate=True))
+    return concat(scheme, literal("://"), userinfo, host, port, _LOOSE_REST)
 
 
 def first_word(command: str) -> str:
@@ -212,8 +235,8 @@ class CompiledPolicy:
             optional(concat(literal(":"), _URL["port"])),
         )
         bad_host = union(
-            complement(any_glob(net.allowed_hosts, ignore_case=True)),
-            any_glob(net.denied_hosts, ignore_case=True),
+            complement(any_glob(net.allowed_hosts)),
+            any_glob(net.denied_hosts),
         )
         allowed_ports = union(*(literal(str(p)) for p in net.ports))
         url_rules = (
@@ -231,14 +254,13 @@ class CompiledPolicy:
             ),
             Rule(
                 "network.host",
-                _url(scheme, intersect(host, bad_host), port),
+                _loose_url(intersect(_LOOSE_HOST, bad_host), _LOOSE_PORT),
                 "may reach a host the policy denies (private, link-local, metadata or not allowed)",
             ),
             Rule(
                 "network.port",
-                _url(
-                    scheme,
-                    host,
+                _loose_url(
+                    _LOOSE_HOST,
                     concat(literal(":"), intersect(_URL["port"], complement(allowed_ports))),
                 ),
                 "may use a port the policy does not allow",

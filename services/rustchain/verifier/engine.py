@@ -102,9 +102,10 @@ class _Run:
         rules = self.compiled.rules(use.sink)
         if use.command is not None and self._prints_only(step, use.command):
             rules = ()
-        for rule in rules:
-            self.checked.add(rule.id)
-            outcome = self.runner.decide(template, rule)
+        self.checked.update(rule.id for rule in rules)
+        breach = self.runner.first_breach(template, rules)
+        if breach is not None:
+            rule, outcome = breach
             if outcome.kind is OutcomeKind.VIOLATED:
                 values = outcome.values or {use.field: outcome.value or ""}
                 finding = self.finding(
@@ -112,11 +113,9 @@ class _Run:
                 )
                 self.violations.append(finding)
                 example = outcome.values
-                break
-            if outcome.kind is OutcomeKind.UNKNOWN:
+            else:
                 reason = f"could not be decided in {self.runner.timeout_ms} ms ({outcome.reason})"
                 self.undecided.append(self.finding(rule.id, step.id, use.field, reason))
-                break
         category = SINK_CATEGORY[use.sink]
         if category is None:
             return

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -69,6 +69,20 @@ class QueryRunner:
     def domain(self, symbol: Symbol) -> SymbolDomain:
         """The values a symbol may take (step outputs: any text)."""
         return self.domains.get(symbol.name, UNCONSTRAINED)
+
+    def first_breach(
+        self, template: Template, rules: Sequence[Rule]
+    ) -> tuple[Rule, Outcome] | None:
+        """The first rule, in order, the template may break or that stays undecided; None: safe.
+
+        One query per rule: asking all rules at once in one union was measured slower (a union
+        of host or path-prefix languages takes z3 hundreds of milliseconds, each alone a few).
+        """
+        for rule in rules:
+            outcome = self.decide(template, rule)
+            if outcome.kind is not OutcomeKind.PROVEN:
+                return rule, outcome
+        return None
 
     def decide(self, template: Template, rule: Rule) -> Outcome:
         """Whether some value of the template's symbols puts it in the rule's language."""

@@ -6,7 +6,7 @@ import ctypes
 
 import z3
 
-from rustchain.domain.policy_regex import Lang
+from rustchain.domain.policy_regex import EPSILON, Lang, union
 
 # Z3's strings are over code points up to this one; beyond it nothing can be a counterexample.
 Z3_MAX_CODE = 0x2FFFF
@@ -60,6 +60,24 @@ class RegexEncoder:
             return z3.Empty(_RE_SORT)
         return parts[0] if len(parts) == 1 else z3.Union(*parts)
 
+    def _union(self, members: list[Lang]) -> z3.ReRef:
+        # Left-factored (`10.*|127.*` as `1(0.*|27.*)`): z3 handles a trie far better than a
+        # flat union of alternatives that share their beginnings.
+        groups: dict[str, list[Lang]] = {}
+        others: list[Lang] = []
+        for member in members:
+            split = _head_char(member)
+            if split is None:
+                others.append(member)
+            else:
+                groups.setdefault(split[0], []).append(split[1])
+        parts = [self.encode(m) for m in others]
+        for char, tails in sorted(groups.items()):
+            head = z3.Re(string_value(char))
+            tail = union(*tails)
+            parts.append(head if tail is EPSILON else z3.Concat(head, self.encode(tail)))
+        return parts[0] if len(parts) == 1 else z3.Union(*parts)
+
     def _concat(self, lang: Lang) -> z3.ReRef:
         items: list[Lang] = []
         node = lang
@@ -95,7 +113,7 @@ class RegexEncoder:
         if kind == "cat":
             return self._concat(lang)
         if kind == "alt":
-            return z3.Union(*(self.encode(c) for c in children))
+            return self._union(children)
         if kind == "and":
             return z3.Intersect(*(self.encode(c) for c in children))
         if kind == "not":
@@ -107,6 +125,20 @@ class RegexEncoder:
         low, high = lang.args[1], lang.args[2]
         assert isinstance(low, int) and isinstance(high, int)
         return z3.Loop(self.encode(children[0]), low, high)
+
+
+def _head_char(lang: Lang) -> tuple[str, Lang] | None:
+    """A language as one fixed first character and the rest, when it starts that way."""
+    single = _single_char(lang)
+    if single is not None:
+        return single, EPSILON
+    if lang.kind == "cat":
+        head, tail = lang.args
+        assert isinstance(head, Lang) and isinstance(tail, Lang)
+        first = _single_char(head)
+        if first is not None:
+            return first, tail
+    return None
 
 
 def _single_char(lang: Lang) -> str | None:

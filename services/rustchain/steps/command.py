@@ -42,15 +42,20 @@ def _environment(params: CommandParameters, context: StepContext) -> dict[str, s
     return env
 
 
-async def _read_capped(stream: asyncio.StreamReader, cap: int) -> tuple[bytes, bool]:
+class _OutputTooLargeError(Exception):
+    """The program wrote more than the step allows."""
+
+
+async def _read_capped(stream: asyncio.StreamReader, cap: int) -> bytes:
     kept = bytearray()
-    truncated = False
     while chunk := await stream.read(65536):
-        room = cap - len(kept)
-        if len(chunk) > room:
-            truncated = True
-        kept += chunk[: max(room, 0)]
-    return bytes(kept), truncated
+        kept += chunk
+        if len(kept) > cap:
+            raise _OutputTooLargeError
+        # A fast writer keeps the buffer full, and a read from a full buffer never suspends:
+        # yield so that the timeout can fire.
+        await asyncio.sleep(0)
+    return bytes(kept)
 
 
 async def command(params: CommandParameters, context: StepContext) -> str:
@@ -88,7 +93,7 @@ async def command(params: CommandParameters, context: StepContext) -> str:
         raise StepRunError(f"program '{params.command}' is not executable") from None
     assert process.stdout is not None and process.stderr is not None
     try:
-        (stdout, cut_out), (stderr, _) = await asyncio.wait_for(
+        stdout, stderr = await asyncio.wait_for(
             asyncio.gather(
                 _read_capped(process.stdout, params.max_output_bytes),
                 _read_capped(process.stderr, params.max_output_bytes),
@@ -102,6 +107,13 @@ async def command(params: CommandParameters, context: StepContext) -> str:
         raise StepRunError(
             f"'{params.command}' did not finish within {context.timeout_seconds:g} s"
         ) from None
+    except _OutputTooLargeError:
+        _kill_group(process.pid)
+        await process.wait()
+        raise StepRunError(
+            f"'{params.command}' wrote more than max_output_bytes ({params.max_output_bytes}) "
+            "and was stopped; raise max_output_bytes if that much output is expected"
+        ) from None
     except asyncio.CancelledError:
         _kill_group(process.pid)
         raise
@@ -110,10 +122,7 @@ async def command(params: CommandParameters, context: StepContext) -> str:
         raise StepRunError(
             f"'{params.command}' exited with status {status}" + (f": {tail}" if tail else "")
         )
-    text = stdout.decode("utf-8", errors="replace")
-    if cut_out:
-        text += f"\n[output cut at {params.max_output_bytes} bytes]"
-    return text.removesuffix("\n")
+    return stdout.decode("utf-8", errors="replace").removesuffix("\n")
 
 
 def _kill_group(pid: int) -> None:

@@ -79,7 +79,9 @@ class JetStreamRelay:
             self._closed = asyncio.Event()
             client = await connect(self.nats_url, closed=self._closed)
             self._client = client
-            window = (self.settings.max_in_flight + 1) * self.settings.batch_size
+            # Room for every batch awaiting acks and the one being sent, so that a publish
+            # never waits for the semaphore (a wait there would also cost a task per event).
+            window = (self.settings.max_in_flight + 2) * self.settings.batch_size
             self._js = client.jetstream(publish_async_max_pending=window)
             self._streams.clear()
         return self._js
@@ -132,7 +134,6 @@ class JetStreamRelay:
                 await js.publish_async(
                     route.subject,
                     item.data,
-                    wait_stall=self.settings.ack_timeout,
                     stream=route.stream,
                     headers=route.headers,
                 )

@@ -74,7 +74,8 @@ class NatsServerSettings:
 
 
 def _config(settings: NatsServerSettings, port: int, monitor_port: int) -> str:
-    jetstream = {"store_dir": str(settings.store_dir / "jetstream")}
+    # The server keeps JetStream's files in a `jetstream` folder of its own under store_dir.
+    jetstream = {"store_dir": str(settings.store_dir)}
     if settings.sync_interval != LAZY_SYNC:
         jetstream["sync_interval"] = settings.sync_interval
     # JSON is valid NATS configuration syntax, and quotes every path safely.
@@ -173,3 +174,15 @@ class NatsServer:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def start_nats(
+    home: Path, environ: Mapping[str, str] | None = None
+) -> tuple[str, NatsServer | None]:
+    """The URL of the server `NATS_URL` names; else of an embedded one started now (stop it)."""
+    url = external_nats_url(environ)
+    if url is not None:
+        return url, None
+    server = NatsServer(NatsServerSettings.from_environ(home, environ))
+    server.start()
+    return server.url, server

@@ -145,7 +145,7 @@ def test_hello_mission_is_safe_and_code_analysis_needs_a_shell() -> None:
     analysis = verify(plan_of(REPO / "missions" / "code_analysis.yaml"), named_policy(None))
 
     assert hello.safe
-    assert [(f.rule, f.step_id) for f in analysis.violations] == [("command.shell", "count_lines")]
+    assert ("command.shell", "count_lines") in [(f.rule, f.step_id) for f in analysis.violations]
 
 
 def test_constraining_a_variable_turns_the_counterexample_into_a_proof() -> None:

@@ -236,3 +236,46 @@ def _derive(lang: Lang, char: str) -> Lang:
     low, high = args[1], args[2]
     assert isinstance(low, int) and isinstance(high, int)
     return _concat2(parts[0].derive(char), repeat(parts[0], max(low - 1, 0), high - 1))
+
+
+_REVERSED: dict[int, Lang] = {}
+
+
+def reverse(lang: Lang) -> Lang:
+    """The language of the texts of `lang` read backwards."""
+    found = _REVERSED.get(id(lang))
+    if found is not None:
+        return found
+    kind, args = lang.kind, lang.args
+    parts = [a for a in args if isinstance(a, Lang)]
+    if kind in ("empty", "eps", "chars"):
+        result = lang
+    elif kind == "cat":
+        result = concat(reverse(parts[1]), reverse(parts[0]))
+    elif kind == "alt":
+        result = union(*(reverse(p) for p in parts))
+    elif kind == "and":
+        result = intersect(*(reverse(p) for p in parts))
+    elif kind == "not":
+        result = complement(reverse(parts[0]))
+    elif kind == "star":
+        result = star(reverse(parts[0]))
+    else:
+        low, high = args[1], args[2]
+        assert isinstance(low, int) and isinstance(high, int)
+        result = repeat(reverse(parts[0]), low, high)
+    _REVERSED[id(lang)] = result
+    return result
+
+
+def quotient(lang: Lang, prefix: str, suffix: str) -> Lang:
+    """The texts `t` such that `prefix + t + suffix` is in the language."""
+    state = lang
+    for char in prefix:
+        state = state.derive(char)
+    if suffix and state is not EMPTY:
+        backwards = reverse(state)
+        for char in reversed(suffix):
+            backwards = backwards.derive(char)
+        state = reverse(backwards)
+    return state

@@ -16,7 +16,7 @@ from enum import StrEnum
 import z3
 
 from rustchain.domain.policy_obligations import Symbol, Template
-from rustchain.domain.policy_regex import ANYTHING, EMPTY, Lang
+from rustchain.domain.policy_regex import ANYTHING, EMPTY, Lang, quotient
 from rustchain.domain.policy_rules import Rule
 from rustchain.verifier.z3_encoding import RegexEncoder, model_text, string_value
 
@@ -91,12 +91,29 @@ class QueryRunner:
         if template.is_concrete:
             text = template.substitute({})
             return _concrete(rule, {}, text)
-        key = (template.parts, id(rule))
+        found = self._enumerate(template, rule)
+        if found is not None:
+            return found
+        # `p + x + s` is in the language exactly when `x` is in its quotient by `p` and `s`; texts
+        # that differ only in their literal ends often share a quotient, and so one query.
+        parts = template.parts
+        prefix = parts[0] if isinstance(parts[0], str) else ""
+        suffix = parts[-1] if isinstance(parts[-1], str) else ""
+        middle = Template(parts[1 if prefix else 0 : len(parts) - 1 if suffix else len(parts)])
+        language = quotient(rule.language, prefix, suffix)
+        if language is EMPTY:
+            return PROVEN
+        key = (middle.parts, id(language))
         found = self._cache.get(key)
         if found is None:
-            found = self._enumerate(template, rule) or self._solve(template, rule)
+            found = self._solve(middle, language)
             self._cache[key] = found
-        return found
+        if found.kind is not OutcomeKind.VIOLATED:
+            return found
+        confirmed = _concrete(rule, found.values, template.substitute(found.values))
+        if confirmed.kind is not OutcomeKind.VIOLATED:
+            return Outcome(OutcomeKind.UNKNOWN, reason="solver model not confirmed at run time")
+        return confirmed
 
     def _enumerate(self, template: Template, rule: Rule) -> Outcome | None:
         symbols = template.symbols
@@ -116,21 +133,21 @@ class QueryRunner:
                 return outcome
         return PROVEN
 
-    def _solve(self, template: Template, rule: Rule) -> Outcome:
+    def _solve(self, template: Template, language: Lang) -> Outcome:
         solver = z3.Solver()
         solver.set("timeout", self.timeout_ms)
         variables: dict[str, z3.SeqRef] = {}
         for symbol in template.symbols:
             variable = z3.String(symbol.name)
             variables[symbol.name] = variable
-            language = self.domain(symbol).language
-            if language is not ANYTHING:
-                solver.add(z3.InRe(variable, self._encoder.encode(language)))
+            domain = self.domain(symbol).language
+            if domain is not ANYTHING:
+                solver.add(z3.InRe(variable, self._encoder.encode(domain)))
         pieces = [
             string_value(p) if isinstance(p, str) else variables[p.name] for p in template.parts
         ]
         text = pieces[0] if len(pieces) == 1 else z3.Concat(*pieces)
-        solver.add(z3.InRe(text, self._encoder.encode(rule.language)))
+        solver.add(z3.InRe(text, self._encoder.encode(language)))
         started = time.perf_counter()
         answer = solver.check()
         self.solver_seconds += time.perf_counter() - started
@@ -144,11 +161,11 @@ class QueryRunner:
             name: model_text(model.eval(variable, model_completion=True))
             for name, variable in variables.items()
         }
-        outcome = _concrete(rule, values, template.substitute(values))
-        if outcome.kind is not OutcomeKind.VIOLATED:
+        text_value = template.substitute(values)
+        if not language.matches(text_value):
             # Never report what the runtime would accept: a disagreement is a refusal, undecided.
             return Outcome(OutcomeKind.UNKNOWN, reason="solver model not confirmed at run time")
-        return outcome
+        return Outcome(OutcomeKind.VIOLATED, values, text_value)
 
 
 def _concrete(rule: Rule, values: dict[str, str], text: str) -> Outcome:

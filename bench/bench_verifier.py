@@ -32,13 +32,23 @@ steps:
 """
 
 
+def _own_variables(size: int) -> str:
+    lines = [
+        f'  d{i}: {{type: string, default: a, pattern: "[a-z]{{1,{i % 20 + 1}}}"}}'
+        for i in range(0, size, 5)
+    ]
+    return "\n".join(lines) + "\n" if lines else ""
+
+
 def _step(index: int, symbolic_every: int) -> str:
     above = index - WIDTH
     deps = f"\n    depends_on: [s{above}]" if above >= 0 else ""
     kind = index % 5
-    symbolic = symbolic_every and index % symbolic_every == 0
+    symbolic = symbolic_every > 0 and index % symbolic_every == 0
     if kind == 0:
         path = f"{{dir}}/part-{index}.txt" if symbolic else f"out/part-{index}.txt"
+        if symbolic_every < 0:
+            path = f"{{d{index}}}/part-{index}.txt"
         body = f"step_type: create_file\n    parameters: {{path: {path!r}, content: x}}"
     elif kind == 1:
         body = f"step_type: read_file\n    parameters: {{path: out/part-{index - 1}.txt}}"
@@ -55,8 +65,12 @@ def _step(index: int, symbolic_every: int) -> str:
 
 
 def mission(size: int, symbolic_every: int) -> Plan:
-    """A wide mission of `size` steps; every `symbolic_every`-th step writes under `{dir}`."""
-    text = HEADER + "\n".join(_step(i, symbolic_every) for i in range(size)) + "\n"
+    """A wide mission; every `symbolic_every`-th step writes under `{dir}` (-1: each file write
+    under a variable of its own, so no two texts share a solver query)."""
+    header = HEADER
+    if symbolic_every < 0:
+        header = HEADER.replace("steps:\n", _own_variables(size) + "steps:\n")
+    text = header + "\n".join(_step(i, symbolic_every) for i in range(size)) + "\n"
     compilation = compile_mission(text.encode(), "bench.yaml", REGISTRY)
     assert compilation.plan is not None, [d.render() for d in compilation.errors]
     return compilation.plan
@@ -156,6 +170,7 @@ def main() -> None:
     _sizes(policy, 0, "default policy, known paths (enumerated host)", SIZES)
     _sizes(policy, 10, "default policy, every 10th step writes under {dir}", SIZES)
     _sizes(policy, 5, "default policy, every file write under {dir}", SIZES[:3])
+    _sizes(policy, -1, "default policy, every file write under its own variable", SIZES[:3])
     _hard_cases()
 
 

@@ -34,7 +34,7 @@ def test_validate_accepts_valid_missions_with_exit_code_zero() -> None:
 
     assert result.returncode == 0, result.stderr
     assert "missions/hello.yaml: valid (3 steps)" in result.stdout
-    assert "missions/code_analysis.yaml: valid (5 steps)" in result.stdout
+    assert "missions/code_analysis.yaml: valid (6 steps)" in result.stdout
 
 
 def test_validate_reports_every_error_compiler_style_with_exit_code_one() -> None:
@@ -91,9 +91,16 @@ def test_plan_json_is_stable_and_carries_its_hash() -> None:
         ["list_sources"],
         ["count_lines", "find_todos"],
         ["remember_size"],
+        ["recall_size"],
         ["write_report"],
     ]
-    assert plan["critical_path"] == ["list_sources", "count_lines", "remember_size", "write_report"]
+    assert plan["critical_path"] == [
+        "list_sources",
+        "count_lines",
+        "remember_size",
+        "recall_size",
+        "write_report",
+    ]
     assert len(plan["hash"]) == 64
 
 

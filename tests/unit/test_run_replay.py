@@ -28,8 +28,6 @@ HISTORIES = DATA / "histories"
 def _code_analysis_outcomes(step_id: str, attempt: int) -> Any:
     if step_id == "count_lines" and attempt == 1:
         raise StepFailedError("wc: interrupted")
-    if step_id == "find_todos":
-        raise StepFailedError("grep exited with status 1")
     return {"list_sources": ["a.py", "b.py"], "count_lines": "120 total"}.get(step_id, "ok")
 
 
@@ -98,12 +96,12 @@ def test_recorded_history_folds_into_a_finished_run(name: str) -> None:
     assert all(state.status in FINISHED for state in run.steps.values())
 
 
-def test_code_analysis_history_shows_the_retry_and_the_tolerated_failure() -> None:
+def test_code_analysis_history_shows_the_retry() -> None:
     run = MissionRun.fold(_load(HISTORIES / "code_analysis_with_retry.jsonl"))
 
     assert run.outcome == "succeeded"
     assert run.steps["count_lines"].attempt == 2
-    assert run.steps["find_todos"].status.value == "failed"
+    assert run.steps["count_lines"].failures == 1
     assert run.outputs == {"report": "ok"}
 
 

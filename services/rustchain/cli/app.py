@@ -17,5 +17,6 @@ def app() -> None:
 from rustchain.cli import (  # noqa: E402, F401
     events,
     missions,
+    run,
     verify,
 )

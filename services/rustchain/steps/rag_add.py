@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_obligations import Obligation
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.runtime import StepContext, StepRunError
 
 
 class RagAddParameters(BaseModel):
@@ -21,7 +22,15 @@ class RagAddParameters(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-STEP_TYPE = StepDefinition("rag_add", "Add a document to memory", RagAddParameters)
+async def rag_add(params: RagAddParameters, context: StepContext) -> dict[str, str]:
+    """Store the document in the tenant's memory."""
+    if context.memory is None:
+        raise StepRunError("this deployment has no memory service for rag steps")
+    doc_id = await context.memory.add(params.collection, params.content, params.id, params.metadata)
+    return {"id": doc_id, "collection": params.collection}
+
+
+STEP_TYPE = StepDefinition("rag_add", "Add a document to memory", RagAddParameters, run=rag_add)
 
 
 def constraints(step: PlannedStep) -> list[Obligation]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_obligations import Obligation
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.runtime import StepContext, StepRunError
 
 
 class RagQueryParameters(BaseModel):
@@ -20,7 +21,14 @@ class RagQueryParameters(BaseModel):
     limit: Annotated[int, Field(ge=1, le=1000)] = 5
 
 
-STEP_TYPE = StepDefinition("rag_query", "Search memory", RagQueryParameters)
+async def rag_query(params: RagQueryParameters, context: StepContext) -> list[dict[str, Any]]:
+    """The tenant's documents that match the query, best first."""
+    if context.memory is None:
+        raise StepRunError("this deployment has no memory service for rag steps")
+    return await context.memory.search(params.collection, params.query, params.limit)
+
+
+STEP_TYPE = StepDefinition("rag_query", "Search memory", RagQueryParameters, run=rag_query)
 
 
 def constraints(step: PlannedStep) -> list[Obligation]:

@@ -1,7 +1,14 @@
-"""`make demo`: until the services exist (issue 5), validate and plan the example missions."""
+"""`make demo`: run the example missions for real, then validate and plan RustChain's examples.
+
+Runs use the `rustchain run` command exactly as a user would, with state under
+.rustchain/demo. Until the services of issue 5 land, `rustchain run` executes in its own process
+on the embedded stores; the recorded facts are the same.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,13 +22,35 @@ ROOT = Path(__file__).resolve().parents[3]
 COMPAT = ROOT.parent / "shared" / "compat" / "rustchain-community" / "examples"
 
 
+RUNS = (
+    ("missions/hello.yaml", ("--var", "who=RustChain demo")),
+    ("missions/code_analysis.yaml", ()),
+)
+
+
+def run_missions(console: Console) -> bool:
+    """Run the example missions with `rustchain run`; True when all succeed."""
+    env = {**os.environ, "RUSTCHAIN_HOME": str(ROOT / ".rustchain" / "demo")}
+    ok = True
+    for mission, extra in RUNS:
+        console.rule(f"rustchain run {mission} {' '.join(extra)}")
+        command = [sys.executable, "-m", "rustchain", "run", mission, *extra]
+        result = subprocess.run(command, cwd=ROOT, env=env, check=False)
+        ok = ok and result.returncode == 0
+    return ok
+
+
 def main() -> None:
-    """Validate and plan every mission under missions/ and RustChain's examples, and report."""
+    """Run the example missions, then validate and plan RustChain's examples, and report."""
     console = Console(highlight=False, width=max(Console().width, 140))
     console.print(
-        "[bold]RustChain demo[/bold]: the services arrive in a later issue, so this demo "
-        "validates and plans the example missions (nothing is executed)."
+        "[bold]RustChain demo[/bold]: two missions run end to end (files, commands, memory), "
+        "each fact stored in a hash-chained event stream; then RustChain's own examples are "
+        "validated and planned. (The gRPC services arrive in a later issue: runs execute "
+        "in-process on the same stores.)"
     )
+    runs_ok = run_missions(console)
+    console.rule("RustChain's examples: validate and plan")
     files = sorted((ROOT / "missions").glob("*.yaml"))
     if COMPAT.is_dir():
         files += sorted(p for p in COMPAT.iterdir() if p.suffix in {".yaml", ".json"})
@@ -53,7 +82,7 @@ def main() -> None:
     own_invalid = [
         p for p in files if p.parent == ROOT / "missions" and not compile_file(str(p), registry).ok
     ]
-    sys.exit(1 if own_invalid else 0)
+    sys.exit(0 if runs_ok and not own_invalid else 1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,144 @@
+"""`rustchain run`: run a mission durably and show its progress.
+
+Until the services of issue 5 land, the run happens in this process on the embedded stores
+(SQLite event store and memory under $RUSTCHAIN_HOME); the facts recorded are the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import Counter
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from rustchain.cli import exit_codes
+from rustchain.cli.app import app
+from rustchain.domain.bindings import VariableBindingError, bind_variables
+from rustchain.domain.event_chain import verify_chain
+from rustchain.domain.mission_run import MissionRun
+from rustchain.domain.run_events import (
+    MissionFinished,
+    RunEvent,
+    StepFailed,
+    StepInterrupted,
+    StepSkipped,
+    StepStarted,
+    StepSucceeded,
+)
+from rustchain.executor.application import ExecutorApplication
+from rustchain.platform.event_store import EventStoreError, EventStoreSettings, open_event_store
+from rustchain.platform.home import rustchain_home
+from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
+from rustchain.platform.mission_files import compile_file
+from rustchain.steps import default_registry
+
+
+def _parse_vars(values: tuple[str, ...]) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for item in values:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            raise click.BadParameter(f"expected NAME=VALUE, found {item!r}", param_hint="--var")
+        parsed[name] = value
+    return parsed
+
+
+class Progress:
+    """Prints each fact of the run as one line, as it is recorded."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def __call__(self, run: MissionRun, events: list[RunEvent]) -> None:
+        """Show the facts just recorded."""
+        for event in events:
+            line = self._line(run, event)
+            if line:
+                self.console.print(line)
+
+    @staticmethod
+    def _line(run: MissionRun, event: RunEvent) -> str | None:
+        if isinstance(event, StepStarted):
+            name = run.plan.step(event.step_id).name
+            again = f" (attempt {event.attempt})" if event.attempt > 1 else ""
+            return f"[cyan]>[/cyan] {event.step_id}: {name}{again}"
+        if isinstance(event, StepSucceeded):
+            return f"[green]ok[/green] {event.step_id}"
+        if isinstance(event, StepFailed):
+            retry = f"; retrying at {event.retry_at:%H:%M:%S}" if event.retry_at else ""
+            return f"[red]failed[/red] {event.step_id}: {event.error}{retry}"
+        if isinstance(event, StepInterrupted):
+            return f"[yellow]interrupted[/yellow] {event.step_id}: {event.reason}"
+        if isinstance(event, StepSkipped):
+            return f"[yellow]skipped[/yellow] {event.step_id}: {event.reason}"
+        if isinstance(event, MissionFinished):
+            colour = "green" if event.outcome == "succeeded" else "red"
+            return f"[bold {colour}]mission {event.outcome}[/bold {colour}]"
+        return None
+
+
+@app.command()
+@click.argument("file")
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set a variable.")
+@click.option("--tenant", default="default", show_default=True, help="The tenant to run as.")
+def run(file: str, variables: tuple[str, ...], tenant: str) -> None:
+    """Run a mission and show its progress; exit 0 when it succeeds, 1 when it does not."""
+    console = Console(highlight=False)
+    registry = default_registry()
+    compilation = compile_file(file, registry)
+    for diagnostic in compilation.diagnostics:
+        click.echo(diagnostic.render(), err=True)
+    plan = compilation.plan
+    if plan is None:
+        sys.exit(exit_codes.MISSION_AT_FAULT)
+    try:
+        bound = bind_variables(plan.variables, _parse_vars(variables))
+    except VariableBindingError as error:
+        for problem in error.problems:
+            click.echo(f"{file}: error: {problem}", err=True)
+        sys.exit(exit_codes.MISSION_AT_FAULT)
+    workspace = None
+    if plan.config.workspace is not None:
+        workspace = (Path(file).parent / plan.config.workspace).resolve()
+    home = rustchain_home()
+    try:
+        store = open_event_store(EventStoreSettings.from_environ("executor"))
+    except EventStoreError as error:
+        click.echo(f"rustchain: cannot open the event store: {error}", err=True)
+        sys.exit(exit_codes.UNREACHABLE)
+    memory = SqliteMemoryStore(home / "memory.sqlite3")
+    try:
+        executor = ExecutorApplication(
+            store,
+            registry,
+            home / "workspaces",
+            memory_for=lambda t: TenantMemory(memory, t),
+            listener=Progress(console),
+        )
+        mission_id = executor.start(tenant, plan, bound, workspace=workspace)
+        console.print(f"mission [bold]{plan.mission_name}[/bold] ({mission_id}), tenant {tenant}")
+        result = asyncio.run(executor.drive(tenant, mission_id))
+        _summary(console, store.mission_events(tenant, mission_id), result)
+    finally:
+        memory.close()
+        store.close()
+    sys.exit(exit_codes.OK if result.outcome == "succeeded" else exit_codes.MISSION_AT_FAULT)
+
+
+def _summary(console: Console, events: list, result: MissionRun) -> None:  # type: ignore[type-arg]
+    table = Table(title="event stream", show_header=True)
+    table.add_column("event")
+    table.add_column("count", justify="right")
+    for event_type, count in Counter(e.type for e in events).items():
+        table.add_row(event_type, str(count))
+    console.print(table)
+    broken = verify_chain(events)
+    chain = "whole and untouched" if broken is None else f"BROKEN: {broken.describe()}"
+    console.print(f"{len(events)} events, hash chain {chain}; workspace {result.workspace}")
+    for name, value in result.outputs.items():
+        shown = value if isinstance(value, str) else repr(value)
+        console.print(f"output {name}: {shown[:500]}")

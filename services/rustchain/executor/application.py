@@ -1,0 +1,240 @@
+"""The executor's use cases: start a run, drive it durably to its end, resume after a crash.
+
+Every decision comes from the pure run decisions; this module records their facts in the event
+store before acting on them (StepStarted is committed before a runner is called), and folds the
+store back into runs after a restart. A step's result and the steps it releases are recorded in
+one append, so a step costs one commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rustchain.domain import run_decisions as decide
+from rustchain.domain.events import EventDraft, EventEnvelope
+from rustchain.domain.mission_run import MissionRun
+from rustchain.domain.plan import Plan
+from rustchain.domain.run_events import (
+    RUN_EVENT_TYPES,
+    RunEvent,
+    StepStarted,
+    parse_run_event,
+    run_event_payload,
+)
+from rustchain.domain.step_types import StepTypeRegistry
+from rustchain.platform.event_store import ChainConflictError, EventStore
+from rustchain.steps.runtime import MemoryClient, StepContext, StepRunError, parameters_of
+
+SERVICE = "executor"
+Clock = Callable[[], datetime]
+EventListener = Callable[[MissionRun, list[RunEvent]], None]
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Tracked:
+    """A run being driven, with how many facts its chain holds."""
+
+    tenant: str
+    mission_id: str
+    run: MissionRun
+    version: int
+    tasks: dict[asyncio.Task[Any], tuple[str, int]] = field(default_factory=dict)
+
+
+class ExecutorApplication:
+    """Runs plans durably on an event store, with the step runners of a registry."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        registry: StepTypeRegistry,
+        workspaces: Path,
+        memory_for: Callable[[str], MemoryClient] | None = None,
+        clock: Clock = utc_now,
+        listener: EventListener | None = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.workspaces = workspaces
+        self.memory_for = memory_for
+        self.clock = clock
+        self.listener = listener
+
+    def start(
+        self,
+        tenant: str,
+        plan: Plan,
+        variables: dict[str, Any],
+        mission_id: str | None = None,
+        workspace: Path | None = None,
+    ) -> str:
+        """Record the start of a run of a plan; returns the mission id.
+
+        The workspace is the one given (the mission's `config.workspace`, resolved by the caller)
+        or a fresh folder per mission under the executor's workspaces.
+        """
+        mission_id = mission_id or uuid.uuid4().hex
+        folder = workspace or self.workspaces / tenant / mission_id
+        folder.mkdir(parents=True, exist_ok=True)
+        events = decide.start_mission(plan, variables, str(folder.absolute()))
+        self._append(tenant, mission_id, 0, events)
+        return mission_id
+
+    def load(self, tenant: str, mission_id: str) -> MissionRun:
+        """A run's state, folded from its stored facts."""
+        return self._track(tenant, mission_id).run
+
+    def _track(self, tenant: str, mission_id: str) -> _Tracked:
+        envelopes = self.store.mission_events(tenant, mission_id)
+        facts = [parse_run_event(e.type, e.payload) for e in envelopes if e.type in RUN_EVENT_TYPES]
+        if not facts:
+            raise KeyError(f"no mission '{mission_id}' for tenant '{tenant}'")
+        return _Tracked(tenant, mission_id, MissionRun.fold(facts), len(envelopes))
+
+    def unfinished(self) -> list[tuple[str, str]]:
+        """(tenant, mission id) of every run the store holds that has not finished."""
+        started: dict[tuple[str, str], None] = {}
+        finished: set[tuple[str, str]] = set()
+        position = 0
+        while batch := self.store.notifications(position, 1000):
+            for note in batch:
+                key = (note.event.tenant, note.event.mission_id)
+                if note.event.type == "MissionStarted":
+                    started[key] = None
+                elif note.event.type == "MissionFinished":
+                    finished.add(key)
+            position = batch[-1].position
+        return [key for key in started if key not in finished]
+
+    def cancel(self, tenant: str, mission_id: str, reason: str) -> bool:
+        """Ask a run to stop; False when it had already finished or been cancelled."""
+        tracked = self._track(tenant, mission_id)
+        events = decide.cancel(tracked.run, reason)
+        if events:
+            self._append(tenant, mission_id, tracked.version, events)
+        return bool(events)
+
+    async def drive(self, tenant: str, mission_id: str) -> MissionRun:
+        """Run a mission to its end, resuming whatever a crash interrupted."""
+        tracked = self._track(tenant, mission_id)
+        results: list[RunEvent] = decide.recover(tracked.run)
+        try:
+            while True:
+                tracked = self._commit(tracked, results)
+                if tracked.run.finished:
+                    return tracked.run
+                results = await self._wait_for_results(tracked)
+        finally:
+            for task in tracked.tasks:
+                task.cancel()
+
+    def _commit(self, tracked: _Tracked, results: list[RunEvent]) -> _Tracked:
+        """Record results and the steps they release in one append, then start those steps.
+
+        If another writer (a cancel) appended first, the run is folded again from the store and
+        the same results decided on it: results are facts about attempts that did run.
+        """
+        while True:
+            # Facts are applied before they are stored; if the append fails the run is folded
+            # again from the store, which stays the source of truth.
+            run = tracked.run
+            for event in results:
+                run.apply(event)
+            released = decide.next_events(run, self.clock())
+            for event in released:
+                run.apply(event)
+            facts = results + released
+            try:
+                tracked.version = self._append(
+                    tracked.tenant, tracked.mission_id, tracked.version, facts
+                )
+            except ChainConflictError:
+                fresh = self._track(tracked.tenant, tracked.mission_id)
+                fresh.tasks = tracked.tasks
+                tracked = fresh
+                continue
+            if self.listener is not None and facts:
+                self.listener(run, facts)
+            for event in released:
+                if isinstance(event, StepStarted):
+                    task = asyncio.ensure_future(self._attempt(tracked, event))
+                    tracked.tasks[task] = (event.step_id, event.attempt)
+            return tracked
+
+    async def _wait_for_results(self, tracked: _Tracked) -> list[RunEvent]:
+        if not tracked.tasks:
+            wakeup = decide.next_wakeup(tracked.run)
+            delay = 0.0 if wakeup is None else (wakeup - self.clock()).total_seconds()
+            # Waiting out a retry's backoff is the product's behaviour, not synchronisation.
+            await asyncio.sleep(max(delay, 0.0))
+            return []
+        done, _ = await asyncio.wait(tracked.tasks, return_when=asyncio.FIRST_COMPLETED)
+        results: list[RunEvent] = []
+        for task in done:
+            step_id, attempt = tracked.tasks.pop(task)
+            error = task.exception()
+            if error is None:
+                results += decide.step_succeeded(tracked.run, step_id, attempt, task.result(), 0)
+            else:
+                results += decide.step_failed(
+                    tracked.run, step_id, attempt, _describe(error), self.clock()
+                )
+        return results
+
+    def _append(self, tenant: str, mission_id: str, version: int, events: list[RunEvent]) -> int:
+        now = self.clock()
+        drafts = [
+            EventDraft(
+                id=str(uuid.uuid4()),
+                tenant=tenant,
+                mission_id=mission_id,
+                service=SERVICE,
+                aggregate_id=mission_id,
+                aggregate_version=version + offset,
+                type=event.type,
+                occurred_at=now,
+                payload=run_event_payload(event),
+            )
+            for offset, event in enumerate(events, start=1)
+        ]
+        stored: list[EventEnvelope] = self.store.append(drafts)
+        return version + len(stored)
+
+    async def _attempt(self, tracked: _Tracked, started: StepStarted) -> Any:
+        run = tracked.run
+        step = run.plan.step(started.step_id)
+        definition = self.registry.get(step.step_type)
+        runner = getattr(definition, "run", None)
+        if definition is None or runner is None:
+            raise StepRunError(f"step type '{step.step_type}' has no runner in this deployment")
+        values = decide.step_parameters(run, step.id)
+        params = parameters_of(definition.parameters, values)
+        context = StepContext(
+            tracked.tenant,
+            tracked.mission_id,
+            step.id,
+            Path(run.workspace),
+            float(step.timeout_seconds),
+            memory=self.memory_for(tracked.tenant) if self.memory_for else None,
+        )
+        try:
+            return await asyncio.wait_for(runner(params, context), timeout=step.timeout_seconds)
+        except TimeoutError:
+            raise StepRunError(f"did not finish within {step.timeout_seconds} s") from None
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, StepRunError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"

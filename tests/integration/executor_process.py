@@ -1,0 +1,40 @@
+"""An executor process for crash tests: `start MISSION_FILE` or `resume` ($RUSTCHAIN_HOME)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from rustchain.domain.bindings import bind_variables
+from rustchain.executor.application import ExecutorApplication
+from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.home import rustchain_home
+from rustchain.platform.mission_files import compile_file
+from rustchain.steps import default_registry
+
+
+async def main(mode: str, mission_file: str | None) -> None:
+    """Start a mission and drive it, or resume every unfinished one."""
+    registry = default_registry(include_plugins=False)
+    store = open_event_store(EventStoreSettings.from_environ("executor"))
+    executor = ExecutorApplication(store, registry, rustchain_home() / "workspaces")
+    if mode == "start":
+        assert mission_file is not None
+        plan = compile_file(mission_file, registry).plan
+        assert plan is not None
+        workspace = Path(mission_file).parent
+        mission_id = executor.start(
+            "acme", plan, bind_variables(plan.variables, {}), workspace=workspace
+        )
+        print(mission_id, flush=True)
+        await executor.drive("acme", mission_id)
+    else:
+        for tenant, mission_id in executor.unfinished():
+            run = await executor.drive(tenant, mission_id)
+            print(mission_id, run.outcome, flush=True)
+    store.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None))

@@ -9,6 +9,7 @@ from rustchain.domain.policy import FilesystemPolicy, NetworkPolicy, Policy, par
 from rustchain.domain.policy_checks import (
     check_command,
     check_data_flow,
+    check_environment,
     check_model,
     check_path,
     check_tokens,
@@ -201,6 +202,13 @@ def test_models_tools_tokens_and_flows_have_runtime_checks_too() -> None:
     assert check_data_flow(strict, "llm", Sink.PATH_WRITE) is None
     assert check_data_flow(strict, "llm", Sink.URL) is not None
     assert check_data_flow(strict, "read_file", Sink.ARGUMENT) is None
+
+
+def test_environment_variables_that_change_what_runs_are_refused() -> None:
+    assert check_environment(DEFAULT, "LANG") is None
+    for name in ("PATH", "LD_PRELOAD", "PYTHONPATH", "BASH_ENV", "GIT_SSH_COMMAND"):
+        refusal = check_environment(DEFAULT, name)
+        assert refusal is not None and refusal.rule == "command.environment"
 
 
 def test_globs_are_case_sensitive_unless_asked_and_star_stops_where_told() -> None:

@@ -31,7 +31,10 @@ COMPAT_SAFE = [
     for p in compat_report.mission_files()
     if str(p.relative_to(COMPAT)) in VALID_RUSTCHAIN_MISSIONS
 ]
-MISSION_RULES = {"mission.steps", "mission.parallelism", "mission.time", "llm.budget"}
+MISSION_RULES = {
+    *("mission.steps", "mission.parallelism", "mission.time", "llm.budget"),
+    "filesystem.mission_workspace",
+}
 
 
 def test_the_corpora_are_large_enough() -> None:
@@ -52,6 +55,7 @@ def test_every_rule_and_every_constrained_step_type_has_an_unsafe_mission() -> N
         *("filesystem.denied", "filesystem.read_only", "network.url", "network.scheme"),
         *("network.host", "network.port", "llm.model", "llm.tokens", "llm.budget"),
         *("tools.allowed", "mission.time", "mission.steps", "mission.parallelism"),
+        *("command.environment", "filesystem.mission_workspace"),
         "data_flow.untrusted",
     }
     assert step_types >= {

@@ -46,6 +46,13 @@ class CommandPolicy(BaseModel):
         ]
     )
     allow_shell: bool = False
+    # Environment variables a step may not set: they would change which program runs, or how.
+    denied_environment: list[Glob] = Field(
+        default_factory=lambda: [
+            *("PATH", "LD_*", "DYLD_*", "PYTHON*", "PERL5*", "RUBY*", "NODE_OPTIONS"),
+            *("BASH_ENV", "ENV", "IFS", "SHELLOPTS", "HOME", "GIT_*"),
+        ]
+    )
 
     @field_validator("denied_arguments")
     @classmethod
@@ -64,6 +71,9 @@ class FilesystemPolicy(BaseModel):
     model_config = _SECTION
     denied_paths: list[Glob] = Field(default_factory=lambda: ["**/.git", ".rustchain", "**/.env"])
     read_only_paths: list[Glob] = Field(default_factory=list)
+    # Folders a mission may name as its workspace (`config.workspace`); none by default, so each
+    # mission gets a fresh one of its own.
+    mission_workspaces: list[Glob] = Field(default_factory=list)
 
 
 class NetworkPolicy(BaseModel):

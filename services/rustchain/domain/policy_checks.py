@@ -48,6 +48,11 @@ def check_command(
     return refusal
 
 
+def check_environment(policy: Policy, name: str) -> Refusal | None:
+    """The name of an environment variable a command step sets."""
+    return check_value(policy, Sink.ENVIRONMENT, name)
+
+
 def check_path(policy: Policy, path: str, write: bool = False) -> Refusal | None:
     """A workspace-relative path a step reads (or, with `write`, changes)."""
     return check_value(policy, Sink.PATH_WRITE if write else Sink.PATH_READ, path)

@@ -38,6 +38,7 @@ class Sink(StrEnum):
     URL = "url"
     MODEL = "model"
     TOOL = "tool"
+    ENVIRONMENT = "environment"
 
 
 SINK_CATEGORY: dict[Sink, SinkCategory | None] = {
@@ -49,6 +50,7 @@ SINK_CATEGORY: dict[Sink, SinkCategory | None] = {
     Sink.URL: "url",
     Sink.MODEL: None,
     Sink.TOOL: None,
+    Sink.ENVIRONMENT: None,
 }
 
 
@@ -290,6 +292,13 @@ class CompiledPolicy:
                     "llm.model",
                     complement(any_glob(policy.llm.allowed_models)),
                     "may ask a model the policy does not allow",
+                ),
+            ),
+            Sink.ENVIRONMENT: (
+                Rule(
+                    "command.environment",
+                    any_glob(cmd.denied_environment),
+                    "sets an environment variable the policy denies",
                 ),
             ),
             Sink.TOOL: (

@@ -143,6 +143,8 @@ def constraints(step: PlannedStep) -> list[Obligation]:
         if isinstance(argument, str) and isinstance(command, str):
             uses.append(Use(Sink.ARGUMENT, f"args[{index}]", argument, command))
     uses += text_uses(Sink.PATH_READ, "working_directory", parameters.get("working_directory"))
+    for name in parameters.get("env") or {}:
+        uses += text_uses(Sink.ENVIRONMENT, f"env.{name}", name)
     return uses
 
 

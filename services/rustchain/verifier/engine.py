@@ -27,7 +27,10 @@ from rustchain.verifier.data_flow import taint
 from rustchain.verifier.limits import Breach, mission_breaches, token_breaches
 from rustchain.verifier.queries import OutcomeKind, QueryRunner, SymbolDomain
 
-MISSION_RULES = ("mission.steps", "mission.parallelism", "mission.time", "llm.budget")
+MISSION_RULES = (
+    *("mission.steps", "mission.parallelism", "mission.time", "llm.budget"),
+    "filesystem.mission_workspace",
+)
 
 
 @dataclass(frozen=True)

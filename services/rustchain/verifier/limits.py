@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from rustchain.domain.plan import Plan
 from rustchain.domain.policy import Policy
 from rustchain.domain.policy_obligations import TokenUse
+from rustchain.domain.policy_patterns import any_glob
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,19 @@ def mission_breaches(plan: Plan, policy: Policy) -> list[Breach]:
                 None,
                 f"has more than {limits.max_steps} steps",
                 {"steps": str(len(plan.steps))},
+            )
+        )
+    workspace = plan.config.workspace
+    if workspace is not None and not any_glob(policy.filesystem.mission_workspaces).matches(
+        workspace
+    ):
+        breaches.append(
+            Breach(
+                "filesystem.mission_workspace",
+                None,
+                "config.workspace",
+                "names its own workspace, which the policy does not allow",
+                {"workspace": workspace},
             )
         )
     parallel = effective_parallelism(plan)

@@ -158,3 +158,30 @@ def test_follow_prints_events_relayed_after_it_started(
     events = [decode_event(json.loads(line)) for line in lines]
     assert [e.tenant for e in events] == ["acme"] * 8
     assert len({e.id for e in events}) == 8
+
+
+def test_a_tenant_without_a_stream_is_one_line_and_exit_1(
+    nats_server: NatsServer, cli_env: Path
+) -> None:
+    result = CliRunner().invoke(
+        app, ["events", "--tenant", "nobody", "--nats-url", nats_server.url]
+    )
+
+    assert result.exit_code == exit_codes.MISSION_AT_FAULT
+    assert result.output == "rustchain: no events for tenant 'nobody': no stream RUSTCHAIN_NOBODY\n"
+
+
+def test_reconcile_with_an_unreachable_database_names_it_and_exits_3(
+    nats_server: NatsServer, cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"postgresql://postgres:secret@127.0.0.1:{free_port()}/nothing"
+    monkeypatch.setenv("RUSTCHAIN_DATABASE_URL", url)
+
+    result = CliRunner().invoke(
+        app, ["events", "reconcile", "--store", "executor", "--nats-url", nats_server.url]
+    )
+
+    assert result.exit_code == exit_codes.UNREACHABLE
+    assert result.output.startswith("rustchain: event store unreachable: PostgreSQL at 127.0.0.1:")
+    assert "secret" not in result.output
+    assert result.output.count("\n") == 1

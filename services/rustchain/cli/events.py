@@ -24,8 +24,10 @@ from rustchain.domain.event_names import (
 )
 from rustchain.domain.events import EventEnvelope
 from rustchain.platform.event_store import (
+    SQLITE_SUFFIX,
     EventStoreError,
     EventStoreSettings,
+    describe_store,
     open_event_store,
 )
 from rustchain.platform.home import rustchain_home
@@ -40,7 +42,6 @@ from rustchain.platform.nats_server import NATS_URL_VARIABLE
 from rustchain.platform.reconcile import reconcile as reconcile_store
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
-STORE_SUFFIX = "-events.sqlite"
 T = TypeVar("T")
 
 
@@ -133,7 +134,7 @@ def _store_names(home: Path, database_url: str | None, names: tuple[str, ...]) -
         return list(names)
     if database_url:
         raise click.UsageError("with RUSTCHAIN_DATABASE_URL set, name the stores with --store")
-    return sorted(p.name.removesuffix(STORE_SUFFIX) for p in home.glob(f"*{STORE_SUFFIX}"))
+    return sorted(p.name.removesuffix(SQLITE_SUFFIX) for p in home.glob(f"*{SQLITE_SUFFIX}"))
 
 
 async def _reconcile_all(url: str, settings: list[EventStoreSettings]) -> list[str]:
@@ -142,7 +143,10 @@ async def _reconcile_all(url: str, settings: list[EventStoreSettings]) -> list[s
     try:
         js = client.jetstream()
         for store_settings in settings:
-            store = open_event_store(store_settings)
+            try:
+                store = open_event_store(store_settings)
+            except (EventStoreError, PersistenceError) as error:
+                raise EventStoreError(f"{describe_store(store_settings)}: {error}") from error
             try:
                 for result in await reconcile_store(store, js, StreamSettings()):
                     lines.append(
@@ -175,6 +179,6 @@ def reconcile(stores: tuple[str, ...], nats_url: str | None) -> None:
     try:
         lines = _run(_reconcile_all(url, settings), url)
     except (EventStoreError, PersistenceError) as error:
-        _fail(f"event store failed: {error}", exit_codes.UNREACHABLE)
+        _fail(f"event store unreachable: {error}", exit_codes.UNREACHABLE)
     for line in lines:
         click.echo(line)

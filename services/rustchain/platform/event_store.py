@@ -27,6 +27,7 @@ from rustchain.platform.home import rustchain_home
 DATABASE_URL_VARIABLE = "RUSTCHAIN_DATABASE_URL"
 CIPHER_KEY_VARIABLE = "RUSTCHAIN_CIPHER_KEY"
 CIPHER_TOPIC = "eventsourcing.cryptography:AESCipher"
+SQLITE_SUFFIX = "-events.sqlite"
 _TOPIC_PREFIX = "rustchain:"
 _STORE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -73,6 +74,19 @@ class EventStoreSettings:
             database_url=env.get(DATABASE_URL_VARIABLE) or None,
             cipher_key=env.get(CIPHER_KEY_VARIABLE) or None,
         )
+
+
+def sqlite_path(settings: EventStoreSettings) -> Path:
+    """The SQLite file of a store: `<home>/<name>-events.sqlite`."""
+    return settings.home / f"{settings.name}{SQLITE_SUFFIX}"
+
+
+def describe_store(settings: EventStoreSettings) -> str:
+    """Which database a store lives in, for messages (never its password)."""
+    if settings.database_url:
+        parts = urlsplit(settings.database_url)
+        return f"PostgreSQL at {parts.hostname}:{parts.port or 5432}{parts.path}"
+    return f"SQLite at {sqlite_path(settings)}"
 
 
 class EventStore(Protocol):
@@ -130,7 +144,7 @@ def infrastructure_environment(settings: EventStoreSettings) -> dict[str, str]:
     if settings.database_url:
         env = _postgres_environment(settings.database_url)
     else:
-        path = settings.home / f"{settings.name}-events.sqlite"
+        path = sqlite_path(settings)
         env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
     env["ORIGINATOR_ID_TYPE"] = "text"
     if settings.cipher_key:

@@ -7,6 +7,7 @@ Until the services of issue 5 land, the run happens in this process on the embed
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -118,6 +119,7 @@ def run(file: str, variables: tuple[str, ...], tenant: str) -> None:
             home / "workspaces",
             memory_for=lambda t: TenantMemory(memory, t),
             listener=Progress(console),
+            settings={k: v for k, v in os.environ.items() if k.startswith("RUSTCHAIN_LLM_")},
         )
         mission_id = executor.start(tenant, plan, bound, workspace=workspace)
         console.print(f"mission [bold]{plan.mission_name}[/bold] ({mission_id}), tenant {tenant}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +63,7 @@ class ExecutorApplication:
         memory_for: Callable[[str], MemoryClient] | None = None,
         clock: Clock = utc_now,
         listener: EventListener | None = None,
+        settings: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -70,6 +71,7 @@ class ExecutorApplication:
         self.memory_for = memory_for
         self.clock = clock
         self.listener = listener
+        self.settings = dict(settings or {})
 
     def start(
         self,
@@ -226,6 +228,7 @@ class ExecutorApplication:
             step.id,
             Path(run.workspace),
             float(step.timeout_seconds),
+            settings=self.settings,
             memory=self.memory_for(tracked.tenant) if self.memory_for else None,
         )
         try:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -10,6 +11,9 @@ from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_obligations import Obligation, TokenUse, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.llm_client import ChatRequest, chat
+from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.steps.tools import call_tool, describe_tools
 
 
 class AgentParameters(BaseModel):
@@ -31,7 +35,55 @@ class AgentParameters(BaseModel):
         return self
 
 
-STEP_TYPE = StepDefinition("agent", "Pursue an objective with an LLM agent", AgentParameters)
+_INSTRUCTIONS = """You are {name}, an agent working towards an objective.
+Answer with exactly one JSON object and nothing else:
+  {{"tool": "<tool name>", "parameters": {{...}}}} to call a tool, or
+  {{"final": "<your answer>"}} when the objective is met.
+Tools you may call:
+{tools}"""
+
+
+def _decision(text: str) -> dict[str, Any] | None:
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    try:
+        decided = json.loads(text[start : end + 1])
+    except ValueError:
+        return None
+    return decided if isinstance(decided, dict) else None
+
+
+async def agent(params: AgentParameters, context: StepContext) -> dict[str, Any]:
+    """Ask the model, run the tools it calls, feed back the results, until it answers."""
+    objective = params.objective or params.task or ""
+    tools = describe_tools(params.tools) if params.tools else "(none: answer from reasoning)"
+    system = _INSTRUCTIONS.format(name=params.name or "an agent", tools=tools)
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": objective}]
+    calls: list[dict[str, Any]] = []
+    for turn in range(1, params.max_iterations + 1):
+        answer = await chat(ChatRequest(list(messages), params.model), context)
+        decided = _decision(answer)
+        if decided is None or "final" in decided or "tool" not in decided:
+            final = decided.get("final", answer) if decided else answer
+            return {"answer": str(final), "turns": turn, "tool_calls": calls}
+        name = str(decided["tool"])
+        if name not in params.tools:
+            result: Any = f"error: tool '{name}' is not available to this agent"
+        else:
+            try:
+                result = await call_tool(name, dict(decided.get("parameters") or {}), context)
+            except StepRunError as error:
+                result = f"error: {error}"
+        calls.append({"tool": name, "parameters": decided.get("parameters"), "result": result})
+        messages.append({"role": "assistant", "content": answer})
+        messages.append({"role": "user", "content": f"Tool result: {json.dumps(result)[:4000]}"})
+    raise StepRunError(f"the agent did not reach a final answer in {params.max_iterations} turns")
+
+
+STEP_TYPE = StepDefinition(
+    "agent", "Pursue an objective with an LLM agent", AgentParameters, run=agent
+)
 
 
 def constraints(step: PlannedStep) -> list[Obligation]:

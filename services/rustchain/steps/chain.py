@@ -10,6 +10,8 @@ from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_obligations import Obligation, TokenUse, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.llm_client import ChatRequest, chat
+from rustchain.steps.runtime import StepContext
 
 
 class ChainParameters(BaseModel):
@@ -28,7 +30,25 @@ class ChainParameters(BaseModel):
         return self
 
 
-STEP_TYPE = StepDefinition("chain", "Run a chain of prompts", ChainParameters)
+async def chain(params: ChainParameters, context: StepContext) -> str | list[str]:
+    """Sequential: each prompt sees the previous answer, the last answer is the output.
+    Parallel: every prompt on its own, the answers in order."""
+    prompts = [params.prompt] if params.prompt is not None else []
+    prompts += params.prompts
+    if params.type == "parallel":
+        answers = [
+            await chat(ChatRequest([{"role": "user", "content": p}], params.model), context)
+            for p in prompts
+        ]
+        return answers
+    answer = ""
+    for prompt in prompts:
+        text = prompt if not answer else f"{prompt}\n\nPrevious answer:\n{answer}"
+        answer = await chat(ChatRequest([{"role": "user", "content": text}], params.model), context)
+    return answer
+
+
+STEP_TYPE = StepDefinition("chain", "Run a chain of prompts", ChainParameters, run=chain)
 
 
 def constraints(step: PlannedStep) -> list[Obligation]:

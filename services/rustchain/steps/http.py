@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
+import httpx
 from pydantic import BaseModel, Field, field_validator
 
 from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.runtime import StepContext, StepRunError
 
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -32,7 +35,48 @@ class HttpParameters(BaseModel):
         return value.upper() if isinstance(value, str) else value
 
 
-STEP_TYPE = StepDefinition("http", "Make an HTTP request", HttpParameters)
+async def http(params: HttpParameters, context: StepContext) -> dict[str, Any]:
+    """Make the request; the output is the status, headers and body (JSON when it is JSON)."""
+    timeout = min(params.timeout_seconds, context.timeout_seconds)
+    request_kwargs: dict[str, Any] = {"headers": params.headers}
+    if isinstance(params.body, str):
+        request_kwargs["content"] = params.body.encode("utf-8")
+    elif params.body is not None:
+        request_kwargs["json"] = params.body
+    try:
+        async with (
+            httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client,
+            client.stream(params.method, params.url, **request_kwargs) as response,
+        ):
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > params.max_response_bytes:
+                    raise StepRunError(
+                        f"the response of {params.url} is larger than max_response_bytes "
+                        f"({params.max_response_bytes})"
+                    )
+    except httpx.HTTPError as error:
+        raise StepRunError(f"{params.method} {params.url} failed: {error}") from None
+    expected = params.expected_status
+    wanted = [expected] if isinstance(expected, int) else expected
+    if wanted is not None and response.status_code not in wanted:
+        raise StepRunError(
+            f"{params.method} {params.url} answered {response.status_code}, expected {wanted}"
+        )
+    if wanted is None and response.status_code >= 400:
+        raise StepRunError(f"{params.method} {params.url} answered {response.status_code}")
+    text = body.decode(response.encoding or "utf-8", errors="replace")
+    parsed: Any = text
+    if "json" in response.headers.get("content-type", ""):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = text
+    return {"status": response.status_code, "headers": dict(response.headers), "body": parsed}
+
+
+STEP_TYPE = StepDefinition("http", "Make an HTTP request", HttpParameters, run=http)
 
 
 def constraints(step: PlannedStep) -> list[Obligation]:

@@ -10,6 +10,8 @@ from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_obligations import Obligation, TokenUse, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.llm_client import ChatRequest, chat
+from rustchain.steps.runtime import StepContext
 
 
 class LlmParameters(BaseModel):
@@ -24,7 +26,17 @@ class LlmParameters(BaseModel):
     max_tokens: Annotated[int, Field(ge=1)] | None = None
 
 
-STEP_TYPE = StepDefinition("llm", "Ask a language model", LlmParameters)
+async def llm(params: LlmParameters, context: StepContext) -> str:
+    """The model's answer to the prompt."""
+    messages = [{"role": "system", "content": params.system}] if params.system else []
+    messages.append({"role": "user", "content": params.prompt})
+    request = ChatRequest(
+        messages, params.model, params.provider, params.temperature, params.max_tokens
+    )
+    return await chat(request, context)
+
+
+STEP_TYPE = StepDefinition("llm", "Ask a language model", LlmParameters, run=llm)
 
 
 def constraints(step: PlannedStep) -> list[Obligation]:

@@ -10,6 +10,8 @@ from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.runtime import StepContext
+from rustchain.steps.tools import call_tool
 
 
 class ToolParameters(BaseModel):
@@ -20,9 +22,12 @@ class ToolParameters(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
 
 
-STEP_TYPE = StepDefinition("tool", "Call a registered tool", ToolParameters)
+async def tool(params: ToolParameters, context: StepContext) -> Any:
+    """Run the named tool with its parameters; its output is the step's output."""
+    return await call_tool(params.tool, dict(params.parameters), context)
 
 
+STEP_TYPE = StepDefinition("tool", "Call a registered tool", ToolParameters, run=tool)
 _PATH_KEYS = frozenset({"path", "file_path", "source", "destination"})
 _WRITING_TOOLS = frozenset({"create_file", "edit_file", "delete_file", "move_file", "copy_file"})
 

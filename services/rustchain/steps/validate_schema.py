@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import jsonschema
 from pydantic import BaseModel, Field, model_validator
 
 from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.runtime import StepContext, StepRunError
 
 
 class ValidateSchemaParameters(BaseModel):
@@ -35,8 +38,49 @@ class ValidateSchemaParameters(BaseModel):
         return self
 
 
+async def validate_schema(params: ValidateSchemaParameters, context: StepContext) -> dict[str, Any]:
+    """Check the data against the schema; every violation is listed in the error."""
+    schema: Any = params.schema_
+    if params.schema_path is not None:
+        schema = _load_json(context, params.schema_path)
+    data = params.data
+    if params.content is not None:
+        data = _parse(params.content, "content")
+    elif params.path is not None:
+        data = _load_json(context, params.path)
+    try:
+        validator_class = jsonschema.validators.validator_for(schema)
+        validator_class.check_schema(schema)
+    except jsonschema.SchemaError as error:
+        raise StepRunError(f"the schema is not valid: {error.message}") from None
+    problems = [
+        f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
+        for e in validator_class(schema).iter_errors(data)
+    ]
+    if problems:
+        raise StepRunError("the data does not match the schema: " + "; ".join(problems[:20]))
+    return {"valid": True}
+
+
+def _parse(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise StepRunError(f"{where} is not JSON: {error}") from None
+
+
+def _load_json(context: StepContext, path: str) -> Any:
+    target = context.path(path)
+    if not target.is_file():
+        raise StepRunError(f"'{path}' is not a file in the workspace")
+    return _parse(target.read_text(encoding="utf-8"), f"'{path}'")
+
+
 STEP_TYPE = StepDefinition(
-    "validate_schema", "Check data against a JSON Schema", ValidateSchemaParameters
+    "validate_schema",
+    "Check data against a JSON Schema",
+    ValidateSchemaParameters,
+    run=validate_schema,
 )
 
 

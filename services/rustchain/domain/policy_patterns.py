@@ -9,7 +9,6 @@ from typing import Any
 from rustchain.domain.policy_regex import (
     ANY_CHAR,
     ANYTHING,
-    EMPTY,
     EPSILON,
     MAX_CODE,
     Lang,
@@ -173,6 +172,3 @@ def exact_regex(pattern: str) -> Lang:
             "(no anchors but ^ and $ at the ends, flags, look-arounds or back-references)"
         )
     return lang
-
-
-__all__ = ["EMPTY", "WHITE_SPACE", "PatternError", "any_glob", "exact_regex", "glob", "regex"]

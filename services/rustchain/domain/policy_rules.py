@@ -25,6 +25,13 @@ from rustchain.domain.policy_regex import (
     star,
     union,
 )
+from rustchain.domain.policy_urls import (
+    LOOSE_HOST,
+    LOOSE_PORT,
+    URL_PARTS,
+    loose_url,
+    url_language,
+)
 
 
 class Sink(StrEnum):
@@ -92,59 +99,6 @@ def path_prefix(pattern: str) -> Lang:
         if not last:
             body.append(_SEP)
     return concat(_START, *body, union(_END, concat(_SEP, ANYTHING)))
-
-
-def _url_parts() -> dict[str, Lang]:
-    # Host names in lower case only: one spelling per host keeps host globs small for the solver.
-    letter = char_set("abcdefghijklmnopqrstuvwxyz")
-    digit = char_set("0123456789")
-    label = plus(union(letter, digit, literal("-")))
-    last_label = concat(
-        star(union(letter, digit, literal("-"))), letter, star(union(letter, digit, literal("-")))
-    )
-    name = concat(star(concat(label, literal("."))), last_label)
-    octet = union(
-        digit,
-        concat(char_set("123456789"), digit),
-        concat(literal("1"), digit, digit),
-        concat(literal("2"), char_set("01234"), digit),
-        concat(literal("25"), char_set("012345")),
-    )
-    ipv4 = concat(octet, literal("."), octet, literal("."), octet, literal("."), octet)
-    ipv6 = concat(literal("["), plus(char_set("0123456789abcdef:.")), literal("]"))
-    forbidden = "".join(chr(c) for c in range(33)) + "\x7f\\"
-    return {
-        "scheme": concat(
-            char_set("abcdefghijklmnopqrstuvwxyz"), star(union(letter, digit, char_set("+.-")))
-        ),
-        "userinfo": optional(concat(star(char_set(forbidden + "/?#@", negate=True)), literal("@"))),
-        "host": union(name, ipv4, ipv6),
-        "port": plus(digit),
-        "rest": optional(concat(char_set("/?#"), star(char_set(forbidden, negate=True)))),
-    }
-
-
-_URL = _url_parts()
-
-
-def _url(scheme: Lang, host: Lang, port: Lang) -> Lang:
-    return concat(scheme, literal("://"), _URL["userinfo"], host, port, _URL["rest"])
-
-
-# After `network.url` (checked first, here and at run time) every URL is well formed, so the
-# later rules may pick out host and port loosely: the same verdicts, far smaller solver queries.
-_LOOSE_HOST = union(
-    plus(char_set("/?#@:[]\\ \t\n\r", negate=True)),
-    concat(literal("["), star(char_set("]", negate=True)), literal("]")),
-)
-_LOOSE_PORT = optional(concat(literal(":"), star(char_set("/?#", negate=True))))
-_LOOSE_REST = optional(concat(char_set("/?#"), ANYTHING))
-
-
-def _loose_url(host: Lang, port: Lang) -> Lang:
-    userinfo = optional(concat(star(char_set("/?#@", negate=True)), literal("@")))
-    scheme = plus(char_set(":/?#@", negate=True))
-    return concat(scheme, literal("://"), userinfo, host, port, _LOOSE_REST)
 
 
 def first_word(command: str) -> str:
@@ -232,9 +186,9 @@ class CompiledPolicy:
             "may write to a read-only path",
         )
         scheme, host, port = (
-            _URL["scheme"],
-            _URL["host"],
-            optional(concat(literal(":"), _URL["port"])),
+            URL_PARTS["scheme"],
+            URL_PARTS["host"],
+            optional(concat(literal(":"), URL_PARTS["port"])),
         )
         bad_host = union(
             complement(any_glob(net.allowed_hosts)),
@@ -243,11 +197,13 @@ class CompiledPolicy:
         allowed_ports = union(*(literal(str(p)) for p in net.ports))
         url_rules = (
             Rule(
-                "network.url", complement(_url(scheme, host, port)), "may not be a well-formed URL"
+                "network.url",
+                complement(url_language(scheme, host, port)),
+                "may not be a well-formed URL",
             ),
             Rule(
                 "network.scheme",
-                _url(
+                url_language(
                     intersect(scheme, complement(union(*(glob(s) for s in net.schemes)))),
                     host,
                     port,
@@ -256,14 +212,14 @@ class CompiledPolicy:
             ),
             Rule(
                 "network.host",
-                _loose_url(intersect(_LOOSE_HOST, bad_host), _LOOSE_PORT),
+                loose_url(intersect(LOOSE_HOST, bad_host), LOOSE_PORT),
                 "may reach a host the policy denies (private, link-local, metadata or not allowed)",
             ),
             Rule(
                 "network.port",
-                _loose_url(
-                    _LOOSE_HOST,
-                    concat(literal(":"), intersect(_URL["port"], complement(allowed_ports))),
+                loose_url(
+                    LOOSE_HOST,
+                    concat(literal(":"), intersect(URL_PARTS["port"], complement(allowed_ports))),
                 ),
                 "may use a port the policy does not allow",
             ),

@@ -164,6 +164,10 @@ class _Run:
         )
 
 
+def _order(finding: Finding) -> tuple[int, int, str]:
+    return (finding.line, finding.column, finding.rule)
+
+
 def verify_plan(
     plan: Plan,
     policy: Policy,
@@ -204,7 +208,6 @@ def verify_plan(
         status = VerdictStatus.VIOLATION
     elif run.undecided:
         status = VerdictStatus.UNKNOWN
-    order = lambda f: (f.line, f.column, f.rule)  # noqa: E731
     return Verdict(
         status=status,
         file=plan.source_file,
@@ -215,6 +218,6 @@ def verify_plan(
         rules_proven=sorted(run.checked - failed),
         queries=run.runner.queries,
         solver_seconds=run.runner.solver_seconds,
-        violations=sorted(run.violations, key=order),
-        undecided=sorted(run.undecided, key=order),
+        violations=sorted(run.violations, key=_order),
+        undecided=sorted(run.undecided, key=_order),
     )

@@ -96,6 +96,8 @@ def test_notification_log_lists_events_after_a_position_in_commit_order(
     assert positions == sorted(positions)
     assert store.last_position() == positions[-1]
     assert store.notifications(after=positions[-1], limit=10) == []
+    assert store.append([]) == []
+    assert store.last_position() == positions[-1]
 
 
 def test_reader_position_is_durable_and_never_goes_back(

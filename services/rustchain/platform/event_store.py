@@ -194,6 +194,8 @@ class RecorderEventStore:
 
     def append(self, drafts: Sequence[EventDraft]) -> list[EventEnvelope]:
         """Seal the drafts into their missions' chains and commit them in one transaction."""
+        if not drafts:
+            return []
         heads: dict[tuple[str, str], EventEnvelope] = {}
         for draft in drafts:
             head = heads.get(draft.chain_key) or self._head(draft.chain_key)

@@ -8,9 +8,8 @@ import click
 
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
-from rustchain.verifier.application import verify_file
-from rustchain.verifier.engine import VerifierSettings
 from rustchain.verifier.policy_files import PolicyFileError, load_policy
+from rustchain.verifier.settings import DEFAULT_TIMEOUT_MS, VerifierSettings
 
 
 @app.command()
@@ -25,7 +24,7 @@ from rustchain.verifier.policy_files import PolicyFileError, load_policy
 @click.option(
     "--timeout-ms",
     type=click.IntRange(1, 600_000),
-    default=VerifierSettings.timeout_ms,
+    default=DEFAULT_TIMEOUT_MS,
     show_default=True,
     help="Time one solver query may take; an undecided rule refuses the mission.",
 )
@@ -37,6 +36,9 @@ def verify(file: str, policy_path: str | None, as_json: bool, timeout_ms: int) -
         for diagnostic in error.diagnostics:
             click.echo(diagnostic.render(), err=True)
         sys.exit(exit_codes.USAGE)
+    # The solver is imported only by the verb that needs it, not by every `rustchain` command.
+    from rustchain.verifier.application import verify_file
+
     result = verify_file(file, policy, VerifierSettings(timeout_ms=timeout_ms))
     for diagnostic in result.compilation.diagnostics:
         click.echo(diagnostic.render(), err=True)

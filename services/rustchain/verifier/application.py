@@ -9,7 +9,8 @@ from rustchain.domain.policy import Policy
 from rustchain.domain.verdict import Verdict
 from rustchain.platform.mission_files import compile_file
 from rustchain.steps import constraint_generators, default_registry
-from rustchain.verifier.engine import VerifierSettings, verify_plan
+from rustchain.verifier.engine import verify_plan
+from rustchain.verifier.settings import VerifierSettings
 
 
 @dataclass(frozen=True)

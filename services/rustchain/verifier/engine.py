@@ -26,18 +26,14 @@ from rustchain.domain.verdict import Finding, Verdict, VerdictStatus
 from rustchain.verifier.data_flow import taint
 from rustchain.verifier.limits import Breach, mission_breaches, token_breaches
 from rustchain.verifier.queries import OutcomeKind, QueryRunner, SymbolDomain
+from rustchain.verifier.settings import VerifierSettings
+
+__all__ = ["VerifierSettings", "variable_domain", "verify_plan"]
 
 MISSION_RULES = (
     *("mission.steps", "mission.parallelism", "mission.time", "llm.budget"),
     "filesystem.mission_workspace",
 )
-
-
-@dataclass(frozen=True)
-class VerifierSettings:
-    """How long one solver query may take before its rule counts as undecided."""
-
-    timeout_ms: int = 2000
 
 
 def _rendered(value: object) -> str:

@@ -34,6 +34,7 @@ class Simulation:
 
     def __init__(self, plan: Plan, variables: dict[str, Any] | None = None) -> None:
         self.history: list[RunEvent] = []
+        self.progressed = False
         self.now = START
         self.max_running = 0
         self.rendered: dict[str, dict[str, Any]] = {}
@@ -51,11 +52,9 @@ class Simulation:
 
     def step_once(self, outcome: Outcome, finish: bool = True) -> list[StepStarted]:
         """Start whatever is due; then finish every started attempt unless told not to."""
-        started = [
-            e
-            for e in self.apply(decide.next_events(self.run, self.now))
-            if isinstance(e, StepStarted)
-        ]
+        decided = self.apply(decide.next_events(self.run, self.now))
+        self.progressed = bool(decided)
+        started = [e for e in decided if isinstance(e, StepStarted)]
         running = sum(1 for s in self.run.steps.values() if s.status.value == "running")
         self.max_running = max(self.max_running, running)
         if not finish:
@@ -79,8 +78,8 @@ class Simulation:
         for _ in range(limit):
             if self.run.finished:
                 return self.run
-            started = self.step_once(outcome)
-            if not started and not self.run.finished:
+            self.step_once(outcome)
+            if not self.progressed and not self.run.finished:
                 wakeup = decide.next_wakeup(self.run)
                 assert wakeup is not None, "a run with nothing due and nothing to wait for is stuck"
                 self.now = max(self.now, wakeup)

@@ -64,6 +64,15 @@ class MissionRun:
     cancel_reason: str | None = None
     outcome: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    # Indexes kept up to date by `apply`, so deciding what comes next costs time in proportion to
+    # what changed, not to the size of the plan.
+    order: dict[str, int] = field(default_factory=dict)
+    dependents: dict[str, list[str]] = field(default_factory=dict)
+    unfinished_deps: dict[str, int] = field(default_factory=dict)
+    candidates: set[str] = field(default_factory=set)
+    running: int = 0
+    finished_steps: int = 0
+    failed_untolerated: list[str] = field(default_factory=list)
 
     @classmethod
     def start(cls, started: MissionStarted) -> MissionRun:
@@ -71,7 +80,36 @@ class MissionRun:
         plan = Plan.model_validate(started.plan)
         run = cls(plan, started.plan_hash, dict(started.variables), started.workspace)
         run.steps = {step.id: StepState() for step in plan.steps}
+        run.order = {
+            step_id: index
+            for index, step_id in enumerate(s for level in plan.levels for s in level)
+        }
+        run.dependents = {step.id: [] for step in plan.steps}
+        for step in plan.steps:
+            for dep in step.depends_on:
+                run.dependents[dep].append(step.id)
+        run.unfinished_deps = {step.id: len(step.depends_on) for step in plan.steps}
+        run.candidates = {step.id for step in plan.steps if not step.depends_on}
         return run
+
+    def _finish_step(self, step_id: str, status: StepStatus) -> None:
+        state = self.steps[step_id]
+        if state.status is StepStatus.RUNNING:
+            self.running -= 1
+        state.status = status
+        self.candidates.discard(step_id)
+        self.finished_steps += 1
+        if status is StepStatus.FAILED and not self.plan.step(step_id).continue_on_error:
+            self.failed_untolerated.append(step_id)
+        for dependent in self.dependents[step_id]:
+            self.unfinished_deps[dependent] -= 1
+            if self.unfinished_deps[dependent] == 0:
+                self.candidates.add(dependent)
+
+    def _back_to_pending(self, step_id: str) -> None:
+        self.steps[step_id].status = StepStatus.PENDING
+        self.running -= 1
+        self.candidates.add(step_id)
 
     @classmethod
     def fold(cls, events: Iterable[RunEvent]) -> MissionRun:
@@ -108,28 +146,36 @@ class MissionRun:
                     f"step '{event.step_id}' attempt {event.attempt} follows {state.attempt}"
                 )
             state.status, state.attempt, state.retry_at = StepStatus.RUNNING, event.attempt, None
+            self.candidates.discard(event.step_id)
+            self.running += 1
         elif isinstance(event, StepSucceeded):
             state = self._expect_attempt(event.step_id, event.attempt, event.type)
-            state.status, state.output, state.error = StepStatus.SUCCEEDED, event.output, None
+            state.output, state.error = event.output, None
+            self._finish_step(event.step_id, StepStatus.SUCCEEDED)
         elif isinstance(event, StepFailed):
             state = self._expect_attempt(event.step_id, event.attempt, event.type)
             state.failures += 1
             state.error, state.retry_at = event.error, event.retry_at
-            state.status = StepStatus.PENDING if event.retry_at is not None else StepStatus.FAILED
+            if event.retry_at is not None:
+                self._back_to_pending(event.step_id)
+            else:
+                self._finish_step(event.step_id, StepStatus.FAILED)
         elif isinstance(event, StepInterrupted):
             state = self._expect_attempt(event.step_id, event.attempt, event.type)
             state.reason = event.reason
             if event.rerun:
-                state.status = StepStatus.PENDING
+                self._back_to_pending(event.step_id)
             else:
-                state.status, state.error = StepStatus.FAILED, event.reason
+                state.error = event.reason
+                self._finish_step(event.step_id, StepStatus.FAILED)
         elif isinstance(event, StepSkipped):
             state = self._expect(event.step_id, StepStatus.PENDING, event.type)
-            state.status, state.reason = StepStatus.SKIPPED, event.reason
+            state.reason = event.reason
+            self._finish_step(event.step_id, StepStatus.SKIPPED)
         elif isinstance(event, MissionCancelRequested):
             self.cancel_reason = self.cancel_reason or event.reason
         elif isinstance(event, MissionFinished):
-            if any(s.status not in FINISHED for s in self.steps.values()):
+            if self.finished_steps != len(self.steps):
                 raise RunTransitionError("MissionFinished while steps are unfinished")
             self.outcome, self.outputs = event.outcome, dict(event.outputs)
         else:

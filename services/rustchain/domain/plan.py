@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any
@@ -66,12 +67,19 @@ class Plan(BaseModel):
         """SHA-256 of the canonical JSON of the plan's content."""
         return hashlib.sha256(canonical_json(self.content()).encode("utf-8")).hexdigest()
 
+    @functools.cached_property
+    def steps_by_id(self) -> dict[str, PlannedStep]:
+        """The steps by id (computed once: plans are immutable)."""
+        return {step.id: step for step in self.steps}
+
+    @functools.cached_property
+    def output_aliases(self) -> dict[str, dict[str, str]]:
+        """Each step's declared output names, for steps that declare any."""
+        return {step.id: step.outputs for step in self.steps if step.outputs}
+
     def step(self, step_id: str) -> PlannedStep:
         """The planned step of that id."""
-        for step in self.steps:
-            if step.id == step_id:
-                return step
-        raise KeyError(step_id)
+        return self.steps_by_id[step_id]
 
     def to_json(self) -> str:
         """The stable, readable JSON form, with the hash."""

@@ -6,11 +6,12 @@ stored facts back into a MissionRun and calls `recover`, so live running and res
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from rustchain.domain.bindings import RenderContext, render
-from rustchain.domain.mission_run import FINISHED, MissionRun, StepStatus
+from rustchain.domain.mission_run import MissionRun, StepStatus
 from rustchain.domain.plan import Plan, PlannedStep
 from rustchain.domain.run_events import (
     MissionCancelRequested,
@@ -44,95 +45,96 @@ def start_mission(plan: Plan, variables: dict[str, Any], workspace: str) -> list
     ]
 
 
-def _tolerated(step: PlannedStep) -> bool:
-    return step.continue_on_error
-
-
-def _halted(run: MissionRun, by_id: dict[str, PlannedStep]) -> str | None:
+def _halted(run: MissionRun) -> str | None:
     if run.cancel_reason is not None:
         return f"the mission was cancelled: {run.cancel_reason}"
-    fail_fast = run.plan.config.fail_fast
-    if fail_fast is not False:
-        for step_id, state in run.steps.items():
-            if state.status is StepStatus.FAILED and not _tolerated(by_id[step_id]):
-                return f"fail_fast: step '{step_id}' failed"
+    if run.plan.config.fail_fast is not False and run.failed_untolerated:
+        return f"fail_fast: step '{run.failed_untolerated[0]}' failed"
     return None
 
 
 def next_events(run: MissionRun, now: datetime) -> list[RunEvent]:
-    """Skips, starts up to the parallelism limit, or the mission's end: whatever is due now."""
+    """Skips, starts up to the parallelism limit, or the mission's end: whatever is due now.
+
+    Only steps whose dependencies have all finished are looked at (the run keeps them as
+    candidates); a skip releases its dependents, which the next call looks at.
+    """
     if run.finished:
         return []
-    by_id = {step.id: step for step in run.plan.steps}
-    status = {step_id: state.status for step_id, state in run.steps.items()}
     events: list[RunEvent] = []
-    halted = _halted(run, by_id)
-    order = [step_id for level in run.plan.levels for step_id in level]
-    for step_id in order:
-        if status[step_id] is not StepStatus.PENDING:
-            continue
-        reason = halted or _blocked_by(by_id[step_id], status, by_id)
-        if reason is not None:
-            events.append(StepSkipped(step_id=step_id, reason=reason))
-            status[step_id] = StepStatus.SKIPPED
-    limit = run.plan.config.max_parallel_steps or DEFAULT_MAX_PARALLEL_STEPS
-    free = limit - sum(1 for s in status.values() if s is StepStatus.RUNNING)
-    for step_id in order:
-        if free <= 0:
-            break
-        state = run.steps[step_id]
-        ready = all(
-            status[d] is StepStatus.SUCCEEDED
-            or (status[d] is StepStatus.FAILED and _tolerated(by_id[d]))
-            for d in by_id[step_id].depends_on
-        )
-        due = state.retry_at is None or state.retry_at <= now
-        if status[step_id] is StepStatus.PENDING and ready and due:
-            events.append(StepStarted(step_id=step_id, attempt=state.attempt + 1))
-            status[step_id] = StepStatus.RUNNING
-            free -= 1
-    if all(s in FINISHED for s in status.values()):
-        events.append(_finish(run, status, by_id))
+    halted = _halted(run)
+    if halted is not None:
+        pending = [s for s, state in run.steps.items() if state.status is StepStatus.PENDING]
+        events += [
+            StepSkipped(step_id=s, reason=halted)
+            for s in sorted(pending, key=run.order.__getitem__)
+        ]
+    else:
+        free = (run.plan.config.max_parallel_steps or DEFAULT_MAX_PARALLEL_STEPS) - run.running
+        for step_id in sorted(run.candidates, key=run.order.__getitem__):
+            reason = _blocked_by(run, run.plan.step(step_id))
+            if reason is not None:
+                events.append(StepSkipped(step_id=step_id, reason=reason))
+                continue
+            state = run.steps[step_id]
+            if free > 0 and (state.retry_at is None or state.retry_at <= now):
+                events.append(StepStarted(step_id=step_id, attempt=state.attempt + 1))
+                free -= 1
+    if run.finished_steps + sum(isinstance(e, StepSkipped) for e in events) == len(run.steps):
+        events.append(_finish(run))
     return events
 
 
-def _blocked_by(
-    step: PlannedStep, status: dict[str, StepStatus], by_id: dict[str, PlannedStep]
-) -> str | None:
+def _blocked_by(run: MissionRun, step: PlannedStep) -> str | None:
     for dep in step.depends_on:
-        if status[dep] is StepStatus.SKIPPED:
+        status = run.steps[dep].status
+        if status is StepStatus.SKIPPED:
             return f"step '{dep}', which it depends on, was skipped"
-        if status[dep] is StepStatus.FAILED and not _tolerated(by_id[dep]):
+        if status is StepStatus.FAILED and not run.plan.step(dep).continue_on_error:
             return f"step '{dep}', which it depends on, failed"
     return None
 
 
-def _finish(
-    run: MissionRun, status: dict[str, StepStatus], by_id: dict[str, PlannedStep]
-) -> MissionFinished:
-    failed = [
-        step_id
-        for step_id, s in status.items()
-        if s is StepStatus.FAILED and not _tolerated(by_id[step_id])
-    ]
+def _finish(run: MissionRun) -> MissionFinished:
     if run.cancel_reason is not None:
         outcome = "cancelled"
-    elif failed:
+    elif run.failed_untolerated:
         outcome = "failed"
     else:
         outcome = "succeeded"
-    return MissionFinished(outcome=outcome, failed_steps=failed, outputs=mission_outputs(run))
+    return MissionFinished(
+        outcome=outcome, failed_steps=list(run.failed_untolerated), outputs=mission_outputs(run)
+    )
+
+
+class _Outputs(Mapping[str, Any]):
+    """The outputs of a run's finished steps, read on demand (a view, not a copy)."""
+
+    def __init__(self, run: MissionRun) -> None:
+        self._steps = run.steps
+
+    def __getitem__(self, step_id: str) -> Any:
+        state = self._steps[step_id]
+        if state.status not in (StepStatus.SUCCEEDED, StepStatus.FAILED):
+            raise KeyError(step_id)
+        return state.output
+
+    def __contains__(self, step_id: object) -> bool:
+        state = self._steps.get(step_id) if isinstance(step_id, str) else None
+        return state is not None and state.status in (StepStatus.SUCCEEDED, StepStatus.FAILED)
+
+    def __iter__(self) -> Iterator[str]:
+        return (step_id for step_id in self._steps if step_id in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def step_context(run: MissionRun, step: PlannedStep) -> RenderContext:
     """What the step's references resolve against."""
-    outputs = {
-        step_id: state.output
-        for step_id, state in run.steps.items()
-        if state.status in (StepStatus.SUCCEEDED, StepStatus.FAILED)
-    }
-    aliases = {s.id: s.outputs for s in run.plan.steps if s.outputs}
-    return RenderContext(run.variables, outputs, aliases, tuple(step.depends_on))
+    return RenderContext(
+        run.variables, _Outputs(run), run.plan.output_aliases, tuple(step.depends_on)
+    )
 
 
 def step_parameters(run: MissionRun, step_id: str) -> dict[str, Any]:
@@ -168,8 +170,7 @@ def step_failed(
     step = run.plan.step(step_id)
     state = run.step(step_id)
     retry_at = None
-    by_id = {s.id: s for s in run.plan.steps}
-    if state.failures + 1 < step.retry.max_attempts and _halted(run, by_id) is None:
+    if state.failures + 1 < step.retry.max_attempts and _halted(run) is None:
         retry_at = now + timedelta(seconds=step.retry.backoff_seconds)
     return [
         StepFailed(

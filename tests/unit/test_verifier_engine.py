@@ -173,3 +173,20 @@ def test_a_verdict_is_kept_as_an_event_with_plan_and_policy_hashes() -> None:
     assert first.payload["status"] == "safe"
     assert (first.aggregate_version, second.aggregate_version) == (1, 2)
     assert second.previous_hash == first.hash
+
+
+def test_verifications_in_parallel_threads_agree_with_one_alone() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = sorted((VERIFIER_DATA / "unsafe").glob("*.yaml"))[:12]
+    plans = [(compile_text(p.read_text(), p.name).plan, p) for p in paths]
+    policy = named_policy(None)
+
+    def statuses() -> list[str]:
+        return [verify(plan, policy).status.value for plan, _ in plans]
+
+    alone = statuses()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda _: statuses(), range(4)))
+
+    assert all(result == alone for result in together)

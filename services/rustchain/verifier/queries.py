@@ -8,6 +8,7 @@ the template in the rule's language), as the solver finds those quickly.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from rustchain.domain.policy_rules import Rule
 from rustchain.verifier.z3_encoding import RegexEncoder, model_text, string_value
 
 MAX_ENUMERATED = 256
+_Z3_LOCK = threading.Lock()
 
 
 class OutcomeKind(StrEnum):
@@ -134,6 +136,12 @@ class QueryRunner:
         return PROVEN
 
     def _solve(self, template: Template, language: Lang) -> Outcome:
+        # Z3's Python API shares one context per process, which is not safe across threads (the
+        # gRPC servicer verifies in worker threads): one query at a time.
+        with _Z3_LOCK:
+            return self._solve_alone(template, language)
+
+    def _solve_alone(self, template: Template, language: Lang) -> Outcome:
         solver = z3.Solver()
         solver.set("timeout", self.timeout_ms)
         variables: dict[str, z3.SeqRef] = {}

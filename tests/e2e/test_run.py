@@ -1,0 +1,88 @@
+"""`rustchain run` as a user runs it: progress, outcome, exit code, and the recorded history."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from rustchain.domain.event_chain import verify_chain
+from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from tests.paths import REPO
+
+
+def rustchain(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the command with its state in `home`."""
+    env = {**os.environ, "RUSTCHAIN_HOME": str(home), "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "rustchain", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_run_hello_succeeds_and_records_a_whole_history(tmp_path: Path) -> None:
+    result = rustchain(tmp_path, "run", "missions/hello.yaml", "--var", "who=Ada")
+
+    assert result.returncode == 0, result.stderr
+    assert "mission succeeded" in result.stdout
+    assert "output greeting: Hello, Ada!" in result.stdout
+    store = open_event_store(EventStoreSettings(name="executor", home=tmp_path))
+    [(tenant, mission)] = {
+        (n.event.tenant, n.event.mission_id) for n in store.notifications(0, 100)
+    }
+    events = store.mission_events(tenant, mission)
+    store.close()
+    assert tenant == "default"
+    assert verify_chain(events) is None
+    assert [e.type for e in events] == [
+        "MissionStarted",
+        "StepStarted",
+        "StepSucceeded",
+        "StepStarted",
+        "StepSucceeded",
+        "StepStarted",
+        "StepSucceeded",
+        "MissionFinished",
+    ]
+    workspace = tmp_path / "workspaces" / "default" / mission
+    assert (workspace / "hello.txt").read_text().startswith("Hello, Ada!")
+
+
+def test_a_failing_mission_exits_one_and_says_which_step(tmp_path: Path) -> None:
+    mission = tmp_path / "failing.yaml"
+    mission.write_text(
+        'version: "1.0"\nname: failing\nsteps:\n'
+        "  - {id: broken, name: Broken, step_type: command, parameters: {command: 'false'}}\n"
+        "  - {id: after, name: After, step_type: noop, depends_on: [broken]}\n"
+    )
+
+    result = rustchain(tmp_path, "run", str(mission))
+
+    assert result.returncode == 1
+    assert "failed broken: 'false' exited with status 1" in result.stdout
+    assert "skipped after: fail_fast: step 'broken' failed" in result.stdout
+    assert "mission failed" in result.stdout
+
+
+def test_variables_are_checked_before_anything_runs(tmp_path: Path) -> None:
+    result = rustchain(
+        tmp_path, "run", "missions/hello.yaml", "--var", "who=R2-D2!", "--var", "x=1"
+    )
+
+    assert result.returncode == 1
+    assert "the mission has no variable 'x'" in result.stderr
+    assert "variable 'who' must match ^[A-Za-z ]{1,40}$, found 'R2-D2!'" in result.stderr
+    assert not (tmp_path / "workspaces").exists()
+
+
+def test_a_malformed_var_is_a_usage_error(tmp_path: Path) -> None:
+    result = rustchain(tmp_path, "run", "missions/hello.yaml", "--var", "who")
+
+    assert result.returncode == 2
+    assert "expected NAME=VALUE" in result.stderr

@@ -48,12 +48,20 @@ class Lang:
 
 
 _INTERNED: dict[tuple[object, ...], Lang] = {}
+_PERMANENT: dict[tuple[object, ...], Lang] = {}
+# A long-running verifier meets ever new texts; past this many nodes the table starts again.
+# Nodes made before stay valid (equal languages may then be two nodes: slower, never wrong).
+_MAX_INTERNED = 500_000
 
 
 def _make(kind: str, args: tuple[object, ...], nullable: bool) -> Lang:
+    # Children are keyed by identity; the interned parent keeps them alive, so ids stay theirs.
     key = (kind, *(id(a) if isinstance(a, Lang) else a for a in args))
     found = _INTERNED.get(key)
     if found is None:
+        if len(_INTERNED) > _MAX_INTERNED:
+            _INTERNED.clear()
+            _INTERNED.update(_PERMANENT)
         found = Lang(kind, args, nullable)
         _INTERNED[key] = found
     return found
@@ -188,6 +196,7 @@ def star(part: Lang) -> Lang:
 
 
 ANYTHING: Final = star(ANY_CHAR)
+_PERMANENT.update(_INTERNED)  # the constants above stay the one node of their language
 
 
 def plus(part: Lang) -> Lang:
@@ -238,12 +247,13 @@ def _derive(lang: Lang, char: str) -> Lang:
     return _concat2(parts[0].derive(char), repeat(parts[0], max(low - 1, 0), high - 1))
 
 
-_REVERSED: dict[int, Lang] = {}
+# Keyed by the node itself (identity): an id could be reused once a node is gone.
+_REVERSED: dict[Lang, Lang] = {}
 
 
 def reverse(lang: Lang) -> Lang:
     """The language of the texts of `lang` read backwards."""
-    found = _REVERSED.get(id(lang))
+    found = _REVERSED.get(lang)
     if found is not None:
         return found
     kind, args = lang.kind, lang.args
@@ -264,7 +274,9 @@ def reverse(lang: Lang) -> Lang:
         low, high = args[1], args[2]
         assert isinstance(low, int) and isinstance(high, int)
         result = repeat(reverse(parts[0]), low, high)
-    _REVERSED[id(lang)] = result
+    if len(_REVERSED) > _MAX_INTERNED:
+        _REVERSED.clear()
+    _REVERSED[lang] = result
     return result
 
 

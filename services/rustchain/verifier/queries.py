@@ -105,7 +105,7 @@ class QueryRunner:
         language = quotient(rule.language, prefix, suffix)
         if language is EMPTY:
             return PROVEN
-        key = (middle.parts, id(language))
+        key = (middle.parts, language)  # the language itself: an id could be reused
         found = self._cache.get(key)
         if found is None:
             found = self._solve(middle, language)

@@ -36,16 +36,14 @@ class RegexEncoder:
     """Turns languages into Z3 regular expressions, sharing the encoding of shared nodes."""
 
     def __init__(self) -> None:
-        self._done: dict[int, z3.ReRef] = {}
-        self._keep: list[Lang] = []
+        self._done: dict[Lang, z3.ReRef] = {}
 
     def encode(self, lang: Lang) -> z3.ReRef:
         """The Z3 regular expression of a language."""
-        found = self._done.get(id(lang))
+        found = self._done.get(lang)
         if found is None:
             found = self._encode(lang)
-            self._done[id(lang)] = found
-            self._keep.append(lang)
+            self._done[lang] = found
         return found
 
     def _chars(self, lang: Lang) -> z3.ReRef:

@@ -173,6 +173,9 @@ def test_subject_and_stream_names() -> None:
     )
     assert event_names.tenant_subjects("acme") == "rustchain.acme.>"
     assert event_names.mission_subjects("acme", "m1") == "rustchain.acme.m1.>"
+    assert event_names.service_subjects("acme", "m1", "executor") == (
+        "rustchain.acme.m1.executor.*"
+    )
 
 
 @pytest.mark.parametrize(

@@ -91,6 +91,14 @@ def mission_subjects(tenant: str, mission_id: str) -> str:
     return f"{SUBJECT_ROOT}.{validate_tenant(tenant)}.{validate_mission_id(mission_id)}.>"
 
 
+def service_subjects(tenant: str, mission_id: str, service: str) -> str:
+    """The wildcard subject covering one service's events of one mission of a tenant."""
+    return (
+        f"{SUBJECT_ROOT}.{validate_tenant(tenant)}.{validate_mission_id(mission_id)}"
+        f".{validate_service(service)}.*"
+    )
+
+
 def stream_name(tenant: str) -> str:
     """`RUSTCHAIN_<TENANT>`: the JetStream stream holding one tenant's events."""
     return STREAM_PREFIX + validate_tenant(tenant).upper()

@@ -18,6 +18,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 from rustchain.domain.event_names import (
     event_subject,
     mission_subjects,
+    service_subjects,
     stream_name,
     tenant_subjects,
 )
@@ -54,9 +55,12 @@ def event_headers(event: EventDraft) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class EventRoute:
-    """Where an event's canonical JSON is published: its stream, subject and headers."""
+    """Where an event's canonical JSON is published, and which chain link it is."""
 
     tenant: str
+    mission_id: str
+    service: str
+    sequence: int
     stream: str
     subject: str
     headers: dict[str, str]
@@ -65,9 +69,28 @@ class EventRoute:
     def of(cls, data: bytes) -> EventRoute:
         """The route of an event from its canonical JSON, names validated, no full decode."""
         head = json.loads(data)
-        tenant = head["tenant"]
-        subject = event_subject(tenant, head["mission_id"], head["service"], head["type"])
-        return cls(tenant, stream_name(tenant), subject, {MSG_ID_HEADER: head["id"]})
+        tenant, mission, service = head["tenant"], head["mission_id"], head["service"]
+        return cls(
+            tenant=tenant,
+            mission_id=mission,
+            service=service,
+            sequence=int(head["sequence"]),
+            stream=stream_name(tenant),
+            subject=event_subject(tenant, mission, service, head["type"]),
+            headers={MSG_ID_HEADER: head["id"]},
+        )
+
+
+async def last_published_sequence(
+    js: JetStreamContext, tenant: str, mission_id: str, service: str
+) -> int:
+    """The chain sequence of the last event JetStream holds of a service's mission (0: none)."""
+    subject = service_subjects(tenant, mission_id, service)
+    try:
+        message = await js.get_last_msg(stream_name(tenant), subject)
+    except nats.js.errors.NotFoundError:
+        return 0
+    return int(json.loads(message.data or b"{}")["sequence"])
 
 
 def stream_config(tenant: str, settings: StreamSettings) -> StreamConfig:

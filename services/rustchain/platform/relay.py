@@ -21,6 +21,7 @@ from rustchain.platform.jetstream import (
     StreamSettings,
     connect,
     ensure_stream,
+    last_published_sequence,
 )
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class RelayStats:
 
     published: int = 0
     duplicates: int = 0
+    skipped: int = 0
     batches: int = 0
     outages: int = 0
 
@@ -68,6 +70,11 @@ class JetStreamRelay:
         self.position = store.tracked_position(self.settings.reader)
         self._sent = self.position
         self._in_flight: deque[tuple[int, list[asyncio.Future[PubAck]]]] = deque()
+        # A previous run, or the connection before this one, may have sent this many events
+        # past the tracked position: they are checked against JetStream before being sent again.
+        self._window = (self.settings.max_in_flight + 1) * self.settings.batch_size
+        self._in_doubt = self._window
+        self._heads: dict[tuple[str, str, str], int] = {}
         self._client: Client | None = None
         self._js: JetStreamContext | None = None
         self._closed = asyncio.Event()
@@ -81,9 +88,10 @@ class JetStreamRelay:
             self._client = client
             # Room for every batch awaiting acks and the one being sent, so that a publish
             # never waits for the semaphore (a wait there would also cost a task per event).
-            window = (self.settings.max_in_flight + 2) * self.settings.batch_size
+            window = self._window + self.settings.batch_size
             self._js = client.jetstream(publish_async_max_pending=window)
             self._streams.clear()
+            self._heads.clear()
         return self._js
 
     async def _ensure_streams(self, js: JetStreamContext, tenants: set[str]) -> None:
@@ -110,6 +118,19 @@ class JetStreamRelay:
         reason = "connection lost" if lost in done else "no ack in time"
         raise NatsUnavailableError(f"JetStream at {self.nats_url}: {reason} during a batch")
 
+    async def _already_held(self, js: JetStreamContext, routes: list[EventRoute]) -> set[int]:
+        """Indexes of in-doubt events JetStream holds already, whatever its duplicate window."""
+        checked = routes[: self._in_doubt]
+        held = set()
+        for index, route in enumerate(checked):
+            key = (route.tenant, route.mission_id, route.service)
+            if key not in self._heads:
+                self._heads[key] = await last_published_sequence(js, *key)
+            if route.sequence <= self._heads[key]:
+                held.add(index)
+        self._in_doubt -= len(checked)
+        return held
+
     async def _settle_oldest(self) -> None:
         last, futures = self._in_flight.popleft()
         acks = await self._await_acks(futures)
@@ -130,6 +151,7 @@ class JetStreamRelay:
             js = await self._jetstream()
             routes = [EventRoute.of(item.data) for item in batch]
             await self._ensure_streams(js, {route.tenant for route in routes})
+            held = await self._already_held(js, routes)
             futures = [
                 await js.publish_async(
                     route.subject,
@@ -137,8 +159,10 @@ class JetStreamRelay:
                     stream=route.stream,
                     headers=route.headers,
                 )
-                for route, item in zip(routes, batch, strict=True)
+                for index, (route, item) in enumerate(zip(routes, batch, strict=True))
+                if index not in held
             ]
+            self.stats.skipped += len(held)
             self._in_flight.append((batch[-1].position, futures))
             self._sent = batch[-1].position
         while self._in_flight and (len(self._in_flight) > self.settings.max_in_flight or not batch):
@@ -146,9 +170,10 @@ class JetStreamRelay:
         return len(batch)
 
     async def _drop_connection(self) -> None:
-        # Unacked batches are sent again from the tracked position; JetStream drops copies.
+        # Unacked batches are sent again from the tracked position, checked first.
         self._in_flight.clear()
         self._sent = self.position
+        self._in_doubt = self._window
         client, self._client, self._js = self._client, None, None
         if client is not None and not client.is_closed:
             with contextlib.suppress(*NATS_ERRORS):

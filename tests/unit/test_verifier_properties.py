@@ -105,10 +105,12 @@ def missions(draw: st.DrawFn) -> str:
 
 
 def _text(names: list[str]) -> st.SearchStrategy[str]:
-    """Literal pieces around, most of the time, a variable reference."""
+    """Literal pieces around and between up to two variable references (most of the time one)."""
     literal = st.lists(st.sampled_from(PIECES), max_size=2).map("".join)
     reference = st.sampled_from([f"{{{n}}}" for n in names])
-    return st.tuples(literal, st.one_of(reference, reference, st.just("")), literal).map("".join)
+    maybe = st.one_of(reference, reference, st.just(""))
+    second = st.one_of(st.just(""), st.just(""), reference)
+    return st.tuples(literal, maybe, literal, second, literal).map("".join)
 
 
 def _values(draw: st.DrawFn, text: str) -> dict[str, str]:

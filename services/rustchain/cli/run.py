@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from rustchain.cli.app import app
 from rustchain.domain.bindings import VariableBindingError, bind_variables
 from rustchain.domain.event_chain import verify_chain
 from rustchain.domain.mission_run import MissionRun
+from rustchain.domain.plan import Plan
 from rustchain.domain.run_events import (
     MissionFinished,
     RunEvent,
@@ -30,7 +32,8 @@ from rustchain.domain.run_events import (
     StepStarted,
     StepSucceeded,
 )
-from rustchain.executor.application import ExecutorApplication
+from rustchain.domain.verdict import Verdict
+from rustchain.executor.application import ExecutorApplication, utc_now
 from rustchain.platform.event_store import EventStoreError, EventStoreSettings, open_event_store
 from rustchain.platform.home import rustchain_home
 from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
@@ -86,8 +89,15 @@ class Progress:
 @click.argument("file")
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set a variable.")
 @click.option("--tenant", default="default", show_default=True, help="The tenant to run as.")
-def run(file: str, variables: tuple[str, ...], tenant: str) -> None:
-    """Run a mission and show its progress; exit 0 when it succeeds, 1 when it does not."""
+@click.option(
+    "--policy", "policy_path", metavar="P", help="The tenant's policy; default: the default policy."
+)
+def run(file: str, variables: tuple[str, ...], tenant: str, policy_path: str | None) -> None:
+    """Verify a mission against the policy, run it and show its progress.
+
+    Exit 0 when it succeeds; 1 when it fails, is refused by the verifier, or a file or variable is
+    at fault.
+    """
     console = Console(highlight=False)
     registry = default_registry()
     compilation = compile_file(file, registry)
@@ -102,6 +112,7 @@ def run(file: str, variables: tuple[str, ...], tenant: str) -> None:
         for problem in error.problems:
             click.echo(f"{file}: error: {problem}", err=True)
         sys.exit(exit_codes.MISSION_AT_FAULT)
+    verdict = _verify(file, plan, policy_path)
     workspace = None
     if plan.config.workspace is not None:
         workspace = (Path(file).parent / plan.config.workspace).resolve()
@@ -121,14 +132,50 @@ def run(file: str, variables: tuple[str, ...], tenant: str) -> None:
             listener=Progress(console),
             settings={k: v for k, v in os.environ.items() if k.startswith("RUSTCHAIN_LLM_")},
         )
-        mission_id = executor.start(tenant, plan, bound, workspace=workspace)
+        mission_id = uuid.uuid4().hex
+        _record_verdict(verdict, tenant, mission_id)
+        executor.start(tenant, plan, bound, mission_id=mission_id, workspace=workspace)
         console.print(f"mission [bold]{plan.mission_name}[/bold] ({mission_id}), tenant {tenant}")
+        console.print(verdict.render()[-1])
         result = asyncio.run(executor.drive(tenant, mission_id))
         _summary(console, store.mission_events(tenant, mission_id), result)
     finally:
         memory.close()
         store.close()
     sys.exit(exit_codes.OK if result.outcome == "succeeded" else exit_codes.MISSION_AT_FAULT)
+
+
+def _verify(file: str, plan: Plan, policy_path: str | None) -> Verdict:
+    """The verdict on the plan; a violation or an undecided rule ends the command here."""
+    # The solver is imported only by the verbs that need it.
+    from rustchain.steps import constraint_generators
+    from rustchain.verifier.engine import verify_plan
+    from rustchain.verifier.policy_files import PolicyFileError, load_policy
+
+    try:
+        policy = load_policy(policy_path)
+    except PolicyFileError as error:
+        for diagnostic in error.diagnostics:
+            click.echo(diagnostic.render(), err=True)
+        sys.exit(exit_codes.USAGE)
+    verdict = verify_plan(plan, policy, constraint_generators())
+    if not verdict.safe:
+        for line in verdict.render():
+            click.echo(line, err=True)
+        click.echo(f"{file}: refused: nothing was run", err=True)
+        sys.exit(exit_codes.MISSION_AT_FAULT)
+    return verdict
+
+
+def _record_verdict(verdict: Verdict, tenant: str, mission_id: str) -> None:
+    """Keep the SAFE verdict in the verifier's store, before the mission's first step."""
+    from rustchain.verifier.recording import record_verdict
+
+    store = open_event_store(EventStoreSettings.from_environ("verifier"))
+    try:
+        record_verdict(store, verdict, tenant, mission_id, lambda: str(uuid.uuid4()), utc_now)
+    finally:
+        store.close()
 
 
 def _summary(console: Console, events: list, result: MissionRun) -> None:  # type: ignore[type-arg]

@@ -24,7 +24,7 @@ COMPAT = ROOT.parent / "shared" / "compat" / "rustchain-community" / "examples"
 
 RUNS = (
     ("missions/hello.yaml", ("--var", "who=RustChain demo")),
-    ("missions/code_analysis.yaml", ()),
+    ("missions/code_analysis.yaml", ("--policy", "missions/policies/repository-analysis.yaml")),
 )
 
 

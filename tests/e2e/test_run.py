@@ -86,3 +86,19 @@ def test_a_malformed_var_is_a_usage_error(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "expected NAME=VALUE" in result.stderr
+
+
+def test_a_mission_the_verifier_refuses_runs_nothing(tmp_path: Path) -> None:
+    mission = tmp_path / "escape.yaml"
+    mission.write_text(
+        'version: "1.0"\nname: escape\nvariables: {dir: {type: string}}\nsteps:\n'
+        "  - id: write\n    name: Write\n    step_type: create_file\n"
+        "    parameters: {path: '{dir}/x.txt', content: hi}\n"
+    )
+
+    result = rustchain(tmp_path, "run", str(mission), "--var", "dir=reports")
+
+    assert result.returncode == 1
+    assert f"{mission}:5:5: error: [filesystem.workspace] step 'write'" in result.stderr
+    assert f"{mission}: refused: nothing was run" in result.stderr
+    assert not (tmp_path / "workspaces").exists()

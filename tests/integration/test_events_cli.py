@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from tests.integration.event_helpers import (
     append_in_batches,
     assert_stream_matches_store,
     many_drafts,
+    stream_count,
     stream_messages,
 )
 
@@ -185,3 +187,76 @@ def test_reconcile_with_an_unreachable_database_names_it_and_exits_3(
     assert result.output.startswith("rustchain: event store unreachable: PostgreSQL at 127.0.0.1:")
     assert "secret" not in result.output
     assert result.output.count("\n") == 1
+
+
+def _rustchain(*args: str) -> list[str]:
+    return [str(Path(sys.executable).parent / "rustchain"), *args]
+
+
+def test_relay_verb_relays_until_stopped_and_reports(
+    nats_server: NatsServer, cli_env: Path
+) -> None:
+    store = open_event_store(EventStoreSettings(name="executor", home=cli_env))
+    try:
+        append_in_batches(store, many_drafts(300))
+    finally:
+        store.close()
+
+    async def relay_until_relayed() -> tuple[int | None, bytes]:
+        process = await asyncio.create_subprocess_exec(
+            *_rustchain("events", "relay", "--store", "executor", "--nats-url", nats_server.url),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 60
+            while await stream_count(nats_server.url, "acme") < 300:
+                assert loop.time() < deadline, "the relay did not relay 300 events in 60 s"
+                assert process.returncode is None, "the relay stopped by itself"
+            process.send_signal(signal.SIGTERM)
+            output, _ = await asyncio.wait_for(process.communicate(), 30)
+            return process.returncode, output
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+    returncode, output = asyncio.run(relay_until_relayed())
+
+    assert returncode == 0
+    assert output.decode().startswith("executor: relayed 300 event(s)")
+    messages = asyncio.run(stream_messages(nats_server.url, "acme"))
+    assert len(messages) == 300
+    store = open_event_store(EventStoreSettings(name="executor", home=cli_env))
+    try:
+        assert_stream_matches_store(messages, store, "acme", MISSIONS)
+        assert store.tracked_position("jetstream_relay") == store.last_position()
+    finally:
+        store.close()
+
+
+def test_relay_verb_that_cannot_catch_up_says_so_and_exits_3(cli_env: Path) -> None:
+    store = open_event_store(EventStoreSettings(name="executor", home=cli_env))
+    try:
+        append_in_batches(store, many_drafts(3))
+    finally:
+        store.close()
+    url = f"nats://127.0.0.1:{free_port()}"
+
+    result = subprocess.run(
+        [
+            *_rustchain("events", "relay", "--store", "executor", "--nats-url", url),
+            *("--until-caught-up", "--timeout", "1"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == exit_codes.UNREACHABLE
+    *pauses, last = result.stderr.splitlines()
+    assert last.startswith(f"rustchain: relay to {url} not caught up after 1 s")
+    assert pauses, "each back-off is logged"
+    assert all(line.startswith(f"relay to {url} paused") for line in pauses)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -40,6 +41,7 @@ from rustchain.platform.jetstream import (
 )
 from rustchain.platform.nats_server import NATS_URL_VARIABLE
 from rustchain.platform.reconcile import reconcile as reconcile_store
+from rustchain.platform.relay import JetStreamRelay
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 T = TypeVar("T")
@@ -182,3 +184,50 @@ def reconcile(stores: tuple[str, ...], nats_url: str | None) -> None:
         _fail(f"event store unreachable: {error}", exit_codes.UNREACHABLE)
     for line in lines:
         click.echo(line)
+
+
+async def _relay_store(
+    settings: EventStoreSettings, url: str, until_caught_up: bool, timeout: float
+) -> str:
+    store = open_event_store(settings)
+    try:
+        relay = JetStreamRelay(store, url)
+        if until_caught_up:
+            try:
+                await relay.catch_up(timeout)
+            except TimeoutError:
+                raise NatsUnavailableError(
+                    f"relay to {url} not caught up after {timeout:g} s"
+                    f" ({relay.stats.outages} failed attempt(s) to reach JetStream)"
+                ) from None
+        else:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signal_number in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signal_number, stop.set)
+            await relay.run(stop)
+        stats = relay.stats
+        return (
+            f"{settings.name}: relayed {stats.published} event(s) ({stats.duplicates} already"
+            f" in JetStream, {stats.skipped} skipped as held), position {relay.position}"
+        )
+    finally:
+        store.close()
+
+
+@events.command()
+@click.option("--store", "store_name", required=True, help="The service whose events to relay.")
+@click.option("--nats-url", help=f"The NATS server (default: ${NATS_URL_VARIABLE}).")
+@click.option("--until-caught-up", is_flag=True, help="Stop once every stored event is relayed.")
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds to catch up in.")
+def relay(store_name: str, nats_url: str | None, until_caught_up: bool, timeout: float) -> None:
+    """Relay a service's stored events to JetStream until stopped (SIGINT/SIGTERM)."""
+    settings = EventStoreSettings.from_environ(store_name)
+    url = _nats_url(nats_url)
+    try:
+        line = _run(_relay_store(settings, url, until_caught_up, timeout), url)
+    except (EventStoreError, PersistenceError) as error:
+        _fail(
+            f"event store unreachable: {describe_store(settings)}: {error}", exit_codes.UNREACHABLE
+        )
+    click.echo(line)

@@ -196,8 +196,19 @@ class JetStreamRelay:
                 delay = self.settings.backoff_initial
                 if sent == 0:
                     await _wait(stop, self.settings.idle_poll)
+            await self._settle_all()
         finally:
             await self._drop_connection()
+
+    async def _settle_all(self) -> None:
+        """On a clean stop, record the batches already sent; unsettled ones are sent again."""
+        try:
+            while self._in_flight:
+                await self._settle_oldest()
+        except RELAY_RETRIES as error:
+            log.warning(
+                "relay to %s stopped with unacked events to resend: %s", self.nats_url, error
+            )
 
     async def catch_up(self, timeout: float) -> None:
         """Relay until the position reaches the store's last event, or raise TimeoutError."""

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from rustchain.domain.diagnostics import DiagnosticSink
+from rustchain.domain.policy import parse_policy
 from rustchain.domain.policy_checks import check_data_flow, check_tokens, check_value
 from rustchain.domain.policy_obligations import parse_template
 from rustchain.domain.verdict import Finding, VerdictStatus
@@ -144,12 +146,18 @@ def test_valid_rustchain_mission_is_safe_under_the_default_policy(path: Path) ->
     assert verdict.status is VerdictStatus.SAFE, [f.render() for f in verdict.violations]
 
 
-def test_hello_mission_is_safe_and_code_analysis_needs_a_shell() -> None:
+def test_the_example_missions_are_safe_under_their_policies() -> None:
     hello = verify(plan_of(REPO / "missions" / "hello.yaml"), named_policy(None))
-    analysis = verify(plan_of(REPO / "missions" / "code_analysis.yaml"), named_policy(None))
+    analysis = plan_of(REPO / "missions" / "code_analysis.yaml")
+    policy_file = REPO / "missions" / "policies" / "repository-analysis.yaml"
+    sink = DiagnosticSink(str(policy_file))
+    repository = parse_policy(policy_file.read_bytes(), str(policy_file), sink)
+    assert repository is not None, [d.render() for d in sink.sorted()]
 
     assert hello.safe
-    assert ("command.shell", "count_lines") in [(f.rule, f.step_id) for f in analysis.violations]
+    assert verify(analysis, repository).safe
+    refused = verify(analysis, named_policy(None))
+    assert [f.rule for f in refused.violations] == ["filesystem.mission_workspace"]
 
 
 def test_constraining_a_variable_turns_the_counterexample_into_a_proof() -> None:

@@ -52,8 +52,12 @@ STEP_TYPE = StepDefinition(
 
 
 def constraints(step: PlannedStep) -> list[Obligation]:
-    """The directory searched must stay in the workspace and outside denied paths."""
-    return text_uses(Sink.PATH_READ, "path", step.parameters.get("path", "."))
+    """The directory searched, and the name pattern (a relative glob), stay in the workspace."""
+    parameters = step.parameters
+    return [
+        *text_uses(Sink.PATH_READ, "path", parameters.get("path", ".")),
+        *text_uses(Sink.PATH_READ, "pattern", parameters.get("pattern", "*")),
+    ]
 
 
 CONSTRAINTS = constraints

@@ -1,0 +1,86 @@
+"""The trainer's durable JetStream consumer: one trajectory per finished mission, once.
+
+It pulls `MissionFinished` events from every tenant's stream through a durable consumer, reads
+that mission's executor events from the stream, folds them into a trajectory and saves it with
+the stream sequence in one transaction, then acks. A crash between save and ack redelivers the
+message, which the tracked position skips.
+"""
+
+from __future__ import annotations
+
+import json
+
+import nats.errors
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from rustchain.domain.event_names import SUBJECT_ROOT, stream_name, validate_tenant
+from rustchain.domain.events import decode_event
+from rustchain.domain.trajectory import TrajectoryError, build_trajectory
+from rustchain.platform.jetstream import read_events
+from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
+
+DURABLE = "trainer"
+EXECUTOR = "executor"
+
+
+def finished_subject(tenant: str) -> str:
+    """Every MissionFinished event of a tenant."""
+    return f"{SUBJECT_ROOT}.{validate_tenant(tenant)}.*.{EXECUTOR}.MissionFinished"
+
+
+class TrajectoryConsumer:
+    """Turns finished missions into stored trajectories, idempotently."""
+
+    def __init__(self, js: JetStreamContext, store: SqliteTrajectoryStore) -> None:
+        self.js = js
+        self.store = store
+
+    async def tenants(self) -> list[str]:
+        """The tenants that have a stream (from each stream's subjects)."""
+        found = []
+        for info in await self.js.streams_info():
+            for subject in info.config.subjects or []:
+                parts = subject.split(".")
+                if len(parts) == 3 and parts[0] == SUBJECT_ROOT and parts[2] == ">":
+                    found.append(parts[1])
+        return sorted(found)
+
+    async def poll(self, tenant: str, batch: int = 100, wait: float = 1.0) -> int:
+        """Process what is waiting for one tenant; returns the trajectories recorded."""
+        stream = stream_name(tenant)
+        config = ConsumerConfig(
+            durable_name=DURABLE,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            filter_subject=finished_subject(tenant),
+        )
+        subscription = await self.js.pull_subscribe(
+            finished_subject(tenant), durable=DURABLE, stream=stream, config=config
+        )
+        try:
+            messages = await subscription.fetch(batch, timeout=wait)
+        except nats.errors.TimeoutError:
+            return 0
+        recorded = 0
+        for message in messages:
+            sequence = message.metadata.sequence.stream
+            if sequence > self.store.position(DURABLE, stream):
+                recorded += await self.record(tenant, stream, sequence, message.data)
+            await message.ack()
+        return recorded
+
+    async def record(self, tenant: str, stream: str, sequence: int, data: bytes) -> int:
+        """Record the trajectory of the MissionFinished event at `sequence`; 1 if recorded."""
+        finished = decode_event(json.loads(data))
+        events = [
+            stored.event
+            async for stored in read_events(self.js, tenant, finished.mission_id)
+            if stored.event.service == EXECUTOR
+        ]
+        try:
+            trajectory = build_trajectory(events)
+        except TrajectoryError:
+            self.store.skip(DURABLE, stream, sequence)
+            return 0
+        return int(self.store.save(trajectory, DURABLE, stream, sequence))

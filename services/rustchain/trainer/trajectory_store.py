@@ -1,0 +1,100 @@
+"""The trainer's store: trajectories and the consumer's position, written in one transaction.
+
+A redelivered message finds its stream sequence already tracked and is skipped, so a trajectory
+is never recorded twice (eventsourcing's "save effects and tracking position together").
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from rustchain.domain.trajectory import Trajectory
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS trajectories (
+    tenant TEXT NOT NULL, mission_id TEXT NOT NULL, document TEXT NOT NULL,
+    PRIMARY KEY (tenant, mission_id)
+);
+CREATE TABLE IF NOT EXISTS tracking (
+    consumer TEXT NOT NULL, stream TEXT NOT NULL, sequence INTEGER NOT NULL,
+    PRIMARY KEY (consumer, stream)
+);
+"""
+
+
+class SqliteTrajectoryStore:
+    """Trajectories per tenant, and how far each consumer has read each stream."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute("PRAGMA synchronous=FULL")
+        self._connection.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def position(self, consumer: str, stream: str) -> int:
+        """The last stream sequence the consumer has processed (0 when none)."""
+        with self._lock:
+            row = self._connection.execute(
+                "SELECT sequence FROM tracking WHERE consumer = ? AND stream = ?",
+                (consumer, stream),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def save(self, trajectory: Trajectory, consumer: str, stream: str, sequence: int) -> bool:
+        """Record the trajectory and the position together; False if already processed."""
+        with self._lock:
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._connection.execute(
+                    "SELECT sequence FROM tracking WHERE consumer = ? AND stream = ?",
+                    (consumer, stream),
+                ).fetchone()
+                if row is not None and row[0] >= sequence:
+                    self._connection.execute("ROLLBACK")
+                    return False
+                self._connection.execute(
+                    "INSERT OR REPLACE INTO trajectories VALUES (?, ?, ?)",
+                    (trajectory.tenant, trajectory.mission_id, trajectory.model_dump_json()),
+                )
+                self._connection.execute(
+                    "INSERT OR REPLACE INTO tracking VALUES (?, ?, ?)", (consumer, stream, sequence)
+                )
+                self._connection.execute("COMMIT")
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+        return True
+
+    def skip(self, consumer: str, stream: str, sequence: int) -> None:
+        """Advance the position past a message that makes no trajectory."""
+        with self._lock:
+            self._connection.execute(
+                "INSERT INTO tracking VALUES (?, ?, ?) ON CONFLICT (consumer, stream) "
+                "DO UPDATE SET sequence = MAX(sequence, excluded.sequence)",
+                (consumer, stream, sequence),
+            )
+
+    def get(self, tenant: str, mission_id: str) -> Trajectory | None:
+        """One trajectory of a tenant, or None."""
+        with self._lock:
+            row = self._connection.execute(
+                "SELECT document FROM trajectories WHERE tenant = ? AND mission_id = ?",
+                (tenant, mission_id),
+            ).fetchone()
+        return None if row is None else Trajectory.model_validate_json(row[0])
+
+    def trajectories(self, tenant: str) -> list[Trajectory]:
+        """Every trajectory of a tenant."""
+        with self._lock:
+            rows = self._connection.execute(
+                "SELECT document FROM trajectories WHERE tenant = ? ORDER BY mission_id", (tenant,)
+            ).fetchall()
+        return [Trajectory.model_validate_json(row[0]) for row in rows]
+
+    def close(self) -> None:
+        """Close the database."""
+        self._connection.close()

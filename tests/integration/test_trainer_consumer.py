@@ -1,0 +1,110 @@
+"""The trainer's consumer against a real nats-server: one trajectory per finished mission, once."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from rustchain.domain.event_names import stream_name
+from rustchain.executor.application import ExecutorApplication
+from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.jetstream import connect
+from rustchain.platform.nats_server import NatsServer
+from rustchain.platform.relay import JetStreamRelay
+from rustchain.steps import default_registry
+from rustchain.trainer.consumer import DURABLE, TrajectoryConsumer, finished_subject
+from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
+from tests.unit.run_simulation import plan_of
+
+MISSION = """\
+version: "1.0"
+name: trajectory
+config: {fail_fast: false}
+variables: {who: world}
+steps:
+  - {id: greet, name: Greet, step_type: noop, parameters: {message: "hello {who}"}}
+  - id: write
+    name: Write
+    step_type: create_file
+    depends_on: [greet]
+    parameters: {path: out.txt, content: "{greet.output}"}
+  - id: broken
+    name: Broken
+    step_type: read_file
+    parameters: {path: missing.txt}
+"""
+
+
+def _run_missions(home: Path, nats_url: str, count: int) -> list[str]:
+    store = open_event_store(EventStoreSettings(name="executor", home=home))
+    executor = ExecutorApplication(store, default_registry(include_plugins=False), home / "ws")
+    plan = plan_of(MISSION)
+    missions = []
+    for _ in range(count):
+        mission = executor.start("acme", plan, {"who": "Ada"})
+        asyncio.run(executor.drive("acme", mission))
+        missions.append(mission)
+    asyncio.run(JetStreamRelay(store, nats_url).catch_up(timeout=30))
+    store.close()
+    return missions
+
+
+def test_each_finished_mission_becomes_one_trajectory(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
+    missions = _run_missions(tmp_path, nats_server.url, 2)
+    trajectories = SqliteTrajectoryStore(tmp_path / "trainer.sqlite3")
+
+    async def consume() -> tuple[list[str], int, int]:
+        client = await connect(nats_server.url)
+        consumer = TrajectoryConsumer(client.jetstream(), trajectories)
+        tenants = await consumer.tenants()
+        first = await consumer.poll("acme")
+        again = await consumer.poll("acme", wait=0.5)
+        await client.close()
+        return tenants, first, again
+
+    tenants, first, again = asyncio.run(consume())
+
+    assert tenants == ["acme"]
+    assert (first, again) == (2, 0)
+    stored = trajectories.trajectories("acme")
+    assert sorted(t.mission_id for t in stored) == sorted(missions)
+    trajectory = stored[0]
+    assert trajectory.outcome == "failed"
+    steps = {s.step_id: s for s in trajectory.steps}
+    assert steps["greet"].output == "hello Ada"
+    assert steps["write"].inputs == {"path": "out.txt", "content": "hello Ada"}
+    assert steps["write"].status == "succeeded"
+    assert steps["broken"].status == "failed"
+    assert "not a file" in (steps["broken"].error or "")
+    assert all(s.duration_ms is not None and s.duration_ms >= 0 for s in trajectory.steps)
+    trajectories.close()
+
+
+def test_a_message_redelivered_after_a_crash_is_not_recorded_twice(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
+    _run_missions(tmp_path, nats_server.url, 1)
+    trajectories = SqliteTrajectoryStore(tmp_path / "trainer.sqlite3")
+
+    async def crash_then_resume() -> int:
+        client = await connect(nats_server.url)
+        js = client.jetstream()
+        consumer = TrajectoryConsumer(js, trajectories)
+        subscription = await js.pull_subscribe(
+            finished_subject("acme"), durable=DURABLE, stream=stream_name("acme")
+        )
+        [message] = await subscription.fetch(1, timeout=5)
+        # Saved, then the process dies before the ack: JetStream delivers the message again.
+        await consumer.record(
+            "acme", stream_name("acme"), message.metadata.sequence.stream, message.data
+        )
+        await message.nak()
+        recorded = await consumer.poll("acme")
+        await client.close()
+        return recorded
+
+    assert asyncio.run(crash_then_resume()) == 0
+    assert len(trajectories.trajectories("acme")) == 1
+    trajectories.close()

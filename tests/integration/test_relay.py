@@ -14,7 +14,12 @@ import pytest
 
 from rustchain.domain.event_names import stream_name, tenant_subjects
 from rustchain.platform.event_store import EventStoreSettings, RecorderEventStore, open_event_store
-from rustchain.platform.jetstream import NatsUnavailableError, connect
+from rustchain.platform.jetstream import (
+    NatsUnavailableError,
+    StreamConfigError,
+    StreamSettings,
+    connect,
+)
 from rustchain.platform.nats_server import NatsServer
 from rustchain.platform.relay import DEFAULT_READER, JetStreamRelay, RelaySettings, RelayStats
 from tests.integration.event_helpers import (
@@ -220,5 +225,20 @@ def test_killing_the_relay_mid_batch_loses_and_repeats_none(
         messages = asyncio.run(stream_messages(nats_server.url, "acme"))
         assert len(messages) == 10_000
         assert_stream_matches_store(messages, store, "acme", MISSIONS)
+    finally:
+        store.close()
+
+
+def test_a_stream_configuration_the_server_refuses_stops_the_relay_with_its_reason(
+    nats_server: NatsServer, sqlite_settings: EventStoreSettings
+) -> None:
+    store = open_event_store(sqlite_settings)
+    append_in_batches(store, many_drafts(5))
+    settings = RelaySettings(streams=StreamSettings(replicas=3))
+
+    try:
+        with pytest.raises(StreamConfigError, match="RUSTCHAIN_ACME: replicas > 1"):
+            asyncio.run(JetStreamRelay(store, nats_server.url, settings).catch_up(timeout=30))
+        assert store.tracked_position(DEFAULT_READER) == 0
     finally:
         store.close()

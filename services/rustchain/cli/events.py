@@ -35,6 +35,7 @@ from rustchain.platform.home import rustchain_home
 from rustchain.platform.jetstream import (
     NATS_ERRORS,
     NatsUnavailableError,
+    StreamConfigError,
     StreamSettings,
     connect,
     read_events,
@@ -72,6 +73,8 @@ def _run(work: Coroutine[Any, Any, T], url: str) -> T:
         return asyncio.run(work)
     except NatsUnavailableError as error:
         _fail(str(error), exit_codes.UNREACHABLE)
+    except StreamConfigError as error:
+        _fail(str(error), exit_codes.MISSION_AT_FAULT)
     except NATS_ERRORS as error:
         _fail(f"NATS at {url} failed: {error or type(error).__name__}", exit_codes.UNREACHABLE)
 

@@ -37,6 +37,10 @@ class NatsUnavailableError(RuntimeError):
     """The NATS server could not be reached or stopped answering."""
 
 
+class StreamConfigError(RuntimeError):
+    """JetStream refused a stream's configuration (limits, replicas): fix the settings."""
+
+
 @dataclass(frozen=True)
 class StreamSettings:
     """Limits of each tenant's stream; the duplicate window bounds how late a re-publish dedups."""
@@ -113,10 +117,20 @@ async def ensure_stream(js: JetStreamContext, tenant: str, settings: StreamSetti
     try:
         await js.stream_info(name)
     except nats.js.errors.NotFoundError:
-        with contextlib.suppress(nats.js.errors.BadRequestError):
-            # Another relay may create it between the lookup and here: its config is ours.
+        try:
             await js.add_stream(stream_config(tenant, settings))
-        await js.stream_info(name)
+        except nats.js.errors.APIError as refused:
+            # Another relay may have created it since the lookup (its config is ours); if the
+            # stream is still missing and the server was not merely unavailable (503), it
+            # refused the configuration, which no retry will change.
+            try:
+                await js.stream_info(name)
+            except nats.js.errors.NotFoundError:
+                if refused.code == 503:
+                    raise refused from None
+                raise StreamConfigError(
+                    f"JetStream refused to create stream {name}: {refused.description}"
+                ) from None
     return name
 
 

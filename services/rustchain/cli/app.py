@@ -18,5 +18,6 @@ from rustchain.cli import (  # noqa: E402, F401
     events,
     missions,
     run,
+    serve,
     verify,
 )

@@ -1,0 +1,197 @@
+"""`rustchain serve SERVICE [--port P]`: one service in this process, until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from rustchain.cli import exit_codes
+from rustchain.cli.app import app
+from rustchain.executor.application import ExecutorApplication
+from rustchain.executor.servicer import ExecutorServicer
+from rustchain.executor.servicer import binding as executor_binding
+from rustchain.memory.servicer import MemoryServicer
+from rustchain.memory.servicer import binding as memory_binding
+from rustchain.planner.application import PlannerApplication
+from rustchain.planner.clients import GrpcExecutor, GrpcVerifier
+from rustchain.planner.servicer import PlannerServicer
+from rustchain.planner.servicer import binding as planner_binding
+from rustchain.platform.deployment import SERVICES, EndpointsError, configured_endpoints
+from rustchain.platform.event_store import EventStoreError, EventStoreSettings, open_event_store
+from rustchain.platform.grpc_client import open_channel
+from rustchain.platform.grpc_memory import GrpcMemoryClient
+from rustchain.platform.grpc_server import LOOPBACK, GrpcServerError, ServiceBinding, start_server
+from rustchain.platform.home import rustchain_home
+from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
+from rustchain.steps import default_registry
+from rustchain.steps.runtime import MemoryClient
+from rustchain.verifier.policy_files import default_policy
+from rustchain.verifier.servicer import VerifierServicer
+from rustchain.verifier.servicer import binding as verifier_binding
+
+Closer = Callable[[], Awaitable[None]]
+
+
+class ServeError(RuntimeError):
+    """A service cannot be set up: a missing endpoint, an unusable store."""
+
+
+@dataclass
+class Hosted:
+    """A service's servicers, what to do once it listens, and what to release when it stops."""
+
+    bindings: list[ServiceBinding]
+    on_started: Callable[[], object] = lambda: None
+    closers: list[Closer] = field(default_factory=list)
+
+    async def close(self) -> None:
+        """Release everything, last opened first."""
+        for closer in reversed(self.closers):
+            await closer()
+
+
+def _sync(function: Callable[[], object]) -> Closer:
+    async def close() -> None:
+        function()
+
+    return close
+
+
+def _store(name: str, environ: Mapping[str, str]) -> EventStoreSettings:
+    return EventStoreSettings.from_environ(name, environ)
+
+
+def _endpoint(service: str, given: Mapping[str, str], home: Path, env: Mapping[str, str]) -> str:
+    if service in given:
+        return given[service]
+    configured = configured_endpoints(home, env)
+    if configured is None or service not in configured.services:
+        raise ServeError(f"no endpoint for the {service} service: pass --{service} HOST:PORT")
+    return configured.services[service]
+
+
+def host_verifier(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted:
+    """The verifier on its own event store, with the default policy."""
+    store = open_event_store(_store("verifier", environ))
+    servicer = VerifierServicer(store, default_policy())
+    return Hosted([verifier_binding(servicer)], closers=[_sync(store.close)])
+
+
+def host_memory(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted:
+    """The memory service on the SQLite FTS5 store under the home."""
+    store = SqliteMemoryStore(rustchain_home(environ) / "memory.sqlite3")
+    return Hosted([memory_binding(MemoryServicer(store))], closers=[_sync(store.close)])
+
+
+def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted:
+    """The executor on its event store; rag steps use the memory service when one is named."""
+    home = rustchain_home(environ)
+    store = open_event_store(_store("executor", environ))
+    closers: list[Closer] = [_sync(store.close)]
+    memory_for: Callable[[str], MemoryClient]
+    try:
+        endpoint = _endpoint("memory", peers, home, environ)
+    except ServeError:
+        local = SqliteMemoryStore(home / "memory.sqlite3")
+        closers.append(_sync(local.close))
+        memory_for = lambda tenant: TenantMemory(local, tenant)  # noqa: E731
+    else:
+        channel = open_channel(endpoint)
+        closers.append(channel.close)
+        memory_for = lambda tenant: GrpcMemoryClient(channel, endpoint, tenant)  # noqa: E731
+    application = ExecutorApplication(
+        store, default_registry(), home / "workspaces", memory_for=memory_for
+    )
+    servicer = ExecutorServicer(application)
+    closers.append(servicer.stop)
+    return Hosted([executor_binding(servicer)], servicer.resume_unfinished, closers)
+
+
+def host_planner(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted:
+    """The planner, calling the verifier and the executor over gRPC."""
+    home = rustchain_home(environ)
+    verifier_at = _endpoint("verifier", peers, home, environ)
+    executor_at = _endpoint("executor", peers, home, environ)
+    verifier_channel, executor_channel = open_channel(verifier_at), open_channel(executor_at)
+    application = PlannerApplication(
+        default_registry(),
+        GrpcVerifier(verifier_channel, verifier_at),
+        GrpcExecutor(executor_channel, executor_at),
+    )
+    servicer = PlannerServicer(application)
+    return Hosted(
+        [planner_binding(servicer)], closers=[verifier_channel.close, executor_channel.close]
+    )
+
+
+HOSTS: dict[str, Callable[[Mapping[str, str], Mapping[str, str]], Hosted]] = {
+    "planner": host_planner,
+    "verifier": host_verifier,
+    "executor": host_executor,
+    "memory": host_memory,
+}
+
+
+async def serve(
+    service: str,
+    port: int,
+    environ: Mapping[str, str],
+    peers: Mapping[str, str],
+    stop: asyncio.Event,
+    announce: Callable[[int], None] = lambda port: None,
+) -> None:
+    """Serve one service until `stop` is set; `announce` gets the port once it listens."""
+    hosted = HOSTS[service](environ, peers)
+    try:
+        running = await start_server(hosted.bindings, port)
+        try:
+            hosted.on_started()
+            announce(running.port)
+            await stop.wait()
+        finally:
+            await running.stop()
+    finally:
+        await hosted.close()
+
+
+async def _serve_until_signal(
+    service: str, port: int, environ: Mapping[str, str], peers: Mapping[str, str]
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, stop.set)
+
+    def announce(bound: int) -> None:
+        click.echo(f"rustchain {service} serving on {LOOPBACK}:{bound}")
+
+    await serve(service, port, environ, peers, stop, announce)
+
+
+@app.command(name="serve")
+@click.argument("service", type=click.Choice(SERVICES))
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port; 0: any free one.")
+@click.option("--verifier", metavar="HOST:PORT", help="The verifier (planner only).")
+@click.option("--executor", metavar="HOST:PORT", help="The executor (planner only).")
+@click.option("--memory", metavar="HOST:PORT", help="The memory service (executor only).")
+def serve_command(
+    service: str, port: int, verifier: str | None, executor: str | None, memory: str | None
+) -> None:
+    """Serve one service over gRPC, with health checking and reflection, until stopped."""
+    given = {"verifier": verifier, "executor": executor, "memory": memory}
+    peers = {name: value for name, value in given.items() if value}
+    try:
+        asyncio.run(_serve_until_signal(service, port, dict(os.environ), peers))
+    except (ServeError, EndpointsError, GrpcServerError) as error:
+        click.echo(f"rustchain serve {service}: {error}", err=True)
+        sys.exit(exit_codes.USAGE)
+    except EventStoreError as error:
+        click.echo(f"rustchain serve {service}: cannot open the event store: {error}", err=True)
+        sys.exit(exit_codes.UNREACHABLE)

@@ -1,0 +1,76 @@
+"""The planner's gRPC clients of the verifier and the executor."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+
+from rustchain.domain.plan import Plan
+from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
+from rustchain.generated.rustchain.verifier.v1 import verifier_pb2, verifier_pb2_grpc
+from rustchain.planner.application import Problem, VerdictSummary
+from rustchain.platform.grpc_client import call_error, tenant_metadata
+
+
+def _problem(finding: verifier_pb2.Finding, undecided: bool) -> Problem:
+    where = f"step '{finding.step_id}'" if finding.step_id else "the mission"
+    subject = f"{where}: {finding.field}" if finding.field else where
+    kind = "undecided: " if undecided else ""
+    message = f"{kind}[{finding.rule}] {subject} {finding.explanation}"
+    if finding.counterexample:
+        shown = ", ".join(
+            f"{name}={json.dumps(value, ensure_ascii=False)}"
+            for name, value in sorted(finding.counterexample.items())
+        )
+        message += f" (counterexample: {shown})"
+    return Problem(finding.file, finding.line, finding.column, "error", message, finding.rule)
+
+
+class GrpcVerifier:
+    """The verifier service, called over gRPC."""
+
+    def __init__(self, channel: grpc.aio.Channel, endpoint: str) -> None:
+        self._stub = verifier_pb2_grpc.VerifierServiceStub(channel)
+        self._endpoint = endpoint
+
+    async def verify(self, tenant: str, plan: Plan, mission_id: str) -> VerdictSummary:
+        """The verdict on the plan, recorded by the verifier for the mission."""
+        request = verifier_pb2.VerifyPlanRequest(plan_json=plan.to_json(), mission_id=mission_id)
+        try:
+            reply = await self._stub.VerifyPlan(request, metadata=tenant_metadata(tenant))
+        except grpc.aio.AioRpcError as error:
+            raise call_error(error, "verifier", self._endpoint) from None
+        findings = [_problem(f, False) for f in reply.violations]
+        findings += [_problem(f, True) for f in reply.undecided]
+        return VerdictSummary(reply.status, reply.safe, findings)
+
+
+class GrpcExecutor:
+    """The executor service, called over gRPC."""
+
+    def __init__(self, channel: grpc.aio.Channel, endpoint: str) -> None:
+        self._stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+        self._endpoint = endpoint
+
+    async def start(
+        self,
+        tenant: str,
+        plan: Plan,
+        variables: dict[str, Any],
+        mission_id: str,
+        workspace: str,
+    ) -> str:
+        """Start the plan; returns the mission id."""
+        request = executor_pb2.StartMissionRequest(
+            plan_json=plan.to_json(),
+            variables_json=json.dumps(variables, sort_keys=True, ensure_ascii=False),
+            mission_id=mission_id,
+            workspace=workspace,
+        )
+        try:
+            reply = await self._stub.StartMission(request, metadata=tenant_metadata(tenant))
+        except grpc.aio.AioRpcError as error:
+            raise call_error(error, "executor", self._endpoint) from None
+        return reply.mission_id

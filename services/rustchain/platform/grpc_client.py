@@ -1,0 +1,60 @@
+"""Channels to services, the tenant metadata, and one clear error when a service is unreachable."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+import grpc
+
+TENANT_METADATA = "x-rustchain-tenant"
+DEFAULT_TENANT = "default"
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+
+class ServiceUnavailableError(RuntimeError):
+    """A service did not answer at its endpoint; the message is one line that names it."""
+
+    def __init__(self, service: str, endpoint: str, detail: str = "") -> None:
+        detail = " ".join(detail.split())
+        suffix = f" ({detail})" if detail else ""
+        super().__init__(f"the {service} service at {endpoint} is unreachable{suffix}")
+        self.service = service
+        self.endpoint = endpoint
+
+
+def open_channel(endpoint: str) -> grpc.aio.Channel:
+    """An insecure channel to `host:port` (loopback deployments; TLS arrives with auth)."""
+    return grpc.aio.insecure_channel(endpoint)
+
+
+async def wait_ready(
+    channel: grpc.aio.Channel, service: str, endpoint: str, timeout: float = CONNECT_TIMEOUT_SECONDS
+) -> None:
+    """Return once the channel is connected, or raise ServiceUnavailableError after `timeout`."""
+    try:
+        await asyncio.wait_for(channel.channel_ready(), timeout)
+    except TimeoutError:
+        raise ServiceUnavailableError(
+            service, endpoint, f"no answer within {timeout:g} s"
+        ) from None
+
+
+def tenant_metadata(tenant: str) -> tuple[tuple[str, str], ...]:
+    """The call metadata that names the tenant."""
+    return ((TENANT_METADATA, tenant),)
+
+
+def tenant_of(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
+    """The tenant named in a call's invocation metadata, or the default tenant."""
+    for key, value in metadata or ():
+        if key == TENANT_METADATA and isinstance(value, str) and value:
+            return value
+    return DEFAULT_TENANT
+
+
+def call_error(error: grpc.aio.AioRpcError, service: str, endpoint: str) -> Exception:
+    """The error to raise for a failed call: ServiceUnavailableError when it could not connect."""
+    if error.code() is grpc.StatusCode.UNAVAILABLE:
+        return ServiceUnavailableError(service, endpoint, error.details() or "")
+    return error

@@ -1,0 +1,55 @@
+"""The rag steps' MemoryClient over gRPC: one tenant's view of the memory service."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+
+from rustchain.generated.rustchain.memory.v1 import memory_pb2, memory_pb2_grpc
+from rustchain.platform.grpc_client import call_error, tenant_metadata
+
+SERVICE = "memory"
+
+
+class GrpcMemoryClient:
+    """Adds and searches documents of one tenant through the memory service."""
+
+    def __init__(self, channel: grpc.aio.Channel, endpoint: str, tenant: str) -> None:
+        self._stub = memory_pb2_grpc.MemoryServiceStub(channel)
+        self._endpoint = endpoint
+        self._metadata = tenant_metadata(tenant)
+
+    async def add(
+        self, collection: str, content: str, doc_id: str | None, metadata: dict[str, Any]
+    ) -> str:
+        """Store a document for this tenant; returns its id."""
+        request = memory_pb2.PutRequest(
+            collection=collection,
+            id=doc_id or "",
+            content=content,
+            metadata_json=json.dumps(metadata, sort_keys=True),
+        )
+        try:
+            reply = await self._stub.Put(request, metadata=self._metadata)
+        except grpc.aio.AioRpcError as error:
+            raise call_error(error, SERVICE, self._endpoint) from None
+        return reply.id
+
+    async def search(self, collection: str, query: str, limit: int) -> list[dict[str, Any]]:
+        """This tenant's documents matching the query, best first."""
+        request = memory_pb2.SearchRequest(collection=collection, query=query, limit=limit)
+        try:
+            reply = await self._stub.Search(request, metadata=self._metadata)
+        except grpc.aio.AioRpcError as error:
+            raise call_error(error, SERVICE, self._endpoint) from None
+        return [
+            {
+                "id": d.id,
+                "content": d.content,
+                "metadata": json.loads(d.metadata_json or "{}"),
+                "score": d.score,
+            }
+            for d in reply.documents
+        ]

@@ -1,0 +1,96 @@
+"""One way to build a service's grpc.aio server: its servicers, health checking and reflection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+LOOPBACK = "127.0.0.1"
+OVERALL = ""
+"""The health checking name of the server as a whole."""
+
+
+@dataclass(frozen=True)
+class ServiceBinding:
+    """A servicer, the generated function that adds it to a server, and its full service name."""
+
+    servicer: Any
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    full_name: str
+
+
+class GrpcServerError(RuntimeError):
+    """The server could not listen where it was asked to."""
+
+
+@dataclass
+class RunningServer:
+    """A started server, the port it listens on and its health servicer."""
+
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    names: tuple[str, ...]
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """Report NOT_SERVING, then stop, letting calls in flight finish within `grace` seconds."""
+        for name in (*self.names, OVERALL):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.stop(grace)
+
+
+async def start_server(
+    bindings: Sequence[ServiceBinding], port: int = 0, host: str = LOOPBACK
+) -> RunningServer:
+    """Start a server with the services, health (SERVING for each) and reflection; port 0: any."""
+    server = grpc.aio.server()
+    for binding in bindings:
+        binding.add_to_server(binding.servicer, server)
+    checker = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(checker, server)
+    names = tuple(b.full_name for b in bindings)
+    reflection.enable_server_reflection(
+        (
+            *names,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as error:
+        raise GrpcServerError(f"cannot listen on {host}:{port}: {error}") from None
+    if bound == 0:
+        raise GrpcServerError(f"cannot listen on {host}:{port}")
+    await server.start()
+    for name in (*names, OVERALL):
+        await checker.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningServer(server, bound, checker, names)
+
+
+StatusTable = Mapping[type[BaseException], grpc.StatusCode]
+
+
+def status_for(error: BaseException, table: StatusTable) -> grpc.StatusCode | None:
+    """The status code of the first entry of the table the error is an instance of, or None."""
+    for kind, code in table.items():
+        if isinstance(error, kind):
+            return code
+    return None
+
+
+async def abort_with(
+    context: grpc.aio.ServicerContext[Any, Any], error: Exception, table: StatusTable
+) -> NoReturn:
+    """End the call with the table's status for the error; an error not in it is re-raised."""
+    code = status_for(error, table)
+    if code is None:
+        raise error
+    await context.abort(code, " ".join(str(error).split()))
+    raise AssertionError("context.abort returned")  # pragma: no cover

@@ -1,0 +1,101 @@
+"""The verifier's gRPC servicer: a plan in, a verdict out, kept as a PlanVerified event."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+from pydantic import ValidationError
+
+from rustchain.domain.plan import Plan
+from rustchain.domain.policy import Policy
+from rustchain.domain.verdict import Finding, Verdict
+from rustchain.generated.rustchain.verifier.v1 import verifier_pb2, verifier_pb2_grpc
+from rustchain.platform.event_store import EventStore, EventStoreError
+from rustchain.platform.grpc_client import tenant_of
+from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
+from rustchain.steps import constraint_generators
+from rustchain.verifier.engine import VerifierSettings, verify_plan
+from rustchain.verifier.recording import record_verdict
+
+STATUS: StatusTable = {
+    ValidationError: grpc.StatusCode.INVALID_ARGUMENT,
+    ValueError: grpc.StatusCode.INVALID_ARGUMENT,
+    EventStoreError: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def _finding(finding: Finding, undecided: bool) -> verifier_pb2.Finding:
+    return verifier_pb2.Finding(
+        rule=finding.rule,
+        step_id=finding.step_id or "",
+        file=finding.file,
+        line=finding.line,
+        column=finding.column,
+        field=finding.field or "",
+        explanation=finding.explanation,
+        counterexample=finding.counterexample,
+        rendered=finding.render(undecided=undecided),
+    )
+
+
+def verdict_message(verdict: Verdict) -> verifier_pb2.VerifyPlanResponse:
+    """The protobuf form of a verdict."""
+    return verifier_pb2.VerifyPlanResponse(
+        status=verdict.status.value,
+        safe=verdict.safe,
+        plan_hash=verdict.plan_hash,
+        policy_name=verdict.policy_name,
+        policy_hash=verdict.policy_hash,
+        violations=[_finding(f, undecided=False) for f in verdict.violations],
+        undecided=[_finding(f, undecided=True) for f in verdict.undecided],
+        verdict_json=verdict.to_json(),
+    )
+
+
+class VerifierServicer(verifier_pb2_grpc.VerifierServiceServicer):
+    """Verifies plans against the policy (the default policy for every tenant, for now)."""
+
+    def __init__(
+        self, store: EventStore, policy: Policy, settings: VerifierSettings | None = None
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.settings = settings or VerifierSettings()
+
+    async def VerifyPlan(
+        self,
+        request: verifier_pb2.VerifyPlanRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> verifier_pb2.VerifyPlanResponse:
+        """Prove the plan safe or say how it is not; record the verdict for its mission."""
+        tenant = tenant_of(context.invocation_metadata())
+        try:
+            plan = Plan.model_validate_json(request.plan_json)
+            verdict = await asyncio.to_thread(
+                verify_plan, plan, self.policy, constraint_generators(), self.settings
+            )
+            if request.mission_id:
+                record_verdict(
+                    self.store,
+                    verdict,
+                    tenant,
+                    request.mission_id,
+                    lambda: str(uuid.uuid4()),
+                    lambda: datetime.now(UTC),
+                )
+        except Exception as error:
+            await abort_with(context, error, STATUS)
+        return verdict_message(verdict)
+
+
+def binding(servicer: VerifierServicer) -> ServiceBinding:
+    """The servicer as the gRPC server helper takes it."""
+    return ServiceBinding(
+        servicer,
+        verifier_pb2_grpc.add_VerifierServiceServicer_to_server,
+        verifier_pb2.DESCRIPTOR.services_by_name["VerifierService"].full_name,
+    )

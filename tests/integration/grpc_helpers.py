@@ -1,0 +1,75 @@
+"""Real gRPC services for tests: each on a free loopback port, state under a temporary home."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from rustchain.cli.serve import serve
+from rustchain.platform.grpc_client import open_channel
+
+START_TIMEOUT_SECONDS = 20.0
+
+
+@dataclass
+class Services:
+    """The endpoints of the services a test started, and channels to them."""
+
+    home: Path
+    endpoints: dict[str, str] = field(default_factory=dict)
+    channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
+
+    def channel(self, service: str) -> grpc.aio.Channel:
+        """A channel to a service (opened once)."""
+        if service not in self.channels:
+            self.channels[service] = open_channel(self.endpoints[service])
+        return self.channels[service]
+
+
+async def _start(
+    service: str,
+    environ: Mapping[str, str],
+    peers: Mapping[str, str],
+    stop: asyncio.Event,
+    tasks: list[asyncio.Task[None]],
+) -> str:
+    bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.ensure_future(serve(service, 0, environ, peers, stop, bound.set_result))
+    tasks.append(task)
+
+    def stopped(done: asyncio.Task[None]) -> None:
+        if not bound.done():
+            failure = None if done.cancelled() else done.exception()
+            bound.set_exception(failure or RuntimeError(f"the {service} service stopped at start"))
+
+    task.add_done_callback(stopped)
+    # Waiting on the future alone: asyncio.wait on the serving task as well stalled under grpc.aio.
+    await asyncio.wait_for(bound, START_TIMEOUT_SECONDS)
+    return f"127.0.0.1:{bound.result()}"
+
+
+@contextlib.asynccontextmanager
+async def running_services(
+    home: Path, services: tuple[str, ...] = ("verifier", "memory", "executor", "planner")
+) -> AsyncIterator[Services]:
+    """Start the services in order (each later one told the earlier ones), stop them all after."""
+    environ = {"RUSTCHAIN_HOME": str(home)}
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    started = Services(home)
+    try:
+        for service in services:
+            started.endpoints[service] = await _start(
+                service, environ, dict(started.endpoints), stop, tasks
+            )
+        yield started
+    finally:
+        for channel in started.channels.values():
+            await channel.close()
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,213 @@
+"""Missions submitted to the planner over gRPC, verified, run by the executor and watched."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import grpc
+import pytest
+
+from rustchain.domain.compiler import compile_mission
+from rustchain.executor.application import ExecutorApplication
+from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
+from rustchain.generated.rustchain.planner.v1 import planner_pb2, planner_pb2_grpc
+from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.grpc_client import tenant_metadata
+from rustchain.steps import default_registry
+from tests.integration.grpc_helpers import Services, running_services
+from tests.paths import REPO
+
+HELLO = (REPO / "missions" / "hello.yaml").read_text()
+WATCH_TIMEOUT_SECONDS = 30.0
+RAG = """
+version: "1.0"
+name: remember
+steps:
+  - id: keep
+    name: Keep a note
+    step_type: rag_add
+    parameters: {collection: notes, content: "the kettle is in the attic"}
+  - id: find
+    name: Find it again
+    step_type: rag_query
+    depends_on: [keep]
+    parameters: {collection: notes, query: kettle}
+"""
+
+
+async def _submit(
+    services: Services, text: str, tenant: str = "default", **variables: str
+) -> planner_pb2.SubmitMissionResponse:
+    planner = planner_pb2_grpc.PlannerServiceStub(services.channel("planner"))
+    request = planner_pb2.SubmitMissionRequest(
+        yaml=text, file_name="mission.yaml", variables=variables
+    )
+    return await planner.SubmitMission(request, metadata=tenant_metadata(tenant))
+
+
+async def _watch(
+    services: Services, mission_id: str, tenant: str = "default"
+) -> list[executor_pb2.MissionEvent]:
+    executor = executor_pb2_grpc.ExecutorServiceStub(services.channel("executor"))
+    stream = executor.WatchMission(
+        executor_pb2.WatchMissionRequest(mission_id=mission_id), metadata=tenant_metadata(tenant)
+    )
+
+    async def collect() -> list[executor_pb2.MissionEvent]:
+        return [event async for event in stream]
+
+    return await asyncio.wait_for(collect(), WATCH_TIMEOUT_SECONDS)
+
+
+def test_submitted_hello_mission_runs_and_is_watched_to_success(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_services(tmp_path) as services:
+            reply = await _submit(services, HELLO, who="Ada")
+            assert reply.accepted, [d.message for d in reply.diagnostics]
+            assert reply.verdict_status == "safe"
+            events = await _watch(services, reply.mission_id)
+            types = [e.type for e in events]
+            assert types[0] == "MissionStarted"
+            assert types[-1] == "MissionFinished"
+            assert json.loads(events[-1].payload_json)["outcome"] == "succeeded"
+            assert [e.version for e in events] == list(range(1, len(events) + 1))
+            done = {e.step_id for e in events if e.type == "StepSucceeded"}
+            assert done == {"write_greeting", "read_greeting", "say_it"}
+
+            executor = executor_pb2_grpc.ExecutorServiceStub(services.channel("executor"))
+            summary = await executor.GetMission(
+                executor_pb2.GetMissionRequest(mission_id=reply.mission_id)
+            )
+            assert summary.status == "succeeded"
+            assert "Hello, Ada!" in (Path(summary.workspace) / "hello.txt").read_text()
+            listed = await executor.ListMissions(executor_pb2.ListMissionsRequest())
+            assert [(m.mission_id, m.status) for m in listed.missions] == [
+                (reply.mission_id, "succeeded")
+            ]
+            # Another tenant sees none of it.
+            other = await executor.ListMissions(
+                executor_pb2.ListMissionsRequest(), metadata=tenant_metadata("other")
+            )
+            assert list(other.missions) == []
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await executor.GetMission(
+                    executor_pb2.GetMissionRequest(mission_id=reply.mission_id),
+                    metadata=tenant_metadata("other"),
+                )
+            assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+
+    asyncio.run(scenario())
+    verifier_store = open_event_store(EventStoreSettings("verifier", tmp_path))
+    try:
+        missions = {n.event.mission_id for n in verifier_store.notifications(0, 100)}
+        types = {n.event.type for n in verifier_store.notifications(0, 100)}
+    finally:
+        verifier_store.close()
+    assert types == {"PlanVerified"}
+    assert len(missions) == 1
+
+
+def test_rag_steps_use_the_memory_service_of_the_missions_tenant(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_services(tmp_path) as services:
+            reply = await _submit(services, RAG, tenant="acme")
+            assert reply.accepted, [d.message for d in reply.diagnostics]
+            events = await _watch(services, reply.mission_id, tenant="acme")
+            assert json.loads(events[-1].payload_json)["outcome"] == "succeeded"
+            found = next(e for e in events if e.type == "StepSucceeded" and e.step_id == "find")
+            assert "kettle" in found.payload_json
+
+    asyncio.run(scenario())
+
+
+def test_invalid_mission_is_refused_with_positions_and_nothing_starts(tmp_path: Path) -> None:
+    broken = HELLO.replace("step_type: read_file", "step_type: read_fiel")
+
+    async def scenario() -> None:
+        async with running_services(tmp_path) as services:
+            reply = await _submit(services, broken)
+            assert not reply.accepted
+            assert reply.mission_id == ""
+            (error,) = [d for d in reply.diagnostics if d.severity == "error"]
+            assert (error.file, error.line) == ("mission.yaml", 23)
+            assert error.column > 0
+            assert "read_file" in error.message
+            executor = executor_pb2_grpc.ExecutorServiceStub(services.channel("executor"))
+            listed = await executor.ListMissions(executor_pb2.ListMissionsRequest())
+            assert list(listed.missions) == []
+
+    asyncio.run(scenario())
+
+
+def test_variables_that_do_not_fit_are_refused(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_services(tmp_path, ("verifier", "executor", "planner")) as services:
+            reply = await _submit(services, HELLO, who="R2-D2", colour="red")
+            assert not reply.accepted
+            messages = sorted(d.message for d in reply.diagnostics)
+            assert len(messages) == 2
+            assert "no variable 'colour'" in messages[0]
+            assert "must match" in messages[1]
+
+    asyncio.run(scenario())
+
+
+def test_mission_the_verifier_refuses_is_not_started(tmp_path: Path) -> None:
+    unsafe = HELLO.replace(
+        "path: hello.txt\n      content", "path: ../../escape.txt\n      content"
+    )
+
+    async def scenario() -> None:
+        async with running_services(tmp_path, ("verifier", "executor", "planner")) as services:
+            reply = await _submit(services, unsafe)
+            assert not reply.accepted
+            assert reply.verdict_status == "violation"
+            (finding,) = reply.diagnostics
+            assert finding.rule == "filesystem.workspace"
+            assert finding.line > 0
+            executor = executor_pb2_grpc.ExecutorServiceStub(services.channel("executor"))
+            listed = await executor.ListMissions(executor_pb2.ListMissionsRequest())
+            assert list(listed.missions) == []
+
+    asyncio.run(scenario())
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_executor_resumes_unfinished_missions_when_it_starts(tmp_path: Path) -> None:
+    store = open_event_store(EventStoreSettings("executor", tmp_path))
+    try:
+        compiled = compile_mission(HELLO.encode(), "hello.yaml", default_registry())
+        assert compiled.plan is not None
+        application = ExecutorApplication(store, default_registry(), tmp_path / "workspaces")
+        mission_id = application.start("default", compiled.plan, {"who": "Grace"})
+    finally:
+        store.close()
+
+    async def scenario() -> None:
+        async with running_services(tmp_path, ("executor",)) as services:
+            events = await _watch(services, mission_id)
+            assert json.loads(events[-1].payload_json)["outcome"] == "succeeded"
+            assert sum(e.type == "MissionStarted" for e in events) == 1
+
+    asyncio.run(scenario())
+    workspace = tmp_path / "workspaces" / "default" / mission_id
+    assert (workspace / "hello.txt").read_text().startswith("Hello, Grace!")
+
+
+def test_cancelling_a_finished_or_unknown_mission(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_services(tmp_path) as services:
+            reply = await _submit(services, HELLO)
+            await _watch(services, reply.mission_id)
+            executor = executor_pb2_grpc.ExecutorServiceStub(services.channel("executor"))
+            done = await executor.CancelMission(
+                executor_pb2.CancelMissionRequest(mission_id=reply.mission_id)
+            )
+            assert not done.cancelled
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await executor.CancelMission(executor_pb2.CancelMissionRequest(mission_id="nope"))
+            assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+
+    asyncio.run(scenario())

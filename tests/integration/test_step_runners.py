@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 
 from rustchain.steps import default_registry
-from rustchain.steps.runtime import StepContext, StepRunError, WorkspaceEscapeError
+from rustchain.steps.runtime import (
+    PolicyRefusedError,
+    StepContext,
+    StepRunError,
+    WorkspaceEscapeError,
+)
 
 REGISTRY = default_registry(include_plugins=False)
 
@@ -174,3 +179,37 @@ def test_parse_json_and_yaml(tmp_path: Path) -> None:
     )
     with pytest.raises(StepRunError, match="invalid YAML"):
         run_step("parse_yaml", tmp_path, content=bomb)
+
+
+def _guarded(step_type: str, workspace: Path, **parameters: Any) -> Any:
+    """Run one attempt with the default policy enforced at run time."""
+    from rustchain.verifier.policy_files import default_policy
+
+    definition = REGISTRY.types[step_type]
+    params = definition.parameters.model_validate(parameters)
+    context = StepContext("acme", "m1", "s1", workspace, 10, policy=default_policy())
+    return asyncio.run(definition.run(params, context))  # type: ignore[attr-defined]
+
+
+def test_runners_refuse_what_the_policy_refuses_on_concrete_values(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("SECRET=1")
+
+    with pytest.raises(PolicyRefusedError, match=r"\[filesystem\.denied\]"):
+        _guarded("create_file", tmp_path, path="src/.git/config", content="x")
+    with pytest.raises(PolicyRefusedError, match=r"\[command\.program\]"):
+        _guarded("command", tmp_path, command="rm", args=["-rf", "x"])
+    with pytest.raises(PolicyRefusedError, match=r"\[command\.shell\]"):
+        _guarded("command", tmp_path, command="echo hi", shell=True)
+    with pytest.raises(PolicyRefusedError, match=r"\[network\.host\]"):
+        _guarded("http", tmp_path, url="https://169.254.169.254/latest/meta-data")
+    with pytest.raises(PolicyRefusedError, match=r"\[filesystem\.denied\]"):
+        _guarded("file_search", tmp_path, pattern="*.env")
+    assert not (tmp_path / "src").exists()
+
+
+def test_command_text_is_split_into_program_and_arguments(tmp_path: Path) -> None:
+    (tmp_path / "run.sh").write_text("#!/bin/sh\necho ran\n")
+
+    _guarded("command", tmp_path, command="chmod +x run.sh")
+
+    assert (tmp_path / "run.sh").stat().st_mode & 0o111

@@ -23,6 +23,7 @@ from rustchain.domain.bindings import VariableBindingError, bind_variables
 from rustchain.domain.event_chain import verify_chain
 from rustchain.domain.mission_run import MissionRun
 from rustchain.domain.plan import Plan
+from rustchain.domain.policy import Policy
 from rustchain.domain.run_events import (
     MissionFinished,
     RunEvent,
@@ -39,6 +40,7 @@ from rustchain.platform.home import rustchain_home
 from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
 from rustchain.platform.mission_files import compile_file
 from rustchain.steps import default_registry
+from rustchain.verifier.policy_files import PolicyFileError, load_policy
 
 
 def _parse_vars(values: tuple[str, ...]) -> dict[str, str]:
@@ -112,7 +114,8 @@ def run(file: str, variables: tuple[str, ...], tenant: str, policy_path: str | N
         for problem in error.problems:
             click.echo(f"{file}: error: {problem}", err=True)
         sys.exit(exit_codes.MISSION_AT_FAULT)
-    verdict = _verify(file, plan, policy_path)
+    policy = _policy(policy_path)
+    verdict = _verify(file, plan, policy)
     workspace = None
     if plan.config.workspace is not None:
         workspace = (Path(file).parent / plan.config.workspace).resolve()
@@ -131,6 +134,7 @@ def run(file: str, variables: tuple[str, ...], tenant: str, policy_path: str | N
             memory_for=lambda t: TenantMemory(memory, t),
             listener=Progress(console),
             settings={k: v for k, v in os.environ.items() if k.startswith("RUSTCHAIN_LLM_")},
+            policy_for=lambda _tenant: policy,
         )
         mission_id = uuid.uuid4().hex
         _record_verdict(verdict, tenant, mission_id)
@@ -145,19 +149,22 @@ def run(file: str, variables: tuple[str, ...], tenant: str, policy_path: str | N
     sys.exit(exit_codes.OK if result.outcome == "succeeded" else exit_codes.MISSION_AT_FAULT)
 
 
-def _verify(file: str, plan: Plan, policy_path: str | None) -> Verdict:
-    """The verdict on the plan; a violation or an undecided rule ends the command here."""
-    # The solver is imported only by the verbs that need it.
-    from rustchain.steps import constraint_generators
-    from rustchain.verifier.engine import verify_plan
-    from rustchain.verifier.policy_files import PolicyFileError, load_policy
-
+def _policy(policy_path: str | None) -> Policy:
+    """The tenant's policy file, or the default policy; a broken file ends the command here."""
     try:
-        policy = load_policy(policy_path)
+        return load_policy(policy_path)
     except PolicyFileError as error:
         for diagnostic in error.diagnostics:
             click.echo(diagnostic.render(), err=True)
         sys.exit(exit_codes.USAGE)
+
+
+def _verify(file: str, plan: Plan, policy: Policy) -> Verdict:
+    """The verdict on the plan; a violation or an undecided rule ends the command here."""
+    # The solver is imported only by the verbs that need it.
+    from rustchain.steps import constraint_generators
+    from rustchain.verifier.engine import verify_plan
+
     verdict = verify_plan(plan, policy, constraint_generators())
     if not verdict.safe:
         for line in verdict.render():

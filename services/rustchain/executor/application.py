@@ -20,6 +20,7 @@ from rustchain.domain import run_decisions as decide
 from rustchain.domain.events import EventDraft, EventEnvelope
 from rustchain.domain.mission_run import MissionRun
 from rustchain.domain.plan import Plan
+from rustchain.domain.policy import Policy
 from rustchain.domain.run_events import (
     RUN_EVENT_TYPES,
     RunEvent,
@@ -64,6 +65,7 @@ class ExecutorApplication:
         clock: Clock = utc_now,
         listener: EventListener | None = None,
         settings: Mapping[str, str] | None = None,
+        policy_for: Callable[[str], Policy] | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -72,6 +74,8 @@ class ExecutorApplication:
         self.clock = clock
         self.listener = listener
         self.settings = dict(settings or {})
+        # The tenant's policy, checked again by the runners on concrete values.
+        self.policy_for = policy_for
 
     def start(
         self,
@@ -230,6 +234,7 @@ class ExecutorApplication:
             float(step.timeout_seconds),
             settings=self.settings,
             memory=self.memory_for(tracked.tenant) if self.memory_for else None,
+            policy=self.policy_for(tracked.tenant) if self.policy_for else None,
         )
         try:
             return await asyncio.wait_for(runner(params, context), timeout=step.timeout_seconds)

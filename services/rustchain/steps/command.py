@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shlex
 import signal
+from collections.abc import Sequence
 from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_checks import check_command, check_environment
 from rustchain.domain.policy_obligations import Obligation, Use, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
@@ -29,6 +32,9 @@ class CommandParameters(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     max_output_bytes: Annotated[int, Field(ge=1)] = 1024 * 1024
 
+
+STOP_GRACE_SECONDS = 5.0
+_ASCII_SPACE = re.compile(r"[ \t\n\r\x0b\x0c]+")
 
 # Programs get a clean environment: nothing of the executor's secrets leaks into a step.
 _KEPT_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ")
@@ -60,9 +66,12 @@ async def _read_capped(stream: asyncio.StreamReader, cap: int) -> bytes:
 
 async def command(params: CommandParameters, context: StepContext) -> str:
     """Run the program in the workspace; its standard output is the step's output."""
-    cwd = context.path(params.working_directory or ".")
+    cwd = context.path(params.working_directory or ".", write=False)
     if not cwd.is_dir():
         raise StepRunError(f"working directory '{params.working_directory}' does not exist")
+    context.check(check_command, params.command, params.args, shell=params.shell)
+    for name in params.env:
+        context.check(check_environment, name)
     env = _environment(params, context)
     try:
         if params.shell:
@@ -77,8 +86,12 @@ async def command(params: CommandParameters, context: StepContext) -> str:
                 start_new_session=True,
             )
         else:
+            # RustChain's `command: "chmod +x run.sh"`: the text is split at ASCII white space,
+            # as the verifier reads it; `args` follow.
+            program, *words = _ASCII_SPACE.split(params.command.strip())
             process = await asyncio.create_subprocess_exec(
-                params.command,
+                program,
+                *words,
                 *params.args,
                 cwd=cwd,
                 env=env,
@@ -92,30 +105,28 @@ async def command(params: CommandParameters, context: StepContext) -> str:
     except PermissionError:
         raise StepRunError(f"program '{params.command}' is not executable") from None
     assert process.stdout is not None and process.stderr is not None
+    readers = [
+        asyncio.ensure_future(_read_capped(process.stdout, params.max_output_bytes)),
+        asyncio.ensure_future(_read_capped(process.stderr, params.max_output_bytes)),
+    ]
     try:
         stdout, stderr = await asyncio.wait_for(
-            asyncio.gather(
-                _read_capped(process.stdout, params.max_output_bytes),
-                _read_capped(process.stderr, params.max_output_bytes),
-            ),
-            timeout=context.timeout_seconds,
+            asyncio.gather(*readers), timeout=context.timeout_seconds
         )
         status = await process.wait()
     except TimeoutError:
-        _kill_group(process.pid)
-        await process.wait()
+        await _stop(process, readers)
         raise StepRunError(
             f"'{params.command}' did not finish within {context.timeout_seconds:g} s"
         ) from None
     except _OutputTooLargeError:
-        _kill_group(process.pid)
-        await process.wait()
+        await _stop(process, readers)
         raise StepRunError(
             f"'{params.command}' wrote more than max_output_bytes ({params.max_output_bytes}) "
             "and was stopped; raise max_output_bytes if that much output is expected"
         ) from None
     except asyncio.CancelledError:
-        _kill_group(process.pid)
+        await _stop(process, readers)
         raise
     if status != 0:
         tail = stderr.decode("utf-8", errors="replace").strip()[-500:]
@@ -123,6 +134,32 @@ async def command(params: CommandParameters, context: StepContext) -> str:
             f"'{params.command}' exited with status {status}" + (f": {tail}" if tail else "")
         )
     return stdout.decode("utf-8", errors="replace").removesuffix("\n")
+
+
+async def _stop(
+    process: asyncio.subprocess.Process, readers: Sequence[asyncio.Future[bytes]]
+) -> None:
+    """Kill the program's whole group and drain its pipes, so that its exit can be awaited."""
+    for reader in readers:
+        reader.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    _kill_group(process.pid)
+
+    async def drain_and_wait() -> None:
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                # A paused, unread pipe never reports its end, and the exit waits for both ends.
+                while await stream.read(65536):
+                    pass
+        await process.wait()
+
+    try:
+        await asyncio.wait_for(drain_and_wait(), STOP_GRACE_SECONDS)
+    except TimeoutError:
+        # A descendant that left the group still holds the pipes: stop listening to them.
+        transport = getattr(process, "_transport", None)
+        if transport is not None:
+            transport.close()
 
 
 def _kill_group(pid: int) -> None:

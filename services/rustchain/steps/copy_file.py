@@ -25,12 +25,12 @@ class CopyFileParameters(BaseModel):
 
 async def copy_file(params: CopyFileParameters, context: StepContext) -> dict[str, object]:
     """Copy a file within the workspace."""
-    source = context.path(params.source)
-    destination = context.path(params.destination)
+    source = context.path(params.source, write=False)
+    destination = context.path(params.destination, write=True)
     if not source.is_file():
         raise StepRunError(f"'{params.source}' is not a file in the workspace")
     if destination.is_dir():
-        destination = context.path(str(destination / source.name))
+        destination = context.path(f"{params.destination}/{source.name}", write=True)
     if destination.exists() and not params.overwrite:
         raise StepRunError(f"'{params.destination}' exists and overwrite is false")
     destination.parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ class CreateFileParameters(BaseModel):
 
 async def create_file(params: CreateFileParameters, context: StepContext) -> dict[str, object]:
     """Write the file (creating its folders); refuse to replace one unless `overwrite`."""
-    target = context.path(params.path)
+    target = context.path(params.path, write=True)
     if target.exists() and not params.overwrite:
         raise StepRunError(f"'{params.path}' exists and overwrite is false")
     if target.is_dir():

@@ -23,7 +23,7 @@ class DeleteFileParameters(BaseModel):
 
 async def delete_file(params: DeleteFileParameters, context: StepContext) -> dict[str, object]:
     """Delete one file (never a directory)."""
-    target = context.path(params.path)
+    target = context.path(params.path, write=True)
     if target.is_dir():
         raise StepRunError(f"'{params.path}' is a directory; delete_file deletes files")
     if not target.exists():

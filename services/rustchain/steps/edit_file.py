@@ -34,7 +34,7 @@ class EditFileParameters(BaseModel):
 
 async def edit_file(params: EditFileParameters, context: StepContext) -> dict[str, object]:
     """Rewrite, append to, or find-and-replace in an existing file."""
-    target = context.path(params.path)
+    target = context.path(params.path, write=True)
     if not target.is_file():
         raise StepRunError(f"'{params.path}' is not a file in the workspace")
     text = target.read_text(encoding="utf-8")

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_checks import check_path
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
@@ -27,13 +28,15 @@ async def file_search(
     params: FileSearchParameters, context: StepContext
 ) -> list[dict[str, object]]:
     """Files under `path` whose names match `pattern` (and which contain `contains`)."""
-    root = context.path(params.path)
+    root = context.path(params.path, write=False)
     if not root.is_dir():
         raise StepRunError(f"'{params.path}' is not a directory in the workspace")
     found: list[dict[str, object]] = []
     for entry in sorted(root.rglob(params.pattern)):
         if not entry.is_file():
             continue
+        # A glob can reach files the policy keeps from steps (`*.env` matches `.env`).
+        context.check(check_path, relative(context, entry), write=False)
         lines: list[int] = []
         if params.contains is not None:
             text = entry.read_text(encoding="utf-8", errors="replace")

@@ -9,6 +9,7 @@ import httpx
 from pydantic import BaseModel, Field, field_validator
 
 from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_checks import check_url
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
@@ -37,6 +38,7 @@ class HttpParameters(BaseModel):
 
 async def http(params: HttpParameters, context: StepContext) -> dict[str, Any]:
     """Make the request; the output is the status, headers and body (JSON when it is JSON)."""
+    context.check(check_url, params.url)
     timeout = min(params.timeout_seconds, context.timeout_seconds)
     request_kwargs: dict[str, Any] = {"headers": params.headers}
     if isinstance(params.body, str):

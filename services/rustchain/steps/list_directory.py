@@ -7,6 +7,7 @@ import fnmatch
 from pydantic import BaseModel
 
 from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy_checks import check_path
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
@@ -26,7 +27,7 @@ async def list_directory(
     params: ListDirectoryParameters, context: StepContext
 ) -> list[dict[str, object]]:
     """Entries of a workspace directory, sorted, optionally recursive and filtered."""
-    root = context.path(params.path)
+    root = context.path(params.path, write=False)
     if not root.is_dir():
         raise StepRunError(f"'{params.path}' is not a directory in the workspace")
     entries = root.rglob("*") if params.recursive else root.iterdir()
@@ -34,6 +35,7 @@ async def list_directory(
     for entry in sorted(entries):
         if params.pattern is not None and not fnmatch.fnmatch(entry.name, params.pattern):
             continue
+        context.check(check_path, relative(context, entry), write=False)
         kind = "directory" if entry.is_dir() else "file"
         size = entry.stat().st_size if kind == "file" else 0
         listed.append({"path": relative(context, entry), "type": kind, "size": size})

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from rustchain.domain.policy_checks import check_model, check_tokens
 from rustchain.steps.runtime import StepContext, StepRunError
 
 URL_SETTING = "RUSTCHAIN_LLM_URL"
@@ -39,6 +40,9 @@ def _settings(settings: Mapping[str, str], request: ChatRequest) -> tuple[str, s
 async def chat(request: ChatRequest, context: StepContext) -> str:
     """The model's answer, or a StepRunError that names the endpoint and what went wrong."""
     url, model, provider, key = _settings(context.settings, request)
+    context.check(check_model, model)
+    if request.max_tokens is not None:
+        context.check(check_tokens, request.max_tokens)
     body: dict[str, Any]
     if provider == "ollama":
         endpoint = f"{url}/api/chat"

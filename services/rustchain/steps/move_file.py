@@ -25,12 +25,12 @@ class MoveFileParameters(BaseModel):
 
 async def move_file(params: MoveFileParameters, context: StepContext) -> dict[str, object]:
     """Move a file within the workspace."""
-    source = context.path(params.source)
-    destination = context.path(params.destination)
+    source = context.path(params.source, write=True)
+    destination = context.path(params.destination, write=True)
     if not source.is_file():
         raise StepRunError(f"'{params.source}' is not a file in the workspace")
     if destination.is_dir():
-        destination = context.path(str(destination / source.name))
+        destination = context.path(f"{params.destination}/{source.name}", write=True)
     if destination.exists() and not params.overwrite:
         raise StepRunError(f"'{params.destination}' exists and overwrite is false")
     destination.parent.mkdir(parents=True, exist_ok=True)

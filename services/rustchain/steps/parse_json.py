@@ -34,7 +34,7 @@ MAX_TEXT = 10 * 1024 * 1024
 async def parse_json(params: ParseJsonParameters, context: StepContext) -> Any:
     """The parsed value of the text or of the workspace file."""
     if params.path is not None:
-        target = context.path(params.path)
+        target = context.path(params.path, write=False)
         if not target.is_file():
             raise StepRunError(f"'{params.path}' is not a file in the workspace")
         text = target.read_text(encoding="utf-8", errors="replace")

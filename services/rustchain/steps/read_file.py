@@ -23,7 +23,7 @@ class ReadFileParameters(BaseModel):
 
 async def read_file(params: ReadFileParameters, context: StepContext) -> str:
     """The file's text (UTF-8), refused beyond `max_bytes`."""
-    target = context.path(params.path)
+    target = context.path(params.path, write=False)
     if not target.is_file():
         raise StepRunError(f"'{params.path}' is not a file in the workspace")
     with target.open("rb") as handle:

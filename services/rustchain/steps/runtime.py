@@ -10,6 +10,9 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from rustchain.domain.policy import Policy
+from rustchain.domain.policy_checks import Refusal, check_path
+
 
 class StepRunError(Exception):
     """A step attempt failed for a reason the user can act on; the message says what and where."""
@@ -17,6 +20,10 @@ class StepRunError(Exception):
 
 class WorkspaceEscapeError(StepRunError):
     """A path that would leave the mission's workspace."""
+
+
+class PolicyRefusedError(StepRunError):
+    """A concrete value the tenant's policy refuses at run time (the verifier's rules again)."""
 
 
 class MemoryClient(Protocol):
@@ -44,9 +51,25 @@ class StepContext:
     timeout_seconds: float
     settings: Mapping[str, str] = field(default_factory=dict)
     memory: MemoryClient | None = None
+    policy: Policy | None = None
 
-    def path(self, written: str) -> Path:
-        """A path of the mission's workspace; `..`, outside absolute paths and symlinks out fail."""
+    def check(
+        self, rule_check: Callable[..., Refusal | None], *values: Any, **options: Any
+    ) -> None:
+        """Refuse a concrete value the policy's rules refuse (no policy: nothing to check)."""
+        if self.policy is None:
+            return
+        refusal = rule_check(self.policy, *values, **options)
+        if refusal is not None:
+            raise PolicyRefusedError(
+                f"[{refusal.rule}] {refusal.explanation} (value: {refusal.value!r}); "
+                "the tenant's policy refuses it at run time"
+            )
+
+    def path(self, written: str, *, write: bool) -> Path:
+        """A path of the mission's workspace, checked against the policy, then resolved:
+        `..`, absolute paths outside and symlinks that lead out fail."""
+        self.check(check_path, written, write=write)
         return resolve_in_workspace(self.workspace, written)
 
 

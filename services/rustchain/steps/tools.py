@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from rustchain.domain.policy_checks import check_tool
 from rustchain.steps.runtime import StepContext, StepRunError
 
 ENTRY_POINT_GROUP = "rustchain.tools"
@@ -43,6 +44,7 @@ def tool_registry() -> dict[str, Any]:
 
 async def call_tool(name: str, arguments: dict[str, Any], context: StepContext) -> Any:
     """Validate the arguments against the tool's parameters and run it."""
+    context.check(check_tool, name)
     tools = tool_registry()
     tool = tools.get(name)
     if tool is None or getattr(tool, "run", None) is None:

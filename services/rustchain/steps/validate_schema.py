@@ -70,7 +70,7 @@ def _parse(text: str, where: str) -> Any:
 
 
 def _load_json(context: StepContext, path: str) -> Any:
-    target = context.path(path)
+    target = context.path(path, write=False)
     if not target.is_file():
         raise StepRunError(f"'{path}' is not a file in the workspace")
     return _parse(target.read_text(encoding="utf-8"), f"'{path}'")

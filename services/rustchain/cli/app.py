@@ -19,5 +19,6 @@ from rustchain.cli import (  # noqa: E402, F401
     missions,
     run,
     serve,
+    up,
     verify,
 )

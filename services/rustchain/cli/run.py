@@ -100,6 +100,11 @@ def run(file: str, variables: tuple[str, ...], tenant: str, policy_path: str | N
     Exit 0 when it succeeds; 1 when it fails, is refused by the verifier, or a file or variable is
     at fault.
     """
+    from rustchain.cli.remote_run import deployment_endpoints, run_remote
+
+    deployment = deployment_endpoints() if policy_path is None else None
+    if deployment is not None:  # a running deployment (`rustchain up`): docs/services.md
+        sys.exit(run_remote(file, _parse_vars(variables), tenant, deployment))
     console = Console(highlight=False)
     registry = default_registry()
     compilation = compile_file(file, registry)

@@ -29,15 +29,36 @@ def open_channel(endpoint: str) -> grpc.aio.Channel:
 
 
 async def wait_ready(
-    channel: grpc.aio.Channel, service: str, endpoint: str, timeout: float = CONNECT_TIMEOUT_SECONDS
+    channel: grpc.aio.Channel,
+    service: str,
+    endpoint: str,
+    timeout: float = CONNECT_TIMEOUT_SECONDS,
+    fail_fast: bool = True,
 ) -> None:
-    """Return once the channel is connected, or raise ServiceUnavailableError after `timeout`."""
+    """Return once the channel is connected, or raise ServiceUnavailableError.
+
+    With `fail_fast`, the first failed connection attempt (nothing listens there) ends the wait;
+    otherwise the channel keeps retrying (a restarting service) until `timeout`.
+    """
     try:
-        await asyncio.wait_for(channel.channel_ready(), timeout)
+        await asyncio.wait_for(_connected(channel, service, endpoint, fail_fast), timeout)
     except TimeoutError:
         raise ServiceUnavailableError(
             service, endpoint, f"no answer within {timeout:g} s"
         ) from None
+
+
+async def _connected(
+    channel: grpc.aio.Channel, service: str, endpoint: str, fail_fast: bool
+) -> None:
+    state = channel.get_state(try_to_connect=True)
+    while state is not grpc.ChannelConnectivity.READY:
+        if state is grpc.ChannelConnectivity.SHUTDOWN:
+            raise ServiceUnavailableError(service, endpoint, "the channel is closed")
+        if fail_fast and state is grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+            raise ServiceUnavailableError(service, endpoint, "connection failed")
+        await channel.wait_for_state_change(state)
+        state = channel.get_state(try_to_connect=True)
 
 
 def tenant_metadata(tenant: str) -> tuple[tuple[str, str], ...]:

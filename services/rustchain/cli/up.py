@@ -1,0 +1,58 @@
+"""`rustchain up`: the embedded deployment on this machine, until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from types import FrameType
+
+import click
+
+from rustchain.cli import exit_codes
+from rustchain.cli.app import app
+from rustchain.platform.deployment import endpoints_path
+from rustchain.platform.deployment_supervisor import (
+    SUPERVISE_INTERVAL,
+    Deployment,
+    DeploymentError,
+)
+from rustchain.platform.home import rustchain_home
+from rustchain.platform.nats_server import NatsServerError
+
+
+def _report(message: str) -> None:
+    click.echo(f"rustchain up: {message}", err=True)
+
+
+@app.command()
+def up() -> None:
+    """Run nats-server and every service as separate processes on loopback until stopped."""
+    stop = threading.Event()
+
+    def on_signal(number: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, on_signal)
+    home = rustchain_home()
+    deployment = Deployment(home, dict(os.environ), _report)
+    try:
+        endpoints = deployment.up()
+    except (DeploymentError, NatsServerError, OSError) as error:
+        _report(str(error))
+        deployment.down()
+        sys.exit(exit_codes.UNREACHABLE)
+    for name, endpoint in endpoints.services.items():
+        click.echo(f"{name:<9} {endpoint}")
+    click.echo(f"{'nats':<9} {endpoints.nats_url}")
+    click.echo(f"endpoints written to {endpoints_path(home)}; Ctrl-C stops everything")
+    try:
+        while not stop.wait(SUPERVISE_INTERVAL):
+            deployment.supervise_once(time.monotonic())
+    finally:
+        _report("stopping")
+        deployment.down()
+    click.echo("stopped")

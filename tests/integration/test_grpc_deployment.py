@@ -1,0 +1,142 @@
+"""`rustchain up` as a user runs it: every service serves, `rustchain run` uses it, a dead child
+is reported and restarted, SIGTERM stops everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from rustchain.platform.nats_server import free_port
+from tests.paths import REPO
+
+UP_TIMEOUT_SECONDS = 60.0
+RUN_TIMEOUT_SECONDS = 60.0
+POLL_SECONDS = 0.1
+
+
+def _wait_for(
+    condition: Callable[[], bool], what: str, timeout: float = UP_TIMEOUT_SECONDS
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(POLL_SECONDS)  # polling interval of a bounded wait on a condition
+
+
+def _serving(endpoint: str) -> bool:
+    with grpc.insecure_channel(endpoint) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]
+                health_pb2.HealthCheckRequest(service=""), timeout=1.0
+            )
+        except grpc.RpcError:
+            return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def _children(pid: int) -> dict[str, int]:
+    """The supervisor's children by what they run ('serve memory', 'events relay', ...)."""
+    found = subprocess.run(
+        ["pgrep", "-a", "-P", str(pid)], capture_output=True, text=True, check=False
+    )
+    children: dict[str, int] = {}
+    for line in found.stdout.splitlines():
+        child, _, command = line.partition(" ")
+        for name in ("planner", "verifier", "executor", "memory"):
+            if f"serve {name}" in command:
+                children[name] = int(child)
+        if "nats-server" in command:
+            children["nats"] = int(child)
+    return children
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    home = tmp_path / "home"
+    environ = {**os.environ, "RUSTCHAIN_HOME": str(home)}
+    environ.pop("RUSTCHAIN_ENDPOINT", None)
+    environ.pop("NATS_URL", None)
+    log = (tmp_path / "up.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rustchain", "up"], env=environ, stdout=log, stderr=log
+    )
+    try:
+        _wait_for((home / "endpoints.json").is_file, "endpoints.json")
+        yield process, home
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(UP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log.close()
+
+
+def _run(home: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "RUSTCHAIN_HOME": str(home), **extra}
+    return subprocess.run(
+        [sys.executable, "-m", "rustchain", "run", *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+        cwd=REPO,
+        check=False,
+    )
+
+
+def test_up_serves_runs_restarts_and_stops(
+    deployment: tuple[subprocess.Popen[bytes], Path], tmp_path: Path
+) -> None:
+    process, home = deployment
+    endpoints = json.loads((home / "endpoints.json").read_text())
+    assert endpoints["pid"] == process.pid
+    services = endpoints["services"]
+    assert set(services) == {"planner", "verifier", "executor", "memory"}
+    assert all(_serving(endpoint) for endpoint in services.values())
+
+    done = _run(home, "missions/hello.yaml", "--var", "who=Ada")
+    assert done.returncode == 0, done.stderr
+    shown = " ".join(done.stdout.split())
+    assert f"on the deployment at {services['planner']}" in shown
+    assert "mission succeeded" in shown
+
+    refused = _run(home, "missions/hello.yaml", "--var", "who=R2-D2")
+    assert refused.returncode == 1
+    assert "must match" in refused.stderr
+
+    memory = _children(process.pid)["memory"]
+    os.kill(memory, signal.SIGKILL)
+    log = tmp_path / "up.log"
+    _wait_for(lambda: "memory restarted" in log.read_text(), "the memory service's restart")
+    assert "memory exited with code -9" in log.read_text()
+    _wait_for(lambda: _serving(services["memory"]), "the restarted memory service")
+    assert _children(process.pid)["memory"] != memory
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(UP_TIMEOUT_SECONDS) == 0
+    assert not (home / "endpoints.json").exists()
+    assert _children(process.pid) == {}
+
+
+def test_run_against_an_unreachable_deployment_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    nowhere = f"127.0.0.1:{free_port()}"
+    pairs = f"planner={nowhere},executor={nowhere}"
+    done = _run(tmp_path, "missions/hello.yaml", RUSTCHAIN_ENDPOINT=pairs)
+    assert done.returncode == 3
+    assert done.stderr.strip().splitlines() == [
+        f"rustchain: the planner service at {nowhere} is unreachable (connection failed)"
+    ]

@@ -55,10 +55,14 @@ async def _start(
 
 @contextlib.asynccontextmanager
 async def running_services(
-    home: Path, services: tuple[str, ...] = ("verifier", "memory", "executor", "planner")
+    home: Path,
+    services: tuple[str, ...] = ("verifier", "memory", "executor", "planner"),
+    nats_url: str | None = None,
 ) -> AsyncIterator[Services]:
     """Start the services in order (each later one told the earlier ones), stop them all after."""
     environ = {"RUSTCHAIN_HOME": str(home)}
+    if nats_url is not None:
+        environ["NATS_URL"] = nats_url
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     started = Services(home)

@@ -16,6 +16,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from rustchain.generated.rustchain.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 from rustchain.platform.nats_server import free_port
 from tests.paths import REPO
 
@@ -45,6 +46,21 @@ def _serving(endpoint: str) -> bool:
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
+def _trajectory(endpoint: str, mission_id: str) -> str | None:
+    """The trajectory's JSON once the trainer has recorded it."""
+    with grpc.insecure_channel(endpoint) as channel:
+        trainer = trainer_pb2_grpc.TrainerServiceStub(channel)
+        try:
+            reply = trainer.GetTrajectory(
+                trainer_pb2.GetTrajectoryRequest(mission_id=mission_id), timeout=2.0
+            )
+        except grpc.RpcError as error:
+            if error.code() is grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+                return None
+            raise
+    return str(reply.trajectory_json)
+
+
 def _children(pid: int) -> dict[str, int]:
     """The supervisor's children by what they run ('serve memory', 'events relay', ...)."""
     found = subprocess.run(
@@ -53,7 +69,7 @@ def _children(pid: int) -> dict[str, int]:
     children: dict[str, int] = {}
     for line in found.stdout.splitlines():
         child, _, command = line.partition(" ")
-        for name in ("planner", "verifier", "executor", "memory"):
+        for name in ("planner", "verifier", "executor", "memory", "trainer"):
             if f"serve {name}" in command:
                 children[name] = int(child)
         if "nats-server" in command:
@@ -105,7 +121,7 @@ def test_up_serves_runs_restarts_and_stops(
     endpoints = json.loads((home / "endpoints.json").read_text())
     assert endpoints["pid"] == process.pid
     services = endpoints["services"]
-    assert set(services) == {"planner", "verifier", "executor", "memory"}
+    assert set(services) == {"planner", "verifier", "executor", "memory", "trainer"}
     assert all(_serving(endpoint) for endpoint in services.values())
 
     done = _run(home, "missions/hello.yaml", "--var", "who=Ada")
@@ -113,6 +129,16 @@ def test_up_serves_runs_restarts_and_stops(
     shown = " ".join(done.stdout.split())
     assert f"on the deployment at {services['planner']}" in shown
     assert "mission succeeded" in shown
+
+    mission_id = shown.split("(", 1)[1].split(")", 1)[0]
+    _wait_for(lambda: _trajectory(services["trainer"], mission_id), "the mission's trajectory")
+    trajectory = json.loads(_trajectory(services["trainer"], mission_id) or "{}")
+    assert trajectory["outcome"] == "succeeded"
+    assert [s["step_id"] for s in trajectory["steps"]] == [
+        "write_greeting",
+        "read_greeting",
+        "say_it",
+    ]
 
     refused = _run(home, "missions/hello.yaml", "--var", "who=R2-D2")
     assert refused.returncode == 1

@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from rustchain.generated.rustchain.planner.v1 import planner_pb2, planner_pb2_grpc
 from rustchain.platform.grpc_client import ServiceUnavailableError, open_channel, wait_ready
-from rustchain.platform.nats_server import free_port
+from rustchain.platform.nats_server import NatsServer, free_port
 from tests.integration.grpc_helpers import running_services
 from tests.paths import REPO
 
@@ -25,13 +25,17 @@ FULL_NAMES = {
     "verifier": "rustchain.verifier.v1.VerifierService",
     "executor": "rustchain.executor.v1.ExecutorService",
     "memory": "rustchain.memory.v1.MemoryService",
+    "trainer": "rustchain.trainer.v1.TrainerService",
 }
 SERVE_TIMEOUT_SECONDS = 30.0
 
 
-def test_every_service_reports_serving_and_lists_itself_by_reflection(tmp_path: Path) -> None:
+def test_every_service_reports_serving_and_lists_itself_by_reflection(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
     async def scenario() -> None:
-        async with running_services(tmp_path) as services:
+        order = ("verifier", "memory", "executor", "planner", "trainer")
+        async with running_services(tmp_path, order, nats_server.url) as services:
             for service, full_name in FULL_NAMES.items():
                 health = health_pb2_grpc.HealthStub(services.channel(service))
                 for name in (full_name, ""):

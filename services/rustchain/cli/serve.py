@@ -30,8 +30,13 @@ from rustchain.platform.grpc_memory import GrpcMemoryClient
 from rustchain.platform.grpc_server import LOOPBACK, GrpcServerError, ServiceBinding, start_server
 from rustchain.platform.home import rustchain_home
 from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
+from rustchain.platform.nats_server import NATS_URL_VARIABLE, external_nats_url
 from rustchain.steps import default_registry
 from rustchain.steps.runtime import MemoryClient
+from rustchain.trainer.consuming import consume_until
+from rustchain.trainer.servicer import TrainerServicer
+from rustchain.trainer.servicer import binding as trainer_binding
+from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
 from rustchain.verifier.policy_files import default_policy
 from rustchain.verifier.servicer import VerifierServicer
 from rustchain.verifier.servicer import binding as verifier_binding
@@ -131,11 +136,38 @@ def host_planner(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted
     )
 
 
+def host_trainer(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted:
+    """The trainer: its consumer turns finished missions into trajectories, served over gRPC."""
+    url = external_nats_url(environ)
+    if url is None:
+        configured = configured_endpoints(rustchain_home(environ), environ)
+        url = configured.nats_url if configured is not None else None
+    if url is None:
+        raise ServeError(f"the trainer reads JetStream: set {NATS_URL_VARIABLE}")
+    store = SqliteTrajectoryStore(rustchain_home(environ) / "trainer.sqlite3")
+    stop = asyncio.Event()
+    consuming: list[asyncio.Task[None]] = []
+
+    def start_consumer() -> None:
+        consuming.append(asyncio.ensure_future(consume_until(url, store, stop)))
+
+    async def stop_consumer() -> None:
+        stop.set()
+        await asyncio.gather(*consuming)
+
+    return Hosted(
+        [trainer_binding(TrainerServicer(store))],
+        start_consumer,
+        [_sync(store.close), stop_consumer],
+    )
+
+
 HOSTS: dict[str, Callable[[Mapping[str, str], Mapping[str, str]], Hosted]] = {
     "planner": host_planner,
     "verifier": host_verifier,
     "executor": host_executor,
     "memory": host_memory,
+    "trainer": host_trainer,
 }
 
 

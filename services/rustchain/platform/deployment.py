@@ -10,7 +10,7 @@ from pathlib import Path
 
 ENDPOINTS_FILE = "endpoints.json"
 ENDPOINT_VARIABLE = "RUSTCHAIN_ENDPOINT"
-SERVICES = ("planner", "verifier", "executor", "memory")
+SERVICES = ("planner", "verifier", "executor", "memory", "trainer")
 
 
 class EndpointsError(ValueError):

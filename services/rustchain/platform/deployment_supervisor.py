@@ -29,7 +29,7 @@ FIRST_RESTART_DELAY = 0.5
 MAX_RESTART_DELAY = 30.0
 SUPERVISE_INTERVAL = 0.2
 """How often the supervisor looks at its children (the period of a polling loop)."""
-START_ORDER = ("verifier", "memory", "executor", "planner")
+START_ORDER = ("verifier", "memory", "executor", "planner", "trainer")
 RELAYED_STORES = ("verifier", "executor")
 Report = Callable[[str], None]
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"

@@ -213,3 +213,22 @@ def test_command_text_is_split_into_program_and_arguments(tmp_path: Path) -> Non
     _guarded("command", tmp_path, command="chmod +x run.sh")
 
     assert (tmp_path / "run.sh").stat().st_mode & 0o111
+
+
+def test_rustchain_tools_csv_and_json_yaml_loaders_and_aliases(tmp_path: Path) -> None:
+    (tmp_path / "sales.csv").write_text("region,amount\nnorth,3\nsouth,5\n")
+    (tmp_path / "config.yaml").write_text("retries: 3\nhosts: [a, b]\n")
+
+    csv_rows = run_step("tool", tmp_path, tool="csv_loader", parameters={"file_path": "sales.csv"})
+    loaded = run_step(
+        "tool", tmp_path, tool="json_yaml_loader", parameters={"file_path": "config.yaml"}
+    )
+    run_step("tool", tmp_path, tool="file_create", parameters={"path": "a.txt", "content": "A"})
+
+    assert csv_rows == {
+        "columns": ["region", "amount"],
+        "rows": [{"region": "north", "amount": "3"}, {"region": "south", "amount": "5"}],
+        "row_count": 2,
+    }
+    assert loaded == {"retries": 3, "hosts": ["a", "b"]}
+    assert (tmp_path / "a.txt").read_text() == "A"

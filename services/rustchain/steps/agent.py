@@ -25,6 +25,7 @@ class AgentParameters(BaseModel):
     name: str | None = None
     agent_type: str | None = None
     tools: list[str] = Field(default_factory=list)
+    context_file: Annotated[str, Field(min_length=1)] | None = None
     max_iterations: Annotated[int, Field(ge=1, le=1000)] = 10
     model: str | None = None
 
@@ -57,6 +58,13 @@ def _decision(text: str) -> dict[str, Any] | None:
 async def agent(params: AgentParameters, context: StepContext) -> dict[str, Any]:
     """Ask the model, run the tools it calls, feed back the results, until it answers."""
     objective = params.objective or params.task or ""
+    if params.context_file is not None:
+        source = context.path(params.context_file, write=False)
+        if not source.is_file():
+            raise StepRunError(
+                f"context_file '{params.context_file}' is not a file in the workspace"
+            )
+        objective += "\n\nContext:\n" + source.read_text(encoding="utf-8", errors="replace")[:20000]
     tools = describe_tools(params.tools) if params.tools else "(none: answer from reasoning)"
     system = _INSTRUCTIONS.format(name=params.name or "an agent", tools=tools)
     messages = [{"role": "system", "content": system}, {"role": "user", "content": objective}]
@@ -90,6 +98,7 @@ def constraints(step: PlannedStep) -> list[Obligation]:
     """Model and tools must be allowed; each turn may spend the policy's default tokens."""
     parameters = step.parameters
     uses: list[Obligation] = [*text_uses(Sink.MODEL, "model", parameters.get("model"))]
+    uses += text_uses(Sink.PATH_READ, "context_file", parameters.get("context_file"))
     for index, tool in enumerate(parameters.get("tools") or []):
         uses += text_uses(Sink.TOOL, f"tools[{index}]", tool)
     turns = parameters.get("max_iterations", 10)

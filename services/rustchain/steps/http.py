@@ -26,6 +26,7 @@ class HttpParameters(BaseModel):
     method: Method = "GET"
     headers: dict[str, str] = Field(default_factory=dict)
     body: Any = None
+    body_file: Annotated[str, Field(min_length=1)] | None = None
     timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
     expected_status: list[int] | int | None = None
     max_response_bytes: Annotated[int, Field(ge=1)] = 10 * 1024 * 1024
@@ -41,7 +42,12 @@ async def http(params: HttpParameters, context: StepContext) -> dict[str, Any]:
     context.check(check_url, params.url)
     timeout = min(params.timeout_seconds, context.timeout_seconds)
     request_kwargs: dict[str, Any] = {"headers": params.headers}
-    if isinstance(params.body, str):
+    if params.body_file is not None:
+        source = context.path(params.body_file, write=False)
+        if not source.is_file():
+            raise StepRunError(f"body_file '{params.body_file}' is not a file in the workspace")
+        request_kwargs["content"] = source.read_bytes()
+    elif isinstance(params.body, str):
         request_kwargs["content"] = params.body.encode("utf-8")
     elif params.body is not None:
         request_kwargs["json"] = params.body
@@ -82,8 +88,10 @@ STEP_TYPE = StepDefinition("http", "Make an HTTP request", HttpParameters, run=h
 
 
 def constraints(step: PlannedStep) -> list[Obligation]:
-    """The URL must use an allowed scheme, host and port."""
-    return text_uses(Sink.URL, "url", step.parameters.get("url"))
+    """The URL must use an allowed scheme, host and port; a body_file is a path read."""
+    return text_uses(Sink.URL, "url", step.parameters.get("url")) + text_uses(
+        Sink.PATH_READ, "body_file", step.parameters.get("body_file")
+    )
 
 
 CONSTRAINTS = constraints

@@ -45,7 +45,8 @@ async def chat(request: ChatRequest, context: StepContext) -> str:
         context.check(check_tokens, request.max_tokens)
     body: dict[str, Any]
     if provider == "ollama":
-        endpoint = f"{url}/api/chat"
+        # Ollama serves its own API at the root and the OpenAI-compatible one under /v1.
+        endpoint = f"{url.removesuffix('/v1')}/api/chat"
         options = {"temperature": request.temperature, "num_predict": request.max_tokens}
         body = {"model": model, "messages": request.messages, "stream": False}
         body["options"] = {k: v for k, v in options.items() if v is not None}

@@ -31,11 +31,19 @@ BUILT_IN_TOOLS = (
 )
 
 
+# RustChain's names for the same tools.
+ALIASES = {"file_create": "create_file", "file_read": "read_file", "http_request": "http"}
+
+
 def tool_registry() -> dict[str, Any]:
-    """Every tool by name: built-in steps first, then installed plug-ins."""
+    """Every tool by name: built-in steps, RustChain's tools and aliases, then plug-ins."""
     from rustchain.steps import BUILT_IN  # the registry imports this module's users
+    from rustchain.steps.csv_loader import TOOL as CSV_LOADER
+    from rustchain.steps.json_yaml_loader import TOOL as JSON_YAML_LOADER
 
     tools: dict[str, Any] = {d.name: d for d in BUILT_IN if d.name in BUILT_IN_TOOLS}
+    tools.update({t.name: t for t in (CSV_LOADER, JSON_YAML_LOADER)})
+    tools.update({alias: tools[name] for alias, name in ALIASES.items()})
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         tool = entry.load()
         tools[tool.name] = tool

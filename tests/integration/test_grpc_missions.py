@@ -211,3 +211,55 @@ def test_cancelling_a_finished_or_unknown_mission(tmp_path: Path) -> None:
             assert caught.value.code() is grpc.StatusCode.NOT_FOUND
 
     asyncio.run(scenario())
+
+
+RETRYING = """
+version: "1.0"
+name: retrying
+steps:
+  - id: wait_for_it
+    name: Read a file that never comes
+    step_type: read_file
+    retry: {max_attempts: 20, backoff_seconds: 0.5}
+    parameters: {path: never.txt}
+  - id: after
+    name: Never reached
+    step_type: noop
+    depends_on: [wait_for_it]
+    parameters: {message: done}
+"""
+
+
+def test_cancelled_mission_starts_nothing_new_and_ends_cancelled(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_services(tmp_path) as services:
+            reply = await _submit(services, RETRYING)
+            assert reply.accepted, [d.message for d in reply.diagnostics]
+            executor = executor_pb2_grpc.ExecutorServiceStub(services.channel("executor"))
+            stream = executor.WatchMission(
+                executor_pb2.WatchMissionRequest(mission_id=reply.mission_id)
+            )
+            events: list[executor_pb2.MissionEvent] = []
+
+            async def follow() -> None:
+                async for event in stream:
+                    events.append(event)
+                    if event.type == "StepFailed" and len(events) < 4:
+                        cancel = executor_pb2.CancelMissionRequest(
+                            mission_id=reply.mission_id, reason="changed my mind"
+                        )
+                        assert (await executor.CancelMission(cancel)).cancelled
+
+            await asyncio.wait_for(follow(), WATCH_TIMEOUT_SECONDS)
+            finished = json.loads(events[-1].payload_json)
+            assert events[-1].type == "MissionFinished"
+            assert finished["outcome"] == "cancelled"
+            assert "MissionCancelRequested" in [e.type for e in events]
+            assert sum(e.type == "StepStarted" for e in events) < 20
+            summary = await executor.GetMission(
+                executor_pb2.GetMissionRequest(mission_id=reply.mission_id)
+            )
+            assert summary.status == "cancelled"
+            assert {s.id: s.status for s in summary.steps}["after"] == "skipped"
+
+    asyncio.run(scenario())

@@ -42,6 +42,7 @@ from rustchain.verifier.servicer import VerifierServicer
 from rustchain.verifier.servicer import binding as verifier_binding
 
 Closer = Callable[[], Awaitable[None]]
+LLM_SETTINGS_PREFIX = "RUSTCHAIN_LLM_"
 
 
 class ServeError(RuntimeError):
@@ -111,8 +112,14 @@ def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
         channel = open_channel(endpoint)
         closers.append(channel.close)
         memory_for = lambda tenant: GrpcMemoryClient(channel, endpoint, tenant)  # noqa: E731
+    policy = default_policy()
     application = ExecutorApplication(
-        store, default_registry(), home / "workspaces", memory_for=memory_for
+        store,
+        default_registry(),
+        home / "workspaces",
+        memory_for=memory_for,
+        settings={k: v for k, v in environ.items() if k.startswith(LLM_SETTINGS_PREFIX)},
+        policy_for=lambda _tenant: policy,
     )
     servicer = ExecutorServicer(application)
     closers.append(servicer.stop)

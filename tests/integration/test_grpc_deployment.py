@@ -166,3 +166,56 @@ def test_run_against_an_unreachable_deployment_is_one_line_and_exit_3(tmp_path: 
     assert done.stderr.strip().splitlines() == [
         f"rustchain: the planner service at {nowhere} is unreachable (connection failed)"
     ]
+
+
+SLOW = """
+version: "1.0"
+name: slow
+steps:
+  - id: seed
+    name: Write a file
+    step_type: create_file
+    parameters: {path: seed.txt, content: "seed"}
+  - id: slow
+    name: Follow the file until the timeout
+    step_type: command
+    depends_on: [seed]
+    timeout_seconds: 20
+    continue_on_error: true
+    parameters: {command: tail, args: ["-f", "seed.txt"]}
+  - id: after
+    name: Carry on
+    step_type: noop
+    depends_on: [slow]
+    parameters: {message: done}
+"""
+
+
+def test_run_carries_on_through_an_executor_crash(
+    deployment: tuple[subprocess.Popen[bytes], Path], tmp_path: Path
+) -> None:
+    process, home = deployment
+    mission = tmp_path / "slow.yaml"
+    mission.write_text(SLOW)
+    output = tmp_path / "run.out"
+    environ = {**os.environ, "RUSTCHAIN_HOME": str(home)}
+    with output.open("wb") as sink:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "rustchain", "run", str(mission)],
+            env=environ,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_for(lambda: "> slow" in output.read_text(), "the slow step's start")
+            os.kill(_children(process.pid)["executor"], signal.SIGKILL)
+            assert run.wait(RUN_TIMEOUT_SECONDS) == 0, output.read_text()
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+    shown = " ".join(output.read_text().split())
+    assert "executor unreachable; waiting for it" in shown
+    assert "interrupted slow" in shown
+    assert "ok after" in shown
+    assert "mission succeeded" in shown

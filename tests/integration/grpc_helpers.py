@@ -48,7 +48,6 @@ async def _start(
             bound.set_exception(failure or RuntimeError(f"the {service} service stopped at start"))
 
     task.add_done_callback(stopped)
-    # Waiting on the future alone: asyncio.wait on the serving task as well stalled under grpc.aio.
     await asyncio.wait_for(bound, START_TIMEOUT_SECONDS)
     return f"127.0.0.1:{bound.result()}"
 

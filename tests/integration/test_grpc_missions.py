@@ -263,3 +263,29 @@ def test_cancelled_mission_starts_nothing_new_and_ends_cancelled(tmp_path: Path)
             assert {s.id: s.status for s in summary.steps}["after"] == "skipped"
 
     asyncio.run(scenario())
+
+
+def test_validate_mission_returns_the_plan_and_starts_nothing(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_services(tmp_path, ("verifier", "executor", "planner")) as services:
+            planner = planner_pb2_grpc.PlannerServiceStub(services.channel("planner"))
+            valid = await planner.ValidateMission(
+                planner_pb2.ValidateMissionRequest(yaml=HELLO, variables={"who": "Ada"})
+            )
+            assert valid.valid
+            plan = json.loads(valid.plan_json)
+            assert plan["hash"] == valid.plan_hash
+            assert [s["id"] for s in plan["steps"]] == ["write_greeting", "read_greeting", "say_it"]
+            invalid = await planner.ValidateMission(
+                planner_pb2.ValidateMissionRequest(yaml=HELLO, variables={"who": "R2-D2"})
+            )
+            assert not invalid.valid
+            assert invalid.plan_json == ""
+            executor = executor_pb2_grpc.ExecutorServiceStub(services.channel("executor"))
+            listed = await executor.ListMissions(executor_pb2.ListMissionsRequest())
+            assert list(listed.missions) == []
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await _watch(services, "no-such-mission")
+            assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+
+    asyncio.run(scenario())

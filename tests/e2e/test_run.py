@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +103,21 @@ def test_a_mission_the_verifier_refuses_runs_nothing(tmp_path: Path) -> None:
     assert f"{mission}:5:5: error: [filesystem.workspace] step 'write'" in result.stderr
     assert f"{mission}: refused: nothing was run" in result.stderr
     assert not (tmp_path / "workspaces").exists()
+
+
+def test_missions_status_and_cancel_read_the_recorded_history(tmp_path: Path) -> None:
+    assert rustchain(tmp_path, "run", "missions/hello.yaml").returncode == 0
+
+    listed = rustchain(tmp_path, "missions")
+    [mission] = re.findall(r"[0-9a-f]{32}", listed.stdout)
+    shown = rustchain(tmp_path, "status", mission)
+    cancelled = rustchain(tmp_path, "cancel", mission)
+    missing = rustchain(tmp_path, "status", "0" * 32)
+
+    assert "hello" in listed.stdout and "succeeded" in listed.stdout
+    assert shown.returncode == 0
+    assert re.search(r"say_it\s+│\s+command\s+│\s+succeeded\s+│\s+1", shown.stdout)
+    assert cancelled.returncode == 1
+    assert "had already finished or been cancelled" in cancelled.stderr
+    assert missing.returncode == 1
+    assert f"no mission '{'0' * 32}' for tenant 'default'" in missing.stderr

@@ -123,6 +123,17 @@ class ExecutorApplication:
             position = batch[-1].position
         return [key for key in started if key not in finished]
 
+    def missions(self, tenant: str) -> list[str]:
+        """Every mission of a tenant the store holds, oldest first."""
+        found: dict[str, None] = {}
+        position = 0
+        while batch := self.store.notifications(position, 1000):
+            for note in batch:
+                if note.event.tenant == tenant and note.event.type == "MissionStarted":
+                    found[note.event.mission_id] = None
+            position = batch[-1].position
+        return list(found)
+
     def cancel(self, tenant: str, mission_id: str, reason: str) -> bool:
         """Ask a run to stop; False when it had already finished or been cancelled."""
         tracked = self._track(tenant, mission_id)

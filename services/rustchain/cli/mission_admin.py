@@ -1,0 +1,196 @@
+"""`rustchain status`, `missions` and `cancel`: a running deployment's missions over gRPC, or,
+without one, the missions `rustchain run` recorded in this machine's executor store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import click
+import grpc
+from rich.console import Console
+from rich.table import Table
+
+from rustchain.cli import exit_codes
+from rustchain.cli.app import app
+from rustchain.cli.remote_run import deployment_endpoints
+from rustchain.domain.mission_run import MissionRun
+from rustchain.executor.application import ExecutorApplication
+from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
+from rustchain.platform.event_store import EventStoreError, EventStoreSettings, open_event_store
+from rustchain.platform.grpc_client import (
+    ServiceUnavailableError,
+    call_error,
+    open_channel,
+    tenant_metadata,
+    wait_ready,
+)
+from rustchain.platform.home import rustchain_home
+from rustchain.steps import default_registry
+
+
+@dataclass
+class MissionView:
+    """What the verbs show of a mission, wherever it came from."""
+
+    mission_id: str
+    name: str
+    status: str
+    plan_hash: str = ""
+    workspace: str = ""
+    steps: list[tuple[str, str, str, int, str]] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+def _from_run(mission_id: str, run: MissionRun) -> MissionView:
+    steps = [
+        (
+            s.id,
+            s.step_type,
+            run.steps[s.id].status.value,
+            run.steps[s.id].attempt,
+            run.steps[s.id].error or "",
+        )
+        for s in run.plan.steps
+    ]
+    return MissionView(
+        mission_id,
+        run.plan.mission_name,
+        run.outcome or "running",
+        run.plan_hash,
+        run.workspace,
+        steps,
+        dict(run.outputs),
+    )
+
+
+def _from_summary(summary: executor_pb2.MissionSummary) -> MissionView:
+    steps = [(s.id, s.step_type, s.status, s.attempt, s.error) for s in summary.steps]
+    outputs = json.loads(summary.outputs_json) if summary.outputs_json else {}
+    return MissionView(
+        summary.mission_id,
+        summary.mission_name,
+        summary.status,
+        summary.plan_hash,
+        summary.workspace,
+        steps,
+        outputs,
+    )
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"rustchain: {message}", err=True)
+    sys.exit(code)
+
+
+class _Local:
+    """The executor store of this machine (missions run in-process by `rustchain run`)."""
+
+    def __enter__(self) -> ExecutorApplication:
+        try:
+            self.store = open_event_store(EventStoreSettings.from_environ("executor"))
+        except EventStoreError as error:
+            _fail(f"cannot open the executor's event store: {error}", exit_codes.UNREACHABLE)
+        return ExecutorApplication(self.store, default_registry(), rustchain_home() / "workspaces")
+
+    def __exit__(self, *_: object) -> None:
+        self.store.close()
+
+
+async def _remote(tenant: str, call: str, request: Any) -> Any:
+    endpoints = deployment_endpoints()
+    assert endpoints is not None
+    endpoint = endpoints.services["executor"]
+    async with open_channel(endpoint) as channel:
+        await wait_ready(channel, "executor", endpoint)
+        stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+        try:
+            return await getattr(stub, call)(request, metadata=tenant_metadata(tenant))
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                _fail(error.details() or "no such mission", exit_codes.MISSION_AT_FAULT)
+            raise call_error(error, "executor", endpoint) from None
+
+
+def _call(tenant: str, call: str, request: Any) -> Any:
+    try:
+        return asyncio.run(_remote(tenant, call, request))
+    except ServiceUnavailableError as error:
+        _fail(str(error), exit_codes.UNREACHABLE)
+
+
+def _show(view: MissionView) -> None:
+    console = Console(highlight=False)
+    console.print(f"mission [bold]{view.name}[/bold] ({view.mission_id}): {view.status}")
+    console.print(f"plan hash {view.plan_hash}; workspace {view.workspace}")
+    table = Table(show_header=True)
+    for column in ("step", "type", "status", "attempt", "error"):
+        table.add_column(column)
+    for step_id, step_type, status, attempt, error in view.steps:
+        table.add_row(step_id, step_type, status, str(attempt), error[:80])
+    console.print(table)
+    for name, value in view.outputs.items():
+        console.print(f"output {name}: {value if isinstance(value, str) else json.dumps(value)}")
+
+
+@app.command()
+@click.argument("mission_id")
+@click.option("--tenant", default="default", show_default=True, help="The mission's tenant.")
+def status(mission_id: str, tenant: str) -> None:
+    """Show a mission's state: each step's status, attempts and errors, and its outputs."""
+    if deployment_endpoints() is not None:
+        request = executor_pb2.GetMissionRequest(mission_id=mission_id)
+        _show(_from_summary(_call(tenant, "GetMission", request)))
+        return
+    with _Local() as executor:
+        try:
+            run = executor.load(tenant, mission_id)
+        except KeyError:
+            _fail(f"no mission '{mission_id}' for tenant '{tenant}'", exit_codes.MISSION_AT_FAULT)
+        _show(_from_run(mission_id, run))
+
+
+@app.command()
+@click.option("--tenant", default="default", show_default=True, help="Whose missions.")
+def missions(tenant: str) -> None:
+    """List a tenant's missions, oldest first, with their status."""
+    if deployment_endpoints() is not None:
+        listed = _call(tenant, "ListMissions", executor_pb2.ListMissionsRequest())
+        views = [_from_summary(summary) for summary in listed.missions]
+    else:
+        with _Local() as executor:
+            views = [_from_run(m, executor.load(tenant, m)) for m in executor.missions(tenant)]
+    table = Table(show_header=True)
+    for column in ("mission", "name", "status"):
+        table.add_column(column)
+    for view in views:
+        table.add_row(view.mission_id, view.name, view.status)
+    Console(highlight=False).print(table)
+
+
+@app.command()
+@click.argument("mission_id")
+@click.option("--tenant", default="default", show_default=True, help="The mission's tenant.")
+@click.option("--reason", default="cancelled from the command line", help="Recorded with it.")
+def cancel(mission_id: str, tenant: str, reason: str) -> None:
+    """Stop a mission: nothing new starts, pending steps are skipped."""
+    if deployment_endpoints() is not None:
+        request = executor_pb2.CancelMissionRequest(mission_id=mission_id, reason=reason)
+        cancelled = _call(tenant, "CancelMission", request).cancelled
+    else:
+        with _Local() as executor:
+            try:
+                cancelled = executor.cancel(tenant, mission_id, reason)
+            except KeyError:
+                _fail(
+                    f"no mission '{mission_id}' for tenant '{tenant}'", exit_codes.MISSION_AT_FAULT
+                )
+    if not cancelled:
+        _fail(
+            f"mission {mission_id} had already finished or been cancelled",
+            exit_codes.MISSION_AT_FAULT,
+        )
+    click.echo(f"mission {mission_id}: cancel requested")

@@ -144,6 +144,17 @@ def test_up_serves_runs_restarts_and_stops(
     assert refused.returncode == 1
     assert "must match" in refused.stderr
 
+    second = subprocess.run(
+        [sys.executable, "-m", "rustchain", "up"],
+        env={**os.environ, "RUSTCHAIN_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert second.returncode == 2
+    assert f"a deployment already runs on {home} (pid {process.pid})" in second.stderr
+
     memory = _children(process.pid)["memory"]
     os.kill(memory, signal.SIGKILL)
     log = tmp_path / "up.log"
@@ -219,3 +230,16 @@ def test_run_carries_on_through_an_executor_crash(
     assert "interrupted slow" in shown
     assert "ok after" in shown
     assert "mission succeeded" in shown
+
+
+def test_run_ignores_the_endpoints_of_a_deployment_that_is_gone(tmp_path: Path) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    nowhere = f"127.0.0.1:{free_port()}"
+    services = {name: nowhere for name in ("planner", "verifier", "executor", "memory")}
+    document = {"services": services, "nats_url": None, "pid": gone.pid}
+    (tmp_path / "endpoints.json").write_text(json.dumps(document))
+    done = _run(tmp_path, "missions/hello.yaml")
+    assert done.returncode == 0, done.stderr
+    assert f"ignoring {tmp_path / 'endpoints.json'}" in " ".join(done.stderr.split())
+    assert "on the deployment" not in done.stdout

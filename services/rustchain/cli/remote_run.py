@@ -17,7 +17,13 @@ from rustchain.domain.mission_run import MissionRun
 from rustchain.domain.run_events import parse_run_event
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.generated.rustchain.planner.v1 import planner_pb2, planner_pb2_grpc
-from rustchain.platform.deployment import Endpoints, EndpointsError, configured_endpoints
+from rustchain.platform.deployment import (
+    Endpoints,
+    EndpointsError,
+    configured_endpoints,
+    endpoints_path,
+    process_alive,
+)
 from rustchain.platform.grpc_client import (
     ServiceUnavailableError,
     call_error,
@@ -35,8 +41,16 @@ RECONNECT_TIMEOUT_SECONDS = 30.0
 
 def deployment_endpoints() -> Endpoints | None:
     """The running deployment RUSTCHAIN_ENDPOINT or $RUSTCHAIN_HOME/endpoints.json names, if any."""
+    home = rustchain_home()
     try:
-        endpoints = configured_endpoints(rustchain_home())
+        endpoints = configured_endpoints(home)
+        if endpoints is not None and endpoints.pid is not None and not process_alive(endpoints.pid):
+            path = endpoints_path(home)
+            click.echo(
+                f"rustchain: ignoring {path}: its deployment (pid {endpoints.pid}) is gone",
+                err=True,
+            )
+            return None
     except EndpointsError as error:
         raise click.UsageError(str(error)) from None
     if endpoints is None or not {"planner", "executor"} <= endpoints.services.keys():

@@ -13,7 +13,7 @@ import click
 
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
-from rustchain.platform.deployment import endpoints_path
+from rustchain.platform.deployment import EndpointsError, endpoints_path, running_deployment
 from rustchain.platform.deployment_supervisor import (
     SUPERVISE_INTERVAL,
     Deployment,
@@ -38,6 +38,13 @@ def up() -> None:
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, on_signal)
     home = rustchain_home()
+    try:
+        running = running_deployment(home)
+    except EndpointsError:
+        running = None
+    if running is not None and running.pid is not None:
+        _report(f"a deployment already runs on {home} (pid {running.pid}); stop it first")
+        sys.exit(exit_codes.USAGE)
     deployment = Deployment(home, dict(os.environ), _report)
     try:
         endpoints = deployment.up()

@@ -82,3 +82,25 @@ def configured_endpoints(home: Path, environ: Mapping[str, str] | None = None) -
         return _parse_pairs(named) if "=" in named else read_endpoints(Path(named))
     path = endpoints_path(home)
     return read_endpoints(path) if path.is_file() else None
+
+
+def process_alive(pid: int) -> bool:
+    """True while a process of that id exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_deployment(home: Path) -> Endpoints | None:
+    """The deployment whose endpoints file is in `home`, if its supervisor still runs."""
+    path = endpoints_path(home)
+    if not path.is_file():
+        return None
+    endpoints = read_endpoints(path)
+    if endpoints.pid is not None and not process_alive(endpoints.pid):
+        return None
+    return endpoints

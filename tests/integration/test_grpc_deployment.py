@@ -163,6 +163,12 @@ def test_up_serves_runs_restarts_and_stops(
     _wait_for(lambda: _serving(services["memory"]), "the restarted memory service")
     assert _children(process.pid)["memory"] != memory
 
+    nats = _children(process.pid)["nats"]
+    os.kill(nats, signal.SIGKILL)
+    _wait_for(lambda: "nats-server restarted" in log.read_text(), "nats-server's restart")
+    assert f"nats-server (pid {nats}) died" in log.read_text()
+    assert _children(process.pid)["nats"] != nats
+
     process.send_signal(signal.SIGTERM)
     assert process.wait(UP_TIMEOUT_SECONDS) == 0
     assert not (home / "endpoints.json").exists()

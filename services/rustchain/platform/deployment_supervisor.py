@@ -152,7 +152,9 @@ class Deployment:
         """Report and restart whatever has died since the last look."""
         if self.nats is not None and self.nats.pid is not None and _reaped(self.nats.pid):
             self.report(f"nats-server (pid {self.nats.pid}) died; restarting it")
+            self.nats.stop()
             self.nats.start()
+            self.report(f"nats-server restarted (pid {self.nats.pid})")
         for child in self.children:
             code = child.exit_code()
             if code is not None and child.restart_at is None:

@@ -15,6 +15,7 @@ def app() -> None:
 
 # Verb modules import `app`, so they are imported after it is defined.
 from rustchain.cli import (  # noqa: E402, F401
+    audit,
     events,
     mission_admin,
     missions,

@@ -51,6 +51,9 @@ class _Tracked:
     run: MissionRun
     version: int
     tasks: dict[asyncio.Task[Any], tuple[str, int]] = field(default_factory=dict)
+    # Facts decided outside the drive (a cancel), recorded by the drive in its next append.
+    inbox: list[RunEvent] = field(default_factory=list)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class ExecutorApplication:
@@ -76,6 +79,7 @@ class ExecutorApplication:
         self.settings = dict(settings or {})
         # The tenant's policy, checked again by the runners on concrete values.
         self.policy_for = policy_for
+        self._driving: dict[tuple[str, str], _Tracked] = {}
 
     def start(
         self,
@@ -136,6 +140,13 @@ class ExecutorApplication:
 
     def cancel(self, tenant: str, mission_id: str, reason: str) -> bool:
         """Ask a run to stop; False when it had already finished or been cancelled."""
+        driving = self._driving.get((tenant, mission_id))
+        if driving is not None:
+            # The drive owns the run's chain here: hand it the fact instead of writing beside it.
+            events = decide.cancel(driving.run, reason) if not driving.inbox else []
+            driving.inbox += events
+            driving.wakeup.set()
+            return bool(events)
         tracked = self._track(tenant, mission_id)
         events = decide.cancel(tracked.run, reason)
         if events:
@@ -145,6 +156,7 @@ class ExecutorApplication:
     async def drive(self, tenant: str, mission_id: str) -> MissionRun:
         """Run a mission to its end, resuming whatever a crash interrupted."""
         tracked = self._track(tenant, mission_id)
+        self._driving[(tenant, mission_id)] = tracked
         results: list[RunEvent] = decide.recover(tracked.run)
         try:
             while True:
@@ -153,6 +165,7 @@ class ExecutorApplication:
                     return tracked.run
                 results = await self._wait_for_results(tracked)
         finally:
+            self._driving.pop((tenant, mission_id), None)
             for task in tracked.tasks:
                 task.cancel()
 
@@ -178,7 +191,12 @@ class ExecutorApplication:
                 )
             except ChainConflictError:
                 fresh = self._track(tracked.tenant, tracked.mission_id)
-                fresh.tasks = tracked.tasks
+                fresh.tasks, fresh.inbox, fresh.wakeup = (
+                    tracked.tasks,
+                    tracked.inbox,
+                    tracked.wakeup,
+                )
+                self._driving[(tracked.tenant, tracked.mission_id)] = fresh
                 tracked = fresh
                 continue
             if self.listener is not None and facts:
@@ -190,14 +208,25 @@ class ExecutorApplication:
             return tracked
 
     async def _wait_for_results(self, tracked: _Tracked) -> list[RunEvent]:
-        if not tracked.tasks:
-            wakeup = decide.next_wakeup(tracked.run)
-            delay = 0.0 if wakeup is None else (wakeup - self.clock()).total_seconds()
-            # Waiting out a retry's backoff is the product's behaviour, not synchronisation.
-            await asyncio.sleep(max(delay, 0.0))
-            return []
-        done, _ = await asyncio.wait(tracked.tasks, return_when=asyncio.FIRST_COMPLETED)
-        results: list[RunEvent] = []
+        """Results of finished attempts, facts handed in (a cancel), or a due retry."""
+        waker = asyncio.ensure_future(tracked.wakeup.wait())
+        try:
+            if not tracked.tasks:
+                wakeup = decide.next_wakeup(tracked.run)
+                delay = 0.0 if wakeup is None else (wakeup - self.clock()).total_seconds()
+                # Waiting out a retry's backoff is the product's behaviour, not synchronisation.
+                await asyncio.wait([waker], timeout=max(delay, 0.0))
+                done: set[asyncio.Task[Any]] = set()
+            else:
+                finished, _ = await asyncio.wait(
+                    [*tracked.tasks, waker], return_when=asyncio.FIRST_COMPLETED
+                )
+                done = {task for task in finished if task is not waker}
+        finally:
+            waker.cancel()
+        tracked.wakeup.clear()
+        results: list[RunEvent] = tracked.inbox[:]
+        tracked.inbox.clear()
         for task in done:
             step_id, attempt = tracked.tasks.pop(task)
             error = task.exception()

@@ -256,22 +256,8 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
             )
         except Exception as error:
             await abort_with(context, error, STATUS)
-        if cancelled:
-            await self._redrive(tenant, request.mission_id)
         self.changes.notify()
         return executor_pb2.CancelMissionResponse(cancelled=cancelled)
-
-    async def _redrive(self, tenant: str, mission_id: str) -> None:
-        """Drive the run again from the store, so that it sees the cancellation just recorded.
-
-        A drive in flight keeps its run in memory and would not see a fact appended beside it
-        (see docs/services.md); its attempts in flight are abandoned and recorded as interrupted.
-        """
-        task = self._driving.get((tenant, mission_id))
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        self._drive(tenant, mission_id)
 
 
 def binding(servicer: ExecutorServicer) -> ServiceBinding:

@@ -21,6 +21,7 @@ from rustchain.cli import exit_codes
 from rustchain.cli.app import app
 from rustchain.domain.bindings import VariableBindingError, bind_variables
 from rustchain.domain.event_chain import verify_chain
+from rustchain.domain.event_names import EventNameError
 from rustchain.domain.mission_run import MissionRun
 from rustchain.domain.plan import Plan
 from rustchain.domain.policy import Policy
@@ -40,7 +41,12 @@ from rustchain.platform.home import rustchain_home
 from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
 from rustchain.platform.mission_files import compile_file
 from rustchain.steps import default_registry
-from rustchain.verifier.policy_files import PolicyFileError, load_policy
+from rustchain.verifier.policy_files import (
+    POLICIES_FOLDER,
+    PolicyFileError,
+    TenantPolicies,
+    load_policy,
+)
 
 
 def _parse_vars(values: tuple[str, ...]) -> dict[str, str]:
@@ -119,7 +125,7 @@ def run(file: str, variables: tuple[str, ...], tenant: str, policy_path: str | N
         for problem in error.problems:
             click.echo(f"{file}: error: {problem}", err=True)
         sys.exit(exit_codes.MISSION_AT_FAULT)
-    policy = _policy(policy_path)
+    policy = _policy(policy_path, tenant)
     verdict = _verify(file, plan, policy)
     workspace = None
     if plan.config.workspace is not None:
@@ -154,14 +160,19 @@ def run(file: str, variables: tuple[str, ...], tenant: str, policy_path: str | N
     sys.exit(exit_codes.OK if result.outcome == "succeeded" else exit_codes.MISSION_AT_FAULT)
 
 
-def _policy(policy_path: str | None) -> Policy:
-    """The tenant's policy file, or the default policy; a broken file ends the command here."""
+def _policy(policy_path: str | None, tenant: str) -> Policy:
+    """The policy named, else the tenant's ($RUSTCHAIN_HOME/policies/<tenant>.yaml), else the
+    default policy; a broken file ends the command here."""
     try:
+        if policy_path is None:
+            return TenantPolicies(rustchain_home() / POLICIES_FOLDER)(tenant)
         return load_policy(policy_path)
     except PolicyFileError as error:
         for diagnostic in error.diagnostics:
             click.echo(diagnostic.render(), err=True)
         sys.exit(exit_codes.USAGE)
+    except EventNameError as error:
+        raise click.BadParameter(str(error), param_hint="--tenant") from None
 
 
 def _verify(file: str, plan: Plan, policy: Policy) -> Verdict:

@@ -37,7 +37,7 @@ from rustchain.trainer.consuming import consume_until
 from rustchain.trainer.servicer import TrainerServicer
 from rustchain.trainer.servicer import binding as trainer_binding
 from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
-from rustchain.verifier.policy_files import default_policy
+from rustchain.verifier.policy_files import POLICIES_FOLDER, TenantPolicies
 from rustchain.verifier.servicer import VerifierServicer
 from rustchain.verifier.servicer import binding as verifier_binding
 
@@ -84,9 +84,9 @@ def _endpoint(service: str, given: Mapping[str, str], home: Path, env: Mapping[s
 
 
 def host_verifier(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted:
-    """The verifier on its own event store, with the default policy."""
+    """The verifier on its own event store, with each tenant's policy from the home."""
     store = open_event_store(_store("verifier", environ))
-    servicer = VerifierServicer(store, default_policy())
+    servicer = VerifierServicer(store, TenantPolicies(rustchain_home(environ) / POLICIES_FOLDER))
     return Hosted([verifier_binding(servicer)], closers=[_sync(store.close)])
 
 
@@ -112,14 +112,14 @@ def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
         channel = open_channel(endpoint)
         closers.append(channel.close)
         memory_for = lambda tenant: GrpcMemoryClient(channel, endpoint, tenant)  # noqa: E731
-    policy = default_policy()
+    policies = TenantPolicies(home / POLICIES_FOLDER)
     application = ExecutorApplication(
         store,
         default_registry(),
         home / "workspaces",
         memory_for=memory_for,
         settings={k: v for k, v in environ.items() if k.startswith(LLM_SETTINGS_PREFIX)},
-        policy_for=lambda _tenant: policy,
+        policy_for=policies,
     )
     servicer = ExecutorServicer(application)
     closers.append(servicer.stop)

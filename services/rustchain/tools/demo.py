@@ -1,15 +1,18 @@
-"""`make demo`: run the example missions for real, then validate and plan RustChain's examples.
+"""`make demo`: bring the embedded deployment up, run two missions through it, stop it cleanly.
 
-Runs use the `rustchain run` command exactly as a user would, with state under
-.rustchain/demo. Until the services of issue 5 land, `rustchain run` executes in its own process
-on the embedded stores; the recorded facts are the same.
+`rustchain up` starts nats-server and the services as separate processes under .rustchain/demo;
+the missions run with `rustchain run` exactly as a user runs them (submitted to the planner,
+verified, executed, watched over gRPC); then RustChain's own examples are validated and planned.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -24,19 +27,52 @@ COMPAT = ROOT.parent / "shared" / "compat" / "rustchain-community" / "examples"
 
 RUNS = (
     ("missions/hello.yaml", ("--var", "who=RustChain demo")),
-    ("missions/code_analysis.yaml", ("--policy", "missions/policies/repository-analysis.yaml")),
+    ("missions/code_analysis.yaml", ()),
 )
+HOME = ROOT / ".rustchain" / "demo"
+# The demo tenant ("default") may analyse this repository: its policy allows that workspace.
+TENANT_POLICY = ROOT / "missions" / "policies" / "repository-analysis.yaml"
+STARTUP_SECONDS = 90.0
+
+
+def _deployment_up(env: dict[str, str], console: Console) -> subprocess.Popen[bytes]:
+    """`rustchain up` in the background, once its endpoints are written."""
+    endpoints = HOME / "endpoints.json"
+    endpoints.unlink(missing_ok=True)
+    process = subprocess.Popen([sys.executable, "-m", "rustchain", "up"], cwd=ROOT, env=env)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    # `rustchain run` waits for each service to be ready; here only the deployment's start.
+    while not endpoints.is_file():
+        if process.poll() is not None:
+            raise SystemExit(f"rustchain up exited with status {process.returncode}")
+        if time.monotonic() > deadline:
+            process.terminate()
+            raise SystemExit("rustchain up did not write its endpoints in time")
+        time.sleep(0.1)
+    console.print(f"deployment up: endpoints in {endpoints.relative_to(ROOT)}")
+    return process
 
 
 def run_missions(console: Console) -> bool:
-    """Run the example missions with `rustchain run`; True when all succeed."""
-    env = {**os.environ, "RUSTCHAIN_HOME": str(ROOT / ".rustchain" / "demo")}
+    """Run the example missions through the embedded deployment; True when all succeed."""
+    (HOME / "policies").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(TENANT_POLICY, HOME / "policies" / "default.yaml")
+    env = {**os.environ, "RUSTCHAIN_HOME": str(HOME)}
+    console.rule("rustchain up")
+    deployment = _deployment_up(env, console)
     ok = True
-    for mission, extra in RUNS:
-        console.rule(f"rustchain run {mission} {' '.join(extra)}")
-        command = [sys.executable, "-m", "rustchain", "run", mission, *extra]
-        result = subprocess.run(command, cwd=ROOT, env=env, check=False)
-        ok = ok and result.returncode == 0
+    try:
+        for mission, extra in RUNS:
+            console.rule(f"rustchain run {mission} {' '.join(extra)}")
+            command = [sys.executable, "-m", "rustchain", "run", mission, *extra]
+            result = subprocess.run(command, cwd=ROOT, env=env, check=False)
+            ok = ok and result.returncode == 0
+    finally:
+        console.rule("stopping the deployment")
+        deployment.send_signal(signal.SIGTERM)
+        code = deployment.wait(timeout=60)
+        console.print(f"deployment stopped (exit status {code})")
+        ok = ok and code == 0
     return ok
 
 
@@ -44,10 +80,10 @@ def main() -> None:
     """Run the example missions, then validate and plan RustChain's examples, and report."""
     console = Console(highlight=False, width=max(Console().width, 140))
     console.print(
-        "[bold]RustChain demo[/bold]: two missions run end to end (files, commands, memory), "
-        "each fact stored in a hash-chained event stream; then RustChain's own examples are "
-        "validated and planned. (The gRPC services arrive in a later issue: runs execute "
-        "in-process on the same stores.)"
+        "[bold]RustChain demo[/bold]: the embedded deployment (nats-server and the services) "
+        "comes up, two missions run through it end to end (files, commands, memory), each fact "
+        "stored in a hash-chained event stream and relayed to JetStream; it stops; then "
+        "RustChain's own examples are validated and planned."
     )
     runs_ok = run_missions(console)
     console.rule("RustChain's examples: validate and plan")

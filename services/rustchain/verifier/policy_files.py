@@ -6,6 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 from rustchain.domain.diagnostics import START, Diagnostic, DiagnosticSink, Severity
+from rustchain.domain.event_names import validate_tenant
 from rustchain.domain.policy import Policy, parse_policy
 
 DEFAULT_POLICY_FILE = "default_policy.yaml"
@@ -48,3 +49,33 @@ def load_policy(path: str | None) -> Policy:
         diagnostic = Diagnostic(path, START, Severity.ERROR, f"cannot read the policy: {reason}")
         raise PolicyFileError([diagnostic]) from None
     return _parse(data, path)
+
+
+POLICIES_FOLDER = "policies"
+
+
+class TenantPolicies:
+    """Each tenant's policy: `<folder>/<tenant>.yaml` when it exists, else the default policy.
+
+    A file is read again when it changes, so a platform team can tighten a policy without a
+    restart; a broken file refuses that tenant's missions (PolicyFileError), never loosens them.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._default = default_policy()
+        self._cache: dict[str, tuple[int, Policy]] = {}
+
+    def __call__(self, tenant: str) -> Policy:
+        """The policy that applies to the tenant now."""
+        path = self.folder / f"{validate_tenant(tenant)}.yaml"
+        try:
+            changed = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return self._default
+        cached = self._cache.get(tenant)
+        if cached is not None and cached[0] == changed:
+            return cached[1]
+        policy = load_policy(str(path))
+        self._cache[tenant] = (changed, policy)
+        return policy

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,13 +58,16 @@ def verdict_message(verdict: Verdict) -> verifier_pb2.VerifyPlanResponse:
 
 
 class VerifierServicer(verifier_pb2_grpc.VerifierServiceServicer):
-    """Verifies plans against the policy (the default policy for every tenant, for now)."""
+    """Verifies plans against each tenant's policy."""
 
     def __init__(
-        self, store: EventStore, policy: Policy, settings: VerifierSettings | None = None
+        self,
+        store: EventStore,
+        policy_for: Callable[[str], Policy],
+        settings: VerifierSettings | None = None,
     ) -> None:
         self.store = store
-        self.policy = policy
+        self.policy_for = policy_for
         self.settings = settings or VerifierSettings()
 
     async def VerifyPlan(
@@ -76,7 +80,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServiceServicer):
         try:
             plan = Plan.model_validate_json(request.plan_json)
             verdict = await asyncio.to_thread(
-                verify_plan, plan, self.policy, constraint_generators(), self.settings
+                verify_plan, plan, self.policy_for(tenant), constraint_generators(), self.settings
             )
             if request.mission_id:
                 record_verdict(

@@ -121,3 +121,18 @@ def test_missions_status_and_cancel_read_the_recorded_history(tmp_path: Path) ->
     assert "had already finished or been cancelled" in cancelled.stderr
     assert missing.returncode == 1
     assert f"no mission '{'0' * 32}' for tenant 'default'" in missing.stderr
+
+
+def test_the_tenants_policy_file_in_the_home_applies(tmp_path: Path) -> None:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "acme.yaml").write_text(
+        "name: acme-strict\ncommands:\n  allowed_programs: [cat]\n"
+    )
+
+    strict = rustchain(tmp_path, "run", "missions/hello.yaml", "--tenant", "acme")
+    default = rustchain(tmp_path, "run", "missions/hello.yaml", "--tenant", "other")
+
+    assert strict.returncode == 1
+    assert "[command.program] step 'say_it'" in strict.stderr
+    assert "violation under policy 'acme-strict'" in strict.stderr
+    assert default.returncode == 0, default.stderr

@@ -249,3 +249,35 @@ def test_run_ignores_the_endpoints_of_a_deployment_that_is_gone(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     assert f"ignoring {tmp_path / 'endpoints.json'}" in " ".join(done.stderr.split())
     assert "on the deployment" not in done.stdout
+
+
+def test_detached_run_prints_the_mission_id_and_status_follows_it(
+    deployment: tuple[subprocess.Popen[bytes], Path],
+) -> None:
+    _, home = deployment
+
+    detached = _run(home, "missions/hello.yaml", "--detach")
+
+    assert detached.returncode == 0, detached.stderr
+    mission_id = detached.stdout.strip()
+    assert len(mission_id) == 32
+
+    def succeeded() -> bool:
+        shown = subprocess.run(
+            [sys.executable, "-m", "rustchain", "status", mission_id],
+            env={**os.environ, "RUSTCHAIN_HOME": str(home)},
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_SECONDS,
+            check=False,
+        )
+        return ": succeeded" in shown.stdout
+
+    _wait_for(succeeded, "the detached mission to succeed")
+
+
+def test_detach_without_a_deployment_is_a_usage_error(tmp_path: Path) -> None:
+    result = _run(tmp_path, "missions/hello.yaml", "--detach")
+
+    assert result.returncode == 2
+    assert "--detach needs a running deployment" in result.stderr

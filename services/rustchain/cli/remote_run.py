@@ -161,20 +161,28 @@ def _summary(console: Console, run: MissionRun, counts: Counter[str]) -> None:
         console.print(f"output {name}: {shown[:500]}")
 
 
-def run_remote(file: str, variables: dict[str, str], tenant: str, endpoints: Endpoints) -> int:
-    """Submit and watch a mission on the deployment; returns the exit code."""
+def run_remote(
+    file: str, variables: dict[str, str], tenant: str, endpoints: Endpoints, detach: bool = False
+) -> int:
+    """Submit and watch a mission on the deployment (or, detached, only submit it)."""
     console = Console(highlight=False)
     try:
         text = Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         click.echo(f"{file}:1:1: error: cannot read the file: {error}", err=True)
         return exit_codes.MISSION_AT_FAULT
-    remote = RemoteRun(endpoints, tenant, console)
+    # Detached, standard output is the mission id alone, for scripts.
+    remote = RemoteRun(
+        endpoints, tenant, Console(stderr=True, highlight=False) if detach else console
+    )
 
     async def submit_and_watch() -> tuple[MissionRun | None, Counter[str]]:
         mission_id = await remote.submit(file, text, variables)
         if mission_id is None:
             return None, Counter()
+        if detach:
+            click.echo(mission_id)
+            return None, Counter({"detached": 1})
         return await remote.watch(mission_id)
 
     try:
@@ -183,6 +191,6 @@ def run_remote(file: str, variables: dict[str, str], tenant: str, endpoints: End
         click.echo(f"rustchain: {error}", err=True)
         return exit_codes.UNREACHABLE
     if run is None:
-        return exit_codes.MISSION_AT_FAULT
+        return exit_codes.OK if counts["detached"] else exit_codes.MISSION_AT_FAULT
     _summary(console, run, counts)
     return exit_codes.OK if run.outcome == "succeeded" else exit_codes.MISSION_AT_FAULT

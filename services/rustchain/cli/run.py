@@ -100,7 +100,12 @@ class Progress:
 @click.option(
     "--policy", "policy_path", metavar="P", help="The tenant's policy; default: the default policy."
 )
-def run(file: str, variables: tuple[str, ...], tenant: str, policy_path: str | None) -> None:
+@click.option(
+    "--detach", is_flag=True, help="Submit to the running deployment, print the mission id, return."
+)
+def run(
+    file: str, variables: tuple[str, ...], tenant: str, policy_path: str | None, detach: bool
+) -> None:
     """Verify a mission against the policy, run it and show its progress.
 
     Exit 0 when it succeeds; 1 when it fails, is refused by the verifier, or a file or variable is
@@ -110,7 +115,12 @@ def run(file: str, variables: tuple[str, ...], tenant: str, policy_path: str | N
 
     deployment = deployment_endpoints() if policy_path is None else None
     if deployment is not None:  # a running deployment (`rustchain up`): docs/services.md
-        sys.exit(run_remote(file, _parse_vars(variables), tenant, deployment))
+        sys.exit(run_remote(file, _parse_vars(variables), tenant, deployment, detach))
+    if detach:
+        raise click.UsageError(
+            "--detach needs a running deployment: start one with `rustchain up` "
+            "(and run without --policy: the deployment applies the tenant's policy)"
+        )
     console = Console(highlight=False)
     registry = default_registry()
     compilation = compile_file(file, registry)

@@ -13,9 +13,9 @@ from rustchain.platform.event_store import EventStoreSettings, open_event_store
 from tests.paths import REPO
 
 
-def rustchain(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def rustchain(home: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
     """Run the command with its state in `home`."""
-    env = {**os.environ, "RUSTCHAIN_HOME": str(home), "COLUMNS": "200"}
+    env = {**os.environ, "RUSTCHAIN_HOME": str(home), "COLUMNS": "200", **extra_env}
     return subprocess.run(
         [sys.executable, "-m", "rustchain", *args],
         capture_output=True,
@@ -136,3 +136,19 @@ def test_the_tenants_policy_file_in_the_home_applies(tmp_path: Path) -> None:
     assert "[command.program] step 'say_it'" in strict.stderr
     assert "violation under policy 'acme-strict'" in strict.stderr
     assert default.returncode == 0, default.stderr
+
+
+def test_an_unreachable_database_is_one_line_naming_it_without_the_password(tmp_path: Path) -> None:
+    result = rustchain(
+        tmp_path,
+        "run",
+        "missions/hello.yaml",
+        RUSTCHAIN_DATABASE_URL="postgresql://auditor:s3cret@127.0.0.1:1/events",
+    )
+
+    assert result.returncode == 3
+    assert result.stderr.startswith(
+        "rustchain: event store unreachable: PostgreSQL at 127.0.0.1:1/events"
+    )
+    assert "s3cret" not in result.stderr
+    assert "Traceback" not in result.stderr

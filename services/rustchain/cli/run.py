@@ -12,8 +12,10 @@ import sys
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import NoReturn
 
 import click
+from eventsourcing.persistence import PersistenceError
 from rich.console import Console
 from rich.table import Table
 
@@ -36,7 +38,12 @@ from rustchain.domain.run_events import (
 )
 from rustchain.domain.verdict import Verdict
 from rustchain.executor.application import ExecutorApplication, utc_now
-from rustchain.platform.event_store import EventStoreError, EventStoreSettings, open_event_store
+from rustchain.platform.event_store import (
+    EventStoreError,
+    EventStoreSettings,
+    describe_store,
+    open_event_store,
+)
 from rustchain.platform.home import rustchain_home
 from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
 from rustchain.platform.mission_files import compile_file
@@ -141,11 +148,11 @@ def run(
     if plan.config.workspace is not None:
         workspace = (Path(file).parent / plan.config.workspace).resolve()
     home = rustchain_home()
+    settings = EventStoreSettings.from_environ("executor")
     try:
-        store = open_event_store(EventStoreSettings.from_environ("executor"))
-    except EventStoreError as error:
-        click.echo(f"rustchain: cannot open the event store: {error}", err=True)
-        sys.exit(exit_codes.UNREACHABLE)
+        store = open_event_store(settings)
+    except (EventStoreError, PersistenceError) as error:
+        _unreachable(settings, error)
     memory = SqliteMemoryStore(home / "memory.sqlite3")
     try:
         executor = ExecutorApplication(
@@ -164,10 +171,18 @@ def run(
         console.print(verdict.render()[-1])
         result = asyncio.run(executor.drive(tenant, mission_id))
         _summary(console, store.mission_events(tenant, mission_id), result)
+    except (EventStoreError, PersistenceError) as error:
+        _unreachable(settings, error)
     finally:
         memory.close()
         store.close()
     sys.exit(exit_codes.OK if result.outcome == "succeeded" else exit_codes.MISSION_AT_FAULT)
+
+
+def _unreachable(settings: EventStoreSettings, error: Exception) -> NoReturn:
+    """One line naming the store (never its password); what was recorded stays recorded."""
+    click.echo(f"rustchain: event store unreachable: {describe_store(settings)}: {error}", err=True)
+    sys.exit(exit_codes.UNREACHABLE)
 
 
 def _policy(policy_path: str | None, tenant: str) -> Policy:
@@ -204,7 +219,11 @@ def _record_verdict(verdict: Verdict, tenant: str, mission_id: str) -> None:
     """Keep the SAFE verdict in the verifier's store, before the mission's first step."""
     from rustchain.verifier.recording import record_verdict
 
-    store = open_event_store(EventStoreSettings.from_environ("verifier"))
+    settings = EventStoreSettings.from_environ("verifier")
+    try:
+        store = open_event_store(settings)
+    except (EventStoreError, PersistenceError) as error:
+        _unreachable(settings, error)
     try:
         record_verdict(store, verdict, tenant, mission_id, lambda: str(uuid.uuid4()), utc_now)
     finally:

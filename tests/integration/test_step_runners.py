@@ -93,7 +93,7 @@ def test_read_file_returns_text_and_refuses_files_over_its_limit(tmp_path: Path)
     (tmp_path / "big.txt").write_text("x" * 100)
 
     assert run_step("read_file", tmp_path, path="big.txt") == "x" * 100
-    with pytest.raises(StepRunError, match="larger than max_bytes"):
+    with pytest.raises(StepRunError, match=r"'big\.txt' is larger than 10 bytes"):
         run_step("read_file", tmp_path, path="big.txt", max_bytes=10)
 
 

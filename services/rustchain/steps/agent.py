@@ -12,7 +12,7 @@ from rustchain.domain.policy_obligations import Obligation, TokenUse, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 from rustchain.steps.llm_client import ChatRequest, chat
-from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.steps.runtime import StepContext, StepRunError, read_workspace_file
 from rustchain.steps.tools import call_tool, describe_tools
 
 
@@ -36,6 +36,7 @@ class AgentParameters(BaseModel):
         return self
 
 
+MAX_CONTEXT_BYTES = 64 * 1024
 _INSTRUCTIONS = """You are {name}, an agent working towards an objective.
 Answer with exactly one JSON object and nothing else:
   {{"tool": "<tool name>", "parameters": {{...}}}} to call a tool, or
@@ -59,12 +60,8 @@ async def agent(params: AgentParameters, context: StepContext) -> dict[str, Any]
     """Ask the model, run the tools it calls, feed back the results, until it answers."""
     objective = params.objective or params.task or ""
     if params.context_file is not None:
-        source = context.path(params.context_file, write=False)
-        if not source.is_file():
-            raise StepRunError(
-                f"context_file '{params.context_file}' is not a file in the workspace"
-            )
-        objective += "\n\nContext:\n" + source.read_text(encoding="utf-8", errors="replace")[:20000]
+        data = read_workspace_file(context, params.context_file, MAX_CONTEXT_BYTES, "context_file ")
+        objective += "\n\nContext:\n" + data.decode("utf-8", errors="replace")
     tools = describe_tools(params.tools) if params.tools else "(none: answer from reasoning)"
     system = _INSTRUCTIONS.format(name=params.name or "an agent", tools=tools)
     messages = [{"role": "system", "content": system}, {"role": "user", "content": objective}]

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.steps.runtime import StepContext, StepRunError, read_workspace_file
 
 MAX_BYTES = 10 * 1024 * 1024
 
@@ -25,12 +25,7 @@ class CsvLoaderParameters(BaseModel):
 
 async def csv_loader(params: CsvLoaderParameters, context: StepContext) -> dict[str, Any]:
     """The rows (mappings by column when the file has headers) and their count."""
-    target = context.path(params.file_path, write=False)
-    if not target.is_file():
-        raise StepRunError(f"'{params.file_path}' is not a file in the workspace")
-    data = target.read_bytes()
-    if len(data) > MAX_BYTES:
-        raise StepRunError(f"'{params.file_path}' is larger than {MAX_BYTES} bytes")
+    data = read_workspace_file(context, params.file_path, MAX_BYTES)
     text = data.decode("utf-8", errors="replace")
     try:
         if params.has_headers:

@@ -13,7 +13,9 @@ from rustchain.domain.policy_checks import check_url
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.steps.runtime import StepContext, StepRunError, read_workspace_file
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
 
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -43,10 +45,9 @@ async def http(params: HttpParameters, context: StepContext) -> dict[str, Any]:
     timeout = min(params.timeout_seconds, context.timeout_seconds)
     request_kwargs: dict[str, Any] = {"headers": params.headers}
     if params.body_file is not None:
-        source = context.path(params.body_file, write=False)
-        if not source.is_file():
-            raise StepRunError(f"body_file '{params.body_file}' is not a file in the workspace")
-        request_kwargs["content"] = source.read_bytes()
+        request_kwargs["content"] = read_workspace_file(
+            context, params.body_file, MAX_BODY_BYTES, "body_file "
+        )
     elif isinstance(params.body, str):
         request_kwargs["content"] = params.body.encode("utf-8")
     elif params.body is not None:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from rustchain.domain.diagnostics import DiagnosticSink
 from rustchain.domain.yaml_reader import read_source
 from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.steps.runtime import StepContext, StepRunError, read_workspace_file
 
 MAX_BYTES = 10 * 1024 * 1024
 
@@ -25,12 +25,7 @@ class JsonYamlLoaderParameters(BaseModel):
 
 async def json_yaml_loader(params: JsonYamlLoaderParameters, context: StepContext) -> Any:
     """The parsed content of the file."""
-    target = context.path(params.file_path, write=False)
-    if not target.is_file():
-        raise StepRunError(f"'{params.file_path}' is not a file in the workspace")
-    data = target.read_bytes()
-    if len(data) > MAX_BYTES:
-        raise StepRunError(f"'{params.file_path}' is larger than {MAX_BYTES} bytes")
+    data = read_workspace_file(context, params.file_path, MAX_BYTES)
     is_json = params.format == "json" or (
         params.format == "auto" and params.file_path.lower().endswith(".json")
     )

@@ -11,7 +11,7 @@ from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, StepRunError, relative
+from rustchain.steps.runtime import StepContext, relocate
 
 
 class MoveFileParameters(BaseModel):
@@ -25,17 +25,14 @@ class MoveFileParameters(BaseModel):
 
 async def move_file(params: MoveFileParameters, context: StepContext) -> dict[str, object]:
     """Move a file within the workspace."""
-    source = context.path(params.source, write=True)
-    destination = context.path(params.destination, write=True)
-    if not source.is_file():
-        raise StepRunError(f"'{params.source}' is not a file in the workspace")
-    if destination.is_dir():
-        destination = context.path(f"{params.destination}/{source.name}", write=True)
-    if destination.exists() and not params.overwrite:
-        raise StepRunError(f"'{params.destination}' exists and overwrite is false")
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(source, destination)
-    return {"source": params.source, "destination": relative(context, destination)}
+    return relocate(
+        context,
+        params.source,
+        params.destination,
+        overwrite=params.overwrite,
+        source_is_written=True,
+        transfer=os.replace,
+    )
 
 
 STEP_TYPE = StepDefinition("move_file", "Move or rename a file", MoveFileParameters, run=move_file)

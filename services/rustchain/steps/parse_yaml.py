@@ -12,7 +12,7 @@ from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.domain.yaml_reader import read_source
 from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.steps.runtime import StepContext, StepRunError, read_workspace_file
 
 
 class ParseYamlParameters(BaseModel):
@@ -35,10 +35,8 @@ MAX_TEXT = 10 * 1024 * 1024
 async def parse_yaml(params: ParseYamlParameters, context: StepContext) -> Any:
     """The parsed value of the text or of the workspace file."""
     if params.path is not None:
-        target = context.path(params.path, write=False)
-        if not target.is_file():
-            raise StepRunError(f"'{params.path}' is not a file in the workspace")
-        text = target.read_text(encoding="utf-8", errors="replace")
+        data = read_workspace_file(context, params.path, MAX_TEXT)
+        text = data.decode("utf-8", errors="replace")
     else:
         text = params.content or ""
     if len(text) > MAX_TEXT:

@@ -10,7 +10,7 @@ from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.steps.runtime import StepContext, StepRunError, read_workspace_file
 
 
 class ReadFileParameters(BaseModel):
@@ -23,13 +23,7 @@ class ReadFileParameters(BaseModel):
 
 async def read_file(params: ReadFileParameters, context: StepContext) -> str:
     """The file's text (UTF-8), refused beyond `max_bytes`."""
-    target = context.path(params.path, write=False)
-    if not target.is_file():
-        raise StepRunError(f"'{params.path}' is not a file in the workspace")
-    with target.open("rb") as handle:
-        data = handle.read(params.max_bytes + 1)
-    if len(data) > params.max_bytes:
-        raise StepRunError(f"'{params.path}' is larger than max_bytes ({params.max_bytes})")
+    data = read_workspace_file(context, params.path, params.max_bytes)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:

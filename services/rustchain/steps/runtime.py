@@ -103,3 +103,41 @@ def parameters_of(model: type[BaseModel], values: Mapping[str, Any]) -> BaseMode
         return model.model_validate(dict(values))
     except ValueError as error:
         raise StepRunError(f"parameters after substituting references: {error}") from None
+
+
+def read_workspace_file(
+    context: StepContext, written: str, max_bytes: int, what: str = ""
+) -> bytes:
+    """The bytes of a workspace file a step reads, checked against the policy and a size cap."""
+    target = context.path(written, write=False)
+    if not target.is_file():
+        raise StepRunError(f"{what}'{written}' is not a file in the workspace")
+    with target.open("rb") as handle:
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise StepRunError(f"{what}'{written}' is larger than {max_bytes} bytes")
+    return data
+
+
+def relocate(
+    context: StepContext,
+    source_written: str,
+    destination_written: str,
+    *,
+    overwrite: bool,
+    source_is_written: bool,
+    transfer: Callable[[Path, Path], object],
+) -> dict[str, object]:
+    """Copy or move a workspace file (into a folder keeps its name); refuse to replace one
+    unless `overwrite`."""
+    source = context.path(source_written, write=source_is_written)
+    destination = context.path(destination_written, write=True)
+    if not source.is_file():
+        raise StepRunError(f"'{source_written}' is not a file in the workspace")
+    if destination.is_dir():
+        destination = context.path(f"{destination_written}/{source.name}", write=True)
+    if destination.exists() and not overwrite:
+        raise StepRunError(f"'{destination_written}' exists and overwrite is false")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    transfer(source, destination)
+    return {"source": source_written, "destination": relative(context, destination)}

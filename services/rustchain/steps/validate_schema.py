@@ -12,7 +12,9 @@ from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.steps.runtime import StepContext, StepRunError, read_workspace_file
+
+MAX_BYTES = 10 * 1024 * 1024
 
 
 class ValidateSchemaParameters(BaseModel):
@@ -70,10 +72,8 @@ def _parse(text: str, where: str) -> Any:
 
 
 def _load_json(context: StepContext, path: str) -> Any:
-    target = context.path(path, write=False)
-    if not target.is_file():
-        raise StepRunError(f"'{path}' is not a file in the workspace")
-    return _parse(target.read_text(encoding="utf-8"), f"'{path}'")
+    data = read_workspace_file(context, path, MAX_BYTES)
+    return _parse(data.decode("utf-8", errors="replace"), f"'{path}'")
 
 
 STEP_TYPE = StepDefinition(

@@ -46,13 +46,16 @@ def _serving(endpoint: str) -> bool:
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
-def _trajectory(endpoint: str, mission_id: str) -> str | None:
-    """The trajectory's JSON once the trainer has recorded it."""
+def _trajectory(endpoint: str, mission_id: str, home: Path) -> str | None:
+    """The trajectory's JSON once the trainer has recorded it (asked with the admin token)."""
+    token = (home / "admin.token").read_text().strip()
     with grpc.insecure_channel(endpoint) as channel:
         trainer = trainer_pb2_grpc.TrainerServiceStub(channel)
         try:
             reply = trainer.GetTrajectory(
-                trainer_pb2.GetTrajectoryRequest(mission_id=mission_id), timeout=2.0
+                trainer_pb2.GetTrajectoryRequest(mission_id=mission_id),
+                timeout=2.0,
+                metadata=(("authorization", f"Bearer {token}"),),
             )
         except grpc.RpcError as error:
             if error.code() is grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
@@ -131,8 +134,10 @@ def test_up_serves_runs_restarts_and_stops(
     assert "mission succeeded" in shown
 
     mission_id = shown.split("(", 1)[1].split(")", 1)[0]
-    _wait_for(lambda: _trajectory(services["trainer"], mission_id), "the mission's trajectory")
-    trajectory = json.loads(_trajectory(services["trainer"], mission_id) or "{}")
+    _wait_for(
+        lambda: _trajectory(services["trainer"], mission_id, home), "the mission's trajectory"
+    )
+    trajectory = json.loads(_trajectory(services["trainer"], mission_id, home) or "{}")
     assert trajectory["outcome"] == "succeeded"
     assert [s["step_id"] for s in trajectory["steps"]] == [
         "write_greeting",

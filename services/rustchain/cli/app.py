@@ -21,6 +21,7 @@ from rustchain.cli import (  # noqa: E402, F401
     missions,
     run,
     serve,
+    token,
     up,
     verify,
 )

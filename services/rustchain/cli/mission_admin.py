@@ -21,6 +21,7 @@ from rustchain.domain.mission_run import MissionRun
 from rustchain.executor.application import ExecutorApplication
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.platform.event_store import EventStoreError, EventStoreSettings, open_event_store
+from rustchain.platform.grpc_auth import CALL_TOKEN
 from rustchain.platform.grpc_client import (
     ServiceUnavailableError,
     call_error,
@@ -29,6 +30,7 @@ from rustchain.platform.grpc_client import (
     wait_ready,
 )
 from rustchain.platform.home import rustchain_home
+from rustchain.platform.tokens import cli_token
 from rustchain.steps import default_registry
 
 
@@ -116,6 +118,7 @@ async def _remote(tenant: str, call: str, request: Any) -> Any:
 
 
 def _call(tenant: str, call: str, request: Any) -> Any:
+    CALL_TOKEN.set(cli_token(rustchain_home(), None))
     try:
         return asyncio.run(_remote(tenant, call, request))
     except ServiceUnavailableError as error:

@@ -24,6 +24,7 @@ from rustchain.platform.deployment import (
     endpoints_path,
     process_alive,
 )
+from rustchain.platform.grpc_auth import CALL_TOKEN
 from rustchain.platform.grpc_client import (
     ServiceUnavailableError,
     call_error,
@@ -33,6 +34,7 @@ from rustchain.platform.grpc_client import (
 )
 from rustchain.platform.home import rustchain_home
 from rustchain.platform.mission_files import compile_file
+from rustchain.platform.tokens import cli_token
 from rustchain.steps import default_registry
 
 RECONNECT_TIMEOUT_SECONDS = 30.0
@@ -165,6 +167,7 @@ def run_remote(
     file: str, variables: dict[str, str], tenant: str, endpoints: Endpoints, detach: bool = False
 ) -> int:
     """Submit and watch a mission on the deployment (or, detached, only submit it)."""
+    CALL_TOKEN.set(cli_token(rustchain_home(), None))
     console = Console(highlight=False)
     try:
         text = Path(file).read_text(encoding="utf-8")

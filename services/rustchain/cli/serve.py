@@ -25,12 +25,14 @@ from rustchain.planner.servicer import PlannerServicer
 from rustchain.planner.servicer import binding as planner_binding
 from rustchain.platform.deployment import SERVICES, EndpointsError, configured_endpoints
 from rustchain.platform.event_store import EventStoreError, EventStoreSettings, open_event_store
+from rustchain.platform.grpc_auth import AuthInterceptor
 from rustchain.platform.grpc_client import open_channel
 from rustchain.platform.grpc_memory import GrpcMemoryClient
 from rustchain.platform.grpc_server import LOOPBACK, GrpcServerError, ServiceBinding, start_server
 from rustchain.platform.home import rustchain_home
 from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
 from rustchain.platform.nats_server import NATS_URL_VARIABLE, external_nats_url
+from rustchain.platform.tokens import signing_key
 from rustchain.steps import default_registry
 from rustchain.steps.runtime import MemoryClient
 from rustchain.trainer.consuming import consume_until
@@ -188,8 +190,11 @@ async def serve(
 ) -> None:
     """Serve one service until `stop` is set; `announce` gets the port once it listens."""
     hosted = HOSTS[service](environ, peers)
+    # Every RPC is authenticated once the deployment has a signing key (`rustchain up` makes one).
+    key = signing_key(rustchain_home(environ), environ)
+    interceptors = [AuthInterceptor(key)] if key else []
     try:
-        running = await start_server(hosted.bindings, port)
+        running = await start_server(hosted.bindings, port, interceptors=interceptors)
         try:
             hosted.on_started()
             announce(running.port)

@@ -8,6 +8,7 @@ import grpc
 
 from rustchain.generated.rustchain.planner.v1 import planner_pb2, planner_pb2_grpc
 from rustchain.planner.application import PlannerApplication, Problem, validate
+from rustchain.platform.grpc_auth import CALL_TOKEN, bearer
 from rustchain.platform.grpc_client import ServiceUnavailableError, tenant_of
 from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
 
@@ -42,6 +43,8 @@ class PlannerServicer(planner_pb2_grpc.PlannerServiceServicer):
     ) -> planner_pb2.SubmitMissionResponse:
         """Start the mission, or return every problem with its position."""
         tenant = tenant_of(context.invocation_metadata())
+        # The verifier and the executor are called with the caller's own credential.
+        CALL_TOKEN.set(bearer(context.invocation_metadata()))
         try:
             submission = await self.app.submit(
                 tenant,

@@ -22,6 +22,7 @@ from grpc_health.v1 import health_pb2
 from rustchain.platform.deployment import Endpoints, endpoints_path, write_endpoints
 from rustchain.platform.grpc_server import LOOPBACK
 from rustchain.platform.nats_server import NatsServer, NatsServerSettings, free_port
+from rustchain.platform.tokens import TOKEN_VARIABLE, ensure_admin_token, signing_key
 
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
@@ -127,6 +128,10 @@ class Deployment:
         self.nats = NatsServer(NatsServerSettings.from_environ(self.home, self.environ))
         self.nats.start()
         environ = {**self.environ, "RUSTCHAIN_HOME": str(self.home), "NATS_URL": self.nats.url}
+        # Every RPC carries a token; the services call each other (memory) as the admin.
+        key = signing_key(self.home, environ, create=True)
+        assert key is not None
+        environ[TOKEN_VARIABLE] = environ.get(TOKEN_VARIABLE) or ensure_admin_token(self.home, key)
         self.environ = environ
         logs = self.home / "logs"
         endpoints = {name: f"{LOOPBACK}:{free_port()}" for name in START_ORDER}

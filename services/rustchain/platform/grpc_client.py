@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 import grpc
 
+from rustchain.platform.grpc_auth import outgoing_token
+
 TENANT_METADATA = "x-rustchain-tenant"
 DEFAULT_TENANT = "default"
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -62,8 +64,11 @@ async def _connected(
 
 
 def tenant_metadata(tenant: str) -> tuple[tuple[str, str], ...]:
-    """The call metadata that names the tenant."""
-    return ((TENANT_METADATA, tenant),)
+    """The call metadata that names the tenant, with the bearer token when there is one."""
+    token = outgoing_token()
+    if token is None:
+        return ((TENANT_METADATA, tenant),)
+    return ((TENANT_METADATA, tenant), ("authorization", f"Bearer {token}"))
 
 
 def tenant_of(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:

@@ -45,10 +45,13 @@ class RunningServer:
 
 
 async def start_server(
-    bindings: Sequence[ServiceBinding], port: int = 0, host: str = LOOPBACK
+    bindings: Sequence[ServiceBinding],
+    port: int = 0,
+    host: str = LOOPBACK,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> RunningServer:
     """Start a server with the services, health (SERVING for each) and reflection; port 0: any."""
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=list(interceptors))
     for binding in bindings:
         binding.add_to_server(binding.servicer, server)
     checker = health.aio.HealthServicer()

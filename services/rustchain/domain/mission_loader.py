@@ -2,109 +2,20 @@
 
 from __future__ import annotations
 
-import functools
-import types
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from rustchain.domain import graph
 from rustchain.domain.diagnostics import DiagnosticSink, Position
 from rustchain.domain.mission import Mission, MissionHeader, MissionStep
 from rustchain.domain.model_errors import validate_node
-from rustchain.domain.references import Reference, ReferenceKind, UnknownReference, scan
+from rustchain.domain.reference_sites import reference_position, references_in, unknown_message
+from rustchain.domain.references import Reference, ReferenceKind, UnknownReference
 from rustchain.domain.source import Node, NodeKind, SourceDocument, describe
 from rustchain.domain.step_types import StepTypeRegistry, canonical_step_type
-from rustchain.domain.suggest import closest, did_you_mean, near_miss
-
-
-def _nested_model(annotation: Any) -> tuple[str, type[BaseModel]] | None:
-    """Whether a field holds a model, a dict of models or a list of models."""
-    origin = get_origin(annotation)
-    if origin in (Union, types.UnionType):
-        for arg in get_args(annotation):
-            found = _nested_model(arg)
-            if found:
-                return found
-        return None
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return ("model", annotation)
-    args = get_args(annotation)
-    if origin is dict and len(args) == 2:
-        inner = _nested_model(args[1])
-        return ("dict", inner[1]) if inner and inner[0] == "model" else None
-    if origin is list and args:
-        inner = _nested_model(args[0])
-        return ("list", inner[1]) if inner and inner[0] == "model" else None
-    if hasattr(annotation, "__metadata__"):
-        return _nested_model(get_args(annotation)[0])
-    return None
-
-
-@functools.cache
-def _model_keys(
-    model: type[BaseModel],
-) -> tuple[frozenset[str], dict[str, tuple[str, type[BaseModel]]]]:
-    """The keys a model accepts (aliases where set), and which of them hold nested models."""
-    fields = model.model_fields
-    known = frozenset(f.alias or name for name, f in fields.items())
-    nested = {}
-    for name, field in fields.items():
-        found = _nested_model(field.annotation)
-        if found is not None:
-            nested[field.alias or name] = found
-    return known, nested
-
-
-def report_unknown_keys(
-    node: Node,
-    model: type[BaseModel],
-    sink: DiagnosticSink,
-    where: str,
-    *,
-    typos_only: bool = False,
-    also_allowed: tuple[str, ...] = (),
-) -> None:
-    """Unknown keys: an error when they look like a misspelt known key, else a warning.
-
-    RustChain (serde) ignores keys it does not know, and real missions carry metadata such as
-    `tags` or `author`; those keep loading, with a warning, while `depends-on` is caught. For step
-    parameters only real typos are errors (`typos_only`), since RustChain runners ignored extras.
-    """
-    if node.kind is not NodeKind.MAPPING:
-        return
-    known, nested_models = _model_keys(model)
-    if all(key in known for key in node.key_positions) and not nested_models:
-        return
-    allowed = known | set(also_allowed)
-    for key, key_position in node.key_positions.items():
-        if key not in allowed:
-            suggestion = closest(key, allowed)
-            typo = near_miss(key, allowed) if typos_only else suggestion
-            if typo is not None:
-                sink.error(key_position, f"unknown key '{key}' in {where}; did you mean '{typo}'?")
-            else:
-                hint = f"; did you mean '{suggestion}'?" if suggestion else ""
-                sink.warning(key_position, f"unknown key '{key}' in {where} is ignored{hint}")
-            continue
-        if key in also_allowed:
-            continue
-        nested = nested_models.get(key)
-        value = node.mapping[key]
-        if nested is None:
-            continue
-        shape, sub_model = nested
-        inner_where = f"'{key}'"
-        if shape == "model":
-            report_unknown_keys(value, sub_model, sink, inner_where)
-        elif shape == "dict" and value.kind is NodeKind.MAPPING:
-            for child in value.mapping.values():
-                report_unknown_keys(child, sub_model, sink, inner_where)
-        elif shape == "list" and value.kind is NodeKind.SEQUENCE:
-            for child in value.items:
-                report_unknown_keys(child, sub_model, sink, inner_where)
+from rustchain.domain.suggest import closest, did_you_mean
+from rustchain.domain.unknown_keys import report_unknown_keys
 
 
 @dataclass
@@ -340,10 +251,10 @@ class MissionLoader:
             if skeleton.id is None or params is None or ids.get(skeleton.id) is not skeleton:
                 continue
             upstream_cache: dict[str, bool] = {}
-            for node, found in _references_in(params, ids, variables):
-                position = _reference_position(document, node, found)
+            for node, found in references_in(params, ids, variables):
+                position = reference_position(document, node, found)
                 if isinstance(found, UnknownReference):
-                    sink.error(position, _unknown_message(found))
+                    sink.error(position, unknown_message(found))
                     continue
                 self._check_reference(skeleton.id, found, deps, upstream_cache, position, sink)
 
@@ -390,46 +301,6 @@ class MissionLoader:
         outputs = root.child("outputs")
         if outputs is None:
             return
-        for node, found in _references_in(outputs, ids, variables):
+        for node, found in references_in(outputs, ids, variables):
             if isinstance(found, UnknownReference):
-                sink.error(_reference_position(document, node, found), _unknown_message(found))
-
-
-def _references_in(
-    root: Node, ids: dict[str, Any], variables: dict[str, Any]
-) -> Iterator[tuple[Node, Reference | UnknownReference]]:
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if node.kind is NodeKind.MAPPING:
-            stack.extend(reversed(node.mapping.values()))
-        elif node.kind is NodeKind.SEQUENCE:
-            stack.extend(reversed(node.items))
-        elif isinstance(node.value, str):
-            for found in scan(node.value, ids, variables):
-                yield node, found
-
-
-def _reference_position(
-    document: SourceDocument, node: Node, found: Reference | UnknownReference
-) -> Position:
-    """Where the reference is written: exact when the raw text holds it verbatim."""
-    if node.span is None:
-        return node.position
-    start, end = node.span
-    earlier = node.value.count(found.text, 0, found.offset)
-    raw_offset = start - 1
-    for _ in range(earlier + 1):
-        raw_offset = document.text.find(found.text, raw_offset + 1, end)
-        if raw_offset < 0:
-            return node.position
-    return document.lines.position(raw_offset)
-
-
-def _unknown_message(found: UnknownReference) -> str:
-    if found.suggestion is not None:
-        return (
-            f"unknown reference {found.text}: no step or variable is named '{found.name}'; "
-            f"did you mean '{found.suggestion}'?"
-        )
-    return f"unknown reference {found.text}: no step is named '{found.name}'"
+                sink.error(reference_position(document, node, found), unknown_message(found))

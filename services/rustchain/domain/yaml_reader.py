@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ import yaml
 
 from rustchain.domain.diagnostics import START, DiagnosticSink, Position
 from rustchain.domain.source import NO_KEYS, LineIndex, Node, NodeKind, Scalar, SourceDocument
+from rustchain.domain.yaml_scalars import NOT_SPECIAL, resolve_plain, resolve_tagged
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -35,64 +35,6 @@ class ReadLimits:
 
 class _ReadingAbortedError(Exception):
     """Raised inside the composer once an error makes the rest of the file meaningless."""
-
-
-_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
-_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
-_INT = re.compile(r"^[-+]?[0-9]+$")
-_OCT = re.compile(r"^0o[0-7]+$")
-_HEX = re.compile(r"^0x[0-9a-fA-F]+$")
-_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
-_INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
-_NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
-
-_TAG_PREFIX = "tag:yaml.org,2002:"
-
-
-_NOT_SPECIAL = frozenset("abcdeghijklmopqrsuvwxyzABCDEGHIJKLMOPQRSUVWXYZ_/")
-
-
-def _resolve_plain(text: str) -> Scalar:
-    if text and text[0] in _NOT_SPECIAL:
-        return text  # cannot start a null, boolean or number: the common case, decided at once
-    if _NULL.match(text):
-        return None
-    if text in _BOOL:
-        return _BOOL[text]
-    if _INT.match(text):
-        return int(text)
-    if _OCT.match(text):
-        return int(text[2:], 8)
-    if _HEX.match(text):
-        return int(text[2:], 16)
-    if _FLOAT.match(text):
-        return float(text)
-    if _INF.match(text):
-        return float("-inf") if text.startswith("-") else float("inf")
-    if _NAN.match(text):
-        return float("nan")
-    return text
-
-
-def _resolve_tagged(tag: str, text: str) -> Scalar:
-    kind = tag.removeprefix(_TAG_PREFIX)
-    if kind == "str":
-        return text
-    resolved = _resolve_plain(text)
-    kinds: dict[str, tuple[type, ...]] = {
-        "int": (int,),
-        "float": (int, float),
-        "bool": (bool,),
-        "null": (type(None),),
-    }
-    expected = kinds.get(kind)
-    if expected is None:
-        raise ValueError(f"unsupported YAML tag '{tag}'")
-    if isinstance(resolved, bool) and kind != "bool":
-        raise ValueError(f"'{text}' is not a valid !!{kind}")
-    if not isinstance(resolved, expected):
-        raise ValueError(f"'{text}' is not a valid !!{kind}")
-    return float(resolved) if kind == "float" and resolved is not None else resolved
 
 
 class _Composer:
@@ -128,7 +70,7 @@ class _Composer:
                 self.feed(event)
                 continue
             text: str = event.value
-            if not event.style and not (text and text[0] in _NOT_SPECIAL):
+            if not event.style and not (text and text[0] in NOT_SPECIAL):
                 self._scalar(event)
                 continue
             mark: Any = event.start_mark
@@ -199,14 +141,14 @@ class _Composer:
         if tag is None:
             if not event.style:
                 try:
-                    value = _resolve_plain(text)
+                    value = resolve_plain(text)
                 except ValueError:
                     self.fail(
                         position, "expected a number of at most 4300 digits, found a longer one"
                     )
         elif tag != "!":
             try:
-                value = _resolve_tagged(tag, text)
+                value = resolve_tagged(tag, text)
             except ValueError as error:
                 self.fail(position, str(error))
         if type(value) is float and not math.isfinite(value):

@@ -1,0 +1,100 @@
+"""Keys a mission does not know: errors when they look misspelt, warnings otherwise."""
+
+from __future__ import annotations
+
+import functools
+import types
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel
+
+from rustchain.domain.diagnostics import DiagnosticSink
+from rustchain.domain.source import Node, NodeKind
+from rustchain.domain.suggest import closest, near_miss
+
+
+def _nested_model(annotation: Any) -> tuple[str, type[BaseModel]] | None:
+    """Whether a field holds a model, a dict of models or a list of models."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        for arg in get_args(annotation):
+            found = _nested_model(arg)
+            if found:
+                return found
+        return None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return ("model", annotation)
+    args = get_args(annotation)
+    if origin is dict and len(args) == 2:
+        inner = _nested_model(args[1])
+        return ("dict", inner[1]) if inner and inner[0] == "model" else None
+    if origin is list and args:
+        inner = _nested_model(args[0])
+        return ("list", inner[1]) if inner and inner[0] == "model" else None
+    if hasattr(annotation, "__metadata__"):
+        return _nested_model(get_args(annotation)[0])
+    return None
+
+
+@functools.cache
+def _model_keys(
+    model: type[BaseModel],
+) -> tuple[frozenset[str], dict[str, tuple[str, type[BaseModel]]]]:
+    """The keys a model accepts (aliases where set), and which of them hold nested models."""
+    fields = model.model_fields
+    known = frozenset(f.alias or name for name, f in fields.items())
+    nested = {}
+    for name, field in fields.items():
+        found = _nested_model(field.annotation)
+        if found is not None:
+            nested[field.alias or name] = found
+    return known, nested
+
+
+def report_unknown_keys(
+    node: Node,
+    model: type[BaseModel],
+    sink: DiagnosticSink,
+    where: str,
+    *,
+    typos_only: bool = False,
+    also_allowed: tuple[str, ...] = (),
+) -> None:
+    """Unknown keys: an error when they look like a misspelt known key, else a warning.
+
+    RustChain (serde) ignores keys it does not know, and real missions carry metadata such as
+    `tags` or `author`; those keep loading, with a warning, while `depends-on` is caught. For step
+    parameters only real typos are errors (`typos_only`), since RustChain runners ignored extras.
+    """
+    if node.kind is not NodeKind.MAPPING:
+        return
+    known, nested_models = _model_keys(model)
+    if all(key in known for key in node.key_positions) and not nested_models:
+        return
+    allowed = known | set(also_allowed)
+    for key, key_position in node.key_positions.items():
+        if key not in allowed:
+            suggestion = closest(key, allowed)
+            typo = near_miss(key, allowed) if typos_only else suggestion
+            if typo is not None:
+                sink.error(key_position, f"unknown key '{key}' in {where}; did you mean '{typo}'?")
+            else:
+                hint = f"; did you mean '{suggestion}'?" if suggestion else ""
+                sink.warning(key_position, f"unknown key '{key}' in {where} is ignored{hint}")
+            continue
+        if key in also_allowed:
+            continue
+        nested = nested_models.get(key)
+        value = node.mapping[key]
+        if nested is None:
+            continue
+        shape, sub_model = nested
+        inner_where = f"'{key}'"
+        if shape == "model":
+            report_unknown_keys(value, sub_model, sink, inner_where)
+        elif shape == "dict" and value.kind is NodeKind.MAPPING:
+            for child in value.mapping.values():
+                report_unknown_keys(child, sub_model, sink, inner_where)
+        elif shape == "list" and value.kind is NodeKind.SEQUENCE:
+            for child in value.items:
+                report_unknown_keys(child, sub_model, sink, inner_where)

@@ -30,6 +30,8 @@ class Node:
     value: Any
     # Only mappings have keys; they get their own dict, every other node shares NO_KEYS.
     key_positions: dict[str, Position]
+    # The plain Python value (dicts, lists, scalars), built alongside the tree as it is composed.
+    plain: Any
     # Raw character span of a string scalar, to place references found inside it exactly.
     span: tuple[int, int] | None = None
     # Number of nodes this value expands to, aliases included: the guard against YAML bombs.
@@ -50,12 +52,8 @@ class Node:
         return result
 
     def to_plain(self) -> Any:
-        """The value as plain Python data (dicts, lists, scalars)."""
-        if self.kind is NodeKind.MAPPING:
-            return {k: v.to_plain() for k, v in self.value.items()}
-        if self.kind is NodeKind.SEQUENCE:
-            return [v.to_plain() for v in self.value]
-        return self.value
+        """The value as plain Python data (dicts, lists, scalars); shared, not to be changed."""
+        return self.plain
 
     def child(self, key: str | int) -> Node | None:
         """The entry at a key (mapping) or index (sequence), if there is one."""

@@ -75,7 +75,7 @@ class _Composer:
                 continue
             mark: Any = event.start_mark
             end: Any = event.end_mark
-            node = Node(scalar_kind, Position(mark.line + 1, mark.column + 1), text, NO_KEYS)
+            node = Node(scalar_kind, Position(mark.line + 1, mark.column + 1), text, NO_KEYS, text)
             node.span = (mark.index, end.index)
             if not stack:
                 self.root = node
@@ -86,6 +86,7 @@ class _Composer:
                 self._attach(node)  # reports the expansion error
             elif parent.kind is sequence_kind:
                 parent.value.append(node)
+                parent.plain.append(text)
             else:
                 pending = pending_keys[-1]
                 if pending is None:
@@ -95,6 +96,7 @@ class _Composer:
                     key, key_position = pending
                     if key:
                         parent.value[key] = node
+                        parent.plain[key] = text
                         parent.key_positions[key] = key_position
 
     def feed(self, event: Any) -> None:
@@ -124,9 +126,9 @@ class _Composer:
                 f"nesting deeper than {self.limits.max_depth} levels; a mission needs far fewer",
             )
         if type(event) is yaml.MappingStartEvent:
-            node = Node(NodeKind.MAPPING, self._pos(event.start_mark), {}, {})
+            node = Node(NodeKind.MAPPING, self._pos(event.start_mark), {}, {}, {})
         else:
-            node = Node(NodeKind.SEQUENCE, self._pos(event.start_mark), [], NO_KEYS)
+            node = Node(NodeKind.SEQUENCE, self._pos(event.start_mark), [], NO_KEYS, [])
         if event.anchor is not None:
             self.anchors[event.anchor] = node
         self.stack.append(node)
@@ -153,7 +155,7 @@ class _Composer:
                 self.fail(position, str(error))
         if type(value) is float and not math.isfinite(value):
             self.fail(position, f"expected a finite number, found '{text}'")
-        node = Node(NodeKind.SCALAR, position, value, NO_KEYS)
+        node = Node(NodeKind.SCALAR, position, value, NO_KEYS, value)
         if type(value) is str:
             node.span = (mark.index, event.end_mark.index)
         if event.anchor is not None:
@@ -181,6 +183,7 @@ class _Composer:
             )
         if parent.kind is NodeKind.SEQUENCE:
             parent.value.append(node)
+            parent.plain.append(node.plain)
             return
         pending = self.pending_keys[-1]
         if pending is None:
@@ -190,6 +193,7 @@ class _Composer:
         key, key_position = pending
         if key:
             parent.value[key] = node
+            parent.plain[key] = node.plain
             parent.key_positions[key] = key_position
 
     def _key(self, parent: Node, node: Node) -> tuple[str, Position]:

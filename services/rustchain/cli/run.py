@@ -12,7 +12,7 @@ import sys
 import uuid
 from collections import Counter
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 from eventsourcing.persistence import PersistenceError
@@ -27,6 +27,7 @@ from rustchain.domain.event_names import EventNameError
 from rustchain.domain.mission_run import MissionRun
 from rustchain.domain.plan import Plan
 from rustchain.domain.policy import Policy
+from rustchain.domain.quotas import QuotaExceededError, TenantQuotas
 from rustchain.domain.run_events import (
     MissionFinished,
     RunEvent,
@@ -128,7 +129,6 @@ def run(
             "--detach needs a running deployment: start one with `rustchain up` "
             "(and run without --policy: the deployment applies the tenant's policy)"
         )
-    console = Console(highlight=False)
     registry = default_registry()
     compilation = compile_file(file, registry)
     for diagnostic in compilation.diagnostics:
@@ -144,6 +144,15 @@ def run(
         sys.exit(exit_codes.MISSION_AT_FAULT)
     policy = _policy(policy_path, tenant)
     verdict = _verify(file, plan, policy)
+    sys.exit(_run_here(file, plan, bound, tenant, policy, verdict))
+
+
+def _run_here(
+    file: str, plan: Plan, bound: dict[str, Any], tenant: str, policy: Policy, verdict: Verdict
+) -> int:
+    """Run a verified plan in this process on the embedded stores; returns the exit code."""
+    console = Console(highlight=False)
+    registry = default_registry()
     workspace = None
     if plan.config.workspace is not None:
         workspace = (Path(file).parent / plan.config.workspace).resolve()
@@ -163,6 +172,7 @@ def run(
             listener=Progress(console),
             settings={k: v for k, v in os.environ.items() if k.startswith("RUSTCHAIN_LLM_")},
             policy_for=lambda _tenant: policy,
+            quotas=TenantQuotas.from_settings(os.environ),
         )
         mission_id = uuid.uuid4().hex
         _record_verdict(verdict, tenant, mission_id)
@@ -173,10 +183,13 @@ def run(
         _summary(console, store.mission_events(tenant, mission_id), result)
     except (EventStoreError, PersistenceError) as error:
         _unreachable(settings, error)
+    except QuotaExceededError as error:
+        click.echo(f"{file}: refused: {error}", err=True)
+        return exit_codes.MISSION_AT_FAULT
     finally:
         memory.close()
         store.close()
-    sys.exit(exit_codes.OK if result.outcome == "succeeded" else exit_codes.MISSION_AT_FAULT)
+    return exit_codes.OK if result.outcome == "succeeded" else exit_codes.MISSION_AT_FAULT
 
 
 def _unreachable(settings: EventStoreSettings, error: Exception) -> NoReturn:

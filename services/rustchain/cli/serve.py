@@ -14,6 +14,7 @@ import click
 
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
+from rustchain.domain.quotas import TenantQuotas
 from rustchain.executor.application import ExecutorApplication
 from rustchain.executor.servicer import ExecutorServicer
 from rustchain.executor.servicer import binding as executor_binding
@@ -122,6 +123,7 @@ def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
         memory_for=memory_for,
         settings={k: v for k, v in environ.items() if k.startswith(LLM_SETTINGS_PREFIX)},
         policy_for=policies,
+        quotas=TenantQuotas.from_settings(environ),
     )
     servicer = ExecutorServicer(application)
     closers.append(servicer.stop)

@@ -21,6 +21,7 @@ from rustchain.domain.events import EventDraft, EventEnvelope
 from rustchain.domain.mission_run import MissionRun
 from rustchain.domain.plan import Plan
 from rustchain.domain.policy import Policy
+from rustchain.domain.quotas import TenantQuotas
 from rustchain.domain.run_events import (
     RUN_EVENT_TYPES,
     RunEvent,
@@ -69,6 +70,7 @@ class ExecutorApplication:
         listener: EventListener | None = None,
         settings: Mapping[str, str] | None = None,
         policy_for: Callable[[str], Policy] | None = None,
+        quotas: TenantQuotas | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -80,6 +82,7 @@ class ExecutorApplication:
         # The tenant's policy, checked again by the runners on concrete values.
         self.policy_for = policy_for
         self._driving: dict[tuple[str, str], _Tracked] = {}
+        self.quotas = quotas or TenantQuotas()
 
     def start(
         self,
@@ -94,6 +97,8 @@ class ExecutorApplication:
         The workspace is the one given (the mission's `config.workspace`, resolved by the caller)
         or a fresh folder per mission under the executor's workspaces.
         """
+        running = sum(1 for t, _ in self.unfinished() if t == tenant)
+        self.quotas.check_start(tenant, running)
         mission_id = mission_id or uuid.uuid4().hex
         folder = workspace or self.workspaces / tenant / mission_id
         folder.mkdir(parents=True, exist_ok=True)
@@ -181,6 +186,13 @@ class ExecutorApplication:
             run = tracked.run
             for event in results:
                 run.apply(event)
+            limit = self.quotas.max_events_per_mission
+            if tracked.version + len(results) >= limit and run.cancel_reason is None:
+                # Over its event quota a mission is stopped, not cut: the end is still recorded.
+                stop = decide.cancel(run, f"it reached its quota of {limit} events")
+                for event in stop:
+                    run.apply(event)
+                results = results + stop
             released = decide.next_events(run, self.clock())
             for event in released:
                 run.apply(event)

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from rustchain.domain.events import EventEnvelope
 from rustchain.domain.mission_run import MissionRun
 from rustchain.domain.plan import Plan
+from rustchain.domain.quotas import QuotaExceededError
 from rustchain.domain.run_events import RUN_EVENT_TYPES, RunEvent
 from rustchain.executor.application import ExecutorApplication
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
@@ -24,6 +25,7 @@ from rustchain.platform.grpc_client import tenant_of
 from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
 
 STATUS: StatusTable = {
+    QuotaExceededError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     KeyError: grpc.StatusCode.NOT_FOUND,
     ValidationError: grpc.StatusCode.INVALID_ARGUMENT,
     ValueError: grpc.StatusCode.INVALID_ARGUMENT,

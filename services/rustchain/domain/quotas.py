@@ -1,0 +1,49 @@
+"""Per-tenant limits, so that one tenant cannot take a deployment's capacity from the others."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CONCURRENT_MISSIONS_SETTING = "RUSTCHAIN_MAX_CONCURRENT_MISSIONS"
+EVENTS_PER_MISSION_SETTING = "RUSTCHAIN_MAX_EVENTS_PER_MISSION"
+
+
+class QuotaExceededError(Exception):
+    """A tenant asked for more than its quota allows; the message says which and what to do."""
+
+
+class TenantQuotas(BaseModel):
+    """How much one tenant may use at once."""
+
+    model_config = ConfigDict(frozen=True)
+    max_concurrent_missions: Annotated[int, Field(ge=1)] = 100
+    max_events_per_mission: Annotated[int, Field(ge=10)] = 100_000
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, str]) -> TenantQuotas:
+        """The quotas the deployment's settings name, the defaults for the others."""
+        values: dict[str, int] = {}
+        for field, name in (
+            ("max_concurrent_missions", CONCURRENT_MISSIONS_SETTING),
+            ("max_events_per_mission", EVENTS_PER_MISSION_SETTING),
+        ):
+            if settings.get(name):
+                try:
+                    values[field] = int(settings[name])
+                except ValueError:
+                    raise ValueError(
+                        f"{name} expects a whole number, found {settings[name]!r}"
+                    ) from None
+        return cls(**values)
+
+    def check_start(self, tenant: str, running: int) -> None:
+        """Refuse a new mission when the tenant already runs its quota of them."""
+        if running >= self.max_concurrent_missions:
+            raise QuotaExceededError(
+                f"tenant '{tenant}' already runs {running} missions, its quota "
+                f"({CONCURRENT_MISSIONS_SETTING}={self.max_concurrent_missions}); wait for one to "
+                "finish or cancel one"
+            )

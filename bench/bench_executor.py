@@ -20,6 +20,7 @@ from typing import Any
 from rustchain.domain.compiler import compile_mission
 from rustchain.domain.events import EventDraft
 from rustchain.domain.plan import Plan
+from rustchain.domain.quotas import TenantQuotas
 from rustchain.executor.application import ExecutorApplication
 from rustchain.platform.event_store import EventStoreSettings, RecorderEventStore, open_event_store
 from rustchain.steps import default_registry
@@ -102,7 +103,8 @@ def run_plan(home: Path, plan: Plan, name: str) -> float:
 def concurrent_missions(home: Path, count: int) -> list[float]:
     """Latency of each of `count` three-step missions started and driven together."""
     store = _store(home, "concurrent")
-    executor = ExecutorApplication(store, REGISTRY, home / "workspaces")
+    quotas = TenantQuotas(max_concurrent_missions=count)
+    executor = ExecutorApplication(store, REGISTRY, home / "workspaces", quotas=quotas)
     plan = chain_plan(3)
 
     async def one() -> float:

@@ -83,6 +83,8 @@ class ExecutorApplication:
         self.policy_for = policy_for
         self._driving: dict[tuple[str, str], _Tracked] = {}
         self.quotas = quotas or TenantQuotas()
+        # Unfinished missions per tenant, read from the store once, then kept as runs start and end.
+        self._running: dict[str, set[str]] | None = None
 
     def start(
         self,
@@ -97,14 +99,22 @@ class ExecutorApplication:
         The workspace is the one given (the mission's `config.workspace`, resolved by the caller)
         or a fresh folder per mission under the executor's workspaces.
         """
-        running = sum(1 for t, _ in self.unfinished() if t == tenant)
-        self.quotas.check_start(tenant, running)
+        running = self._running_missions(tenant)
+        self.quotas.check_start(tenant, len(running))
         mission_id = mission_id or uuid.uuid4().hex
         folder = workspace or self.workspaces / tenant / mission_id
         folder.mkdir(parents=True, exist_ok=True)
         events = decide.start_mission(plan, variables, str(folder.absolute()))
         self._append(tenant, mission_id, 0, events)
+        running.add(mission_id)
         return mission_id
+
+    def _running_missions(self, tenant: str) -> set[str]:
+        if self._running is None:
+            self._running = {}
+            for owner, mission in self.unfinished():
+                self._running.setdefault(owner, set()).add(mission)
+        return self._running.setdefault(tenant, set())
 
     def load(self, tenant: str, mission_id: str) -> MissionRun:
         """A run's state, folded from its stored facts."""
@@ -213,6 +223,8 @@ class ExecutorApplication:
                 continue
             if self.listener is not None and facts:
                 self.listener(run, facts)
+            if run.finished:
+                self._running_missions(tracked.tenant).discard(tracked.mission_id)
             for event in released:
                 if isinstance(event, StepStarted):
                     task = asyncio.ensure_future(self._attempt(tracked, event))

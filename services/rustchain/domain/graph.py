@@ -93,10 +93,12 @@ def find_cycles(order: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list
     return cycles
 
 
-def levels(order: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list[list[str]]:
+def levels(
+    order: Sequence[str], deps: Mapping[str, Sequence[str]], topo: Sequence[str] | None = None
+) -> list[list[str]]:
     """Steps grouped by depth: each level depends only on earlier ones (acyclic graphs only)."""
     level_of: dict[str, int] = {}
-    for name in topological(order, deps):
+    for name in topo if topo is not None else topological(order, deps):
         level_of[name] = 1 + max((level_of[d] for d in deps.get(name, ())), default=-1)
     grouped: list[list[str]] = [[] for _ in range(1 + max(level_of.values(), default=-1))]
     for name in order:
@@ -126,12 +128,15 @@ def topological(order: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list
 
 
 def critical_path(
-    order: Sequence[str], deps: Mapping[str, Sequence[str]], weight: Callable[[str], float]
+    order: Sequence[str],
+    deps: Mapping[str, Sequence[str]],
+    weight: Callable[[str], float],
+    topo: Sequence[str] | None = None,
 ) -> tuple[list[str], float]:
     """The heaviest dependency chain and its total weight (the graph must be acyclic)."""
     best: dict[str, float] = {}
     via: dict[str, str | None] = {}
-    for name in topological(order, deps):
+    for name in topo if topo is not None else topological(order, deps):
         heaviest: str | None = None
         for dep in deps.get(name, ()):
             if heaviest is None or best[dep] > best[heaviest]:

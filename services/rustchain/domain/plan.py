@@ -104,15 +104,16 @@ def build_plan(mission: Mission, source_file: str, positions: dict[str, Position
     order = [step.id for step in mission.steps]
     deps = {step.id: list(step.depends_on) for step in mission.steps}
     by_id = {step.id: step for step in mission.steps}
-    grouped = graph.levels(order, deps)
+    topo = graph.topological(order, deps)
+    grouped = graph.levels(order, deps, topo)
     level_of = {step_id: depth for depth, level in enumerate(grouped) for step_id in level}
     path, seconds = graph.critical_path(
-        order, deps, lambda step_id: step_budget_seconds(mission, by_id[step_id])
+        order, deps, lambda step_id: step_budget_seconds(mission, by_id[step_id]), topo
     )
     default_retry = RetryPolicy()
-    # The mission is validated already: construct without validating every field again.
+    # Validating construction is the fast path here (pydantic-core), faster than model_construct.
     steps = [
-        PlannedStep.model_construct(
+        PlannedStep(
             id=step.id,
             name=step.title,
             step_type=step.step_type,
@@ -126,7 +127,7 @@ def build_plan(mission: Mission, source_file: str, positions: dict[str, Position
         )
         for step in mission.steps
     ]
-    return Plan.model_construct(
+    return Plan(
         mission_name=mission.name,
         mission_version=mission.version,
         description=mission.description,
@@ -138,8 +139,5 @@ def build_plan(mission: Mission, source_file: str, positions: dict[str, Position
         critical_path=path,
         critical_path_seconds=seconds,
         source_file=source_file,
-        sources={
-            k: SourceLocation.model_construct(line=p.line, column=p.column)
-            for k, p in positions.items()
-        },
+        sources={k: SourceLocation(line=p.line, column=p.column) for k, p in positions.items()},
     )

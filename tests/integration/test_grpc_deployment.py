@@ -286,3 +286,22 @@ def test_detach_without_a_deployment_is_a_usage_error(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "--detach needs a running deployment" in result.stderr
+
+
+def test_a_bad_token_is_refused_in_one_line(
+    deployment: tuple[subprocess.Popen[bytes], Path],
+) -> None:
+    _, home = deployment
+
+    refused = subprocess.run(
+        [sys.executable, "-m", "rustchain", "--token", "not-a-jwt", "missions"],
+        env={**os.environ, "RUSTCHAIN_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("rustchain: unauthenticated: the token is not valid")
+    assert "Traceback" not in refused.stderr

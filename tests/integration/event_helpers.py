@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,15 +49,6 @@ def append_in_batches(store: EventStore, drafts: list[EventDraft], size: int = 1
     """Append drafts in transactions of `size` events."""
     for start in range(0, len(drafts), size):
         store.append(drafts[start : start + size])
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Return once `condition()` holds; fail the test after `timeout` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting until {what}")
-        await asyncio.sleep(0.01)  # polling interval of the bounded wait above
 
 
 async def stream_messages(url: str, tenant: str) -> list[StoredMessage]:

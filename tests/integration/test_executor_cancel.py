@@ -9,7 +9,7 @@ from rustchain.domain.event_chain import verify_chain
 from rustchain.executor.application import ExecutorApplication
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
 from rustchain.steps import default_registry
-from tests.integration.event_helpers import wait_until
+from tests.conditions import Signal
 from tests.unit.run_simulation import plan_of
 
 MISSION = """\
@@ -19,7 +19,7 @@ steps:
   - id: wait
     name: Wait for the test
     step_type: command
-    parameters: {command: sh, args: ["-c", "touch started; while [ ! -f go ]; do sleep 0.02; done"]}
+    parameters: {command: sh, args: ["-c", "echo started > started.fifo; read go < go.fifo"]}
   - {id: after, name: After, step_type: noop, depends_on: [wait]}
 """
 
@@ -28,18 +28,24 @@ def test_cancel_during_a_drive_is_recorded_by_the_drive_and_ends_the_run(tmp_pat
     store = open_event_store(EventStoreSettings(name="executor", home=tmp_path))
     executor = ExecutorApplication(store, default_registry(include_plugins=False), tmp_path / "ws")
     workspace = tmp_path / "work"
+    workspace.mkdir()
+    started, go = Signal(workspace / "started.fifo"), Signal(workspace / "go.fifo")
     mission = executor.start("acme", plan_of(MISSION), {}, workspace=workspace)
 
     async def scenario() -> tuple[str | None, bool, bool]:
         drive = asyncio.ensure_future(executor.drive("acme", mission))
-        await wait_until((workspace / "started").exists, 20, "the step to start")
+        await asyncio.to_thread(started.wait, 20, "the step has started")
         first = executor.cancel("acme", mission, "operator asked")
         again = executor.cancel("acme", mission, "twice")
-        (workspace / "go").touch()
+        go.send()
         run = await asyncio.wait_for(drive, 20)
         return run.outcome, first, again
 
-    outcome, first, again = asyncio.run(scenario())
+    try:
+        outcome, first, again = asyncio.run(scenario())
+    finally:
+        started.close()
+        go.close()
 
     events = store.mission_events("acme", mission)
     store.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -11,7 +10,7 @@ from pathlib import Path
 
 from rustchain.domain.event_chain import verify_chain
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from tests.integration.event_helpers import wait_until
+from tests.conditions import Signal
 from tests.paths import REPO
 
 MISSION = """\
@@ -29,7 +28,7 @@ steps:
     depends_on: [first]
     parameters:
       command: sh
-      args: ["-c", "echo append >> log.txt; touch append.started; sleep 60"]
+      args: ["-c", "echo append >> log.txt; echo started > append.fifo; sleep 60"]
   - id: fetch
     name: Idempotent, hangs on its first run only
     step_type: command
@@ -39,7 +38,8 @@ steps:
       command: sh
       args:
         - "-c"
-        - "if [ -f fetch.once ]; then echo fetch >> log.txt; else touch fetch.once; sleep 60; fi"
+        - "if [ -f fetch.once ]; then echo fetch >> log.txt; else touch fetch.once;
+          echo started > fetch.fifo; sleep 60; fi"
   - id: after_fetch
     name: Runs once fetch is done
     step_type: command
@@ -76,20 +76,17 @@ def test_killed_executor_resumes_without_repeating_side_effects(tmp_path: Path) 
     mission = workspace / "mission.yaml"
     mission.write_text(MISSION)
 
+    append, fetch = Signal(workspace / "append.fifo"), Signal(workspace / "fetch.fifo")
+
     first = _executor(home, "start", str(mission))
     try:
-        asyncio.run(
-            wait_until(
-                lambda: (
-                    (workspace / "append.started").exists() and (workspace / "fetch.once").exists()
-                ),
-                timeout=30,
-                what="both hanging steps to start",
-            )
-        )
+        append.wait(30, "the non-idempotent step is running")
+        fetch.wait(30, "the idempotent step is running")
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
+        append.close()
+        fetch.close()
     assert first.stdout is not None
     mission_id = first.stdout.readline().strip()
 

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,21 +17,17 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from rustchain.generated.rustchain.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 from rustchain.platform.nats_server import free_port
+from tests.conditions import wait_until_sync
 from tests.paths import REPO
 
 UP_TIMEOUT_SECONDS = 60.0
 RUN_TIMEOUT_SECONDS = 60.0
-POLL_SECONDS = 0.1
 
 
 def _wait_for(
     condition: Callable[[], bool], what: str, timeout: float = UP_TIMEOUT_SECONDS
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(POLL_SECONDS)  # polling interval of a bounded wait on a condition
+    wait_until_sync(condition, timeout, what)
 
 
 def _serving(endpoint: str) -> bool:

@@ -22,13 +22,13 @@ from rustchain.platform.jetstream import (
 )
 from rustchain.platform.nats_server import NatsServer
 from rustchain.platform.relay import DEFAULT_READER, JetStreamRelay, RelaySettings, RelayStats
+from tests.conditions import wait_until
 from tests.integration.event_helpers import (
     append_in_batches,
     assert_stream_matches_store,
     many_drafts,
     stream_count,
     stream_messages,
-    wait_until,
 )
 
 REPO = Path(__file__).resolve().parents[2]

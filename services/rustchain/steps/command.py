@@ -9,7 +9,7 @@ import re
 import shlex
 import signal
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -72,34 +72,24 @@ async def command(params: CommandParameters, context: StepContext) -> str:
     context.check(check_command, params.command, params.args, shell=params.shell)
     for name in params.env:
         context.check(check_environment, name)
-    env = _environment(params, context)
+    # Its own session, so that a timeout can kill the program's whole group.
+    options: dict[str, Any] = {
+        "cwd": cwd,
+        "env": _environment(params, context),
+        "stdin": asyncio.subprocess.DEVNULL,
+        "stdout": asyncio.subprocess.PIPE,
+        "stderr": asyncio.subprocess.PIPE,
+        "start_new_session": True,
+    }
     try:
         if params.shell:
             line = " ".join([params.command, *(shlex.quote(a) for a in params.args)])
-            process = await asyncio.create_subprocess_shell(
-                line,
-                cwd=cwd,
-                env=env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
+            process = await asyncio.create_subprocess_shell(line, **options)
         else:
             # RustChain's `command: "chmod +x run.sh"`: the text is split at ASCII white space,
             # as the verifier reads it; `args` follow.
             program, *words = _ASCII_SPACE.split(params.command.strip())
-            process = await asyncio.create_subprocess_exec(
-                program,
-                *words,
-                *params.args,
-                cwd=cwd,
-                env=env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
+            process = await asyncio.create_subprocess_exec(program, *words, *params.args, **options)
     except FileNotFoundError:
         raise StepRunError(f"program '{params.command}' not found on PATH") from None
     except PermissionError:

@@ -11,7 +11,7 @@ from rustchain.domain.policy_checks import check_path
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, StepRunError, relative
+from rustchain.steps.runtime import StepContext, relative, workspace_dir
 
 
 class FileSearchParameters(BaseModel):
@@ -28,9 +28,7 @@ async def file_search(
     params: FileSearchParameters, context: StepContext
 ) -> list[dict[str, object]]:
     """Files under `path` whose names match `pattern` (and which contain `contains`)."""
-    root = context.path(params.path, write=False)
-    if not root.is_dir():
-        raise StepRunError(f"'{params.path}' is not a directory in the workspace")
+    root = workspace_dir(context, params.path)
     found: list[dict[str, object]] = []
     for entry in sorted(root.rglob(params.pattern)):
         if not entry.is_file():

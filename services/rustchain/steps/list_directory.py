@@ -11,7 +11,7 @@ from rustchain.domain.policy_checks import check_path
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, StepRunError, relative
+from rustchain.steps.runtime import StepContext, relative, workspace_dir
 
 
 class ListDirectoryParameters(BaseModel):
@@ -27,9 +27,7 @@ async def list_directory(
     params: ListDirectoryParameters, context: StepContext
 ) -> list[dict[str, object]]:
     """Entries of a workspace directory, sorted, optionally recursive and filtered."""
-    root = context.path(params.path, write=False)
-    if not root.is_dir():
-        raise StepRunError(f"'{params.path}' is not a directory in the workspace")
+    root = workspace_dir(context, params.path)
     entries = root.rglob("*") if params.recursive else root.iterdir()
     listed = []
     for entry in sorted(entries):

@@ -11,7 +11,7 @@ from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, StepRunError, read_workspace_file
+from rustchain.steps.runtime import StepContext, StepRunError, source_text
 
 
 class ParseJsonParameters(BaseModel):
@@ -33,13 +33,7 @@ MAX_TEXT = 10 * 1024 * 1024
 
 async def parse_json(params: ParseJsonParameters, context: StepContext) -> Any:
     """The parsed value of the text or of the workspace file."""
-    if params.path is not None:
-        data = read_workspace_file(context, params.path, MAX_TEXT)
-        text = data.decode("utf-8", errors="replace")
-    else:
-        text = params.content or ""
-    if len(text) > MAX_TEXT:
-        raise StepRunError(f"the text to parse is larger than {MAX_TEXT} characters")
+    text = source_text(context, params.content, params.path, MAX_TEXT)
     try:
         return json.loads(text)
     except (json.JSONDecodeError, RecursionError) as error:

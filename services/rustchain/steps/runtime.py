@@ -141,3 +141,22 @@ def relocate(
     destination.parent.mkdir(parents=True, exist_ok=True)
     transfer(source, destination)
     return {"source": source_written, "destination": relative(context, destination)}
+
+
+def source_text(context: StepContext, content: str | None, path: str | None, max_chars: int) -> str:
+    """The text a parse step is given: inline `content`, or a workspace file's (both capped)."""
+    if path is not None:
+        text = read_workspace_file(context, path, max_chars).decode("utf-8", errors="replace")
+    else:
+        text = content or ""
+    if len(text) > max_chars:
+        raise StepRunError(f"the text to parse is larger than {max_chars} characters")
+    return text
+
+
+def workspace_dir(context: StepContext, written: str) -> Path:
+    """A directory of the workspace a step reads, checked against the policy."""
+    folder = context.path(written, write=False)
+    if not folder.is_dir():
+        raise StepRunError(f"'{written}' is not a directory in the workspace")
+    return folder

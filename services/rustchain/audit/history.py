@@ -16,7 +16,7 @@ from typing import Any
 
 from rustchain.domain.audit import chains
 from rustchain.domain.events import EventEnvelope, decode_event
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.event_store import EventStoreSettings, open_event_store, stored_events
 
 AUDITED_STORES = ("executor", "verifier")
 EVENTS_FILE = "events.jsonl"
@@ -36,10 +36,7 @@ def store_events(tenant: str, mission_id: str | None = None) -> list[EventEnvelo
             if mission_id is not None:
                 events += store.mission_events(tenant, mission_id)
                 continue
-            position = 0
-            while batch := store.notifications(position, 5000):
-                events += [n.event for n in batch if n.event.tenant == tenant]
-                position = batch[-1].position
+            events += [e for e in stored_events(store, page=5000) if e.tenant == tenant]
         finally:
             store.close()
     return events

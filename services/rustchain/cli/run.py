@@ -37,6 +37,7 @@ from rustchain.domain.run_events import (
     StepStarted,
     StepSucceeded,
 )
+from rustchain.domain.step_types import StepTypeRegistry
 from rustchain.domain.verdict import Verdict
 from rustchain.executor.application import ExecutorApplication, utc_now
 from rustchain.platform.event_store import (
@@ -144,15 +145,20 @@ def run(
         sys.exit(exit_codes.MISSION_AT_FAULT)
     policy = _policy(policy_path, tenant)
     verdict = _verify(file, plan, policy)
-    sys.exit(_run_here(file, plan, bound, tenant, policy, verdict))
+    sys.exit(_run_here(file, plan, bound, tenant, policy, verdict, registry))
 
 
 def _run_here(
-    file: str, plan: Plan, bound: dict[str, Any], tenant: str, policy: Policy, verdict: Verdict
+    file: str,
+    plan: Plan,
+    bound: dict[str, Any],
+    tenant: str,
+    policy: Policy,
+    verdict: Verdict,
+    registry: StepTypeRegistry,
 ) -> int:
     """Run a verified plan in this process on the embedded stores; returns the exit code."""
     console = Console(highlight=False)
-    registry = default_registry()
     workspace = None
     if plan.config.workspace is not None:
         workspace = (Path(file).parent / plan.config.workspace).resolve()

@@ -30,7 +30,7 @@ from rustchain.domain.run_events import (
     run_event_payload,
 )
 from rustchain.domain.step_types import StepTypeRegistry
-from rustchain.platform.event_store import ChainConflictError, EventStore
+from rustchain.platform.event_store import ChainConflictError, EventStore, stored_events
 from rustchain.steps.runtime import MemoryClient, StepContext, StepRunError, parameters_of
 
 SERVICE = "executor"
@@ -131,26 +131,21 @@ class ExecutorApplication:
         """(tenant, mission id) of every run the store holds that has not finished."""
         started: dict[tuple[str, str], None] = {}
         finished: set[tuple[str, str]] = set()
-        position = 0
-        while batch := self.store.notifications(position, 1000):
-            for note in batch:
-                key = (note.event.tenant, note.event.mission_id)
-                if note.event.type == "MissionStarted":
-                    started[key] = None
-                elif note.event.type == "MissionFinished":
-                    finished.add(key)
-            position = batch[-1].position
+        for event in stored_events(self.store):
+            key = (event.tenant, event.mission_id)
+            if event.type == "MissionStarted":
+                started[key] = None
+            elif event.type == "MissionFinished":
+                finished.add(key)
         return [key for key in started if key not in finished]
 
     def missions(self, tenant: str) -> list[str]:
         """Every mission of a tenant the store holds, oldest first."""
-        found: dict[str, None] = {}
-        position = 0
-        while batch := self.store.notifications(position, 1000):
-            for note in batch:
-                if note.event.tenant == tenant and note.event.type == "MissionStarted":
-                    found[note.event.mission_id] = None
-            position = batch[-1].position
+        found = {
+            event.mission_id: None
+            for event in stored_events(self.store)
+            if event.tenant == tenant and event.type == "MissionStarted"
+        }
         return list(found)
 
     def cancel(self, tenant: str, mission_id: str, reason: str) -> bool:

@@ -20,7 +20,7 @@ from rustchain.domain.quotas import QuotaExceededError
 from rustchain.domain.run_events import RUN_EVENT_TYPES, RunEvent
 from rustchain.executor.application import ExecutorApplication
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
-from rustchain.platform.event_store import EventStore, EventStoreError
+from rustchain.platform.event_store import EventStore, EventStoreError, stored_events
 from rustchain.platform.grpc_client import tenant_of
 from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
 
@@ -102,24 +102,20 @@ def summary_message(mission_id: str, run: MissionRun, version: int) -> executor_
 def tenant_missions(store: EventStore, tenant: str) -> list[executor_pb2.MissionSummary]:
     """Every mission of a tenant in start order, with its outcome, from the notification log."""
     found: dict[str, executor_pb2.MissionSummary] = {}
-    position = 0
-    while batch := store.notifications(position, 1000):
-        for note in batch:
-            event = note.event
-            if event.tenant != tenant:
-                continue
-            if event.type == "MissionStarted":
-                plan = event.payload.get("plan", {})
-                found[event.mission_id] = executor_pb2.MissionSummary(
-                    mission_id=event.mission_id,
-                    mission_name=str(plan.get("mission_name", "")),
-                    status="running",
-                    plan_hash=str(event.payload.get("plan_hash", "")),
-                    workspace=str(event.payload.get("workspace", "")),
-                )
-            elif event.type == "MissionFinished" and event.mission_id in found:
-                found[event.mission_id].status = str(event.payload.get("outcome", ""))
-        position = batch[-1].position
+    for event in stored_events(store):
+        if event.tenant != tenant:
+            continue
+        if event.type == "MissionStarted":
+            plan = event.payload.get("plan", {})
+            found[event.mission_id] = executor_pb2.MissionSummary(
+                mission_id=event.mission_id,
+                mission_name=str(plan.get("mission_name", "")),
+                status="running",
+                plan_hash=str(event.payload.get("plan_hash", "")),
+                workspace=str(event.payload.get("workspace", "")),
+            )
+        elif event.type == "MissionFinished" and event.mission_id in found:
+            found[event.mission_id].status = str(event.payload.get("outcome", ""))
     return list(found.values())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -112,6 +112,14 @@ class EventStore(Protocol):
 
     def close(self) -> None:
         """Release the database connections."""
+
+
+def stored_events(store: EventStore, page: int = 1000) -> Iterator[EventEnvelope]:
+    """Every event of a store in commit order, read a page of the notification log at a time."""
+    position = 0
+    while batch := store.notifications(position, page):
+        yield from (item.event for item in batch)
+        position = batch[-1].position
 
 
 def _postgres_environment(url: str) -> dict[str, str]:

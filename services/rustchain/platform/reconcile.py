@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import nats.js.errors
@@ -11,7 +10,7 @@ from nats.js import JetStreamContext
 
 from rustchain.domain.event_names import stream_name
 from rustchain.domain.events import EventEnvelope
-from rustchain.platform.event_store import EventStore
+from rustchain.platform.event_store import EventStore, stored_events
 from rustchain.platform.jetstream import StreamSettings, ensure_stream, event_headers, read_events
 
 PAGE = 1000
@@ -29,13 +28,6 @@ class TenantReconciliation:
     """Re-published events JetStream dropped as copies: its dedup window still knew their ids."""
 
 
-def _stored_events(store: EventStore) -> Iterator[EventEnvelope]:
-    position = 0
-    while batch := store.notifications(position, PAGE):
-        yield from (item.event for item in batch)
-        position = batch[-1].position
-
-
 async def _ids_in_stream(js: JetStreamContext, tenant: str) -> set[str]:
     try:
         return {message.event.id async for message in read_events(js, tenant)}
@@ -48,7 +40,7 @@ async def reconcile(
 ) -> list[TenantReconciliation]:
     """Publish every stored event its tenant's stream lacks (deduplicated by Nats-Msg-Id)."""
     by_tenant: dict[str, list[EventEnvelope]] = {}
-    for event in _stored_events(store):
+    for event in stored_events(store):
         by_tenant.setdefault(event.tenant, []).append(event)
     results = []
     for tenant, events in sorted(by_tenant.items()):

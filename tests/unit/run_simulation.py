@@ -60,7 +60,9 @@ class Simulation:
         if not finish:
             return started
         for event in started:
-            self.rendered[event.step_id] = decide.step_parameters(self.run, event.step_id)
+            if event.inputs is not None:
+                # What the executor hands the runner: the inputs recorded in StepStarted.
+                self.rendered[event.step_id] = event.inputs
             try:
                 output = outcome(event.step_id, event.attempt)
             except StepFailedError as failure:

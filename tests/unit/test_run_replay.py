@@ -3,12 +3,16 @@
 A change to the run decisions that would make a recorded history play out differently fails here,
 as with Temporal's replay tests. To re-record after an intended change:
 RUSTCHAIN_RECORD_HISTORIES=1 pytest tests/unit/test_run_replay.py
+
+Histories recorded by earlier versions of the facts stay under histories/v<N>/, never rewritten:
+they are upcast on read and must still be re-decided identically.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,12 +21,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rustchain.domain.events import EventDraft, seal_all
 from rustchain.domain.mission_run import FINISHED, MissionRun
-from rustchain.domain.run_events import RunEvent, StepStarted, parse_run_event, run_event_payload
+from rustchain.domain.run_events import (
+    RunEvent,
+    StepStarted,
+    run_event_payload,
+    run_event_version,
+    run_fact,
+)
 from tests.paths import DATA, REPO
-from tests.unit.run_simulation import Simulation, StepFailedError, plan_of
+from tests.unit.run_simulation import START, Simulation, StepFailedError, plan_of
 
 HISTORIES = DATA / "histories"
+V1_HISTORIES = HISTORIES / "v1"
 
 
 def _code_analysis_outcomes(step_id: str, attempt: int) -> Any:
@@ -66,15 +78,43 @@ def _simulate(name: str) -> Simulation:
 
 def _encode(events: list[RunEvent]) -> str:
     lines = [
-        json.dumps({"type": e.type, "payload": run_event_payload(e)}, sort_keys=True)
+        json.dumps(
+            {"type": e.type, "version": run_event_version(e), "payload": run_event_payload(e)},
+            sort_keys=True,
+        )
         for e in events
     ]
     return "\n".join(lines) + "\n"
 
 
 def _load(path: Path) -> list[RunEvent]:
+    """The recorded facts, read the way the executor reads its store: sealed, then upcast."""
     records = [json.loads(line) for line in path.read_text().splitlines()]
-    return [parse_run_event(r["type"], r["payload"]) for r in records]
+    drafts = [
+        EventDraft(
+            id=str(uuid.UUID(int=n)),
+            tenant="replay",
+            mission_id="recorded",
+            service="executor",
+            aggregate_id="recorded",
+            aggregate_version=n,
+            type=record["type"],
+            version=record.get("version", 1),
+            occurred_at=START,
+            payload=record["payload"],
+        )
+        for n, record in enumerate(records, start=1)
+    ]
+    return [run_fact(event) for event in seal_all(drafts, {})]
+
+
+def _without_inputs(events: list[RunEvent]) -> list[RunEvent]:
+    return [
+        e.model_copy(update={"inputs": None, "input_error": None})
+        if isinstance(e, StepStarted)
+        else e
+        for e in events
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -86,6 +126,29 @@ def test_recorded_history_is_re_decided_identically(name: str) -> None:
     recorded = _load(path)
 
     assert _encode(_simulate(name).history) == _encode(recorded)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_version_1_history_is_upcast_and_re_decided_identically_but_for_the_inputs(
+    name: str,
+) -> None:
+    recorded = _load(V1_HISTORIES / f"{name}.jsonl")
+    simulated = _simulate(name).history
+
+    assert all(not e.inputs_recorded for e in recorded if isinstance(e, StepStarted))
+    assert all(e.inputs_recorded for e in simulated if isinstance(e, StepStarted))
+    assert _encode(_without_inputs(simulated)) == _encode(recorded)
+
+
+def test_recorded_starts_hold_the_parameters_the_runner_was_given() -> None:
+    history = _load(HISTORIES / "code_analysis_with_retry.jsonl")
+    starts = {e.step_id: e for e in history if isinstance(e, StepStarted)}
+
+    assert starts["list_sources"].inputs == {"path": "services", "pattern": "*.py"}
+    assert starts["remember_size"].inputs == {
+        "collection": "code-analysis",
+        "content": "Python line count of services: 120 total",
+    }
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))

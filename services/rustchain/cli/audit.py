@@ -1,4 +1,4 @@
-"""`rustchain audit replay|verify|export`: what auditors run (docs/audit.md)."""
+"""`rustchain audit replay|verify|export|reexecute`: what auditors run (docs/audit.md)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -23,6 +23,7 @@ from rustchain.cli import exit_codes
 from rustchain.cli.app import app
 from rustchain.domain.audit import timeline, verify_history
 from rustchain.domain.events import EventEnvelope
+from rustchain.domain.reexecution import NOT_RECORDED, SAME, Reexecution, reexecute, run_facts
 from rustchain.platform.event_store import EventStoreError
 
 
@@ -135,4 +136,83 @@ def export(tenant: str, since: str | None, until: str | None, out_dir: Path) -> 
     click.echo(
         f"exported {summary.events} events of {summary.missions} mission(s) "
         f"({summary.chains} chains) to {out_dir}"
+    )
+
+
+def _reexecution_records(report: Reexecution) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = [{"problem": problem} for problem in report.problems]
+    for step in report.steps:
+        if step.never_started is not None:
+            records.append(
+                {"step_id": step.step_id, "status": "never started", "reason": step.never_started}
+            )
+        records += [
+            {
+                "step_id": attempt.step_id,
+                "attempt": attempt.attempt,
+                "status": attempt.status,
+                "divergences": [
+                    {"path": d.path, "recorded": d.recorded, "now": d.now}
+                    for d in attempt.divergences
+                ],
+            }
+            for attempt in step.attempts
+        ]
+    return records
+
+
+def _print_reexecution(report: Reexecution) -> None:
+    width = max((len(step.step_id) for step in report.steps), default=0)
+    for step in report.steps:
+        if step.never_started is not None:
+            click.echo(f"{step.step_id:<{width}}  never started: {step.never_started}")
+        for attempt in step.attempts:
+            verdict = {
+                SAME: "inputs the same",
+                NOT_RECORDED: "inputs not recorded (StepStarted v1): not compared",
+            }.get(attempt.status, f"DIVERGED in {len(attempt.divergences)} parameter(s)")
+            click.echo(f"{step.step_id:<{width}}  attempt {attempt.attempt}: {verdict}")
+
+
+@audit.command(name="reexecute")
+@click.argument("mission_id")
+@click.option("--tenant", default="default", show_default=True, help="The mission's tenant.")
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines, one attempt or step per line.")
+def reexecute_command(mission_id: str, tenant: str, as_json: bool) -> None:
+    """Re-render each recorded attempt's inputs from the facts before it; nothing is run."""
+    events = _events(tenant, mission_id)
+    try:
+        facts = run_facts(events)
+    except ValueError as error:  # an UpcastError, or a payload its fact does not accept
+        _fail(
+            f"mission '{mission_id}': a recorded fact cannot be read: {error}",
+            exit_codes.MISSION_AT_FAULT,
+        )
+    if not facts:
+        _fail(f"no mission '{mission_id}' for tenant '{tenant}'", exit_codes.MISSION_AT_FAULT)
+    report = reexecute(facts)
+    if as_json:
+        for record in _reexecution_records(report):
+            click.echo(json.dumps(record, sort_keys=True, default=repr))
+    else:
+        _print_reexecution(report)
+    for problem in report.problems:
+        click.echo(f"problem: {problem}", err=True)
+    for divergence in report.divergences:
+        click.echo(f"diverged: {divergence.describe()}", err=True)
+    attempts = report.attempts
+    unrecorded = sum(1 for a in attempts if a.status == NOT_RECORDED)
+    if not report.agrees:
+        diverged = sum(1 for a in attempts if a.divergences)
+        _fail(
+            f"mission {mission_id}: {len(report.divergences)} divergence(s) in {diverged} of"
+            f" {len(attempts)} attempt(s), {len(report.problems)} problem(s)",
+            exit_codes.MISSION_AT_FAULT,
+        )
+    not_compared = f"; {unrecorded} recorded no inputs, not compared" if unrecorded else ""
+    click.echo(
+        f"reexecuted: {len(attempts) - unrecorded} attempt(s) of {len(report.steps)} step(s)"
+        f" re-rendered from the recorded facts, every recorded input the same{not_compared};"
+        " no side effect run",
+        err=as_json,
     )

@@ -10,6 +10,8 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic_core import to_jsonable_python
+
 from rustchain.domain.bindings import RenderContext, render
 from rustchain.domain.mission_run import MissionRun, StepStatus
 from rustchain.domain.plan import Plan, PlannedStep
@@ -31,6 +33,8 @@ NOT_IDEMPOTENT_INTERRUPTED = (
     "(retry.idempotent), so it is not run again: it may or may not have taken effect"
 )
 IDEMPOTENT_INTERRUPTED = "the executor stopped while this step was running; it is idempotent"
+RENDER_ERRORS = (KeyError, IndexError, TypeError, ValueError)
+"""What rendering raises when a reference names a value the run does not hold."""
 
 
 def start_mission(plan: Plan, variables: dict[str, Any], workspace: str) -> list[RunEvent]:
@@ -78,7 +82,7 @@ def next_events(run: MissionRun, now: datetime) -> list[RunEvent]:
                 continue
             state = run.steps[step_id]
             if free > 0 and (state.retry_at is None or state.retry_at <= now):
-                events.append(StepStarted(step_id=step_id, attempt=state.attempt + 1))
+                events.append(start_step(run, step_id, state.attempt + 1))
                 free -= 1
     if run.finished_steps + sum(isinstance(e, StepSkipped) for e in events) == len(run.steps):
         events.append(_finish(run))
@@ -142,6 +146,26 @@ def step_parameters(run: MissionRun, step_id: str) -> dict[str, Any]:
     step = run.plan.step(step_id)
     rendered: dict[str, Any] = render(step.parameters, step_context(run, step))
     return rendered
+
+
+def rendered_inputs(run: MissionRun, step_id: str) -> tuple[dict[str, Any] | None, str | None]:
+    """A step's parameters as JSON-ready values, or why they cannot be rendered from this run."""
+    try:
+        inputs: dict[str, Any] = to_jsonable_python(step_parameters(run, step_id))
+    except RENDER_ERRORS as error:
+        return None, f"{type(error).__name__}: {error}"
+    return inputs, None
+
+
+def start_step(run: MissionRun, step_id: str, attempt: int) -> StepStarted:
+    """The start of an attempt, with the parameters its runner will be given.
+
+    They are rendered now, from the outputs the run holds when the attempt is released: these are
+    exactly the values the runner receives, recorded before it runs, so an audit can re-render
+    them and compare.
+    """
+    inputs, error = rendered_inputs(run, step_id)
+    return StepStarted(step_id=step_id, attempt=attempt, inputs=inputs, input_error=error)
 
 
 def mission_outputs(run: MissionRun) -> dict[str, Any]:

@@ -7,6 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from rustchain.domain.event_upcast import Upcasters
+from rustchain.domain.events import EventEnvelope
+
 _FACT = ConfigDict(frozen=True, extra="forbid")
 
 Outcome = Literal["succeeded", "failed", "cancelled"]
@@ -24,12 +27,24 @@ class MissionStarted(BaseModel):
 
 
 class StepStarted(BaseModel):
-    """An attempt of a step began; recorded before its side effect."""
+    """An attempt of a step began, with the parameters its runner is given; before its effect.
+
+    Version 2 records `inputs`, the rendered parameters exactly as the runner receives them, or
+    `input_error` when they could not be rendered (the runner is then not called). Version 1
+    recorded neither; it is upcast with both None: "not recorded".
+    """
 
     model_config = _FACT
     type: Literal["StepStarted"] = "StepStarted"
     step_id: str
     attempt: Annotated[int, Field(ge=1)]
+    inputs: dict[str, Any] | None = None
+    input_error: str | None = None
+
+    @property
+    def inputs_recorded(self) -> bool:
+        """False for a version-1 fact, which did not record what the runner was given."""
+        return self.inputs is not None or self.input_error is not None
 
 
 class StepSucceeded(BaseModel):
@@ -119,9 +134,29 @@ RUN_EVENT_TYPES = (
 _ADAPTER: TypeAdapter[RunEvent] = TypeAdapter(RunEvent)
 
 
+def _inputs_not_recorded(payload: dict[str, Any]) -> dict[str, Any]:
+    return {**payload, "inputs": None, "input_error": None}
+
+
+RUN_UPCASTERS = Upcasters()
+"""How stored run facts of older versions read as the current ones."""
+RUN_UPCASTERS.register("StepStarted", 1, _inputs_not_recorded)
+
+
+def run_event_version(event: RunEvent) -> int:
+    """The version a fact is written at now."""
+    return RUN_UPCASTERS.current_version(event.type)
+
+
 def parse_run_event(event_type: str, payload: dict[str, Any]) -> RunEvent:
-    """A stored payload back as its fact."""
+    """A stored payload (of the current version) back as its fact."""
     return _ADAPTER.validate_python({**payload, "type": event_type})
+
+
+def run_fact(event: EventEnvelope) -> RunEvent:
+    """A stored event of any version as the current version of its fact."""
+    current = RUN_UPCASTERS.upcast(event)
+    return parse_run_event(current.type, current.payload)
 
 
 def run_event_payload(event: RunEvent) -> dict[str, Any]:

@@ -26,8 +26,9 @@ from rustchain.domain.run_events import (
     RUN_EVENT_TYPES,
     RunEvent,
     StepStarted,
-    parse_run_event,
     run_event_payload,
+    run_event_version,
+    run_fact,
 )
 from rustchain.domain.step_types import StepTypeRegistry
 from rustchain.platform.event_store import ChainConflictError, EventStore, stored_events
@@ -122,7 +123,7 @@ class ExecutorApplication:
 
     def _track(self, tenant: str, mission_id: str) -> _Tracked:
         envelopes = self.store.mission_events(tenant, mission_id)
-        facts = [parse_run_event(e.type, e.payload) for e in envelopes if e.type in RUN_EVENT_TYPES]
+        facts = [run_fact(e) for e in envelopes if e.type in RUN_EVENT_TYPES]
         if not facts:
             raise KeyError(f"no mission '{mission_id}' for tenant '{tenant}'")
         return _Tracked(tenant, mission_id, MissionRun.fold(facts), len(envelopes))
@@ -268,6 +269,7 @@ class ExecutorApplication:
                 aggregate_id=mission_id,
                 aggregate_version=version + offset,
                 type=event.type,
+                version=run_event_version(event),
                 occurred_at=now,
                 payload=run_event_payload(event),
             )
@@ -283,8 +285,10 @@ class ExecutorApplication:
         runner = getattr(definition, "run", None)
         if definition is None or runner is None:
             raise StepRunError(f"step type '{step.step_type}' has no runner in this deployment")
-        values = decide.step_parameters(run, step.id)
-        params = parameters_of(definition.parameters, values)
+        if started.inputs is None:
+            raise StepRunError(started.input_error or "its parameters were not rendered")
+        # The runner gets exactly the inputs recorded in StepStarted, never a fresh rendering.
+        params = parameters_of(definition.parameters, started.inputs)
         context = StepContext(
             tracked.tenant,
             tracked.mission_id,

@@ -34,15 +34,19 @@ from rustchain.platform.event_store import (
 from rustchain.platform.home import rustchain_home
 from rustchain.platform.jetstream import (
     NATS_ERRORS,
+    NatsPermissionError,
     NatsUnavailableError,
     StreamConfigError,
     StreamSettings,
     connect,
+    ensure_readable,
     read_events,
 )
+from rustchain.platform.nats_auth import callout_secrets, serve_callout
 from rustchain.platform.nats_server import NATS_URL_VARIABLE
 from rustchain.platform.reconcile import reconcile as reconcile_store
 from rustchain.platform.relay import JetStreamRelay
+from rustchain.platform.tokens import signing_key
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 T = TypeVar("T")
@@ -71,6 +75,8 @@ def _run(work: Coroutine[Any, Any, T], url: str) -> T:
     """Run the async work; a NATS outage becomes one line and exit code 3."""
     try:
         return asyncio.run(work)
+    except NatsPermissionError as error:
+        _fail(f"permission_denied: {error}", exit_codes.USAGE)
     except NatsUnavailableError as error:
         _fail(str(error), exit_codes.UNREACHABLE)
     except StreamConfigError as error:
@@ -95,6 +101,7 @@ async def _print_events(
     try:
         js = client.jetstream()
         try:
+            await ensure_readable(client, tenant)
             async for message in read_events(js, tenant, mission, follow=follow):
                 text = message.event.to_json() if as_json else _line(message.event)
                 click.echo(text)
@@ -234,3 +241,30 @@ def relay(store_name: str, nats_url: str | None, until_caught_up: bool, timeout:
             f"event store unreachable: {describe_store(settings)}: {error}", exit_codes.UNREACHABLE
         )
     click.echo(line)
+
+
+@events.command("auth-callout")
+@click.option("--nats-url", help=f"The NATS server (default: ${NATS_URL_VARIABLE}).")
+def auth_callout(nats_url: str | None) -> None:
+    """Authorise each NATS connection by its RustChain token, until stopped (SIGINT/SIGTERM).
+
+    The embedded deployment runs it; the server must name its issuer (docs/security.md).
+    """
+    home = rustchain_home()
+    secrets = callout_secrets(home)
+    key = signing_key(home)
+    if secrets is None or key is None:
+        _fail(
+            f"no NATS callout secrets or signing key under {home}: `rustchain up` creates them",
+            exit_codes.MISSION_AT_FAULT,
+        )
+    url = _nats_url(nats_url)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signal_number, stop.set)
+        await serve_callout(url, secrets, key, stop)
+
+    _run(serve(), url)

@@ -6,6 +6,7 @@ never hidden. Stopping stops the children in reverse order of their start.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -21,6 +22,13 @@ from grpc_health.v1 import health_pb2
 
 from rustchain.platform.deployment import Endpoints, endpoints_path, write_endpoints
 from rustchain.platform.grpc_server import LOOPBACK
+from rustchain.platform.jetstream import (
+    NatsCredentials,
+    NatsPermissionError,
+    NatsUnavailableError,
+    connect,
+)
+from rustchain.platform.nats_auth import callout_secrets
 from rustchain.platform.nats_server import NatsServer, NatsServerSettings, free_port
 from rustchain.platform.tokens import TOKEN_VARIABLE, ensure_admin_token, signing_key
 
@@ -105,6 +113,25 @@ def wait_serving(endpoint: str, name: str, timeout: float = READY_TIMEOUT_SECOND
     raise DeploymentError(f"the {name} service at {endpoint} did not become ready in {timeout:g} s")
 
 
+def wait_admitting(url: str, token: str, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+    """Return once NATS admits the token (its auth callout answers), or raise DeploymentError."""
+
+    async def admitted() -> bool:
+        try:
+            client = await connect(url, credentials=NatsCredentials.of_token(token))
+        except (NatsPermissionError, NatsUnavailableError):
+            return False
+        await client.close()
+        return True
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if asyncio.run(admitted()):
+            return
+        time.sleep(SUPERVISE_INTERVAL)  # polling interval of a bounded wait for readiness
+    raise DeploymentError(f"NATS at {url} did not admit the admin token in {timeout:g} s")
+
+
 def _serve_argv(service: str, port: int, peers: Mapping[str, str]) -> list[str]:
     argv = [sys.executable, "-m", "rustchain", "serve", service, "--port", str(port)]
     wanted = {"planner": ("verifier", "executor"), "executor": ("memory",)}.get(service, ())
@@ -125,7 +152,10 @@ class Deployment:
 
     def up(self) -> Endpoints:
         """Start everything, wait until each service serves, write endpoints.json."""
-        self.nats = NatsServer(NatsServerSettings.from_environ(self.home, self.environ))
+        # Every NATS connection is authorised by its token, by the auth callout child below.
+        callout = callout_secrets(self.home, create=True)
+        settings = NatsServerSettings.from_environ(self.home, self.environ, callout=callout)
+        self.nats = NatsServer(settings)
         self.nats.start()
         environ = {**self.environ, "RUSTCHAIN_HOME": str(self.home), "NATS_URL": self.nats.url}
         # Every RPC carries a token; the services call each other (memory) as the admin.
@@ -134,6 +164,9 @@ class Deployment:
         environ[TOKEN_VARIABLE] = environ.get(TOKEN_VARIABLE) or ensure_admin_token(self.home, key)
         self.environ = environ
         logs = self.home / "logs"
+        argv = [sys.executable, "-m", "rustchain", "events", "auth-callout"]
+        self._start(Child("nats-auth", argv, logs / "nats-auth.log"))
+        wait_admitting(self.nats.url, environ[TOKEN_VARIABLE])
         endpoints = {name: f"{LOOPBACK}:{free_port()}" for name in START_ORDER}
         for name in START_ORDER:
             port = int(endpoints[name].rpartition(":")[2])

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import nats
 import nats.errors
@@ -23,6 +26,9 @@ from rustchain.domain.event_names import (
     tenant_subjects,
 )
 from rustchain.domain.events import EventDraft, EventEnvelope, decode_event
+from rustchain.domain.nats_permissions import INBOX_ROOT, inbox_prefix
+from rustchain.platform.home import DEFAULT_HOME, HOME_VARIABLE
+from rustchain.platform.tokens import cli_token, unverified_claims
 
 MSG_ID_HEADER = "Nats-Msg-Id"
 NATS_ERRORS: tuple[type[BaseException], ...] = (
@@ -35,6 +41,13 @@ NATS_ERRORS: tuple[type[BaseException], ...] = (
 
 class NatsUnavailableError(RuntimeError):
     """The NATS server could not be reached or stopped answering."""
+
+
+class NatsPermissionError(NatsUnavailableError):
+    """The server refused this connection's credential, or a subject to it (another tenant's).
+
+    An outage too for whoever retries outages (relays, the trainer): while the deployment restarts
+    its auth callout, the server refuses every connection for a moment."""
 
 
 class StreamConfigError(RuntimeError):
@@ -134,19 +147,67 @@ async def ensure_stream(js: JetStreamContext, tenant: str, settings: StreamSetti
     return name
 
 
-async def _ignore(_: Exception) -> None:
-    """Errors surface where they matter: as failed connects, requests and acks."""
+@dataclass(frozen=True)
+class NatsCredentials:
+    """What a connection presents: a RustChain token, and the inbox prefix its claims allow."""
+
+    token: str | None = None
+    inbox_prefix: str = INBOX_ROOT
+
+    @classmethod
+    def of_token(cls, token: str | None) -> NatsCredentials:
+        """The credentials for a token (an admin's, or none, keeps the default inbox)."""
+        claims = unverified_claims(token) if token else None
+        return cls(token or None, inbox_prefix(claims) if claims is not None else INBOX_ROOT)
+
+    @classmethod
+    def of_process(cls) -> NatsCredentials:
+        """This process's credential: RUSTCHAIN_TOKEN (the deployment gives its services the
+        admin's; the CLI's --token sets it), else the embedded deployment's admin token."""
+        home = Path(os.environ.get(HOME_VARIABLE) or DEFAULT_HOME)
+        return cls.of_token(cli_token(home, None))
 
 
-async def connect(url: str, timeout: float = 3.0, closed: asyncio.Event | None = None) -> Client:
+class _Refusals:
+    """The subjects the server refused a connection, as they arrive."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self.arrived = asyncio.Event()
+
+    def add(self, message: str) -> None:
+        self.messages.append(message)
+        self.arrived.set()
+
+
+# The server reports a refused subject asynchronously (an -ERR, not a reply, so the request would
+# only time out); the error callback keeps each connection's refusals for `ensure_readable`.
+_refusals: weakref.WeakKeyDictionary[Client, _Refusals] = weakref.WeakKeyDictionary()
+_PERMISSIONS_VIOLATION = "permissions violation"
+
+
+async def connect(
+    url: str,
+    timeout: float = 3.0,
+    closed: asyncio.Event | None = None,
+    credentials: NatsCredentials | None = None,
+) -> Client:
     """A connection that fails rather than reconnecting silently, so callers see outages.
 
-    `closed` is set when the connection is lost, so that a wait on acks can end at once.
+    `closed` is set when the connection is lost, so that a wait on acks can end at once. The
+    connection presents `credentials`, by default those of this process (`of_process`).
     """
+    presented = credentials if credentials is not None else NatsCredentials.of_process()
+    refusals = _Refusals()
 
     async def _closed() -> None:
         if closed is not None:
             closed.set()
+
+    async def _error(error: Exception) -> None:
+        # Other errors surface where they matter: as failed connects, requests and acks.
+        if _PERMISSIONS_VIOLATION in str(error).lower():
+            refusals.add(str(error))
 
     try:
         # nats-py retries the first connect without end when max_reconnect_attempts is 0.
@@ -156,13 +217,42 @@ async def connect(url: str, timeout: float = 3.0, closed: asyncio.Event | None =
             connect_timeout=int(max(1, timeout)),
             max_reconnect_attempts=1,
             reconnect_time_wait=0.1,
-            error_cb=_ignore,
+            error_cb=_error,
             closed_cb=_closed,
+            token=presented.token,
+            inbox_prefix=presented.inbox_prefix,
         )
-        return await asyncio.wait_for(client, 2 * timeout + 1)
+        connected = await asyncio.wait_for(client, 2 * timeout + 1)
+    except nats.errors.Error as error:
+        if "authorization violation" in str(error).lower():
+            raise NatsPermissionError(
+                f"NATS at {url} refused the credential (missing, expired or not signed by"
+                " this deployment's key)"
+            ) from None
+        raise NatsUnavailableError(f"cannot reach NATS at {url}: {error}") from error
     except NATS_ERRORS as error:
         reason = str(error) or type(error).__name__
         raise NatsUnavailableError(f"cannot reach NATS at {url}: {reason}") from error
+    _refusals[connected] = refusals
+    return connected
+
+
+async def ensure_readable(client: Client, tenant: str) -> None:
+    """Return if this connection may read the tenant's stream and it exists; else raise
+    NatsPermissionError (refused) or nats.js.errors.NotFoundError (no such stream)."""
+    refusals = _refusals.get(client) or _Refusals()
+    info = asyncio.ensure_future(client.jetstream().stream_info(stream_name(tenant)))
+    refused = asyncio.ensure_future(refusals.arrived.wait())
+    try:
+        await asyncio.wait({info, refused}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        refused.cancel()
+    if not info.done():
+        info.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await info
+        raise NatsPermissionError(f"this credential may not read tenant '{tenant}'")
+    info.result()
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from rustchain.platform.nats_auth import CalloutSecrets, server_configuration
+
 NATS_URL_VARIABLE = "NATS_URL"
 SYNC_VARIABLE = "RUSTCHAIN_NATS_SYNC"
 SYNC_ALWAYS = "always"
@@ -63,14 +65,23 @@ class NatsServerSettings:
     sync_interval: str = SYNC_ALWAYS
     host: str = "127.0.0.1"
     startup_timeout: float = 20.0
+    callout: CalloutSecrets | None = None
+    """With these secrets, every connection is authorised by the auth callout (nats_auth.py)."""
 
     @classmethod
     def from_environ(
-        cls, home: Path, environ: Mapping[str, str] | None = None
+        cls,
+        home: Path,
+        environ: Mapping[str, str] | None = None,
+        callout: CalloutSecrets | None = None,
     ) -> NatsServerSettings:
         """Storage under the RustChain home; fsync from `RUSTCHAIN_NATS_SYNC` (always|lazy|2s)."""
         env = os.environ if environ is None else environ
-        return cls(store_dir=home / "nats", sync_interval=env.get(SYNC_VARIABLE) or SYNC_ALWAYS)
+        return cls(
+            store_dir=home / "nats",
+            sync_interval=env.get(SYNC_VARIABLE) or SYNC_ALWAYS,
+            callout=callout,
+        )
 
 
 def _config(settings: NatsServerSettings, port: int, monitor_port: int) -> str:
@@ -79,12 +90,14 @@ def _config(settings: NatsServerSettings, port: int, monitor_port: int) -> str:
     if settings.sync_interval != LAZY_SYNC:
         jetstream["sync_interval"] = settings.sync_interval
     # JSON is valid NATS configuration syntax, and quotes every path safely.
-    document = {
+    document: dict[str, object] = {
         "server_name": "rustchain",
         "listen": f"{settings.host}:{port}",
         "http": f"{settings.host}:{monitor_port}",
         "jetstream": jetstream,
     }
+    if settings.callout is not None:
+        document.update(server_configuration(settings.callout))
     return json.dumps(document, indent=2)
 
 
@@ -119,6 +132,8 @@ class NatsServer:
             return
         self.settings.store_dir.mkdir(parents=True, exist_ok=True)
         config = self.settings.store_dir / "nats-server.conf"
+        # It may hold the callout service's password.
+        config.touch(mode=0o600)
         config.write_text(_config(self.settings, self.port, self.monitor_port))
         self._log = self.log_path.open("ab")
         self._process = subprocess.Popen(

@@ -67,6 +67,15 @@ def verify(key: str, token: str) -> Claims:
         raise CredentialError(f"the token's claims are not valid: {error}") from None
 
 
+def unverified_claims(token: str) -> Claims | None:
+    """What a token says of itself, unchecked: for a client choosing its NATS inbox, never to
+    authorise anything (the server side verifies)."""
+    try:
+        return Claims.model_validate(jwt.decode(token, options={"verify_signature": False}))
+    except (jwt.InvalidTokenError, ValidationError, ValueError):
+        return None
+
+
 def ensure_admin_token(home: Path, key: str) -> str:
     """The embedded deployment's admin token, written on first start so the CLI needs no setup."""
     path = home / ADMIN_TOKEN_FILE

@@ -49,10 +49,10 @@ def _tamper_stored_event(home: Path, version: int, old: bytes, new: bytes) -> No
 def test_verify_proves_a_history_and_locates_tampering_in_the_store(tmp_path: Path) -> None:
     mission = _run_hello(tmp_path)
 
-    assert rustchain(tmp_path, "audit", "verify").returncode == 0
+    assert rustchain(tmp_path, "audit", "verify", "--no-jetstream").returncode == 0
     # Event 5 is read_greeting's StepSucceeded: its output.
     _tamper_stored_event(tmp_path, 5, b"Hello, Ada", b"Hello, Eve")
-    result = rustchain(tmp_path, "audit", "verify", mission)
+    result = rustchain(tmp_path, "audit", "verify", mission, "--no-jetstream")
 
     assert result.returncode == 1
     assert f"default/{mission}: executor chain: event" in result.stderr
@@ -82,7 +82,7 @@ def test_a_run_without_a_safe_verdict_is_reported(tmp_path: Path) -> None:
     _run_hello(tmp_path)
     (tmp_path / "verifier-events.sqlite").unlink()
 
-    result = rustchain(tmp_path, "audit", "verify")
+    result = rustchain(tmp_path, "audit", "verify", "--no-jetstream")
 
     assert result.returncode == 1
     assert "ran without a SAFE verdict for its plan" in result.stderr

@@ -13,18 +13,24 @@ from rich.console import Console
 from rich.table import Table
 
 from rustchain.audit.history import (
+    AUDITED_STORES,
     ExportError,
     read_export,
     select_missions,
     store_events,
     write_export,
 )
+from rustchain.audit.jetstream import stream_events
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
+from rustchain.cli.events import _nats_url as nats_url_of
 from rustchain.domain.audit import timeline, verify_history
 from rustchain.domain.events import EventEnvelope
 from rustchain.domain.reexecution import NOT_RECORDED, SAME, Reexecution, reexecute, run_facts
+from rustchain.domain.stream_agreement import compare_with_stream
 from rustchain.platform.event_store import EventStoreError
+from rustchain.platform.jetstream import NatsUnavailableError
+from rustchain.platform.nats_server import NATS_URL_VARIABLE
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -78,6 +84,35 @@ def replay(mission_id: str, tenant: str, as_json: bool) -> None:
     Console(highlight=False).print(table)
 
 
+SKIPPED = "the JetStream comparison was skipped"
+
+
+def _compare_with_jetstream(
+    events: list[EventEnvelope],
+    tenant: str,
+    mission_id: str | None,
+    nats_url: str | None,
+    required: bool,
+) -> tuple[list[str], str]:
+    """Problems found comparing the stores with JetStream, and one line on what was compared."""
+    url = nats_url_of(nats_url)
+    try:
+        streamed = stream_events(url, tenant, mission_id)
+    except NatsUnavailableError as error:
+        if required:
+            _fail(
+                f"--jetstream: the comparison with JetStream failed: {error}",
+                exit_codes.UNREACHABLE,
+            )
+        return [], f"{SKIPPED}: {error}"
+    comparison = compare_with_stream(events, streamed, AUDITED_STORES)
+    problems = [finding.describe() for finding in comparison.findings]
+    return problems, (
+        f"compared {comparison.stored} stored events of {comparison.chains} chain(s) with"
+        f" {comparison.streamed} in JetStream at {url}"
+    )
+
+
 @audit.command(name="verify")
 @click.argument("mission_id", required=False)
 @click.option("--tenant", default="default", show_default=True, help="Whose history.")
@@ -87,10 +122,27 @@ def replay(mission_id: str, tenant: str, as_json: bool) -> None:
     type=click.Path(path_type=Path),
     help="Verify an export folder offline instead.",
 )
-def verify_history_command(mission_id: str | None, tenant: str, export_dir: Path | None) -> None:
-    """Prove a history whole and untouched, and every run verified SAFE before its first step."""
+@click.option(
+    "--jetstream/--no-jetstream",
+    "jetstream",
+    default=None,
+    help="Require the comparison of the stores with JetStream (exit 3 if NATS is unreachable),"
+    " or skip it. Default: compare when NATS is reachable, else say it was skipped.",
+)
+@click.option("--nats-url", help=f"The NATS server (default: ${NATS_URL_VARIABLE}).")
+def verify_history_command(
+    mission_id: str | None,
+    tenant: str,
+    export_dir: Path | None,
+    jetstream: bool | None,
+    nats_url: str | None,
+) -> None:
+    """Prove a history whole and untouched, as JetStream holds it, and every run verified SAFE."""
     problems: list[str] = []
+    compared = "JetStream not compared (--no-jetstream)"
     if export_dir is not None:
+        if jetstream:
+            raise click.UsageError("--jetstream compares the stores; an export is verified offline")
         try:
             events, problems = read_export(export_dir)
         except ExportError as error:
@@ -98,6 +150,15 @@ def verify_history_command(mission_id: str | None, tenant: str, export_dir: Path
     else:
         events = _events(tenant, mission_id)
     problems += [finding.describe() for finding in verify_history(events)]
+    agree = ""
+    if export_dir is None and jetstream is not False:
+        streamed, compared = _compare_with_jetstream(
+            events, tenant, mission_id, nats_url, bool(jetstream)
+        )
+        problems += streamed
+        agree = "" if compared.startswith(SKIPPED) else ", the stores and JetStream agree"
+    if export_dir is None:
+        click.echo(f"jetstream: {compared}", err=True)
     for problem in problems:
         click.echo(f"broken: {problem}", err=True)
     missions = len({(e.tenant, e.mission_id) for e in events})
@@ -108,7 +169,7 @@ def verify_history_command(mission_id: str | None, tenant: str, export_dir: Path
         )
     click.echo(
         f"verified: {len(events)} events of {missions} mission(s); every chain whole and "
-        "untouched, every run proven SAFE before its first step"
+        f"untouched{agree}, every run proven SAFE before its first step"
     )
 
 

@@ -17,6 +17,7 @@ from rustchain.platform.event_store import EventStoreSettings, RecorderEventStor
 from rustchain.platform.jetstream import (
     NatsUnavailableError,
     StreamConfigError,
+    StreamQuotaError,
     StreamSettings,
     connect,
 )
@@ -240,5 +241,39 @@ def test_a_stream_configuration_the_server_refuses_stops_the_relay_with_its_reas
         with pytest.raises(StreamConfigError, match="RUSTCHAIN_ACME: replicas > 1"):
             asyncio.run(JetStreamRelay(store, nats_server.url, settings).catch_up(timeout=30))
         assert store.tracked_position(DEFAULT_READER) == 0
+    finally:
+        store.close()
+
+
+def test_a_full_stream_holds_its_events_in_the_store_until_its_quota_is_raised(
+    nats_server: NatsServer, sqlite_settings: EventStoreSettings
+) -> None:
+    store = open_event_store(sqlite_settings)
+    drafts = many_drafts(200, tenants=("acme",))
+    append_in_batches(store, drafts, size=50)
+    small = RelaySettings(
+        batch_size=50, ack_timeout=5, backoff_max=0.2, streams=StreamSettings(max_bytes=20_000)
+    )
+
+    async def relay_into_the_quota() -> tuple[JetStreamRelay, str]:
+        relay = JetStreamRelay(store, nats_server.url, small)
+        with pytest.raises(StreamQuotaError) as full:
+            while True:
+                await relay.relay_batch()
+        return relay, str(full.value)
+
+    try:
+        relay, message = asyncio.run(relay_into_the_quota())
+        assert "stream RUSTCHAIN_ACME is full" in message
+        assert "RUSTCHAIN_MAX_STREAM_BYTES" in message
+        assert relay.position < store.last_position()
+        held = asyncio.run(stream_count(nats_server.url, "acme"))
+        assert 0 < held < len(drafts)
+
+        # The quota raised, the relay goes on from its position: every event once, in order.
+        raised = RelaySettings(batch_size=50, streams=StreamSettings(max_bytes=10_000_000))
+        asyncio.run(JetStreamRelay(store, nats_server.url, raised).catch_up(timeout=30))
+        messages = asyncio.run(stream_messages(nats_server.url, "acme"))
+        assert_stream_matches_store(messages, store, "acme", MISSIONS)
     finally:
         store.close()

@@ -24,6 +24,7 @@ from rustchain.domain.event_names import (
     validate_tenant,
 )
 from rustchain.domain.events import EventEnvelope
+from rustchain.domain.quotas import TenantQuotas
 from rustchain.platform.event_store import (
     SQLITE_SUFFIX,
     EventStoreError,
@@ -45,7 +46,7 @@ from rustchain.platform.jetstream import (
 from rustchain.platform.nats_auth import callout_secrets, serve_callout
 from rustchain.platform.nats_server import NATS_URL_VARIABLE
 from rustchain.platform.reconcile import reconcile as reconcile_store
-from rustchain.platform.relay import JetStreamRelay
+from rustchain.platform.relay import JetStreamRelay, RelaySettings
 from rustchain.platform.tokens import signing_key
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
@@ -141,6 +142,15 @@ def events(
     _run(_print_events(url, tenant, mission, follow, as_json), url)
 
 
+def _stream_settings() -> StreamSettings:
+    """Each tenant's stream limits: its quota from the deployment's settings."""
+    try:
+        quotas = TenantQuotas.from_settings(os.environ)
+    except ValueError as error:
+        _fail(str(error), exit_codes.USAGE)
+    return StreamSettings(max_bytes=quotas.max_stream_bytes)
+
+
 def _store_names(home: Path, database_url: str | None, names: tuple[str, ...]) -> list[str]:
     if names:
         return list(names)
@@ -160,7 +170,7 @@ async def _reconcile_all(url: str, settings: list[EventStoreSettings]) -> list[s
             except (EventStoreError, PersistenceError) as error:
                 raise EventStoreError(f"{describe_store(store_settings)}: {error}") from error
             try:
-                for result in await reconcile_store(store, js, StreamSettings()):
+                for result in await reconcile_store(store, js, _stream_settings()):
                     lines.append(
                         f"{store_settings.name} {result.tenant}: {result.stored} stored,"
                         f" {result.in_jetstream} in JetStream, {result.republished} re-published"
@@ -201,7 +211,7 @@ async def _relay_store(
 ) -> str:
     store = open_event_store(settings)
     try:
-        relay = JetStreamRelay(store, url)
+        relay = JetStreamRelay(store, url, RelaySettings(streams=_stream_settings()))
         if until_caught_up:
             try:
                 await relay.catch_up(timeout)

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 CONCURRENT_MISSIONS_SETTING = "RUSTCHAIN_MAX_CONCURRENT_MISSIONS"
 EVENTS_PER_MISSION_SETTING = "RUSTCHAIN_MAX_EVENTS_PER_MISSION"
+STREAM_BYTES_SETTING = "RUSTCHAIN_MAX_STREAM_BYTES"
+UNLIMITED = -1
 
 
 class QuotaExceededError(Exception):
@@ -21,6 +23,8 @@ class TenantQuotas(BaseModel):
     model_config = ConfigDict(frozen=True)
     max_concurrent_missions: Annotated[int, Field(ge=1)] = 100
     max_events_per_mission: Annotated[int, Field(ge=10)] = 100_000
+    max_stream_bytes: Annotated[int, Field(ge=UNLIMITED)] = UNLIMITED
+    """The size of a tenant's JetStream stream; -1: no limit but the server's storage."""
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, str]) -> TenantQuotas:
@@ -29,6 +33,7 @@ class TenantQuotas(BaseModel):
         for field, name in (
             ("max_concurrent_missions", CONCURRENT_MISSIONS_SETTING),
             ("max_events_per_mission", EVENTS_PER_MISSION_SETTING),
+            ("max_stream_bytes", STREAM_BYTES_SETTING),
         ):
             if settings.get(name):
                 try:

@@ -16,7 +16,14 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    StorageType,
+    StreamConfig,
+)
 
 from rustchain.domain.event_names import (
     event_subject,
@@ -48,6 +55,13 @@ class NatsPermissionError(NatsUnavailableError):
 
     An outage too for whoever retries outages (relays, the trainer): while the deployment restarts
     its auth callout, the server refuses every connection for a moment."""
+
+
+class StreamQuotaError(NatsUnavailableError):
+    """A tenant's stream is at its quota: its events wait in the event store until it is raised.
+
+    An outage for the relay, which keeps retrying (nothing is dropped or skipped), and a message
+    that says which tenant and which setting."""
 
 
 class StreamConfigError(RuntimeError):
@@ -121,6 +135,8 @@ def stream_config(tenant: str, settings: StreamSettings) -> StreamConfig:
         max_bytes=settings.max_bytes,
         max_msgs=settings.max_msgs,
         num_replicas=settings.replicas,
+        # A full stream refuses new events rather than dropping old ones: it is an audit trail.
+        discard=DiscardPolicy.NEW,
     )
 
 
@@ -128,7 +144,12 @@ async def ensure_stream(js: JetStreamContext, tenant: str, settings: StreamSetti
     """Create the tenant's stream if it does not exist yet; its name."""
     name = stream_name(tenant)
     try:
-        await js.stream_info(name)
+        info = await js.stream_info(name)
+        limits = (info.config.max_bytes, info.config.max_msgs, info.config.discard)
+        if limits != (settings.max_bytes, settings.max_msgs, DiscardPolicy.NEW):
+            # A quota changed since the stream was made (raised, or lowered: then JetStream
+            # refuses new events once the stream is over it, and drops nothing it holds).
+            await js.update_stream(stream_config(tenant, settings))
     except nats.js.errors.NotFoundError:
         try:
             await js.add_stream(stream_config(tenant, settings))

@@ -13,11 +13,13 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
+from rustchain.domain.quotas import STREAM_BYTES_SETTING
 from rustchain.platform.event_store import EventStore
 from rustchain.platform.jetstream import (
     NATS_ERRORS,
     EventRoute,
     NatsUnavailableError,
+    StreamQuotaError,
     StreamSettings,
     connect,
     ensure_stream,
@@ -54,6 +56,14 @@ class RelayStats:
     outages: int = 0
 
 
+@dataclass(frozen=True)
+class Sent:
+    """Where a publish in flight went, and a lower bound of the bytes it takes in the stream."""
+
+    stream: str
+    size: int
+
+
 class JetStreamRelay:
     """Publishes each stored event once to its tenant's stream; tracks its position after acks."""
 
@@ -69,7 +79,8 @@ class JetStreamRelay:
         self.stats = RelayStats()
         self.position = store.tracked_position(self.settings.reader)
         self._sent = self.position
-        self._in_flight: deque[tuple[int, list[asyncio.Future[PubAck]]]] = deque()
+        # Each batch in flight: its last position, and each publish's ack and destination.
+        self._in_flight: deque[tuple[int, list[asyncio.Future[PubAck]], list[Sent]]] = deque()
         # A previous run, or the connection before this one, may have sent this many events
         # past the tracked position: they are checked against JetStream before being sent again.
         self._window = (self.settings.max_in_flight + 1) * self.settings.batch_size
@@ -100,7 +111,9 @@ class JetStreamRelay:
                 await ensure_stream(js, tenant, self.settings.streams)
                 self._streams.add(tenant)
 
-    async def _await_acks(self, futures: list[asyncio.Future[PubAck]]) -> list[PubAck]:
+    async def _await_acks(
+        self, futures: list[asyncio.Future[PubAck]], sent: list[Sent]
+    ) -> list[PubAck]:
         acks: asyncio.Future[list[PubAck]] = asyncio.ensure_future(asyncio.gather(*futures))
         lost: asyncio.Future[bool] = asyncio.ensure_future(self._closed.wait())
         try:
@@ -114,9 +127,34 @@ class JetStreamRelay:
             lost.cancel()
         if acks in done:
             return acks.result()
-        acks.cancel()
+        try:
+            if lost not in done:
+                await self._raise_if_full(futures, sent)
+        finally:
+            acks.cancel()
         reason = "connection lost" if lost in done else "no ack in time"
         raise NatsUnavailableError(f"JetStream at {self.nats_url}: {reason} during a batch")
+
+    async def _raise_if_full(self, futures: list[asyncio.Future[PubAck]], sent: list[Sent]) -> None:
+        """Raise StreamQuotaError if the first unacknowledged publish cannot fit in its stream.
+
+        A stream at its limits with discard=new refuses a publish, but the server answers only
+        the first of a pipelined run of refusals, so the others look like a silent server.
+        """
+        first = next((s for f, s in zip(futures, sent, strict=True) if not f.done()), None)
+        if first is None or self._js is None:
+            return
+        with contextlib.suppress(*NATS_ERRORS):
+            info = await self._js.stream_info(first.stream)
+            limit, held = info.config.max_bytes or -1, info.state.bytes
+            max_msgs = info.config.max_msgs or -1
+            if 0 < limit < held + first.size or 0 < max_msgs <= info.state.messages:
+                raise StreamQuotaError(
+                    f"stream {first.stream} is full ({held} of {limit} bytes,"
+                    f" {info.state.messages} events); its tenant's events wait in the event"
+                    f" store until its quota ({STREAM_BYTES_SETTING}) is raised or the stream is"
+                    " purged"
+                )
 
     async def _already_held(self, js: JetStreamContext, routes: list[EventRoute]) -> set[int]:
         """Indexes of in-doubt events JetStream holds already, whatever its duplicate window."""
@@ -132,8 +170,8 @@ class JetStreamRelay:
         return held
 
     async def _settle_oldest(self) -> None:
-        last, futures = self._in_flight.popleft()
-        acks = await self._await_acks(futures)
+        last, futures, sent = self._in_flight.popleft()
+        acks = await self._await_acks(futures, sent)
         self.store.track_position(self.settings.reader, last)
         self.position = last
         self.stats.batches += 1
@@ -152,6 +190,11 @@ class JetStreamRelay:
             routes = [EventRoute.of(item.data) for item in batch]
             await self._ensure_streams(js, {route.tenant for route in routes})
             held = await self._already_held(js, routes)
+            sent = [
+                (route, item)
+                for index, (route, item) in enumerate(zip(routes, batch, strict=True))
+                if index not in held
+            ]
             futures = [
                 await js.publish_async(
                     route.subject,
@@ -159,11 +202,13 @@ class JetStreamRelay:
                     stream=route.stream,
                     headers=route.headers,
                 )
-                for index, (route, item) in enumerate(zip(routes, batch, strict=True))
-                if index not in held
+                for route, item in sent
             ]
             self.stats.skipped += len(held)
-            self._in_flight.append((batch[-1].position, futures))
+            destinations = [
+                Sent(route.stream, len(route.subject) + len(item.data)) for route, item in sent
+            ]
+            self._in_flight.append((batch[-1].position, futures, destinations))
             self._sent = batch[-1].position
         while self._in_flight and (len(self._in_flight) > self.settings.max_in_flight or not batch):
             await self._settle_oldest()

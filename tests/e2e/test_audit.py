@@ -28,6 +28,8 @@ def test_replay_shows_the_verdict_before_the_steps_without_running_anything(tmp_
     assert [f["type"] for f in facts][:3] == ["PlanVerified", "MissionStarted", "StepStarted"]
     assert facts[0]["detail"].startswith("verdict safe under policy default")
     assert facts[-1]["detail"] == "succeeded; failed steps []"
+    [say_it] = [f for f in facts if f["type"] == "StepStarted" and f["step_id"] == "say_it"]
+    assert say_it["detail"].startswith('attempt 1: inputs {"args": ["Hello, Ada! This file')
     assert not (workspace / "hello.txt").exists(), "replay must never re-run a side effect"
 
 

@@ -6,6 +6,7 @@ so a history is checked chain by chain: (tenant, mission, service).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -104,6 +105,13 @@ def _detail(event: EventEnvelope) -> str:
             f"plan hash {str(payload.get('plan_hash'))[:12]}, variables {payload.get('variables')}"
         )
     if event.type == "StepStarted":
+        if payload.get("input_error") is not None:
+            return (
+                f"attempt {payload.get('attempt')}: inputs not rendered: {payload['input_error']}"
+            )
+        if payload.get("inputs") is not None:
+            inputs = json.dumps(payload["inputs"], sort_keys=True, ensure_ascii=False)
+            return f"attempt {payload.get('attempt')}: inputs {inputs[:120]}"
         return f"attempt {payload.get('attempt')}"
     if event.type == "StepSucceeded":
         output = repr(payload.get("output"))

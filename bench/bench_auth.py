@@ -1,4 +1,5 @@
-"""Authentication overhead per RPC (issue 7): p50 of a memory Search with and without tokens."""
+"""Authentication overhead (issue 7): p50 of a memory Search with and without tokens, and of a
+NATS connection admitted by the auth callout against one on an open server."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ from rustchain.cli.serve import serve
 from rustchain.domain.credentials import Claims, Role
 from rustchain.generated.rustchain.memory.v1 import memory_pb2, memory_pb2_grpc
 from rustchain.platform.grpc_client import open_channel
+from rustchain.platform.jetstream import NatsCredentials, connect
+from rustchain.platform.nats_auth import callout_secrets, serve_callout
+from rustchain.platform.nats_server import NatsServer, NatsServerSettings
 from rustchain.platform.tokens import issue, signing_key
 
 CALLS = 1000
+CONNECTS = 200
 
 
 async def _latencies(home: Path, token: str | None) -> list[float]:
@@ -43,8 +48,53 @@ async def _latencies(home: Path, token: str | None) -> list[float]:
     return samples
 
 
+async def _connect_latencies(url: str, token: str | None) -> list[float]:
+    samples = []
+    credentials = NatsCredentials.of_token(token)
+    for _ in range(CONNECTS):
+        started = time.perf_counter()
+        client = await connect(url, credentials=credentials)
+        samples.append(time.perf_counter() - started)
+        await client.close()
+    return samples
+
+
+async def _callout_latencies(home: Path, url: str, token: str, key: str) -> list[float]:
+    secrets = callout_secrets(home)
+    assert secrets is not None
+    stop, ready = asyncio.Event(), asyncio.Event()
+    callout = asyncio.ensure_future(serve_callout(url, secrets, key, stop, ready))
+    await asyncio.wait_for(ready.wait(), 20)
+    try:
+        return await _connect_latencies(url, token)
+    finally:
+        stop.set()
+        await callout
+
+
+def _nats_connects() -> tuple[list[float], list[float]]:
+    with tempfile.TemporaryDirectory() as open_home, tempfile.TemporaryDirectory() as auth_home:
+        home = Path(auth_home)
+        open_server = NatsServer(NatsServerSettings(store_dir=Path(open_home) / "nats"))
+        secured = NatsServer(
+            NatsServerSettings(store_dir=home / "nats", callout=callout_secrets(home, create=True))
+        )
+        open_server.start()
+        secured.start()
+        try:
+            plain = asyncio.run(_connect_latencies(open_server.url, None))
+            key = signing_key(home, {}, create=True)
+            assert key is not None
+            token = issue(key, Claims(sub="bench", role=Role.TENANT, tenant="bench"))
+            admitted = asyncio.run(_callout_latencies(home, secured.url, token, key))
+        finally:
+            open_server.stop()
+            secured.stop()
+    return plain, admitted
+
+
 def main() -> None:
-    """Print p50 and p99 per RPC with and without the interceptor."""
+    """Print p50 and p99 per RPC with and without the interceptor, and per NATS connect."""
     with tempfile.TemporaryDirectory() as open_home, tempfile.TemporaryDirectory() as auth_home:
         plain = asyncio.run(_latencies(Path(open_home), None))
         key = signing_key(Path(auth_home), {}, create=True)
@@ -60,6 +110,12 @@ def main() -> None:
         )
     overhead = statistics.median(authed) - statistics.median(plain)
     print(f"authentication adds {overhead * 1e6:.0f} us per RPC at p50")
+    open_connects, admitted = _nats_connects()
+    print(
+        f"NATS connect: p50 {statistics.median(open_connects) * 1e3:.2f} ms on an open server,"
+        f" {statistics.median(admitted) * 1e3:.2f} ms admitted by the auth callout"
+        f" ({CONNECTS} connects each; once per connection, not per message)"
+    )
 
 
 if __name__ == "__main__":

@@ -11,11 +11,15 @@ from typing import Any
 import grpc
 import pytest
 
+from rustchain.cli.serve import serve
 from rustchain.domain.credentials import Claims, Role
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.generated.rustchain.memory.v1 import memory_pb2, memory_pb2_grpc
 from rustchain.generated.rustchain.planner.v1 import planner_pb2, planner_pb2_grpc
+from rustchain.generated.rustchain.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 from rustchain.generated.rustchain.verifier.v1 import verifier_pb2, verifier_pb2_grpc
+from rustchain.platform.grpc_client import open_channel
+from rustchain.platform.nats_server import NatsServer
 from rustchain.platform.tokens import issue, signing_key
 from tests.integration.grpc_helpers import running_services
 from tests.paths import REPO
@@ -169,3 +173,45 @@ def test_token_create_refuses_a_tenant_token_without_its_tenant(tmp_path: Path, 
 
     assert result.returncode == 2
     assert "a tenant token names its tenant" in result.stderr
+
+
+def test_trainer_rpcs_are_scoped_to_their_tenant(tmp_path: Path, nats_server: NatsServer) -> None:
+    key = signing_key(tmp_path, {}, create=True)
+    assert key is not None
+    acme = issue(key, Claims(sub="acme-ci", role=Role.TENANT, tenant="acme"))
+    globex = issue(key, Claims(sub="globex-ci", role=Role.TENANT, tenant="globex"))
+    auditor = issue(key, Claims(sub="audit", role=Role.AUDITOR, tenants=["acme"]))
+    expired = issue(key, Claims(sub="old", role=Role.TENANT, tenant="acme"), expires_in=-60)
+    environ = {"RUSTCHAIN_HOME": str(tmp_path), "NATS_URL": nats_server.url}
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        server = asyncio.ensure_future(serve("trainer", 0, environ, {}, stop, bound.set_result))
+        port = await asyncio.wait_for(bound, 30)
+        try:
+            async with open_channel(f"127.0.0.1:{port}") as channel:
+                trainer = trainer_pb2_grpc.TrainerServiceStub(channel)
+                calls: dict[str, Callable[[tuple[tuple[str, str], ...]], Awaitable[Any]]] = {
+                    "GetTrajectory": lambda m: trainer.GetTrajectory(
+                        trainer_pb2.GetTrajectoryRequest(mission_id="m1"), metadata=m
+                    ),
+                    "ListTrajectories": lambda m: trainer.ListTrajectories(
+                        trainer_pb2.ListTrajectoriesRequest(), metadata=m
+                    ),
+                }
+                for name, call in calls.items():
+                    denied = await _code(call(_meta("acme", globex)))
+                    assert denied is grpc.StatusCode.PERMISSION_DENIED, name
+                    for bad in (None, expired):
+                        refused = await _code(call(_meta("acme", bad)))
+                        assert refused is grpc.StatusCode.UNAUTHENTICATED, name
+                    granted = await _code(call(_meta("acme", auditor)))
+                    assert granted is not grpc.StatusCode.PERMISSION_DENIED, name
+                    own = await _code(call(_meta("acme", acme)))
+                    assert own in (grpc.StatusCode.OK, grpc.StatusCode.NOT_FOUND), name
+        finally:
+            stop.set()
+            await server
+
+    asyncio.run(scenario())

@@ -7,13 +7,21 @@ import asyncio
 import nats.js.errors
 
 from rustchain.domain.events import EventEnvelope
-from rustchain.platform.jetstream import NATS_ERRORS, NatsUnavailableError, connect, read_events
+from rustchain.platform.jetstream import (
+    NATS_ERRORS,
+    NatsUnavailableError,
+    connect,
+    ensure_readable,
+    read_events,
+)
 
 
 async def _read(url: str, tenant: str, mission_id: str | None) -> list[EventEnvelope]:
     client = await connect(url)
     try:
         try:
+            # A credential refused this tenant's stream says so (NatsPermissionError) at once.
+            await ensure_readable(client, tenant)
             return [m.event async for m in read_events(client.jetstream(), tenant, mission_id)]
         except nats.js.errors.NotFoundError:
             return []  # no stream: the tenant's events were never relayed

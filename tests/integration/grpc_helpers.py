@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,3 +78,40 @@ async def running_services(
             await channel.close()
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@contextlib.contextmanager
+def services_in_thread(
+    home: Path, services: tuple[str, ...], nats_url: str | None = None
+) -> Iterator[dict[str, str]]:
+    """The services of `running_services` on an event loop of their own thread, for tests that
+    share one deployment across many cases and call it with blocking stubs; yields endpoints."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="grpc-services", daemon=True)
+    thread.start()
+    finished = asyncio.Event()
+    started: concurrent.futures.Future[dict[str, str]] = concurrent.futures.Future()
+
+    async def host() -> None:
+        async with running_services(home, services, nats_url) as running:
+            started.set_result(dict(running.endpoints))
+            await finished.wait()
+
+    hosting = asyncio.run_coroutine_threadsafe(host(), loop)
+    try:
+        concurrent.futures.wait(
+            [started, hosting],
+            timeout=START_TIMEOUT_SECONDS * len(services),
+            return_when=concurrent.futures.FIRST_COMPLETED,
+        )
+        if not started.done():
+            hosting.result(timeout=0)  # raises why it stopped, or TimeoutError
+        yield started.result()
+    finally:
+        loop.call_soon_threadsafe(finished.set)
+        try:
+            hosting.result(timeout=START_TIMEOUT_SECONDS)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+            loop.close()

@@ -21,10 +21,22 @@ from rustchain.domain.run_events import RUN_EVENT_TYPES, RunEvent
 from rustchain.executor.application import ExecutorApplication
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.platform.event_store import EventStore, EventStoreError, stored_events
-from rustchain.platform.grpc_client import tenant_of
+from rustchain.platform.grpc_requests import (
+    MAX_INT64,
+    MAX_REASON_BYTES,
+    BadRequestError,
+    check_absolute_path,
+    check_count,
+    check_json_object,
+    check_mission_id,
+    check_present,
+    check_text,
+    request_tenant,
+)
 from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
 
 STATUS: StatusTable = {
+    BadRequestError: grpc.StatusCode.INVALID_ARGUMENT,
     QuotaExceededError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     KeyError: grpc.StatusCode.NOT_FOUND,
     ValidationError: grpc.StatusCode.INVALID_ARGUMENT,
@@ -171,17 +183,19 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> executor_pb2.StartMissionResponse:
         """Record the start of a run and drive it in the background."""
-        tenant = tenant_of(context.invocation_metadata())
         try:
-            plan = Plan.model_validate_json(request.plan_json)
-            variables = json.loads(request.variables_json or "{}")
-            if not isinstance(variables, dict):
-                raise ValueError("variables_json must be a JSON object")
-            workspace = Path(request.workspace) if request.workspace else None
-            if workspace is not None and not workspace.is_absolute():
-                raise ValueError(f"workspace must be an absolute path, not {request.workspace!r}")
+            tenant = request_tenant(context.invocation_metadata())
+            # plan_json and variables_json are bounded by the message limit only: the planner
+            # makes them from a mission and variables it has bounded.
+            plan = Plan.model_validate_json(check_present("plan_json", request.plan_json))
+            variables = check_json_object("variables_json", request.variables_json)
+            workspace = check_absolute_path("workspace", request.workspace)
             mission_id = self.app.start(
-                tenant, plan, variables, request.mission_id or None, workspace
+                tenant,
+                plan,
+                variables,
+                check_mission_id("mission_id", request.mission_id, required=False) or None,
+                Path(workspace) if workspace else None,
             )
         except Exception as error:
             await abort_with(context, error, STATUS)
@@ -195,16 +209,29 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[executor_pb2.MissionEvent]:
         """Every fact after `after_version`, then each new one, until MissionFinished."""
-        tenant = tenant_of(context.invocation_metadata())
-        sent = max(request.after_version, 0)
+        try:
+            tenant = request_tenant(context.invocation_metadata())
+            mission_id = check_mission_id("mission_id", request.mission_id)
+            sent = check_count("after_version", request.after_version, 0, MAX_INT64)
+        except Exception as error:
+            await abort_with(context, error, STATUS)
         while True:
             changed = self.changes.signal()
             try:
-                envelopes = self.app.store.mission_events(tenant, request.mission_id)
+                envelopes = self.app.store.mission_events(tenant, mission_id)
                 if not envelopes:
-                    raise KeyError(f"no mission '{request.mission_id}' for tenant '{tenant}'")
+                    raise KeyError(f"no mission '{mission_id}' for tenant '{tenant}'")
+                if sent > len(envelopes):
+                    # Versions only grow: no stream ever sent this one, and waiting for it
+                    # would hold the call open for nothing.
+                    raise BadRequestError(
+                        f"after_version {sent:,} is beyond the mission's last version"
+                        f" {len(envelopes):,}"
+                    )
             except Exception as error:
                 await abort_with(context, error, STATUS)
+            if any(envelope.type == "MissionFinished" for envelope in envelopes[:sent]):
+                return  # the caller has seen the end already
             for version, envelope in enumerate(envelopes[sent:], start=sent + 1):
                 if envelope.type in RUN_EVENT_TYPES:
                     yield event_message(envelope, version)
@@ -220,13 +247,14 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> executor_pb2.MissionSummary:
         """A run's state, folded from its facts."""
-        tenant = tenant_of(context.invocation_metadata())
         try:
-            run = self.app.load(tenant, request.mission_id)
-            version = len(self.app.store.mission_events(tenant, request.mission_id))
+            tenant = request_tenant(context.invocation_metadata())
+            mission_id = check_mission_id("mission_id", request.mission_id)
+            run = self.app.load(tenant, mission_id)
+            version = len(self.app.store.mission_events(tenant, mission_id))
         except Exception as error:
             await abort_with(context, error, STATUS)
-        return summary_message(request.mission_id, run, version)
+        return summary_message(mission_id, run, version)
 
     async def ListMissions(
         self,
@@ -234,8 +262,8 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> executor_pb2.ListMissionsResponse:
         """The tenant's missions, oldest first."""
-        tenant = tenant_of(context.invocation_metadata())
         try:
+            tenant = request_tenant(context.invocation_metadata())
             missions = tenant_missions(self.app.store, tenant)
         except Exception as error:
             await abort_with(context, error, STATUS)
@@ -247,10 +275,12 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> executor_pb2.CancelMissionResponse:
         """Ask a run to stop: nothing new starts; False when it had already ended."""
-        tenant = tenant_of(context.invocation_metadata())
         try:
+            tenant = request_tenant(context.invocation_metadata())
             cancelled = self.app.cancel(
-                tenant, request.mission_id, request.reason or "cancelled on request"
+                tenant,
+                check_mission_id("mission_id", request.mission_id),
+                check_text("reason", request.reason, MAX_REASON_BYTES) or "cancelled on request",
             )
         except Exception as error:
             await abort_with(context, error, STATUS)

@@ -10,11 +10,22 @@ from typing import Any
 import grpc
 
 from rustchain.generated.rustchain.memory.v1 import memory_pb2, memory_pb2_grpc
-from rustchain.platform.grpc_client import tenant_of
+from rustchain.platform.grpc_requests import (
+    MAX_DOCUMENT_BYTES,
+    MAX_METADATA_BYTES,
+    MAX_QUERY_BYTES,
+    BadRequestError,
+    check_count,
+    check_json_object,
+    check_name,
+    check_text,
+    request_tenant,
+)
 from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
 from rustchain.platform.memory_store import SqliteMemoryStore
 
 STATUS: StatusTable = {
+    BadRequestError: grpc.StatusCode.INVALID_ARGUMENT,
     KeyError: grpc.StatusCode.NOT_FOUND,
     ValueError: grpc.StatusCode.INVALID_ARGUMENT,
     sqlite3.Error: grpc.StatusCode.UNAVAILABLE,
@@ -24,23 +35,8 @@ DEFAULT_SEARCH_LIMIT = 10
 MAX_LIMIT = 1000
 
 
-def _metadata(text: str) -> dict[str, Any]:
-    value = json.loads(text or "{}")
-    if not isinstance(value, dict):
-        raise ValueError("metadata_json must be a JSON object")
-    return value
-
-
 def _limit(given: int, default: int) -> int:
-    if given < 0:
-        raise ValueError(f"limit must be 0 or more, found {given}")
-    return min(given or default, MAX_LIMIT)
-
-
-def _collection(name: str) -> str:
-    if not name:
-        raise ValueError("a collection name is required")
-    return name
+    return check_count("limit", given, 0, MAX_LIMIT) or default
 
 
 def document_message(document: dict[str, Any]) -> memory_pb2.Document:
@@ -63,15 +59,15 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
         self, request: memory_pb2.PutRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> memory_pb2.PutResponse:
         """Store or replace a document."""
-        tenant = tenant_of(context.invocation_metadata())
         try:
+            tenant = request_tenant(context.invocation_metadata())
             doc_id = await asyncio.to_thread(
                 self.store.put,
                 tenant,
-                _collection(request.collection),
-                request.content,
-                request.id or None,
-                _metadata(request.metadata_json),
+                check_name("collection", request.collection),
+                check_text("content", request.content, MAX_DOCUMENT_BYTES),
+                check_name("id", request.id, required=False) or None,
+                check_json_object("metadata_json", request.metadata_json, MAX_METADATA_BYTES),
             )
         except Exception as error:
             await abort_with(context, error, STATUS)
@@ -81,10 +77,13 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
         self, request: memory_pb2.GetRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> memory_pb2.Document:
         """One document; NOT_FOUND when the tenant has none of that id."""
-        tenant = tenant_of(context.invocation_metadata())
         try:
+            tenant = request_tenant(context.invocation_metadata())
             found = await asyncio.to_thread(
-                self.store.get, tenant, _collection(request.collection), request.id
+                self.store.get,
+                tenant,
+                check_name("collection", request.collection),
+                check_name("id", request.id),
             )
             if found is None:
                 raise KeyError(f"no document '{request.id}' in '{request.collection}'")
@@ -96,10 +95,13 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
         self, request: memory_pb2.DeleteRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> memory_pb2.DeleteResponse:
         """Remove a document; deleted is False when there was none."""
-        tenant = tenant_of(context.invocation_metadata())
         try:
+            tenant = request_tenant(context.invocation_metadata())
             deleted = await asyncio.to_thread(
-                self.store.delete, tenant, _collection(request.collection), request.id
+                self.store.delete,
+                tenant,
+                check_name("collection", request.collection),
+                check_name("id", request.id),
             )
         except Exception as error:
             await abort_with(context, error, STATUS)
@@ -109,12 +111,12 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
         self, request: memory_pb2.ListRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> memory_pb2.ListResponse:
         """Documents of a collection, by id."""
-        tenant = tenant_of(context.invocation_metadata())
         try:
+            tenant = request_tenant(context.invocation_metadata())
             documents = await asyncio.to_thread(
                 self.store.documents,
                 tenant,
-                _collection(request.collection),
+                check_name("collection", request.collection),
                 _limit(request.limit, DEFAULT_LIST_LIMIT),
             )
         except Exception as error:
@@ -125,13 +127,13 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
         self, request: memory_pb2.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> memory_pb2.ListResponse:
         """Documents matching any word of the query, best first."""
-        tenant = tenant_of(context.invocation_metadata())
         try:
+            tenant = request_tenant(context.invocation_metadata())
             documents = await asyncio.to_thread(
                 self.store.search,
                 tenant,
-                _collection(request.collection),
-                request.query,
+                check_name("collection", request.collection),
+                check_text("query", request.query, MAX_QUERY_BYTES),
                 _limit(request.limit, DEFAULT_SEARCH_LIMIT),
             )
         except Exception as error:

@@ -9,10 +9,20 @@ import grpc
 from rustchain.generated.rustchain.planner.v1 import planner_pb2, planner_pb2_grpc
 from rustchain.planner.application import PlannerApplication, Problem, validate
 from rustchain.platform.grpc_auth import CALL_TOKEN, bearer
-from rustchain.platform.grpc_client import ServiceUnavailableError, tenant_of
+from rustchain.platform.grpc_client import ServiceUnavailableError
+from rustchain.platform.grpc_requests import (
+    MAX_DOCUMENT_BYTES,
+    BadRequestError,
+    check_absolute_path,
+    check_name,
+    check_text,
+    check_variables,
+    request_tenant,
+)
 from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
 
 STATUS: StatusTable = {
+    BadRequestError: grpc.StatusCode.INVALID_ARGUMENT,
     ServiceUnavailableError: grpc.StatusCode.UNAVAILABLE,
     grpc.aio.AioRpcError: grpc.StatusCode.INTERNAL,
 }
@@ -30,6 +40,17 @@ def _diagnostic(problem: Problem) -> planner_pb2.Diagnostic:
     )
 
 
+def _mission(
+    request: planner_pb2.SubmitMissionRequest | planner_pb2.ValidateMissionRequest,
+) -> tuple[bytes, str, dict[str, str]]:
+    """The mission's text, file name and variables, each bounded."""
+    return (
+        check_text("yaml", request.yaml, MAX_DOCUMENT_BYTES).encode("utf-8"),
+        check_name("file_name", request.file_name, required=False) or DEFAULT_FILE_NAME,
+        check_variables("variables", request.variables),
+    )
+
+
 class PlannerServicer(planner_pb2_grpc.PlannerServiceServicer):
     """SubmitMission and ValidateMission over the planner application."""
 
@@ -42,16 +63,18 @@ class PlannerServicer(planner_pb2_grpc.PlannerServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> planner_pb2.SubmitMissionResponse:
         """Start the mission, or return every problem with its position."""
-        tenant = tenant_of(context.invocation_metadata())
         # The verifier and the executor are called with the caller's own credential.
         CALL_TOKEN.set(bearer(context.invocation_metadata()))
         try:
+            tenant = request_tenant(context.invocation_metadata())
+            text, file_name, variables = _mission(request)
             submission = await self.app.submit(
                 tenant,
-                request.yaml.encode("utf-8"),
-                request.file_name or DEFAULT_FILE_NAME,
-                dict(request.variables),
-                request.workspace,
+                text,
+                file_name,
+                variables,
+                # Checked here: the executor's refusal would reach the caller as INTERNAL.
+                check_absolute_path("workspace", request.workspace),
             )
         except Exception as error:
             await abort_with(context, error, STATUS)
@@ -71,12 +94,11 @@ class PlannerServicer(planner_pb2_grpc.PlannerServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> planner_pb2.ValidateMissionResponse:
         """Compile and bind only; the plan comes back when valid."""
-        checked = validate(
-            request.yaml.encode("utf-8"),
-            request.file_name or DEFAULT_FILE_NAME,
-            dict(request.variables),
-            self.app.registry,
-        )
+        try:
+            request_tenant(context.invocation_metadata())  # read nowhere, refused as everywhere
+            checked = validate(*_mission(request), self.app.registry)
+        except Exception as error:
+            await abort_with(context, error, STATUS)
         plan = checked.compilation.plan
         return planner_pb2.ValidateMissionResponse(
             valid=checked.valid,

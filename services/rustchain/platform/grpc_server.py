@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -9,6 +10,13 @@ from typing import Any, NoReturn
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
+from rustchain.platform.grpc_decoding import (
+    MessageLimitError,
+    RequestGuard,
+    max_message_bytes,
+    transport_options,
+)
 
 LOOPBACK = "127.0.0.1"
 OVERALL = ""
@@ -49,9 +57,21 @@ async def start_server(
     port: int = 0,
     host: str = LOOPBACK,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    max_request_bytes: int | None = None,
 ) -> RunningServer:
-    """Start a server with the services, health (SERVING for each) and reflection; port 0: any."""
-    server = grpc.aio.server(interceptors=list(interceptors))
+    """Start a server with the services, health (SERVING for each) and reflection; port 0: any.
+
+    Every request passes the RequestGuard, after the given interceptors: one larger than
+    `max_request_bytes` (None: RUSTCHAIN_GRPC_MAX_MESSAGE_BYTES, else 4 MiB), undecodable or with an
+    unknown enum number is answered INVALID_ARGUMENT before any servicer sees it.
+    """
+    try:
+        limit = max_message_bytes(os.environ) if max_request_bytes is None else max_request_bytes
+    except MessageLimitError as error:
+        raise GrpcServerError(str(error)) from None
+    server = grpc.aio.server(
+        interceptors=[*interceptors, RequestGuard(limit)], options=transport_options(limit)
+    )
     for binding in bindings:
         binding.add_to_server(binding.servicer, server)
     checker = health.aio.HealthServicer()

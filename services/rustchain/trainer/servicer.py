@@ -10,11 +10,12 @@ import grpc
 
 from rustchain.domain.trajectory import Trajectory
 from rustchain.generated.rustchain.trainer.v1 import trainer_pb2, trainer_pb2_grpc
-from rustchain.platform.grpc_client import tenant_of
+from rustchain.platform.grpc_requests import BadRequestError, check_mission_id, request_tenant
 from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
 from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
 
 STATUS: StatusTable = {
+    BadRequestError: grpc.StatusCode.INVALID_ARGUMENT,
     KeyError: grpc.StatusCode.NOT_FOUND,
     sqlite3.Error: grpc.StatusCode.UNAVAILABLE,
 }
@@ -47,9 +48,10 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> trainer_pb2.Trajectory:
         """A mission's trajectory, once the consumer has recorded it."""
-        tenant = tenant_of(context.invocation_metadata())
         try:
-            found = await asyncio.to_thread(self.store.get, tenant, request.mission_id)
+            tenant = request_tenant(context.invocation_metadata())
+            mission_id = check_mission_id("mission_id", request.mission_id)
+            found = await asyncio.to_thread(self.store.get, tenant, mission_id)
             if found is None:
                 raise KeyError(f"no trajectory of mission '{request.mission_id}' yet")
         except Exception as error:
@@ -62,8 +64,8 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> trainer_pb2.ListTrajectoriesResponse:
         """Every trajectory of the tenant, by mission id."""
-        tenant = tenant_of(context.invocation_metadata())
         try:
+            tenant = request_tenant(context.invocation_metadata())
             found = await asyncio.to_thread(self.store.trajectories, tenant)
         except Exception as error:
             await abort_with(context, error, STATUS)

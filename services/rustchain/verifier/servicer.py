@@ -16,13 +16,19 @@ from rustchain.domain.policy import Policy
 from rustchain.domain.verdict import Finding, Verdict
 from rustchain.generated.rustchain.verifier.v1 import verifier_pb2, verifier_pb2_grpc
 from rustchain.platform.event_store import EventStore, EventStoreError
-from rustchain.platform.grpc_client import tenant_of
+from rustchain.platform.grpc_requests import (
+    BadRequestError,
+    check_mission_id,
+    check_present,
+    request_tenant,
+)
 from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
 from rustchain.steps import constraint_generators
 from rustchain.verifier.engine import VerifierSettings, verify_plan
 from rustchain.verifier.recording import record_verdict
 
 STATUS: StatusTable = {
+    BadRequestError: grpc.StatusCode.INVALID_ARGUMENT,
     ValidationError: grpc.StatusCode.INVALID_ARGUMENT,
     ValueError: grpc.StatusCode.INVALID_ARGUMENT,
     EventStoreError: grpc.StatusCode.UNAVAILABLE,
@@ -76,18 +82,20 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> verifier_pb2.VerifyPlanResponse:
         """Prove the plan safe or say how it is not; record the verdict for its mission."""
-        tenant = tenant_of(context.invocation_metadata())
         try:
-            plan = Plan.model_validate_json(request.plan_json)
+            tenant = request_tenant(context.invocation_metadata())
+            # Bounded by the message limit only: the planner makes it from a bounded mission.
+            plan = Plan.model_validate_json(check_present("plan_json", request.plan_json))
+            mission_id = check_mission_id("mission_id", request.mission_id, required=False)
             verdict = await asyncio.to_thread(
                 verify_plan, plan, self.policy_for(tenant), constraint_generators(), self.settings
             )
-            if request.mission_id:
+            if mission_id:
                 record_verdict(
                     self.store,
                     verdict,
                     tenant,
-                    request.mission_id,
+                    mission_id,
                     lambda: str(uuid.uuid4()),
                     lambda: datetime.now(UTC),
                 )

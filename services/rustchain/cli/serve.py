@@ -28,6 +28,7 @@ from rustchain.platform.deployment import SERVICES, EndpointsError, configured_e
 from rustchain.platform.event_store import EventStoreError, EventStoreSettings, open_event_store
 from rustchain.platform.grpc_auth import AuthInterceptor
 from rustchain.platform.grpc_client import open_channel
+from rustchain.platform.grpc_decoding import MessageLimitError, max_message_bytes
 from rustchain.platform.grpc_memory import GrpcMemoryClient
 from rustchain.platform.grpc_server import LOOPBACK, GrpcServerError, ServiceBinding, start_server
 from rustchain.platform.home import rustchain_home
@@ -196,7 +197,12 @@ async def serve(
     key = signing_key(rustchain_home(environ), environ)
     interceptors = [AuthInterceptor(key)] if key else []
     try:
-        running = await start_server(hosted.bindings, port, interceptors=interceptors)
+        running = await start_server(
+            hosted.bindings,
+            port,
+            interceptors=interceptors,
+            max_request_bytes=max_message_bytes(environ),
+        )
         try:
             hosted.on_started()
             announce(running.port)
@@ -235,7 +241,7 @@ def serve_command(
     peers = {name: value for name, value in given.items() if value}
     try:
         asyncio.run(_serve_until_signal(service, port, dict(os.environ), peers))
-    except (ServeError, EndpointsError, GrpcServerError) as error:
+    except (ServeError, EndpointsError, GrpcServerError, MessageLimitError) as error:
         click.echo(f"rustchain serve {service}: {error}", err=True)
         sys.exit(exit_codes.USAGE)
     except EventStoreError as error:

@@ -19,6 +19,8 @@ from rustchain.domain.step_types import canonical_step_type
 STEP_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,99}$"
 VARIABLE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 DEFAULT_STEP_TIMEOUT_SECONDS = 300
+MAX_TIMEOUT_SECONDS = 7 * 86_400
+"""A week: a longer timeout is a mistake, and an absurd one would overflow the loop's timer."""
 
 # Strict so that `timeout_seconds: "30"` is an error as it is in RustChain (serde), not a guess;
 # unknown keys are ignored here and reported by the loader, with positions and suggestions.
@@ -41,7 +43,7 @@ class MissionConfig(BaseModel):
 
     model_config = _MODEL
     max_parallel_steps: Annotated[int, Field(ge=1, le=10_000)] | None = None
-    timeout_seconds: Annotated[int, Field(ge=1)] | None = None
+    timeout_seconds: Annotated[int, Field(ge=1, le=MAX_TIMEOUT_SECONDS)] | None = None
     fail_fast: bool | None = None
     workspace: Annotated[str, Field(min_length=1)] | None = None
 
@@ -141,7 +143,7 @@ class MissionStep(BaseModel):
     description: str | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
     depends_on: list[str] = Field(default_factory=list)
-    timeout_seconds: Annotated[int, Field(ge=1)] | None = None
+    timeout_seconds: Annotated[int, Field(ge=1, le=MAX_TIMEOUT_SECONDS)] | None = None
     continue_on_error: bool = False
     retry: RetryPolicy | None = None
     outputs: dict[str, str] = Field(default_factory=dict)

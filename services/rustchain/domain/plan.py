@@ -5,13 +5,20 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from rustchain.domain import graph
 from rustchain.domain.diagnostics import Position
-from rustchain.domain.mission import Mission, MissionConfig, MissionStep, RetryPolicy, VariableSpec
+from rustchain.domain.mission import (
+    MAX_TIMEOUT_SECONDS,
+    Mission,
+    MissionConfig,
+    MissionStep,
+    RetryPolicy,
+    VariableSpec,
+)
 
 PLAN_FORMAT = 1
 
@@ -33,8 +40,8 @@ class PlannedStep(BaseModel):
     step_type: str
     parameters: dict[str, Any]
     depends_on: list[str]
-    level: int
-    timeout_seconds: int
+    level: Annotated[int, Field(ge=0)]
+    timeout_seconds: Annotated[int, Field(ge=1, le=MAX_TIMEOUT_SECONDS)]
     retry: RetryPolicy
     continue_on_error: bool
     outputs: dict[str, str]

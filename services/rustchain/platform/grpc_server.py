@@ -108,10 +108,29 @@ def status_for(error: BaseException, table: StatusTable) -> grpc.StatusCode | No
     return None
 
 
+# A service calling another on behalf of its caller (the planner) hands these refusals back as
+# they are: they are about the caller's request or credential, not a fault of the service.
+PASSED_THROUGH = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.FAILED_PRECONDITION,
+    }
+)
+
+
 async def abort_with(
     context: grpc.aio.ServicerContext[Any, Any], error: Exception, table: StatusTable
 ) -> NoReturn:
-    """End the call with the table's status for the error; an error not in it is re-raised."""
+    """End the call with the table's status for the error; an error not in it is re-raised.
+
+    A refusal from a downstream service (PASSED_THROUGH) keeps its status and message."""
+    if isinstance(error, grpc.aio.AioRpcError) and error.code() in PASSED_THROUGH:
+        await context.abort(error.code(), error.details() or error.code().name.lower())
+        raise AssertionError("context.abort returned")  # pragma: no cover
     code = status_for(error, table)
     if code is None:
         raise error

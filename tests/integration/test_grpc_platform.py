@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +122,51 @@ def test_rustchain_serve_listens_until_sigterm_and_stops_cleanly(tmp_path: Path)
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def _outward_address() -> str | None:
+    """This machine's address on its default route (a UDP connect sends nothing), if any."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") else address
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
+def test_serve_listens_on_the_host_it_is_given(tmp_path: Path, host: str) -> None:
+    outward = _outward_address()
+    if outward is None:
+        pytest.skip("this machine has no address besides loopback")
+    from rustchain.cli.serve import serve
+
+    async def healthy(address: str) -> bool:
+        async with open_channel(address) as channel:
+            try:
+                reply = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=5
+                )
+            except grpc.aio.AioRpcError:
+                return False
+            return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+    async def scenario() -> tuple[bool, bool]:
+        stop = asyncio.Event()
+        bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        environ = {"RUSTCHAIN_HOME": str(tmp_path)}
+        task = asyncio.ensure_future(
+            serve("memory", 0, environ, {}, stop, bound.set_result, host=host)
+        )
+        try:
+            port = await asyncio.wait_for(bound, SERVE_TIMEOUT_SECONDS)
+            return await healthy(f"127.0.0.1:{port}"), await healthy(f"{outward}:{port}")
+        finally:
+            stop.set()
+            await task
+
+    on_loopback, from_outside = asyncio.run(scenario())
+    assert on_loopback
+    # Only a server listening on every address answers on the machine's outward address.
+    assert from_outside is (host == "0.0.0.0")

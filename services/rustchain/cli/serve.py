@@ -190,8 +190,9 @@ async def serve(
     peers: Mapping[str, str],
     stop: asyncio.Event,
     announce: Callable[[int], None] = lambda port: None,
+    host: str = LOOPBACK,
 ) -> None:
-    """Serve one service until `stop` is set; `announce` gets the port once it listens."""
+    """Serve one service on host:port until `stop` is set; `announce` gets the port once bound."""
     hosted = HOSTS[service](environ, peers)
     # Every RPC is authenticated once the deployment has a signing key (`rustchain up` makes one).
     key = signing_key(rustchain_home(environ), environ)
@@ -200,6 +201,7 @@ async def serve(
         running = await start_server(
             hosted.bindings,
             port,
+            host=host,
             interceptors=interceptors,
             max_request_bytes=max_message_bytes(environ),
         )
@@ -214,7 +216,7 @@ async def serve(
 
 
 async def _serve_until_signal(
-    service: str, port: int, environ: Mapping[str, str], peers: Mapping[str, str]
+    service: str, host: str, port: int, environ: Mapping[str, str], peers: Mapping[str, str]
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -222,25 +224,36 @@ async def _serve_until_signal(
         loop.add_signal_handler(number, stop.set)
 
     def announce(bound: int) -> None:
-        click.echo(f"rustchain {service} serving on {LOOPBACK}:{bound}")
+        click.echo(f"rustchain {service} serving on {host}:{bound}")
 
-    await serve(service, port, environ, peers, stop, announce)
+    await serve(service, port, environ, peers, stop, announce, host)
 
 
 @app.command(name="serve")
 @click.argument("service", type=click.Choice(SERVICES))
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port; 0: any free one.")
+@click.option(
+    "--host",
+    default=LOOPBACK,
+    show_default=True,
+    help="Address to listen on; 0.0.0.0 in a container, where probes and peers come from outside.",
+)
 @click.option("--verifier", metavar="HOST:PORT", help="The verifier (planner only).")
 @click.option("--executor", metavar="HOST:PORT", help="The executor (planner only).")
 @click.option("--memory", metavar="HOST:PORT", help="The memory service (executor only).")
 def serve_command(
-    service: str, port: int, verifier: str | None, executor: str | None, memory: str | None
+    service: str,
+    port: int,
+    host: str,
+    verifier: str | None,
+    executor: str | None,
+    memory: str | None,
 ) -> None:
     """Serve one service over gRPC, with health checking and reflection, until stopped."""
     given = {"verifier": verifier, "executor": executor, "memory": memory}
     peers = {name: value for name, value in given.items() if value}
     try:
-        asyncio.run(_serve_until_signal(service, port, dict(os.environ), peers))
+        asyncio.run(_serve_until_signal(service, host, port, dict(os.environ), peers))
     except (ServeError, EndpointsError, GrpcServerError, MessageLimitError) as error:
         click.echo(f"rustchain serve {service}: {error}", err=True)
         sys.exit(exit_codes.USAGE)

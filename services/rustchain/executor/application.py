@@ -18,6 +18,7 @@ from typing import Any
 
 from rustchain.domain import run_decisions as decide
 from rustchain.domain.events import EventDraft, EventEnvelope
+from rustchain.domain.mission_index import MissionIndex
 from rustchain.domain.mission_run import MissionRun
 from rustchain.domain.plan import Plan
 from rustchain.domain.policy import Policy
@@ -31,7 +32,7 @@ from rustchain.domain.run_events import (
     run_fact,
 )
 from rustchain.domain.step_types import StepTypeRegistry
-from rustchain.platform.event_store import ChainConflictError, EventStore, stored_events
+from rustchain.platform.event_store import ChainConflictError, EventStore, events_after
 from rustchain.steps.runtime import MemoryClient, StepContext, StepRunError, parameters_of
 
 SERVICE = "executor"
@@ -86,6 +87,9 @@ class ExecutorApplication:
         self.quotas = quotas or TenantQuotas()
         # Unfinished missions per tenant, read from the store once, then kept as runs start and end.
         self._running: dict[str, set[str]] | None = None
+        # The store's missions, kept current by folding only what was committed since last read.
+        self._index = MissionIndex()
+        self._indexed = 0
 
     def start(
         self,
@@ -128,26 +132,20 @@ class ExecutorApplication:
             raise KeyError(f"no mission '{mission_id}' for tenant '{tenant}'")
         return _Tracked(tenant, mission_id, MissionRun.fold(facts), len(envelopes))
 
+    def index(self) -> MissionIndex:
+        """Every mission of the store and how it ended, brought up to date with the log."""
+        for position, event in events_after(self.store, self._indexed):
+            self._index.apply(event)
+            self._indexed = position
+        return self._index
+
     def unfinished(self) -> list[tuple[str, str]]:
         """(tenant, mission id) of every run the store holds that has not finished."""
-        started: dict[tuple[str, str], None] = {}
-        finished: set[tuple[str, str]] = set()
-        for event in stored_events(self.store):
-            key = (event.tenant, event.mission_id)
-            if event.type == "MissionStarted":
-                started[key] = None
-            elif event.type == "MissionFinished":
-                finished.add(key)
-        return [key for key in started if key not in finished]
+        return self.index().unfinished()
 
     def missions(self, tenant: str) -> list[str]:
         """Every mission of a tenant the store holds, oldest first."""
-        found = {
-            event.mission_id: None
-            for event in stored_events(self.store)
-            if event.tenant == tenant and event.type == "MissionStarted"
-        }
-        return list(found)
+        return [entry.mission_id for entry in self.index().of_tenant(tenant)]
 
     def cancel(self, tenant: str, mission_id: str, reason: str) -> bool:
         """Ask a run to stop; False when it had already finished or been cancelled."""

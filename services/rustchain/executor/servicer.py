@@ -14,13 +14,14 @@ import grpc
 from pydantic import ValidationError
 
 from rustchain.domain.events import EventEnvelope
+from rustchain.domain.mission_index import MissionEntry
 from rustchain.domain.mission_run import MissionRun
 from rustchain.domain.plan import Plan
 from rustchain.domain.quotas import QuotaExceededError
 from rustchain.domain.run_events import RUN_EVENT_TYPES, RunEvent
 from rustchain.executor.application import ExecutorApplication
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
-from rustchain.platform.event_store import EventStore, EventStoreError, stored_events
+from rustchain.platform.event_store import EventStoreError
 from rustchain.platform.grpc_requests import (
     MAX_INT64,
     MAX_REASON_BYTES,
@@ -111,24 +112,15 @@ def summary_message(mission_id: str, run: MissionRun, version: int) -> executor_
     )
 
 
-def tenant_missions(store: EventStore, tenant: str) -> list[executor_pb2.MissionSummary]:
-    """Every mission of a tenant in start order, with its outcome, from the notification log."""
-    found: dict[str, executor_pb2.MissionSummary] = {}
-    for event in stored_events(store):
-        if event.tenant != tenant:
-            continue
-        if event.type == "MissionStarted":
-            plan = event.payload.get("plan", {})
-            found[event.mission_id] = executor_pb2.MissionSummary(
-                mission_id=event.mission_id,
-                mission_name=str(plan.get("mission_name", "")),
-                status="running",
-                plan_hash=str(event.payload.get("plan_hash", "")),
-                workspace=str(event.payload.get("workspace", "")),
-            )
-        elif event.type == "MissionFinished" and event.mission_id in found:
-            found[event.mission_id].status = str(event.payload.get("outcome", ""))
-    return list(found.values())
+def summary_of(entry: MissionEntry) -> executor_pb2.MissionSummary:
+    """A listing's line for a mission."""
+    return executor_pb2.MissionSummary(
+        mission_id=entry.mission_id,
+        mission_name=entry.mission_name,
+        status=entry.status,
+        plan_hash=entry.plan_hash,
+        workspace=entry.workspace,
+    )
 
 
 class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
@@ -264,7 +256,7 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         """The tenant's missions, oldest first."""
         try:
             tenant = request_tenant(context.invocation_metadata())
-            missions = tenant_missions(self.app.store, tenant)
+            missions = [summary_of(entry) for entry in self.app.index().of_tenant(tenant)]
         except Exception as error:
             await abort_with(context, error, STATUS)
         return executor_pb2.ListMissionsResponse(missions=missions)

@@ -116,9 +116,15 @@ class EventStore(Protocol):
 
 def stored_events(store: EventStore, page: int = 1000) -> Iterator[EventEnvelope]:
     """Every event of a store in commit order, read a page of the notification log at a time."""
-    position = 0
+    yield from (event for _, event in events_after(store, 0, page))
+
+
+def events_after(
+    store: EventStore, position: int, page: int = 1000
+) -> Iterator[tuple[int, EventEnvelope]]:
+    """The events committed after a log position, each with its own position, in commit order."""
     while batch := store.notifications(position, page):
-        yield from (item.event for item in batch)
+        yield from ((item.position, item.event) for item in batch)
         position = batch[-1].position
 
 

@@ -29,6 +29,9 @@ REGISTRY = default_registry(include_plugins=False)
 CHAIN = 1_000
 
 
+LISTED = 2000
+
+
 def _plan(steps: list[str], parallel: int = 4) -> Plan:
     text = f'version: "1.0"\nname: bench\nconfig: {{max_parallel_steps: {parallel}}}\nsteps:\n'
     compilation = compile_mission((text + "\n".join(steps) + "\n").encode(), "bench.yaml", REGISTRY)
@@ -121,6 +124,31 @@ def concurrent_missions(home: Path, count: int) -> list[float]:
     return latencies
 
 
+def mission_listing(home: Path, count: int) -> tuple[float, float, int]:
+    """Seconds to list a tenant's missions from a store of `count` finished 3-step missions:
+    the first listing (folding the whole log), then one after another mission ran."""
+    store = _store(home, "listing")
+    executor = ExecutorApplication(store, REGISTRY, home / "workspaces")
+    plan = chain_plan(3)
+
+    async def run_all() -> None:
+        for _ in range(count):
+            await executor.drive("bench", executor.start("bench", plan, {}))
+
+    asyncio.run(run_all())
+    cold = ExecutorApplication(store, REGISTRY, home / "workspaces")
+    started = time.perf_counter()
+    assert len(cold.index().of_tenant("bench")) == count
+    first = time.perf_counter() - started
+    asyncio.run(cold.drive("bench", cold.start("bench", plan, {})))
+    started = time.perf_counter()
+    assert len(cold.index().of_tenant("bench")) == count + 1
+    later = time.perf_counter() - started
+    events = store.last_position()
+    store.close()
+    return first, later, events
+
+
 def langgraph_chain(home: Path, size: int) -> float | None:
     """Seconds for LangGraph to run a `size`-node chain with a synchronous SQLite checkpointer."""
     try:
@@ -161,6 +189,7 @@ def main() -> None:
         chain = run_plan(home, chain_plan(CHAIN), "chain") / CHAIN
         wide = run_plan(home, wide_plan(CHAIN), "wide")
         latencies = sorted(concurrent_missions(home, 200))
+        first_listing, later_listing, listed_events = mission_listing(home, LISTED)
         graph = langgraph_chain(home, CHAIN)
     print(
         f"raw durable writes per step: two appends {two * 1e3:.2f} ms, "
@@ -174,6 +203,11 @@ def main() -> None:
     p50 = statistics.median(latencies)
     p99 = latencies[int(len(latencies) * 0.99) - 1]
     print(f"200 concurrent 3-step missions: p50 {p50 * 1e3:.0f} ms, p99 {p99 * 1e3:.0f} ms")
+    print(
+        f"listing a tenant's {LISTED:,} missions ({listed_events:,} events): first"
+        f" {first_listing * 1e3:.0f} ms (the whole log), then {later_listing * 1e3:.2f} ms"
+        " (only what was committed since)"
+    )
     if graph is None:
         print("LangGraph: not installed (it is a bench-only dependency in requirements.lock)")
     else:

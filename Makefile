@@ -42,3 +42,8 @@ lock: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# The Secret material of the dev Kubernetes overlay (k8s/overlays/dev/secrets, git-ignored).
+.PHONY: k8s-secrets
+k8s-secrets: install
+	$(BIN)/python -m rustchain.tools.k8s_secrets --out k8s/overlays/dev/secrets

@@ -1,0 +1,495 @@
+"""The Kubernetes manifests, rendered by the real `kubectl kustomize`, checked against the code.
+
+Each overlay is rendered from a copy of k8s/ after the secrets tool has written the dev overlay's
+Secret material into it. The checks tie the YAML to the code it runs: container arguments parsed by
+the real `rustchain` click command, peers compared with the embedded deployment's supervisor, the
+NATS auth include compared with `server_configuration`, and the rendered nats-server configuration
+started with the rendered Secrets, admitting the rendered admin token through the auth callout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import shutil
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import yaml
+
+from rustchain.cli.app import app
+from rustchain.domain.credentials import Claims, Role
+from rustchain.platform.deployment import SERVICES
+from rustchain.platform.deployment_supervisor import RELAYED_STORES, _serve_argv
+from rustchain.platform.home import HOME_VARIABLE
+from rustchain.platform.jetstream import (
+    NatsCredentials,
+    NatsPermissionError,
+    NatsUnavailableError,
+    connect,
+)
+from rustchain.platform.nats_auth import (
+    SECRETS_FILE,
+    CalloutSecrets,
+    serve_callout,
+    server_configuration,
+)
+from rustchain.platform.nats_jwt import public_key
+from rustchain.platform.nats_server import NATS_URL_VARIABLE, nats_server_binary
+from rustchain.platform.tokens import KEY_VARIABLE, TOKEN_VARIABLE, issue, verify
+from rustchain.tools.k8s_secrets import AUTH_CONF_FILE, write_secrets
+from rustchain.verifier.policy_files import POLICIES_FOLDER
+from tests.conditions import wait_until_sync
+from tests.paths import REPO
+
+OVERLAYS = ("dev", "production")
+DATABASE_VARIABLE = "RUSTCHAIN_DATABASE_URL"
+SECRET_VARIABLES = (KEY_VARIABLE, TOKEN_VARIABLE, DATABASE_VARIABLE)
+# What production expects the platform team to have created (k8s/overlays/production, docs).
+PRODUCTION_SECRETS = {
+    "rustchain-jwt": {KEY_VARIABLE},
+    "rustchain-admin-token": {TOKEN_VARIABLE},
+    "rustchain-database": {DATABASE_VARIABLE},
+    "rustchain-nats-callout": {SECRETS_FILE},
+    "rustchain-nats-auth-conf": {AUTH_CONF_FILE},
+}
+NATS_CLIENTS = ("trainer", *(f"relay-{store}" for store in RELAYED_STORES), "nats-auth-callout")
+SINGLETONS = ("executor", "memory", "trainer", *(f"relay-{s}" for s in RELAYED_STORES))
+Resource = dict[str, Any]
+
+
+@dataclass
+class Rendered:
+    """One overlay's resources, as `kubectl kustomize` printed them."""
+
+    resources: list[Resource]
+
+    def of_kind(self, kind: str) -> list[Resource]:
+        return [r for r in self.resources if r["kind"] == kind]
+
+    def named(self, kind: str, name: str) -> Resource:
+        found = [r for r in self.of_kind(kind) if r["metadata"]["name"] == name]
+        assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
+        return found[0]
+
+    def secret_named(self, prefix: str) -> Resource:
+        """A generated Secret, whose name carries kustomize's hash suffix."""
+        found = [
+            s for s in self.of_kind("Secret") if s["metadata"]["name"].rsplit("-", 1)[0] == prefix
+        ]
+        assert len(found) == 1, f"expected one Secret {prefix}-<hash>, found {len(found)}"
+        return found[0]
+
+    def secret_value(self, prefix: str, key: str) -> str:
+        return base64.b64decode(self.secret_named(prefix)["data"][key]).decode()
+
+    def workloads(self) -> list[Resource]:
+        return self.of_kind("Deployment") + self.of_kind("StatefulSet")
+
+    def service_for(self, deployment: Resource) -> Resource | None:
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        for service in self.of_kind("Service"):
+            selector = service["spec"].get("selector") or {}
+            if selector and all(labels.get(k) == v for k, v in selector.items()):
+                return service
+        return None
+
+
+def container(workload: Resource) -> Resource:
+    containers = workload["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1, f"{workload['metadata']['name']}: one container expected"
+    return dict(containers[0])
+
+
+def env_of(workload: Resource) -> dict[str, Resource]:
+    return {item["name"]: item for item in container(workload).get("env", [])}
+
+
+def literal_env(workload: Resource, name: str) -> str:
+    item = env_of(workload)[name]
+    assert "value" in item, f"{workload['metadata']['name']}: {name} is not a literal"
+    return str(item["value"])
+
+
+def parse_cli(args: list[str]) -> click.Context:
+    """The context of the command `args` name, parsed by the real `rustchain` command, not run.
+
+    Groups are walked by their subcommand names (the manifests give no group options); the last
+    command parses its own arguments strictly, so an unknown option or value fails here.
+    """
+    command: click.Command = app
+    context = app.make_context("rustchain", [], resilient_parsing=True)
+    rest = list(args)
+    while isinstance(command, click.Group):
+        assert rest, f"{args}: no subcommand after {context.command_path}"
+        name, rest = rest[0], rest[1:]
+        found = command.get_command(context, name)
+        assert found is not None, f"{args}: no command {name!r} in {context.command_path}"
+        command = found
+        if isinstance(command, click.Group):
+            context = command.make_context(name, [], parent=context, resilient_parsing=True)
+    return command.make_context(name, rest, parent=context, resilient_parsing=False)
+
+
+def render(tree: Path, overlay: str) -> Rendered:
+    completed = subprocess.run(
+        ["kubectl", "kustomize", str(tree / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, f"kubectl kustomize {overlay} failed: {completed.stderr}"
+    return Rendered([r for r in yaml.safe_load_all(completed.stdout) if r])
+
+
+@pytest.fixture(scope="module")
+def k8s_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of k8s/ with the dev overlay's secrets freshly written by the tool."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed: the overlays are rendered with `kubectl kustomize`")
+    tree = tmp_path_factory.mktemp("k8s") / "k8s"
+    shutil.copytree(REPO / "k8s", tree, ignore=shutil.ignore_patterns("secrets"))
+    write_secrets(tree / "overlays" / "dev" / "secrets")
+    return tree
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def rendered(request: pytest.FixtureRequest, k8s_tree: Path) -> Rendered:
+    return render(k8s_tree, request.param)
+
+
+@pytest.fixture(scope="module")
+def dev(k8s_tree: Path) -> Rendered:
+    return render(k8s_tree, "dev")
+
+
+@pytest.fixture(scope="module")
+def production(k8s_tree: Path) -> Rendered:
+    return render(k8s_tree, "production")
+
+
+# The secrets tool.
+
+
+def test_secrets_tool_writes_a_token_the_key_verifies_and_the_issuer_of_its_seed(
+    tmp_path: Path,
+) -> None:
+    material = write_secrets(tmp_path / "secrets")
+    out = tmp_path / "secrets"
+    key = (out / "jwt.key").read_text()
+    claims = verify(key, (out / "admin.token").read_text())
+    assert claims.role is Role.ADMIN
+    seed = json.loads((out / SECRETS_FILE).read_text())["issuer_seed"]
+    include = json.loads((out / AUTH_CONF_FILE).read_text())
+    assert include["authorization"]["auth_callout"]["issuer"] == public_key(seed)
+    assert include == server_configuration(material.callout)
+    assert material.postgres_password in (out / "database.url").read_text()
+    for path in out.iterdir():
+        # A secretGenerator takes the file's bytes: a newline would end up in the value.
+        assert not path.read_text().endswith("\n") or path.name == AUTH_CONF_FILE, path.name
+        assert path.stat().st_mode & 0o077 == 0, f"{path.name} is readable by others"
+
+
+def test_secrets_tool_keeps_what_exists_and_rotate_replaces_everything(tmp_path: Path) -> None:
+    out = tmp_path / "secrets"
+    first = write_secrets(out)
+    again = write_secrets(out)
+    assert again == first
+    rotated = write_secrets(out, rotate=True)
+    assert rotated.jwt_key != first.jwt_key
+    assert rotated.callout.issuer_seed != first.callout.issuer_seed
+    assert rotated.postgres_password != first.postgres_password
+    verify(rotated.jwt_key, rotated.admin_token)
+
+
+def test_secrets_tool_replaces_an_admin_token_the_key_no_longer_verifies(tmp_path: Path) -> None:
+    out = tmp_path / "secrets"
+    write_secrets(out)
+    (out / "admin.token").write_text(issue("another key" * 4, Claims(sub="x", role=Role.ADMIN)))
+    material = write_secrets(out)
+    assert verify(material.jwt_key, (out / "admin.token").read_text()).role is Role.ADMIN
+
+
+# Both overlays.
+
+
+def test_every_service_has_a_deployment_and_a_service(rendered: Rendered) -> None:
+    for name in SERVICES:
+        deployment = rendered.named("Deployment", name)
+        service = rendered.named("Service", name)
+        assert rendered.service_for(deployment) is service
+
+
+def test_every_rustchain_container_parses_with_the_real_command(rendered: Rendered) -> None:
+    for workload in rendered.of_kind("Deployment"):
+        context = parse_cli(list(container(workload)["args"]))
+        assert context.command.name, workload["metadata"]["name"]
+
+
+def test_serve_arguments_are_the_supervisors_with_peers_at_their_services(
+    rendered: Rendered,
+) -> None:
+    endpoints = {}
+    for name in SERVICES:
+        port = rendered.named("Service", name)["spec"]["ports"][0]["port"]
+        endpoints[name] = f"{name}:{port}"
+    for name in SERVICES:
+        args = list(container(rendered.named("Deployment", name))["args"])
+        # Listening beyond loopback is the one thing the embedded supervisor does not ask for.
+        assert args[2:4] == ["--host", "0.0.0.0"], f"{name}: {args}"
+        del args[2:4]
+        port = int(args[args.index("--port") + 1])
+        assert args == _serve_argv(name, port, endpoints)[3:], name
+
+
+def test_every_service_has_grpc_probes_on_the_port_its_service_targets(rendered: Rendered) -> None:
+    for name in SERVICES:
+        deployment = rendered.named("Deployment", name)
+        service = rendered.named("Service", name)
+        main = container(deployment)
+        target = service["spec"]["ports"][0]["targetPort"]
+        ports = {p.get("name"): p["containerPort"] for p in main["ports"]}
+        port = ports[target] if isinstance(target, str) else target
+        assert port in ports.values(), f"{name}: the Service targets no container port"
+        args = main["args"]
+        assert int(args[args.index("--port") + 1]) == port, f"{name} listens elsewhere"
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            # No `service` field: the overall health name "", which every server sets SERVING.
+            assert main[probe]["grpc"] == {"port": port}, f"{name} {probe}"
+
+
+def test_nats_url_names_the_nats_service_where_it_is_needed(rendered: Rendered) -> None:
+    service = rendered.named("Service", "nats")
+    client = next(p for p in service["spec"]["ports"] if p["name"] == "client")
+    statefulset = rendered.named("StatefulSet", "nats")
+    client_port = next(p for p in container(statefulset)["ports"] if p["name"] == "client")
+    assert client["targetPort"] == "client"
+    assert client_port["containerPort"] == 4222
+    expected = f"nats://{service['metadata']['name']}:{client['port']}"
+    for name in (*SERVICES, *NATS_CLIENTS):
+        assert literal_env(rendered.named("Deployment", name), NATS_URL_VARIABLE) == expected
+
+
+def test_credentials_come_from_secrets_never_literals(rendered: Rendered) -> None:
+    needs = {name: {KEY_VARIABLE, TOKEN_VARIABLE} for name in SERVICES}
+    needs.update({f"relay-{store}": {TOKEN_VARIABLE} for store in RELAYED_STORES})
+    needs["nats-auth-callout"] = {KEY_VARIABLE}
+    for name in ("verifier", "executor", *(f"relay-{s}" for s in RELAYED_STORES)):
+        needs[name].add(DATABASE_VARIABLE)
+    for workload in rendered.workloads():
+        name = workload["metadata"]["name"]
+        env = env_of(workload)
+        for variable in SECRET_VARIABLES:
+            if variable in env:
+                assert "value" not in env[variable], f"{name}: {variable} is a literal"
+                assert "secretKeyRef" in env[variable]["valueFrom"], f"{name}: {variable}"
+        assert needs.get(name, set()) <= env.keys(), f"{name} lacks {needs[name] - env.keys()}"
+
+
+def test_every_secret_referenced_is_generated_or_documented(rendered: Rendered) -> None:
+    generated = {s["metadata"]["name"]: set(s["data"]) for s in rendered.of_kind("Secret")}
+    for workload in rendered.workloads():
+        pod = workload["spec"]["template"]["spec"]
+        wanted: list[tuple[str, str | None]] = []
+        for item in container(workload).get("env", []):
+            ref = item.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                wanted.append((ref["name"], ref["key"]))
+        for volume in pod.get("volumes", []):
+            if "secret" in volume:
+                wanted.append((volume["secret"]["secretName"], None))
+            for source in volume.get("projected", {}).get("sources", []):
+                if "secret" in source:
+                    wanted.append((source["secret"]["name"], None))
+        for secret, key in wanted:
+            if generated:
+                assert secret in generated, f"{workload['metadata']['name']}: no Secret {secret}"
+                assert key is None or key in generated[secret], f"{secret} has no key {key}"
+            else:
+                assert secret in PRODUCTION_SECRETS, f"undocumented Secret {secret}"
+                assert key is None or key in PRODUCTION_SECRETS[secret], f"{secret}: {key}"
+
+
+def test_no_container_runs_as_root(rendered: Rendered) -> None:
+    for workload in rendered.workloads():
+        pod = workload["spec"]["template"]["spec"].get("securityContext", {})
+        for item in workload["spec"]["template"]["spec"]["containers"]:
+            own = item.get("securityContext", {})
+            effective = {**pod, **own}
+            where = f"{workload['metadata']['name']}/{item['name']}"
+            assert effective.get("runAsNonRoot") is True, where
+            assert effective.get("runAsUser", 0) != 0, where
+            assert own.get("allowPrivilegeEscalation") is False, where
+            assert own.get("readOnlyRootFilesystem") is True, where
+
+
+def test_stateful_processes_run_alone_and_are_replaced_not_rolled(rendered: Rendered) -> None:
+    for name in (*SINGLETONS, "nats-auth-callout"):
+        deployment = rendered.named("Deployment", name)
+        assert deployment["spec"]["replicas"] == 1, name
+        assert deployment["spec"]["strategy"] == {"type": "Recreate"}, name
+
+
+def test_home_and_policies_are_where_the_code_looks(rendered: Rendered) -> None:
+    for name in (*SERVICES, *NATS_CLIENTS):
+        deployment = rendered.named("Deployment", name)
+        home = literal_env(deployment, HOME_VARIABLE)
+        mounts = {m["mountPath"]: m for m in container(deployment)["volumeMounts"]}
+        assert home in mounts, f"{name}: nothing writable at {home}"
+    for name in ("verifier", "executor"):
+        deployment = rendered.named("Deployment", name)
+        home = literal_env(deployment, HOME_VARIABLE)
+        mount = next(
+            m
+            for m in container(deployment)["volumeMounts"]
+            if m["mountPath"] == f"{home}/{POLICIES_FOLDER}"
+        )
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        policies = volumes[mount["name"]]["configMap"]["name"]
+        assert policies.startswith("rustchain-policies"), name
+        rendered.named("ConfigMap", policies)
+    callout = rendered.named("Deployment", "nats-auth-callout")
+    home = literal_env(callout, HOME_VARIABLE)
+    mount = next(
+        m for m in container(callout)["volumeMounts"] if m["mountPath"] == f"{home}/{SECRETS_FILE}"
+    )
+    assert mount["subPath"] == SECRETS_FILE
+
+
+# One overlay or the other.
+
+
+def test_production_scales_only_the_stateless_services(production: Rendered) -> None:
+    for deployment in production.of_kind("Deployment"):
+        name = deployment["metadata"]["name"]
+        expected_many = name in ("planner", "verifier")
+        assert (deployment["spec"]["replicas"] > 1) is expected_many, name
+    assert production.of_kind("Secret") == [], "production generates no Secret"
+    assert [s["metadata"]["name"] for s in production.of_kind("StatefulSet")] == ["nats"]
+    for workload in production.of_kind("Deployment"):
+        image = container(workload)["image"]
+        assert ":" in image and not image.endswith(":latest"), image
+
+
+def test_dev_database_url_names_the_postgres_service_and_its_password(dev: Rendered) -> None:
+    url = dev.secret_value("rustchain-database", DATABASE_VARIABLE)
+    password = dev.secret_value("rustchain-postgres", "POSTGRES_PASSWORD")
+    service = dev.named("Service", "postgres")
+    postgres = container(dev.named("StatefulSet", "postgres"))
+    user = literal_env(dev.named("StatefulSet", "postgres"), "POSTGRES_USER")
+    database = literal_env(dev.named("StatefulSet", "postgres"), "POSTGRES_DB")
+    port = service["spec"]["ports"][0]["port"]
+    assert url == f"postgresql://{user}:{password}@postgres:{port}/{database}"
+    assert postgres["ports"][0]["containerPort"] == port
+
+
+def test_dev_nats_include_names_the_issuer_of_the_callout_seed(dev: Rendered) -> None:
+    stored = json.loads(dev.secret_value("rustchain-nats-callout", SECRETS_FILE))
+    callout = CalloutSecrets(stored["issuer_seed"], stored["password"])
+    include = json.loads(dev.secret_value("rustchain-nats-auth-conf", AUTH_CONF_FILE))
+    assert include["authorization"]["auth_callout"]["issuer"] == public_key(callout.issuer_seed)
+    assert include == server_configuration(callout)
+    key = dev.secret_value("rustchain-jwt", KEY_VARIABLE)
+    assert key == key.strip()
+    assert verify(key, dev.secret_value("rustchain-admin-token", TOKEN_VARIABLE)).role is Role.ADMIN
+
+
+def _nats_config_files(dev: Rendered, folder: Path) -> Path:
+    """The files the nats pod's projected volume holds, written to `folder`; nats.conf's path."""
+    statefulset = dev.named("StatefulSet", "nats")
+    volumes = statefulset["spec"]["template"]["spec"]["volumes"]
+    projected = next(v["projected"] for v in volumes if "projected" in v)
+    for source in projected["sources"]:
+        kind = "Secret" if "secret" in source else "ConfigMap"
+        name = source["secret" if kind == "Secret" else "configMap"]["name"]
+        resource = dev.named(kind, name)
+        for file, value in resource["data"].items():
+            text = base64.b64decode(value).decode() if kind == "Secret" else value
+            (folder / file).write_text(text)
+    command = container(statefulset)["command"]
+    config = Path(command[command.index("--config") + 1])
+    return folder / config.name
+
+
+def test_dev_nats_configuration_is_valid_for_nats_server(dev: Rendered, tmp_path: Path) -> None:
+    config = _nats_config_files(dev, tmp_path)
+    checked = subprocess.run(
+        [str(nats_server_binary()), "-t", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def rendered_nats(dev: Rendered, tmp_path: Path) -> Iterator[str]:
+    """nats-server run from the rendered configuration and Secrets, on loopback ports of its own."""
+    config = _nats_config_files(dev, tmp_path)
+    port, monitor = _free_port(), _free_port()
+    local = tmp_path / "local.conf"
+    # Later keys override earlier ones: the rendered file as is, only addresses and storage moved.
+    local.write_text(
+        f'include "./{config.name}"\nlisten: "127.0.0.1:{port}"\nhttp: "127.0.0.1:{monitor}"\n'
+        f'jetstream {{ store_dir: "{tmp_path / "data"}" }}\n'
+    )
+    log = (tmp_path / "nats.log").open("wb")
+    process = subprocess.Popen(
+        [str(nats_server_binary()), "-c", str(local)], stdout=log, stderr=subprocess.STDOUT
+    )
+
+    def healthy() -> bool:
+        assert process.poll() is None, (tmp_path / "nats.log").read_text()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{monitor}/healthz", timeout=1) as r:
+                return bool(r.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    try:
+        wait_until_sync(healthy, 20, "nats-server answers /healthz")
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+
+
+def test_dev_secrets_let_the_callout_admit_the_admin_token_and_refuse_a_forged_one(
+    dev: Rendered, rendered_nats: str
+) -> None:
+    stored = json.loads(dev.secret_value("rustchain-nats-callout", SECRETS_FILE))
+    callout = CalloutSecrets(stored["issuer_seed"], stored["password"])
+    key = dev.secret_value("rustchain-jwt", KEY_VARIABLE)
+    admin = dev.secret_value("rustchain-admin-token", TOKEN_VARIABLE)
+    forged = issue("not the deployment's key" * 2, Claims(sub="admin", role=Role.ADMIN))
+
+    async def scenario() -> None:
+        stop, ready = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(serve_callout(rendered_nats, callout, key, stop, ready))
+        try:
+            await asyncio.wait_for(ready.wait(), timeout=20)
+            client = await connect(rendered_nats, credentials=NatsCredentials.of_token(admin))
+            await client.close()
+            with pytest.raises((NatsPermissionError, NatsUnavailableError)):
+                await connect(rendered_nats, credentials=NatsCredentials.of_token(forged))
+        finally:
+            stop.set()
+            await task
+
+    asyncio.run(scenario())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
 from rustchain.domain.events import decode_event
+from rustchain.platform.deployment import Endpoints, write_endpoints
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
 from rustchain.platform.nats_server import NatsServer, free_port
 from rustchain.platform.relay import JetStreamRelay
@@ -260,3 +262,15 @@ def test_relay_verb_that_cannot_catch_up_says_so_and_exits_3(cli_env: Path) -> N
     assert last.startswith(f"rustchain: relay to {url} not caught up after 1 s")
     assert pauses, "each back-off is logged"
     assert all(line.startswith(f"relay to {url} paused") for line in pauses)
+
+
+def test_events_finds_the_running_deployments_nats_in_its_endpoints_file(
+    nats_server: NatsServer, cli_env: Path
+) -> None:
+    _relayed_store(cli_env, nats_server.url, 4)
+    write_endpoints(cli_env, Endpoints({}, nats_server.url, os.getpid()))
+
+    result = CliRunner().invoke(app, ["events", "--tenant", "acme", "--json"])
+
+    assert result.exit_code == exit_codes.OK, result.output
+    assert result.output.count("\n") == 2

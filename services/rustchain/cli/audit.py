@@ -23,7 +23,7 @@ from rustchain.audit.history import (
 from rustchain.audit.jetstream import stream_events
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
-from rustchain.cli.events import _nats_url as nats_url_of
+from rustchain.cli.events import resolve_nats_url as nats_url_of
 from rustchain.domain.audit import timeline, verify_history
 from rustchain.domain.events import EventEnvelope
 from rustchain.domain.reexecution import NOT_RECORDED, SAME, Reexecution, reexecute, run_facts

@@ -25,6 +25,7 @@ from rustchain.domain.event_names import (
 )
 from rustchain.domain.events import EventEnvelope
 from rustchain.domain.quotas import TenantQuotas
+from rustchain.platform.deployment import EndpointsError, configured_endpoints
 from rustchain.platform.event_store import (
     SQLITE_SUFFIX,
     EventStoreError,
@@ -58,17 +59,18 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def _nats_url(explicit: str | None) -> str:
-    """--nats-url, else NATS_URL, else the embedded deployment's endpoints.json, else default."""
+def resolve_nats_url(explicit: str | None) -> str:
+    """--nats-url, else NATS_URL, else the running deployment's (endpoints.json), else default."""
     if explicit:
         return explicit
     if os.environ.get(NATS_URL_VARIABLE):
         return os.environ[NATS_URL_VARIABLE]
-    endpoints = rustchain_home() / "endpoints.json"
-    if endpoints.is_file():
-        url = json.loads(endpoints.read_text()).get("nats")
-        if isinstance(url, str):
-            return url
+    try:
+        endpoints = configured_endpoints(rustchain_home())
+    except EndpointsError as error:
+        _fail(str(error), exit_codes.USAGE)
+    if endpoints is not None and endpoints.nats_url:
+        return endpoints.nats_url
     return DEFAULT_NATS_URL
 
 
@@ -138,7 +140,7 @@ def events(
             validate_mission_id(mission)
     except EventNameError as error:
         raise click.BadParameter(str(error)) from error
-    url = _nats_url(nats_url)
+    url = resolve_nats_url(nats_url)
     _run(_print_events(url, tenant, mission, follow, as_json), url)
 
 
@@ -197,7 +199,7 @@ def reconcile(stores: tuple[str, ...], nats_url: str | None) -> None:
     if not names:
         _fail(f"no event stores under {base.home}", exit_codes.MISSION_AT_FAULT)
     settings = [EventStoreSettings.from_environ(name) for name in names]
-    url = _nats_url(nats_url)
+    url = resolve_nats_url(nats_url)
     try:
         lines = _run(_reconcile_all(url, settings), url)
     except (EventStoreError, PersistenceError) as error:
@@ -243,7 +245,7 @@ async def _relay_store(
 def relay(store_name: str, nats_url: str | None, until_caught_up: bool, timeout: float) -> None:
     """Relay a service's stored events to JetStream until stopped (SIGINT/SIGTERM)."""
     settings = EventStoreSettings.from_environ(store_name)
-    url = _nats_url(nats_url)
+    url = resolve_nats_url(nats_url)
     try:
         line = _run(_relay_store(settings, url, until_caught_up, timeout), url)
     except (EventStoreError, PersistenceError) as error:
@@ -268,7 +270,7 @@ def auth_callout(nats_url: str | None) -> None:
             f"no NATS callout secrets or signing key under {home}: `rustchain up` creates them",
             exit_codes.MISSION_AT_FAULT,
         )
-    url = _nats_url(nats_url)
+    url = resolve_nats_url(nats_url)
 
     async def serve() -> None:
         stop = asyncio.Event()

@@ -2,7 +2,8 @@
 
 `rustchain up` starts nats-server and the services as separate processes under .rustchain/demo;
 the missions run with `rustchain run` exactly as a user runs them (submitted to the planner,
-verified, executed, watched over gRPC); then RustChain's own examples are validated and planned.
+verified, executed, watched over gRPC); an auditor then replays, re-executes and verifies the
+history against JetStream; then RustChain's own examples are validated and planned.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from rustchain.domain.mission_index import MissionIndex
+from rustchain.platform.deployment_supervisor import RELAYED_STORES
+from rustchain.platform.event_store import EventStoreSettings, open_event_store, stored_events
 from rustchain.platform.mission_files import compile_file
+from rustchain.platform.relay import DEFAULT_READER
 from rustchain.steps import default_registry
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -33,6 +38,48 @@ HOME = ROOT / ".rustchain" / "demo"
 # The demo tenant ("default") may analyse this repository: its policy allows that workspace.
 TENANT_POLICY = ROOT / "missions" / "policies" / "repository-analysis.yaml"
 STARTUP_SECONDS = 90.0
+RELAY_SECONDS = 60.0
+
+
+def _wait_relayed(env: dict[str, str]) -> None:
+    """Return once each relay has published every stored event (its tracked position)."""
+    deadline = time.monotonic() + RELAY_SECONDS
+    for name in RELAYED_STORES:
+        store = open_event_store(EventStoreSettings.from_environ(name, env))
+        try:
+            while store.tracked_position(DEFAULT_READER) < store.last_position():
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the {name} relay did not catch up in {RELAY_SECONDS:g} s")
+                time.sleep(0.1)  # polling interval of a bounded wait on another process's state
+        finally:
+            store.close()
+
+
+def _missions_of_this_run(env: dict[str, str]) -> list[str]:
+    """The missions RUNS started, in order (the demo's home keeps earlier runs' missions too)."""
+    store = open_event_store(EventStoreSettings.from_environ("executor", env))
+    try:
+        index = MissionIndex()
+        for event in stored_events(store):
+            index.apply(event)
+    finally:
+        store.close()
+    return [entry.mission_id for entry in index.of_tenant("default")[-len(RUNS) :]]
+
+
+def audit_history(env: dict[str, str], console: Console) -> bool:
+    """What an auditor runs: replay, re-execute, and verify the stores against JetStream."""
+    _wait_relayed(env)
+    missions = _missions_of_this_run(env)
+    hello = missions[0]
+    verbs: list[tuple[str, ...]] = [("replay", hello), ("reexecute", hello)]
+    verbs += [("verify", mission, "--jetstream") for mission in missions]
+    ok = True
+    for verb in verbs:
+        console.rule(f"rustchain audit {' '.join(verb)}")
+        command = [sys.executable, "-m", "rustchain", "audit", *verb]
+        ok = subprocess.run(command, cwd=ROOT, env=env, check=False).returncode == 0 and ok
+    return ok
 
 
 def _deployment_up(env: dict[str, str], console: Console) -> subprocess.Popen[bytes]:
@@ -67,6 +114,7 @@ def run_missions(console: Console) -> bool:
             command = [sys.executable, "-m", "rustchain", "run", mission, *extra]
             result = subprocess.run(command, cwd=ROOT, env=env, check=False)
             ok = ok and result.returncode == 0
+        ok = audit_history(env, console) and ok
     finally:
         console.rule("stopping the deployment")
         deployment.send_signal(signal.SIGTERM)
@@ -82,7 +130,8 @@ def main() -> None:
     console.print(
         "[bold]RustChain demo[/bold]: the embedded deployment (nats-server and the services) "
         "comes up, two missions run through it end to end (files, commands, memory), each fact "
-        "stored in a hash-chained event stream and relayed to JetStream; it stops; then "
+        "stored in a hash-chained event stream and relayed to JetStream; an auditor replays, "
+        "re-executes and verifies that history; the deployment stops; then "
         "RustChain's own examples are validated and planned."
     )
     runs_ok = run_missions(console)

@@ -72,6 +72,8 @@ def _children(pid: int) -> dict[str, int]:
                 children[name] = int(child)
         if "nats-server" in command:
             children["nats"] = int(child)
+        if "events auth-callout" in command:
+            children["nats-auth"] = int(child)
     return children
 
 
@@ -97,6 +99,28 @@ def deployment(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]
                 process.kill()
                 process.wait()
         log.close()
+
+
+def _relayed_events(home: Path, mission_id: str) -> int:
+    """How many of a mission's events `rustchain events` reads from JetStream (as the admin)."""
+    found = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rustchain",
+            "events",
+            "--tenant",
+            "default",
+            "--mission",
+            mission_id,
+        ],
+        env={**os.environ, "RUSTCHAIN_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+        check=False,
+    )
+    return len(found.stdout.splitlines()) if found.returncode == 0 else 0
 
 
 def _run(home: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
@@ -168,6 +192,18 @@ def test_up_serves_runs_restarts_and_stops(
     _wait_for(lambda: "nats-server restarted" in log.read_text(), "nats-server's restart")
     assert f"nats-server (pid {nats}) died" in log.read_text()
     assert _children(process.pid)["nats"] != nats
+
+    # Without its NATS auth callout no connection is admitted; restarted, everything carries on:
+    # a new mission runs and its events reach JetStream through the relays' new connections.
+    callout = _children(process.pid)["nats-auth"]
+    os.kill(callout, signal.SIGKILL)
+    _wait_for(lambda: "nats-auth restarted" in log.read_text(), "the NATS auth callout's restart")
+    after = _run(home, "missions/hello.yaml", "--var", "who=Grace")
+    assert after.returncode == 0, after.stderr
+    second_id = " ".join(after.stdout.split()).split("(", 1)[1].split(")", 1)[0]
+    _wait_for(
+        lambda: _relayed_events(home, second_id) == 9, "the second mission's events in JetStream"
+    )
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(UP_TIMEOUT_SECONDS) == 0

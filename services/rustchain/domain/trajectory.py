@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from rustchain.domain import run_decisions
 from rustchain.domain.events import EventEnvelope
 from rustchain.domain.mission_run import MissionRun
-from rustchain.domain.run_events import RUN_EVENT_TYPES, parse_run_event
+from rustchain.domain.run_events import RUN_EVENT_TYPES, StepStarted, parse_run_event
 
 
 class TrajectoryError(ValueError):
@@ -70,21 +70,30 @@ def build_trajectory(events: Sequence[EventEnvelope]) -> Trajectory:
         raise TrajectoryError(f"mission {facts[0][0].mission_id} has not finished")
     first_start: dict[str, datetime] = {}
     last_end: dict[str, datetime] = {}
+    # What the runner of each step's last attempt was given, where the facts recorded it (v2).
+    recorded_inputs: dict[str, Any] = {}
     for envelope, fact in facts:
         step_id = getattr(fact, "step_id", None)
         if step_id is None:
             continue
-        if fact.type == "StepStarted":
+        if isinstance(fact, StepStarted):
             first_start.setdefault(step_id, envelope.occurred_at)
+            if fact.inputs_recorded:
+                recorded_inputs[step_id] = fact.inputs
         else:
             last_end[step_id] = envelope.occurred_at
     steps = []
     for planned in run.plan.steps:
         state = run.steps[planned.id]
-        try:
-            inputs: Any = run_decisions.step_parameters(run, planned.id)
-        except (KeyError, IndexError):
-            inputs = None  # it referenced a step that never produced an output
+        inputs: Any
+        if planned.id in recorded_inputs:
+            inputs = recorded_inputs[planned.id]
+        else:
+            # Facts of version 1 did not record them: rendered again from the recorded outputs.
+            try:
+                inputs = run_decisions.step_parameters(run, planned.id)
+            except (KeyError, IndexError):
+                inputs = None  # it referenced a step that never produced an output
         started, finished = first_start.get(planned.id), last_end.get(planned.id)
         steps.append(
             TrajectoryStep(

@@ -33,11 +33,12 @@ steps:
 """
 
 
-def _own_variables(size: int) -> str:
-    lines = [
-        f'  d{i}: {{type: string, default: a, pattern: "[a-z]{{1,{i % 20 + 1}}}"}}'
-        for i in range(0, size, 5)
-    ]
+def _own_variables(size: int, shared_type: bool) -> str:
+    # Distinct patterns make every text a question of its own; one shared pattern, the same one.
+    lines = []
+    for i in range(0, size, 5):
+        longest = 16 if shared_type else i // 5 + 1
+        lines.append(f'  d{i}: {{type: string, default: a, pattern: "[a-z]{{1,{longest}}}"}}')
     return "\n".join(lines) + "\n" if lines else ""
 
 
@@ -67,10 +68,12 @@ def _step(index: int, symbolic_every: int) -> str:
 
 def mission(size: int, symbolic_every: int) -> Plan:
     """A wide mission; every `symbolic_every`-th step writes under `{dir}` (-1: each file write
-    under a variable of its own, so no two texts share a solver query)."""
+    under a variable of its own with a pattern of its own, so no two texts share a solver query;
+    -2: each under its own variable, all of one type)."""
     header = HEADER
     if symbolic_every < 0:
-        header = HEADER.replace("steps:\n", _own_variables(size) + "steps:\n")
+        variables = _own_variables(size, shared_type=symbolic_every == -2)
+        header = HEADER.replace("steps:\n", variables + "steps:\n")
     text = header + "\n".join(_step(i, symbolic_every) for i in range(size)) + "\n"
     compilation = compile_mission(text.encode(), "bench.yaml", REGISTRY)
     assert compilation.plan is not None, [d.render() for d in compilation.errors]
@@ -177,7 +180,15 @@ def main() -> None:
     _sizes(policy, 0, "default policy, known paths (enumerated host)", SIZES)
     _sizes(policy, 10, "default policy, every 10th step writes under {dir}", SIZES)
     _sizes(policy, 5, "default policy, every file write under {dir}", SIZES[:3])
-    _sizes(policy, -1, "default policy, every file write under its own variable", SIZES[:3])
+    _sizes(
+        policy, -2, "default policy, every file write under its own variable, one type", SIZES[:3]
+    )
+    _sizes(
+        policy,
+        -1,
+        "default policy, every file write under its own variable and pattern (worst case)",
+        SIZES[:3],
+    )
     _hard_cases()
 
 

@@ -91,6 +91,45 @@ def test_known_texts_and_enumerations_need_no_solver_and_symbols_do() -> None:
     assert verify(_plan(), named_policy(None)).queries == 3
 
 
+TWO_VARIABLES = """version: "1.0"
+name: two
+variables:
+  a: {type: string, default: out, pattern: "PATTERN_A"}
+  b: {type: string, default: out, pattern: "PATTERN_B"}
+steps:
+  - id: first
+    step_type: create_file
+    parameters: {path: "{a}/one.txt"}
+  - id: second
+    step_type: create_file
+    parameters: {path: "{b}/two.txt"}
+"""
+
+
+def _two(pattern_a: str, pattern_b: str) -> Any:
+    return _plan(TWO_VARIABLES.replace("PATTERN_A", pattern_a).replace("PATTERN_B", pattern_b))
+
+
+def test_texts_over_variables_of_the_same_type_share_their_solver_queries() -> None:
+    same = verify(_two("[a-z]{1,20}", "[a-z]{1,20}"), named_policy(None))
+    different = verify(_two("[a-z]{1,20}", "[a-z]{1,19}"), named_policy(None))
+
+    assert same.safe and different.safe
+    assert same.queries == 3  # the second step asks what the first asked
+    assert different.queries == 6
+
+
+def test_a_shared_violation_names_each_steps_own_variable() -> None:
+    verdict = verify(_two("[a-z./]{1,20}", "[a-z./]{1,20}"), named_policy(None))
+
+    assert not verdict.safe and verdict.queries <= 3
+    by_step = {v.step_id: v for v in verdict.violations}
+    assert set(by_step) == {"first", "second"}
+    assert set(by_step["first"].counterexample) == {"a"}
+    assert set(by_step["second"].counterexample) == {"b"}
+    assert by_step["second"].counterexample["b"] == by_step["first"].counterexample["a"]
+
+
 def _run(*args: str) -> Any:
     return CliRunner().invoke(app, ["verify", *args])
 

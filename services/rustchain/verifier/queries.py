@@ -66,7 +66,10 @@ class QueryRunner:
         self.queries = 0
         self.solver_seconds = 0.0
         self._encoder = RegexEncoder()
-        self._cache: dict[tuple[object, ...], Outcome] = {}
+        # Keyed by the template's shape: its literal parts and, for each symbol in order of first
+        # appearance, its domain. Texts over different variables of the same type and pattern
+        # ask the same question; the cached answer keeps the symbols it was found for.
+        self._cache: dict[tuple[object, ...], tuple[Outcome, tuple[Symbol, ...]]] = {}
 
     def domain(self, symbol: Symbol) -> SymbolDomain:
         """The values a symbol may take (step outputs: any text)."""
@@ -105,17 +108,36 @@ class QueryRunner:
         language = quotient(rule.language, prefix, suffix)
         if language is EMPTY:
             return PROVEN
-        key = (middle.parts, language)  # the language itself: an id could be reused
-        found = self._cache.get(key)
-        if found is None:
+        shape, symbols = self._shape(middle)
+        key = (shape, language)  # the language itself: an id could be reused
+        cached = self._cache.get(key)
+        if cached is None:
             found = self._solve(middle, language)
-            self._cache[key] = found
+            self._cache[key] = (found, symbols)
+        else:
+            found = _renamed(cached[0], cached[1], symbols)
         if found.kind is not OutcomeKind.VIOLATED:
             return found
         confirmed = _concrete(rule, found.values, template.substitute(found.values))
         if confirmed.kind is not OutcomeKind.VIOLATED:
             return Outcome(OutcomeKind.UNKNOWN, reason="solver model not confirmed at run time")
         return confirmed
+
+    def _shape(self, template: Template) -> tuple[tuple[object, ...], tuple[Symbol, ...]]:
+        """The template with each symbol replaced by (its first-appearance index, its domain),
+        and its symbols in that order."""
+        order: dict[str, int] = {}
+        symbols: list[Symbol] = []
+        shape: list[object] = []
+        for part in template.parts:
+            if isinstance(part, str):
+                shape.append(part)
+                continue
+            if part.name not in order:
+                order[part.name] = len(symbols)
+                symbols.append(part)
+            shape.append((order[part.name], self.domain(part)))
+        return tuple(shape), tuple(symbols)
 
     def _enumerate(self, template: Template, rule: Rule) -> Outcome | None:
         symbols = template.symbols
@@ -174,6 +196,15 @@ class QueryRunner:
             # Never report what the runtime would accept: a disagreement is a refusal, undecided.
             return Outcome(OutcomeKind.UNKNOWN, reason="solver model not confirmed at run time")
         return Outcome(OutcomeKind.VIOLATED, values, text_value)
+
+
+def _renamed(outcome: Outcome, solved: tuple[Symbol, ...], asked: tuple[Symbol, ...]) -> Outcome:
+    """A cached answer for a template of the same shape, its values named by the asked symbols."""
+    if not outcome.values:
+        return outcome
+    names = {s.name: a.name for s, a in zip(solved, asked, strict=True)}
+    values = {names[name]: value for name, value in outcome.values.items()}
+    return Outcome(outcome.kind, values, outcome.value, outcome.reason)
 
 
 def _concrete(rule: Rule, values: dict[str, str], text: str) -> Outcome:

@@ -36,6 +36,7 @@ from rustchain.platform.event_store import (
 from rustchain.platform.home import rustchain_home
 from rustchain.platform.jetstream import (
     NATS_ERRORS,
+    NatsCredentialError,
     NatsPermissionError,
     NatsUnavailableError,
     StreamConfigError,
@@ -78,6 +79,8 @@ def _run(work: Coroutine[Any, Any, T], url: str) -> T:
     """Run the async work; a NATS outage becomes one line and exit code 3."""
     try:
         return asyncio.run(work)
+    except NatsCredentialError as error:
+        _fail(f"unauthenticated: {error}", exit_codes.USAGE)
     except NatsPermissionError as error:
         _fail(f"permission_denied: {error}", exit_codes.USAGE)
     except NatsUnavailableError as error:

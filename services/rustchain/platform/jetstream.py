@@ -57,6 +57,10 @@ class NatsPermissionError(NatsUnavailableError):
     its auth callout, the server refuses every connection for a moment."""
 
 
+class NatsCredentialError(NatsPermissionError):
+    """The server refused the connection itself: no token, or one expired or not ours."""
+
+
 class StreamQuotaError(NatsUnavailableError):
     """A tenant's stream is at its quota: its events wait in the event store until it is raised.
 
@@ -246,7 +250,7 @@ async def connect(
         connected = await asyncio.wait_for(client, 2 * timeout + 1)
     except nats.errors.Error as error:
         if "authorization violation" in str(error).lower():
-            raise NatsPermissionError(
+            raise NatsCredentialError(
                 f"NATS at {url} refused the credential (missing, expired or not signed by"
                 " this deployment's key)"
             ) from None

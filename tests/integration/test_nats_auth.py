@@ -262,3 +262,21 @@ def test_the_events_verb_refuses_another_tenants_events(secured: SecuredNats) ->
     assert code == exit_codes.OK
     assert output.count("\n") == 10
     assert "globex" not in output
+
+
+def test_the_events_verb_with_a_forged_token_is_unauthenticated(secured: SecuredNats) -> None:
+    forged = issue("another-key-" + "x" * 40, ADMIN)
+
+    async def invoke() -> tuple[int, str]:
+        async with callout_running(secured):
+            result = await asyncio.to_thread(
+                CliRunner().invoke,
+                app,
+                ["--token", forged, "events", "--tenant", "acme", "--nats-url", secured.url],
+            )
+            return result.exit_code, result.output
+
+    code, output = asyncio.run(invoke())
+    assert code == exit_codes.USAGE
+    assert output.startswith("rustchain: unauthenticated: NATS at ")
+    assert output.count("\n") == 1

@@ -16,6 +16,14 @@ from rustchain.cli.serve import serve
 from rustchain.platform.grpc_client import open_channel
 
 START_TIMEOUT_SECONDS = 20.0
+FULL_NAMES = {
+    "planner": "rustchain.planner.v1.PlannerService",
+    "verifier": "rustchain.verifier.v1.VerifierService",
+    "executor": "rustchain.executor.v1.ExecutorService",
+    "memory": "rustchain.memory.v1.MemoryService",
+    "trainer": "rustchain.trainer.v1.TrainerService",
+}
+"""Each service's full gRPC name, as health checking and reflection know it."""
 
 
 @dataclass

@@ -33,18 +33,11 @@ from rustchain.platform.grpc_server import GrpcServerError, ServiceBinding, star
 from rustchain.platform.memory_store import SqliteMemoryStore
 from rustchain.platform.nats_server import NatsServer, NatsServerSettings
 from rustchain.platform.tokens import issue, signing_key
-from tests.integration.grpc_helpers import services_in_thread
+from tests.integration.grpc_helpers import FULL_NAMES, services_in_thread
 from tests.paths import REPO
 
 HELLO = (REPO / "missions" / "hello.yaml").read_text()
 ORDER = ("verifier", "memory", "executor", "planner", "trainer")
-FULL_NAMES = {
-    "planner": "rustchain.planner.v1.PlannerService",
-    "verifier": "rustchain.verifier.v1.VerifierService",
-    "executor": "rustchain.executor.v1.ExecutorService",
-    "memory": "rustchain.memory.v1.MemoryService",
-    "trainer": "rustchain.trainer.v1.TrainerService",
-}
 STREAMING = {"WatchMission"}
 CALL_TIMEOUT_SECONDS = 30.0
 KIB, MIB = 1024, 1024 * 1024

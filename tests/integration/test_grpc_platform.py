@@ -18,16 +18,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from rustchain.generated.rustchain.planner.v1 import planner_pb2, planner_pb2_grpc
 from rustchain.platform.grpc_client import ServiceUnavailableError, open_channel, wait_ready
 from rustchain.platform.nats_server import NatsServer, free_port
-from tests.integration.grpc_helpers import running_services
+from tests.integration.grpc_helpers import FULL_NAMES, running_services
 from tests.paths import REPO
 
-FULL_NAMES = {
-    "planner": "rustchain.planner.v1.PlannerService",
-    "verifier": "rustchain.verifier.v1.VerifierService",
-    "executor": "rustchain.executor.v1.ExecutorService",
-    "memory": "rustchain.memory.v1.MemoryService",
-    "trainer": "rustchain.trainer.v1.TrainerService",
-}
 SERVE_TIMEOUT_SECONDS = 30.0
 
 

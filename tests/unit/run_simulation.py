@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from rustchain.domain import run_decisions as decide
+from rustchain.domain.events import EventDraft, EventEnvelope, seal_all
 from rustchain.domain.mission_run import MissionRun
 from rustchain.domain.plan import Plan
 from rustchain.domain.run_events import RunEvent, StepStarted
@@ -16,6 +20,32 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 
 # Given a step id and its attempt number: an output, or an exception message to fail with.
 Outcome = Callable[[str, int], Any]
+
+
+def recorded_history(
+    path: Path, edit: Callable[[list[dict[str, Any]]], None] | None = None
+) -> list[EventEnvelope]:
+    """A recorded history (JSON Lines of type, version, payload) as the store holds it: sealed
+    events of one mission; `edit` may change the records first."""
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    if edit is not None:
+        edit(records)
+    drafts = [
+        EventDraft(
+            id=str(uuid.UUID(int=n)),
+            tenant="replay",
+            mission_id="recorded",
+            service="executor",
+            aggregate_id="recorded",
+            aggregate_version=n,
+            type=record["type"],
+            version=record.get("version", 1),
+            occurred_at=START,
+            payload=record["payload"],
+        )
+        for n, record in enumerate(records, start=1)
+    ]
+    return seal_all(drafts, {})
 
 
 class StepFailedError(Exception):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rustchain.domain.events import EventDraft, seal_all
 from rustchain.domain.mission_run import FINISHED, MissionRun
 from rustchain.domain.run_events import (
     RunEvent,
@@ -31,7 +29,7 @@ from rustchain.domain.run_events import (
     run_fact,
 )
 from tests.paths import DATA, REPO
-from tests.unit.run_simulation import START, Simulation, StepFailedError, plan_of
+from tests.unit.run_simulation import Simulation, StepFailedError, plan_of, recorded_history
 
 HISTORIES = DATA / "histories"
 V1_HISTORIES = HISTORIES / "v1"
@@ -89,23 +87,7 @@ def _encode(events: list[RunEvent]) -> str:
 
 def _load(path: Path) -> list[RunEvent]:
     """The recorded facts, read the way the executor reads its store: sealed, then upcast."""
-    records = [json.loads(line) for line in path.read_text().splitlines()]
-    drafts = [
-        EventDraft(
-            id=str(uuid.UUID(int=n)),
-            tenant="replay",
-            mission_id="recorded",
-            service="executor",
-            aggregate_id="recorded",
-            aggregate_version=n,
-            type=record["type"],
-            version=record.get("version", 1),
-            occurred_at=START,
-            payload=record["payload"],
-        )
-        for n, record in enumerate(records, start=1)
-    ]
-    return [run_fact(event) for event in seal_all(drafts, {})]
+    return [run_fact(event) for event in recorded_history(path)]
 
 
 def _without_inputs(events: list[RunEvent]) -> list[RunEvent]:

@@ -6,13 +6,18 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import grpc
 import pytest
 
 from rustchain.domain.event_chain import verify_chain
 from rustchain.domain.quotas import QuotaExceededError, TenantQuotas
 from rustchain.executor.application import ExecutorApplication
+from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.jetstream import StreamSettings, connect, ensure_stream
+from rustchain.platform.nats_server import NatsServer
 from rustchain.steps import default_registry
+from tests.integration.grpc_helpers import running_services
 from tests.unit.run_simulation import plan_of
 
 ONE_STEP = 'version: "1.0"\nname: one\nsteps:\n  - {id: a, step_type: noop}\n'
@@ -56,3 +61,45 @@ def test_a_mission_reaching_its_event_quota_is_stopped_and_ends_cancelled(tmp_pa
     assert sum(e.type == "StepSucceeded" for e in events) < 40
     assert verify_chain(events) is None
     assert events[-1].type == "MissionFinished"
+
+
+def test_a_tenant_whose_event_stream_is_full_cannot_start_missions_others_can(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
+    plan = plan_of(ONE_STEP)
+
+    async def scenario() -> tuple[str, grpc.StatusCode, str, str]:
+        client = await connect(nats_server.url)
+        try:
+            js = client.jetstream()
+            await ensure_stream(js, "acme", StreamSettings(max_bytes=200_000))
+            await ensure_stream(js, "globex", StreamSettings(max_bytes=200_000))
+            for _ in range(4):  # 160 kB of 200: less room than a start needs
+                await js.publish("rustchain.acme._.executor.Filler", b"x" * 40_000)
+        finally:
+            await client.close()
+        async with running_services(tmp_path, ("executor",), nats_server.url) as services:
+            executor = executor_pb2_grpc.ExecutorServiceStub(services.channel("executor"))
+            request = executor_pb2.StartMissionRequest(plan_json=plan.model_dump_json())
+            started = await executor.StartMission(
+                request, metadata=(("x-rustchain-tenant", "globex"),)
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await executor.StartMission(request, metadata=(("x-rustchain-tenant", "acme"),))
+            nats_server.stop()
+            # NATS down: the stream's state is unknown, and missions must not stop for it.
+            during_outage = await executor.StartMission(
+                request, metadata=(("x-rustchain-tenant", "acme"),)
+            )
+        return (
+            started.mission_id,
+            refused.value.code(),
+            refused.value.details() or "",
+            during_outage.mission_id,
+        )
+
+    started, code, details, during_outage = asyncio.run(scenario())
+    assert started and during_outage
+    assert code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "tenant 'acme''s event stream is full" in details
+    assert "RUSTCHAIN_MAX_STREAM_BYTES" in details

@@ -32,6 +32,7 @@ from rustchain.platform.grpc_decoding import MessageLimitError, max_message_byte
 from rustchain.platform.grpc_memory import GrpcMemoryClient
 from rustchain.platform.grpc_server import LOOPBACK, GrpcServerError, ServiceBinding, start_server
 from rustchain.platform.home import rustchain_home
+from rustchain.platform.jetstream import StreamUsageReader
 from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
 from rustchain.platform.nats_server import NATS_URL_VARIABLE, external_nats_url
 from rustchain.platform.tokens import signing_key
@@ -126,8 +127,12 @@ def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
         policy_for=policies,
         quotas=TenantQuotas.from_settings(environ),
     )
-    servicer = ExecutorServicer(application)
+    nats_url = _nats_url(home, environ)
+    reader = StreamUsageReader(nats_url) if nats_url is not None else None
+    servicer = ExecutorServicer(application, reader.usage if reader is not None else None)
     closers.append(servicer.stop)
+    if reader is not None:
+        closers.append(reader.close)
     return Hosted([executor_binding(servicer)], servicer.resume_unfinished, closers)
 
 
@@ -148,12 +153,18 @@ def host_planner(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted
     )
 
 
-def host_trainer(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted:
-    """The trainer: its consumer turns finished missions into trajectories, served over gRPC."""
+def _nats_url(home: Path, environ: Mapping[str, str]) -> str | None:
+    """NATS_URL, else the running deployment's NATS, else None."""
     url = external_nats_url(environ)
     if url is None:
-        configured = configured_endpoints(rustchain_home(environ), environ)
+        configured = configured_endpoints(home, environ)
         url = configured.nats_url if configured is not None else None
+    return url
+
+
+def host_trainer(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted:
+    """The trainer: its consumer turns finished missions into trajectories, served over gRPC."""
+    url = _nats_url(rustchain_home(environ), environ)
     if url is None:
         raise ServeError(f"the trainer reads JetStream: set {NATS_URL_VARIABLE}")
     store = SqliteTrajectoryStore(rustchain_home(environ) / "trainer.sqlite3")

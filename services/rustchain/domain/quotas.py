@@ -11,6 +11,8 @@ CONCURRENT_MISSIONS_SETTING = "RUSTCHAIN_MAX_CONCURRENT_MISSIONS"
 EVENTS_PER_MISSION_SETTING = "RUSTCHAIN_MAX_EVENTS_PER_MISSION"
 STREAM_BYTES_SETTING = "RUSTCHAIN_MAX_STREAM_BYTES"
 UNLIMITED = -1
+ROOM_TO_START_BYTES = 64 * 1024
+"""A stream with less room than this cannot hold a new mission's first events."""
 
 
 class QuotaExceededError(Exception):
@@ -52,3 +54,13 @@ class TenantQuotas(BaseModel):
                 f"({CONCURRENT_MISSIONS_SETTING}={self.max_concurrent_missions}); wait for one to "
                 "finish or cancel one"
             )
+
+
+def check_stream_room(tenant: str, held_bytes: int, max_bytes: int) -> None:
+    """Refuse a new mission when the tenant's event stream is (nearly) at its size quota."""
+    if max_bytes > 0 and max_bytes - held_bytes < ROOM_TO_START_BYTES:
+        raise QuotaExceededError(
+            f"tenant '{tenant}''s event stream is full ({held_bytes:,} of {max_bytes:,} bytes,"
+            f" its quota {STREAM_BYTES_SETTING}); new missions start once the quota is raised or"
+            " the stream is purged"
+        )

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from rustchain.domain.events import EventEnvelope
 from rustchain.domain.mission_index import MissionEntry
 from rustchain.domain.mission_run import MissionRun
 from rustchain.domain.plan import Plan
-from rustchain.domain.quotas import QuotaExceededError
+from rustchain.domain.quotas import QuotaExceededError, check_stream_room
 from rustchain.domain.run_events import RUN_EVENT_TYPES, RunEvent
 from rustchain.executor.application import ExecutorApplication
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
@@ -35,6 +35,7 @@ from rustchain.platform.grpc_requests import (
     request_tenant,
 )
 from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
+from rustchain.platform.jetstream import StreamUsage
 
 STATUS: StatusTable = {
     BadRequestError: grpc.StatusCode.INVALID_ARGUMENT,
@@ -126,8 +127,14 @@ def summary_of(entry: MissionEntry) -> executor_pb2.MissionSummary:
 class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
     """Drives each started mission in a background task of the server's event loop."""
 
-    def __init__(self, application: ExecutorApplication) -> None:
+    def __init__(
+        self,
+        application: ExecutorApplication,
+        stream_usage: Callable[[str], Awaitable[StreamUsage | None]] | None = None,
+    ) -> None:
         self.app = application
+        # Where the tenant's event stream stands against its size quota, when JetStream is known.
+        self.stream_usage = stream_usage
         self.changes = Changes()
         self._driving: dict[tuple[str, str], asyncio.Task[MissionRun]] = {}
         earlier = application.listener
@@ -182,6 +189,10 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
             plan = Plan.model_validate_json(check_present("plan_json", request.plan_json))
             variables = check_json_object("variables_json", request.variables_json)
             workspace = check_absolute_path("workspace", request.workspace)
+            if self.stream_usage is not None:
+                usage = await self.stream_usage(tenant)
+                if usage is not None:
+                    check_stream_room(tenant, usage.held_bytes, usage.max_bytes)
             mission_id = self.app.start(
                 tenant,
                 plan,

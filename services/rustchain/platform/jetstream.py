@@ -57,6 +57,10 @@ class NatsPermissionError(NatsUnavailableError):
     its auth callout, the server refuses every connection for a moment."""
 
 
+NATS_OUTAGES: tuple[type[BaseException], ...] = (NatsUnavailableError, *NATS_ERRORS)
+"""Everything a caller that rides out NATS outages (relays, readers) retries or tolerates."""
+
+
 class NatsCredentialError(NatsPermissionError):
     """The server refused the connection itself: no token, or one expired or not ours."""
 
@@ -333,3 +337,45 @@ async def read_events(
         # The consumer is ephemeral: if this fails, the server removes it when it goes idle.
         with contextlib.suppress(*NATS_ERRORS):
             await subscription.unsubscribe()
+
+
+@dataclass(frozen=True)
+class StreamUsage:
+    """How much of its size quota a tenant's stream holds."""
+
+    held_bytes: int
+    max_bytes: int
+
+
+class StreamUsageReader:
+    """Reads tenants' stream usage over one lazily opened connection; None when it cannot tell.
+
+    Missions must not stop because NATS is down (the store is the record, the relay catches up),
+    so an unreachable server or a missing stream is "no known limit", not a refusal.
+    """
+
+    def __init__(self, url: str, timeout: float = 2.0) -> None:
+        self.url = url
+        self.timeout = timeout
+        self._client: Client | None = None
+
+    async def usage(self, tenant: str) -> StreamUsage | None:
+        """The stream's bytes and its max_bytes (-1: none), or None when unknown."""
+        try:
+            if self._client is None or self._client.is_closed:
+                self._client = await connect(self.url, timeout=self.timeout)
+            jetstream = self._client.jetstream(timeout=self.timeout)
+            info = await jetstream.stream_info(stream_name(tenant))
+        except nats.js.errors.NotFoundError:
+            return None
+        except NATS_OUTAGES:
+            await self.close()
+            return None
+        return StreamUsage(info.state.bytes, info.config.max_bytes or -1)
+
+    async def close(self) -> None:
+        """Close the connection, if one is open."""
+        client, self._client = self._client, None
+        if client is not None and not client.is_closed:
+            with contextlib.suppress(*NATS_ERRORS):
+                await client.close()

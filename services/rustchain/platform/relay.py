@@ -17,6 +17,7 @@ from rustchain.domain.quotas import STREAM_BYTES_SETTING
 from rustchain.platform.event_store import EventStore
 from rustchain.platform.jetstream import (
     NATS_ERRORS,
+    NATS_OUTAGES,
     EventRoute,
     NatsUnavailableError,
     StreamQuotaError,
@@ -28,7 +29,7 @@ from rustchain.platform.jetstream import (
 
 log = logging.getLogger(__name__)
 DEFAULT_READER = "jetstream_relay"
-RELAY_RETRIES: tuple[type[BaseException], ...] = (NatsUnavailableError, *NATS_ERRORS)
+RELAY_RETRIES = NATS_OUTAGES
 
 
 @dataclass(frozen=True)

@@ -67,9 +67,11 @@ async def running_services(
     home: Path,
     services: tuple[str, ...] = ("verifier", "memory", "executor", "planner"),
     nats_url: str | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Services]:
-    """Start the services in order (each later one told the earlier ones), stop them all after."""
-    environ = {"RUSTCHAIN_HOME": str(home)}
+    """Start the services in order (each later one told the earlier ones), stop them all after;
+    `settings` are more environment variables for them (quotas, limits)."""
+    environ = {"RUSTCHAIN_HOME": str(home), **(settings or {})}
     if nats_url is not None:
         environ["NATS_URL"] = nats_url
     stop = asyncio.Event()

@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from rustchain.domain.event_chain import verify_chain
-from rustchain.domain.quotas import QuotaExceededError, TenantQuotas
+from rustchain.domain.quotas import QuotaExceededError, TenantQuotas, stream_hard_limit
 from rustchain.executor.application import ExecutorApplication
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
@@ -20,6 +20,7 @@ from rustchain.steps import default_registry
 from tests.integration.grpc_helpers import running_services
 from tests.unit.run_simulation import plan_of
 
+QUOTA = 200_000
 ONE_STEP = 'version: "1.0"\nname: one\nsteps:\n  - {id: a, step_type: noop}\n'
 
 
@@ -72,13 +73,15 @@ def test_a_tenant_whose_event_stream_is_full_cannot_start_missions_others_can(
         client = await connect(nats_server.url)
         try:
             js = client.jetstream()
-            await ensure_stream(js, "acme", StreamSettings(max_bytes=200_000))
-            await ensure_stream(js, "globex", StreamSettings(max_bytes=200_000))
-            for _ in range(4):  # 160 kB of 200: less room than a start needs
+            hard = StreamSettings(max_bytes=stream_hard_limit(QUOTA))
+            await ensure_stream(js, "acme", hard)
+            await ensure_stream(js, "globex", hard)
+            for _ in range(4):  # 160 kB of a 200 kB quota: less room than a start needs
                 await js.publish("rustchain.acme._.executor.Filler", b"x" * 40_000)
         finally:
             await client.close()
-        async with running_services(tmp_path, ("executor",), nats_server.url) as services:
+        settings = {"RUSTCHAIN_MAX_STREAM_BYTES": str(QUOTA)}
+        async with running_services(tmp_path, ("executor",), nats_server.url, settings) as services:
             executor = executor_pb2_grpc.ExecutorServiceStub(services.channel("executor"))
             request = executor_pb2.StartMissionRequest(plan_json=plan.model_dump_json())
             started = await executor.StartMission(

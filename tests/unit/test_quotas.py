@@ -9,6 +9,7 @@ from rustchain.domain.quotas import (
     QuotaExceededError,
     TenantQuotas,
     check_stream_room,
+    stream_hard_limit,
 )
 
 
@@ -31,3 +32,9 @@ def test_stream_room_is_refused_only_near_a_set_quota() -> None:
     check_stream_room("acme", 0, ROOM_TO_START_BYTES)
     with pytest.raises(QuotaExceededError, match="160,001 of 200,000 bytes"):
         check_stream_room("acme", 160_001, 200_000)
+
+
+def test_the_stream_refuses_events_only_above_its_quota() -> None:
+    assert stream_hard_limit(-1) == -1
+    assert stream_hard_limit(100_000_000) == 110_000_000
+    assert stream_hard_limit(200_000) == 200_000 + 1_048_576

@@ -24,7 +24,7 @@ from rustchain.domain.event_names import (
     validate_tenant,
 )
 from rustchain.domain.events import EventEnvelope
-from rustchain.domain.quotas import TenantQuotas
+from rustchain.domain.quotas import TenantQuotas, stream_hard_limit
 from rustchain.platform.deployment import EndpointsError, configured_endpoints
 from rustchain.platform.event_store import (
     SQLITE_SUFFIX,
@@ -153,7 +153,7 @@ def _stream_settings() -> StreamSettings:
         quotas = TenantQuotas.from_settings(os.environ)
     except ValueError as error:
         _fail(str(error), exit_codes.USAGE)
-    return StreamSettings(max_bytes=quotas.max_stream_bytes)
+    return StreamSettings(max_bytes=stream_hard_limit(quotas.max_stream_bytes))
 
 
 def _store_names(home: Path, database_url: str | None, names: tuple[str, ...]) -> list[str]:

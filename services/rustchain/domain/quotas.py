@@ -56,6 +56,15 @@ class TenantQuotas(BaseModel):
             )
 
 
+def stream_hard_limit(quota_bytes: int) -> int:
+    """The size at which a tenant's stream itself refuses events: 10% (at least 1 MiB) above
+    its quota, so that the missions running when the quota stopped new ones can still finish
+    (-1: no limit)."""
+    if quota_bytes <= 0:
+        return UNLIMITED
+    return quota_bytes + max(quota_bytes // 10, 1_048_576)
+
+
 def check_stream_room(tenant: str, held_bytes: int, max_bytes: int) -> None:
     """Refuse a new mission when the tenant's event stream is (nearly) at its size quota."""
     if max_bytes > 0 and max_bytes - held_bytes < ROOM_TO_START_BYTES:

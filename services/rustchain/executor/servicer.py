@@ -192,7 +192,8 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
             if self.stream_usage is not None:
                 usage = await self.stream_usage(tenant)
                 if usage is not None:
-                    check_stream_room(tenant, usage.held_bytes, usage.max_bytes)
+                    quota = self.app.quotas.max_stream_bytes
+                    check_stream_room(tenant, usage.held_bytes, quota)
             mission_id = self.app.start(
                 tenant,
                 plan,

@@ -341,7 +341,7 @@ async def read_events(
 
 @dataclass(frozen=True)
 class StreamUsage:
-    """How much of its size quota a tenant's stream holds."""
+    """How much a tenant's stream holds, and the size at which it refuses events."""
 
     held_bytes: int
     max_bytes: int

@@ -28,8 +28,10 @@ import yaml
 
 from rustchain.cli.app import app
 from rustchain.domain.credentials import Claims, Role
+from rustchain.domain.quotas import TenantQuotas
 from rustchain.platform.deployment import SERVICES
 from rustchain.platform.deployment_supervisor import RELAYED_STORES, _serve_argv
+from rustchain.platform.grpc_decoding import max_message_bytes
 from rustchain.platform.home import HOME_VARIABLE
 from rustchain.platform.jetstream import (
     NatsCredentials,
@@ -494,3 +496,23 @@ def test_dev_secrets_let_the_callout_admit_the_admin_token_and_refuse_a_forged_o
             await task
 
     asyncio.run(scenario())
+
+
+def test_every_rustchain_process_reads_one_set_of_quotas_and_limits(rendered: Rendered) -> None:
+    settings = [
+        m
+        for m in rendered.of_kind("ConfigMap")
+        if m["metadata"]["name"].startswith("rustchain-settings-")
+    ]
+    assert len(settings) == 1
+    values = settings[0]["data"]
+    # Parsed as the executor, the relays and every server parse them: a bad value fails here.
+    quotas = TenantQuotas.from_settings(values)
+    assert quotas.max_concurrent_missions >= 1
+    assert max_message_bytes(values) >= 1
+    # Every Deployment runs the rustchain image (the other workloads are StatefulSets).
+    deployments = rendered.of_kind("Deployment")
+    assert {w["metadata"]["name"] for w in deployments} >= {*SERVICES, *SINGLETONS}
+    for workload in deployments:
+        sources = [s["configMapRef"]["name"] for s in container(workload).get("envFrom", [])]
+        assert sources == [settings[0]["metadata"]["name"]], workload["metadata"]["name"]

@@ -437,6 +437,20 @@ CASES = [
     ),
     _case("corrupt", "executor", "ListMissions", lambda d: CORRUPT, "cannot be decoded"),
     _case(
+        "negative-page-size",
+        "executor",
+        "ListMissions",
+        lambda d: executor_pb2.ListMissionsRequest(page_size=-1),
+        "page_size must be between 0",
+    ),
+    _case(
+        "foreign-page-token",
+        "executor",
+        "ListMissions",
+        lambda d: executor_pb2.ListMissionsRequest(page_token="not-ours"),
+        "is not one this service gave",
+    ),
+    _case(
         "malformed-tenant",
         "executor",
         "ListMissions",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -18,6 +19,7 @@ from rustchain.platform.grpc_client import tenant_metadata
 from rustchain.steps import default_registry
 from tests.integration.grpc_helpers import Services, running_services
 from tests.paths import REPO
+from tests.unit.run_simulation import plan_of
 
 HELLO = (REPO / "missions" / "hello.yaml").read_text()
 WATCH_TIMEOUT_SECONDS = 30.0
@@ -289,3 +291,68 @@ def test_validate_mission_returns_the_plan_and_starts_nothing(tmp_path: Path) ->
             assert caught.value.code() is grpc.StatusCode.NOT_FOUND
 
     asyncio.run(scenario())
+
+
+def test_list_missions_pages_through_a_tenants_missions_oldest_first(tmp_path: Path) -> None:
+    plan = plan_of('version: "1.0"\nname: one\nsteps:\n  - {id: a, step_type: noop}\n')
+
+    async def scenario() -> tuple[list[str], list[str], grpc.StatusCode]:
+        async with running_services(tmp_path, ("executor",)) as services:
+            executor = executor_pb2_grpc.ExecutorServiceStub(services.channel("executor"))
+            request = executor_pb2.StartMissionRequest(plan_json=plan.model_dump_json())
+            started = [(await executor.StartMission(request)).mission_id for _ in range(5)]
+            listed: list[str] = []
+            token = ""
+            while True:
+                page = await executor.ListMissions(
+                    executor_pb2.ListMissionsRequest(page_size=2, page_token=token)
+                )
+                assert len(page.missions) <= 2
+                listed += [m.mission_id for m in page.missions]
+                token = page.next_page_token
+                if not token:
+                    break
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await executor.ListMissions(executor_pb2.ListMissionsRequest(page_token="x"))
+        return started, listed, refused.value.code()
+
+    started, listed, code = asyncio.run(scenario())
+    assert listed == started
+    assert code is grpc.StatusCode.INVALID_ARGUMENT
+
+
+WORKSPACE_MISSION = 'version: "1.0"\nname: ws\nCONFIG\nsteps:\n  - {id: a, step_type: noop}\n'
+
+
+def test_a_workspace_is_taken_only_for_a_mission_that_names_one_its_policy_allows(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "acme.yaml").write_text(
+        "name: repo\ndescription: may work in its repository\n"
+        'filesystem:\n  mission_workspaces: [".."]\n'
+    )
+    folder = tmp_path / "repository"
+    named = plan_of(WORKSPACE_MISSION.replace("CONFIG", 'config: {workspace: ".."}'))
+    unnamed = plan_of(WORKSPACE_MISSION.replace("CONFIG", ""))
+
+    async def start(plan: Any, tenant: str) -> tuple[grpc.StatusCode, str]:
+        async with running_services(tmp_path, ("executor",)) as services:
+            executor = executor_pb2_grpc.ExecutorServiceStub(services.channel("executor"))
+            request = executor_pb2.StartMissionRequest(
+                plan_json=plan.model_dump_json(), workspace=str(folder)
+            )
+            try:
+                await executor.StartMission(request, metadata=tenant_metadata(tenant))
+            except grpc.aio.AioRpcError as refused:
+                return refused.code(), refused.details() or ""
+            return grpc.StatusCode.OK, ""
+
+    assert asyncio.run(start(named, "acme")) == (grpc.StatusCode.OK, "")
+    code, details = asyncio.run(start(unnamed, "acme"))
+    assert code is grpc.StatusCode.PERMISSION_DENIED
+    assert "a workspace was given for a mission that names none" in details
+    # Another tenant, under the default policy: no mission may name its workspace.
+    code, details = asyncio.run(start(named, "globex"))
+    assert code is grpc.StatusCode.PERMISSION_DENIED
+    assert "does not allow the workspace '..'" in details

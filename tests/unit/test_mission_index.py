@@ -6,8 +6,18 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from rustchain.domain.events import EventDraft, EventEnvelope, seal
-from rustchain.domain.mission_index import RUNNING, MissionIndex
+from rustchain.domain.mission_index import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    RUNNING,
+    MissionEntry,
+    MissionIndex,
+    PageTokenError,
+    page_of,
+)
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -58,3 +68,38 @@ def test_an_end_without_a_start_changes_nothing() -> None:
     index = MissionIndex()
     index.apply(_event("acme", "m9", 5, "MissionFinished", outcome="succeeded"))
     assert index.of_tenant("acme") == [] and index.unfinished() == []
+
+
+def _entries(count: int) -> list[MissionEntry]:
+    return [MissionEntry("acme", f"m{n}", "x", "h", "/ws") for n in range(count)]
+
+
+def test_pages_walk_the_listing_in_order_and_end_with_an_empty_token() -> None:
+    entries = _entries(5)
+    first = page_of(entries, 2, "")
+    second = page_of(entries, 2, first.next_token)
+    last = page_of(entries, 2, second.next_token)
+
+    walked = [e.mission_id for page in (first, second, last) for e in page.entries]
+    assert walked == ["m0", "m1", "m2", "m3", "m4"]
+    assert last.next_token == ""
+    assert page_of(entries, 5, "").next_token == ""
+
+
+def test_a_token_stays_valid_as_missions_start() -> None:
+    entries = _entries(3)
+    first = page_of(entries, 2, "")
+    entries += _entries(6)[3:]
+    assert [e.mission_id for e in page_of(entries, 2, first.next_token).entries] == ["m2", "m3"]
+
+
+def test_page_sizes_default_and_are_capped() -> None:
+    entries = _entries(MAX_PAGE_SIZE + 5)
+    assert len(page_of(entries, 0, "").entries) == DEFAULT_PAGE_SIZE
+    assert len(page_of(entries, 2**31 - 1, "").entries) == MAX_PAGE_SIZE
+
+
+@pytest.mark.parametrize("token", ["abc", "-1", "99", "1" * 40, "1.5"])
+def test_a_token_it_did_not_give_is_refused(token: str) -> None:
+    with pytest.raises(PageTokenError, match="is not one this service gave"):
+        page_of(_entries(5), 2, token)

@@ -160,12 +160,22 @@ def status(mission_id: str, tenant: str) -> None:
 @click.option("--tenant", default="default", show_default=True, help="Whose missions.")
 def missions(tenant: str) -> None:
     """List a tenant's missions, oldest first, with their status."""
+    views: list[MissionView] = []
     if deployment_endpoints() is not None:
-        listed = _call(tenant, "ListMissions", executor_pb2.ListMissionsRequest())
-        views = [_from_summary(summary) for summary in listed.missions]
+        token = ""
+        while True:
+            request = executor_pb2.ListMissionsRequest(page_token=token)
+            listed = _call(tenant, "ListMissions", request)
+            views += [_from_summary(summary) for summary in listed.missions]
+            token = listed.next_page_token
+            if not token:
+                break
     else:
         with _Local() as executor:
-            views = [_from_run(m, executor.load(tenant, m)) for m in executor.missions(tenant)]
+            views = [
+                MissionView(e.mission_id, e.mission_name, e.status, e.plan_hash, e.workspace)
+                for e in executor.index().of_tenant(tenant)
+            ]
     table = Table(show_header=True)
     for column in ("mission", "name", "status"):
         table.add_column(column)

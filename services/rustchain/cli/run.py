@@ -39,7 +39,7 @@ from rustchain.domain.run_events import (
 )
 from rustchain.domain.step_types import StepTypeRegistry
 from rustchain.domain.verdict import Verdict
-from rustchain.executor.application import ExecutorApplication, utc_now
+from rustchain.executor.application import ExecutorApplication, WorkspaceRefusedError, utc_now
 from rustchain.platform.event_store import (
     EventStoreError,
     EventStoreSettings,
@@ -189,7 +189,7 @@ def _run_here(
         _summary(console, store.mission_events(tenant, mission_id), result)
     except (EventStoreError, PersistenceError) as error:
         _unreachable(settings, error)
-    except QuotaExceededError as error:
+    except (QuotaExceededError, WorkspaceRefusedError) as error:
         click.echo(f"{file}: refused: {error}", err=True)
         return exit_codes.MISSION_AT_FAULT
     finally:

@@ -11,6 +11,12 @@ from dataclasses import dataclass
 from rustchain.domain.events import EventEnvelope
 
 RUNNING = "running"
+DEFAULT_PAGE_SIZE = 1_000
+MAX_PAGE_SIZE = 10_000
+
+
+class PageTokenError(ValueError):
+    """A page token this index did not give out."""
 
 
 @dataclass
@@ -59,3 +65,24 @@ class MissionIndex:
     def unfinished(self) -> list[tuple[str, str]]:
         """(tenant, mission id) of every mission started and not finished, oldest first."""
         return list(self._unfinished)
+
+
+@dataclass(frozen=True)
+class Page:
+    """Some of a tenant's missions, and the token of the next page ("" after the last)."""
+
+    entries: list[MissionEntry]
+    next_token: str
+
+
+def page_of(entries: list[MissionEntry], size: int, token: str) -> Page:
+    """One page of a listing that only ever grows at its end (missions in start order), so the
+    token is the offset of the page's first entry and stays valid as missions start."""
+    size = DEFAULT_PAGE_SIZE if size == 0 else min(size, MAX_PAGE_SIZE)
+    start = 0
+    if token:
+        if not token.isdigit() or len(token) > 18 or int(token) > len(entries):
+            raise PageTokenError(f"page_token {token[:40]!r} is not one this service gave")
+        start = int(token)
+    end = start + size
+    return Page(entries[start:end], str(end) if end < len(entries) else "")

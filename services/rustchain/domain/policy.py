@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rustchain.domain.diagnostics import DiagnosticSink
 from rustchain.domain.model_errors import validate_node
 from rustchain.domain.plan import canonical_json
-from rustchain.domain.policy_patterns import PatternError, exact_regex
+from rustchain.domain.policy_patterns import PatternError, any_glob, exact_regex
 from rustchain.domain.source import NodeKind
 from rustchain.domain.yaml_reader import read_source
 
@@ -74,6 +74,11 @@ class FilesystemPolicy(BaseModel):
     # Folders a mission may name as its workspace (`config.workspace`); none by default, so each
     # mission gets a fresh one of its own.
     mission_workspaces: list[Glob] = Field(default_factory=list)
+
+    def allows_mission_workspace(self, workspace: str) -> bool:
+        """Whether a mission may name this `config.workspace` (the verifier's rule, and the
+        executor's check of the workspace it is handed)."""
+        return any_glob(self.mission_workspaces).matches(workspace)
 
 
 class NetworkPolicy(BaseModel):

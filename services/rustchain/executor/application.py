@@ -59,6 +59,10 @@ class _Tracked:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+class WorkspaceRefusedError(PermissionError):
+    """A workspace the tenant's policy does not let the mission use."""
+
+
 class ExecutorApplication:
     """Runs plans durably on an event store, with the step runners of a registry."""
 
@@ -104,6 +108,8 @@ class ExecutorApplication:
         The workspace is the one given (the mission's `config.workspace`, resolved by the caller)
         or a fresh folder per mission under the executor's workspaces.
         """
+        if workspace is not None and self.policy_for is not None:
+            self._check_workspace(self.policy_for(tenant), plan)
         running = self._running_missions(tenant)
         self.quotas.check_start(tenant, len(running))
         mission_id = mission_id or uuid.uuid4().hex
@@ -113,6 +119,21 @@ class ExecutorApplication:
         self._append(tenant, mission_id, 0, events)
         running.add(mission_id)
         return mission_id
+
+    @staticmethod
+    def _check_workspace(policy: Policy, plan: Plan) -> None:
+        # The caller resolves config.workspace to a folder; a folder for a mission that names none,
+        # or names one its tenant's policy does not allow, would let a caller pick any folder.
+        named = plan.config.workspace
+        if named is None:
+            raise WorkspaceRefusedError(
+                "a workspace was given for a mission that names none (config.workspace)"
+            )
+        if not policy.filesystem.allows_mission_workspace(named):
+            raise WorkspaceRefusedError(
+                f"[filesystem.mission_workspace] the tenant's policy does not allow the workspace"
+                f" '{named}' (filesystem.mission_workspaces)"
+            )
 
     def _running_missions(self, tenant: str) -> set[str]:
         if self._running is None:
@@ -142,10 +163,6 @@ class ExecutorApplication:
     def unfinished(self) -> list[tuple[str, str]]:
         """(tenant, mission id) of every run the store holds that has not finished."""
         return self.index().unfinished()
-
-    def missions(self, tenant: str) -> list[str]:
-        """Every mission of a tenant the store holds, oldest first."""
-        return [entry.mission_id for entry in self.index().of_tenant(tenant)]
 
     def cancel(self, tenant: str, mission_id: str, reason: str) -> bool:
         """Ask a run to stop; False when it had already finished or been cancelled."""

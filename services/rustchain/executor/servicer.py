@@ -14,15 +14,16 @@ import grpc
 from pydantic import ValidationError
 
 from rustchain.domain.events import EventEnvelope
-from rustchain.domain.mission_index import MissionEntry
+from rustchain.domain.mission_index import MissionEntry, page_of
 from rustchain.domain.mission_run import MissionRun
 from rustchain.domain.plan import Plan
 from rustchain.domain.quotas import QuotaExceededError, check_stream_room
 from rustchain.domain.run_events import RUN_EVENT_TYPES, RunEvent
-from rustchain.executor.application import ExecutorApplication
+from rustchain.executor.application import ExecutorApplication, WorkspaceRefusedError
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.platform.event_store import EventStoreError
 from rustchain.platform.grpc_requests import (
+    MAX_INT32,
     MAX_INT64,
     MAX_REASON_BYTES,
     BadRequestError,
@@ -40,6 +41,7 @@ from rustchain.platform.jetstream import StreamUsage
 STATUS: StatusTable = {
     BadRequestError: grpc.StatusCode.INVALID_ARGUMENT,
     QuotaExceededError: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    WorkspaceRefusedError: grpc.StatusCode.PERMISSION_DENIED,
     KeyError: grpc.StatusCode.NOT_FOUND,
     ValidationError: grpc.StatusCode.INVALID_ARGUMENT,
     ValueError: grpc.StatusCode.INVALID_ARGUMENT,
@@ -265,13 +267,15 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         request: executor_pb2.ListMissionsRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> executor_pb2.ListMissionsResponse:
-        """The tenant's missions, oldest first."""
+        """A page of the tenant's missions, oldest first."""
         try:
             tenant = request_tenant(context.invocation_metadata())
-            missions = [summary_of(entry) for entry in self.app.index().of_tenant(tenant)]
+            size = check_count("page_size", request.page_size, 0, MAX_INT32)
+            page = page_of(self.app.index().of_tenant(tenant), size, request.page_token)
         except Exception as error:
             await abort_with(context, error, STATUS)
-        return executor_pb2.ListMissionsResponse(missions=missions)
+        missions = [summary_of(entry) for entry in page.entries]
+        return executor_pb2.ListMissionsResponse(missions=missions, next_page_token=page.next_token)
 
     async def CancelMission(
         self,

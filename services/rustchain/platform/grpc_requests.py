@@ -32,6 +32,7 @@ MAX_VARIABLE_BYTES = 64 * KIB
 MAX_VARIABLES = 256
 MAX_DOCUMENT_BYTES = MIB
 """Mission text and memory content: far above any real one, far below the message limit."""
+MAX_INT32 = 2**31 - 1
 MAX_INT64 = 2**63 - 1
 _SHOWN_CHARACTERS = 80
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from rustchain.domain.plan import Plan
 from rustchain.domain.policy import Policy
 from rustchain.domain.policy_obligations import TokenUse
-from rustchain.domain.policy_patterns import any_glob
 
 
 @dataclass(frozen=True)
@@ -43,9 +42,7 @@ def mission_breaches(plan: Plan, policy: Policy) -> list[Breach]:
             )
         )
     workspace = plan.config.workspace
-    if workspace is not None and not any_glob(policy.filesystem.mission_workspaces).matches(
-        workspace
-    ):
+    if workspace is not None and not policy.filesystem.allows_mission_workspace(workspace):
         breaches.append(
             Breach(
                 "filesystem.mission_workspace",

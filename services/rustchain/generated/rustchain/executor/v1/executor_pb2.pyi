@@ -231,14 +231,25 @@ Global___MissionSummary: _TypeAlias = MissionSummary  # noqa: Y015
 
 @_typing.final
 class ListMissionsRequest(_message.Message):
+    """A page of a tenant's missions, oldest first. page_size 0 means the default (1,000); larger than
+    10,000 is read as 10,000. Pass the previous response's next_page_token to get the next page.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    page_token: _builtins.str
     def __init__(
         self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -249,6 +260,9 @@ class ListMissionsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     MISSIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """empty on the last page"""
     @_builtins.property
     def missions(self) -> _containers.RepeatedCompositeFieldContainer[Global___MissionSummary]:
         """without steps"""
@@ -257,10 +271,11 @@ class ListMissionsResponse(_message.Message):
         self,
         *,
         missions: _abc.Iterable[Global___MissionSummary] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["missions", b"missions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["missions", b"missions", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -91,7 +91,10 @@ def _endpoint(service: str, given: Mapping[str, str], home: Path, env: Mapping[s
 def host_verifier(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted:
     """The verifier on its own event store, with each tenant's policy from the home."""
     store = open_event_store(_store("verifier", environ))
-    servicer = VerifierServicer(store, TenantPolicies(rustchain_home(environ) / POLICIES_FOLDER))
+    home = rustchain_home(environ)
+    servicer = VerifierServicer(
+        store, TenantPolicies(home / POLICIES_FOLDER), signing_key=signing_key(home, environ)
+    )
     return Hosted([verifier_binding(servicer)], closers=[_sync(store.close)])
 
 
@@ -129,7 +132,11 @@ def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
     )
     nats_url = _nats_url(home, environ)
     reader = StreamUsageReader(nats_url) if nats_url is not None else None
-    servicer = ExecutorServicer(application, reader.usage if reader is not None else None)
+    servicer = ExecutorServicer(
+        application,
+        reader.usage if reader is not None else None,
+        verdict_key=signing_key(home, environ),
+    )
     closers.append(servicer.stop)
     if reader is not None:
         closers.append(reader.close)

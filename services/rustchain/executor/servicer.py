@@ -19,6 +19,7 @@ from rustchain.domain.mission_run import MissionRun
 from rustchain.domain.plan import Plan
 from rustchain.domain.quotas import QuotaExceededError, check_stream_room
 from rustchain.domain.run_events import RUN_EVENT_TYPES, RunEvent
+from rustchain.domain.verdict_grant import UnverifiedPlanError, check_grant
 from rustchain.executor.application import ExecutorApplication, WorkspaceRefusedError
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.platform.event_store import EventStoreError
@@ -37,11 +38,13 @@ from rustchain.platform.grpc_requests import (
 )
 from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
 from rustchain.platform.jetstream import StreamUsage
+from rustchain.platform.tokens import read_verdict
 
 STATUS: StatusTable = {
     BadRequestError: grpc.StatusCode.INVALID_ARGUMENT,
     QuotaExceededError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     WorkspaceRefusedError: grpc.StatusCode.PERMISSION_DENIED,
+    UnverifiedPlanError: grpc.StatusCode.PERMISSION_DENIED,
     KeyError: grpc.StatusCode.NOT_FOUND,
     ValidationError: grpc.StatusCode.INVALID_ARGUMENT,
     ValueError: grpc.StatusCode.INVALID_ARGUMENT,
@@ -133,8 +136,11 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         self,
         application: ExecutorApplication,
         stream_usage: Callable[[str], Awaitable[StreamUsage | None]] | None = None,
+        verdict_key: str | None = None,
     ) -> None:
         self.app = application
+        # With the deployment's key, a mission starts only with the verifier's signed SAFE verdict.
+        self.verdict_key = verdict_key
         # Where the tenant's event stream stands against its size quota, when JetStream is known.
         self.stream_usage = stream_usage
         self.changes = Changes()
@@ -191,6 +197,10 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
             plan = Plan.model_validate_json(check_present("plan_json", request.plan_json))
             variables = check_json_object("variables_json", request.variables_json)
             workspace = check_absolute_path("workspace", request.workspace)
+            mission_id = check_mission_id("mission_id", request.mission_id, required=False)
+            if self.verdict_key is not None:
+                grant = read_verdict(self.verdict_key, request.verdict_token)
+                check_grant(grant, tenant, mission_id, plan.content_hash)
             if self.stream_usage is not None:
                 usage = await self.stream_usage(tenant)
                 if usage is not None:
@@ -200,7 +210,7 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
                 tenant,
                 plan,
                 variables,
-                check_mission_id("mission_id", request.mission_id, required=False) or None,
+                mission_id or None,
                 Path(workspace) if workspace else None,
             )
         except Exception as error:

@@ -32,6 +32,8 @@ class VerdictSummary:
     status: str
     safe: bool
     findings: list[Problem] = field(default_factory=list)
+    # The verifier's signed grant for a SAFE plan (empty when the deployment signs nothing).
+    token: str = ""
 
 
 class Verifier(Protocol):
@@ -52,6 +54,7 @@ class Executor(Protocol):
         variables: dict[str, Any],
         mission_id: str,
         workspace: str,
+        verdict_token: str = "",
     ) -> str:
         """The id of the started mission."""
         ...
@@ -127,5 +130,7 @@ class PlannerApplication:
         problems = checked.problems + verdict.findings
         if not verdict.safe:
             return Submission(False, problems, plan=plan, verdict_status=verdict.status)
-        started = await self.executor.start(tenant, plan, checked.variables, mission_id, workspace)
+        started = await self.executor.start(
+            tenant, plan, checked.variables, mission_id, workspace, verdict.token
+        )
         return Submission(True, problems, started, plan, verdict.status)

@@ -44,7 +44,7 @@ class GrpcVerifier:
             raise call_error(error, "verifier", self._endpoint) from None
         findings = [_problem(f, False) for f in reply.violations]
         findings += [_problem(f, True) for f in reply.undecided]
-        return VerdictSummary(reply.status, reply.safe, findings)
+        return VerdictSummary(reply.status, reply.safe, findings, reply.verdict_token)
 
 
 class GrpcExecutor:
@@ -61,13 +61,15 @@ class GrpcExecutor:
         variables: dict[str, Any],
         mission_id: str,
         workspace: str,
+        verdict_token: str = "",
     ) -> str:
-        """Start the plan; returns the mission id."""
+        """Start the plan with the verifier's grant; returns the mission id."""
         request = executor_pb2.StartMissionRequest(
             plan_json=plan.to_json(),
             variables_json=json.dumps(variables, sort_keys=True, ensure_ascii=False),
             mission_id=mission_id,
             workspace=workspace,
+            verdict_token=verdict_token,
         )
         try:
             reply = await self._stub.StartMission(request, metadata=tenant_metadata(tenant))

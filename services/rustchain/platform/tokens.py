@@ -17,6 +17,7 @@ import jwt
 from pydantic import ValidationError
 
 from rustchain.domain.credentials import Claims, CredentialError, Role
+from rustchain.domain.verdict_grant import UnverifiedPlanError, VerdictGrant
 
 KEY_VARIABLE = "RUSTCHAIN_JWT_KEY"
 TOKEN_VARIABLE = "RUSTCHAIN_TOKEN"
@@ -65,6 +66,40 @@ def verify(key: str, token: str) -> Claims:
         return Claims.model_validate(payload)
     except (ValidationError, ValueError) as error:
         raise CredentialError(f"the token's claims are not valid: {error}") from None
+
+
+VERDICT_LIFETIME_SECONDS = 600.0
+"""A verdict is used at once, by the planner that asked for it; a stale one is asked again."""
+
+
+def issue_verdict(
+    key: str,
+    grant: VerdictGrant,
+    now: float | None = None,
+    expires_in: float = VERDICT_LIFETIME_SECONDS,
+) -> str:
+    """A signed verdict token carrying the grant."""
+    payload = grant.model_dump(mode="json")
+    payload["exp"] = int((now if now is not None else time.time()) + expires_in)
+    return jwt.encode(payload, key, algorithm=ALGORITHM)
+
+
+def read_verdict(key: str, token: str) -> VerdictGrant:
+    """The grant of a verdict token signed with the key and not expired, or UnverifiedPlanError."""
+    if not token:
+        raise UnverifiedPlanError(
+            "the mission carries no verdict token: submit it through the planner, which has the"
+            " verifier prove it safe first"
+        )
+    try:
+        payload = jwt.decode(token, key, algorithms=[ALGORITHM], options={"require": ["exp"]})
+        return VerdictGrant.model_validate(payload)
+    except jwt.ExpiredSignatureError:
+        raise UnverifiedPlanError("the verdict token has expired: verify the plan again") from None
+    except (jwt.InvalidTokenError, ValidationError, ValueError):
+        raise UnverifiedPlanError(
+            "the verdict token is not one this deployment's verifier signed"
+        ) from None
 
 
 def unverified_claims(token: str) -> Claims | None:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from rustchain.domain.plan import Plan
 from rustchain.domain.policy import Policy
 from rustchain.domain.verdict import Finding, Verdict
+from rustchain.domain.verdict_grant import VerdictGrant
 from rustchain.generated.rustchain.verifier.v1 import verifier_pb2, verifier_pb2_grpc
 from rustchain.platform.event_store import EventStore, EventStoreError
 from rustchain.platform.grpc_requests import (
@@ -23,6 +24,7 @@ from rustchain.platform.grpc_requests import (
     request_tenant,
 )
 from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
+from rustchain.platform.tokens import issue_verdict
 from rustchain.steps import constraint_generators
 from rustchain.verifier.engine import VerifierSettings, verify_plan
 from rustchain.verifier.recording import record_verdict
@@ -71,10 +73,14 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServiceServicer):
         store: EventStore,
         policy_for: Callable[[str], Policy],
         settings: VerifierSettings | None = None,
+        signing_key: str | None = None,
     ) -> None:
         self.store = store
         self.policy_for = policy_for
         self.settings = settings or VerifierSettings()
+        # With the deployment's key, a SAFE verdict for a mission comes with a signed grant that
+        # the executor requires before it starts anything.
+        self.signing_key = signing_key
 
     async def VerifyPlan(
         self,
@@ -101,7 +107,16 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServiceServicer):
                 )
         except Exception as error:
             await abort_with(context, error, STATUS)
-        return verdict_message(verdict)
+        reply = verdict_message(verdict)
+        if verdict.safe and mission_id and self.signing_key is not None:
+            grant = VerdictGrant(
+                tenant=tenant,
+                mission_id=mission_id,
+                plan_hash=verdict.plan_hash,
+                policy_hash=verdict.policy_hash,
+            )
+            reply.verdict_token = issue_verdict(self.signing_key, grant)
+        return reply
 
 
 def binding(servicer: VerifierServicer) -> ServiceBinding:

@@ -26,6 +26,7 @@ class StartMissionRequest(_message.Message):
     VARIABLES_JSON_FIELD_NUMBER: _builtins.int
     MISSION_ID_FIELD_NUMBER: _builtins.int
     WORKSPACE_FIELD_NUMBER: _builtins.int
+    VERDICT_TOKEN_FIELD_NUMBER: _builtins.int
     plan_json: _builtins.str
     """Plan.to_json"""
     variables_json: _builtins.str
@@ -34,6 +35,10 @@ class StartMissionRequest(_message.Message):
     """empty: the executor chooses one"""
     workspace: _builtins.str
     """absolute folder; empty: $RUSTCHAIN_HOME/workspaces/<tenant>/<id>"""
+    verdict_token: _builtins.str
+    """VerifyPlanResponse.verdict_token for this tenant, mission and plan; required when the
+    deployment authenticates calls (nothing runs that the verifier did not prove safe).
+    """
     def __init__(
         self,
         *,
@@ -41,10 +46,11 @@ class StartMissionRequest(_message.Message):
         variables_json: _builtins.str = ...,
         mission_id: _builtins.str = ...,
         workspace: _builtins.str = ...,
+        verdict_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["mission_id", b"mission_id", "plan_json", b"plan_json", "variables_json", b"variables_json", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mission_id", b"mission_id", "plan_json", b"plan_json", "variables_json", b"variables_json", "verdict_token", b"verdict_token", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$rustchain/verifier/v1/verifier.proto\x12\x15rustchain.verifier.v1\":\n\x11VerifyPlanRequest\x12\x11\n\tplan_json\x18\x01 \x01(\t\x12\x12\n\nmission_id\x18\x02 \x01(\t\"\x8d\x02\n\x07\x46inding\x12\x0c\n\x04rule\x18\x01 \x01(\t\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\x0c\n\x04\x66ile\x18\x03 \x01(\t\x12\x0c\n\x04line\x18\x04 \x01(\x05\x12\x0e\n\x06\x63olumn\x18\x05 \x01(\x05\x12\r\n\x05\x66ield\x18\x06 \x01(\t\x12\x13\n\x0b\x65xplanation\x18\x07 \x01(\t\x12J\n\x0e\x63ounterexample\x18\x08 \x03(\x0b\x32\x32.rustchain.verifier.v1.Finding.CounterexampleEntry\x12\x10\n\x08rendered\x18\t \x01(\t\x1a\x35\n\x13\x43ounterexampleEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xec\x01\n\x12VerifyPlanResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0c\n\x04safe\x18\x02 \x01(\x08\x12\x11\n\tplan_hash\x18\x03 \x01(\t\x12\x13\n\x0bpolicy_name\x18\x04 \x01(\t\x12\x13\n\x0bpolicy_hash\x18\x05 \x01(\t\x12\x32\n\nviolations\x18\x06 \x03(\x0b\x32\x1e.rustchain.verifier.v1.Finding\x12\x31\n\tundecided\x18\x07 \x03(\x0b\x32\x1e.rustchain.verifier.v1.Finding\x12\x14\n\x0cverdict_json\x18\x08 \x01(\t2t\n\x0fVerifierService\x12\x61\n\nVerifyPlan\x12(.rustchain.verifier.v1.VerifyPlanRequest\x1a).rustchain.verifier.v1.VerifyPlanResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$rustchain/verifier/v1/verifier.proto\x12\x15rustchain.verifier.v1\":\n\x11VerifyPlanRequest\x12\x11\n\tplan_json\x18\x01 \x01(\t\x12\x12\n\nmission_id\x18\x02 \x01(\t\"\x8d\x02\n\x07\x46inding\x12\x0c\n\x04rule\x18\x01 \x01(\t\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\x0c\n\x04\x66ile\x18\x03 \x01(\t\x12\x0c\n\x04line\x18\x04 \x01(\x05\x12\x0e\n\x06\x63olumn\x18\x05 \x01(\x05\x12\r\n\x05\x66ield\x18\x06 \x01(\t\x12\x13\n\x0b\x65xplanation\x18\x07 \x01(\t\x12J\n\x0e\x63ounterexample\x18\x08 \x03(\x0b\x32\x32.rustchain.verifier.v1.Finding.CounterexampleEntry\x12\x10\n\x08rendered\x18\t \x01(\t\x1a\x35\n\x13\x43ounterexampleEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x83\x02\n\x12VerifyPlanResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0c\n\x04safe\x18\x02 \x01(\x08\x12\x11\n\tplan_hash\x18\x03 \x01(\t\x12\x13\n\x0bpolicy_name\x18\x04 \x01(\t\x12\x13\n\x0bpolicy_hash\x18\x05 \x01(\t\x12\x32\n\nviolations\x18\x06 \x03(\x0b\x32\x1e.rustchain.verifier.v1.Finding\x12\x31\n\tundecided\x18\x07 \x03(\x0b\x32\x1e.rustchain.verifier.v1.Finding\x12\x14\n\x0cverdict_json\x18\x08 \x01(\t\x12\x15\n\rverdict_token\x18\t \x01(\t2t\n\x0fVerifierService\x12\x61\n\nVerifyPlan\x12(.rustchain.verifier.v1.VerifyPlanRequest\x1a).rustchain.verifier.v1.VerifyPlanResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,7 +40,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FINDING_COUNTEREXAMPLEENTRY']._serialized_start=340
   _globals['_FINDING_COUNTEREXAMPLEENTRY']._serialized_end=393
   _globals['_VERIFYPLANRESPONSE']._serialized_start=396
-  _globals['_VERIFYPLANRESPONSE']._serialized_end=632
-  _globals['_VERIFIERSERVICE']._serialized_start=634
-  _globals['_VERIFIERSERVICE']._serialized_end=750
+  _globals['_VERIFYPLANRESPONSE']._serialized_end=655
+  _globals['_VERIFIERSERVICE']._serialized_start=657
+  _globals['_VERIFIERSERVICE']._serialized_end=773
 # @@protoc_insertion_point(module_scope)

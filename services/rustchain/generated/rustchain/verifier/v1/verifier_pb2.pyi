@@ -121,6 +121,7 @@ class VerifyPlanResponse(_message.Message):
     VIOLATIONS_FIELD_NUMBER: _builtins.int
     UNDECIDED_FIELD_NUMBER: _builtins.int
     VERDICT_JSON_FIELD_NUMBER: _builtins.int
+    VERDICT_TOKEN_FIELD_NUMBER: _builtins.int
     status: _builtins.str
     """"safe", "violation" or "unknown" """
     safe: _builtins.bool
@@ -128,6 +129,10 @@ class VerifyPlanResponse(_message.Message):
     policy_name: _builtins.str
     policy_hash: _builtins.str
     verdict_json: _builtins.str
+    verdict_token: _builtins.str
+    """A SAFE verdict for a mission, signed with the deployment's key (empty otherwise): the executor
+    starts a mission only with this proof that its plan was verified for its tenant.
+    """
     @_builtins.property
     def violations(self) -> _containers.RepeatedCompositeFieldContainer[Global___Finding]: ...
     @_builtins.property
@@ -143,10 +148,11 @@ class VerifyPlanResponse(_message.Message):
         violations: _abc.Iterable[Global___Finding] | None = ...,
         undecided: _abc.Iterable[Global___Finding] | None = ...,
         verdict_json: _builtins.str = ...,
+        verdict_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["plan_hash", b"plan_hash", "policy_hash", b"policy_hash", "policy_name", b"policy_name", "safe", b"safe", "status", b"status", "undecided", b"undecided", "verdict_json", b"verdict_json", "violations", b"violations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["plan_hash", b"plan_hash", "policy_hash", b"policy_hash", "policy_name", b"policy_name", "safe", b"safe", "status", b"status", "undecided", b"undecided", "verdict_json", b"verdict_json", "verdict_token", b"verdict_token", "violations", b"violations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

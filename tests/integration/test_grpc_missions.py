@@ -356,3 +356,35 @@ def test_a_workspace_is_taken_only_for_a_mission_that_names_one_its_policy_allow
     code, details = asyncio.run(start(named, "globex"))
     assert code is grpc.StatusCode.PERMISSION_DENIED
     assert "does not allow the workspace '..'" in details
+
+
+def test_a_named_workspace_must_resolve_under_the_policys_workspace_roots(tmp_path: Path) -> None:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "acme.yaml").write_text(
+        "name: repos\ndescription: may work in its repositories\nfilesystem:\n"
+        f'  mission_workspaces: [".."]\n  workspace_roots: ["{tmp_path}/repos/*"]\n'
+    )
+    inside, outside = tmp_path / "repos" / "app", tmp_path / "elsewhere"
+    inside.mkdir(parents=True)
+    outside.mkdir()
+    # A link inside the roots to a folder outside them: the folder it resolves to is what counts.
+    (tmp_path / "repos" / "sneaky").symlink_to(outside)
+    plan = plan_of(WORKSPACE_MISSION.replace("CONFIG", 'config: {workspace: ".."}'))
+
+    async def start(folder: Path) -> tuple[grpc.StatusCode, str]:
+        async with running_services(tmp_path, ("executor",)) as services:
+            executor = executor_pb2_grpc.ExecutorServiceStub(services.channel("executor"))
+            request = executor_pb2.StartMissionRequest(
+                plan_json=plan.model_dump_json(), workspace=str(folder)
+            )
+            try:
+                await executor.StartMission(request, metadata=tenant_metadata("acme"))
+            except grpc.aio.AioRpcError as refused:
+                return refused.code(), refused.details() or ""
+            return grpc.StatusCode.OK, ""
+
+    assert asyncio.run(start(inside)) == (grpc.StatusCode.OK, "")
+    for folder in (outside, tmp_path / "repos" / "sneaky"):
+        code, details = asyncio.run(start(folder))
+        assert code is grpc.StatusCode.PERMISSION_DENIED, folder
+        assert f"resolves to {outside}, outside the folders" in details

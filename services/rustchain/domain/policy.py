@@ -21,6 +21,7 @@ from rustchain.domain.yaml_reader import read_source
 
 _SECTION = ConfigDict(strict=True, extra="forbid", frozen=True)
 Glob = Annotated[str, Field(min_length=1)]
+AbsoluteGlob = Annotated[str, Field(min_length=2, pattern=r"^/")]
 SinkCategory = Literal["command", "path", "url"]
 
 
@@ -74,11 +75,18 @@ class FilesystemPolicy(BaseModel):
     # Folders a mission may name as its workspace (`config.workspace`); none by default, so each
     # mission gets a fresh one of its own.
     mission_workspaces: list[Glob] = Field(default_factory=list)
+    # The folders on the executor's machine such a workspace may resolve to (absolute globs, `*`
+    # within one folder name, `**` across them); none: wherever the client resolved it.
+    workspace_roots: list[AbsoluteGlob] = Field(default_factory=list)
 
     def allows_mission_workspace(self, workspace: str) -> bool:
         """Whether a mission may name this `config.workspace` (the verifier's rule, and the
         executor's check of the workspace it is handed)."""
         return any_glob(self.mission_workspaces).matches(workspace)
+
+    def allows_workspace_folder(self, folder: str) -> bool:
+        """Whether a named workspace may be this folder (absolute, symbolic links resolved)."""
+        return not self.workspace_roots or any_glob(self.workspace_roots, "/").matches(folder)
 
 
 class NetworkPolicy(BaseModel):

@@ -109,7 +109,7 @@ class ExecutorApplication:
         or a fresh folder per mission under the executor's workspaces.
         """
         if workspace is not None and self.policy_for is not None:
-            self._check_workspace(self.policy_for(tenant), plan)
+            self._check_workspace(self.policy_for(tenant), plan, workspace)
         running = self._running_missions(tenant)
         self.quotas.check_start(tenant, len(running))
         mission_id = mission_id or uuid.uuid4().hex
@@ -121,7 +121,7 @@ class ExecutorApplication:
         return mission_id
 
     @staticmethod
-    def _check_workspace(policy: Policy, plan: Plan) -> None:
+    def _check_workspace(policy: Policy, plan: Plan, folder: Path) -> None:
         # The caller resolves config.workspace to a folder; a folder for a mission that names none,
         # or names one its tenant's policy does not allow, would let a caller pick any folder.
         named = plan.config.workspace
@@ -133,6 +133,12 @@ class ExecutorApplication:
             raise WorkspaceRefusedError(
                 f"[filesystem.mission_workspace] the tenant's policy does not allow the workspace"
                 f" '{named}' (filesystem.mission_workspaces)"
+            )
+        resolved = str(folder.resolve())
+        if not policy.filesystem.allows_workspace_folder(resolved):
+            raise WorkspaceRefusedError(
+                f"[filesystem.workspace_roots] the workspace '{named}' resolves to {resolved},"
+                " outside the folders the tenant's policy allows (filesystem.workspace_roots)"
             )
 
     def _running_missions(self, tenant: str) -> set[str]:

@@ -388,3 +388,36 @@ def test_a_named_workspace_must_resolve_under_the_policys_workspace_roots(tmp_pa
         code, details = asyncio.run(start(folder))
         assert code is grpc.StatusCode.PERMISSION_DENIED, folder
         assert f"resolves to {outside}, outside the folders" in details
+
+
+def test_a_mission_id_names_one_run_and_a_second_start_leaves_the_first_intact(
+    tmp_path: Path,
+) -> None:
+    plan = plan_of('version: "1.0"\nname: one\nsteps:\n  - {id: a, step_type: noop}\n')
+
+    async def scenario() -> tuple[grpc.StatusCode, str, str]:
+        async with running_services(tmp_path, ("executor",)) as services:
+            executor = executor_pb2_grpc.ExecutorServiceStub(services.channel("executor"))
+            request = executor_pb2.StartMissionRequest(
+                plan_json=plan.model_dump_json(), mission_id="once"
+            )
+            await executor.StartMission(request)
+            async for _ in executor.WatchMission(
+                executor_pb2.WatchMissionRequest(mission_id="once")
+            ):
+                pass  # until it finished
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await executor.StartMission(request)
+            summary = await executor.GetMission(executor_pb2.GetMissionRequest(mission_id="once"))
+        return refused.value.code(), refused.value.details() or "", summary.status
+
+    code, details, status = asyncio.run(scenario())
+    assert code is grpc.StatusCode.ALREADY_EXISTS
+    assert "mission 'once' of tenant 'default' exists already" in details
+    assert status == "succeeded"
+    store = open_event_store(EventStoreSettings("executor", tmp_path))
+    try:
+        types = [e.type for e in store.mission_events("default", "once")]
+    finally:
+        store.close()
+    assert types.count("MissionStarted") == 1 and types[-1] == "MissionFinished"

@@ -62,6 +62,7 @@ def test_missions_are_listed_per_tenant_in_start_order_with_their_outcome() -> N
     assert [e.mission_id for e in index.of_tenant("globex")] == ["g1"]
     assert index.of_tenant("initech") == []
     assert index.unfinished() == [("globex", "g1"), ("acme", "m1")]
+    assert index.has("acme", "m1") and not index.has("globex", "m1")
 
 
 def test_an_end_without_a_start_changes_nothing() -> None:

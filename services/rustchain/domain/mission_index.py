@@ -58,6 +58,10 @@ class MissionIndex:
                 found.status = str(event.payload.get("outcome", ""))
             self._unfinished.pop(key, None)
 
+    def has(self, tenant: str, mission_id: str) -> bool:
+        """Whether the tenant has started a mission of this id."""
+        return mission_id in self._by_tenant.get(tenant, {})
+
     def of_tenant(self, tenant: str) -> list[MissionEntry]:
         """A tenant's missions, oldest first."""
         return list(self._by_tenant.get(tenant, {}).values())

@@ -59,6 +59,10 @@ class _Tracked:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+class MissionExistsError(ValueError):
+    """A start that names a mission id the tenant already used: an id names one run."""
+
+
 class WorkspaceRefusedError(PermissionError):
     """A workspace the tenant's policy does not let the mission use."""
 
@@ -110,6 +114,11 @@ class ExecutorApplication:
         """
         if workspace is not None and self.policy_for is not None:
             self._check_workspace(self.policy_for(tenant), plan, workspace)
+        if mission_id is not None and self.index().has(tenant, mission_id):
+            # Appended after the first run's facts, a second start would corrupt its history.
+            raise MissionExistsError(
+                f"mission '{mission_id}' of tenant '{tenant}' exists already: an id names one run"
+            )
         running = self._running_missions(tenant)
         self.quotas.check_start(tenant, len(running))
         mission_id = mission_id or uuid.uuid4().hex

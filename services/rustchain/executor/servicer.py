@@ -20,7 +20,11 @@ from rustchain.domain.plan import Plan
 from rustchain.domain.quotas import QuotaExceededError, check_stream_room
 from rustchain.domain.run_events import RUN_EVENT_TYPES, RunEvent
 from rustchain.domain.verdict_grant import UnverifiedPlanError, check_grant
-from rustchain.executor.application import ExecutorApplication, WorkspaceRefusedError
+from rustchain.executor.application import (
+    ExecutorApplication,
+    MissionExistsError,
+    WorkspaceRefusedError,
+)
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.platform.event_store import EventStoreError
 from rustchain.platform.grpc_requests import (
@@ -44,6 +48,7 @@ STATUS: StatusTable = {
     BadRequestError: grpc.StatusCode.INVALID_ARGUMENT,
     QuotaExceededError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     WorkspaceRefusedError: grpc.StatusCode.PERMISSION_DENIED,
+    MissionExistsError: grpc.StatusCode.ALREADY_EXISTS,
     UnverifiedPlanError: grpc.StatusCode.PERMISSION_DENIED,
     KeyError: grpc.StatusCode.NOT_FOUND,
     ValidationError: grpc.StatusCode.INVALID_ARGUMENT,

@@ -193,25 +193,14 @@ class NatsCredentials:
     def of_process(cls) -> NatsCredentials:
         """This process's credential: RUSTCHAIN_TOKEN (the deployment gives its services the
         admin's; the CLI's --token sets it), else the embedded deployment's admin token."""
+        # The home's path only: a connection must not create the folder as rustchain_home does.
         home = Path(os.environ.get(HOME_VARIABLE) or DEFAULT_HOME)
         return cls.of_token(cli_token(home, None))
 
 
-class _Refusals:
-    """The subjects the server refused a connection, as they arrive."""
-
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-        self.arrived = asyncio.Event()
-
-    def add(self, message: str) -> None:
-        self.messages.append(message)
-        self.arrived.set()
-
-
 # The server reports a refused subject asynchronously (an -ERR, not a reply, so the request would
-# only time out); the error callback keeps each connection's refusals for `ensure_readable`.
-_refusals: weakref.WeakKeyDictionary[Client, _Refusals] = weakref.WeakKeyDictionary()
+# only time out); the error callback sets each connection's event for `ensure_readable`.
+_refused: weakref.WeakKeyDictionary[Client, asyncio.Event] = weakref.WeakKeyDictionary()
 _PERMISSIONS_VIOLATION = "permissions violation"
 
 
@@ -227,7 +216,7 @@ async def connect(
     connection presents `credentials`, by default those of this process (`of_process`).
     """
     presented = credentials if credentials is not None else NatsCredentials.of_process()
-    refusals = _Refusals()
+    refused = asyncio.Event()
 
     async def _closed() -> None:
         if closed is not None:
@@ -236,7 +225,7 @@ async def connect(
     async def _error(error: Exception) -> None:
         # Other errors surface where they matter: as failed connects, requests and acks.
         if _PERMISSIONS_VIOLATION in str(error).lower():
-            refusals.add(str(error))
+            refused.set()
 
     try:
         # nats-py retries the first connect without end when max_reconnect_attempts is 0.
@@ -262,16 +251,16 @@ async def connect(
     except NATS_ERRORS as error:
         reason = str(error) or type(error).__name__
         raise NatsUnavailableError(f"cannot reach NATS at {url}: {reason}") from error
-    _refusals[connected] = refusals
+    _refused[connected] = refused
     return connected
 
 
 async def ensure_readable(client: Client, tenant: str) -> None:
     """Return if this connection may read the tenant's stream and it exists; else raise
     NatsPermissionError (refused) or nats.js.errors.NotFoundError (no such stream)."""
-    refusals = _refusals.get(client) or _Refusals()
+    refusal = _refused.get(client) or asyncio.Event()
     info = asyncio.ensure_future(client.jetstream().stream_info(stream_name(tenant)))
-    refused = asyncio.ensure_future(refusals.arrived.wait())
+    refused = asyncio.ensure_future(refusal.wait())
     try:
         await asyncio.wait({info, refused}, return_when=asyncio.FIRST_COMPLETED)
     finally:

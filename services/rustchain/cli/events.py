@@ -25,7 +25,7 @@ from rustchain.domain.event_names import (
 )
 from rustchain.domain.events import EventEnvelope
 from rustchain.domain.quotas import TenantQuotas, stream_hard_limit
-from rustchain.platform.deployment import EndpointsError, configured_endpoints
+from rustchain.platform.deployment import EndpointsError, deployment_nats_url
 from rustchain.platform.event_store import (
     SQLITE_SUFFIX,
     EventStoreError,
@@ -64,15 +64,10 @@ def resolve_nats_url(explicit: str | None) -> str:
     """--nats-url, else NATS_URL, else the running deployment's (endpoints.json), else default."""
     if explicit:
         return explicit
-    if os.environ.get(NATS_URL_VARIABLE):
-        return os.environ[NATS_URL_VARIABLE]
     try:
-        endpoints = configured_endpoints(rustchain_home())
+        return deployment_nats_url(rustchain_home()) or DEFAULT_NATS_URL
     except EndpointsError as error:
         _fail(str(error), exit_codes.USAGE)
-    if endpoints is not None and endpoints.nats_url:
-        return endpoints.nats_url
-    return DEFAULT_NATS_URL
 
 
 def _run(work: Coroutine[Any, Any, T], url: str) -> T:

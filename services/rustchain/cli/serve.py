@@ -24,7 +24,12 @@ from rustchain.planner.application import PlannerApplication
 from rustchain.planner.clients import GrpcExecutor, GrpcVerifier
 from rustchain.planner.servicer import PlannerServicer
 from rustchain.planner.servicer import binding as planner_binding
-from rustchain.platform.deployment import SERVICES, EndpointsError, configured_endpoints
+from rustchain.platform.deployment import (
+    SERVICES,
+    EndpointsError,
+    configured_endpoints,
+    deployment_nats_url,
+)
 from rustchain.platform.event_store import EventStoreError, EventStoreSettings, open_event_store
 from rustchain.platform.grpc_auth import AuthInterceptor
 from rustchain.platform.grpc_client import open_channel
@@ -34,7 +39,7 @@ from rustchain.platform.grpc_server import LOOPBACK, GrpcServerError, ServiceBin
 from rustchain.platform.home import rustchain_home
 from rustchain.platform.jetstream import StreamUsageReader
 from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
-from rustchain.platform.nats_server import NATS_URL_VARIABLE, external_nats_url
+from rustchain.platform.nats_server import NATS_URL_VARIABLE
 from rustchain.platform.tokens import signing_key
 from rustchain.steps import default_registry
 from rustchain.steps.runtime import MemoryClient
@@ -130,7 +135,7 @@ def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
         policy_for=policies,
         quotas=TenantQuotas.from_settings(environ),
     )
-    nats_url = _nats_url(home, environ)
+    nats_url = deployment_nats_url(home, environ)
     reader = StreamUsageReader(nats_url) if nats_url is not None else None
     servicer = ExecutorServicer(
         application,
@@ -160,18 +165,9 @@ def host_planner(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted
     )
 
 
-def _nats_url(home: Path, environ: Mapping[str, str]) -> str | None:
-    """NATS_URL, else the running deployment's NATS, else None."""
-    url = external_nats_url(environ)
-    if url is None:
-        configured = configured_endpoints(home, environ)
-        url = configured.nats_url if configured is not None else None
-    return url
-
-
 def host_trainer(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted:
     """The trainer: its consumer turns finished missions into trajectories, served over gRPC."""
-    url = _nats_url(rustchain_home(environ), environ)
+    url = deployment_nats_url(rustchain_home(environ), environ)
     if url is None:
         raise ServeError(f"the trainer reads JetStream: set {NATS_URL_VARIABLE}")
     store = SqliteTrajectoryStore(rustchain_home(environ) / "trainer.sqlite3")

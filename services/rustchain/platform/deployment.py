@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rustchain.platform.nats_server import external_nats_url
+
 ENDPOINTS_FILE = "endpoints.json"
 ENDPOINT_VARIABLE = "RUSTCHAIN_ENDPOINT"
 SERVICES = ("planner", "verifier", "executor", "memory", "trainer")
@@ -104,3 +106,13 @@ def running_deployment(home: Path) -> Endpoints | None:
     if endpoints.pid is not None and not process_alive(endpoints.pid):
         return None
     return endpoints
+
+
+def deployment_nats_url(home: Path, environ: Mapping[str, str] | None = None) -> str | None:
+    """The NATS a process should use: NATS_URL, else the running deployment's, else None."""
+    env = os.environ if environ is None else environ
+    external = external_nats_url(env)
+    if external is not None:
+        return external
+    endpoints = configured_endpoints(home, env)
+    return endpoints.nats_url if endpoints is not None and endpoints.nats_url else None

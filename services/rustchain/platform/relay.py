@@ -29,7 +29,6 @@ from rustchain.platform.jetstream import (
 
 log = logging.getLogger(__name__)
 DEFAULT_READER = "jetstream_relay"
-RELAY_RETRIES = NATS_OUTAGES
 
 
 @dataclass(frozen=True)
@@ -232,7 +231,7 @@ class JetStreamRelay:
             while not stop.is_set():
                 try:
                     sent = await self.relay_batch()
-                except RELAY_RETRIES as error:
+                except NATS_OUTAGES as error:
                     self.stats.outages += 1
                     log.warning("relay to %s paused %.2f s: %s", self.nats_url, delay, error)
                     await self._drop_connection()
@@ -251,7 +250,7 @@ class JetStreamRelay:
         try:
             while self._in_flight:
                 await self._settle_oldest()
-        except RELAY_RETRIES as error:
+        except NATS_OUTAGES as error:
             log.warning(
                 "relay to %s stopped with unacked events to resend: %s", self.nats_url, error
             )

@@ -25,6 +25,17 @@ AbsoluteGlob = Annotated[str, Field(min_length=2, pattern=r"^/")]
 SinkCategory = Literal["command", "path", "url"]
 
 
+class CommandLimits(BaseModel):
+    """Operating-system limits on each command a step runs (and every process it starts)."""
+
+    model_config = _SECTION
+    cpu_seconds: Annotated[int, Field(ge=1)] = 600
+    memory_mb: Annotated[int, Field(ge=16)] = 2048
+    processes: Annotated[int, Field(ge=1)] = 256
+    file_size_mb: Annotated[int, Field(ge=1)] = 1024
+    open_files: Annotated[int, Field(ge=16)] = 1024
+
+
 class CommandPolicy(BaseModel):
     """Which programs a `command` step may run and which arguments it may never pass."""
 
@@ -47,6 +58,21 @@ class CommandPolicy(BaseModel):
         ]
     )
     allow_shell: bool = False
+    # Whether a command may run when the executor has no OS sandbox (bubblewrap or Landlock):
+    # `optional` runs it unconfined, which is unsafe and says so.
+    sandbox: Literal["required", "optional"] = "required"
+    # The environment variables a step may set (an allowlist: a name matching none is refused).
+    allowed_environment: list[Glob] = Field(
+        default_factory=lambda: [
+            *("LANG", "LC_*", "TZ", "TERM", "COLUMNS", "NO_COLOR", "FORCE_COLOR", "CI"),
+            *("DEBUG", "VERBOSE", "LOG_LEVEL", "RUST_LOG", "RUST_BACKTRACE", "NODE_ENV"),
+            *("APP_*", "MISSION_*"),
+        ]
+    )
+    # Hosts (globs, any case) a command may reach, only through the executor's egress proxy, on
+    # `network.ports`, after name resolution against `network.denied_hosts`; none: no network.
+    network_hosts: list[Glob] = Field(default_factory=list)
+    limits: CommandLimits = Field(default_factory=CommandLimits)
     # Environment variables a step may not set: they would change which program runs, or how.
     denied_environment: list[Glob] = Field(
         default_factory=lambda: [

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import errno
 import os
 import re
 import shlex
-import signal
-from collections.abc import Sequence
-from typing import Annotated, Any
+import shutil
+from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from rustchain.domain.plan import PlannedStep
+from rustchain.domain.policy import CommandPolicy
 from rustchain.domain.policy_checks import check_command, check_environment
 from rustchain.domain.policy_obligations import Obligation, Use, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.programs import run_process
 from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.steps.sandboxing import (
+    SANDBOX_PATH,
+    SANDBOX_SETTING,
+    ProgramOutputTooLargeError,
+    ProgramResult,
+    ProgramTimedOutError,
+    SandboxedProgram,
+    SandboxRefusedError,
+)
 
 
 class CommandParameters(BaseModel):
@@ -33,128 +43,147 @@ class CommandParameters(BaseModel):
     max_output_bytes: Annotated[int, Field(ge=1)] = 1024 * 1024
 
 
-STOP_GRACE_SECONDS = 5.0
 _ASCII_SPACE = re.compile(r"[ \t\n\r\x0b\x0c]+")
 
-# Programs get a clean environment: nothing of the executor's secrets leaks into a step.
-_KEPT_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ")
+# Programs get an environment built from an allowlist: nothing of the executor's secrets leaks.
+_KEPT_ENVIRONMENT = ("LANG", "LC_ALL", "TZ")
 
 
 def _environment(params: CommandParameters, context: StepContext) -> dict[str, str]:
     env = {k: os.environ[k] for k in _KEPT_ENVIRONMENT if k in os.environ}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env["HOME"] = str(context.workspace)
+    env["PATH"] = SANDBOX_PATH
+    env["HOME"] = str(context.workspace.resolve())
     env.update(params.env)
     return env
 
 
-class _OutputTooLargeError(Exception):
-    """The program wrote more than the step allows."""
+def _argv(params: CommandParameters) -> list[str]:
+    if params.shell:
+        line = " ".join([params.command, *(shlex.quote(a) for a in params.args)])
+        return ["/bin/sh", "-c", line]
+    # RustChain's `command: "chmod +x run.sh"`: the text is split at ASCII white space, as the
+    # verifier reads it; `args` follow.
+    program, *words = _ASCII_SPACE.split(params.command.strip())
+    return [program, *words, *params.args]
 
 
-async def _read_capped(stream: asyncio.StreamReader, cap: int) -> bytes:
-    kept = bytearray()
-    while chunk := await stream.read(65536):
-        kept += chunk
-        if len(kept) > cap:
-            raise _OutputTooLargeError
-        # A fast writer keeps the buffer full, and a read from a full buffer never suspends:
-        # yield so that the timeout can fire.
-        await asyncio.sleep(0)
-    return bytes(kept)
+def _check_operating_system_limits(params: CommandParameters) -> None:
+    """Values the kernel cannot take, refused here with the parameter's name."""
+    if "\0" in params.command:
+        raise StepRunError("command contains a NUL byte, which no program can be given")
+    for index, argument in enumerate(params.args):
+        if "\0" in argument:
+            raise StepRunError(f"args[{index}] contains a NUL byte, which no program can be given")
+    for name, value in params.env.items():
+        if not name or "=" in name or "\0" in name:
+            raise StepRunError(f"env name {name!r} is not a valid environment variable name")
+        if "\0" in value:
+            raise StepRunError(f"env.{name} contains a NUL byte, which no program can be given")
+
+
+def _program(argv: list[str], cwd: Path, written: str) -> str:
+    """The program, looked up on the sandbox's PATH (or relative to cwd), or a clear error."""
+    program = argv[0]
+    if "/" in program:
+        found = (cwd / program).resolve()
+        if not found.is_file():
+            raise StepRunError(f"program '{written}' not found")
+        if not os.access(found, os.X_OK):
+            raise StepRunError(f"program '{written}' is not executable")
+        return program
+    if shutil.which(program, path=SANDBOX_PATH) is None:
+        raise StepRunError(f"program '{written}' not found on PATH ({SANDBOX_PATH})")
+    return program
+
+
+def _start_error(error: OSError, params: CommandParameters) -> StepRunError:
+    if error.errno == errno.E2BIG:
+        return StepRunError(
+            "the command line is too long for the operating system (E2BIG: "
+            "Argument list too long): shorten args or env, or pass the data in a file"
+        )
+    if isinstance(error, FileNotFoundError):
+        return StepRunError(f"program '{params.command}' not found on PATH")
+    if isinstance(error, PermissionError):
+        return StepRunError(f"program '{params.command}' is not executable")
+    return StepRunError(f"program '{params.command}' could not be started: {error.strerror}")
+
+
+def _unsandboxed_refusal(reason: str) -> StepRunError:
+    return StepRunError(
+        f"this executor has no OS sandbox for programs ({reason}); command steps need one. "
+        f"Set {SANDBOX_SETTING}=bubblewrap or landlock where one works, or let this tenant's "
+        "programs run unconfined with `commands: {sandbox: optional}` in its policy (unsafe)"
+    )
 
 
 async def command(params: CommandParameters, context: StepContext) -> str:
-    """Run the program in the workspace; its standard output is the step's output."""
+    """Run the program in the workspace, in the OS sandbox; its standard output is the output."""
     cwd = context.path(params.working_directory or ".", write=False)
     if not cwd.is_dir():
         raise StepRunError(f"working directory '{params.working_directory}' does not exist")
     context.check(check_command, params.command, params.args, shell=params.shell)
     for name in params.env:
         context.check(check_environment, name)
-    # Its own session, so that a timeout can kill the program's whole group.
-    options: dict[str, Any] = {
-        "cwd": cwd,
-        "env": _environment(params, context),
-        "stdin": asyncio.subprocess.DEVNULL,
-        "stdout": asyncio.subprocess.PIPE,
-        "stderr": asyncio.subprocess.PIPE,
-        "start_new_session": True,
-    }
-    try:
-        if params.shell:
-            line = " ".join([params.command, *(shlex.quote(a) for a in params.args)])
-            process = await asyncio.create_subprocess_shell(line, **options)
-        else:
-            # RustChain's `command: "chmod +x run.sh"`: the text is split at ASCII white space,
-            # as the verifier reads it; `args` follow.
-            program, *words = _ASCII_SPACE.split(params.command.strip())
-            process = await asyncio.create_subprocess_exec(program, *words, *params.args, **options)
-    except FileNotFoundError:
-        raise StepRunError(f"program '{params.command}' not found on PATH") from None
-    except PermissionError:
-        raise StepRunError(f"program '{params.command}' is not executable") from None
-    assert process.stdout is not None and process.stderr is not None
-    readers = [
-        asyncio.ensure_future(_read_capped(process.stdout, params.max_output_bytes)),
-        asyncio.ensure_future(_read_capped(process.stderr, params.max_output_bytes)),
-    ]
-    try:
-        stdout, stderr = await asyncio.wait_for(
-            asyncio.gather(*readers), timeout=context.timeout_seconds
+    _check_operating_system_limits(params)
+    argv = _argv(params)
+    _program(argv, cwd, params.command)
+    commands = context.policy.commands if context.policy is not None else CommandPolicy()
+    if commands.network_hosts:
+        raise StepRunError(
+            "the policy's commands.network_hosts grants programs network access, which this "
+            "executor's sandbox does not provide yet; remove commands.network_hosts (programs "
+            "then run with no network)"
         )
-        status = await process.wait()
-    except TimeoutError:
-        await _stop(process, readers)
+    program = SandboxedProgram(
+        argv=argv,
+        workspace=context.workspace.resolve(),
+        cwd=cwd,
+        environment=_environment(params, context),
+        timeout_seconds=context.timeout_seconds,
+        max_output_bytes=params.max_output_bytes,
+        limits=commands.limits,
+        network_hosts=tuple(commands.network_hosts),
+    )
+    sandbox = context.sandbox
+    reason = "none was configured" if sandbox is None else sandbox.unavailable
+    try:
+        if sandbox is not None and reason is None:
+            result = await sandbox.run(program)
+        elif commands.sandbox == "optional":
+            result = await _unconfined(program)
+        else:
+            raise _unsandboxed_refusal(reason or "none was configured")
+    except OSError as error:
+        raise _start_error(error, params) from None
+    except SandboxRefusedError as error:
+        raise StepRunError(str(error)) from None
+    except ProgramTimedOutError:
         raise StepRunError(
             f"'{params.command}' did not finish within {context.timeout_seconds:g} s"
         ) from None
-    except _OutputTooLargeError:
-        await _stop(process, readers)
+    except ProgramOutputTooLargeError:
         raise StepRunError(
             f"'{params.command}' wrote more than max_output_bytes ({params.max_output_bytes}) "
             "and was stopped; raise max_output_bytes if that much output is expected"
         ) from None
-    except asyncio.CancelledError:
-        await _stop(process, readers)
-        raise
-    if status != 0:
-        tail = stderr.decode("utf-8", errors="replace").strip()[-500:]
+    if result.status != 0:
+        tail = result.stderr.decode("utf-8", errors="replace").strip()[-500:]
         raise StepRunError(
-            f"'{params.command}' exited with status {status}" + (f": {tail}" if tail else "")
+            f"'{params.command}' exited with status {result.status}" + (f": {tail}" if tail else "")
         )
-    return stdout.decode("utf-8", errors="replace").removesuffix("\n")
+    return result.stdout.decode("utf-8", errors="replace").removesuffix("\n")
 
 
-async def _stop(
-    process: asyncio.subprocess.Process, readers: Sequence[asyncio.Future[bytes]]
-) -> None:
-    """Kill the program's whole group and drain its pipes, so that its exit can be awaited."""
-    for reader in readers:
-        reader.cancel()
-    await asyncio.gather(*readers, return_exceptions=True)
-    _kill_group(process.pid)
-
-    async def drain_and_wait() -> None:
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                # A paused, unread pipe never reports its end, and the exit waits for both ends.
-                while await stream.read(65536):
-                    pass
-        await process.wait()
-
-    try:
-        await asyncio.wait_for(drain_and_wait(), STOP_GRACE_SECONDS)
-    except TimeoutError:
-        # A descendant that left the group still holds the pipes: stop listening to them.
-        transport = getattr(process, "_transport", None)
-        if transport is not None:
-            transport.close()
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
+async def _unconfined(program: SandboxedProgram) -> ProgramResult:
+    """The policy allows running without a sandbox: same environment, no containment (unsafe)."""
+    return await run_process(
+        program.argv,
+        cwd=program.cwd,
+        env=program.environment,
+        timeout_seconds=program.timeout_seconds,
+        max_output_bytes=program.max_output_bytes,
+    )
 
 
 STEP_TYPE = StepDefinition("command", "Run a program", CommandParameters, run=command)

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from rustchain.domain.policy import Policy
 from rustchain.domain.policy_checks import Refusal, check_path
+from rustchain.steps.sandboxing import ProgramSandbox
 
 
 class StepRunError(Exception):
@@ -52,6 +53,9 @@ class StepContext:
     settings: Mapping[str, str] = field(default_factory=dict)
     memory: MemoryClient | None = None
     policy: Policy | None = None
+    # Every runner that runs a program goes through it (None: programs are refused unless the
+    # policy says `commands.sandbox: optional`).
+    sandbox: ProgramSandbox | None = None
 
     def check(
         self, rule_check: Callable[..., Refusal | None], *values: Any, **options: Any

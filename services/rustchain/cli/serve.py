@@ -40,6 +40,7 @@ from rustchain.platform.home import rustchain_home
 from rustchain.platform.jetstream import StreamUsageReader
 from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
 from rustchain.platform.nats_server import NATS_URL_VARIABLE
+from rustchain.platform.sandbox.selection import SandboxSettingError, choose_sandbox, describe
 from rustchain.platform.tokens import signing_key
 from rustchain.steps import default_registry
 from rustchain.steps.runtime import MemoryClient
@@ -66,6 +67,8 @@ class Hosted:
     bindings: list[ServiceBinding]
     on_started: Callable[[], object] = lambda: None
     closers: list[Closer] = field(default_factory=list)
+    # What the service says about itself before it serves (the executor: its sandbox).
+    lines: list[str] = field(default_factory=list)
 
     async def close(self) -> None:
         """Release everything, last opened first."""
@@ -125,6 +128,10 @@ def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
         channel = open_channel(endpoint)
         closers.append(channel.close)
         memory_for = lambda tenant: GrpcMemoryClient(channel, endpoint, tenant)  # noqa: E731
+    try:
+        sandbox = choose_sandbox(environ)
+    except SandboxSettingError as error:
+        raise ServeError(str(error)) from None
     policies = TenantPolicies(home / POLICIES_FOLDER)
     application = ExecutorApplication(
         store,
@@ -134,6 +141,7 @@ def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
         settings={k: v for k, v in environ.items() if k.startswith(LLM_SETTINGS_PREFIX)},
         policy_for=policies,
         quotas=TenantQuotas.from_settings(environ),
+        sandbox=sandbox,
     )
     nats_url = deployment_nats_url(home, environ)
     reader = StreamUsageReader(nats_url) if nats_url is not None else None
@@ -145,7 +153,9 @@ def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
     closers.append(servicer.stop)
     if reader is not None:
         closers.append(reader.close)
-    return Hosted([executor_binding(servicer)], servicer.resume_unfinished, closers)
+    return Hosted(
+        [executor_binding(servicer)], servicer.resume_unfinished, closers, [describe(sandbox)]
+    )
 
 
 def host_planner(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted:
@@ -205,9 +215,13 @@ async def serve(
     stop: asyncio.Event,
     announce: Callable[[int], None] = lambda port: None,
     host: str = LOOPBACK,
+    say: Callable[[str], None] = lambda line: None,
 ) -> None:
-    """Serve one service on host:port until `stop` is set; `announce` gets the port once bound."""
+    """Serve one service on host:port until `stop` is set; `announce` gets the port once bound,
+    `say` the lines the service says about itself first."""
     hosted = HOSTS[service](environ, peers)
+    for line in hosted.lines:
+        say(line)
     # Every RPC is authenticated once the deployment has a signing key (`rustchain up` makes one).
     key = signing_key(rustchain_home(environ), environ)
     interceptors = [AuthInterceptor(key)] if key else []
@@ -240,7 +254,10 @@ async def _serve_until_signal(
     def announce(bound: int) -> None:
         click.echo(f"rustchain {service} serving on {host}:{bound}")
 
-    await serve(service, port, environ, peers, stop, announce, host)
+    def say(line: str) -> None:
+        click.echo(f"rustchain {service}: {line}")
+
+    await serve(service, port, environ, peers, stop, announce, host, say)
 
 
 @app.command(name="serve")

@@ -21,6 +21,8 @@ from rustchain.platform.deployment_supervisor import (
 )
 from rustchain.platform.home import rustchain_home
 from rustchain.platform.nats_server import NatsServerError
+from rustchain.platform.sandbox.selection import SandboxSettingError, choose_sandbox, describe
+from rustchain.steps.sandboxing import SANDBOX_SETTING
 
 
 def _report(message: str) -> None:
@@ -45,7 +47,16 @@ def up() -> None:
     if running is not None and running.pid is not None:
         _report(f"a deployment already runs on {home} (pid {running.pid}); stop it first")
         sys.exit(exit_codes.USAGE)
-    deployment = Deployment(home, dict(os.environ), _report)
+    environ = dict(os.environ)
+    try:
+        sandbox = choose_sandbox(environ)
+    except SandboxSettingError as error:
+        _report(str(error))
+        sys.exit(exit_codes.USAGE)
+    click.echo(describe(sandbox))
+    # The executor uses the mechanism probed here (it checks that one again, and only that one).
+    environ[SANDBOX_SETTING] = sandbox.name.split()[0]
+    deployment = Deployment(home, environ, _report)
     try:
         endpoints = deployment.up()
     except (DeploymentError, NatsServerError, OSError) as error:

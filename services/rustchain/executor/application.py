@@ -33,7 +33,9 @@ from rustchain.domain.run_events import (
 )
 from rustchain.domain.step_types import StepTypeRegistry
 from rustchain.platform.event_store import ChainConflictError, EventStore, events_after
+from rustchain.platform.sandbox.selection import LazySandbox
 from rustchain.steps.runtime import MemoryClient, StepContext, StepRunError, parameters_of
+from rustchain.steps.sandboxing import ProgramSandbox
 
 SERVICE = "executor"
 Clock = Callable[[], datetime]
@@ -81,6 +83,7 @@ class ExecutorApplication:
         settings: Mapping[str, str] | None = None,
         policy_for: Callable[[str], Policy] | None = None,
         quotas: TenantQuotas | None = None,
+        sandbox: ProgramSandbox | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -93,6 +96,9 @@ class ExecutorApplication:
         self.policy_for = policy_for
         self._driving: dict[tuple[str, str], _Tracked] = {}
         self.quotas = quotas or TenantQuotas()
+        # Programs run in the OS sandbox given (chosen at start); else in the one this process's
+        # RUSTCHAIN_SANDBOX names, chosen at the first program.
+        self.sandbox: ProgramSandbox = sandbox if sandbox is not None else LazySandbox()
         # Unfinished missions per tenant, read from the store once, then kept as runs start and end.
         self._running: dict[str, set[str]] | None = None
         # The store's missions, kept current by folding only what was committed since last read.
@@ -328,6 +334,7 @@ class ExecutorApplication:
             settings=self.settings,
             memory=self.memory_for(tracked.tenant) if self.memory_for else None,
             policy=self.policy_for(tracked.tenant) if self.policy_for else None,
+            sandbox=self.sandbox,
         )
         try:
             return await asyncio.wait_for(runner(params, context), timeout=step.timeout_seconds)

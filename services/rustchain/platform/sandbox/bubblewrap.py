@@ -26,6 +26,7 @@ from rustchain.steps.programs import Process, run_process
 from rustchain.steps.sandboxing import ProgramResult, SandboxedProgram, SandboxRefusedError
 
 PROBE_TIMEOUT_SECONDS = 10.0
+MAX_ARGUMENTS = 9000  # bwrap refuses a longer command line (its own options included)
 _INFO_TIMEOUT_SECONDS = 10.0
 _MIB = 1024 * 1024
 _ROOT_FOLDERS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -160,12 +161,17 @@ class BubblewrapSandbox:
                 "network access for commands (commands.network_hosts) is not provided by the "
                 "bubblewrap sandbox yet; programs run with no network"
             )
-        info_read, info_write = os.pipe()
-        block_read, block_write = os.pipe()
-        os.set_blocking(info_read, False)
         options = sandbox_arguments(
             program.workspace, program.cwd, program.limits.file_size_mb * _MIB
         )
+        if len(options) + len(program.argv) + 5 > MAX_ARGUMENTS:
+            raise SandboxRefusedError(
+                f"the command has {len(program.argv)} arguments; the bubblewrap sandbox takes at "
+                f"most {MAX_ARGUMENTS - len(options) - 5}: shorten args (pass the data in a file)"
+            )
+        info_read, info_write = os.pipe()
+        block_read, block_write = os.pipe()
+        os.set_blocking(info_read, False)
         options += ["--info-fd", str(info_write), "--block-fd", str(block_read)]
         closed: list[int] = []
 

@@ -1,0 +1,33 @@
+"""Step contexts with a real OS sandbox, for tests that run programs."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from rustchain.domain.policy import Policy
+from rustchain.platform.sandbox.selection import choose_sandbox
+from rustchain.steps.runtime import StepContext
+from rustchain.steps.sandboxing import SANDBOX_SETTING, ProgramSandbox
+
+MECHANISMS = ("bubblewrap", "landlock")
+
+
+@cache
+def sandbox(mechanism: str = "auto") -> ProgramSandbox:
+    """The mechanism forced (probed once per test session); skips when it does not work here."""
+    chosen = choose_sandbox({SANDBOX_SETTING: mechanism})
+    if chosen.unavailable is not None:
+        pytest.skip(f"no {mechanism} sandbox here: {chosen.unavailable}")
+    return chosen
+
+
+def sandboxed_context(
+    workspace: Path, timeout: float = 10, *, mechanism: str = "auto", policy: Policy | None = None
+) -> StepContext:
+    """One attempt's context whose programs run in the mechanism's sandbox."""
+    return StepContext(
+        "acme", "m1", "s1", workspace, timeout, policy=policy, sandbox=sandbox(mechanism)
+    )

@@ -1,0 +1,303 @@
+"""The OS sandbox holds on its own: each attack runs with the verifier bypassed (no policy, or a
+permissive one), under each mechanism forced, and fails to reach outside its workspace."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rustchain.domain.policy import CommandLimits, CommandPolicy, Policy
+from rustchain.platform.sandbox.selection import choose_sandbox
+from rustchain.steps import default_registry
+from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.steps.sandboxing import SANDBOX_SETTING
+from tests.integration.sandbox_helpers import MECHANISMS, sandboxed_context
+
+REGISTRY = default_registry(include_plugins=False)
+SECRET = "the-deployment-secret-4f2a"
+
+
+def _permissive(**commands: Any) -> Policy:
+    """A policy that lets any program and argument through: only the sandbox stands."""
+    return Policy(
+        commands=CommandPolicy(
+            allowed_programs=["*"], denied_arguments=[], allow_shell=True, **commands
+        )
+    )
+
+
+def _run(context: StepContext, **parameters: Any) -> Any:
+    definition = REGISTRY.types["command"]
+    params = definition.parameters.model_validate(parameters)
+    return asyncio.run(definition.run(params, context))  # type: ignore[attr-defined]
+
+
+def _outcome(context: StepContext, **parameters: Any) -> str:
+    """The step's output, or its error: whatever a mission would see."""
+    try:
+        return str(_run(context, **parameters))
+    except StepRunError as error:
+        return str(error)
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if marker in cmdline and state != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def _wait_until_gone(marker: str, within: float = 5.0) -> list[int]:
+    """The processes still running with the marker once they are gone or the time is up."""
+    deadline = time.monotonic() + within
+    while (left := _processes_with(marker)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return left
+
+
+@pytest.fixture(params=MECHANISMS)
+def mechanism(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[dict[str, Path]]:
+    """A home with a key, tenant alpha's workspace, and tenant beta's with a secret."""
+    home = tmp_path / "home"
+    alpha = home / "workspaces" / "alpha" / "m1"
+    beta = home / "workspaces" / "beta" / "m2"
+    alpha.mkdir(parents=True)
+    beta.mkdir(parents=True)
+    (home / "jwt.key").write_text(SECRET)
+    (beta / "notes.txt").write_text(SECRET)
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret").write_text(SECRET)
+    yield {"home": home, "workspace": alpha, "beta": beta, "outside": tmp_path / "outside"}
+
+
+def test_background_and_setsid_children_end_with_the_step(
+    mechanism: str, deployment: dict[str, Path]
+) -> None:
+    marker = f"30{uuid.uuid4().int % 10**6}"
+    script = f"sleep {marker} & setsid sleep {marker} & (sleep {marker} &); echo started"
+    context = sandboxed_context(deployment["workspace"], mechanism=mechanism)
+
+    assert _run(context, command="sh", args=["-c", script]) == "started"
+
+    assert _wait_until_gone(marker) == []
+
+
+def test_a_timed_out_step_ends_every_process_it_started(
+    mechanism: str, deployment: dict[str, Path]
+) -> None:
+    marker = f"31{uuid.uuid4().int % 10**6}"
+    context = sandboxed_context(deployment["workspace"], timeout=1, mechanism=mechanism)
+
+    with pytest.raises(StepRunError, match=r"did not finish within 1 s"):
+        _run(context, command="sh", args=["-c", f"setsid sleep {marker} & sleep {marker}"])
+
+    assert _wait_until_gone(marker) == []
+
+
+def test_the_home_and_another_tenants_workspace_are_out_of_reach(
+    mechanism: str, deployment: dict[str, Path]
+) -> None:
+    context = sandboxed_context(deployment["workspace"], mechanism=mechanism)
+    home, beta = deployment["home"], deployment["beta"]
+    script = (
+        f"cat {home}/jwt.key {beta}/notes.txt; ls {home} {beta}; "
+        "cd ../.. && ls -R . && cat beta/m2/notes.txt; ls /; echo done"
+    )
+
+    seen = _outcome(context, command="sh", args=["-c", script + " 2>&1"])
+
+    assert "done" in seen
+    assert SECRET not in seen
+    assert "jwt.key" not in seen
+    assert "notes.txt" not in seen.replace(f"{beta}/notes.txt", "")
+
+
+def test_find_exec_cannot_reach_outside(mechanism: str, deployment: dict[str, Path]) -> None:
+    context = sandboxed_context(deployment["workspace"], mechanism=mechanism)
+    secret = deployment["outside"] / "secret"
+    escape = f"cat {secret}; echo written > {deployment['outside']}/planted; id"
+
+    seen = _outcome(
+        context, command="find", args=[".", "-maxdepth", "0", "-exec", "sh", "-c", escape, ";"]
+    )
+
+    assert SECRET not in seen
+    assert not (deployment["outside"] / "planted").exists()
+
+
+def test_sort_compress_program_cannot_reach_outside(
+    mechanism: str, deployment: dict[str, Path]
+) -> None:
+    workspace, outside = deployment["workspace"], deployment["outside"]
+    # sort spills to temporary files through the "compressor", which reads the lines as a script.
+    line = f"cat {outside}/secret >> {workspace}/leak 2>&1; echo x > {outside}/planted\n"
+    (workspace / "in.txt").write_text(line * 2000)
+    context = sandboxed_context(workspace, mechanism=mechanism)
+
+    seen = _outcome(context, command="sort", args=["-S", "1K", "--compress-program=sh", "in.txt"])
+
+    assert SECRET not in seen
+    assert SECRET not in ((workspace / "leak").read_text() if (workspace / "leak").exists() else "")
+    assert not (outside / "planted").exists()
+
+
+def test_a_command_without_a_grant_cannot_connect_to_a_loopback_listener(
+    mechanism: str, deployment: dict[str, Path]
+) -> None:
+    context = sandboxed_context(deployment["workspace"], mechanism=mechanism)
+    with (
+        socket.socket() as listener,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as datagrams,
+    ):
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        datagrams.bind(("127.0.0.1", 0))
+        datagrams.setblocking(False)
+        tcp, udp = listener.getsockname()[1], datagrams.getsockname()[1]
+        script = (
+            "import socket\n"
+            "try:\n"
+            f"    socket.create_connection(('127.0.0.1', {tcp}), timeout=5)\n"
+            "    print('connected')\n"
+            "except OSError as error:\n"
+            "    print('refused', error)\n"
+            "try:\n"
+            f"    socket.socket(type=socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', {udp}))\n"
+            "except OSError as error:\n"
+            "    print('refused', error)\n"
+        )
+
+        seen = _outcome(context, command="python3", args=["-c", script])
+
+        assert "connected" not in seen
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+        with pytest.raises(BlockingIOError):
+            datagrams.recv(16)
+
+
+def test_the_environment_is_built_from_an_allowlist(
+    mechanism: str, deployment: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUSTCHAIN_TEST_SECRET", "hunter2")
+    monkeypatch.setenv("LD_PRELOAD", "/nonexistent.so")
+    context = sandboxed_context(deployment["workspace"], mechanism=mechanism)
+
+    names = {
+        line.split("=", 1)[0]: line.split("=", 1)[1]
+        for line in _run(context, command="env", env={"APP_MODE": "x"}).splitlines()
+    }
+
+    assert "RUSTCHAIN_TEST_SECRET" not in names
+    assert "LD_PRELOAD" not in names
+    assert names["PATH"] == "/usr/local/bin:/usr/bin:/bin"
+    assert names["HOME"] == str(deployment["workspace"].resolve())
+    assert names["APP_MODE"] == "x"
+    assert set(names) <= {"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "APP_MODE", "PWD"}
+
+
+def test_the_policys_limits_apply(mechanism: str, deployment: dict[str, Path]) -> None:
+    limits = CommandLimits(cpu_seconds=7, file_size_mb=1, open_files=40, memory_mb=512)
+    policy = _permissive(limits=limits)
+    context = sandboxed_context(deployment["workspace"], mechanism=mechanism, policy=policy)
+
+    reported = _run(context, command="sh", args=["-c", "ulimit -t; ulimit -n; ulimit -v"])
+    with pytest.raises(StepRunError):
+        _run(context, command="sh", args=["-c", "head -c 2000000 /dev/zero > big"])
+
+    assert reported.split() == ["7", "40", str(512 * 1024)]
+    assert (deployment["workspace"] / "big").stat().st_size <= 1024 * 1024
+
+
+def test_the_private_temporary_folder_is_writable_and_not_shared(
+    mechanism: str, deployment: dict[str, Path]
+) -> None:
+    context = sandboxed_context(deployment["workspace"], mechanism=mechanism)
+    script = 'echo t > "$TMPDIR/x" && cat "$TMPDIR/x" && ls -A "$TMPDIR"'
+
+    first = _run(context, command="sh", args=["-c", script])
+    second = _run(context, command="sh", args=["-c", 'ls -A "$TMPDIR"'])
+
+    assert first.splitlines()[0] == "t"
+    assert "x" in first.splitlines()[1:]
+    assert "x" not in second.splitlines()
+
+
+def test_without_a_sandbox_command_steps_are_refused_unless_the_policy_allows_it(
+    tmp_path: Path,
+) -> None:
+    none = choose_sandbox({SANDBOX_SETTING: "none"})
+    refused = StepContext("acme", "m1", "s1", tmp_path, 10, sandbox=none)
+    allowed = StepContext(
+        "acme", "m1", "s1", tmp_path, 10, sandbox=none, policy=_permissive(sandbox="optional")
+    )
+
+    with pytest.raises(StepRunError, match=r"RUSTCHAIN_SANDBOX=none.*sandbox: optional"):
+        _run(refused, command="echo", args=["hi"])
+    with pytest.raises(StepRunError, match=r"no OS sandbox"):
+        _run(StepContext("acme", "m1", "s1", tmp_path, 10), command="echo", args=["hi"])
+    assert _run(allowed, command="echo", args=["hi"]) == "hi"
+
+
+def test_a_network_grant_is_refused_with_a_clear_message(
+    mechanism: str, deployment: dict[str, Path]
+) -> None:
+    policy = _permissive(network_hosts=["example.com"])
+    context = sandboxed_context(deployment["workspace"], mechanism=mechanism, policy=policy)
+
+    with pytest.raises(StepRunError, match=r"commands\.network_hosts"):
+        _run(context, command="true")
+
+
+@pytest.mark.parametrize(
+    ("parameters", "named"),
+    [
+        ({"command": "echo", "args": ["a\0b"]}, r"args\[0\] contains a NUL byte"),
+        ({"command": "echo\0x"}, r"command contains a NUL byte"),
+        ({"command": "env", "env": {"A": "b\0c"}}, r"env\.A contains a NUL byte"),
+        ({"command": "env", "env": {"A=B": "c"}}, r"env name 'A=B' is not a valid"),
+        ({"command": "echo", "args": ["x" * 200_000]}, r"E2BIG.*shorten args"),
+        ({"command": "echo", "args": ["x"] * 100_000}, r"shorten args"),
+    ],
+)
+def test_what_the_kernel_cannot_take_fails_naming_the_parameter(
+    tmp_path: Path, parameters: dict[str, Any], named: str
+) -> None:
+    context = sandboxed_context(tmp_path)
+
+    with pytest.raises(StepRunError, match=named):
+        _run(context, **parameters)
+
+
+def test_the_executor_environment_is_not_visible_through_proc(
+    mechanism: str, deployment: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUSTCHAIN_TEST_SECRET", SECRET)
+    context = sandboxed_context(deployment["workspace"], mechanism=mechanism)
+    script = f"cat /proc/{os.getpid()}/environ /proc/1/environ 2>&1; echo done"
+
+    seen = _outcome(context, command="sh", args=["-c", script])
+
+    assert "done" in seen
+    assert SECRET not in seen

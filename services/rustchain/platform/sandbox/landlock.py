@@ -10,8 +10,10 @@ from __future__ import annotations
 import ctypes
 import os
 import stat
-from collections.abc import Iterable
-from pathlib import Path
+
+TYPE_CHECKING = False  # the launcher imports this module: no typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446  # the same on x86_64 and arm64
 _CREATE_RULESET_VERSION = 1
@@ -73,7 +75,7 @@ def _handled_fs(abi: int) -> int:
     return rights
 
 
-def restrict_to(grants: Iterable[tuple[Path, int]], abi: int) -> None:
+def restrict_to(grants: Iterable[tuple[str, int]], abi: int) -> None:
     """Confine this process (and what it executes) to the granted paths, no TCP, scoped IPC.
 
     Needs PR_SET_NO_NEW_PRIVS first. A granted path that does not exist is skipped.

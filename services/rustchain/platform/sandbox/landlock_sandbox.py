@@ -8,7 +8,6 @@ so a network grant is refused here.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import rustchain
 from rustchain.platform.sandbox.landlock import landlock_abi
+from rustchain.platform.sandbox.landlock_launcher import CONFIG_FIELDS
 from rustchain.platform.sandbox.seccomp import SeccompError, filter_program
 from rustchain.steps.programs import Process, run_process
 from rustchain.steps.sandboxing import ProgramResult, SandboxedProgram, SandboxRefusedError
@@ -74,15 +74,16 @@ class LandlockSandbox:
             )
         tmp = Path(tempfile.mkdtemp(prefix="rustchain-step-"))
         config = {
-            "workspace": str(program.workspace),
-            "tmp": str(tmp),
-            "cwd": str(program.cwd),
-            "abi": self.abi,
             "parent": os.getpid(),
-            "limits": program.limits.model_dump(),
+            "abi": self.abi,
+            "workspace": program.workspace,
+            "tmp": tmp,
+            "cwd": program.cwd,
+            **program.limits.model_dump(),
         }
         package_root = str(Path(rustchain.__file__).resolve().parent.parent)
-        argv = [sys.executable, "-I", "-S", "-c", _BOOT, package_root, json.dumps(config)]
+        argv = [sys.executable, "-I", "-S", "-c", _BOOT, package_root]
+        argv += [str(config[name]) for name in CONFIG_FIELDS]
         try:
             return await run_process(
                 [*argv, *program.argv],

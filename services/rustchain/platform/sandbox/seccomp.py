@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import platform
+import os
 import struct
 
 _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
@@ -42,9 +42,9 @@ def _refuse(number: int, code: int) -> list[bytes]:
 
 def filter_program(machine: str | None = None) -> bytes:
     """The filter's instructions for this machine (or the one named)."""
-    table = _TABLES.get(machine or platform.machine())
+    table = _TABLES.get(machine or os.uname().machine)
     if table is None:
-        raise SeccompError(errno.ENOSYS, f"no seccomp table for {machine or platform.machine()}")
+        raise SeccompError(errno.ENOSYS, f"no seccomp table for {machine or os.uname().machine}")
     arch, socket, socketpair, clone, clone3, unshare, setns, *refused = table
     ops = [_op(_LD_W_ABS, _ARCH), _op(_JEQ_K, arch, 1, 0), _op(_RET_K, _RET_KILL_PROCESS)]
     ops.append(_op(_LD_W_ABS, _NR))

@@ -4,22 +4,25 @@ permissive one), under each mechanism forced, and fails to reach outside its wor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from rustchain.domain.policy import CommandLimits, CommandPolicy, Policy
+from rustchain.domain.policy import CommandLimits, CommandPolicy, NetworkPolicy, Policy
+from rustchain.platform.sandbox.bubblewrap import BubblewrapSandbox
 from rustchain.platform.sandbox.selection import choose_sandbox
 from rustchain.steps import default_registry
 from rustchain.steps.runtime import StepContext, StepRunError
 from rustchain.steps.sandboxing import SANDBOX_SETTING
-from tests.integration.sandbox_helpers import MECHANISMS, sandboxed_context
+from tests.integration.sandbox_helpers import MECHANISMS, sandbox, sandboxed_context
 
 REGISTRY = default_registry(include_plugins=False)
 SECRET = "the-deployment-secret-4f2a"
@@ -260,14 +263,116 @@ def test_without_a_sandbox_command_steps_are_refused_unless_the_policy_allows_it
     assert _run(allowed, command="echo", args=["hi"]) == "hi"
 
 
-def test_a_network_grant_is_refused_with_a_clear_message(
+def test_a_network_grant_is_refused_where_it_cannot_be_enforced(
     mechanism: str, deployment: dict[str, Path]
 ) -> None:
     policy = _permissive(network_hosts=["example.com"])
-    context = sandboxed_context(deployment["workspace"], mechanism=mechanism, policy=policy)
+    chosen = sandbox(mechanism)
+    if isinstance(chosen, BubblewrapSandbox):
+        chosen = BubblewrapSandbox(chosen.binary, egress=None)  # an executor without the proxy
+    context = StepContext(
+        "acme", "m1", "s1", deployment["workspace"], 10, policy=policy, sandbox=chosen
+    )
 
-    with pytest.raises(StepRunError, match=r"commands\.network_hosts"):
+    with pytest.raises(StepRunError, match=r"network_hosts"):
         _run(context, command="true")
+
+
+@contextlib.asynccontextmanager
+async def _stand_in_proxy(
+    socket_path: Path, hosts: Sequence[str], ports: Sequence[int], denied: Sequence[str]
+) -> AsyncIterator[Any]:
+    """A minimal CONNECT proxy (the real one is platform.egress_proxy): granted names lead to
+    the test's loopback server, others get 403."""
+    granted.append((list(hosts), list(ports)))
+
+    async def tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        _, authority, _ = head.split(" ", 2)
+        host, port = authority.rsplit(":", 1)
+        if host not in hosts or int(port) not in ports:
+            writer.write(b"HTTP/1.1 403 Forbidden\r\n\r\n")
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", int(port))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+
+    server = await asyncio.start_unix_server(tunnel, path=str(socket_path))
+    try:
+        yield SimpleNamespace(socket_path=socket_path)
+    finally:
+        server.close()
+
+
+granted: list[tuple[list[str], list[int]]] = []
+
+
+def test_a_granted_host_is_reached_only_through_the_egress_proxy(tmp_path: Path) -> None:
+    chosen = sandbox("bubblewrap")
+    assert isinstance(chosen, BubblewrapSandbox)
+    confined = BubblewrapSandbox(chosen.binary, egress=_stand_in_proxy)
+    with socket.socket() as echo:
+        echo.bind(("127.0.0.1", 0))
+        echo.listen()
+        port = echo.getsockname()[1]
+        policy = Policy(
+            commands=CommandPolicy(
+                allowed_programs=["*"], denied_arguments=[], network_hosts=["granted.test"]
+            ),
+            network=NetworkPolicy(ports=[port]),
+        )
+        context = StepContext("acme", "m1", "s1", tmp_path, 20, policy=policy, sandbox=confined)
+        script = (
+            "import os, socket\n"
+            "proxy = os.environ['HTTPS_PROXY'].rsplit(':', 1)\n"
+            "def ask(host):\n"
+            "    s = socket.create_connection((proxy[0][7:], int(proxy[1])), timeout=10)\n"
+            f"    s.sendall(b'CONNECT ' + host + b':{port} HTTP/1.1\\r\\n\\r\\n')\n"
+            "    print(s.recv(100).split(b'\\r\\n')[0].decode())\n"
+            "    return s\n"
+            "tunnel = ask(b'granted.test')\n"
+            "tunnel.sendall(b'hello through the proxy')\n"
+            "ask(b'other.test')\n"
+            "try:\n"
+            f"    socket.create_connection(('127.0.0.1', {port}), timeout=5)\n"
+            "    print('direct: connected')\n"
+            "except OSError:\n"
+            "    print('direct: refused')\n"
+        )
+        echo.settimeout(20)
+
+        async def step_and_accept() -> tuple[str, bytes]:
+            task = asyncio.ensure_future(
+                _run_async(context, command="python3", args=["-c", script])
+            )
+            connection, _ = await asyncio.to_thread(echo.accept)
+            with connection:
+                received = await asyncio.to_thread(connection.recv, 100)
+            return await task, received
+
+        output, received = asyncio.run(step_and_accept())
+
+    assert received == b"hello through the proxy"
+    assert output.splitlines() == [
+        "HTTP/1.1 200 Connection established",
+        "HTTP/1.1 403 Forbidden",
+        "direct: refused",
+    ]
+    assert granted[-1] == (["granted.test"], [port])
+
+
+async def _run_async(context: StepContext, **parameters: Any) -> Any:
+    definition = REGISTRY.types["command"]
+    params = definition.parameters.model_validate(parameters)
+    return await definition.run(params, context)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

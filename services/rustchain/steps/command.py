@@ -23,6 +23,7 @@ from rustchain.steps.runtime import StepContext, StepRunError
 from rustchain.steps.sandboxing import (
     SANDBOX_PATH,
     SANDBOX_SETTING,
+    NetworkGrant,
     ProgramOutputTooLargeError,
     ProgramResult,
     ProgramTimedOutError,
@@ -129,12 +130,10 @@ async def command(params: CommandParameters, context: StepContext) -> str:
     argv = _argv(params)
     _program(argv, cwd, params.command)
     commands = context.policy.commands if context.policy is not None else CommandPolicy()
-    if commands.network_hosts:
-        raise StepRunError(
-            "the policy's commands.network_hosts grants programs network access, which this "
-            "executor's sandbox does not provide yet; remove commands.network_hosts (programs "
-            "then run with no network)"
-        )
+    grant = None
+    if commands.network_hosts and context.policy is not None:
+        network = context.policy.network
+        grant = NetworkGrant(commands.network_hosts, network.ports, network.denied_hosts)
     program = SandboxedProgram(
         argv=argv,
         workspace=context.workspace.resolve(),
@@ -143,7 +142,7 @@ async def command(params: CommandParameters, context: StepContext) -> str:
         timeout_seconds=context.timeout_seconds,
         max_output_bytes=params.max_output_bytes,
         limits=commands.limits,
-        network_hosts=tuple(commands.network_hosts),
+        network=grant,
     )
     sandbox = context.sandbox
     reason = "none was configured" if sandbox is None else sandbox.unavailable

@@ -21,6 +21,16 @@ SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 @dataclass(frozen=True)
+class NetworkGrant:
+    """Where a program may connect: only through the egress proxy, to these hosts and ports,
+    never to a denied host (or a name that resolves to a denied address)."""
+
+    hosts: Sequence[str]
+    ports: Sequence[int]
+    denied_hosts: Sequence[str]
+
+
+@dataclass(frozen=True)
 class SandboxedProgram:
     """One program to run confined: what it runs, where, with what, and within which bounds."""
 
@@ -31,7 +41,7 @@ class SandboxedProgram:
     timeout_seconds: float
     max_output_bytes: int
     limits: CommandLimits = field(default_factory=CommandLimits)
-    network_hosts: Sequence[str] = ()  # empty: no network at all
+    network: NetworkGrant | None = None  # None: no network at all
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from rustchain.platform.sandbox.egress import BRIDGE, INNER_SOCKET, EgressProxyStarter
 from rustchain.steps.programs import Process, run_process
-from rustchain.steps.sandboxing import ProgramResult, SandboxedProgram, SandboxRefusedError
+from rustchain.steps.sandboxing import (
+    SANDBOX_PATH,
+    ProgramResult,
+    SandboxedProgram,
+    SandboxRefusedError,
+)
 
 PROBE_TIMEOUT_SECONDS = 10.0
 MAX_ARGUMENTS = 9000  # bwrap refuses a longer command line (its own options included)
@@ -141,8 +147,10 @@ def limits_of(program: SandboxedProgram) -> list[tuple[int, int]]:
 class BubblewrapSandbox:
     """Programs in bubblewrap namespaces (needs user namespaces, or root)."""
 
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, egress: EgressProxyStarter | None = None) -> None:
         self.binary = binary
+        # The proxy a network grant goes through; without one, grants are refused.
+        self.egress = egress
 
     @property
     def name(self) -> str:
@@ -156,15 +164,33 @@ class BubblewrapSandbox:
 
     async def run(self, program: SandboxedProgram) -> ProgramResult:
         """Run the program in its namespaces; the PID namespace ends everything it started."""
-        if program.network_hosts:
+        grant = program.network
+        if grant is None:
+            return await self._run(program, list(program.argv), [])
+        python = shutil.which("python3", path=SANDBOX_PATH)
+        if self.egress is None or python is None:
+            missing = "egress proxy" if self.egress is None else "python3 under /usr (the bridge)"
             raise SandboxRefusedError(
-                "network access for commands (commands.network_hosts) is not provided by the "
-                "bubblewrap sandbox yet; programs run with no network"
+                f"commands.network_hosts grants network access, but this executor has no {missing}"
+                "; programs can run only with no network here"
             )
+        with tempfile.TemporaryDirectory(prefix="rustchain-egress-") as folder:
+            socket_path = Path(folder) / "egress.sock"
+            async with self.egress(
+                socket_path, grant.hosts, grant.ports, grant.denied_hosts
+            ) as proxy:
+                bridged = [python, "-I", "-S", "-c", BRIDGE, INNER_SOCKET, *program.argv]
+                binding = ["--bind", str(proxy.socket_path), INNER_SOCKET]
+                return await self._run(program, bridged, binding)
+
+    async def _run(
+        self, program: SandboxedProgram, argv: list[str], extra: list[str]
+    ) -> ProgramResult:
         options = sandbox_arguments(
             program.workspace, program.cwd, program.limits.file_size_mb * _MIB
         )
-        if len(options) + len(program.argv) + 5 > MAX_ARGUMENTS:
+        options += extra
+        if len(options) + len(argv) + 5 > MAX_ARGUMENTS:
             raise SandboxRefusedError(
                 f"the command has {len(program.argv)} arguments; the bubblewrap sandbox takes at "
                 f"most {MAX_ARGUMENTS - len(options) - 5}: shorten args (pass the data in a file)"
@@ -191,7 +217,7 @@ class BubblewrapSandbox:
 
         try:
             return await run_process(
-                [self.binary, *options, "--", *program.argv],
+                [self.binary, *options, "--", *argv],
                 cwd=program.cwd,
                 env={**program.environment, "TMPDIR": "/tmp"},
                 timeout_seconds=program.timeout_seconds,

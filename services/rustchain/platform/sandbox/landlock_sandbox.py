@@ -67,7 +67,7 @@ class LandlockSandbox:
 
     async def run(self, program: SandboxedProgram) -> ProgramResult:
         """Run the program under the launcher, with a private temporary folder."""
-        if program.network_hosts:
+        if program.network is not None:
             raise SandboxRefusedError(
                 "the Landlock sandbox cannot grant network access by host (Landlock filters TCP "
                 "by port only): commands.network_hosts needs the bubblewrap sandbox"

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 
 from rustchain.platform.sandbox import bubblewrap, landlock_sandbox
+from rustchain.platform.sandbox.egress import installed_egress_proxy
 from rustchain.steps.sandboxing import (
     SANDBOX_SETTING,
     ProgramResult,
@@ -60,7 +61,7 @@ def choose_sandbox(environ: Mapping[str, str]) -> ProgramSandbox:
         binary = bubblewrap.bwrap_path()
         why = bubblewrap.probe(binary)
         if why is None and binary is not None:
-            return bubblewrap.BubblewrapSandbox(binary)
+            return bubblewrap.BubblewrapSandbox(binary, installed_egress_proxy())
         reasons.append(f"bubblewrap: {why}")
     if wanted in ("auto", "landlock"):
         abi, why = landlock_sandbox.probe()

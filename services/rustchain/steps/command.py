@@ -82,19 +82,19 @@ def _check_operating_system_limits(params: CommandParameters) -> None:
             raise StepRunError(f"env.{name} contains a NUL byte, which no program can be given")
 
 
-def _program(argv: list[str], cwd: Path, written: str) -> str:
+def _check_program(argv: list[str], cwd: Path, workspace: Path, written: str) -> None:
     """The program, looked up on the sandbox's PATH (or relative to cwd), or a clear error."""
     program = argv[0]
     if "/" in program:
         found = (cwd / program).resolve()
+        if not found.is_relative_to(workspace):
+            return  # outside the workspace only the sandbox may say: no oracle of host paths
         if not found.is_file():
             raise StepRunError(f"program '{written}' not found")
         if not os.access(found, os.X_OK):
             raise StepRunError(f"program '{written}' is not executable")
-        return program
-    if shutil.which(program, path=SANDBOX_PATH) is None:
+    elif shutil.which(program, path=SANDBOX_PATH) is None:
         raise StepRunError(f"program '{written}' not found on PATH ({SANDBOX_PATH})")
-    return program
 
 
 def _start_error(error: OSError, params: CommandParameters) -> StepRunError:
@@ -128,7 +128,7 @@ async def command(params: CommandParameters, context: StepContext) -> str:
         context.check(check_environment, name)
     _check_operating_system_limits(params)
     argv = _argv(params)
-    _program(argv, cwd, params.command)
+    _check_program(argv, cwd, context.workspace.resolve(), params.command)
     commands = context.policy.commands if context.policy is not None else CommandPolicy()
     grant = None
     if commands.network_hosts and context.policy is not None:

@@ -74,10 +74,7 @@ async def run_process(
     except TimeoutError:
         await _stop(process, readers, stop)
         raise ProgramTimedOutError from None
-    except ProgramOutputTooLargeError:
-        await _stop(process, readers, stop)
-        raise
-    except BaseException:
+    except BaseException:  # too much output, a cancelled step, a failed start of the sandbox
         await _stop(process, readers, stop)
         raise
     return ProgramResult(status, stdout, stderr)

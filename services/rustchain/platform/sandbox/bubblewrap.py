@@ -18,7 +18,6 @@ import resource
 import shutil
 import subprocess
 import tempfile
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +57,20 @@ def bwrap_path() -> str | None:
         return shutil.which("bwrap")
 
 
-@cache
+_etc_folder: list[Path] = []
+
+
 def _generated_etc() -> Path:
-    """A folder of this process with the /etc files the sandbox shows (user names, hosts)."""
+    """A folder of this process with the /etc files the sandbox shows (user names, hosts); made
+    again if something cleaned the temporary folder under a long-running executor."""
+    if _etc_folder and all((_etc_folder[0] / name).is_file() for name in _GENERATED_ETC):
+        return _etc_folder[0]
     folder = Path(tempfile.mkdtemp(prefix="rustchain-sandbox-etc-"))
     for name, text in _GENERATED_ETC.items():
         (folder / name).write_text(text)
         (folder / name).chmod(0o444)
     atexit.register(shutil.rmtree, folder, True)
+    _etc_folder[:] = [folder]
     return folder
 
 
@@ -80,8 +85,9 @@ def sandbox_arguments(workspace: Path, cwd: Path, tmp_bytes: int) -> list[str]:
         elif path.is_dir():
             args += ["--ro-bind", folder, folder]
     args += ["--dir", "/etc"]
+    etc = _generated_etc()
     for name in _GENERATED_ETC:
-        args += ["--ro-bind", str(_generated_etc() / name), f"/etc/{name}"]
+        args += ["--ro-bind", str(etc / name), f"/etc/{name}"]
     for file in _HOST_ETC:
         args += ["--ro-bind-try", file, file]
     args += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]

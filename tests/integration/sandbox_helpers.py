@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 
@@ -17,9 +18,12 @@ MECHANISMS = ("bubblewrap", "landlock")
 
 @cache
 def sandbox(mechanism: str = "auto") -> ProgramSandbox:
-    """The mechanism forced (probed once per test session); skips when it does not work here."""
+    """The mechanism forced (probed once per test session); skips when it does not work here,
+    fails instead under RUSTCHAIN_REQUIRE_SANDBOX=1 (CI: both mechanisms work on its machine)."""
     chosen = choose_sandbox({SANDBOX_SETTING: mechanism})
     if chosen.unavailable is not None:
+        if os.environ.get("RUSTCHAIN_REQUIRE_SANDBOX") == "1":
+            pytest.fail(f"no {mechanism} sandbox here: {chosen.unavailable}")
         pytest.skip(f"no {mechanism} sandbox here: {chosen.unavailable}")
     return chosen
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from rustchain.steps.errors import StepRunError, WorkspaceEscapeError
 
 _SHOWN = 200
-_EXPLANATIONS = {
+EXPLANATIONS = {  # why the OS refused, after the value's name
     errno.ELOOP: "is, or passes through, a symbolic link; file steps do not follow links",
     errno.ENOENT: "does not exist in the workspace",
     errno.ENOTDIR: "has a part that is not a directory",
@@ -47,8 +47,8 @@ def refusal(error: OSError, parameter: str, written: str) -> StepRunError:
         )
     if error.errno == errno.ELOOP:
         # A link could lead anywhere, so it is refused as an escape would be.
-        return WorkspaceEscapeError(f"{parameter} '{shown(written)}' {_EXPLANATIONS[errno.ELOOP]}")
-    explanation = _EXPLANATIONS.get(error.errno or 0)
+        return WorkspaceEscapeError(f"{parameter} '{shown(written)}' {EXPLANATIONS[errno.ELOOP]}")
+    explanation = EXPLANATIONS.get(error.errno or 0)
     if explanation is None:
         explanation = f"failed: {(error.strerror or 'error').lower()}"
     return StepRunError(f"{parameter} '{shown(written)}' {explanation}")

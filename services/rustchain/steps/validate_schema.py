@@ -90,8 +90,10 @@ def _problems(schema: Any, data: Any) -> list[str]:
                 f"the schema's $ref '{error.ref}' is refused: validate_schema resolves $ref only "
                 "within the schema given (no http, no file, no other retrieval)"
             ) from None
+        # A JSON pointer that points nowhere is reported without its `#`.
+        ref = f"#{error.ref}" if error.ref.startswith("/") else error.ref
         raise StepRunError(
-            f"the schema's $ref '{error.ref}' does not resolve within the schema"
+            f"the schema's $ref '{ref}' does not resolve within the schema"
         ) from None
     except RecursionError:
         raise StepRunError("the schema refers to itself without end ($ref loop)") from None

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING
 from rustchain.domain.policy_checks import check_path
 from rustchain.steps.beneath import open_beneath
 from rustchain.steps.errors import StepRunError, WorkspaceEscapeError
-from rustchain.steps.os_refusals import os_refusals, shown
+from rustchain.steps.os_refusals import EXPLANATIONS, os_refusals, shown
 
 if TYPE_CHECKING:
     from rustchain.steps.runtime import StepContext
 
 _CHUNK = 1024 * 1024
+_PATH_MAX = 4096
 # O_NONBLOCK: opening a FIFO planted in the workspace must not hang the executor; regular files
 # ignore it, and every open is followed by a check that the file is a regular one.
 _READ = os.O_RDONLY | os.O_NONBLOCK
@@ -33,9 +34,12 @@ def workspace_relative(context: StepContext, written: str, *, write: bool, param
     if "\x00" in written:
         raise StepRunError(f"{parameter} {shown(written)!r} holds a NUL byte, which no path may")
     try:
-        os.fsencode(written)
+        encoded = os.fsencode(written)
     except UnicodeEncodeError:
         raise StepRunError(f"{parameter} {shown(written)!r} is not a valid file name") from None
+    if len(encoded) >= _PATH_MAX:
+        # openat2 refuses such a path, a walk would not: both mechanisms refuse it here.
+        raise StepRunError(f"{parameter} '{shown(written)}' {EXPLANATIONS[errno.ENAMETOOLONG]}")
     normal = posixpath.normpath(written)
     if posixpath.isabs(normal) or normal == ".." or normal.startswith("../"):
         raise WorkspaceEscapeError(

@@ -96,7 +96,9 @@ def _problems(schema: Any, data: Any) -> list[str]:
             f"the schema's $ref '{ref}' does not resolve within the schema"
         ) from None
     except RecursionError:
-        raise StepRunError("the schema refers to itself without end ($ref loop)") from None
+        raise StepRunError(
+            "the schema refers to itself without end ($ref loop), or the data nests too deeply"
+        ) from None
     except (jsonschema.exceptions.UnknownType, re.error) as error:
         raise StepRunError(f"the schema is not valid: {_first_line(error)}") from None
     except (AttributeError, TypeError, KeyError, ValueError) as error:
@@ -115,7 +117,7 @@ def _first_line(error: Exception) -> str:
 def _parse(text: str, where: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise StepRunError(f"{where} is not JSON: {error}") from None
 
 

@@ -5,7 +5,10 @@ Every attack runs with the verifier bypassed (no policy) and with the default po
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -172,6 +175,41 @@ def test_a_parent_swapped_for_a_link_keeps_delete_and_copy_inside(
         run("delete_file", workspace, policy, path="sub/secret.txt")
     with pytest.raises(WorkspaceEscapeError):
         run("copy_file", workspace, policy, source="a.txt", destination="sub/secret.txt")
+
+
+_SWAPPER = """
+import os, sys
+from pathlib import Path
+target, spare, secret = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+while True:  # each swap is an atomic rename over the name, as `mv` in a parallel step would do
+    spare.write_text("mine")
+    os.replace(spare, target)
+    spare.symlink_to(secret)
+    os.replace(spare, target)
+"""
+
+
+def test_a_parallel_swapper_never_gets_a_write_outside(
+    layout: tuple[Path, Path], mechanism: str
+) -> None:
+    """The attack as it was run: another process swaps the file for a link, over and over.
+    (Against the former realpath-then-open, 2,000 attempts wrote outside about 9 times.)"""
+    workspace, outside = layout
+    secret = outside / "secret.txt"
+    arguments = [workspace / "report.txt", workspace / "spare", secret]
+    swapper = subprocess.Popen([sys.executable, "-c", _SWAPPER, *map(str, arguments)])
+    written_outside = 0
+    try:
+        for _ in range(2000):
+            with contextlib.suppress(StepRunError):
+                run("create_file", workspace, path="report.txt", content="overwritten")
+            if secret.read_text() != SECRET:
+                written_outside += 1
+                secret.write_text(SECRET)
+    finally:
+        swapper.kill()
+        swapper.wait()
+    assert written_outside == 0
 
 
 @pytest.mark.parametrize("written", ["door", "door/secret.txt", "inner/../door/secret.txt"])

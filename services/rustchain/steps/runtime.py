@@ -24,7 +24,6 @@ __all__ = [
     "WorkspaceEscapeError",
     "parameters_of",
     "read_workspace_file",
-    "relative",
     "resolve_in_workspace",
 ]
 
@@ -97,11 +96,6 @@ def resolve_in_workspace(workspace: Path, written: str) -> Path:
             "file steps may only use paths inside it"
         )
     return resolved
-
-
-def relative(context: StepContext, path: Path) -> str:
-    """How a workspace path is shown in outputs: relative to the workspace."""
-    return str(path.relative_to(context.workspace.resolve())) or "."
 
 
 def parameters_of(model: type[BaseModel], values: Mapping[str, Any]) -> BaseModel:

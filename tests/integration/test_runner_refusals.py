@@ -92,3 +92,23 @@ def test_http_values_the_client_cannot_send_are_step_errors_naming_the_parameter
 ) -> None:
     with pytest.raises(StepRunError, match=message):
         run("http", tmp_path, **parameters)
+
+
+def test_a_memory_service_refusal_is_a_one_line_step_error(tmp_path: Path) -> None:
+    from rustchain.platform.grpc_memory import GrpcMemoryClient
+    from tests.integration.grpc_helpers import running_services
+
+    async def scenario() -> str:
+        async with running_services(tmp_path) as services:
+            client = GrpcMemoryClient(
+                services.channel("memory"), services.endpoints["memory"], "acme"
+            )
+            with pytest.raises(StepRunError) as refused:
+                await client.add("notes\x01", "text", None, {})
+            return str(refused.value)
+
+    message = asyncio.run(scenario())
+
+    assert message.startswith("the memory service refused the request: collection must not")
+    assert "\n" not in message
+    assert "RpcError" not in message

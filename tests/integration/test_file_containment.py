@@ -387,3 +387,11 @@ def test_file_steps_still_work_beneath_the_workspace(tmp_path: Path, mechanism: 
     with pytest.raises(StepRunError, match="same file"):
         run("copy_file", tmp_path, source="d/e.txt", destination="d/e.txt")
     assert (tmp_path / "d/e.txt").read_text() == "one two"
+
+
+def test_a_pattern_of_many_double_stars_stays_fast() -> None:
+    pattern = ["**", "a*"] * 30 + ["b"]
+    names = ["a"] * 60 + ["c"]
+
+    assert not workspace_walk.matches(pattern, names)  # exponential without memoisation
+    assert workspace_walk.matches(["**", "src", "*.py"], ["lib", "src", "c.py"])

@@ -4,6 +4,7 @@ followed, so neither its target's contents nor its size can be learnt through a 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import posixpath
 import stat
@@ -99,10 +100,19 @@ def glob_parts(pattern: str) -> list[str]:
 
 
 def matches(pattern: Sequence[str], parts: Sequence[str]) -> bool:
-    """Whether names match a glob's names (`**` for any number of folders), as pathlib does."""
-    if not pattern:
-        return not parts
-    head, rest = pattern[0], pattern[1:]
-    if head == "**":
-        return any(matches(rest, parts[index:]) for index in range(len(parts) + 1))
-    return bool(parts) and fnmatch.fnmatchcase(parts[0], head) and matches(rest, parts[1:])
+    """Whether names match a glob's names (`**` for any number of folders), as pathlib does;
+    memoised, so a pattern of many `**` stays linear in the names, not exponential."""
+
+    @functools.cache
+    def from_(index: int, name: int) -> bool:
+        if index == len(pattern):
+            return name == len(parts)
+        if pattern[index] == "**":
+            return from_(index + 1, name) or (name < len(parts) and from_(index, name + 1))
+        return (
+            name < len(parts)
+            and fnmatch.fnmatchcase(parts[name], pattern[index])
+            and from_(index + 1, name + 1)
+        )
+
+    return from_(0, 0)

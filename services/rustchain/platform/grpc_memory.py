@@ -9,6 +9,7 @@ import grpc
 
 from rustchain.generated.rustchain.memory.v1 import memory_pb2, memory_pb2_grpc
 from rustchain.platform.grpc_client import call_error, tenant_metadata
+from rustchain.steps.runtime import StepRunError
 
 SERVICE = "memory"
 
@@ -34,7 +35,7 @@ class GrpcMemoryClient:
         try:
             reply = await self._stub.Put(request, metadata=self._metadata)
         except grpc.aio.AioRpcError as error:
-            raise call_error(error, SERVICE, self._endpoint) from None
+            raise _step_error(error, self._endpoint) from None
         return reply.id
 
     async def search(self, collection: str, query: str, limit: int) -> list[dict[str, Any]]:
@@ -43,7 +44,7 @@ class GrpcMemoryClient:
         try:
             reply = await self._stub.Search(request, metadata=self._metadata)
         except grpc.aio.AioRpcError as error:
-            raise call_error(error, SERVICE, self._endpoint) from None
+            raise _step_error(error, self._endpoint) from None
         return [
             {
                 "id": d.id,
@@ -53,3 +54,11 @@ class GrpcMemoryClient:
             }
             for d in reply.documents
         ]
+
+
+def _step_error(error: grpc.aio.AioRpcError, endpoint: str) -> StepRunError:
+    """A failed memory call as the rag step's error: one line, never a gRPC object's text."""
+    if error.code() is grpc.StatusCode.UNAVAILABLE:
+        return StepRunError(str(call_error(error, SERVICE, endpoint)))
+    detail = " ".join((error.details() or error.code().name).split())
+    return StepRunError(f"the memory service refused the request: {detail}")

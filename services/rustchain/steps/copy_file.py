@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from typing import Annotated
 
 from pydantic import BaseModel, Field
@@ -11,7 +10,8 @@ from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, relocate
+from rustchain.steps.runtime import StepContext
+from rustchain.steps.workspace_moves import relocate
 
 
 class CopyFileParameters(BaseModel):
@@ -30,8 +30,7 @@ async def copy_file(params: CopyFileParameters, context: StepContext) -> dict[st
         params.source,
         params.destination,
         overwrite=params.overwrite,
-        source_is_written=False,
-        transfer=shutil.copy2,
+        move=False,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from typing import Annotated
 
 from pydantic import BaseModel, Field
@@ -10,7 +11,8 @@ from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, StepRunError, relative
+from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.steps.workspace_files import write_file
 
 
 class CreateFileParameters(BaseModel):
@@ -25,17 +27,15 @@ class CreateFileParameters(BaseModel):
 
 async def create_file(params: CreateFileParameters, context: StepContext) -> dict[str, object]:
     """Write the file (creating its folders); refuse to replace one unless `overwrite`."""
-    target = context.path(params.path, write=True)
-    if target.exists() and not params.overwrite:
-        raise StepRunError(f"'{params.path}' exists and overwrite is false")
-    if target.is_dir():
-        raise StepRunError(f"'{params.path}' is a directory")
-    target.parent.mkdir(parents=True, exist_ok=True)
     data = params.content.encode("utf-8")
-    target.write_bytes(data)
-    if params.permissions is not None:
-        target.chmod(int(params.permissions, 8))
-    return {"path": relative(context, target), "bytes": len(data)}
+    mode = None if params.permissions is None else int(params.permissions, 8)
+    if mode is not None and mode & (stat.S_ISUID | stat.S_ISGID):
+        # A set-id file owned by the executor's user would run as that user for anyone.
+        raise StepRunError(
+            f"permissions '{params.permissions}' may not set the setuid or setgid bit"
+        )
+    written = write_file(context, params.path, data, overwrite=params.overwrite, mode=mode)
+    return {"path": written, "bytes": len(data)}
 
 
 STEP_TYPE = StepDefinition(

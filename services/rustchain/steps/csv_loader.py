@@ -25,7 +25,7 @@ class CsvLoaderParameters(BaseModel):
 
 async def csv_loader(params: CsvLoaderParameters, context: StepContext) -> dict[str, Any]:
     """The rows (mappings by column when the file has headers) and their count."""
-    data = read_workspace_file(context, params.file_path, MAX_BYTES)
+    data = read_workspace_file(context, params.file_path, MAX_BYTES, "file_path ")
     text = data.decode("utf-8", errors="replace")
     try:
         if params.has_headers:

@@ -10,7 +10,8 @@ from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, StepRunError, relative
+from rustchain.steps.runtime import StepContext
+from rustchain.steps.workspace_files import delete_file as delete_beneath
 
 
 class DeleteFileParameters(BaseModel):
@@ -22,16 +23,9 @@ class DeleteFileParameters(BaseModel):
 
 
 async def delete_file(params: DeleteFileParameters, context: StepContext) -> dict[str, object]:
-    """Delete one file (never a directory)."""
-    target = context.path(params.path, write=True)
-    if target.is_dir():
-        raise StepRunError(f"'{params.path}' is a directory; delete_file deletes files")
-    if not target.exists():
-        if params.missing_ok:
-            return {"path": relative(context, target), "deleted": False}
-        raise StepRunError(f"'{params.path}' does not exist")
-    target.unlink()
-    return {"path": relative(context, target), "deleted": True}
+    """Delete one file (never a directory; a symbolic link itself, never its target)."""
+    path, deleted = delete_beneath(context, params.path, missing_ok=params.missing_ok)
+    return {"path": path, "deleted": deleted}
 
 
 STEP_TYPE = StepDefinition("delete_file", "Delete a file", DeleteFileParameters, run=delete_file)

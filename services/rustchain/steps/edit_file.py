@@ -10,7 +10,8 @@ from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, StepRunError, relative
+from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.steps.workspace_files import rewrite_text
 
 
 class EditFileParameters(BaseModel):
@@ -34,22 +35,21 @@ class EditFileParameters(BaseModel):
 
 async def edit_file(params: EditFileParameters, context: StepContext) -> dict[str, object]:
     """Rewrite, append to, or find-and-replace in an existing file."""
-    target = context.path(params.path, write=True)
-    if not target.is_file():
-        raise StepRunError(f"'{params.path}' is not a file in the workspace")
-    text = target.read_text(encoding="utf-8")
     replacements = 0
-    if params.find is not None:
-        replacements = text.count(params.find)
-        if replacements == 0:
-            raise StepRunError(f"'{params.find}' does not occur in '{params.path}'")
-        text = text.replace(params.find, params.replace or "")
-    elif params.append:
-        text += params.content or ""
-    else:
-        text = params.content or ""
-    target.write_text(text, encoding="utf-8")
-    return {"path": relative(context, target), "replacements": replacements}
+
+    def change(text: str) -> str:
+        nonlocal replacements
+        if params.find is not None:
+            replacements = text.count(params.find)
+            if replacements == 0:
+                raise StepRunError(f"'{params.find}' does not occur in '{params.path}'")
+            return text.replace(params.find, params.replace or "")
+        if params.append:
+            return text + (params.content or "")
+        return params.content or ""
+
+    edited = rewrite_text(context, params.path, change)
+    return {"path": edited, "replacements": replacements}
 
 
 STEP_TYPE = StepDefinition(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from typing import Annotated
 
 from pydantic import BaseModel, Field
@@ -11,7 +12,9 @@ from rustchain.domain.policy_checks import check_path
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, relative, workspace_dir
+from rustchain.steps.runtime import StepContext
+from rustchain.steps.workspace_files import read_bytes
+from rustchain.steps.workspace_walk import glob_parts, list_entries, matches
 
 
 class FileSearchParameters(BaseModel):
@@ -27,21 +30,25 @@ class FileSearchParameters(BaseModel):
 async def file_search(
     params: FileSearchParameters, context: StepContext
 ) -> list[dict[str, object]]:
-    """Files under `path` whose names match `pattern` (and which contain `contains`)."""
-    root = workspace_dir(context, params.path)
+    """Files under `path` whose names match `pattern` (and which contain `contains`); links
+    are neither followed nor read."""
+    pattern = ["**", *glob_parts(params.pattern)]  # as pathlib's rglob: at any depth
+    entries = list_entries(context, params.path, recursive=True)
+    searched = posixpath.normpath(params.path)
+    base = 0 if searched == "." else len(searched.split("/"))  # names matched below the search
     found: list[dict[str, object]] = []
-    for entry in sorted(root.rglob(params.pattern)):
-        if not entry.is_file():
+    for entry in entries:
+        if entry.kind != "file" or not matches(pattern, entry.parts[base:]):
             continue
         # A glob can reach files the policy keeps from steps (`*.env` matches `.env`).
-        context.check(check_path, relative(context, entry), write=False)
+        context.check(check_path, entry.path, write=False)
         lines: list[int] = []
         if params.contains is not None:
-            text = entry.read_text(encoding="utf-8", errors="replace")
+            text = read_bytes(context, entry.path, None).decode("utf-8", errors="replace")
             lines = [n for n, line in enumerate(text.splitlines(), 1) if params.contains in line]
             if not lines:
                 continue
-        found.append({"path": relative(context, entry), "lines": lines})
+        found.append({"path": entry.path, "lines": lines})
         if len(found) >= params.max_results:
             break
     return found

@@ -42,6 +42,7 @@ class HttpParameters(BaseModel):
 async def http(params: HttpParameters, context: StepContext) -> dict[str, Any]:
     """Make the request; the output is the status, headers and body (JSON when it is JSON)."""
     context.check(check_url, params.url)
+    _check_request(params)
     timeout = min(params.timeout_seconds, context.timeout_seconds)
     request_kwargs: dict[str, Any] = {"headers": params.headers}
     if params.body_file is not None:
@@ -83,6 +84,24 @@ async def http(params: HttpParameters, context: StepContext) -> dict[str, Any]:
         except ValueError:
             parsed = text
     return {"status": response.status_code, "headers": dict(response.headers), "body": parsed}
+
+
+def _check_request(params: HttpParameters) -> None:
+    """Refuse, naming the parameter, what httpx would raise on (not an HTTPError) at send time."""
+    try:
+        port = httpx.URL(params.url).port
+    except httpx.InvalidURL as error:
+        raise StepRunError(f"url '{params.url}' is not a valid URL: {error}") from None
+    if port is not None and not 0 < port < 65536:
+        raise StepRunError(f"url '{params.url}' has port {port}, outside 1-65535")
+    for name, value in params.headers.items():
+        # httpx sends header names and values as ASCII; CR, LF and NUL would split or end one.
+        text = name + value
+        if any(c in text for c in "\r\n\x00") or not text.isascii():
+            raise StepRunError(
+                f"headers.{name!r} cannot be sent: header names and values are ASCII text "
+                "without CR, LF or NUL"
+            )
 
 
 STEP_TYPE = StepDefinition("http", "Make an HTTP request", HttpParameters, run=http)

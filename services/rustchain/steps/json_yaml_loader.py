@@ -25,7 +25,7 @@ class JsonYamlLoaderParameters(BaseModel):
 
 async def json_yaml_loader(params: JsonYamlLoaderParameters, context: StepContext) -> Any:
     """The parsed content of the file."""
-    data = read_workspace_file(context, params.file_path, MAX_BYTES)
+    data = read_workspace_file(context, params.file_path, MAX_BYTES, "file_path ")
     is_json = params.format == "json" or (
         params.format == "auto" and params.file_path.lower().endswith(".json")
     )

@@ -11,7 +11,8 @@ from rustchain.domain.policy_checks import check_path
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, relative, workspace_dir
+from rustchain.steps.runtime import StepContext
+from rustchain.steps.workspace_walk import list_entries
 
 
 class ListDirectoryParameters(BaseModel):
@@ -26,17 +27,14 @@ class ListDirectoryParameters(BaseModel):
 async def list_directory(
     params: ListDirectoryParameters, context: StepContext
 ) -> list[dict[str, object]]:
-    """Entries of a workspace directory, sorted, optionally recursive and filtered."""
-    root = workspace_dir(context, params.path)
-    entries = root.rglob("*") if params.recursive else root.iterdir()
+    """Entries of a workspace directory, sorted, optionally recursive and filtered; a symbolic
+    link is listed as a `link` (size 0), never followed."""
     listed = []
-    for entry in sorted(entries):
+    for entry in list_entries(context, params.path, recursive=params.recursive):
         if params.pattern is not None and not fnmatch.fnmatch(entry.name, params.pattern):
             continue
-        context.check(check_path, relative(context, entry), write=False)
-        kind = "directory" if entry.is_dir() else "file"
-        size = entry.stat().st_size if kind == "file" else 0
-        listed.append({"path": relative(context, entry), "type": kind, "size": size})
+        context.check(check_path, entry.path, write=False)
+        listed.append({"path": entry.path, "type": entry.kind, "size": entry.size})
     return listed
 
 

@@ -11,7 +11,8 @@ from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, StepRunError, source_text
+from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.steps.workspace_files import source_text
 
 
 class ParseJsonParameters(BaseModel):

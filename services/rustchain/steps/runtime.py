@@ -12,19 +12,21 @@ from pydantic import BaseModel
 
 from rustchain.domain.policy import Policy
 from rustchain.domain.policy_checks import Refusal, check_path
+from rustchain.steps.errors import PolicyRefusedError, StepRunError, WorkspaceEscapeError
 from rustchain.steps.sandboxing import ProgramSandbox
+from rustchain.steps.workspace_files import read_bytes
 
-
-class StepRunError(Exception):
-    """A step attempt failed for a reason the user can act on; the message says what and where."""
-
-
-class WorkspaceEscapeError(StepRunError):
-    """A path that would leave the mission's workspace."""
-
-
-class PolicyRefusedError(StepRunError):
-    """A concrete value the tenant's policy refuses at run time (the verifier's rules again)."""
+__all__ = [
+    "MemoryClient",
+    "PolicyRefusedError",
+    "Runner",
+    "StepContext",
+    "StepRunError",
+    "WorkspaceEscapeError",
+    "parameters_of",
+    "read_workspace_file",
+    "resolve_in_workspace",
+]
 
 
 class MemoryClient(Protocol):
@@ -72,7 +74,9 @@ class StepContext:
 
     def path(self, written: str, *, write: bool) -> Path:
         """A path of the mission's workspace, checked against the policy, then resolved:
-        `..`, absolute paths outside and symlinks that lead out fail."""
+        `..`, absolute paths outside and symlinks that lead out fail. Only for a folder handed
+        to a sandboxed program: a step that opens files opens them with `workspace_files`,
+        at the moment of use (a resolved path can be swapped for a link before it is used)."""
         self.check(check_path, written, write=write)
         return resolve_in_workspace(self.workspace, written)
 
@@ -83,6 +87,8 @@ Runner = Callable[[Any, StepContext], Awaitable[Any]]
 
 def resolve_in_workspace(workspace: Path, written: str) -> Path:
     """Resolve a written path inside the workspace, following symlinks, or refuse it."""
+    if "\x00" in written:
+        raise StepRunError(f"path {written!r} holds a NUL byte, which no path may")
     root = workspace.resolve()
     candidate = Path(written)
     if not candidate.is_absolute():
@@ -96,11 +102,6 @@ def resolve_in_workspace(workspace: Path, written: str) -> Path:
     return resolved
 
 
-def relative(context: StepContext, path: Path) -> str:
-    """How a workspace path is shown in outputs: relative to the workspace."""
-    return str(path.relative_to(context.workspace.resolve())) or "."
-
-
 def parameters_of(model: type[BaseModel], values: Mapping[str, Any]) -> BaseModel:
     """Rendered parameters validated again: references may have produced a wrong type."""
     try:
@@ -110,57 +111,8 @@ def parameters_of(model: type[BaseModel], values: Mapping[str, Any]) -> BaseMode
 
 
 def read_workspace_file(
-    context: StepContext, written: str, max_bytes: int, what: str = ""
+    context: StepContext, written: str, max_bytes: int, what: str = "path "
 ) -> bytes:
-    """The bytes of a workspace file a step reads, checked against the policy and a size cap."""
-    target = context.path(written, write=False)
-    if not target.is_file():
-        raise StepRunError(f"{what}'{written}' is not a file in the workspace")
-    with target.open("rb") as handle:
-        data = handle.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise StepRunError(f"{what}'{written}' is larger than {max_bytes} bytes")
-    return data
-
-
-def relocate(
-    context: StepContext,
-    source_written: str,
-    destination_written: str,
-    *,
-    overwrite: bool,
-    source_is_written: bool,
-    transfer: Callable[[Path, Path], object],
-) -> dict[str, object]:
-    """Copy or move a workspace file (into a folder keeps its name); refuse to replace one
-    unless `overwrite`."""
-    source = context.path(source_written, write=source_is_written)
-    destination = context.path(destination_written, write=True)
-    if not source.is_file():
-        raise StepRunError(f"'{source_written}' is not a file in the workspace")
-    if destination.is_dir():
-        destination = context.path(f"{destination_written}/{source.name}", write=True)
-    if destination.exists() and not overwrite:
-        raise StepRunError(f"'{destination_written}' exists and overwrite is false")
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    transfer(source, destination)
-    return {"source": source_written, "destination": relative(context, destination)}
-
-
-def source_text(context: StepContext, content: str | None, path: str | None, max_chars: int) -> str:
-    """The text a parse step is given: inline `content`, or a workspace file's (both capped)."""
-    if path is not None:
-        text = read_workspace_file(context, path, max_chars).decode("utf-8", errors="replace")
-    else:
-        text = content or ""
-    if len(text) > max_chars:
-        raise StepRunError(f"the text to parse is larger than {max_chars} characters")
-    return text
-
-
-def workspace_dir(context: StepContext, written: str) -> Path:
-    """A directory of the workspace a step reads, checked against the policy."""
-    folder = context.path(written, write=False)
-    if not folder.is_dir():
-        raise StepRunError(f"'{written}' is not a directory in the workspace")
-    return folder
+    """The bytes of a workspace file a step reads (`what`: the parameter, then a space),
+    checked against the policy and a size cap, opened beneath the workspace."""
+    return read_bytes(context, written, max_bytes, what.strip() or "path")

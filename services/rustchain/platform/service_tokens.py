@@ -96,7 +96,7 @@ class ServiceTokens:
         now = wall_now if wall_now is not None else time.time()
         if now < self.admin_renew_at:
             return
-        _, written = ensure_admin_token(self.home, self.token_key)
+        _, written = ensure_admin_token(self.home, self.token_key, now)
         if written:
             expires = _date(now + TOKEN_LIFETIME_SECONDS)
             self.report(f"wrote a new {self.home / ADMIN_TOKEN_FILE} (valid until {expires})")

@@ -134,15 +134,17 @@ def still_good(key: Ed25519PublicKey, token: str, now: float | None = None) -> b
     return claims.exp is not None and claims.exp - moment > RENEW_WITHIN_SECONDS
 
 
-def ensure_admin_token(home: Path, key: Ed25519PrivateKey) -> tuple[str, bool]:
+def ensure_admin_token(
+    home: Path, key: Ed25519PrivateKey, now: float | None = None
+) -> tuple[str, bool]:
     """The CLI's admin token in the home (0600), reissued when missing, signed with another key
     or close to its expiry; True when it was written now."""
     path = home / ADMIN_TOKEN_FILE
     if path.is_file():
         token = path.read_text().strip()
-        if still_good(key.public_key(), token):
+        if still_good(key.public_key(), token, now):
             return token, False
-    token = issue(key, Claims(sub="admin", role=Role.ADMIN))
+    token = issue(key, Claims(sub="admin", role=Role.ADMIN), now=now)
     write_private(path, token)
     return token, True
 

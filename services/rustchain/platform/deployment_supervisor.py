@@ -196,7 +196,7 @@ class Deployment:
         """Restart each child whose token is due for renewal with a new one; renew admin.token."""
         if self.tokens is None:
             return
-        self.tokens.renew_admin_token()
+        self.tokens.renew_admin_token(wall_now)
         for child in self.children:
             due = child.renew_at is not None and wall_now >= child.renew_at
             if due and child.restart_at is None and child.exit_code() is None:

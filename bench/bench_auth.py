@@ -1,5 +1,6 @@
 """Authentication overhead (issue 7): p50 of a memory Search with and without tokens, and of a
-NATS connection admitted by the auth callout against one on an open server."""
+NATS connection admitted by the auth callout against one on an open server; and the cost of
+verifying one token, Ed25519 (what the deployment uses) against HS256 (what it used before)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from rustchain.cli.serve import serve
 from rustchain.domain.credentials import Claims, Role
@@ -16,10 +21,40 @@ from rustchain.platform.grpc_client import open_channel
 from rustchain.platform.jetstream import NatsCredentials, connect
 from rustchain.platform.nats_auth import callout_secrets, serve_callout
 from rustchain.platform.nats_server import NatsServer, NatsServerSettings
-from rustchain.platform.tokens import issue, signing_key
+from rustchain.platform.signing_keys import TOKEN_KEYS, VERDICT_KEYS, ensure_key_pair
+from rustchain.platform.tokens import issue, verify
 
 CALLS = 1000
 CONNECTS = 200
+VERIFIES = 5000
+
+
+def _home_key(home: Path) -> Ed25519PrivateKey:
+    ensure_key_pair(home, VERDICT_KEYS)
+    return ensure_key_pair(home, TOKEN_KEYS)[0]
+
+
+def _verify_costs() -> tuple[float, float]:
+    """Microseconds per verification (median of batches): Ed25519, then HS256."""
+    claims = Claims(sub="bench", role=Role.TENANT, tenant="bench")
+    private = Ed25519PrivateKey.generate()
+    public = private.public_key()
+    ed_token = issue(private, claims)
+    secret = "bench-shared-key-" + "k" * 48
+    hs_token = jwt.encode(claims.model_dump(mode="json", exclude_none=True), secret, "HS256")
+
+    def per_call(check: Callable[[], object]) -> float:
+        batches = []
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(VERIFIES // 5):
+                check()
+            batches.append((time.perf_counter() - started) / (VERIFIES // 5))
+        return statistics.median(batches) * 1e6
+
+    ed = per_call(lambda: verify(public, ed_token))
+    hs = per_call(lambda: jwt.decode(hs_token, secret, algorithms=["HS256"]))
+    return ed, hs
 
 
 async def _latencies(home: Path, token: str | None) -> list[float]:
@@ -59,7 +94,9 @@ async def _connect_latencies(url: str, token: str | None) -> list[float]:
     return samples
 
 
-async def _callout_latencies(home: Path, url: str, token: str, key: str) -> list[float]:
+async def _callout_latencies(
+    home: Path, url: str, token: str, key: Ed25519PublicKey
+) -> list[float]:
     secrets = callout_secrets(home)
     assert secrets is not None
     stop, ready = asyncio.Event(), asyncio.Event()
@@ -83,10 +120,9 @@ def _nats_connects() -> tuple[list[float], list[float]]:
         secured.start()
         try:
             plain = asyncio.run(_connect_latencies(open_server.url, None))
-            key = signing_key(home, {}, create=True)
-            assert key is not None
+            key = _home_key(home)
             token = issue(key, Claims(sub="bench", role=Role.TENANT, tenant="bench"))
-            admitted = asyncio.run(_callout_latencies(home, secured.url, token, key))
+            admitted = asyncio.run(_callout_latencies(home, secured.url, token, key.public_key()))
         finally:
             open_server.stop()
             secured.stop()
@@ -97,11 +133,10 @@ def main() -> None:
     """Print p50 and p99 per RPC with and without the interceptor, and per NATS connect."""
     with tempfile.TemporaryDirectory() as open_home, tempfile.TemporaryDirectory() as auth_home:
         plain = asyncio.run(_latencies(Path(open_home), None))
-        key = signing_key(Path(auth_home), {}, create=True)
-        assert key is not None
+        key = _home_key(Path(auth_home))
         token = issue(key, Claims(sub="bench", role=Role.TENANT, tenant="bench"))
         authed = asyncio.run(_latencies(Path(auth_home), token))
-    for name, samples in (("without interceptor", plain), ("with JWT interceptor", authed)):
+    for name, samples in (("without interceptor", plain), ("with Ed25519 JWT interceptor", authed)):
         ordered = sorted(samples)
         p99 = ordered[int(len(ordered) * 0.99) - 1]
         print(
@@ -110,6 +145,8 @@ def main() -> None:
         )
     overhead = statistics.median(authed) - statistics.median(plain)
     print(f"authentication adds {overhead * 1e6:.0f} us per RPC at p50")
+    ed, hs = _verify_costs()
+    print(f"one token verification: Ed25519 {ed:.1f} us, HS256 {hs:.1f} us ({VERIFIES} each)")
     open_connects, admitted = _nats_connects()
     print(
         f"NATS connect: p50 {statistics.median(open_connects) * 1e3:.2f} ms on an open server,"

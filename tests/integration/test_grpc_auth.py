@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from rustchain.cli.serve import serve
 from rustchain.domain.credentials import Claims, Role
@@ -20,8 +21,9 @@ from rustchain.generated.rustchain.trainer.v1 import trainer_pb2, trainer_pb2_gr
 from rustchain.generated.rustchain.verifier.v1 import verifier_pb2, verifier_pb2_grpc
 from rustchain.platform.grpc_client import open_channel
 from rustchain.platform.nats_server import NatsServer
-from rustchain.platform.tokens import issue, signing_key
+from rustchain.platform.tokens import issue
 from tests.integration.grpc_helpers import running_services
+from tests.keys import home_keys
 from tests.paths import REPO
 
 HELLO = (REPO / "missions" / "hello.yaml").read_text()
@@ -49,16 +51,13 @@ async def _code(call: Awaitable[Any]) -> grpc.StatusCode:
 
 
 def test_tokens_scope_every_rpc_to_their_tenant(tmp_path: Path) -> None:
-    key = signing_key(tmp_path, {}, create=True)
-    assert key is not None
+    key = home_keys(tmp_path)
     acme = issue(key, Claims(sub="acme-ci", role=Role.TENANT, tenant="acme"))
     globex = issue(key, Claims(sub="globex-ci", role=Role.TENANT, tenant="globex"))
     auditor = issue(key, Claims(sub="audit", role=Role.AUDITOR, tenants=["acme"]))
     admin = issue(key, Claims(sub="root", role=Role.ADMIN))
     expired = issue(key, Claims(sub="old", role=Role.TENANT, tenant="acme"), expires_in=-60)
-    forged = issue(
-        "not-the-deployment-key-but-long-enough-for-hs256", Claims(sub="evil", role=Role.ADMIN)
-    )
+    forged = issue(Ed25519PrivateKey.generate(), Claims(sub="evil", role=Role.ADMIN))
 
     async def scenario() -> None:
         async with running_services(tmp_path) as services:
@@ -147,7 +146,7 @@ def test_tokens_scope_every_rpc_to_their_tenant(tmp_path: Path) -> None:
 def test_health_stays_open_for_probes(tmp_path: Path) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    signing_key(tmp_path, {}, create=True)
+    home_keys(tmp_path)
 
     async def scenario() -> None:
         async with running_services(tmp_path, ("memory",)) as services:
@@ -176,8 +175,7 @@ def test_token_create_refuses_a_tenant_token_without_its_tenant(tmp_path: Path, 
 
 
 def test_trainer_rpcs_are_scoped_to_their_tenant(tmp_path: Path, nats_server: NatsServer) -> None:
-    key = signing_key(tmp_path, {}, create=True)
-    assert key is not None
+    key = home_keys(tmp_path)
     acme = issue(key, Claims(sub="acme-ci", role=Role.TENANT, tenant="acme"))
     globex = issue(key, Claims(sub="globex-ci", role=Role.TENANT, tenant="globex"))
     auditor = issue(key, Claims(sub="audit", role=Role.AUDITOR, tenants=["acme"]))

@@ -32,8 +32,9 @@ from rustchain.platform.grpc_decoding import MAX_MESSAGE_VARIABLE
 from rustchain.platform.grpc_server import GrpcServerError, ServiceBinding, start_server
 from rustchain.platform.memory_store import SqliteMemoryStore
 from rustchain.platform.nats_server import NatsServer, NatsServerSettings
-from rustchain.platform.tokens import issue, signing_key
+from rustchain.platform.tokens import issue
 from tests.integration.grpc_helpers import FULL_NAMES, services_in_thread
+from tests.keys import home_keys
 from tests.paths import REPO
 
 HELLO = (REPO / "missions" / "hello.yaml").read_text()
@@ -130,8 +131,7 @@ def _good_call(deployment: Deployment, service: str) -> None:
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """One deployment for every case: starting five services per case would dominate the run."""
     home = tmp_path_factory.mktemp("home")
-    key = signing_key(home, {}, create=True)
-    assert key is not None
+    key = home_keys(home)
     token = issue(key, Claims(sub="root", role=Role.ADMIN))
     nats = NatsServer(NatsServerSettings(store_dir=home / "nats"))
     nats.start()

@@ -4,15 +4,18 @@ tenant, mission and plan: a caller going around the planner is refused."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import grpc
+import pytest
 
 from rustchain.domain.credentials import Claims, Role
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.generated.rustchain.verifier.v1 import verifier_pb2, verifier_pb2_grpc
-from rustchain.platform.tokens import issue, signing_key
+from rustchain.platform.tokens import issue
 from tests.integration.grpc_helpers import running_services
+from tests.keys import home_keys
 from tests.unit.run_simulation import plan_of
 
 MISSION = 'version: "1.0"\nname: one\nsteps:\n  - {id: a, step_type: noop}\n'
@@ -20,8 +23,7 @@ OTHER = MISSION.replace("name: one", "name: other")
 
 
 def test_the_executor_starts_only_what_the_verifier_granted(tmp_path: Path) -> None:
-    key = signing_key(tmp_path, {}, create=True)
-    assert key is not None
+    key = home_keys(tmp_path)
     acme = issue(key, Claims(sub="acme-ci", role=Role.TENANT, tenant="acme"))
     metadata = (("x-rustchain-tenant", "acme"), ("authorization", f"Bearer {acme}"))
     plan, other = plan_of(MISSION), plan_of(OTHER)
@@ -64,3 +66,67 @@ def test_the_executor_starts_only_what_the_verifier_granted(tmp_path: Path) -> N
         code, details = outcomes[name]
         assert code is grpc.StatusCode.PERMISSION_DENIED, name
         assert needle in details, name
+
+
+CHOOSING = """version: "1.0"
+name: choosing
+variables:
+  colour: {type: string, enum: [red, green]}
+  code: {type: string, pattern: "[a-z]{3}", default: abc}
+  count: {type: integer, default: 1}
+steps:
+  - {id: a, step_type: noop}
+"""
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"colour": "blue"}, "variable 'colour' must be one of"),
+        ({"colour": "red", "code": "abcd; rm -rf /"}, "variable 'code' must match"),
+        ({"colour": "red", "count": "many"}, "variable 'count' expects a integer"),
+        ({"colour": "red", "count": True}, "variable 'count' expects a integer"),
+        ({}, "variable 'colour' is required"),
+        ({"colour": "red", "extra": "x"}, "the mission has no variable 'extra'"),
+    ],
+)
+def test_a_granted_start_with_variables_outside_their_declarations_is_refused(
+    tmp_path: Path, variables: dict[str, object], named: str
+) -> None:
+    key = home_keys(tmp_path)
+    acme = issue(key, Claims(sub="acme-ci", role=Role.TENANT, tenant="acme"))
+    metadata = (("x-rustchain-tenant", "acme"), ("authorization", f"Bearer {acme}"))
+    plan = plan_of(CHOOSING)
+
+    async def scenario() -> tuple[grpc.StatusCode, str, str]:
+        async with running_services(tmp_path, ("verifier", "executor")) as services:
+            verifier = verifier_pb2_grpc.VerifierServiceStub(services.channel("verifier"))
+            executor = executor_pb2_grpc.ExecutorServiceStub(services.channel("executor"))
+            verdict = await verifier.VerifyPlan(
+                verifier_pb2.VerifyPlanRequest(plan_json=plan.to_json(), mission_id="m1"),
+                metadata=metadata,
+            )
+            assert verdict.safe and verdict.verdict_token
+
+            async def start(chosen: dict[str, object], mission_id: str) -> tuple[str, str]:
+                request = executor_pb2.StartMissionRequest(
+                    plan_json=plan.to_json(),
+                    mission_id=mission_id,
+                    verdict_token=verdict.verdict_token,
+                    variables_json=json.dumps(chosen),
+                )
+                try:
+                    await executor.StartMission(request, metadata=metadata)
+                except grpc.aio.AioRpcError as refused:
+                    return refused.code().name, refused.details() or ""
+                return "OK", ""
+
+            code, details = await start(variables, "m1")
+            # The same grant with variables that fit starts the mission.
+            accepted, _ = await start({"colour": "green"}, "m1")
+            return grpc.StatusCode[code], details, accepted
+
+    code, details, accepted = asyncio.run(scenario())
+    assert code is grpc.StatusCode.INVALID_ARGUMENT
+    assert named in details
+    assert accepted == "OK"

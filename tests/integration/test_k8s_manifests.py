@@ -15,6 +15,7 @@ import json
 import shutil
 import socket
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from typing import Any
 import click
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from rustchain.cli.app import app
 from rustchain.domain.credentials import Claims, Role
@@ -47,7 +49,13 @@ from rustchain.platform.nats_auth import (
 )
 from rustchain.platform.nats_jwt import public_key
 from rustchain.platform.nats_server import NATS_URL_VARIABLE, nats_server_binary
-from rustchain.platform.tokens import KEY_VARIABLE, TOKEN_VARIABLE, issue, verify
+from rustchain.platform.signing_keys import (
+    TOKEN_KEYS,
+    VERDICT_KEYS,
+    parse_private_key,
+    parse_public_key,
+)
+from rustchain.platform.tokens import TOKEN_VARIABLE, issue, verify
 from rustchain.tools.k8s_secrets import AUTH_CONF_FILE, write_secrets
 from rustchain.verifier.policy_files import POLICIES_FOLDER
 from tests.conditions import wait_until_sync
@@ -55,10 +63,16 @@ from tests.paths import REPO
 
 OVERLAYS = ("dev", "production")
 DATABASE_VARIABLE = "RUSTCHAIN_DATABASE_URL"
-SECRET_VARIABLES = (KEY_VARIABLE, TOKEN_VARIABLE, DATABASE_VARIABLE)
+PUBLIC_KEY = TOKEN_KEYS.public_variable
+VERDICT_PUBLIC_KEY = VERDICT_KEYS.public_variable
+VERDICT_KEY_FILE = f"{VERDICT_KEYS.private_variable}_FILE"
+VERDICT_KEY_SECRET = "rustchain-verdict-signing-key"
+SECRET_VARIABLES = (PUBLIC_KEY, VERDICT_PUBLIC_KEY, TOKEN_VARIABLE, DATABASE_VARIABLE)
 # What production expects the platform team to have created (k8s/overlays/production, docs).
 PRODUCTION_SECRETS = {
-    "rustchain-jwt": {KEY_VARIABLE},
+    "rustchain-token-public-key": {PUBLIC_KEY},
+    VERDICT_KEY_SECRET: {"verdict-signing.pem"},
+    "rustchain-verdict-public-key": {VERDICT_PUBLIC_KEY},
     "rustchain-admin-token": {TOKEN_VARIABLE},
     "rustchain-database": {DATABASE_VARIABLE},
     "rustchain-nats-callout": {SECRETS_FILE},
@@ -182,14 +196,17 @@ def production(k8s_tree: Path) -> Rendered:
 # The secrets tool.
 
 
-def test_secrets_tool_writes_a_token_the_key_verifies_and_the_issuer_of_its_seed(
+def test_secrets_tool_writes_a_token_the_public_key_verifies_and_the_issuer_of_its_seed(
     tmp_path: Path,
 ) -> None:
     material = write_secrets(tmp_path / "secrets")
     out = tmp_path / "secrets"
-    key = (out / "jwt.key").read_text()
+    key = parse_public_key((out / "token-signing.pub.pem").read_text(), "test")
     claims = verify(key, (out / "admin.token").read_text())
     assert claims.role is Role.ADMIN
+    assert claims.exp is not None, "the services' token expires too"
+    verdict = parse_public_key((out / "verdict-signing.pub.pem").read_text(), "test")
+    assert verdict != key
     seed = json.loads((out / SECRETS_FILE).read_text())["issuer_seed"]
     include = json.loads((out / AUTH_CONF_FILE).read_text())
     assert include["authorization"]["auth_callout"]["issuer"] == public_key(seed)
@@ -197,7 +214,8 @@ def test_secrets_tool_writes_a_token_the_key_verifies_and_the_issuer_of_its_seed
     assert material.postgres_password in (out / "database.url").read_text()
     for path in out.iterdir():
         # A secretGenerator takes the file's bytes: a newline would end up in the value.
-        assert not path.read_text().endswith("\n") or path.name == AUTH_CONF_FILE, path.name
+        pem = path.name.endswith(".pem")
+        assert not path.read_text().endswith("\n") or path.name == AUTH_CONF_FILE or pem, path.name
         assert path.stat().st_mode & 0o077 == 0, f"{path.name} is readable by others"
 
 
@@ -207,18 +225,33 @@ def test_secrets_tool_keeps_what_exists_and_rotate_replaces_everything(tmp_path:
     again = write_secrets(out)
     assert again == first
     rotated = write_secrets(out, rotate=True)
-    assert rotated.jwt_key != first.jwt_key
+    assert rotated.token_key != first.token_key
+    assert rotated.verdict_key != first.verdict_key
     assert rotated.callout.issuer_seed != first.callout.issuer_seed
     assert rotated.postgres_password != first.postgres_password
-    verify(rotated.jwt_key, rotated.admin_token)
+    verify(parse_public_key(rotated.token_public_key, "test"), rotated.admin_token)
 
 
 def test_secrets_tool_replaces_an_admin_token_the_key_no_longer_verifies(tmp_path: Path) -> None:
     out = tmp_path / "secrets"
     write_secrets(out)
-    (out / "admin.token").write_text(issue("another key" * 4, Claims(sub="x", role=Role.ADMIN)))
+    other = Ed25519PrivateKey.generate()
+    (out / "admin.token").write_text(issue(other, Claims(sub="x", role=Role.ADMIN)))
     material = write_secrets(out)
-    assert verify(material.jwt_key, (out / "admin.token").read_text()).role is Role.ADMIN
+    key = parse_public_key(material.token_public_key, "test")
+    assert verify(key, (out / "admin.token").read_text()).role is Role.ADMIN
+
+
+def test_secrets_tool_renews_an_admin_token_close_to_its_expiry(tmp_path: Path) -> None:
+    out = tmp_path / "secrets"
+    first = write_secrets(out)
+    key = parse_private_key(first.token_key, "test")
+    (out / "admin.token").write_text(
+        issue(key, Claims(sub="x", role=Role.ADMIN), expires_in=86_400)
+    )
+    renewed = write_secrets(out)
+    claims = verify(key.public_key(), renewed.admin_token)
+    assert claims.exp is not None and claims.exp - time.time() > 300 * 86_400
 
 
 # Both overlays.
@@ -282,9 +315,11 @@ def test_nats_url_names_the_nats_service_where_it_is_needed(rendered: Rendered) 
 
 
 def test_credentials_come_from_secrets_never_literals(rendered: Rendered) -> None:
-    needs = {name: {KEY_VARIABLE, TOKEN_VARIABLE} for name in SERVICES}
+    needs = {name: {PUBLIC_KEY, TOKEN_VARIABLE} for name in SERVICES}
     needs.update({f"relay-{store}": {TOKEN_VARIABLE} for store in RELAYED_STORES})
-    needs["nats-auth-callout"] = {KEY_VARIABLE}
+    needs["nats-auth-callout"] = {PUBLIC_KEY}
+    needs["executor"].add(VERDICT_PUBLIC_KEY)
+    needs["verifier"].add(VERDICT_KEY_FILE)
     for name in ("verifier", "executor", *(f"relay-{s}" for s in RELAYED_STORES)):
         needs[name].add(DATABASE_VARIABLE)
     for workload in rendered.workloads():
@@ -295,6 +330,49 @@ def test_credentials_come_from_secrets_never_literals(rendered: Rendered) -> Non
                 assert "value" not in env[variable], f"{name}: {variable} is a literal"
                 assert "secretKeyRef" in env[variable]["valueFrom"], f"{name}: {variable}"
         assert needs.get(name, set()) <= env.keys(), f"{name} lacks {needs[name] - env.keys()}"
+
+
+def _secrets_of(workload: Resource) -> set[str]:
+    pod = workload["spec"]["template"]["spec"]
+    names = {
+        item["valueFrom"]["secretKeyRef"]["name"]
+        for item in container(workload).get("env", [])
+        if "secretKeyRef" in item.get("valueFrom", {})
+    }
+    for volume in pod.get("volumes", []):
+        if "secret" in volume:
+            names.add(volume["secret"]["secretName"])
+        for source in volume.get("projected", {}).get("sources", []):
+            if "secret" in source:
+                names.add(source["secret"]["name"])
+    return {name if name in PRODUCTION_SECRETS else name.rsplit("-", 1)[0] for name in names}
+
+
+def test_only_the_verifier_mounts_a_private_key_and_no_pod_the_token_signing_key(
+    rendered: Rendered,
+) -> None:
+    holders = [
+        w["metadata"]["name"] for w in rendered.workloads() if VERDICT_KEY_SECRET in _secrets_of(w)
+    ]
+    assert holders == ["verifier"]
+    verifier = rendered.named("Deployment", "verifier")
+    path = Path(literal_env(verifier, VERDICT_KEY_FILE))
+    volumes = {v["name"]: v for v in verifier["spec"]["template"]["spec"]["volumes"]}
+    mount = next(
+        m for m in container(verifier)["volumeMounts"] if m["mountPath"] == str(path.parent)
+    )
+    assert mount["readOnly"] is True
+    secret = volumes[mount["name"]]["secret"]
+    assert secret["secretName"].startswith(VERDICT_KEY_SECRET)
+    assert secret["defaultMode"] & 0o037 == 0, "the verdict key is readable by its group at most"
+    for workload in rendered.workloads():
+        for item in container(workload).get("env", []):
+            assert "SIGNING_KEY" not in item["name"] or workload["metadata"]["name"] == "verifier"
+    for secret in rendered.of_kind("Secret"):
+        for value in secret.get("data", {}).values():
+            assert b"PRIVATE KEY" not in base64.b64decode(value) or secret["metadata"][
+                "name"
+            ].startswith(VERDICT_KEY_SECRET)
 
 
 def test_every_secret_referenced_is_generated_or_documented(rendered: Rendered) -> None:
@@ -401,8 +479,7 @@ def test_dev_nats_include_names_the_issuer_of_the_callout_seed(dev: Rendered) ->
     include = json.loads(dev.secret_value("rustchain-nats-auth-conf", AUTH_CONF_FILE))
     assert include["authorization"]["auth_callout"]["issuer"] == public_key(callout.issuer_seed)
     assert include == server_configuration(callout)
-    key = dev.secret_value("rustchain-jwt", KEY_VARIABLE)
-    assert key == key.strip()
+    key = parse_public_key(dev.secret_value("rustchain-token-public-key", PUBLIC_KEY), "test")
     assert verify(key, dev.secret_value("rustchain-admin-token", TOKEN_VARIABLE)).role is Role.ADMIN
 
 
@@ -478,9 +555,9 @@ def test_dev_secrets_let_the_callout_admit_the_admin_token_and_refuse_a_forged_o
 ) -> None:
     stored = json.loads(dev.secret_value("rustchain-nats-callout", SECRETS_FILE))
     callout = CalloutSecrets(stored["issuer_seed"], stored["password"])
-    key = dev.secret_value("rustchain-jwt", KEY_VARIABLE)
+    key = parse_public_key(dev.secret_value("rustchain-token-public-key", PUBLIC_KEY), "test")
     admin = dev.secret_value("rustchain-admin-token", TOKEN_VARIABLE)
-    forged = issue("not the deployment's key" * 2, Claims(sub="admin", role=Role.ADMIN))
+    forged = issue(Ed25519PrivateKey.generate(), Claims(sub="admin", role=Role.ADMIN))
 
     async def scenario() -> None:
         stop, ready = asyncio.Event(), asyncio.Event()

@@ -18,6 +18,7 @@ import nats
 import nats.errors
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.client import Client
 
 from rustchain.cli import exit_codes
@@ -35,10 +36,11 @@ from rustchain.platform.jetstream import (
 from rustchain.platform.nats_auth import CalloutSecrets, callout_secrets, serve_callout
 from rustchain.platform.nats_server import NatsServer, NatsServerSettings
 from rustchain.platform.relay import JetStreamRelay
-from rustchain.platform.tokens import TOKEN_VARIABLE, issue
+from rustchain.platform.tokens import TOKEN_LIFETIME_SECONDS, TOKEN_VARIABLE, issue
 from tests.integration.event_helpers import append_in_batches, many_drafts
 
-KEY = "test-signing-key-" + "k" * 40
+SIGNING_KEY = Ed25519PrivateKey.generate()
+KEY = SIGNING_KEY.public_key()
 ADMIN = Claims(sub="admin", role=Role.ADMIN)
 ACME = Claims(sub="acme-ci", role=Role.TENANT, tenant="acme")
 GLOBEX_AUDITOR = Claims(sub="auditor-1", role=Role.AUDITOR, tenants=["globex"])
@@ -54,7 +56,7 @@ class SecuredNats:
     home: Path
 
     def token(self, claims: Claims, expires_in: float | None = None) -> str:
-        return issue(KEY, claims, expires_in=expires_in)
+        return issue(SIGNING_KEY, claims, expires_in=expires_in or TOKEN_LIFETIME_SECONDS)
 
 
 @asynccontextmanager
@@ -212,8 +214,8 @@ def test_a_connection_without_a_valid_token_is_refused(
 ) -> None:
     tokens = {
         "none": None,
-        "expired": issue(KEY, ACME, now=time.time() - 3600, expires_in=60),
-        "forged": issue("another-key-" + "x" * 40, ADMIN),
+        "expired": issue(SIGNING_KEY, ACME, now=time.time() - 3600, expires_in=60),
+        "forged": issue(Ed25519PrivateKey.generate(), ADMIN),
         "garbage": "not-a-token",
     }
 
@@ -265,7 +267,7 @@ def test_the_events_verb_refuses_another_tenants_events(secured: SecuredNats) ->
 
 
 def test_the_events_verb_with_a_forged_token_is_unauthenticated(secured: SecuredNats) -> None:
-    forged = issue("another-key-" + "x" * 40, ADMIN)
+    forged = issue(Ed25519PrivateKey.generate(), ADMIN)
 
     async def invoke() -> tuple[int, str]:
         async with callout_running(secured):

@@ -7,6 +7,7 @@ import time
 
 import nkeys
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from rustchain.domain.credentials import Claims, Role
 from rustchain.domain.nats_permissions import inbox_prefix, subject_permissions
@@ -14,7 +15,8 @@ from rustchain.platform.nats_auth import authorize_connection
 from rustchain.platform.nats_jwt import decode_unverified, encode, new_account_seed, public_key
 from rustchain.platform.tokens import issue
 
-KEY = "unit-signing-key-" + "k" * 40
+SIGNING_KEY = Ed25519PrivateKey.generate()
+KEY = SIGNING_KEY.public_key()
 
 
 def test_the_admin_is_unrestricted() -> None:
@@ -71,7 +73,7 @@ def _request(token: str | None) -> str:
     [
         (None, "a RustChain token is required"),
         ("garbage", "the token is not valid"),
-        (issue("another-key-" + "x" * 40, Claims(sub="admin", role=Role.ADMIN)), "not valid"),
+        (issue(Ed25519PrivateKey.generate(), Claims(sub="admin", role=Role.ADMIN)), "not valid"),
     ],
 )
 def test_the_callout_refuses_a_connection_without_a_valid_token(
@@ -88,7 +90,7 @@ def test_the_callout_admits_a_tenant_with_its_permissions_until_its_token_expire
     seed = new_account_seed()
     claims = Claims(sub="ci", role=Role.TENANT, tenant="acme")
     now = int(time.time())
-    token = issue(KEY, claims, now=now, expires_in=60)
+    token = issue(SIGNING_KEY, claims, now=now, expires_in=60)
     answer = decode_unverified(authorize_connection(_request(token), seed, KEY, now=now))
     user = decode_unverified(answer["nats"]["jwt"])
     assert user["sub"] == "UNEWUSER" and user["aud"] == "RUSTCHAIN" and user["exp"] == now + 60

@@ -49,7 +49,7 @@ from rustchain.platform.nats_auth import callout_secrets, serve_callout
 from rustchain.platform.nats_server import NATS_URL_VARIABLE
 from rustchain.platform.reconcile import reconcile as reconcile_store
 from rustchain.platform.relay import JetStreamRelay, RelaySettings
-from rustchain.platform.tokens import signing_key
+from rustchain.platform.signing_keys import SigningKeyError, token_public_key
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 T = TypeVar("T")
@@ -262,10 +262,14 @@ def auth_callout(nats_url: str | None) -> None:
     """
     home = rustchain_home()
     secrets = callout_secrets(home)
-    key = signing_key(home)
+    try:
+        key = token_public_key(home)
+    except SigningKeyError as error:
+        _fail(str(error), exit_codes.MISSION_AT_FAULT)
     if secrets is None or key is None:
         _fail(
-            f"no NATS callout secrets or signing key under {home}: `rustchain up` creates them",
+            f"no NATS callout secrets or token public key under {home}: `rustchain up` creates"
+            " them",
             exit_codes.MISSION_AT_FAULT,
         )
     url = resolve_nats_url(nats_url)

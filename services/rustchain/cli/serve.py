@@ -40,8 +40,15 @@ from rustchain.platform.home import rustchain_home
 from rustchain.platform.jetstream import StreamUsageReader
 from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
 from rustchain.platform.nats_server import NATS_URL_VARIABLE
+from rustchain.platform.private_files import tighten_home
 from rustchain.platform.sandbox.selection import SandboxSettingError, choose_sandbox, describe
-from rustchain.platform.tokens import signing_key
+from rustchain.platform.signing_keys import (
+    VERDICT_KEYS,
+    SigningKeyError,
+    load_private_key,
+    load_public_key,
+    token_public_key,
+)
 from rustchain.steps import default_registry
 from rustchain.steps.runtime import MemoryClient
 from rustchain.trainer.consuming import consume_until
@@ -87,6 +94,13 @@ def _store(name: str, environ: Mapping[str, str]) -> EventStoreSettings:
     return EventStoreSettings.from_environ(name, environ)
 
 
+def _missing(variable: str, path: Path) -> str:
+    return (
+        f"the deployment authenticates its calls but no verdict key was found: set {variable}"
+        f" (or {variable}_FILE), or put it at {path} (`rustchain up` makes it)"
+    )
+
+
 def _endpoint(service: str, given: Mapping[str, str], home: Path, env: Mapping[str, str]) -> str:
     if service in given:
         return given[service]
@@ -98,10 +112,14 @@ def _endpoint(service: str, given: Mapping[str, str], home: Path, env: Mapping[s
 
 def host_verifier(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted:
     """The verifier on its own event store, with each tenant's policy from the home."""
-    store = open_event_store(_store("verifier", environ))
     home = rustchain_home(environ)
+    # The verifier alone holds the verdict key's private half: what it signs, the executor trusts.
+    verdict_key = load_private_key(home, VERDICT_KEYS, environ)
+    if verdict_key is None and token_public_key(home, environ) is not None:
+        raise ServeError(_missing(VERDICT_KEYS.private_variable, VERDICT_KEYS.private_path(home)))
+    store = open_event_store(_store("verifier", environ))
     servicer = VerifierServicer(
-        store, TenantPolicies(home / POLICIES_FOLDER), signing_key=signing_key(home, environ)
+        store, TenantPolicies(home / POLICIES_FOLDER), signing_key=verdict_key
     )
     return Hosted([verifier_binding(servicer)], closers=[_sync(store.close)])
 
@@ -115,6 +133,10 @@ def host_memory(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted:
 def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted:
     """The executor on its event store; rag steps use the memory service when one is named."""
     home = rustchain_home(environ)
+    # Public keys only: an executor (or a step that takes it over) cannot sign a verdict.
+    verdict_key = load_public_key(home, VERDICT_KEYS, environ)
+    if verdict_key is None and token_public_key(home, environ) is not None:
+        raise ServeError(_missing(VERDICT_KEYS.public_variable, VERDICT_KEYS.public_path(home)))
     store = open_event_store(_store("executor", environ))
     closers: list[Closer] = [_sync(store.close)]
     memory_for: Callable[[str], MemoryClient]
@@ -148,7 +170,7 @@ def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
     servicer = ExecutorServicer(
         application,
         reader.usage if reader is not None else None,
-        verdict_key=signing_key(home, environ),
+        verdict_key=verdict_key,
     )
     closers.append(servicer.stop)
     if reader is not None:
@@ -219,12 +241,14 @@ async def serve(
 ) -> None:
     """Serve one service on host:port until `stop` is set; `announce` gets the port once bound,
     `say` the lines the service says about itself first."""
+    home = rustchain_home(environ)
+    tighten_home(home)
+    # Every RPC is authenticated once the deployment has a token key (`rustchain up` makes one).
+    key = token_public_key(home, environ)
+    interceptors = [AuthInterceptor(key)] if key is not None else []
     hosted = HOSTS[service](environ, peers)
     for line in hosted.lines:
         say(line)
-    # Every RPC is authenticated once the deployment has a signing key (`rustchain up` makes one).
-    key = signing_key(rustchain_home(environ), environ)
-    interceptors = [AuthInterceptor(key)] if key else []
     try:
         running = await start_server(
             hosted.bindings,
@@ -285,7 +309,13 @@ def serve_command(
     peers = {name: value for name, value in given.items() if value}
     try:
         asyncio.run(_serve_until_signal(service, host, port, dict(os.environ), peers))
-    except (ServeError, EndpointsError, GrpcServerError, MessageLimitError) as error:
+    except (
+        ServeError,
+        EndpointsError,
+        GrpcServerError,
+        MessageLimitError,
+        SigningKeyError,
+    ) as error:
         click.echo(f"rustchain serve {service}: {error}", err=True)
         sys.exit(exit_codes.USAGE)
     except EventStoreError as error:

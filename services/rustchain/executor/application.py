@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rustchain.domain import run_decisions as decide
+from rustchain.domain.bindings import bind_variables
 from rustchain.domain.events import EventDraft, EventEnvelope
 from rustchain.domain.mission_index import MissionIndex
 from rustchain.domain.mission_run import MissionRun
@@ -116,8 +117,11 @@ class ExecutorApplication:
         """Record the start of a run of a plan; returns the mission id.
 
         The workspace is the one given (the mission's `config.workspace`, resolved by the caller)
-        or a fresh folder per mission under the executor's workspaces.
+        or a fresh folder per mission under the executor's workspaces. The variables are bound
+        again against the plan's declarations (types, enums, patterns): a verdict covers the plan,
+        not the values a caller sends with it (VariableBindingError names each one that fails).
         """
+        variables = bind_variables(plan.variables, variables)
         if workspace is not None and self.policy_for is not None:
             self._check_workspace(self.policy_for(tenant), plan, workspace)
         if mission_id is not None and self.index().has(tenant, mission_id):

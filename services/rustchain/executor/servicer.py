@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
+from rustchain.domain.bindings import VariableBindingError
 from rustchain.domain.events import EventEnvelope
 from rustchain.domain.mission_index import MissionEntry, page_of
 from rustchain.domain.mission_run import MissionRun
@@ -46,6 +48,7 @@ from rustchain.platform.tokens import read_verdict
 
 STATUS: StatusTable = {
     BadRequestError: grpc.StatusCode.INVALID_ARGUMENT,
+    VariableBindingError: grpc.StatusCode.INVALID_ARGUMENT,
     QuotaExceededError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     WorkspaceRefusedError: grpc.StatusCode.PERMISSION_DENIED,
     MissionExistsError: grpc.StatusCode.ALREADY_EXISTS,
@@ -141,10 +144,11 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         self,
         application: ExecutorApplication,
         stream_usage: Callable[[str], Awaitable[StreamUsage | None]] | None = None,
-        verdict_key: str | None = None,
+        verdict_key: Ed25519PublicKey | None = None,
     ) -> None:
         self.app = application
-        # With the deployment's key, a mission starts only with the verifier's signed SAFE verdict.
+        # With the verifier's public key, a mission starts only with the verifier's signed SAFE
+        # verdict; the executor holds no key that could sign one.
         self.verdict_key = verdict_key
         # Where the tenant's event stream stands against its size quota, when JetStream is known.
         self.stream_usage = stream_usage

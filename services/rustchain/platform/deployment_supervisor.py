@@ -30,7 +30,7 @@ from rustchain.platform.jetstream import (
 )
 from rustchain.platform.nats_auth import callout_secrets
 from rustchain.platform.nats_server import NatsServer, NatsServerSettings, free_port
-from rustchain.platform.tokens import TOKEN_VARIABLE, ensure_admin_token, signing_key
+from rustchain.platform.service_tokens import ServiceTokens
 
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
@@ -60,6 +60,8 @@ class Child:
     log: IO[bytes] | None = None
     restarts: int = 0
     restart_at: float | None = None
+    renew_at: float | None = None
+    """When (wall clock) its token is due for renewal: it is then restarted with a new one."""
 
     def start(self, environ: Mapping[str, str]) -> None:
         """Start the process, its output appended to its log."""
@@ -149,24 +151,26 @@ class Deployment:
     report: Report
     nats: NatsServer | None = None
     children: list[Child] = field(default_factory=list)
+    tokens: ServiceTokens | None = None
 
     def up(self) -> Endpoints:
         """Start everything, wait until each service serves, write endpoints.json."""
+        # The keys, the CLI's admin token and the stores first: each change is said.
+        self.tokens = ServiceTokens.prepare(self.home, self.environ, self.report)
         # Every NATS connection is authorised by its token, by the auth callout child below.
         callout = callout_secrets(self.home, create=True)
         settings = NatsServerSettings.from_environ(self.home, self.environ, callout=callout)
         self.nats = NatsServer(settings)
         self.nats.start()
-        environ = {**self.environ, "RUSTCHAIN_HOME": str(self.home), "NATS_URL": self.nats.url}
-        # Every RPC carries a token; the services call each other (memory) as the admin.
-        key = signing_key(self.home, environ, create=True)
-        assert key is not None
-        environ[TOKEN_VARIABLE] = environ.get(TOKEN_VARIABLE) or ensure_admin_token(self.home, key)
-        self.environ = environ
+        self.environ = {
+            **self.environ,
+            "RUSTCHAIN_HOME": str(self.home),
+            "NATS_URL": self.nats.url,
+        }
         logs = self.home / "logs"
         argv = [sys.executable, "-m", "rustchain", "events", "auth-callout"]
         self._start(Child("nats-auth", argv, logs / "nats-auth.log"))
-        wait_admitting(self.nats.url, environ[TOKEN_VARIABLE])
+        wait_admitting(self.nats.url, self.tokens.probe_token())
         endpoints = {name: f"{LOOPBACK}:{free_port()}" for name in START_ORDER}
         for name in START_ORDER:
             port = int(endpoints[name].rpartition(":")[2])
@@ -182,12 +186,29 @@ class Deployment:
         return result
 
     def _start(self, child: Child) -> None:
-        child.start(self.environ)
+        assert self.tokens is not None, "up() prepares the tokens before any child starts"
+        environ, child.renew_at = self.tokens.environ_for(child.name, self.environ)
+        child.start(environ)
         if child not in self.children:
             self.children.append(child)
 
+    def renew_tokens(self, wall_now: float) -> None:
+        """Restart each child whose token is due for renewal with a new one; renew admin.token."""
+        if self.tokens is None:
+            return
+        self.tokens.renew_admin_token(wall_now)
+        for child in self.children:
+            due = child.renew_at is not None and wall_now >= child.renew_at
+            if due and child.restart_at is None and child.exit_code() is None:
+                self.report(
+                    f"{child.name}'s token is due for renewal: restarting it with a new one"
+                )
+                child.stop()
+                self._start(child)
+
     def supervise_once(self, now: float) -> None:
         """Report and restart whatever has died since the last look."""
+        self.renew_tokens(time.time())
         if self.nats is not None and self.nats.pid is not None and _reaped(self.nats.pid):
             self.report(f"nats-server (pid {self.nats.pid}) died; restarting it")
             self.nats.stop()
@@ -206,7 +227,7 @@ class Deployment:
             elif child.restart_at is not None and now >= child.restart_at:
                 child.restarts += 1
                 child.restart_at = None
-                child.start(self.environ)
+                self._start(child)
                 self.report(
                     f"{child.name} restarted (pid {child.process.pid if child.process else '?'})"
                 )

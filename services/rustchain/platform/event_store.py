@@ -23,6 +23,7 @@ from eventsourcing.utils import Environment
 
 from rustchain.domain.events import EventDraft, EventEnvelope, decode_event, seal_all
 from rustchain.platform.home import rustchain_home
+from rustchain.platform.private_files import private_file
 
 DATABASE_URL_VARIABLE = "RUSTCHAIN_DATABASE_URL"
 CIPHER_KEY_VARIABLE = "RUSTCHAIN_CIPHER_KEY"
@@ -262,6 +263,9 @@ class RecorderEventStore:
 def open_event_store(settings: EventStoreSettings) -> RecorderEventStore:
     """The event store the settings name, its tables created if missing."""
     environment = Environment(name=settings.name, env=infrastructure_environment(settings))
+    if not settings.database_url:
+        # Made 0600 before SQLite opens it; its -wal and -shm files take the same mode.
+        private_file(sqlite_path(settings))
     factory = InfrastructureFactory.construct(environment)
     return RecorderEventStore(factory.process_recorder(), factory.cipher())
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias
 
 import grpc
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from rustchain.domain.credentials import (
     Access,
@@ -83,7 +84,7 @@ def _denial(handler: Handler, code: grpc.StatusCode, details: str) -> Handler:
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Refuses every call without a valid token for the tenant it names."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: Ed25519PublicKey) -> None:
         self._key = key
 
     async def intercept_service(

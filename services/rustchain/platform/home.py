@@ -11,8 +11,8 @@ DEFAULT_HOME = ".rustchain"
 
 
 def rustchain_home(environ: Mapping[str, str] | None = None) -> Path:
-    """The state directory named by `$RUSTCHAIN_HOME` (created if missing), absolute."""
+    """The state directory named by `$RUSTCHAIN_HOME` (created 0700 if missing), absolute."""
     env = os.environ if environ is None else environ
     home = Path(env.get(HOME_VARIABLE) or DEFAULT_HOME).expanduser().absolute()
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
     return home

@@ -11,6 +11,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from rustchain.platform.private_files import private_file
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     tenant TEXT NOT NULL, collection TEXT NOT NULL, id TEXT NOT NULL,
@@ -28,7 +30,9 @@ class SqliteMemoryStore:
     """Documents per tenant and collection; every query is scoped by tenant."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Made 0600 before SQLite opens it; its -wal and -shm files take the same mode.
+        private_file(path)
         self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.executescript(_SCHEMA)

@@ -1,10 +1,11 @@
 """Per-tenant NATS access: the server asks this service (NATS auth callout) about every connection.
 
 A client connects with its RustChain token as the NATS auth token. The server hands the connection
-to this service, which verifies the token with the deployment's key and answers with a NATS user
-whose permissions are those of the token's claims (domain/nats_permissions.py): a tenant reads its
-own stream only, an auditor the tenants it names, the admin (the services) everything. A missing,
-forged or expired token is refused, and a connection ends when its token expires.
+to this service, which verifies the token with the deployment's public token key (it holds no key
+that could sign one) and answers with a NATS user whose permissions are those of the token's claims
+(domain/nats_permissions.py): a tenant reads its own stream only, an auditor the tenants it names,
+the admin (the services) everything. A missing, forged or expired token is refused,
+and a connection ends when its token expires.
 
 The callout answers are signed with an account nkey the server trusts (the issuer); the service
 itself connects as a user of a separate account, with a password, both kept in
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from nats.aio.msg import Msg
 
 from rustchain.domain.credentials import CredentialError
@@ -36,6 +38,7 @@ from rustchain.platform.nats_jwt import (
     public_key,
     user_claims,
 )
+from rustchain.platform.private_files import write_private
 from rustchain.platform.tokens import verify
 
 SECRETS_FILE = "nats-auth.json"
@@ -70,9 +73,7 @@ def callout_secrets(home: Path, create: bool = False) -> CalloutSecrets | None:
     if not create:
         return None
     made = CalloutSecrets(new_account_seed(), secrets.token_urlsafe(32))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(json.dumps({"issuer_seed": made.issuer_seed, "password": made.password}))
+    write_private(path, json.dumps({"issuer_seed": made.issuer_seed, "password": made.password}))
     return made
 
 
@@ -95,7 +96,7 @@ def server_configuration(callout: CalloutSecrets) -> dict[str, Any]:
     }
 
 
-def authorize_connection(request: str, issuer_seed: str, key: str, now: int) -> str:
+def authorize_connection(request: str, issuer_seed: str, key: Ed25519PublicKey, now: int) -> str:
     """The signed answer to one authorization request (a JWT the server signed and sent)."""
     claims = decode_unverified(request)["nats"]
     user_nkey = str(claims["user_nkey"])
@@ -127,7 +128,7 @@ def authorize_connection(request: str, issuer_seed: str, key: str, now: int) -> 
 async def serve_callout(
     url: str,
     callout: CalloutSecrets,
-    key: str,
+    key: Ed25519PublicKey,
     stop: asyncio.Event,
     ready: asyncio.Event | None = None,
 ) -> None:

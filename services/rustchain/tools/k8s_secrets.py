@@ -1,21 +1,26 @@
 """`python -m rustchain.tools.k8s_secrets --out DIR`: a Kubernetes deployment's Secret material.
 
-It writes, one value per file (no trailing newline: kustomize's secretGenerator takes a file's bytes
-as the value, and the signing key is read from the environment as is):
+It writes, one value per file (no trailing newline except in PEM files and `auth.conf`:
+kustomize's secretGenerator takes a file's bytes as the value):
 
-| file | what it is | Secret |
+| file | what it is | Secret: mounted by |
 |---|---|---|
-| `jwt.key` | the deployment's HS256 signing key | `rustchain-jwt` |
-| `admin.token` | an admin token signed with it, for the services | `rustchain-admin-token` |
-| `nats-auth.json` | the NATS auth callout's issuer seed and password | `rustchain-nats-callout` |
-| `auth.conf` | the nats-server include that names them | `rustchain-nats-auth-conf` |
-| `postgres.password` | the dev PostgreSQL password | `rustchain-postgres` |
-| `database.url` | the URL of that database | `rustchain-database` |
+| `token-signing.pem` | the key that signs tokens | none: the operator's, for `token create` |
+| `token-signing.pub.pem` | its public key | `rustchain-token-public-key`: services, callout |
+| `verdict-signing.pem` | the verifier's verdict key | `rustchain-verdict-signing-key`: verifier |
+| `verdict-signing.pub.pem` | its public key | `rustchain-verdict-public-key`: executor |
+| `admin.token` | the services' admin token | `rustchain-admin-token`: services, relays |
+| `nats-auth.json` | the NATS callout's issuer seed, password | `rustchain-nats-callout`: callout |
+| `auth.conf` | the nats-server include naming them | `rustchain-nats-auth-conf`: nats |
+| `postgres.password` | the dev PostgreSQL password | `rustchain-postgres`: postgres (dev) |
+| `database.url` | the URL of that database | `rustchain-database`: verifier, executor, relays |
 
 What exists is kept (Tilt runs this on every `tilt up`, and a new PostgreSQL password or key would
 lock a running deployment out of its own data); `--rotate` makes everything new. The derived files
-(`admin.token` when it no longer verifies, `auth.conf`, `database.url`) are rewritten from what
-they derive from, so they always agree with it.
+are rewritten from what they derive from, so they always agree with it: the public keys,
+`auth.conf`, `database.url`, and `admin.token` when it no longer verifies or has less than
+ADMIN_RENEW_WITHIN_SECONDS left (it lives ADMIN_TOKEN_LIFETIME_SECONDS: running the tool again
+before then renews it, `--rotate` replaces it at once).
 """
 
 from __future__ import annotations
@@ -23,28 +28,55 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from rustchain.domain.credentials import Claims, CredentialError, Role
 from rustchain.platform.nats_auth import SECRETS_FILE, CalloutSecrets, server_configuration
 from rustchain.platform.nats_jwt import new_account_seed
-from rustchain.platform.tokens import ADMIN_TOKEN_FILE, KEY_FILE, issue, verify
+from rustchain.platform.signing_keys import (
+    LEGACY_KEY_FILE,
+    TOKEN_KEYS,
+    VERDICT_KEYS,
+    KeyPair,
+    parse_private_key,
+    private_pem,
+    public_pem,
+)
+from rustchain.platform.tokens import ADMIN_TOKEN_FILE, DAY, issue, verify
 
 AUTH_CONF_FILE = "auth.conf"
 POSTGRES_PASSWORD_FILE = "postgres.password"
 DATABASE_URL_FILE = "database.url"
 DEV_DATABASE = "postgresql://rustchain:{password}@postgres:5432/rustchain"
 """The dev overlay's in-cluster PostgreSQL (k8s/overlays/dev/postgres.yaml)."""
+ADMIN_TOKEN_LIFETIME_SECONDS = 365 * DAY
+"""Long: it lives in a Secret only the services' pods mount, and a renewal means a restart."""
+ADMIN_RENEW_WITHIN_SECONDS = 30 * DAY
+
+
+def private_file_name(pair: KeyPair) -> str:
+    """The file (and Secret key) of a pair's private half."""
+    return f"{pair.name}.pem"
+
+
+def public_file_name(pair: KeyPair) -> str:
+    """The file of a pair's public half."""
+    return f"{pair.name}.pub.pem"
 
 
 @dataclass(frozen=True)
 class SecretMaterial:
     """What a deployment's Secrets hold, as written to the output folder."""
 
-    jwt_key: str
+    token_key: str
+    token_public_key: str
+    verdict_key: str
+    verdict_public_key: str
     admin_token: str
     callout: CalloutSecrets
     auth_conf: str
@@ -65,15 +97,23 @@ def _kept(path: Path, rotate: bool) -> str | None:
     return path.read_text().strip() or None
 
 
-def _admin_token(path: Path, key: str, rotate: bool) -> str:
+def _key(path: Path, rotate: bool) -> Ed25519PrivateKey:
+    text = _kept(path, rotate)
+    return parse_private_key(text, str(path)) if text else Ed25519PrivateKey.generate()
+
+
+def _admin_token(path: Path, key: Ed25519PrivateKey, rotate: bool) -> str:
     token = _kept(path, rotate)
     if token is not None:
         try:
-            verify(key, token)
-            return token
+            claims = verify(key.public_key(), token)
         except CredentialError:
             pass  # signed with an older key: issue a new one below
-    return issue(key, Claims(sub="admin", role=Role.ADMIN))
+        else:
+            if claims.exp is not None and claims.exp - time.time() > ADMIN_RENEW_WITHIN_SECONDS:
+                return token
+    claims = Claims(sub="service:kubernetes", role=Role.ADMIN)
+    return issue(key, claims, expires_in=ADMIN_TOKEN_LIFETIME_SECONDS)
 
 
 def _callout(path: Path, rotate: bool) -> CalloutSecrets:
@@ -98,14 +138,30 @@ def write_secrets(
     """Write (or keep) every secret file under `out`; `database_url` replaces the dev one."""
     out.mkdir(parents=True, exist_ok=True)
     out.chmod(0o700)
-    key = _kept(out / KEY_FILE, rotate) or secrets.token_urlsafe(48)
-    token = _admin_token(out / ADMIN_TOKEN_FILE, key, rotate)
+    # The shared HS256 key of earlier versions signs nothing any more: it is not kept around.
+    (out / LEGACY_KEY_FILE).unlink(missing_ok=True)
+    token_key = _key(out / private_file_name(TOKEN_KEYS), rotate)
+    verdict_key = _key(out / private_file_name(VERDICT_KEYS), rotate)
+    token = _admin_token(out / ADMIN_TOKEN_FILE, token_key, rotate)
     callout = _callout(out / SECRETS_FILE, rotate)
     # token_hex: nothing in it needs quoting inside the database URL.
     password = _kept(out / POSTGRES_PASSWORD_FILE, rotate) or secrets.token_hex(24)
     url = database_url or DEV_DATABASE.format(password=password)
-    material = SecretMaterial(key, token, callout, auth_include(callout), password, url)
-    _write(out / KEY_FILE, material.jwt_key)
+    material = SecretMaterial(
+        private_pem(token_key),
+        public_pem(token_key.public_key()),
+        private_pem(verdict_key),
+        public_pem(verdict_key.public_key()),
+        token,
+        callout,
+        auth_include(callout),
+        password,
+        url,
+    )
+    _write(out / private_file_name(TOKEN_KEYS), material.token_key)
+    _write(out / public_file_name(TOKEN_KEYS), material.token_public_key)
+    _write(out / private_file_name(VERDICT_KEYS), material.verdict_key)
+    _write(out / public_file_name(VERDICT_KEYS), material.verdict_public_key)
     _write(out / ADMIN_TOKEN_FILE, material.admin_token)
     document = {"issuer_seed": callout.issuer_seed, "password": callout.password}
     _write(out / SECRETS_FILE, json.dumps(document))

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from rustchain.domain.trajectory import Trajectory
+from rustchain.platform.private_files import private_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trajectories (
@@ -28,7 +29,9 @@ class SqliteTrajectoryStore:
     """Trajectories per tenant, and how far each consumer has read each stream."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Made 0600 before SQLite opens it; its -wal and -shm files take the same mode.
+        private_file(path)
         self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=FULL")

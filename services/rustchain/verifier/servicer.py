@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from rustchain.domain.plan import Plan
@@ -73,12 +74,12 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServiceServicer):
         store: EventStore,
         policy_for: Callable[[str], Policy],
         settings: VerifierSettings | None = None,
-        signing_key: str | None = None,
+        signing_key: Ed25519PrivateKey | None = None,
     ) -> None:
         self.store = store
         self.policy_for = policy_for
         self.settings = settings or VerifierSettings()
-        # With the deployment's key, a SAFE verdict for a mission comes with a signed grant that
+        # With the verifier's own key, a SAFE verdict for a mission comes with a signed grant that
         # the executor requires before it starts anything.
         self.signing_key = signing_key
 

@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from rustchain.domain.mission import VariableSpec
 from rustchain.domain.plan import Plan, PlannedStep
 from rustchain.domain.policy import Policy
-from rustchain.domain.policy_obligations import ConstraintGenerator, TokenUse, Use, parse_template
+from rustchain.domain.policy_languages import Rule, command_words, first_word
+from rustchain.domain.policy_obligations import (
+    ConstraintGenerator,
+    Template,
+    TokenUse,
+    Use,
+    parse_template,
+)
 from rustchain.domain.policy_patterns import WHITE_SPACE, regex
 from rustchain.domain.policy_regex import (
     ANYTHING,
@@ -21,7 +28,8 @@ from rustchain.domain.policy_regex import (
     plus,
     union,
 )
-from rustchain.domain.policy_rules import SINK_CATEGORY, CompiledPolicy, compile_policy, first_word
+from rustchain.domain.policy_rules import SINK_CATEGORY, CompiledPolicy, compile_policy
+from rustchain.domain.program_rules import written_words
 from rustchain.domain.verdict import Finding, Verdict, VerdictStatus
 from rustchain.verifier.data_flow import taint
 from rustchain.verifier.limits import Breach, mission_breaches, token_breaches
@@ -95,12 +103,11 @@ class _Run:
             value=value,
         )
 
-    def check_use(self, step: PlannedStep, use: Use) -> None:
+    def check_use(self, step: PlannedStep, use: Use, rules: tuple[Rule, ...] | None = None) -> None:
         template = parse_template(use.text, step, self.plan, self.step_ids)
         example: dict[str, str] = {}
-        rules = self.compiled.rules(use.sink)
-        if use.command is not None and self._prints_only(step, use.command):
-            rules = ()
+        if rules is None:
+            rules = self.compiled.rules(use.sink)
         self.checked.update(rule.id for rule in rules)
         breach = self.runner.first_breach(template, rules)
         if breach is not None:
@@ -140,17 +147,33 @@ class _Run:
                     )
                 )
 
-    def _prints_only(self, step: PlannedStep, command: str) -> bool:
+    def check_arguments(self, step: PlannedStep, uses: list[Use]) -> None:
+        """A command's arguments, each by its program's model and the words before and after."""
+        command = uses[0].command or ""
         if step.parameters.get("shell"):
-            return False
-        template = parse_template(command, step, self.plan, self.step_ids)
-        head = template.parts[0]
-        if not isinstance(head, str):
-            return False
-        # The program must be known before the run: a whole literal word, not one a symbol ends.
-        word = first_word(head)
-        complete = template.is_concrete or len(head.lstrip(WHITE_SPACE)) > len(word)
-        return bool(word) and complete and self.compiled.prints_only(word)
+            for use in uses:
+                self.check_use(step, use)
+            return
+        line = parse_template(command, step, self.plan, self.step_ids)
+        program = _program(line)
+        inline: list[Template | None] = [None]
+        if line.is_concrete:
+            inline = [Template((w,)) for w in command_words(line.substitute({}))[1:]]
+        templates = [parse_template(u.text, step, self.plan, self.step_ids) for u in uses]
+        kind = self.compiled.commands.kind(program)
+        written = [True] * len(templates)
+        if kind not in ("text", "unmodelled"):
+            words = [*inline, *templates]
+            written = written_words(kind, words, self._can)[len(inline) :]
+        for use, write in zip(uses, written, strict=True):
+            self.check_use(step, use, self.compiled.commands.for_word(program, write))
+
+    def _can(self, word: Template | None, language: Lang) -> bool:
+        """Whether a word of a command may be in the language (yes when unknown or undecided)."""
+        if word is None:
+            return True
+        probe = Rule("probe", language, "")
+        return self.runner.decide(word, probe).kind is not OutcomeKind.PROVEN
 
     def add_breach(self, breach: Breach) -> None:
         self.violations.append(
@@ -158,6 +181,16 @@ class _Run:
                 breach.rule, breach.step_id, breach.field, breach.explanation, breach.values
             )
         )
+
+
+def _program(line: Template) -> str | None:
+    """The program of a command line when it is known before the run: a whole literal word."""
+    head = line.parts[0]
+    if not isinstance(head, str):
+        return None
+    word = first_word(head)
+    complete = line.is_concrete or len(head.lstrip(WHITE_SPACE)) > len(word)
+    return word if word and complete else None
 
 
 def _order(finding: Finding) -> tuple[int, int, str]:
@@ -189,12 +222,17 @@ def verify_plan(
             explanation = f"has no constraint generator for step type '{step.step_type}'"
             run.undecided.append(run.finding("verifier.coverage", step.id, None, explanation))
             continue
+        arguments: list[Use] = []
         for obligation in generator(step):
             if isinstance(obligation, TokenUse):
                 run.checked.add("llm.tokens")
                 tokens.setdefault(step.id, []).append(obligation)
+            elif obligation.command is not None:
+                arguments.append(obligation)
             else:
                 run.check_use(step, obligation)
+        if arguments:
+            run.check_arguments(step, arguments)
     run.checked.update(MISSION_RULES)
     for breach in [*mission_breaches(plan, policy), *token_breaches(plan, policy, tokens)]:
         run.add_breach(breach)

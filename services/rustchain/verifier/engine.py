@@ -9,15 +9,9 @@ from dataclasses import dataclass, field
 from rustchain.domain.mission import VariableSpec
 from rustchain.domain.plan import Plan, PlannedStep
 from rustchain.domain.policy import Policy
-from rustchain.domain.policy_languages import Rule, command_words, first_word
-from rustchain.domain.policy_obligations import (
-    ConstraintGenerator,
-    Template,
-    TokenUse,
-    Use,
-    parse_template,
-)
-from rustchain.domain.policy_patterns import WHITE_SPACE, regex
+from rustchain.domain.policy_languages import Rule
+from rustchain.domain.policy_obligations import ConstraintGenerator, TokenUse, Use, parse_template
+from rustchain.domain.policy_patterns import regex
 from rustchain.domain.policy_regex import (
     ANYTHING,
     Lang,
@@ -29,8 +23,8 @@ from rustchain.domain.policy_regex import (
     union,
 )
 from rustchain.domain.policy_rules import SINK_CATEGORY, CompiledPolicy, compile_policy
-from rustchain.domain.program_rules import written_words
 from rustchain.domain.verdict import Finding, Verdict, VerdictStatus
+from rustchain.verifier.arguments import argument_rules
 from rustchain.verifier.data_flow import taint
 from rustchain.verifier.limits import Breach, mission_breaches, token_breaches
 from rustchain.verifier.queries import OutcomeKind, QueryRunner, SymbolDomain
@@ -103,7 +97,18 @@ class _Run:
             value=value,
         )
 
-    def check_use(self, step: PlannedStep, use: Use, rules: tuple[Rule, ...] | None = None) -> None:
+    def check_use(
+        self,
+        step: PlannedStep,
+        use: Use,
+        rules: tuple[Rule, ...] | None = None,
+        context: Mapping[str, str] | None = None,
+        flows: bool = True,
+    ) -> bool:
+        """Check one use (with `rules` instead of its sink's, when given); True on a breach.
+
+        `context`: values of other symbols the rules were chosen for (a command's program).
+        """
         template = parse_template(use.text, step, self.plan, self.step_ids)
         example: dict[str, str] = {}
         if rules is None:
@@ -113,7 +118,7 @@ class _Run:
         if breach is not None:
             rule, outcome = breach
             if outcome.kind is OutcomeKind.VIOLATED:
-                values = outcome.values or {use.field: outcome.value or ""}
+                values = {**(context or {}), **outcome.values} or {use.field: outcome.value or ""}
                 finding = self.finding(
                     rule.id, step.id, use.field, rule.explanation, values, outcome.value
                 )
@@ -123,8 +128,8 @@ class _Run:
                 reason = f"could not be decided in {self.runner.timeout_ms} ms ({outcome.reason})"
                 self.undecided.append(self.finding(rule.id, step.id, use.field, reason))
         category = SINK_CATEGORY[use.sink]
-        if category is None:
-            return
+        if category is None or not flows:
+            return breach is not None
         self.checked.add("data_flow.untrusted")
         for symbol in template.symbols:
             if symbol.source_step is None:
@@ -146,34 +151,21 @@ class _Run:
                         {symbol.name: example_value},
                     )
                 )
+        return breach is not None
 
     def check_arguments(self, step: PlannedStep, uses: list[Use]) -> None:
-        """A command's arguments, each by its program's model and the words before and after."""
-        command = uses[0].command or ""
+        """A command's arguments, each by its program's model and the words around it."""
         if step.parameters.get("shell"):
             for use in uses:
                 self.check_use(step, use)
             return
-        line = parse_template(command, step, self.plan, self.step_ids)
-        program = _program(line)
-        inline: list[Template | None] = [None]
-        if line.is_concrete:
-            inline = [Template((w,)) for w in command_words(line.substitute({}))[1:]]
+        line = parse_template(uses[0].command or "", step, self.plan, self.step_ids)
         templates = [parse_template(u.text, step, self.plan, self.step_ids) for u in uses]
-        kind = self.compiled.commands.kind(program)
-        written = [True] * len(templates)
-        if kind not in ("text", "unmodelled"):
-            words = [*inline, *templates]
-            written = written_words(kind, words, self._can)[len(inline) :]
-        for use, write in zip(uses, written, strict=True):
-            self.check_use(step, use, self.compiled.commands.for_word(program, write))
-
-    def _can(self, word: Template | None, language: Lang) -> bool:
-        """Whether a word of a command may be in the language (yes when unknown or undecided)."""
-        if word is None:
-            return True
-        probe = Rule("probe", language, "")
-        return self.runner.decide(word, probe).kind is not OutcomeKind.PROVEN
+        candidates = argument_rules(self.compiled.commands, self.runner, line, templates)
+        for index, use in enumerate(uses):
+            for number, (values, rules) in enumerate(candidates):
+                if self.check_use(step, use, rules[index], values, flows=number == 0):
+                    break
 
     def add_breach(self, breach: Breach) -> None:
         self.violations.append(
@@ -181,16 +173,6 @@ class _Run:
                 breach.rule, breach.step_id, breach.field, breach.explanation, breach.values
             )
         )
-
-
-def _program(line: Template) -> str | None:
-    """The program of a command line when it is known before the run: a whole literal word."""
-    head = line.parts[0]
-    if not isinstance(head, str):
-        return None
-    word = first_word(head)
-    complete = line.is_concrete or len(head.lstrip(WHITE_SPACE)) > len(word)
-    return word if word and complete else None
 
 
 def _order(finding: Finding) -> tuple[int, int, str]:

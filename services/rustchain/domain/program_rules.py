@@ -4,8 +4,8 @@ GNU `getopt_long` reads `-uo/x` as `-u -o /x`, `-o/x` and `-o /x` alike, `--out=
 as `--output` (any unambiguous prefix of a long option), and keeps reading options after operands
 until `--`. Each language here is a superset of the words that use an option that way: every
 prefix of a long name counts (GNU takes only unambiguous ones), and a cluster may hold any
-character but those that take a value (GNU stops at an unknown one). Supersets make the verifier
-refuse more, never less.
+letter or digit but those that take a value (these programs exit on an unknown option). Supersets
+make the verifier refuse more, never less.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ OPTION_WORD = concat(literal("-"), plus(ANY_CHAR))
 NOT_OPTION_WORD = complement(OPTION_WORD)
 END_OF_OPTIONS = literal("--")
 _NON_EMPTY = plus(ANY_CHAR)
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
 def _long_prefixes(name: str) -> Lang:
@@ -69,9 +70,10 @@ class _Forms:
     def __init__(self, model: ProgramModel | None) -> None:
         self.find = model is not None and model.syntax == "find"
         valued = "" if model is None else _value_shorts(model)
-        # A cluster: `-`, then characters that take no value (not `-` first: that is `--long`).
-        first = char_set(valued + "-", negate=True)
-        self.cluster = concat(literal("-"), optional(concat(first, star(char_set(valued, True)))))
+        # A cluster: `-`, then option letters that take no value (a letter the program does not
+        # know ends it: these programs print their usage and exit on an unknown option).
+        letters = char_set("".join(c for c in _LETTERS if c not in valued))
+        self.cluster = concat(literal("-"), star(letters))
 
     def _whole(self, name: str) -> bool:
         """Whether the name is only ever written as a whole word (`find`'s `-exec`)."""

@@ -203,3 +203,15 @@ def test_environment_names_outside_the_allowlist_are_refused(name: str) -> None:
     if name != "X":
         assert check_environment(everything, name) is not None
     assert check_environment(DEFAULT, "LC_ALL") is None
+
+
+def test_a_program_from_an_enumeration_is_checked_as_each_program() -> None:
+    variables = "variables:\n  tool: {type: string, enum: [cat, sort]}\n"
+    plan = compile_text(_mission("'{tool}'", ["-o../x"], variables)).plan
+    assert plan is not None
+
+    verdict = verify(plan, DEFAULT)
+
+    assert [f.rule for f in verdict.violations] == ["filesystem.workspace"]
+    assert verdict.violations[0].counterexample["tool"] == "sort"
+    assert check_command(DEFAULT, "cat", ["-o../x"]) is None

@@ -215,3 +215,9 @@ def test_a_program_from_an_enumeration_is_checked_as_each_program() -> None:
     assert [f.rule for f in verdict.violations] == ["filesystem.workspace"]
     assert verdict.violations[0].counterexample["tool"] == "sort"
     assert check_command(DEFAULT, "cat", ["-o../x"]) is None
+
+
+def test_the_programs_that_only_print_are_the_default_text_only_ones() -> None:
+    printing = {name for name, model in MODELS.items() if model.prints_only}
+
+    assert printing == set(DEFAULT.commands.text_only_programs)

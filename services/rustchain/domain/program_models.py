@@ -55,7 +55,8 @@ class ProgramModel:
     # `getopt`: GNU option parsing (clusters, attached and split values, long prefixes, `--`,
     # options anywhere among operands); `find`: whole words only, no clusters, no prefixes.
     syntax: str = "getopt"
-    # Prints its arguments and touches nothing: no argument rule applies (echo, printf).
+    # Prints its arguments and touches nothing (echo, printf): why the default policy lists it
+    # in `text_only_programs`, whose programs no argument rule applies to.
     prints_only: bool = False
 
 

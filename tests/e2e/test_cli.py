@@ -34,7 +34,7 @@ def test_validate_accepts_valid_missions_with_exit_code_zero() -> None:
 
     assert result.returncode == 0, result.stderr
     assert "missions/hello.yaml: valid (3 steps)" in result.stdout
-    assert "missions/code_analysis.yaml: valid (6 steps)" in result.stdout
+    assert "missions/code_analysis.yaml: valid (8 steps)" in result.stdout
 
 
 def test_validate_reports_every_error_compiler_style_with_exit_code_one() -> None:
@@ -88,14 +88,16 @@ def test_plan_json_is_stable_and_carries_its_hash() -> None:
     assert first.stdout == second.stdout
     plan = json.loads(first.stdout)
     assert plan["levels"] == [
-        ["list_sources"],
-        ["count_lines", "find_todos"],
+        ["list_sources", "make_build"],
+        ["list_files", "find_todos"],
+        ["count_lines"],
         ["remember_size"],
         ["recall_size"],
         ["write_report"],
     ]
     assert plan["critical_path"] == [
         "list_sources",
+        "list_files",
         "count_lines",
         "remember_size",
         "recall_size",

@@ -121,10 +121,10 @@ def test_command_args_are_not_interpreted_by_a_shell(tmp_path: Path) -> None:
 def test_command_environment_is_scrubbed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RUSTCHAIN_TEST_SECRET", "hunter2")
 
-    output = run_step("command", tmp_path, command="env", env={"GREETING": "hi"})
+    output = run_step("command", tmp_path, command="env", env={"APP_GREETING": "hi"})
 
     assert "hunter2" not in output
-    assert "GREETING=hi" in output.splitlines()
+    assert "APP_GREETING=hi" in output.splitlines()
     assert f"HOME={tmp_path}" in output.splitlines()
 
 
@@ -201,6 +201,30 @@ def test_runners_refuse_what_the_policy_refuses_on_concrete_values(tmp_path: Pat
     with pytest.raises(PolicyRefusedError, match=r"\[filesystem\.denied\]"):
         _guarded("file_search", tmp_path, pattern="*.env")
     assert not (tmp_path / "src").exists()
+
+
+def test_command_runner_refuses_program_options_that_reach_outside(tmp_path: Path) -> None:
+    (tmp_path / "in.txt").write_text("b\na\n")
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+
+    with pytest.raises(PolicyRefusedError, match=r"\[command\.option\]"):
+        _guarded(
+            "command", tmp_path, command="find", args=[".", "-exec", "touch", str(outside), ";"]
+        )
+    with pytest.raises(PolicyRefusedError, match=r"\[command\.option\]"):
+        _guarded("command", tmp_path, command="sort", args=["--compress-program=sh", "in.txt"])
+    with pytest.raises(PolicyRefusedError, match=r"\[filesystem\.workspace\]"):
+        _guarded("command", tmp_path, command="sort", args=[f"-uo{outside}", "in.txt"])
+    with pytest.raises(PolicyRefusedError, match=r"\[filesystem\.denied\]"):
+        _guarded("command", tmp_path, command="date", args=["-f.env"])
+    assert not outside.exists()
+    assert _guarded("command", tmp_path, command="sort", args=["-u", "in.txt"]) == "a\nb"
+
+
+def test_command_environment_names_are_checked_without_a_policy_too(tmp_path: Path) -> None:
+    for name in ("GCONV_PATH", "LOCPATH", "TMPDIR", "GLIBC_TUNABLES", "BASH_FUNC_x%%"):
+        with pytest.raises(PolicyRefusedError, match=r"\[command\.environment\]"):
+            run_step("command", tmp_path, command="env", env={name: "."})
 
 
 def test_command_text_is_split_into_program_and_arguments(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from rustchain.domain.run_events import (
     run_event_version,
     run_fact,
 )
-from tests.paths import DATA, REPO
+from tests.paths import DATA
 from tests.unit.run_simulation import Simulation, StepFailedError, plan_of, recorded_history
 
 HISTORIES = DATA / "histories"
@@ -49,7 +49,7 @@ def _diamond_failure(step_id: str, attempt: int) -> Any:
 
 SCENARIOS: dict[str, tuple[Callable[[], str], Callable[[str, int], Any], dict[str, Any]]] = {
     "code_analysis_with_retry": (
-        (REPO / "missions" / "code_analysis.yaml").read_text,
+        (HISTORIES / "code_analysis.yaml").read_text,
         _code_analysis_outcomes,
         {"source_dir": "services"},
     ),

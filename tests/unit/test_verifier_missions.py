@@ -8,8 +8,15 @@ from pathlib import Path
 import pytest
 
 from rustchain.domain.diagnostics import DiagnosticSink
-from rustchain.domain.policy import parse_policy
-from rustchain.domain.policy_checks import check_data_flow, check_tokens, check_value
+from rustchain.domain.plan import Plan, PlannedStep
+from rustchain.domain.policy import Policy, parse_policy
+from rustchain.domain.policy_checks import (
+    Refusal,
+    check_argument,
+    check_data_flow,
+    check_tokens,
+    check_value,
+)
 from rustchain.domain.policy_obligations import parse_template
 from rustchain.domain.verdict import Finding, VerdictStatus
 from rustchain.tools import compat_report
@@ -57,7 +64,7 @@ def test_every_rule_and_every_constrained_step_type_has_an_unsafe_mission() -> N
         *("filesystem.denied", "filesystem.read_only", "network.url", "network.scheme"),
         *("network.host", "network.port", "llm.model", "llm.tokens", "llm.budget"),
         *("tools.allowed", "mission.time", "mission.steps", "mission.parallelism"),
-        *("command.environment", "filesystem.mission_workspace"),
+        *("command.environment", "command.option", "filesystem.mission_workspace"),
         "data_flow.untrusted",
     }
     assert step_types >= {
@@ -88,11 +95,32 @@ def _runtime_refuses(finding: Finding, path: Path) -> None:
         refusals = [check_data_flow(policy, t, use.sink) for t in sources]
         assert any(r is not None and r.rule == finding.rule for r in refusals)
         return
-    refusal = check_value(policy, use.sink, concrete)
+    if use.command is not None:
+        refusal = _argument_refusal(plan, step, finding, policy)
+    else:
+        refusal = check_value(policy, use.sink, concrete)
     assert refusal is not None, f"the runtime accepts the counterexample {concrete!r}"
     assert refusal.rule == finding.rule
     if finding.value is not None:
         assert finding.value == concrete
+
+
+def _argument_refusal(
+    plan: Plan, step: PlannedStep, finding: Finding, policy: Policy
+) -> Refusal | None:
+    """The runtime's check of the argument the finding names, among all of the step's words."""
+    ids = {s.id: s for s in plan.steps}
+
+    def concrete(text: str) -> str:
+        template = parse_template(text, step, plan, ids)
+        return template.substitute(
+            {s.name: finding.counterexample.get(s.name, "x") for s in template.symbols}
+        )
+
+    args = [concrete(a) for a in step.parameters.get("args") or []]
+    command = concrete(step.parameters["command"])
+    index = int((finding.field or "").removeprefix("args[").removesuffix("]"))
+    return check_argument(policy, command, args, index, bool(step.parameters.get("shell")))
 
 
 @pytest.mark.parametrize("path", UNSAFE, ids=[p.stem for p in UNSAFE])

@@ -9,16 +9,17 @@ import re
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from rustchain.domain.plan import Plan, PlannedStep
 from rustchain.domain.policy import (
     CommandPolicy,
     FilesystemPolicy,
     NetworkPolicy,
     Policy,
 )
-from rustchain.domain.policy_checks import check_command, check_value
+from rustchain.domain.policy_checks import Refusal, check_argument, check_command, check_value
 from rustchain.domain.policy_obligations import Use, parse_template
 from rustchain.domain.policy_patterns import regex
-from rustchain.domain.verdict import VerdictStatus
+from rustchain.domain.verdict import Finding, VerdictStatus
 from tests.unit.compile_helpers import compile_text
 from tests.unit.verifier_helpers import GENERATORS, verify
 
@@ -46,11 +47,11 @@ STEP_SHAPES = {
 @st.composite
 def policies(draw: st.DrawFn) -> Policy:
     """A policy with random programs, paths, hosts, ports and schemes."""
+    programs = draw(st.lists(st.sampled_from(["echo", "cat", "ls", "c*"]), max_size=3))
     return Policy(
         commands=CommandPolicy(
-            allowed_programs=draw(
-                st.lists(st.sampled_from(["echo", "cat", "ls", "c*"]), max_size=3)
-            ),
+            allowed_programs=programs,
+            unmodelled_programs=["c*"] if "c*" in programs else [],
             allow_shell=draw(st.booleans()),
         ),
         filesystem=FilesystemPolicy(
@@ -128,6 +129,30 @@ def _values(draw: st.DrawFn, text: str) -> dict[str, str]:
     return values
 
 
+def _unlisted(plan: Plan, name: str) -> bool:
+    """Whether a symbol's values are not a short list (the verifier cannot try each)."""
+    spec = plan.variables.get(name)
+    return spec is None or spec.enum is None
+
+
+def _argument_refusal(
+    policy: Policy, plan: Plan, step: PlannedStep, finding: Finding
+) -> Refusal | None:
+    """The runtime's check of the argument a finding names, with the step's other words."""
+    ids = {s.id: s for s in plan.steps}
+
+    def concrete(text: str) -> str:
+        template = parse_template(text, step, plan, ids)
+        return template.substitute(
+            {s.name: finding.counterexample.get(s.name, "x") for s in template.symbols}
+        )
+
+    args = [concrete(a) for a in step.parameters.get("args") or []]
+    index = int((finding.field or "").removeprefix("args[").removesuffix("]"))
+    shell = bool(step.parameters.get("shell"))
+    return check_argument(policy, concrete(step.parameters["command"]), args, index, shell)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policy=policies(), text=missions(), data=st.data())
 def test_verifier_and_runtime_checks_never_disagree(
@@ -153,7 +178,13 @@ def test_verifier_and_runtime_checks_never_disagree(
         concrete = template.substitute(
             {s.name: finding.counterexample[s.name] for s in template.symbols}
         )
-        refusal = check_value(policy, use.sink, concrete)
+        if use.command is None:
+            refusal = check_value(policy, use.sink, concrete)
+        else:
+            line = parse_template(use.command, step, plan, step_ids)
+            if any(_unlisted(plan, s.name) for s in line.symbols):
+                continue  # the program was not known: the rules of every program applied
+            refusal = _argument_refusal(policy, plan, step, finding)
         assert refusal is not None and refusal.rule == finding.rule, concrete
 
     if verdict.status is VerdictStatus.SAFE:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from rustchain.domain.diagnostics import DiagnosticSink
 from rustchain.domain.model_errors import validate_node
 from rustchain.domain.plan import canonical_json
 from rustchain.domain.policy_patterns import PatternError, any_glob, exact_regex
+from rustchain.domain.program_models import MODELS
 from rustchain.domain.source import NodeKind
 from rustchain.domain.yaml_reader import read_source
 
@@ -40,6 +41,10 @@ class CommandPolicy(BaseModel):
     """Which programs a `command` step may run and which arguments it may never pass."""
 
     model_config = _SECTION
+    # Programs allowed without a model of their options (see docs/verifier.md): the verifier
+    # cannot tell which of their arguments run programs or name files. Every allowed program
+    # that has no model, and every allowed glob, must be listed here, as written there.
+    unmodelled_programs: list[Glob] = Field(default_factory=list)
     allowed_programs: list[Glob] = Field(
         default_factory=lambda: [
             *("echo", "printf", "date", "pwd", "ls", "dir", "cat", "head", "tail", "wc"),
@@ -78,8 +83,30 @@ class CommandPolicy(BaseModel):
         default_factory=lambda: [
             *("PATH", "LD_*", "DYLD_*", "PYTHON*", "PERL5*", "RUBY*", "NODE_OPTIONS"),
             *("BASH_ENV", "ENV", "IFS", "SHELLOPTS", "HOME", "GIT_*"),
+            *("GCONV_PATH", "LOCPATH", "TMPDIR", "GLIBC_TUNABLES", "BASH_FUNC_*", "NLSPATH"),
         ]
     )
+
+    @field_validator("allowed_programs")
+    @classmethod
+    def _modelled(cls, programs: list[str], info: ValidationInfo) -> list[str]:
+        unmodelled = info.data.get("unmodelled_programs", [])
+        listed = any_glob(unmodelled)
+        missing = [
+            p
+            for p in programs
+            if p not in MODELS
+            and p not in unmodelled
+            and ("*" in p or "?" in p or not listed.matches(p))
+        ]
+        if missing:
+            names = ", ".join(repr(p) for p in missing)
+            raise ValueError(
+                f"allowed programs without a model: {names}; the verifier cannot tell what "
+                "their arguments do. Allow them knowingly by listing them, as written, in "
+                "'commands.unmodelled_programs', or remove them"
+            )
+        return programs
 
     @field_validator("denied_arguments")
     @classmethod

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rustchain.domain.policy import Policy
+from rustchain.domain.policy_languages import command_words
 from rustchain.domain.policy_rules import SINK_CATEGORY, Sink, compile_policy
+from rustchain.domain.program_rules import concrete_can, written_words
 
 
 @dataclass(frozen=True)
@@ -39,13 +41,34 @@ def check_command(
 ) -> Refusal | None:
     """A command step's program and arguments: `command` is split at ASCII white space."""
     refusal = check_value(policy, Sink.SHELL if shell else Sink.COMMAND_LINE, command)
-    if not shell and compile_policy(policy).prints_only(command):
-        return refusal
-    for argument in args:
+    for index in range(len(args)):
         if refusal is not None:
             break
-        refusal = check_value(policy, Sink.ARGUMENT, argument)
+        refusal = check_argument(policy, command, args, index, shell)
     return refusal
+
+
+def check_argument(
+    policy: Policy, command: str, args: Sequence[str], index: int, shell: bool = False
+) -> Refusal | None:
+    """One argument of a command step, judged by its program's model and the words around it."""
+    compiled = compile_policy(policy)
+    argument = args[index]
+    if shell:
+        rules = compiled.rules(Sink.ARGUMENT)
+    else:
+        program, *inline = command_words(command) or [""]
+        commands = compiled.commands
+        kind = commands.kind(program)
+        words = [*inline, *args]
+        written = False
+        if kind not in ("text", "unmodelled"):
+            written = written_words(kind, words, concrete_can)[len(inline) + index]
+        rules = commands.for_word(program, written)
+    for rule in rules:
+        if rule.language.matches(argument):
+            return Refusal(rule.id, rule.explanation, argument)
+    return None
 
 
 def check_environment(policy: Policy, name: str) -> Refusal | None:

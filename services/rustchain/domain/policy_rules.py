@@ -7,21 +7,21 @@ language; `policy_checks` asks the same of concrete values at run time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
+from rustchain.domain.command_rules import CommandRules
 from rustchain.domain.policy import Policy, SinkCategory
-from rustchain.domain.policy_patterns import WHITE_SPACE, any_glob, exact_regex, glob
+from rustchain.domain.policy_languages import WORD as _WORD
+from rustchain.domain.policy_languages import WS as _WS
+from rustchain.domain.policy_languages import Rule, first_word, path_rules
+from rustchain.domain.policy_patterns import any_glob, exact_regex, glob
 from rustchain.domain.policy_regex import (
     ANYTHING,
-    Lang,
-    char_set,
     complement,
     concat,
     intersect,
     literal,
     optional,
-    plus,
     star,
     union,
 )
@@ -61,55 +61,6 @@ SINK_CATEGORY: dict[Sink, SinkCategory | None] = {
 }
 
 
-@dataclass(frozen=True, eq=False)
-class Rule:
-    """A rule as the language of the values that break it."""
-
-    id: str
-    language: Lang
-    explanation: str
-
-
-_WS = char_set(WHITE_SPACE)
-_WORD = plus(char_set(WHITE_SPACE, negate=True))
-_SLASH = literal("/")
-# Lexically, `a//b` and `a/./b` are `a/b`: separators absorb empty and `.` segments.
-_SEP = concat(_SLASH, star(union(_SLASH, literal("./"))))
-_START = star(union(_SLASH, literal("./")))
-_END = star(union(_SLASH, literal("/.")))
-_NOT_SLASH = char_set("/", negate=True)
-# A real segment: neither empty nor `.` (written without complement, which solvers find costly).
-_SEGMENT = union(
-    concat(char_set("/.", negate=True), star(_NOT_SLASH)), concat(literal("."), plus(_NOT_SLASH))
-)
-
-
-def path_prefix(pattern: str) -> Lang:
-    """Workspace paths that are, or are under, what the glob names (lexically canonical)."""
-    segments = [s for s in pattern.split("/") if s not in ("", ".")]
-    body: list[Lang] = []
-    for index, segment in enumerate(segments):
-        last = index == len(segments) - 1
-        if segment == "**":
-            body.append(ANYTHING if last else optional(concat(ANYTHING, _SEP)))
-            continue
-        pattern_part = glob(segment, "/")
-        wild = "*" in segment or "?" in segment
-        body.append(intersect(pattern_part, _SEGMENT) if wild else pattern_part)
-        if not last:
-            body.append(_SEP)
-    return concat(_START, *body, union(_END, concat(_SEP, ANYTHING)))
-
-
-def first_word(command: str) -> str:
-    """The program of a command line: its first word (split at ASCII white space)."""
-    stripped = command.lstrip(WHITE_SPACE)
-    end = 0
-    while end < len(stripped) and stripped[end] not in WHITE_SPACE:
-        end += 1
-    return stripped[:end]
-
-
 class CompiledPolicy:
     """A policy's rules as languages, per sink; built once per policy and shared."""
 
@@ -127,8 +78,7 @@ class CompiledPolicy:
         """The rules a value given to this sink must not break, in the order they are checked."""
         return self._rules[sink]
 
-    @staticmethod
-    def _build(policy: Policy) -> dict[Sink, tuple[Rule, ...]]:
+    def _build(self, policy: Policy) -> dict[Sink, tuple[Rule, ...]]:
         cmd, fs, net = policy.commands, policy.filesystem, policy.network
         bad_program = union(
             complement(any_glob(cmd.allowed_programs)), any_glob(cmd.denied_programs)
@@ -142,6 +92,9 @@ class CompiledPolicy:
             "runs a program the policy does not allow",
         )
         bad_argument = union(*(exact_regex(p) for p in cmd.denied_arguments))
+        argument_rule = Rule(
+            "command.argument", bad_argument, "passes an argument the policy denies"
+        )
         inline_argument = Rule(
             "command.argument",
             concat(
@@ -158,33 +111,11 @@ class CompiledPolicy:
         # with '/' could name a file of the workspace, so words after the first carry none.
         inline_slash = Rule(
             "command.argument",
-            concat(star(_WS), _WORD, _WS, ANYTHING, _SLASH, ANYTHING),
+            concat(star(_WS), _WORD, _WS, ANYTHING, literal("/"), ANYTHING),
             "has a '/' after the program; pass paths in 'args'",
         )
-        parent = Rule(
-            "filesystem.workspace",
-            concat(
-                optional(concat(ANYTHING, _SLASH)),
-                literal(".."),
-                optional(concat(_SLASH, ANYTHING)),
-            ),
-            "may leave the workspace through a '..' segment",
-        )
-        absolute = Rule(
-            "filesystem.workspace",
-            union(concat(_SLASH, ANYTHING), concat(ANYTHING, literal("\x00"), ANYTHING)),
-            "may leave the workspace as an absolute path",
-        )
-        denied = Rule(
-            "filesystem.denied",
-            union(*(path_prefix(p) for p in fs.denied_paths)),
-            "may reach a path the policy denies",
-        )
-        read_only = Rule(
-            "filesystem.read_only",
-            union(*(path_prefix(p) for p in fs.read_only_paths)),
-            "may write to a read-only path",
-        )
+        paths = path_rules(fs.denied_paths, fs.read_only_paths)
+        self.commands = CommandRules(policy, argument_rule, paths)
         scheme, host, port = (
             URL_PARTS["scheme"],
             URL_PARTS["host"],
@@ -224,13 +155,15 @@ class CompiledPolicy:
                 "may use a port the policy does not allow",
             ),
         )
-        path_rules = (parent, absolute, denied)
         tools = policy.tools
         return {
-            Sink.COMMAND_LINE: (program_rule, inline_argument, inline_slash),
-            Sink.ARGUMENT: (
-                Rule("command.argument", bad_argument, "passes an argument the policy denies"),
+            Sink.COMMAND_LINE: (
+                program_rule,
+                inline_argument,
+                inline_slash,
+                *self.commands.line_rules(),
             ),
+            Sink.ARGUMENT: (argument_rule,),
             Sink.SHELL: (
                 (program_rule,)
                 if cmd.allow_shell
@@ -240,8 +173,8 @@ class CompiledPolicy:
                     ),
                 )
             ),
-            Sink.PATH_READ: path_rules,
-            Sink.PATH_WRITE: (*path_rules, read_only),
+            Sink.PATH_READ: paths.read,
+            Sink.PATH_WRITE: (*paths.read, paths.read_only),
             Sink.URL: url_rules,
             Sink.MODEL: (
                 Rule(
@@ -253,8 +186,12 @@ class CompiledPolicy:
             Sink.ENVIRONMENT: (
                 Rule(
                     "command.environment",
-                    any_glob(cmd.denied_environment),
-                    "sets an environment variable the policy denies",
+                    union(
+                        complement(any_glob(cmd.allowed_environment)),
+                        any_glob(cmd.denied_environment),
+                    ),
+                    "sets an environment variable the policy does not allow "
+                    "(commands.allowed_environment, commands.denied_environment)",
                 ),
             ),
             Sink.TOOL: (

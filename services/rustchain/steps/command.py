@@ -7,13 +7,14 @@ import os
 import re
 import shlex
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy import CommandPolicy
+from rustchain.domain.policy import CommandPolicy, Policy
 from rustchain.domain.policy_checks import check_command, check_environment
 from rustchain.domain.policy_obligations import Obligation, Use, text_uses
 from rustchain.domain.policy_rules import Sink
@@ -124,8 +125,11 @@ async def command(params: CommandParameters, context: StepContext) -> str:
     if not cwd.is_dir():
         raise StepRunError(f"working directory '{params.working_directory}' does not exist")
     context.check(check_command, params.command, params.args, shell=params.shell)
+    # Checked even without a tenant's policy (a run the verifier never saw): the default
+    # policy's allowlist of names then applies.
+    guarded = context if context.policy is not None else replace(context, policy=Policy())
     for name in params.env:
-        context.check(check_environment, name)
+        guarded.check(check_environment, name)
     _check_operating_system_limits(params)
     argv = _argv(params)
     _check_program(argv, cwd, context.workspace.resolve(), params.command)

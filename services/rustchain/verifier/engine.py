@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from rustchain.domain.mission import VariableSpec
 from rustchain.domain.plan import Plan, PlannedStep
 from rustchain.domain.policy import Policy
+from rustchain.domain.policy_languages import Rule
 from rustchain.domain.policy_obligations import ConstraintGenerator, TokenUse, Use, parse_template
-from rustchain.domain.policy_patterns import WHITE_SPACE, regex
+from rustchain.domain.policy_patterns import regex
 from rustchain.domain.policy_regex import (
     ANYTHING,
     Lang,
@@ -21,8 +22,9 @@ from rustchain.domain.policy_regex import (
     plus,
     union,
 )
-from rustchain.domain.policy_rules import SINK_CATEGORY, CompiledPolicy, compile_policy, first_word
+from rustchain.domain.policy_rules import SINK_CATEGORY, CompiledPolicy, compile_policy
 from rustchain.domain.verdict import Finding, Verdict, VerdictStatus
+from rustchain.verifier.arguments import argument_rules
 from rustchain.verifier.data_flow import taint
 from rustchain.verifier.limits import Breach, mission_breaches, token_breaches
 from rustchain.verifier.queries import OutcomeKind, QueryRunner, SymbolDomain
@@ -95,18 +97,28 @@ class _Run:
             value=value,
         )
 
-    def check_use(self, step: PlannedStep, use: Use) -> None:
+    def check_use(
+        self,
+        step: PlannedStep,
+        use: Use,
+        rules: tuple[Rule, ...] | None = None,
+        context: Mapping[str, str] | None = None,
+        flows: bool = True,
+    ) -> bool:
+        """Check one use (with `rules` instead of its sink's, when given); True on a breach.
+
+        `context`: values of other symbols the rules were chosen for (a command's program).
+        """
         template = parse_template(use.text, step, self.plan, self.step_ids)
         example: dict[str, str] = {}
-        rules = self.compiled.rules(use.sink)
-        if use.command is not None and self._prints_only(step, use.command):
-            rules = ()
+        if rules is None:
+            rules = self.compiled.rules(use.sink)
         self.checked.update(rule.id for rule in rules)
         breach = self.runner.first_breach(template, rules)
         if breach is not None:
             rule, outcome = breach
             if outcome.kind is OutcomeKind.VIOLATED:
-                values = outcome.values or {use.field: outcome.value or ""}
+                values = {**(context or {}), **outcome.values} or {use.field: outcome.value or ""}
                 finding = self.finding(
                     rule.id, step.id, use.field, rule.explanation, values, outcome.value
                 )
@@ -116,8 +128,8 @@ class _Run:
                 reason = f"could not be decided in {self.runner.timeout_ms} ms ({outcome.reason})"
                 self.undecided.append(self.finding(rule.id, step.id, use.field, reason))
         category = SINK_CATEGORY[use.sink]
-        if category is None:
-            return
+        if category is None or not flows:
+            return breach is not None
         self.checked.add("data_flow.untrusted")
         for symbol in template.symbols:
             if symbol.source_step is None:
@@ -139,18 +151,21 @@ class _Run:
                         {symbol.name: example_value},
                     )
                 )
+        return breach is not None
 
-    def _prints_only(self, step: PlannedStep, command: str) -> bool:
+    def check_arguments(self, step: PlannedStep, uses: list[Use]) -> None:
+        """A command's arguments, each by its program's model and the words around it."""
         if step.parameters.get("shell"):
-            return False
-        template = parse_template(command, step, self.plan, self.step_ids)
-        head = template.parts[0]
-        if not isinstance(head, str):
-            return False
-        # The program must be known before the run: a whole literal word, not one a symbol ends.
-        word = first_word(head)
-        complete = template.is_concrete or len(head.lstrip(WHITE_SPACE)) > len(word)
-        return bool(word) and complete and self.compiled.prints_only(word)
+            for use in uses:
+                self.check_use(step, use)
+            return
+        line = parse_template(uses[0].command or "", step, self.plan, self.step_ids)
+        templates = [parse_template(u.text, step, self.plan, self.step_ids) for u in uses]
+        candidates = argument_rules(self.compiled.commands, self.runner, line, templates)
+        for index, use in enumerate(uses):
+            for number, (values, rules) in enumerate(candidates):
+                if self.check_use(step, use, rules[index], values, flows=number == 0):
+                    break
 
     def add_breach(self, breach: Breach) -> None:
         self.violations.append(
@@ -189,12 +204,17 @@ def verify_plan(
             explanation = f"has no constraint generator for step type '{step.step_type}'"
             run.undecided.append(run.finding("verifier.coverage", step.id, None, explanation))
             continue
+        arguments: list[Use] = []
         for obligation in generator(step):
             if isinstance(obligation, TokenUse):
                 run.checked.add("llm.tokens")
                 tokens.setdefault(step.id, []).append(obligation)
+            elif obligation.command is not None:
+                arguments.append(obligation)
             else:
                 run.check_use(step, obligation)
+        if arguments:
+            run.check_arguments(step, arguments)
     run.checked.update(MISSION_RULES)
     for breach in [*mission_breaches(plan, policy), *token_breaches(plan, policy, tokens)]:
         run.add_breach(breach)

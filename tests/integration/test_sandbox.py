@@ -32,7 +32,11 @@ def _permissive(**commands: Any) -> Policy:
     """A policy that lets any program and argument through: only the sandbox stands."""
     return Policy(
         commands=CommandPolicy(
-            allowed_programs=["*"], denied_arguments=[], allow_shell=True, **commands
+            allowed_programs=["*"],
+            unmodelled_programs=["*"],
+            denied_arguments=[],
+            allow_shell=True,
+            **commands,
         )
     )
 
@@ -325,7 +329,10 @@ def test_a_granted_host_is_reached_only_through_the_egress_proxy(tmp_path: Path)
         port = echo.getsockname()[1]
         policy = Policy(
             commands=CommandPolicy(
-                allowed_programs=["*"], denied_arguments=[], network_hosts=["granted.test"]
+                allowed_programs=["*"],
+                unmodelled_programs=["*"],
+                denied_arguments=[],
+                network_hosts=["granted.test"],
             ),
             network=NetworkPolicy(ports=[port]),
         )
@@ -380,8 +387,8 @@ async def _run_async(context: StepContext, **parameters: Any) -> Any:
     [
         ({"command": "echo", "args": ["a\0b"]}, r"args\[0\] contains a NUL byte"),
         ({"command": "echo\0x"}, r"command contains a NUL byte"),
-        ({"command": "env", "env": {"A": "b\0c"}}, r"env\.A contains a NUL byte"),
-        ({"command": "env", "env": {"A=B": "c"}}, r"env name 'A=B' is not a valid"),
+        ({"command": "env", "env": {"APP_A": "b\0c"}}, r"env\.APP_A contains a NUL byte"),
+        ({"command": "env", "env": {"APP_A=B": "c"}}, r"env name 'APP_A=B' is not a valid"),
         ({"command": "echo", "args": ["x" * 200_000]}, r"E2BIG.*shorten args"),
         ({"command": "echo", "args": ["x"] * 100_000}, r"shorten args"),
     ],

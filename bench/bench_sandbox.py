@@ -26,7 +26,9 @@ COMMANDS = {
 }
 # The unsandboxed baseline is the policy's `sandbox: optional` with no mechanism.
 POLICY = Policy(
-    commands=CommandPolicy(allowed_programs=["*"], denied_arguments=[], sandbox="optional")
+    commands=CommandPolicy(
+        allowed_programs=["*"], unmodelled_programs=["*"], denied_arguments=[], sandbox="optional"
+    )
 )
 
 

@@ -22,7 +22,7 @@ import httpx
 
 from rustchain.domain.network_addresses import AddressRules, IPAddress, address_text, parse_address
 from rustchain.domain.policy import NetworkPolicy, Policy
-from rustchain.steps.runtime import PolicyRefusedError, StepContext
+from rustchain.steps.runtime import PolicyRefusedError, StepContext, StepRunError
 
 # Resolves a host for a port to address texts, as getaddrinfo does (tests inject a fake one).
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -31,6 +31,10 @@ MAX_ADDRESSES = 16
 
 class NetworkTargetRefusedError(PolicyRefusedError):
     """A connection whose target resolved to no address the policy lets a mission reach."""
+
+
+class UnresolvedTargetError(StepRunError):
+    """A target whose name did not resolve (in time)."""
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -53,9 +57,9 @@ class TargetGuard:
             async with asyncio.timeout(timeout):
                 found = await self.resolver(host, port)
         except TimeoutError:
-            raise httpcore.ConnectTimeout(f"resolving {host} took longer than {timeout}s") from None
+            raise UnresolvedTargetError(f"resolving {host} took longer than {timeout}s") from None
         except (OSError, UnicodeError) as error:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {error}") from None
+            raise UnresolvedTargetError(f"cannot resolve {host}: {error}") from None
         allowed: list[IPAddress] = []
         reasons: list[str] = []
         for text in dict.fromkeys(found[: MAX_ADDRESSES * 4]):
@@ -100,7 +104,10 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         """Connect to the first allowed address of `host` that answers."""
-        addresses = await self._guard.addresses(host, port, timeout)
+        try:
+            addresses = await self._guard.addresses(host, port, timeout)
+        except UnresolvedTargetError as error:
+            raise httpcore.ConnectError(str(error)) from None
         for address in addresses[:-1]:
             try:
                 return await self._inner.connect_tcp(

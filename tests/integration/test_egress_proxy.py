@@ -151,10 +151,8 @@ def test_a_permitted_tunnel_and_a_forwarded_request_reach_the_server(
             writer.write(b"GET /tunnelled HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             tunnelled = await asyncio.wait_for(reader.read(), 10)
             writer.close()
-            forwarded = await exchange(
-                proxy,
-                f"GET http://127.0.0.1:{port}/forwarded HTTP/1.1\r\nProxy-Authorization: x\r\n\r\n".encode(),
-            )
+            request = f"GET http://127.0.0.1:{port}/forwarded HTTP/1.1\r\nProxy-Authorization: x"
+            forwarded = await exchange(proxy, f"{request}\r\n\r\n".encode())
             return established + tunnelled, forwarded
 
     tunnelled, forwarded = run(scenario)

@@ -13,9 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
+from rustchain.domain.network_addresses import AddressRules
 from rustchain.domain.policy import NetworkPolicy, Policy
 from rustchain.steps.llm_client import URL_SETTING
-from rustchain.steps.network_guard import guard_for
+from rustchain.steps.network_guard import GuardedTransport, TargetGuard, guard_for
 from rustchain.steps.runtime import StepContext, StepRunError
 from tests.integration.http_fixtures import LocalServer, json_answer, serve
 from tests.integration.test_network_runners import loopback_policy, port_of, run_step
@@ -159,3 +160,27 @@ def test_a_step_without_policy_uses_the_default_rules(tmp_path: Path) -> None:
 
     with pytest.raises(StepRunError, match=r"10\.0\.0\.1 is in network.denied_hosts"):
         asyncio.run(guard.addresses("10.0.0.1", 80))
+
+
+def test_the_connection_goes_to_the_checked_address_without_a_second_lookup(
+    loopback: LocalServer,
+) -> None:
+    # `app.invalid` resolves only through the guard's resolver (never in DNS): reaching the server
+    # shows the connection used the address the guard judged, so DNS cannot answer twice.
+    port = port_of(loopback)
+    asked: list[str] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["127.0.0.1"]
+
+    async def fetch() -> httpx.Response:
+        guard = TargetGuard(AddressRules.of([], ["127.0.0.1"]), resolve)
+        async with httpx.AsyncClient(transport=GuardedTransport(guard)) as client:
+            return await client.get(f"http://app.invalid:{port}/named")
+
+    response = asyncio.run(fetch())
+
+    assert response.json() == {"reached": "/named"}
+    assert asked == ["app.invalid"]
+    assert loopback.requests == [("GET", "/named", None)]

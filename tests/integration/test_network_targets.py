@@ -126,7 +126,7 @@ def test_a_tool_step_calling_http_is_guarded_too(loopback: LocalServer, tmp_path
                 tmp_path,
                 policy=_open_policy(port),
                 tool=alias,
-                parameters={"url": f"http://0x7f000001:{port}/"},
+                parameters={"url": f"http://localhost:{port}/"},
             )
 
     assert loopback.requests == []

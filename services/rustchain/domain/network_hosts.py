@@ -1,0 +1,148 @@
+"""A URL's host as the address it names: numeric spellings canonicalised before host rules apply.
+
+URL parsers and the C resolver read more than dotted decimal as an IPv4 address: `0x7f000001`,
+`2130706433`, `0177.0.0.1`, `127.1`, `127.0.0.1.` and IPv6 `[::ffff:7f00:1]` all name 127.0.0.1
+(the WHATWG URL standard's IPv4 parser, and glibc's `inet_aton`, which it extends). A known host
+is rewritten to the address before the policy's host globs see it; a host a variable spells can
+be judged only if it cannot be such a spelling, which `NONCANONICAL_HOST` expresses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from rustchain.domain.policy_regex import (
+    ANYTHING,
+    Lang,
+    char_set,
+    complement,
+    concat,
+    intersect,
+    literal,
+    optional,
+    plus,
+    repeat,
+    star,
+    union,
+)
+from rustchain.domain.policy_urls import URL_PARTS
+
+_HEX = "0123456789abcdefABCDEF"
+
+
+def _number(part: str) -> int | None:
+    """A WHATWG IPv4 number: `0x` hex (digits may be none), `0`-led octal, or decimal."""
+    if part[:2] in ("0x", "0X"):
+        digits, radix = part[2:], 16
+    elif len(part) > 1 and part.startswith("0"):
+        digits, radix = part[1:], 8
+    else:
+        digits, radix = part, 10
+    if not digits:
+        return 0 if radix != 10 else None
+    allowed = {16: _HEX, 8: "01234567", 10: "0123456789"}[radix]
+    if any(c not in allowed for c in digits):
+        return None
+    return int(digits, radix)
+
+
+def _parts(host: str) -> list[str]:
+    parts = host.split(".")
+    if len(parts) > 1 and parts[-1] == "":
+        parts.pop()  # one trailing dot, as DNS and the URL standard ignore it
+    return parts
+
+
+def ends_in_number(host: str) -> bool:
+    """Whether URL parsers read the host as an IPv4 address (or reject it as a bad one)."""
+    last = _parts(host)[-1]
+    return bool(last) and ((last.isascii() and last.isdigit()) or _number(last) is not None)
+
+
+def ipv4_of(host: str) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a numeric host names, or None when it is no valid one."""
+    parts = _parts(host)
+    numbers = [_number(p) if p else None for p in parts]
+    if len(parts) > 4 or any(n is None for n in numbers):
+        return None
+    values = [n for n in numbers if n is not None]
+    if any(n > 255 for n in values[:-1]) or values[-1] >= 256 ** (5 - len(values)):
+        return None
+    total = values[-1] + sum(n << (8 * (3 - i)) for i, n in enumerate(values[:-1]))
+    return ipaddress.IPv4Address(total)
+
+
+def canonical_host(host: str) -> str:
+    """The address a numeric host names, as a URL writes it; any other host unchanged."""
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            address = ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return host
+        mapped = address.ipv4_mapped
+        return str(mapped) if mapped is not None else f"[{address.compressed}]"
+    if not ends_in_number(host):
+        return host
+    address4 = ipv4_of(host)
+    return host if address4 is None else str(address4)
+
+
+def canonical_url(url: str, complete: bool = True) -> str:
+    """The URL with its host canonicalised, when the text holds the whole authority: it ends
+    within it, or `complete` says the text is the whole URL."""
+    start = url.find("://")
+    if start < 0:
+        return url
+    start += 3
+    ends = [i for i in (url.find(c, start) for c in "/?#") if i >= 0]
+    if not ends and not complete:
+        return url
+    end = min(ends, default=len(url))
+    authority = url[start:end]
+    at = authority.rfind("@") + 1
+    host_port = authority[at:]
+    if host_port.startswith("["):
+        close = host_port.find("]") + 1
+        host, port = (host_port[:close], host_port[close:]) if close else (host_port, "")
+    else:
+        host, colon, port = host_port.partition(":")
+        port = colon + port
+    return url[:start] + authority[:at] + canonical_host(host) + port + url[end:]
+
+
+def _noncanonical_host() -> Lang:
+    digit = char_set("0123456789")
+    numeric_label = union(plus(digit), concat(literal("0"), char_set("xX"), star(char_set(_HEX))))
+    ends_in_number_ = concat(
+        optional(concat(ANYTHING, literal("."))), numeric_label, optional(literal("."))
+    )
+    # Compressed IPv6 as `canonical_host` writes it, narrowed to a sure subset: groups without
+    # leading zeros, no run of two zero groups left uncompressed, `::` next to no zero group,
+    # and no IPv4-mapped form (that is written as IPv4).
+    hex_ = char_set("0123456789abcdef")
+    group = union(literal("0"), concat(char_set("123456789abcdef"), repeat(hex_, 0, 3)))
+
+    def groups(count: int) -> Lang:
+        return concat(group, *(concat(literal(":"), group) for _ in range(count - 1)))
+
+    compressed = [
+        concat(groups(k) if k else literal(""), literal("::"), groups(m) if m else literal(""))
+        for k in range(7)
+        for m in range(7 - k)
+    ]
+    shape = concat(literal("["), union(groups(8), *compressed), literal("]"))
+    zero_runs = union(
+        *(literal(t) for t in ("[0:0:", ":0:0:", ":0:0]", "::0:", "::0]", ":0::", "[0::")),
+        literal("[::ffff:"),
+    )
+    canonical6 = intersect(shape, complement(concat(ANYTHING, zero_runs, ANYTHING)))
+    bracketed = concat(literal("["), ANYTHING, literal("]"))
+    return union(
+        intersect(ends_in_number_, complement(URL_PARTS["ipv4"])),
+        intersect(bracketed, complement(canonical6)),
+    )
+
+
+# Hosts that are numeric but not written as `canonical_host` writes an address: a host a
+# variable could spell this way is refused, as its address is unknown until it runs.
+NONCANONICAL_HOST: Lang = _noncanonical_host()

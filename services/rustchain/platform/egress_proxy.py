@@ -141,6 +141,9 @@ class EgressProxy:
                 await self._handle(reader, writer)
         except Exception as error:  # a client must never take the proxy down
             _log.warning("egress proxy: a connection ended with %r", error)
+        except asyncio.CancelledError:
+            # The proxy is stopping; asyncio (3.11) would log a cancelled handler as an error.
+            pass
         finally:
             self._active -= 1
             self._tasks.discard(task)

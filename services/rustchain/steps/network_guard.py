@@ -11,6 +11,7 @@ Endpoints the operator configured (the LLM endpoint, stores in settings) do not 
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
@@ -141,11 +142,17 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     """
 
     def __init__(self, guard: TargetGuard, ssl_context: ssl.SSLContext | None = None) -> None:
-        super().__init__(trust_env=False)
+        context = ssl_context or _default_ssl_context()
+        super().__init__(verify=context, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
-            network_backend=GuardedBackend(guard),
+            ssl_context=context, network_backend=GuardedBackend(guard)
         )
+
+
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs ~20 ms; a step makes one client, so the context is shared.
+    return httpx.create_ssl_context(trust_env=False)
 
 
 def guarded_client(context: StepContext, timeout: float, **options: Any) -> httpx.AsyncClient:

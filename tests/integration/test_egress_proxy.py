@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -201,3 +202,49 @@ def test_the_socket_is_private_and_removed_at_the_end(short_dir: Path) -> None:
 
     assert run(scenario) == 0o600
     assert not (short_dir / "proxy.sock").exists()
+
+
+def test_an_idle_tunnel_is_closed(short_dir: Path, upstream: LocalServer) -> None:
+    port = port_of(upstream)
+
+    async def scenario() -> bytes:
+        limits = ProxyLimits(idle_seconds=0.2)
+        async with proxy_at(short_dir, ["127.0.0.1"], [port], [], limits) as proxy:
+            reader, writer = await asyncio.open_unix_connection(str(proxy.socket_path))
+            writer.write(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n".encode())
+            await reader.readuntil(b"\r\n\r\n")
+            # Nothing sent either way: the proxy ends the tunnel, the client sees the end.
+            rest = await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+            return rest
+
+    assert run(scenario) == b""
+
+
+def test_random_bytes_never_stop_the_proxy(short_dir: Path, upstream: LocalServer) -> None:
+    port = port_of(upstream)
+    generator = random.Random(11)
+    payloads = [
+        bytes(generator.randrange(256) for _ in range(generator.randrange(1, 300)))
+        + b"\r\n\r\n" * generator.randrange(2)
+        for _ in range(60)
+    ]
+
+    async def scenario() -> tuple[list[bytes], bytes]:
+        async with proxy_at(short_dir, ["127.0.0.1"], [port], []) as proxy:
+            answers = []
+            for payload in payloads:
+                reader, writer = await asyncio.open_unix_connection(str(proxy.socket_path))
+                writer.write(payload)
+                writer.write_eof()
+                answers.append(await asyncio.wait_for(reader.read(), 10))
+                writer.close()
+            after = await exchange(
+                proxy, f"GET http://127.0.0.1:{port}/still HTTP/1.1\r\n\r\n".encode()
+            )
+            return answers, after
+
+    answers, after = run(scenario)
+
+    assert all(a.startswith(b"HTTP/1.1 4") for a in answers)
+    assert b'{"path": "/still"}' in after

@@ -17,9 +17,19 @@ from rustchain.domain.network_hosts import (
     ends_in_number,
 )
 from rustchain.domain.policy import NetworkPolicy, Policy
-from rustchain.domain.policy_checks import check_url
+from rustchain.domain.policy_checks import check_url, check_value
+from rustchain.domain.policy_rules import Sink
 from tests.unit.compile_helpers import compile_text
 from tests.unit.verifier_helpers import verify
+
+# Every host allowed, none denied: only the URL's shape and spelling can be refused.
+OPEN = Policy(network=NetworkPolicy(allowed_hosts=["*"], denied_hosts=[]))
+
+
+def _refused_as_written(host: str) -> bool:
+    """Whether the rules refuse the host as written (a well-formed spelling of no address)."""
+    refusal = check_value(OPEN, Sink.URL, f"https://{host}/")
+    return refusal is not None and refusal.rule in ("network.url", "network.numeric_host")
 
 
 @pytest.mark.parametrize(
@@ -41,14 +51,22 @@ from tests.unit.verifier_helpers import verify
         ("0x", "0.0.0.0"),
         ("[::ffff:7f00:1]", "127.0.0.1"),
         ("[::FFFF:127.0.0.1]", "127.0.0.1"),
-        ("[0:0:0:0:0:0:0:1]", "[::1]"),
-        ("[0000::0001]", "[::1]"),
+        ("[::ffff:7f00:1]", "127.0.0.1"),
     ],
 )
 def test_numeric_spellings_canonicalise_to_the_address(host: str, address: str) -> None:
     assert canonical_host(host) == address
-    assert NONCANONICAL_HOST.matches(host)
-    assert not NONCANONICAL_HOST.matches(address)
+    assert _refused_as_written(host)
+    assert not _refused_as_written(address)
+
+
+def test_uncompressed_ipv6_is_judged_as_its_address_when_known() -> None:
+    policy = Policy(network=NetworkPolicy(allowed_hosts=["*"], denied_hosts=["[::1]"]))
+
+    assert canonical_host("[0:0:0:0:0:0:0:1]") == "[::1]"
+    assert canonical_host("[0000::0001]") == "[::1]"
+    refusal = check_url(policy, "https://[0:0:0:0:0:0:0:1]/")
+    assert refusal is not None and refusal.rule == "network.host"
 
 
 @pytest.mark.parametrize("host", ["example.com", "1x.example.com", "api", "0x7f.example.com"])
@@ -56,13 +74,14 @@ def test_names_stay_names(host: str) -> None:
     assert not ends_in_number(host)
     assert canonical_host(host) == host
     assert not NONCANONICAL_HOST.matches(host)
+    assert not _refused_as_written(host)
 
 
 @pytest.mark.parametrize("host", ["08", "1.2.3.256", "0x100000000", "api.0x7f", "1.2.3.4.5"])
 def test_hosts_that_end_in_a_number_but_name_no_address_are_refused_as_written(host: str) -> None:
     assert ends_in_number(host)
     assert canonical_host(host) == host
-    assert NONCANONICAL_HOST.matches(host)
+    assert _refused_as_written(host)
 
 
 def _spellings(address: int) -> st.SearchStrategy[str]:
@@ -98,8 +117,8 @@ def test_canonicalisation_agrees_with_the_c_resolver(case: tuple[int, str]) -> N
     assert socket.inet_ntoa(socket.inet_aton(spelling)) == expected
     assert canonical_host(spelling) == expected
     assert canonical_host(spelling + ".") == expected
-    assert not NONCANONICAL_HOST.matches(expected)
-    assert NONCANONICAL_HOST.matches(spelling) is (spelling != expected)
+    assert not _refused_as_written(expected)
+    assert _refused_as_written(spelling) is (spelling != expected)
 
 
 def test_a_url_is_rewritten_only_when_its_authority_is_whole() -> None:

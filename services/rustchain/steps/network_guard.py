@@ -54,9 +54,12 @@ class TargetGuard:
 
     async def addresses(self, host: str, port: int, timeout: float | None = None) -> list[str]:
         """The allowed addresses of `host` (as connect takes them), or a refusal naming why."""
+        literal = parse_address(host)
         try:
             async with asyncio.timeout(timeout):
-                found = await self.resolver(host, port)
+                # An address written as itself needs no lookup (a thread hop saved per request);
+                # every other spelling, `0x7f000001` included, goes to the resolver.
+                found = [str(literal)] if literal else await self.resolver(host, port)
         except TimeoutError:
             raise UnresolvedTargetError(f"resolving {host} took longer than {timeout}s") from None
         except (OSError, UnicodeError) as error:

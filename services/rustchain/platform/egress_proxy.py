@@ -21,6 +21,12 @@ from pathlib import Path
 
 from rustchain.domain.network_addresses import AddressRules
 from rustchain.domain.policy_patterns import any_glob
+from rustchain.platform.egress_requests import (
+    ProxyRefusedError,
+    ProxyTarget,
+    answer,
+    read_target,
+)
 from rustchain.steps.network_guard import (
     NetworkTargetRefusedError,
     TargetGuard,
@@ -28,10 +34,6 @@ from rustchain.steps.network_guard import (
 )
 
 _log = logging.getLogger(__name__)
-_HOP_BY_HOP = frozenset(
-    {b"connection", b"keep-alive", b"proxy-connection", b"proxy-authorization", b"host"}
-    | {b"proxy-authenticate", b"te", b"trailer", b"upgrade"}
-)
 
 
 @dataclass(frozen=True)
@@ -43,35 +45,6 @@ class ProxyLimits:
     head_seconds: float = 10.0
     connect_seconds: float = 10.0
     idle_seconds: float = 120.0
-
-
-class ProxyRefusedError(Exception):
-    """A request the proxy answers with an error status and a one-line reason."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-_STATUS_TEXT = {
-    400: "Bad Request",
-    403: "Forbidden",
-    405: "Method Not Allowed",
-    408: "Request Timeout",
-    431: "Request Header Fields Too Large",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
-
-
-@dataclass(frozen=True)
-class _Target:
-    host: str
-    port: int
-    tunnel: bool
-    head: bytes  # what to send upstream first (a forwarded request), or nothing for a tunnel
 
 
 class EgressProxy:
@@ -136,7 +109,7 @@ class EgressProxy:
                 with contextlib.suppress(TimeoutError, ConnectionError):
                     async with asyncio.timeout(1):
                         await reader.read(self._limits.max_head_bytes)
-                await _answer(writer, 503, "the egress proxy has too many connections open")
+                await answer(writer, 503, "the egress proxy has too many connections open")
             else:
                 await self._handle(reader, writer)
         except Exception as error:  # a client must never take the proxy down
@@ -153,10 +126,10 @@ class EgressProxy:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            target = await self._request(reader)
+            target = self._allowed(await read_target(reader, self._limits.head_seconds))
             upstream = await self._connect(target)
         except ProxyRefusedError as refusal:
-            await _answer(writer, refusal.status, refusal.reason)
+            await answer(writer, refusal.status, refusal.reason)
             return
         up_reader, up_writer = upstream
         try:
@@ -170,49 +143,7 @@ class EgressProxy:
             with contextlib.suppress(Exception):
                 await up_writer.wait_closed()
 
-    async def _request(self, reader: asyncio.StreamReader) -> _Target:
-        try:
-            async with asyncio.timeout(self._limits.head_seconds):
-                head = await reader.readuntil(b"\r\n\r\n")
-        except TimeoutError:
-            raise ProxyRefusedError(408, "no complete request head in time") from None
-        except asyncio.LimitOverrunError:
-            raise ProxyRefusedError(431, "the request head is too large") from None
-        except asyncio.IncompleteReadError:
-            raise ProxyRefusedError(400, "the connection closed before a request head") from None
-        lines = head[:-4].split(b"\r\n")
-        words = lines[0].split(b" ")
-        if len(words) != 3 or not words[2].startswith(b"HTTP/1."):
-            raise ProxyRefusedError(400, "expected 'CONNECT host:port HTTP/1.1' or an absolute URL")
-        method, target, version = words
-        try:
-            text = target.decode("ascii")
-        except UnicodeDecodeError:
-            raise ProxyRefusedError(400, "the request target is not ASCII") from None
-        if method == b"CONNECT":
-            host, port = _authority(text)
-            return self._allowed(_Target(host, port, True, b""))
-        if not text.lower().startswith("http://"):
-            raise ProxyRefusedError(400, "only CONNECT and absolute http:// URLs pass this proxy")
-        rest = text[len("http://") :]
-        cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-        authority, path = rest[:cut], rest[cut:].split("#", 1)[0] or "/"
-        if "@" in authority:
-            raise ProxyRefusedError(400, "credentials in the URL are not forwarded")
-        host, port = _authority(authority, default_port=80)
-        headers = [
-            line for line in lines[1:] if line.split(b":", 1)[0].strip().lower() not in _HOP_BY_HOP
-        ]
-        shown = f"[{host}]" if ":" in host else host
-        forwarded = [
-            method + b" " + path.encode("ascii") + b" " + version,
-            f"Host: {shown}:{port}".encode("ascii"),
-            *headers,
-            b"Connection: close",
-        ]
-        return self._allowed(_Target(host, port, False, b"\r\n".join(forwarded) + b"\r\n\r\n"))
-
-    def _allowed(self, target: _Target) -> _Target:
+    def _allowed(self, target: ProxyTarget) -> ProxyTarget:
         host = target.host.lower()
         written = f"[{host}]" if ":" in host else host
         if not self._hosts.matches(written):
@@ -223,7 +154,9 @@ class EgressProxy:
             raise ProxyRefusedError(403, f"port {target.port} is not in network.ports")
         return target
 
-    async def _connect(self, target: _Target) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connect(
+        self, target: ProxyTarget
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         seconds = self._limits.connect_seconds
         try:
             addresses = await self._guard.addresses(target.host, target.port, seconds)
@@ -239,42 +172,6 @@ class EgressProxy:
             except (OSError, TimeoutError) as error:
                 failure = f"{address}: {error or 'timed out'}"
         raise ProxyRefusedError(502, f"cannot connect to {target.host}:{target.port} ({failure})")
-
-
-def _authority(text: str, default_port: int | None = None) -> tuple[str, int]:
-    """Host and port of `host:port` or `[v6]:port` (the port may default)."""
-    if text.startswith("["):
-        end = text.find("]")
-        after = text[end + 1 :]
-        if end < 0 or (after and not after.startswith(":")):
-            raise ProxyRefusedError(400, "a malformed IPv6 authority")
-        host, port_text = text[1:end], after[1:]
-    else:
-        host, _, port_text = text.partition(":")
-    if not port_text and default_port is not None:
-        return _checked_host(host), default_port
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536 or len(port_text) > 5:
-        raise ProxyRefusedError(400, "the target needs a port from 1 to 65535")
-    return _checked_host(host), int(port_text)
-
-
-def _checked_host(host: str) -> str:
-    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:")
-    if not host or len(host) > 253 or not set(host) <= allowed:
-        raise ProxyRefusedError(400, "the target host is not a host name or an address")
-    return host
-
-
-async def _answer(writer: asyncio.StreamWriter, status: int, reason: str) -> None:
-    body = (reason.replace("\r", " ").replace("\n", " ") + "\n").encode("utf-8", "replace")
-    head = (
-        f"HTTP/1.1 {status} {_STATUS_TEXT.get(status, 'Error')}\r\n"
-        f"Content-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
-        "Connection: close\r\n\r\n"
-    )
-    with contextlib.suppress(ConnectionError):
-        writer.write(head.encode("ascii") + body)
-        await writer.drain()
 
 
 async def _relay(

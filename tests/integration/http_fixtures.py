@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,8 +27,12 @@ def json_answer(value: Any, status: int = 200) -> tuple[int, dict[str, str], byt
     return status, {"Content-Type": "application/json"}, json.dumps(value).encode()
 
 
-def serve(handler: Handler) -> Iterator[LocalServer]:
-    """Run the server for the duration of a fixture."""
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+def serve(handler: Handler, host: str = "127.0.0.1") -> Iterator[LocalServer]:
+    """Run the server for the duration of a fixture, on `127.0.0.1` or another loopback."""
     received: list[tuple[str, str, Any]] = []
 
     class _Handler(BaseHTTPRequestHandler):
@@ -53,11 +58,12 @@ def serve(handler: Handler) -> Iterator[LocalServer]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server = (_IPv6Server if ":" in host else ThreadingHTTPServer)((host, 0), _Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield LocalServer(f"http://127.0.0.1:{server.server_address[1]}", received)
+        shown = f"[{host}]" if ":" in host else host
+        yield LocalServer(f"http://{shown}:{server.server_address[1]}", received)
     finally:
         server.shutdown()
         server.server_close()

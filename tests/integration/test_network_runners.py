@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from rustchain.domain.policy import NetworkPolicy, Policy
 from rustchain.steps import default_registry
 from rustchain.steps.llm_client import PROVIDER_SETTING, URL_SETTING
 from rustchain.steps.runtime import StepContext, StepRunError
@@ -18,13 +19,30 @@ from tests.integration.http_fixtures import LocalServer, json_answer, serve
 REGISTRY = default_registry(include_plugins=False)
 
 
+def loopback_policy(*ports: int) -> Policy:
+    """A policy that lets missions reach 127.0.0.1 on these ports, over plain http."""
+    network = NetworkPolicy(
+        schemes=["http"], allowed_hosts=["127.0.0.1"], denied_hosts=[], ports=list(ports)
+    )
+    return Policy(network=network)
+
+
 def run_step(
-    step_type: str, workspace: Path, settings: dict[str, str] | None = None, **params: Any
+    step_type: str,
+    workspace: Path,
+    settings: dict[str, str] | None = None,
+    policy: Policy | None = None,
+    **params: Any,
 ) -> Any:
     """Validate parameters as the loader does and run one attempt."""
     definition = REGISTRY.types[step_type]
-    context = StepContext("acme", "m1", "s1", workspace, 10, settings or {})
+    context = StepContext("acme", "m1", "s1", workspace, 10, settings or {}, policy=policy)
     return asyncio.run(definition.run(definition.parameters.model_validate(params), context))  # type: ignore[attr-defined]
+
+
+def port_of(server: LocalServer) -> int:
+    """The port a test server listens on."""
+    return int(server.url.rsplit(":", 1)[1])
 
 
 @pytest.fixture
@@ -40,7 +58,10 @@ def api() -> Iterator[LocalServer]:
 
 
 def test_http_returns_status_headers_and_parsed_json(api: LocalServer, tmp_path: Path) -> None:
-    output = run_step("http", tmp_path, url=f"{api.url}/json", method="post", body={"a": 1})
+    policy = loopback_policy(port_of(api))
+    output = run_step(
+        "http", tmp_path, policy=policy, url=f"{api.url}/json", method="post", body={"a": 1}
+    )
 
     assert output["status"] == 200
     assert output["body"] == {"hello": "world", "method": "POST", "sent": {"a": 1}}
@@ -48,21 +69,35 @@ def test_http_returns_status_headers_and_parsed_json(api: LocalServer, tmp_path:
 
 
 def test_http_error_status_fails_the_step(api: LocalServer, tmp_path: Path) -> None:
+    policy = loopback_policy(port_of(api))
     with pytest.raises(StepRunError, match="answered 404"):
-        run_step("http", tmp_path, url=f"{api.url}/missing")
-    assert (
-        run_step("http", tmp_path, url=f"{api.url}/missing", expected_status=[404])["status"] == 404
+        run_step("http", tmp_path, policy=policy, url=f"{api.url}/missing")
+    missing = run_step(
+        "http", tmp_path, policy=policy, url=f"{api.url}/missing", expected_status=[404]
     )
+    assert missing["status"] == 404
 
 
 def test_http_response_size_is_capped(api: LocalServer, tmp_path: Path) -> None:
     with pytest.raises(StepRunError, match="larger than max_response_bytes"):
-        run_step("http", tmp_path, url=f"{api.url}/big", max_response_bytes=1000)
+        run_step(
+            "http",
+            tmp_path,
+            policy=loopback_policy(port_of(api)),
+            url=f"{api.url}/big",
+            max_response_bytes=1000,
+        )
 
 
 def test_http_unreachable_host_says_so(tmp_path: Path) -> None:
     with pytest.raises(StepRunError, match=r"GET http://127\.0\.0\.1:9/ failed"):
-        run_step("http", tmp_path, url="http://127.0.0.1:9/", timeout_seconds=2)
+        run_step(
+            "http",
+            tmp_path,
+            policy=loopback_policy(9),
+            url="http://127.0.0.1:9/",
+            timeout_seconds=2,
+        )
 
 
 @pytest.fixture

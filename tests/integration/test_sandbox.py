@@ -413,3 +413,52 @@ def test_the_executor_environment_is_not_visible_through_proc(
 
     assert "done" in seen
     assert SECRET not in seen
+
+
+def test_a_grant_through_the_deployments_egress_proxy_reaches_only_its_hosts(
+    tmp_path: Path,
+) -> None:
+    # The real proxy (platform.egress_proxy) judges every resolved address; loopback is the only
+    # listener a test can start, so this policy grants it by address and denies nothing else.
+    confined = sandbox("bubblewrap")
+    with socket.socket() as echo:
+        echo.bind(("127.0.0.1", 0))
+        echo.listen()
+        port = echo.getsockname()[1]
+        policy = Policy(
+            commands=CommandPolicy(
+                allowed_programs=["python3"],
+                unmodelled_programs=["python3"],
+                denied_arguments=[],
+                network_hosts=["127.0.0.1"],
+            ),
+            network=NetworkPolicy(ports=[port], denied_hosts=[]),
+        )
+        context = StepContext("acme", "m1", "s1", tmp_path, 20, policy=policy, sandbox=confined)
+        script = (
+            "import os, socket\n"
+            "proxy = os.environ['HTTPS_PROXY'].rsplit(':', 1)\n"
+            "def ask(host):\n"
+            "    s = socket.create_connection((proxy[0][7:], int(proxy[1])), timeout=10)\n"
+            f"    s.sendall(b'CONNECT ' + host + b':{port} HTTP/1.1\\r\\n\\r\\n')\n"
+            "    print(s.recv(200).split(b'\\r\\n')[0].decode()[:12])\n"
+            "    return s\n"
+            "tunnel = ask(b'127.0.0.1')\n"
+            "tunnel.sendall(b'hello through the real proxy')\n"
+            "ask(b'localhost')\n"
+        )
+        echo.settimeout(20)
+
+        async def step_and_accept() -> tuple[str, bytes]:
+            task = asyncio.ensure_future(
+                _run_async(context, command="python3", args=["-c", script])
+            )
+            connection, _ = await asyncio.to_thread(echo.accept)
+            with connection:
+                received = await asyncio.to_thread(connection.recv, 100)
+            return await task, received
+
+        output, received = asyncio.run(step_and_accept())
+
+    assert received == b"hello through the real proxy"
+    assert output.splitlines() == ["HTTP/1.1 200", "HTTP/1.1 403"]

@@ -16,9 +16,16 @@ from rustchain.domain.policy import (
     NetworkPolicy,
     Policy,
 )
-from rustchain.domain.policy_checks import Refusal, check_argument, check_command, check_value
+from rustchain.domain.policy_checks import (
+    Refusal,
+    check_argument,
+    check_command,
+    check_url,
+    check_value,
+)
 from rustchain.domain.policy_obligations import Use, parse_template
 from rustchain.domain.policy_patterns import regex
+from rustchain.domain.policy_rules import Sink
 from rustchain.domain.verdict import Finding, VerdictStatus
 from tests.unit.compile_helpers import compile_text
 from tests.unit.verifier_helpers import GENERATORS, verify
@@ -26,6 +33,7 @@ from tests.unit.verifier_helpers import GENERATORS, verify
 PIECES = [
     *("out", "a", "..", ".", "/", ".git", "src", "x.txt", "//", "./"),
     *("https://", "http://", "example.com", "localhost", "10.0.0.1", ":443", ":8080", "@"),
+    *("0x7f000001", "0x8080808", "[::ffff:7f00:1]", "1.2.3.0x4"),
     *("echo", "cat", "rm", " ", "-n", "~", "="),
 ]
 PATTERNS = [
@@ -153,6 +161,11 @@ def _argument_refusal(
     return check_argument(policy, concrete(step.parameters["command"]), args, index, shell)
 
 
+def _runtime_check(policy: Policy, sink: Sink, concrete: str) -> Refusal | None:
+    """What a runner checks: URLs through `check_url` (numeric hosts judged as addresses)."""
+    return check_url(policy, concrete) if sink is Sink.URL else check_value(policy, sink, concrete)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policy=policies(), text=missions(), data=st.data())
 def test_verifier_and_runtime_checks_never_disagree(
@@ -179,7 +192,7 @@ def test_verifier_and_runtime_checks_never_disagree(
             {s.name: finding.counterexample[s.name] for s in template.symbols}
         )
         if use.command is None:
-            refusal = check_value(policy, use.sink, concrete)
+            refusal = _runtime_check(policy, use.sink, concrete)
         else:
             line = parse_template(use.command, step, plan, step_ids)
             if any(_unlisted(plan, s.name) for s in line.symbols):
@@ -198,7 +211,7 @@ def test_verifier_and_runtime_checks_never_disagree(
                     command = parse_template(use.command, step, plan, step_ids).substitute(values)
                     refusal = check_command(policy, command, [concrete])
                 else:
-                    refusal = check_value(policy, use.sink, concrete)
+                    refusal = _runtime_check(policy, use.sink, concrete)
                 assert refusal is None, (use, concrete)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rustchain.domain.network_hosts import canonical_url
 from rustchain.domain.policy import Policy
 from rustchain.domain.policy_languages import command_words
 from rustchain.domain.policy_rules import SINK_CATEGORY, Sink, compile_policy
@@ -82,7 +83,13 @@ def check_path(policy: Policy, path: str, write: bool = False) -> Refusal | None
 
 
 def check_url(policy: Policy, url: str) -> Refusal | None:
-    """A URL an http step requests."""
+    """A URL an http step requests: a numeric host judged as the address it names, then as
+    written (a spelling other than the address itself is refused either way)."""
+    canonical = canonical_url(url)
+    if canonical != url:
+        refusal = check_value(policy, Sink.URL, canonical)
+        if refusal is not None:
+            return Refusal(refusal.rule, f"{refusal.explanation} (as {canonical})", url)
     return check_value(policy, Sink.URL, url)
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rustchain.domain.network_hosts import canonical_url
 from rustchain.domain.plan import Plan, PlannedStep
 from rustchain.domain.policy_rules import Sink
 from rustchain.domain.references import Reference, ReferenceKind, scan
@@ -101,6 +102,16 @@ def parse_template(
     if position < len(text) or not parts:
         parts.append(text[position:])
     return Template(tuple(parts))
+
+
+def canonical_template(template: Template) -> Template:
+    """A URL template whose leading literal holds the whole authority, with a numeric host
+    written as its address; a host a symbol may change is left to `network.numeric_host`."""
+    first = template.parts[0] if template.parts else None
+    if not isinstance(first, str):
+        return template
+    rewritten = canonical_url(first, complete=template.is_concrete)
+    return Template((rewritten, *template.parts[1:]))
 
 
 def text_uses(sink: Sink, field: str, value: Any) -> list[Obligation]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from rustchain.domain.command_rules import CommandRules
+from rustchain.domain.network_hosts import NONCANONICAL_HOST
 from rustchain.domain.policy import Policy, SinkCategory
 from rustchain.domain.policy_languages import WORD as _WORD
 from rustchain.domain.policy_languages import WS as _WS
@@ -145,6 +146,13 @@ class CompiledPolicy:
                 "network.host",
                 loose_url(intersect(LOOSE_HOST, bad_host), LOOSE_PORT),
                 "may reach a host the policy denies (private, link-local, metadata or not allowed)",
+            ),
+            Rule(
+                "network.numeric_host",
+                loose_url(intersect(LOOSE_HOST, NONCANONICAL_HOST), LOOSE_PORT),
+                "may spell an IP address other than as the address itself (hex, octal, a bare "
+                "number, a short form, an IPv4-mapped or uncompressed IPv6 address), which host "
+                "rules cannot judge before it is known",
             ),
             Rule(
                 "network.port",

@@ -40,6 +40,7 @@ def _url_parts() -> dict[str, Lang]:
         ),
         "userinfo": optional(concat(star(char_set(forbidden + "/?#@", negate=True)), literal("@"))),
         "host": union(name, ipv4, ipv6),
+        "ipv4": ipv4,
         "port": plus(digit),
         "rest": optional(concat(char_set("/?#"), star(char_set(forbidden, negate=True)))),
     }

@@ -13,6 +13,7 @@ from rustchain.domain.policy_checks import check_url
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
+from rustchain.steps.network_guard import guarded_client
 from rustchain.steps.runtime import StepContext, StepRunError, read_workspace_file
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -55,7 +56,7 @@ async def http(params: HttpParameters, context: StepContext) -> dict[str, Any]:
         request_kwargs["json"] = params.body
     try:
         async with (
-            httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client,
+            guarded_client(context, timeout) as client,
             client.stream(params.method, params.url, **request_kwargs) as response,
         ):
             body = bytearray()
@@ -66,6 +67,8 @@ async def http(params: HttpParameters, context: StepContext) -> dict[str, Any]:
                         f"the response of {params.url} is larger than max_response_bytes "
                         f"({params.max_response_bytes})"
                     )
+    except httpx.InvalidURL as error:
+        raise StepRunError(f"url {params.url!r} is not a URL httpx can request: {error}") from None
     except httpx.HTTPError as error:
         raise StepRunError(f"{params.method} {params.url} failed: {error}") from None
     expected = params.expected_status

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rustchain.domain.mission import VariableSpec
+from rustchain.domain.network_hosts import canonical_url
 from rustchain.domain.plan import Plan, PlannedStep
 from rustchain.domain.policy import Policy
 from rustchain.domain.policy_languages import Rule
-from rustchain.domain.policy_obligations import ConstraintGenerator, TokenUse, Use, parse_template
+from rustchain.domain.policy_obligations import (
+    ConstraintGenerator,
+    TokenUse,
+    Use,
+    canonical_template,
+    parse_template,
+)
 from rustchain.domain.policy_patterns import regex
 from rustchain.domain.policy_regex import (
     ANYTHING,
@@ -22,12 +29,12 @@ from rustchain.domain.policy_regex import (
     plus,
     union,
 )
-from rustchain.domain.policy_rules import SINK_CATEGORY, CompiledPolicy, compile_policy
+from rustchain.domain.policy_rules import SINK_CATEGORY, CompiledPolicy, Sink, compile_policy
 from rustchain.domain.verdict import Finding, Verdict, VerdictStatus
 from rustchain.verifier.arguments import argument_rules
 from rustchain.verifier.data_flow import taint
 from rustchain.verifier.limits import Breach, mission_breaches, token_breaches
-from rustchain.verifier.queries import OutcomeKind, QueryRunner, SymbolDomain
+from rustchain.verifier.queries import Outcome, OutcomeKind, QueryRunner, SymbolDomain
 from rustchain.verifier.settings import VerifierSettings
 
 __all__ = ["VerifierSettings", "variable_domain", "verify_plan"]
@@ -110,11 +117,22 @@ class _Run:
         `context`: values of other symbols the rules were chosen for (a command's program).
         """
         template = parse_template(use.text, step, self.plan, self.step_ids)
+        judged = [template]
+        if use.sink is Sink.URL:
+            # As the runtime check does: a known numeric host is judged as the address it names
+            # first, then as written (where `network.numeric_host` refuses the spelling).
+            canonical = canonical_template(template)
+            if canonical != template:
+                judged.insert(0, canonical)
         example: dict[str, str] = {}
         if rules is None:
             rules = self.compiled.rules(use.sink)
         self.checked.update(rule.id for rule in rules)
-        breach = self.runner.first_breach(template, rules)
+        breach = None
+        for candidate in judged:
+            breach = breach or self.runner.first_breach(candidate, rules)
+        if breach is not None and use.sink is Sink.URL:
+            breach = _as_the_runtime_reports(breach, rules)
         if breach is not None:
             rule, outcome = breach
             if outcome.kind is OutcomeKind.VIOLATED:
@@ -173,6 +191,23 @@ class _Run:
                 breach.rule, breach.step_id, breach.field, breach.explanation, breach.values
             )
         )
+
+
+def _as_the_runtime_reports(
+    breach: tuple[Rule, Outcome], rules: Sequence[Rule]
+) -> tuple[Rule, Outcome]:
+    """A URL counterexample whose host is a numeric spelling, reported as the runtime check
+    reports it: by the first rule the address it names breaks, if any."""
+    outcome = breach[1]
+    if outcome.kind is not OutcomeKind.VIOLATED or outcome.value is None:
+        return breach
+    canonical = canonical_url(outcome.value)
+    if canonical == outcome.value:
+        return breach
+    for candidate in rules:
+        if candidate.language.matches(canonical):
+            return candidate, Outcome(OutcomeKind.VIOLATED, outcome.values, canonical)
+    return breach
 
 
 def _order(finding: Finding) -> tuple[int, int, str]:

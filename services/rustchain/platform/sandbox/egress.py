@@ -6,11 +6,10 @@ HTTPS_PROXY lead the program to the proxy, which lets through only the granted h
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 INNER_SOCKET = "/run/rustchain/egress.sock"
 
@@ -31,13 +30,11 @@ EgressProxyStarter = Callable[
 """`EgressProxy.start(socket_path, hosts, ports, denied_hosts)`: serves until the block ends."""
 
 
-def installed_egress_proxy() -> EgressProxyStarter | None:
-    """The deployment's egress proxy (platform.egress_proxy), or None in a build without it."""
-    try:
-        module: Any = importlib.import_module("rustchain.platform.egress_proxy")
-    except ImportError:
-        return None
-    starter: EgressProxyStarter = module.EgressProxy.start
+def installed_egress_proxy() -> EgressProxyStarter:
+    """The deployment's egress proxy (platform.egress_proxy)."""
+    from rustchain.platform.egress_proxy import EgressProxy
+
+    starter: EgressProxyStarter = EgressProxy.start
     return starter
 
 

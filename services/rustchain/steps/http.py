@@ -68,7 +68,7 @@ async def http(params: HttpParameters, context: StepContext) -> dict[str, Any]:
                         f"({params.max_response_bytes})"
                     )
     except httpx.InvalidURL as error:
-        raise StepRunError(f"url {params.url!r} is not a URL httpx can request: {error}") from None
+        raise StepRunError(f"url '{params.url}' is not a valid URL: {error}") from None
     except httpx.HTTPError as error:
         raise StepRunError(f"{params.method} {params.url} failed: {error}") from None
     expected = params.expected_status

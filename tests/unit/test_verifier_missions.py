@@ -9,11 +9,8 @@ import pytest
 
 from rustchain.domain.diagnostics import DiagnosticSink
 from rustchain.domain.network_hosts import canonical_url
-from rustchain.domain.plan import Plan, PlannedStep
-from rustchain.domain.policy import Policy, parse_policy
+from rustchain.domain.policy import parse_policy
 from rustchain.domain.policy_checks import (
-    Refusal,
-    check_argument,
     check_data_flow,
     check_tokens,
     check_url,
@@ -29,6 +26,7 @@ from tests.unit.compile_helpers import compile_text
 from tests.unit.test_compatibility import VALID_RUSTCHAIN_MISSIONS
 from tests.unit.verifier_helpers import (
     VERIFIER_DATA,
+    argument_refusal,
     expectation,
     named_policy,
     plan_of,
@@ -99,7 +97,7 @@ def _runtime_refuses(finding: Finding, path: Path) -> None:
         assert any(r is not None and r.rule == finding.rule for r in refusals)
         return
     if use.command is not None:
-        refusal = _argument_refusal(plan, step, finding, policy)
+        refusal = argument_refusal(policy, plan, step, finding)
     elif use.sink is Sink.URL:
         refusal = check_url(policy, concrete)
     else:
@@ -109,24 +107,6 @@ def _runtime_refuses(finding: Finding, path: Path) -> None:
     if finding.value is not None:
         # A numeric host is reported as the address it names.
         assert finding.value in (concrete, canonical_url(concrete))
-
-
-def _argument_refusal(
-    plan: Plan, step: PlannedStep, finding: Finding, policy: Policy
-) -> Refusal | None:
-    """The runtime's check of the argument the finding names, among all of the step's words."""
-    ids = {s.id: s for s in plan.steps}
-
-    def concrete(text: str) -> str:
-        template = parse_template(text, step, plan, ids)
-        return template.substitute(
-            {s.name: finding.counterexample.get(s.name, "x") for s in template.symbols}
-        )
-
-    args = [concrete(a) for a in step.parameters.get("args") or []]
-    command = concrete(step.parameters["command"])
-    index = int((finding.field or "").removeprefix("args[").removesuffix("]"))
-    return check_argument(policy, command, args, index, bool(step.parameters.get("shell")))
 
 
 @pytest.mark.parametrize("path", UNSAFE, ids=[p.stem for p in UNSAFE])

@@ -9,7 +9,7 @@ import re
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from rustchain.domain.plan import Plan, PlannedStep
+from rustchain.domain.plan import Plan
 from rustchain.domain.policy import (
     CommandPolicy,
     FilesystemPolicy,
@@ -18,7 +18,6 @@ from rustchain.domain.policy import (
 )
 from rustchain.domain.policy_checks import (
     Refusal,
-    check_argument,
     check_command,
     check_url,
     check_value,
@@ -26,9 +25,9 @@ from rustchain.domain.policy_checks import (
 from rustchain.domain.policy_obligations import Use, parse_template
 from rustchain.domain.policy_patterns import regex
 from rustchain.domain.policy_rules import Sink
-from rustchain.domain.verdict import Finding, VerdictStatus
+from rustchain.domain.verdict import VerdictStatus
 from tests.unit.compile_helpers import compile_text
-from tests.unit.verifier_helpers import GENERATORS, verify
+from tests.unit.verifier_helpers import GENERATORS, argument_refusal, verify
 
 PIECES = [
     *("out", "a", "..", ".", "/", ".git", "src", "x.txt", "//", "./"),
@@ -143,24 +142,6 @@ def _unlisted(plan: Plan, name: str) -> bool:
     return spec is None or spec.enum is None
 
 
-def _argument_refusal(
-    policy: Policy, plan: Plan, step: PlannedStep, finding: Finding
-) -> Refusal | None:
-    """The runtime's check of the argument a finding names, with the step's other words."""
-    ids = {s.id: s for s in plan.steps}
-
-    def concrete(text: str) -> str:
-        template = parse_template(text, step, plan, ids)
-        return template.substitute(
-            {s.name: finding.counterexample.get(s.name, "x") for s in template.symbols}
-        )
-
-    args = [concrete(a) for a in step.parameters.get("args") or []]
-    index = int((finding.field or "").removeprefix("args[").removesuffix("]"))
-    shell = bool(step.parameters.get("shell"))
-    return check_argument(policy, concrete(step.parameters["command"]), args, index, shell)
-
-
 def _runtime_check(policy: Policy, sink: Sink, concrete: str) -> Refusal | None:
     """What a runner checks: URLs through `check_url` (numeric hosts judged as addresses)."""
     return check_url(policy, concrete) if sink is Sink.URL else check_value(policy, sink, concrete)
@@ -197,7 +178,7 @@ def test_verifier_and_runtime_checks_never_disagree(
             line = parse_template(use.command, step, plan, step_ids)
             if any(_unlisted(plan, s.name) for s in line.symbols):
                 continue  # the program was not known: the rules of every program applied
-            refusal = _argument_refusal(policy, plan, step, finding)
+            refusal = argument_refusal(policy, plan, step, finding)
         assert refusal is not None and refusal.rule == finding.rule, concrete
 
     if verdict.status is VerdictStatus.SAFE:

@@ -7,10 +7,11 @@ from functools import cache
 from pathlib import Path
 
 from rustchain.domain.diagnostics import DiagnosticSink
-from rustchain.domain.plan import Plan
+from rustchain.domain.plan import Plan, PlannedStep
 from rustchain.domain.policy import Policy, parse_policy
-from rustchain.domain.policy_obligations import Use
-from rustchain.domain.verdict import Verdict
+from rustchain.domain.policy_checks import Refusal, check_argument
+from rustchain.domain.policy_obligations import Use, parse_template
+from rustchain.domain.verdict import Finding, Verdict
 from rustchain.steps import constraint_generators
 from rustchain.verifier.engine import VerifierSettings, verify_plan
 from rustchain.verifier.policy_files import default_policy
@@ -70,3 +71,22 @@ def use_of(plan: Plan, step_id: str, field: str) -> Use:
         if isinstance(obligation, Use) and obligation.field == field:
             return obligation
     raise KeyError(f"{step_id}.{field}")
+
+
+def argument_refusal(
+    policy: Policy, plan: Plan, step: PlannedStep, finding: Finding
+) -> Refusal | None:
+    """The runtime's check of the argument a finding names, among all of the step's words,
+    with the finding's counterexample substituted."""
+    ids = {s.id: s for s in plan.steps}
+
+    def concrete(text: str) -> str:
+        template = parse_template(text, step, plan, ids)
+        return template.substitute(
+            {s.name: finding.counterexample.get(s.name, "x") for s in template.symbols}
+        )
+
+    args = [concrete(a) for a in step.parameters.get("args") or []]
+    index = int((finding.field or "").removeprefix("args[").removesuffix("]"))
+    shell = bool(step.parameters.get("shell"))
+    return check_argument(policy, concrete(step.parameters["command"]), args, index, shell)

@@ -33,6 +33,7 @@ from rustchain.cli import (  # noqa: E402, F401
     mission_admin,
     missions,
     run,
+    secret,
     serve,
     token,
     up,

@@ -120,7 +120,12 @@ def render(value: Any, context: RenderContext) -> Any:
         return [render(v, context) for v in value]
     if not isinstance(value, str) or "{" not in value:
         return value
-    found = [r for r in scan(value, context.outputs, context.variables) if isinstance(r, Reference)]
+    # A secret reference stays as written: its value is substituted only for the runner.
+    found = [
+        r
+        for r in scan(value, context.outputs, context.variables)
+        if isinstance(r, Reference) and r.kind is not ReferenceKind.SECRET
+    ]
     if not found:
         return value
     if len(found) == 1 and found[0].text == value:

@@ -12,6 +12,7 @@ from rustchain.domain.mission import Mission, MissionHeader, MissionStep
 from rustchain.domain.model_errors import validate_node
 from rustchain.domain.reference_sites import reference_position, references_in, unknown_message
 from rustchain.domain.references import Reference, ReferenceKind, UnknownReference
+from rustchain.domain.secret_refs import SECRETS_NAMESPACE
 from rustchain.domain.source import Node, NodeKind, SourceDocument, describe
 from rustchain.domain.step_types import StepTypeRegistry, canonical_step_type
 from rustchain.domain.suggest import closest, did_you_mean
@@ -60,6 +61,11 @@ class MissionLoader:
         header = validate_node(MissionHeader, header_data, root, sink, "the mission")
         steps, skeletons = self._steps(root, sink)
         variables = self._variable_names(root)
+        if SECRETS_NAMESPACE in variables:
+            sink.error(
+                variables[SECRETS_NAMESPACE],
+                f"variable name '{SECRETS_NAMESPACE}' is reserved: {{secrets.NAME}} names a secret",
+            )
         ids = self._check_ids(skeletons, variables, sink)
         deps = self._check_depends_on(skeletons, ids, sink)
         self._check_cycles(skeletons, ids, deps, sink)
@@ -181,6 +187,11 @@ class MissionLoader:
                 )
                 continue
             ids[skeleton.id] = skeleton
+            if skeleton.id == SECRETS_NAMESPACE:
+                sink.error(
+                    skeleton.id_node.position,
+                    f"step id '{SECRETS_NAMESPACE}' is reserved: {{secrets.NAME}} names a secret",
+                )
             if skeleton.id in variables:
                 where = variables[skeleton.id]
                 sink.error(

@@ -73,12 +73,14 @@ class MissionRun:
     running: int = 0
     finished_steps: int = 0
     failed_untolerated: list[str] = field(default_factory=list)
+    secret_salt: str = ""
 
     @classmethod
     def start(cls, started: MissionStarted) -> MissionRun:
         """The run as its first fact describes it."""
         plan = Plan.model_validate(started.plan)
         run = cls(plan, started.plan_hash, dict(started.variables), started.workspace)
+        run.secret_salt = started.secret_salt
         run.steps = {step.id: StepState() for step in plan.steps}
         run.order = {
             step_id: index

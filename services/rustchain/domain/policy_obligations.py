@@ -80,6 +80,8 @@ class Template:
 def _symbol(reference: Reference, step: PlannedStep) -> Symbol:
     if reference.kind is ReferenceKind.VARIABLE:
         return Symbol(reference.name)
+    if reference.kind is ReferenceKind.SECRET:
+        return Symbol(reference.text[1:-1])
     source = reference.name
     if reference.kind is ReferenceKind.PREVIOUS:
         source = step.depends_on[0] if step.depends_on else reference.name

@@ -7,6 +7,7 @@ from typing import Any
 
 from rustchain.domain.diagnostics import Position
 from rustchain.domain.references import Reference, UnknownReference, scan
+from rustchain.domain.secret_refs import SECRETS_NAMESPACE
 from rustchain.domain.source import Node, NodeKind, SourceDocument
 
 
@@ -44,6 +45,11 @@ def reference_position(
 
 def unknown_message(found: UnknownReference) -> str:
     """What to say of a reference that names nothing."""
+    if found.name == SECRETS_NAMESPACE:
+        return (
+            f"bad secret reference {found.text}: a secret's name is a letter or '_', then"
+            " letters, digits or '_' (as in {secrets.API_KEY})"
+        )
     if found.suggestion is not None:
         return (
             f"unknown reference {found.text}: no step or variable is named '{found.name}'; "

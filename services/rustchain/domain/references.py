@@ -1,5 +1,5 @@
 """References inside parameter text: `{var}`, `{step}`, `{step.output}`, `{step_result}`,
-`{previous_result}`.
+`{previous_result}`, `{secrets.NAME}`.
 
 Braces around any other word stay literal text, as in RustChain, so code written into files
 (`f"{name}"`, JSON, `${shell}`, `{{ template }}`) is left alone. A word one typo away from a step or
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from rustchain.domain.secret_refs import SECRETS_NAMESPACE, valid_secret_name
 from rustchain.domain.suggest import near_miss
 
 _REFERENCE = re.compile(
@@ -29,11 +30,12 @@ class ReferenceKind(Enum):
     VARIABLE = "variable"
     STEP = "step"
     PREVIOUS = "previous"
+    SECRET = "secret"
 
 
 @dataclass(frozen=True, slots=True)
 class Reference:
-    """A resolved reference: a variable, or a step's output (or one field of it)."""
+    """A resolved reference: a variable, a step's output (or one field of it), or a secret."""
 
     kind: ReferenceKind
     name: str
@@ -61,7 +63,13 @@ def scan(
     for match in _REFERENCE.finditer(text):
         name, field = match.group(1), match.group(2)
         whole, offset = match.group(0), match.start()
-        if name == PREVIOUS_RESULT and field is None:
+        if name == SECRETS_NAMESPACE and field is not None:
+            # `secrets` is reserved: its value comes from the tenant's store at run time.
+            if valid_secret_name(field):
+                yield Reference(ReferenceKind.SECRET, field, None, whole, offset)
+            else:
+                yield UnknownReference(whole, name, None, offset)
+        elif name == PREVIOUS_RESULT and field is None:
             yield Reference(ReferenceKind.PREVIOUS, name, None, whole, offset)
         elif name in variables and field is None:
             yield Reference(ReferenceKind.VARIABLE, name, None, whole, offset)

@@ -26,6 +26,7 @@ from rustchain.domain.run_events import (
     StepStarted,
     StepSucceeded,
 )
+from rustchain.domain.secret_refs import secret_names
 
 DEFAULT_MAX_PARALLEL_STEPS = 4
 NOT_IDEMPOTENT_INTERRUPTED = (
@@ -37,14 +38,18 @@ RENDER_ERRORS = (KeyError, IndexError, TypeError, ValueError)
 """What rendering raises when a reference names a value the run does not hold."""
 
 
-def start_mission(plan: Plan, variables: dict[str, Any], workspace: str) -> list[RunEvent]:
-    """The first fact of a run."""
+def start_mission(
+    plan: Plan, variables: dict[str, Any], workspace: str, secret_salt: str = ""
+) -> list[RunEvent]:
+    """The first fact of a run; the salt is recorded only when the plan uses a secret."""
+    uses_secrets = any(secret_names(step.parameters) for step in plan.steps)
     return [
         MissionStarted(
             plan=plan.model_dump(mode="json"),
             plan_hash=plan.content_hash,
             variables=variables,
             workspace=workspace,
+            secret_salt=secret_salt if uses_secrets else "",
         )
     ]
 

@@ -24,6 +24,8 @@ class MissionStarted(BaseModel):
     plan_hash: str
     variables: dict[str, Any]
     workspace: str
+    # Salts the digests of the secret values its steps use (recorded only when it has secrets).
+    secret_salt: str = ""
 
 
 class StepStarted(BaseModel):
@@ -40,6 +42,8 @@ class StepStarted(BaseModel):
     attempt: Annotated[int, Field(ge=1)]
     inputs: dict[str, Any] | None = None
     input_error: str | None = None
+    # `{secrets.NAME}` stays as written in `inputs`; each name's salted value digest is here.
+    secret_digests: dict[str, str] = Field(default_factory=dict)
 
     @property
     def inputs_recorded(self) -> bool:
@@ -161,4 +165,12 @@ def run_fact(event: EventEnvelope) -> RunEvent:
 
 def run_event_payload(event: RunEvent) -> dict[str, Any]:
     """The JSON payload to store (the type travels in the envelope)."""
-    return event.model_dump(mode="json", exclude={"type"})
+    payload = event.model_dump(mode="json", exclude={"type"})
+    # Facts of missions without secrets read exactly as before secrets existed.
+    for key in _SECRET_FIELDS:
+        if key in payload and not payload[key]:
+            del payload[key]
+    return payload
+
+
+_SECRET_FIELDS = ("secret_salt", "secret_digests")

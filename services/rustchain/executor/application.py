@@ -9,12 +9,15 @@ one append, so a step costs one commit.
 from __future__ import annotations
 
 import asyncio
+import secrets as random_tokens
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from pydantic_core import to_jsonable_python
 
 from rustchain.domain import run_decisions as decide
 from rustchain.domain.bindings import bind_variables
@@ -32,9 +35,18 @@ from rustchain.domain.run_events import (
     run_event_version,
     run_fact,
 )
+from rustchain.domain.secret_refs import (
+    SecretReader,
+    UnknownSecretError,
+    mask,
+    secret_digest,
+    secret_names,
+    substitute,
+)
 from rustchain.domain.step_types import StepTypeRegistry
 from rustchain.platform.event_store import ChainConflictError, EventStore, events_after
 from rustchain.platform.sandbox.selection import LazySandbox
+from rustchain.platform.secret_store import FileSecretStore
 from rustchain.steps.runtime import MemoryClient, StepContext, StepRunError, parameters_of
 from rustchain.steps.sandboxing import ProgramSandbox
 
@@ -60,6 +72,10 @@ class _Tracked:
     # Facts decided outside the drive (a cancel), recorded by the drive in its next append.
     inbox: list[RunEvent] = field(default_factory=list)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # Secret values read for this run (never recorded): those its starting steps are handed, and
+    # every value seen, each masked in outputs and errors.
+    secret_values: dict[str, str] = field(default_factory=dict)
+    masked: set[str] = field(default_factory=set)
 
 
 class MissionExistsError(ValueError):
@@ -85,6 +101,7 @@ class ExecutorApplication:
         policy_for: Callable[[str], Policy] | None = None,
         quotas: TenantQuotas | None = None,
         sandbox: ProgramSandbox | None = None,
+        secrets: SecretReader | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -100,6 +117,8 @@ class ExecutorApplication:
         # Programs run in the OS sandbox given (chosen at start); else in the one this process's
         # RUSTCHAIN_SANDBOX names, chosen at the first program.
         self.sandbox: ProgramSandbox = sandbox if sandbox is not None else LazySandbox()
+        # Tenants' secrets, read only when a step refers to one (`{secrets.NAME}`).
+        self.secrets: SecretReader = secrets or FileSecretStore.from_environ()
         # Unfinished missions per tenant, read from the store once, then kept as runs start and end.
         self._running: dict[str, set[str]] | None = None
         # The store's missions, kept current by folding only what was committed since last read.
@@ -134,7 +153,8 @@ class ExecutorApplication:
         mission_id = mission_id or uuid.uuid4().hex
         folder = workspace or self.workspaces / tenant / mission_id
         folder.mkdir(parents=True, exist_ok=True)
-        events = decide.start_mission(plan, variables, str(folder.absolute()))
+        salt = random_tokens.token_hex(16)
+        events = decide.start_mission(plan, variables, str(folder.absolute()), salt)
         self._append(tenant, mission_id, 0, events)
         running.add(mission_id)
         return mission_id
@@ -207,6 +227,7 @@ class ExecutorApplication:
     async def drive(self, tenant: str, mission_id: str) -> MissionRun:
         """Run a mission to its end, resuming whatever a crash interrupted."""
         tracked = self._track(tenant, mission_id)
+        self._read_secrets(tracked, secret_names([s.parameters for s in tracked.run.plan.steps]))
         self._driving[(tenant, mission_id)] = tracked
         results: list[RunEvent] = decide.recover(tracked.run)
         try:
@@ -239,7 +260,7 @@ class ExecutorApplication:
                 for event in stop:
                     run.apply(event)
                 results = results + stop
-            released = decide.next_events(run, self.clock())
+            released = [self._seal(tracked, e) for e in decide.next_events(run, self.clock())]
             for event in released:
                 run.apply(event)
             facts = results + released
@@ -254,6 +275,7 @@ class ExecutorApplication:
                     tracked.inbox,
                     tracked.wakeup,
                 )
+                fresh.secret_values, fresh.masked = tracked.secret_values, tracked.masked
                 self._driving[(tracked.tenant, tracked.mission_id)] = fresh
                 tracked = fresh
                 continue
@@ -291,11 +313,11 @@ class ExecutorApplication:
             step_id, attempt = tracked.tasks.pop(task)
             error = task.exception()
             if error is None:
-                results += decide.step_succeeded(tracked.run, step_id, attempt, task.result(), 0)
+                output = _masked(task.result(), tracked.masked)
+                results += decide.step_succeeded(tracked.run, step_id, attempt, output, 0)
             else:
-                results += decide.step_failed(
-                    tracked.run, step_id, attempt, _describe(error), self.clock()
-                )
+                message = mask(_describe(error), tracked.masked)
+                results += decide.step_failed(tracked.run, step_id, attempt, message, self.clock())
         return results
 
     def _append(self, tenant: str, mission_id: str, version: int, events: list[RunEvent]) -> int:
@@ -318,6 +340,33 @@ class ExecutorApplication:
         stored: list[EventEnvelope] = self.store.append(drafts)
         return version + len(stored)
 
+    def _read_secrets(self, tracked: _Tracked, names: list[str]) -> None:
+        """The current values of the named secrets the tenant holds (a missing one is left out:
+        the step that uses it fails, naming it)."""
+        for name in names:
+            value = self.secrets.get(tracked.tenant, name)
+            if value is None:
+                tracked.secret_values.pop(name, None)
+            else:
+                tracked.secret_values[name] = value
+                tracked.masked.add(value)
+
+    def _seal(self, tracked: _Tracked, event: RunEvent) -> RunEvent:
+        """A StepStarted with the salted digest of each secret value its runner will be given."""
+        if not isinstance(event, StepStarted) or event.inputs is None:
+            return event
+        names = secret_names(event.inputs)
+        if not names:
+            return event
+        self._read_secrets(tracked, names)
+        salt = tracked.run.secret_salt
+        digests = {
+            name: secret_digest(salt, name, tracked.secret_values[name])
+            for name in names
+            if name in tracked.secret_values
+        }
+        return event.model_copy(update={"secret_digests": digests})
+
     async def _attempt(self, tracked: _Tracked, started: StepStarted) -> Any:
         run = tracked.run
         step = run.plan.step(started.step_id)
@@ -327,8 +376,13 @@ class ExecutorApplication:
             raise StepRunError(f"step type '{step.step_type}' has no runner in this deployment")
         if started.inputs is None:
             raise StepRunError(started.input_error or "its parameters were not rendered")
-        # The runner gets exactly the inputs recorded in StepStarted, never a fresh rendering.
-        params = parameters_of(definition.parameters, started.inputs)
+        # The runner gets exactly the inputs recorded in StepStarted, never a fresh rendering;
+        # only its secret references are replaced, by the values whose digests were recorded.
+        try:
+            inputs = substitute(started.inputs, tracked.secret_values)
+        except UnknownSecretError as error:
+            raise StepRunError(str(error)) from None
+        params = parameters_of(definition.parameters, inputs)
         context = StepContext(
             tracked.tenant,
             tracked.mission_id,
@@ -344,6 +398,13 @@ class ExecutorApplication:
             return await asyncio.wait_for(runner(params, context), timeout=step.timeout_seconds)
         except TimeoutError:
             raise StepRunError(f"did not finish within {step.timeout_seconds} s") from None
+
+
+def _masked(output: Any, secrets: set[str]) -> Any:
+    """The output with every secret value masked (as the JSON it is recorded as)."""
+    if not secrets:
+        return output
+    return mask(to_jsonable_python(output), secrets)
 
 
 def _describe(error: BaseException) -> str:

@@ -12,6 +12,7 @@ from rustchain.domain.network_hosts import canonical_url
 from rustchain.domain.policy import parse_policy
 from rustchain.domain.policy_checks import (
     check_data_flow,
+    check_secret_flow,
     check_tokens,
     check_url,
     check_value,
@@ -67,6 +68,7 @@ def test_every_rule_and_every_constrained_step_type_has_an_unsafe_mission() -> N
         *("tools.allowed", "mission.time", "mission.steps", "mission.parallelism"),
         *("command.environment", "command.option", "filesystem.mission_workspace"),
         "data_flow.untrusted",
+        "data_flow.secrets",
     }
     assert step_types >= {
         *("create_file", "edit_file", "delete_file", "copy_file", "move_file", "read_file"),
@@ -95,6 +97,12 @@ def _runtime_refuses(finding: Finding, path: Path) -> None:
         sources = {t for s in template.symbols if s.source_step for t in labels[s.source_step]}
         refusals = [check_data_flow(policy, t, use.sink) for t in sources]
         assert any(r is not None and r.rule == finding.rule for r in refusals)
+        return
+    if finding.rule == "data_flow.secrets":
+        # The executor checks the recorded inputs, where the secret is still its reference.
+        names = [s.name.removeprefix("secrets.") for s in template.symbols]
+        refused = [check_secret_flow(policy, name, use.sink) for name in names]
+        assert any(r is not None and r.rule == finding.rule for r in refused)
         return
     if use.command is not None:
         refusal = argument_refusal(policy, plan, step, finding)

@@ -1,4 +1,4 @@
-"""`rustchain secret set|list|delete`: the tenant's secret store (values never on a command line)."""
+"""`rustchain secret set|list|delete`: a tenant's secrets (values never on a command line)."""
 
 from __future__ import annotations
 

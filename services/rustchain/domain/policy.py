@@ -202,6 +202,9 @@ class DataFlowPolicy(BaseModel):
         default_factory=lambda: ["http", "llm", "tool", "agent", "chain"]
     )
     allow: list[FlowAllowance] = Field(default_factory=list)
+    # Where a `{secrets.NAME}` value may go besides http headers and bodies, llm and tool
+    # settings and a command's environment: a command line, a file path or a URL only if listed.
+    secrets_to: list[SinkCategory] = Field(default_factory=list)
 
     def allows(self, source_step_type: str, sink: SinkCategory) -> bool:
         """Whether output of that step type may reach that kind of sink."""

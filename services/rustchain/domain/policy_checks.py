@@ -121,3 +121,16 @@ def check_data_flow(policy: Policy, source_step_type: str, sink: Sink) -> Refusa
         f"output of an untrusted '{source_step_type}' step may not reach a {category}",
         source_step_type,
     )
+
+
+def check_secret_flow(policy: Policy, secret: str, sink: Sink) -> Refusal | None:
+    """A secret's value about to be given to that sink: a command line, a file path or a URL
+    only when the policy lists it in `data_flow.secrets_to`."""
+    category = SINK_CATEGORY[sink]
+    if category is None or category in policy.data_flow.secrets_to:
+        return None
+    return Refusal(
+        "data_flow.secrets",
+        f"the secret '{secret}' may not reach a {category} (data_flow.secrets_to)",
+        f"{{secrets.{secret}}}",
+    )

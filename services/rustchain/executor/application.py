@@ -24,8 +24,10 @@ from rustchain.domain.bindings import bind_variables
 from rustchain.domain.events import EventDraft, EventEnvelope
 from rustchain.domain.mission_index import MissionIndex
 from rustchain.domain.mission_run import MissionRun
-from rustchain.domain.plan import Plan
+from rustchain.domain.plan import Plan, PlannedStep
 from rustchain.domain.policy import Policy
+from rustchain.domain.policy_checks import check_secret_flow
+from rustchain.domain.policy_obligations import ConstraintGenerator, Use
 from rustchain.domain.quotas import TenantQuotas
 from rustchain.domain.run_events import (
     RUN_EVENT_TYPES,
@@ -47,6 +49,7 @@ from rustchain.domain.step_types import StepTypeRegistry
 from rustchain.platform.event_store import ChainConflictError, EventStore, events_after
 from rustchain.platform.sandbox.selection import LazySandbox
 from rustchain.platform.secret_store import FileSecretStore
+from rustchain.steps import constraint_generators
 from rustchain.steps.runtime import MemoryClient, StepContext, StepRunError, parameters_of
 from rustchain.steps.sandboxing import ProgramSandbox
 
@@ -123,6 +126,7 @@ class ExecutorApplication:
         self._running: dict[str, set[str]] | None = None
         # The store's missions, kept current by folding only what was committed since last read.
         self._index = MissionIndex()
+        self._generators: dict[str, ConstraintGenerator] | None = None
         self._indexed = 0
 
     def start(
@@ -367,6 +371,29 @@ class ExecutorApplication:
         }
         return event.model_copy(update={"secret_digests": digests})
 
+    def _check_secret_flows(self, tenant: str, step: PlannedStep, inputs: dict[str, Any]) -> None:
+        """Refuse a secret its step gives to a command line, a path or a URL the policy does not
+        open to secrets (as the verifier does, on the recorded inputs)."""
+        if self.policy_for is None or not secret_names(inputs):
+            return
+        generator = self._constraints().get(step.step_type)
+        if generator is None:
+            return
+        policy = self.policy_for(tenant)
+        for use in generator(step.model_copy(update={"parameters": inputs})):
+            if not isinstance(use, Use):
+                continue
+            for name in secret_names(use.text):
+                refusal = check_secret_flow(policy, name, use.sink)
+                if refusal is not None:
+                    message = f"[{refusal.rule}] parameter {use.field}: {refusal.explanation}"
+                    raise StepRunError(message)
+
+    def _constraints(self) -> dict[str, ConstraintGenerator]:
+        if self._generators is None:
+            self._generators = constraint_generators()
+        return self._generators
+
     async def _attempt(self, tracked: _Tracked, started: StepStarted) -> Any:
         run = tracked.run
         step = run.plan.step(started.step_id)
@@ -378,6 +405,7 @@ class ExecutorApplication:
             raise StepRunError(started.input_error or "its parameters were not rendered")
         # The runner gets exactly the inputs recorded in StepStarted, never a fresh rendering;
         # only its secret references are replaced, by the values whose digests were recorded.
+        self._check_secret_flows(tracked.tenant, step, started.inputs)
         try:
             inputs = substitute(started.inputs, tracked.secret_values)
         except UnknownSecretError as error:

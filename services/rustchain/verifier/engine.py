@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from rustchain.domain.mission import VariableSpec
 from rustchain.domain.network_hosts import canonical_url
 from rustchain.domain.plan import Plan, PlannedStep
-from rustchain.domain.policy import Policy
+from rustchain.domain.policy import Policy, SinkCategory
 from rustchain.domain.policy_languages import Rule
 from rustchain.domain.policy_obligations import (
     ConstraintGenerator,
+    Symbol,
     TokenUse,
     Use,
     canonical_template,
@@ -30,6 +31,7 @@ from rustchain.domain.policy_regex import (
     union,
 )
 from rustchain.domain.policy_rules import SINK_CATEGORY, CompiledPolicy, Sink, compile_policy
+from rustchain.domain.secret_refs import SECRETS_NAMESPACE
 from rustchain.domain.verdict import Finding, Verdict, VerdictStatus
 from rustchain.verifier.arguments import argument_rules
 from rustchain.verifier.data_flow import taint
@@ -38,6 +40,9 @@ from rustchain.verifier.queries import Outcome, OutcomeKind, QueryRunner, Symbol
 from rustchain.verifier.settings import VerifierSettings
 
 __all__ = ["VerifierSettings", "variable_domain", "verify_plan"]
+
+SECRETS_RULE = "data_flow.secrets"
+SECRET_PREFIX = SECRETS_NAMESPACE + "."
 
 MISSION_RULES = (
     *("mission.steps", "mission.parallelism", "mission.time", "llm.budget"),
@@ -148,6 +153,7 @@ class _Run:
         category = SINK_CATEGORY[use.sink]
         if category is None or not flows:
             return breach is not None
+        self.check_secrets(step, use, template.symbols, category)
         self.checked.add("data_flow.untrusted")
         for symbol in template.symbols:
             if symbol.source_step is None:
@@ -170,6 +176,26 @@ class _Run:
                     )
                 )
         return breach is not None
+
+    def check_secrets(
+        self, step: PlannedStep, use: Use, symbols: list[Symbol], category: SinkCategory
+    ) -> None:
+        """A secret is opaque: it may reach a command, a path or a URL only if the policy says."""
+        self.checked.add(SECRETS_RULE)
+        if category in self.policy.data_flow.secrets_to:
+            return
+        for symbol in symbols:
+            if not symbol.name.startswith(SECRET_PREFIX):
+                continue
+            name = symbol.name.removeprefix(SECRET_PREFIX)
+            explanation = (
+                f"receives the secret '{name}', which may not reach a {category}"
+                f" (a secret may go to http headers or body, llm or tool settings, or a command's"
+                f" env; data_flow.secrets_to lists what else the policy allows)"
+            )
+            self.violations.append(
+                self.finding(SECRETS_RULE, step.id, use.field, explanation, {symbol.name: "***"})
+            )
 
     def check_arguments(self, step: PlannedStep, uses: list[Use]) -> None:
         """A command's arguments, each by its program's model and the words around it."""

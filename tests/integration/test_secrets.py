@@ -1,0 +1,231 @@
+"""Secrets reach the runners that use them and nothing that is recorded, exported or shown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from rustchain.cli.app import app
+from rustchain.domain.policy import CommandPolicy, NetworkPolicy, Policy
+from rustchain.domain.reexecution import reexecute, run_facts
+from rustchain.domain.run_events import MissionStarted, StepFailed, StepStarted, run_fact
+from rustchain.domain.secret_refs import secret_digest
+from rustchain.executor.application import ExecutorApplication
+from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.secret_store import FileSecretStore
+from rustchain.steps import default_registry
+from rustchain.verifier.policy_files import default_policy
+from tests.integration.sandbox_helpers import sandbox
+from tests.unit.run_simulation import plan_of
+
+VALUE = "sk-live-7f3a9c0e51d24b8e"
+TENANT = "acme"
+
+
+@dataclass
+class _Server:
+    url: str
+    authorizations: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def server() -> Iterator[_Server]:
+    """An http server that echoes the Authorization header it received in its answer."""
+    received: list[str] = []
+
+    class _Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            authorization = self.headers.get("Authorization") or ""
+            received.append(authorization)
+            payload = json.dumps({"you_sent": authorization}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield _Server(f"http://127.0.0.1:{httpd.server_address[1]}", received)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def _loopback_policy(port: int) -> Policy:
+    """The default policy, but 127.0.0.1:port over http, a shell and printenv allowed."""
+    network = NetworkPolicy(
+        schemes=["http"], allowed_hosts=["127.0.0.1"], denied_hosts=[], ports=[port]
+    )
+    commands = CommandPolicy(
+        allowed_programs=[*CommandPolicy().allowed_programs, "printenv"],
+        unmodelled_programs=["printenv"],
+        allow_shell=True,
+    )
+    return Policy(network=network, commands=commands)
+
+
+def _mission(url: str) -> str:
+    return f"""\
+version: "1.0"
+name: secrets
+config: {{fail_fast: false}}
+steps:
+  - id: call
+    step_type: http
+    parameters:
+      url: {url}/v1
+      headers: {{Authorization: "Bearer {{secrets.API_KEY}}"}}
+  - id: echo
+    step_type: command
+    parameters: {{command: printenv, args: [APP_TOKEN], env: {{APP_TOKEN: "{{secrets.API_KEY}}"}}}}
+  - id: leak
+    step_type: command
+    parameters:
+      command: "echo $APP_TOKEN >&2; exit 3"
+      shell: true
+      env: {{APP_TOKEN: "{{secrets.API_KEY}}"}}
+"""
+
+
+@dataclass
+class _Deployment:
+    home: Path
+    executor: ExecutorApplication
+    secrets: FileSecretStore
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Deployment]:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    monkeypatch.setenv("RUSTCHAIN_HOME", str(home))
+    monkeypatch.delenv("RUSTCHAIN_SECRETS_DIR", raising=False)
+    secrets = FileSecretStore.from_environ()
+    store = open_event_store(EventStoreSettings(name="executor", home=home))
+    executor = ExecutorApplication(
+        store,
+        default_registry(include_plugins=False),
+        home / "workspaces",
+        sandbox=sandbox(),
+        secrets=secrets,
+    )
+    yield _Deployment(home, executor, secrets)
+    store.close()
+
+
+def _run(deployment: _Deployment, mission: str) -> str:
+    executor = deployment.executor
+    mission_id = executor.start(TENANT, plan_of(mission), {})
+    asyncio.run(executor.drive(TENANT, mission_id))
+    return mission_id
+
+
+def _every_byte_under(folder: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+def test_a_secret_reaches_its_runners_and_no_record_export_or_output(
+    deployment: _Deployment, server: _Server, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    setting = runner.invoke(
+        app, ["secret", "set", "--tenant", TENANT, "API_KEY"], input=VALUE + "\n"
+    )
+    assert setting.exit_code == 0, setting.output
+
+    port = int(server.url.rsplit(":", 1)[1])
+    deployment.executor.policy_for = lambda tenant: _loopback_policy(port)
+    mission_id = _run(deployment, _mission(server.url))
+
+    events = deployment.executor.store.mission_events(TENANT, mission_id)
+    facts = [run_fact(e) for e in events]
+    assert server.authorizations == [f"Bearer {VALUE}"], facts
+    outputs = deployment.executor.load(TENANT, mission_id).steps
+    # The runner got the value (the server echoed it, printenv printed it): both are masked.
+    assert outputs["call"].output["body"] == {"you_sent": "Bearer ***"}
+    assert outputs["echo"].output.strip() == "***"
+    [failed] = [f for f in facts if isinstance(f, StepFailed)]
+    assert failed.step_id == "leak" and "***" in failed.error
+    starts = {f.step_id: f for f in facts if isinstance(f, StepStarted)}
+    assert starts["call"].inputs is not None
+    assert starts["call"].inputs["headers"] == {"Authorization": "Bearer {secrets.API_KEY}"}
+    [started] = [f for f in facts if isinstance(f, MissionStarted)]
+    expected = secret_digest(started.secret_salt, "API_KEY", VALUE)
+    assert {s.secret_digests["API_KEY"] for s in starts.values()} == {expected}
+    for event in events:
+        assert VALUE not in json.dumps(event.payload)
+    deployment.executor.store.close()
+    # Every byte of every store (the SQLite files, journals and all), read raw.
+    stores = [p for p in deployment.home.rglob("*.sqlite*") if p.is_file()]
+    assert stores
+    assert all(VALUE.encode() not in p.read_bytes() for p in stores)
+
+    assert reexecute(run_facts(events)).agrees
+    shown: list[str] = []
+    for args in (
+        ["audit", "replay", mission_id, "--tenant", TENANT],
+        ["audit", "replay", mission_id, "--tenant", TENANT, "--json"],
+        ["audit", "reexecute", mission_id, "--tenant", TENANT],
+        ["audit", "export", "--tenant", TENANT, "--out", str(tmp_path / "export")],
+        ["secret", "list", "--tenant", TENANT],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        shown.append(result.output)
+    assert "reexecuted" in shown[2]
+    assert shown[4] == "API_KEY\n"
+    assert all(VALUE not in text for text in shown)
+    assert VALUE.encode() not in _every_byte_under(tmp_path / "export")
+
+
+def test_an_unknown_secret_fails_its_step_naming_it(deployment: _Deployment) -> None:
+    mission = """\
+version: "1.0"
+name: unknown
+steps:
+  - {id: say, step_type: noop, parameters: {message: "token {secrets.NOPE}"}}
+"""
+    mission_id = _run(deployment, mission)
+
+    facts = [run_fact(e) for e in deployment.executor.store.mission_events(TENANT, mission_id)]
+    [failed] = [f for f in facts if isinstance(f, StepFailed)]
+    assert failed.step_id == "say"
+    assert failed.error.startswith("unknown secret 'NOPE': the tenant has no secret of that name")
+    assert reexecute(run_facts(deployment.executor.store.mission_events(TENANT, mission_id))).agrees
+
+
+def test_the_executor_refuses_a_secret_in_a_command_line(
+    deployment: _Deployment, tmp_path: Path
+) -> None:
+    deployment.secrets.set(TENANT, "API_KEY", VALUE)
+    deployment.executor.policy_for = lambda tenant: default_policy()
+    mission = """\
+version: "1.0"
+name: argv
+steps:
+  - {id: say, step_type: command, parameters: {command: echo, args: ["{secrets.API_KEY}"]}}
+"""
+    mission_id = _run(deployment, mission)
+
+    facts = [run_fact(e) for e in deployment.executor.store.mission_events(TENANT, mission_id)]
+    [failed] = [f for f in facts if isinstance(f, StepFailed)]
+    assert failed.error == (
+        "[data_flow.secrets] parameter args[0]: the secret 'API_KEY' may not reach a command"
+        " (data_flow.secrets_to)"
+    )

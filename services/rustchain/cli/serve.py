@@ -42,6 +42,7 @@ from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
 from rustchain.platform.nats_server import NATS_URL_VARIABLE
 from rustchain.platform.private_files import tighten_home
 from rustchain.platform.sandbox.selection import SandboxSettingError, choose_sandbox, describe
+from rustchain.platform.secret_store import FileSecretStore
 from rustchain.platform.signing_keys import (
     VERDICT_KEYS,
     SigningKeyError,
@@ -164,6 +165,7 @@ def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
         policy_for=policies,
         quotas=TenantQuotas.from_settings(environ),
         sandbox=sandbox,
+        secrets=FileSecretStore.from_environ(environ, home),
     )
     nats_url = deployment_nats_url(home, environ)
     reader = StreamUsageReader(nats_url) if nats_url is not None else None

@@ -40,14 +40,18 @@ class FileSecretStore:
         self.root = root
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> FileSecretStore:
-        """The store RUSTCHAIN_SECRETS_DIR names, else the one under `$RUSTCHAIN_HOME`."""
+    def from_environ(
+        cls, environ: Mapping[str, str] | None = None, home: Path | None = None
+    ) -> FileSecretStore:
+        """The store RUSTCHAIN_SECRETS_DIR names, else the one under the home (given, else
+        `$RUSTCHAIN_HOME`)."""
         env = os.environ if environ is None else environ
         named = env.get(SECRETS_DIR_VARIABLE)
         if named:
             return cls(Path(named).expanduser().absolute())
         # The home's path without creating it: reading an absent store finds no secret.
-        home = Path(env.get(HOME_VARIABLE) or DEFAULT_HOME).expanduser().absolute()
+        if home is None:
+            home = Path(env.get(HOME_VARIABLE) or DEFAULT_HOME).expanduser().absolute()
         return cls(home / "secrets")
 
     def _path(self, tenant: str, name: str) -> Path:

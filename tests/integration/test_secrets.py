@@ -24,7 +24,7 @@ from rustchain.platform.event_store import EventStoreSettings, open_event_store
 from rustchain.platform.secret_store import FileSecretStore
 from rustchain.steps import default_registry
 from rustchain.verifier.policy_files import default_policy
-from tests.integration.sandbox_helpers import sandbox
+from tests.integration.sandbox_helpers import MECHANISMS, sandbox
 from tests.unit.run_simulation import plan_of
 
 VALUE = "sk-live-7f3a9c0e51d24b8e"
@@ -100,6 +100,9 @@ steps:
       command: "echo $APP_TOKEN >&2; exit 3"
       shell: true
       env: {{APP_TOKEN: "{{secrets.API_KEY}}"}}
+  - id: steal
+    step_type: command
+    parameters: {{command: 'cat "$HOME"/../../../secrets/acme/API_KEY', shell: true}}
 """
 
 
@@ -110,8 +113,10 @@ class _Deployment:
     secrets: FileSecretStore
 
 
-@pytest.fixture
-def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Deployment]:
+@pytest.fixture(params=MECHANISMS)
+def deployment(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[_Deployment]:
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     monkeypatch.setenv("RUSTCHAIN_HOME", str(home))
@@ -122,7 +127,7 @@ def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Dep
         store,
         default_registry(include_plugins=False),
         home / "workspaces",
-        sandbox=sandbox(),
+        sandbox=sandbox(request.param),
         secrets=secrets,
     )
     yield _Deployment(home, executor, secrets)
@@ -160,14 +165,22 @@ def test_a_secret_reaches_its_runners_and_no_record_export_or_output(
     # The runner got the value (the server echoed it, printenv printed it): both are masked.
     assert outputs["call"].output["body"] == {"you_sent": "Bearer ***"}
     assert outputs["echo"].output.strip() == "***"
-    [failed] = [f for f in facts if isinstance(f, StepFailed)]
-    assert failed.step_id == "leak" and "***" in failed.error
+    failed = {f.step_id: f.error for f in facts if isinstance(f, StepFailed)}
+    assert "***" in failed["leak"]
+    # The store is outside every sandbox: a program cannot read the file it keeps the value in.
+    assert "***" not in failed["steal"], failed["steal"]
+    assert "No such file" in failed["steal"] or "Permission denied" in failed["steal"]
+    assert (deployment.home / "secrets" / TENANT / "API_KEY").read_text() == VALUE
     starts = {f.step_id: f for f in facts if isinstance(f, StepStarted)}
     assert starts["call"].inputs is not None
     assert starts["call"].inputs["headers"] == {"Authorization": "Bearer {secrets.API_KEY}"}
     [started] = [f for f in facts if isinstance(f, MissionStarted)]
     expected = secret_digest(started.secret_salt, "API_KEY", VALUE)
-    assert {s.secret_digests["API_KEY"] for s in starts.values()} == {expected}
+    digests = {k: s.secret_digests for k, s in starts.items()}
+    assert digests == {
+        **{k: {"API_KEY": expected} for k in ("call", "echo", "leak")},
+        "steal": {},
+    }
     for event in events:
         assert VALUE not in json.dumps(event.payload)
     deployment.executor.store.close()

@@ -111,6 +111,7 @@ class _Deployment:
     home: Path
     executor: ExecutorApplication
     secrets: FileSecretStore
+    mechanism: str
 
 
 @pytest.fixture(params=MECHANISMS)
@@ -130,7 +131,7 @@ def deployment(
         sandbox=sandbox(request.param),
         secrets=secrets,
     )
-    yield _Deployment(home, executor, secrets)
+    yield _Deployment(home, executor, secrets, request.param)
     store.close()
 
 
@@ -141,8 +142,9 @@ def _run(deployment: _Deployment, mission: str) -> str:
     return mission_id
 
 
-def _every_byte_under(folder: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
+def _every_byte_under(folder: Path, but: str | None = None) -> bytes:
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file()]
+    return b"".join(p.read_bytes() for p in files if but is None or but not in p.parts)
 
 
 def test_a_secret_reaches_its_runners_and_no_record_export_or_output(
@@ -188,6 +190,8 @@ def test_a_secret_reaches_its_runners_and_no_record_export_or_output(
     stores = [p for p in deployment.home.rglob("*.sqlite*") if p.is_file()]
     assert stores
     assert all(VALUE.encode() not in p.read_bytes() for p in stores)
+    # Nor any other file of the home (logs, workspaces), but the secret store's own.
+    assert VALUE.encode() not in _every_byte_under(deployment.home, but="secrets")
 
     assert reexecute(run_facts(events)).agrees
     shown: list[str] = []
@@ -242,3 +246,32 @@ steps:
         "[data_flow.secrets] parameter args[0]: the secret 'API_KEY' may not reach a command"
         " (data_flow.secrets_to)"
     )
+
+
+def test_rustchain_run_shows_no_secret(
+    deployment: _Deployment, server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment.secrets.set(TENANT, "API_KEY", VALUE)
+    monkeypatch.setenv("RUSTCHAIN_SANDBOX", deployment.mechanism)
+    port = server.url.rsplit(":", 1)[1]
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "network: {schemes: [http], allowed_hosts: [127.0.0.1], denied_hosts: [], "
+        f"ports: [{port}]}}\n"
+        "commands: {allowed_programs: [printenv], unmodelled_programs: [printenv]}\n"
+    )
+    mission = tmp_path / "mission.yaml"
+    mission.write_text(
+        "\n".join(_mission(server.url).splitlines()[:12])
+        + "\noutputs: {answer: '{call.body}', printed: '{echo.output}'}\n"
+    )
+
+    result = CliRunner().invoke(
+        app, ["run", str(mission), "--tenant", TENANT, "--policy", str(policy)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert server.authorizations == [f"Bearer {VALUE}"]
+    assert "***" in result.output
+    assert VALUE not in result.output
+

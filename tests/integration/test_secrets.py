@@ -274,4 +274,3 @@ def test_rustchain_run_shows_no_secret(
     assert server.authorizations == [f"Bearer {VALUE}"]
     assert "***" in result.output
     assert VALUE not in result.output
-

@@ -274,3 +274,34 @@ def test_rustchain_run_shows_no_secret(
     assert server.authorizations == [f"Bearer {VALUE}"]
     assert "***" in result.output
     assert VALUE not in result.output
+
+
+class _BrokenStore:
+    """A secret store whose files cannot be read."""
+
+    def get(self, tenant: str, name: str) -> str | None:
+        raise PermissionError(13, "Permission denied")
+
+
+def test_a_secret_store_that_cannot_be_read_fails_the_step_not_the_executor(
+    tmp_path: Path,
+) -> None:
+    store = open_event_store(EventStoreSettings(name="executor", home=tmp_path))
+    executor = ExecutorApplication(
+        store, default_registry(include_plugins=False), tmp_path / "ws", secrets=_BrokenStore()
+    )
+    mission = """\
+version: "1.0"
+name: broken-store
+steps:
+  - {id: say, step_type: noop, parameters: {message: "token {secrets.API_KEY}"}}
+"""
+    mission_id = executor.start(TENANT, plan_of(mission), {})
+
+    run = asyncio.run(executor.drive(TENANT, mission_id))
+
+    facts = [run_fact(e) for e in store.mission_events(TENANT, mission_id)]
+    [failed] = [f for f in facts if isinstance(f, StepFailed)]
+    assert failed.error == "secret 'API_KEY' could not be read: Permission denied"
+    assert run.outcome == "failed"
+    store.close()

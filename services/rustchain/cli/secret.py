@@ -34,13 +34,14 @@ def secret() -> None:
 def set_secret(tenant: str, name: str) -> None:
     """Store NAME's value, read from standard input (one trailing newline is dropped)."""
     if sys.stdin.isatty():
-        click.echo(f"value of {name} (then end of input, Ctrl-D):", err=True)
-    raw = sys.stdin.buffer.read()
-    try:
-        value = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise click.UsageError("cannot set the secret: its value is not UTF-8 text") from None
-    value = value.removesuffix("\n").removesuffix("\r")
+        # Typed at a terminal: not echoed, so it stays off the screen and its scrollback.
+        value = click.prompt(f"value of {name}", hide_input=True, err=True)
+    else:
+        try:
+            value = sys.stdin.buffer.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise click.UsageError("cannot set the secret: its value is not UTF-8 text") from None
+        value = value.removesuffix("\n").removesuffix("\r")
     if not value:
         raise click.UsageError("cannot set the secret: standard input was empty")
     try:

@@ -79,6 +79,8 @@ class _Tracked:
     # every value seen, each masked in outputs and errors.
     secret_values: dict[str, str] = field(default_factory=dict)
     masked: set[str] = field(default_factory=set)
+    # Why a secret could not be read (a store error), told to the step that uses it.
+    secret_errors: dict[str, str] = field(default_factory=dict)
 
 
 class MissionExistsError(ValueError):
@@ -280,6 +282,7 @@ class ExecutorApplication:
                     tracked.wakeup,
                 )
                 fresh.secret_values, fresh.masked = tracked.secret_values, tracked.masked
+                fresh.secret_errors = tracked.secret_errors
                 self._driving[(tracked.tenant, tracked.mission_id)] = fresh
                 tracked = fresh
                 continue
@@ -348,7 +351,14 @@ class ExecutorApplication:
         """The current values of the named secrets the tenant holds (a missing one is left out:
         the step that uses it fails, naming it)."""
         for name in names:
-            value = self.secrets.get(tracked.tenant, name)
+            tracked.secret_errors.pop(name, None)
+            try:
+                value = self.secrets.get(tracked.tenant, name)
+            except (OSError, ValueError) as error:
+                # The store's trouble is the step's failure, not the executor's: no traceback.
+                reason = error.strerror if isinstance(error, OSError) else str(error)
+                tracked.secret_errors[name] = f"secret '{name}' could not be read: {reason}"
+                value = None
             if value is None:
                 tracked.secret_values.pop(name, None)
             else:
@@ -409,7 +419,7 @@ class ExecutorApplication:
         try:
             inputs = substitute(started.inputs, tracked.secret_values)
         except UnknownSecretError as error:
-            raise StepRunError(str(error)) from None
+            raise StepRunError(tracked.secret_errors.get(error.name, str(error))) from None
         params = parameters_of(definition.parameters, inputs)
         context = StepContext(
             tracked.tenant,

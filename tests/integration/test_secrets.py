@@ -21,9 +21,12 @@ from rustchain.domain.run_events import MissionStarted, StepFailed, StepStarted,
 from rustchain.domain.secret_refs import secret_digest
 from rustchain.executor.application import ExecutorApplication
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.nats_server import NatsServer
+from rustchain.platform.relay import JetStreamRelay
 from rustchain.platform.secret_store import FileSecretStore
 from rustchain.steps import default_registry
 from rustchain.verifier.policy_files import default_policy
+from tests.integration.event_helpers import stream_messages
 from tests.integration.sandbox_helpers import MECHANISMS, sandbox
 from tests.unit.run_simulation import plan_of
 
@@ -305,3 +308,23 @@ steps:
     assert failed.error == "secret 'API_KEY' could not be read: Permission denied"
     assert run.outcome == "failed"
     store.close()
+
+
+def test_jetstream_receives_the_missions_events_without_the_secret(
+    deployment: _Deployment, server: _Server, nats_server: NatsServer
+) -> None:
+    deployment.secrets.set(TENANT, "API_KEY", VALUE)
+    port = int(server.url.rsplit(":", 1)[1])
+    deployment.executor.policy_for = lambda tenant: _loopback_policy(port)
+    mission_id = _run(deployment, _mission(server.url))
+    store = deployment.executor.store
+
+    asyncio.run(JetStreamRelay(store, nats_server.url).catch_up(timeout=30))
+
+    messages = asyncio.run(stream_messages(nats_server.url, TENANT))
+    assert [m.event.id for m in messages] == [
+        e.id for e in store.mission_events(TENANT, mission_id)
+    ]
+    assert server.authorizations == [f"Bearer {VALUE}"]
+    assert all(VALUE not in repr(m) for m in messages)
+    assert any("{secrets.API_KEY}" in repr(m.event.payload) for m in messages)

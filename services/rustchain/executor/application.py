@@ -17,8 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic_core import to_jsonable_python
-
 from rustchain.domain import run_decisions as decide
 from rustchain.domain.bindings import bind_variables
 from rustchain.domain.events import EventDraft, EventEnvelope
@@ -26,8 +24,7 @@ from rustchain.domain.mission_index import MissionIndex
 from rustchain.domain.mission_run import MissionRun
 from rustchain.domain.plan import Plan, PlannedStep
 from rustchain.domain.policy import Policy
-from rustchain.domain.policy_checks import check_secret_flow
-from rustchain.domain.policy_obligations import ConstraintGenerator, Use
+from rustchain.domain.policy_obligations import ConstraintGenerator
 from rustchain.domain.quotas import TenantQuotas
 from rustchain.domain.run_events import (
     RUN_EVENT_TYPES,
@@ -37,15 +34,9 @@ from rustchain.domain.run_events import (
     run_event_version,
     run_fact,
 )
-from rustchain.domain.secret_refs import (
-    SecretReader,
-    UnknownSecretError,
-    mask,
-    secret_digest,
-    secret_names,
-    substitute,
-)
+from rustchain.domain.secret_refs import SecretReader, secret_names
 from rustchain.domain.step_types import StepTypeRegistry
+from rustchain.executor.run_secrets import RunSecrets, check_secret_flows
 from rustchain.platform.event_store import ChainConflictError, EventStore, events_after
 from rustchain.platform.sandbox.selection import LazySandbox
 from rustchain.platform.secret_store import FileSecretStore
@@ -75,12 +66,8 @@ class _Tracked:
     # Facts decided outside the drive (a cancel), recorded by the drive in its next append.
     inbox: list[RunEvent] = field(default_factory=list)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    # Secret values read for this run (never recorded): those its starting steps are handed, and
-    # every value seen, each masked in outputs and errors.
-    secret_values: dict[str, str] = field(default_factory=dict)
-    masked: set[str] = field(default_factory=set)
-    # Why a secret could not be read (a store error), told to the step that uses it.
-    secret_errors: dict[str, str] = field(default_factory=dict)
+    # The secret values its steps are handed and its outputs are masked of (never recorded).
+    secrets: RunSecrets | None = None
 
 
 class MissionExistsError(ValueError):
@@ -202,7 +189,10 @@ class ExecutorApplication:
         facts = [run_fact(e) for e in envelopes if e.type in RUN_EVENT_TYPES]
         if not facts:
             raise KeyError(f"no mission '{mission_id}' for tenant '{tenant}'")
-        return _Tracked(tenant, mission_id, MissionRun.fold(facts), len(envelopes))
+        run = MissionRun.fold(facts)
+        tracked = _Tracked(tenant, mission_id, run, len(envelopes))
+        tracked.secrets = RunSecrets(self.secrets, tenant, run.secret_salt)
+        return tracked
 
     def index(self) -> MissionIndex:
         """Every mission of the store and how it ended, brought up to date with the log."""
@@ -233,7 +223,8 @@ class ExecutorApplication:
     async def drive(self, tenant: str, mission_id: str) -> MissionRun:
         """Run a mission to its end, resuming whatever a crash interrupted."""
         tracked = self._track(tenant, mission_id)
-        self._read_secrets(tracked, secret_names([s.parameters for s in tracked.run.plan.steps]))
+        # Every secret the plan names is masked from the start, also after a restart.
+        self._secrets_of(tracked).read(secret_names([s.parameters for s in tracked.run.plan.steps]))
         self._driving[(tenant, mission_id)] = tracked
         results: list[RunEvent] = decide.recover(tracked.run)
         try:
@@ -266,7 +257,8 @@ class ExecutorApplication:
                 for event in stop:
                     run.apply(event)
                 results = results + stop
-            released = [self._seal(tracked, e) for e in decide.next_events(run, self.clock())]
+            secrets = self._secrets_of(tracked)
+            released = [secrets.seal(e) for e in decide.next_events(run, self.clock())]
             for event in released:
                 run.apply(event)
             facts = results + released
@@ -281,8 +273,7 @@ class ExecutorApplication:
                     tracked.inbox,
                     tracked.wakeup,
                 )
-                fresh.secret_values, fresh.masked = tracked.secret_values, tracked.masked
-                fresh.secret_errors = tracked.secret_errors
+                fresh.secrets = tracked.secrets
                 self._driving[(tracked.tenant, tracked.mission_id)] = fresh
                 tracked = fresh
                 continue
@@ -319,11 +310,12 @@ class ExecutorApplication:
         for task in done:
             step_id, attempt = tracked.tasks.pop(task)
             error = task.exception()
+            secrets = self._secrets_of(tracked)
             if error is None:
-                output = _masked(task.result(), tracked.masked)
+                output = secrets.output(task.result())
                 results += decide.step_succeeded(tracked.run, step_id, attempt, output, 0)
             else:
-                message = mask(_describe(error), tracked.masked)
+                message = secrets.error(_describe(error))
                 results += decide.step_failed(tracked.run, step_id, attempt, message, self.clock())
         return results
 
@@ -347,57 +339,16 @@ class ExecutorApplication:
         stored: list[EventEnvelope] = self.store.append(drafts)
         return version + len(stored)
 
-    def _read_secrets(self, tracked: _Tracked, names: list[str]) -> None:
-        """The current values of the named secrets the tenant holds (a missing one is left out:
-        the step that uses it fails, naming it)."""
-        for name in names:
-            tracked.secret_errors.pop(name, None)
-            try:
-                value = self.secrets.get(tracked.tenant, name)
-            except (OSError, ValueError) as error:
-                # The store's trouble is the step's failure, not the executor's: no traceback.
-                reason = error.strerror if isinstance(error, OSError) else str(error)
-                tracked.secret_errors[name] = f"secret '{name}' could not be read: {reason}"
-                value = None
-            if value is None:
-                tracked.secret_values.pop(name, None)
-            else:
-                tracked.secret_values[name] = value
-                tracked.masked.add(value)
-
-    def _seal(self, tracked: _Tracked, event: RunEvent) -> RunEvent:
-        """A StepStarted with the salted digest of each secret value its runner will be given."""
-        if not isinstance(event, StepStarted) or event.inputs is None:
-            return event
-        names = secret_names(event.inputs)
-        if not names:
-            return event
-        self._read_secrets(tracked, names)
-        salt = tracked.run.secret_salt
-        digests = {
-            name: secret_digest(salt, name, tracked.secret_values[name])
-            for name in names
-            if name in tracked.secret_values
-        }
-        return event.model_copy(update={"secret_digests": digests})
+    def _secrets_of(self, tracked: _Tracked) -> RunSecrets:
+        if tracked.secrets is None:
+            tracked.secrets = RunSecrets(self.secrets, tracked.tenant, tracked.run.secret_salt)
+        return tracked.secrets
 
     def _check_secret_flows(self, tenant: str, step: PlannedStep, inputs: dict[str, Any]) -> None:
-        """Refuse a secret its step gives to a command line, a path or a URL the policy does not
-        open to secrets (as the verifier does, on the recorded inputs)."""
-        if self.policy_for is None or not secret_names(inputs):
-            return
+        """The tenant's policy on where the step's secrets go, checked before they are handed."""
         generator = self._constraints().get(step.step_type)
-        if generator is None:
-            return
-        policy = self.policy_for(tenant)
-        for use in generator(step.model_copy(update={"parameters": inputs})):
-            if not isinstance(use, Use):
-                continue
-            for name in secret_names(use.text):
-                refusal = check_secret_flow(policy, name, use.sink)
-                if refusal is not None:
-                    message = f"[{refusal.rule}] parameter {use.field}: {refusal.explanation}"
-                    raise StepRunError(message)
+        if self.policy_for is not None and generator is not None and secret_names(inputs):
+            check_secret_flows(self.policy_for(tenant), generator, step, inputs)
 
     def _constraints(self) -> dict[str, ConstraintGenerator]:
         if self._generators is None:
@@ -416,10 +367,7 @@ class ExecutorApplication:
         # The runner gets exactly the inputs recorded in StepStarted, never a fresh rendering;
         # only its secret references are replaced, by the values whose digests were recorded.
         self._check_secret_flows(tracked.tenant, step, started.inputs)
-        try:
-            inputs = substitute(started.inputs, tracked.secret_values)
-        except UnknownSecretError as error:
-            raise StepRunError(tracked.secret_errors.get(error.name, str(error))) from None
+        inputs = self._secrets_of(tracked).hand_over(started, started.inputs)
         params = parameters_of(definition.parameters, inputs)
         context = StepContext(
             tracked.tenant,
@@ -436,13 +384,6 @@ class ExecutorApplication:
             return await asyncio.wait_for(runner(params, context), timeout=step.timeout_seconds)
         except TimeoutError:
             raise StepRunError(f"did not finish within {step.timeout_seconds} s") from None
-
-
-def _masked(output: Any, secrets: set[str]) -> Any:
-    """The output with every secret value masked (as the JSON it is recorded as)."""
-    if not secrets:
-        return output
-    return mask(to_jsonable_python(output), secrets)
 
 
 def _describe(error: BaseException) -> str:

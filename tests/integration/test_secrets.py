@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -15,9 +17,17 @@ import pytest
 from click.testing import CliRunner
 
 from rustchain.cli.app import app
+from rustchain.domain.events import EventDraft
 from rustchain.domain.policy import CommandPolicy, NetworkPolicy, Policy
 from rustchain.domain.reexecution import reexecute, run_facts
-from rustchain.domain.run_events import MissionStarted, StepFailed, StepStarted, run_fact
+from rustchain.domain.run_events import (
+    MissionStarted,
+    StepFailed,
+    StepStarted,
+    run_event_payload,
+    run_event_version,
+    run_fact,
+)
 from rustchain.domain.secret_refs import secret_digest
 from rustchain.executor.application import ExecutorApplication
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
@@ -328,3 +338,61 @@ def test_jetstream_receives_the_missions_events_without_the_secret(
     assert server.authorizations == [f"Bearer {VALUE}"]
     assert all(VALUE not in repr(m) for m in messages)
     assert any("{secrets.API_KEY}" in repr(m.event.payload) for m in messages)
+
+
+class _Store:
+    """Secrets in memory."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+
+    def get(self, tenant: str, name: str) -> str | None:
+        return self.values.get(name)
+
+
+def test_after_a_crash_the_rerun_gets_the_secret_and_its_output_is_masked(
+    tmp_path: Path,
+) -> None:
+    store = open_event_store(EventStoreSettings(name="executor", home=tmp_path))
+    registry = default_registry(include_plugins=False)
+    first = ExecutorApplication(store, registry, tmp_path / "ws", secrets=_Store({"K": VALUE}))
+    mission = """\
+version: "1.0"
+name: crash
+steps:
+  - id: say
+    step_type: noop
+    retry: {idempotent: true}
+    parameters: {message: "token {secrets.K}"}
+"""
+    mission_id = first.start(TENANT, plan_of(mission), {})
+    # The executor recorded the start of the attempt, then died before its result.
+    started = StepStarted(step_id="say", attempt=1, inputs={"message": "token {secrets.K}"})
+    store.append(
+        [
+            EventDraft(
+                id=str(uuid.uuid4()),
+                tenant=TENANT,
+                mission_id=mission_id,
+                service="executor",
+                aggregate_id=mission_id,
+                aggregate_version=2,
+                type="StepStarted",
+                version=run_event_version(started),
+                occurred_at=datetime.now(UTC),
+                payload=run_event_payload(started),
+            )
+        ]
+    )
+    second = ExecutorApplication(store, registry, tmp_path / "ws", secrets=_Store({"K": VALUE}))
+
+    run = asyncio.run(second.drive(TENANT, mission_id))
+
+    assert run.outcome == "succeeded"
+    assert run.steps["say"].output == "token ***"
+    events = store.mission_events(TENANT, mission_id)
+    assert all(VALUE not in json.dumps(e.payload) for e in events)
+    rerun = [run_fact(e) for e in events if e.type == "StepStarted"][-1]
+    assert isinstance(rerun, StepStarted) and rerun.attempt == 2
+    assert set(rerun.secret_digests) == {"K"}
+    store.close()

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from rustchain.domain.merkle_log import (
     EMPTY_ROOT,
+    LogFrontier,
     MerkleTree,
     ProofError,
     leaf_hash,
@@ -49,9 +50,7 @@ def test_roots_match_the_rfc_definition_for_every_size_up_to_70() -> None:
 
 
 def test_known_rfc6962_vector_for_the_empty_and_one_leaf_tree() -> None:
-    assert EMPTY_ROOT.hex() == (
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-    )
+    assert EMPTY_ROOT.hex() == ("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     assert _tree([b""]).root().hex() == (
         "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
     )
@@ -128,3 +127,12 @@ def test_no_tampering_of_a_checkpointed_prefix_passes_a_consistency_check(
     for proof in candidates:
         with pytest.raises(ProofError):
             verify_consistency(old_size, old.root(), tampered.size, tampered.root(), proof)
+
+
+def test_the_frontier_gives_the_same_root_as_the_whole_tree_at_every_size() -> None:
+    leaves = _leaves(100)
+    tree, frontier = _tree(leaves), LogFrontier()
+    for size, data in enumerate(leaves, start=1):
+        frontier.append_hash(leaf_hash(data))
+        assert frontier.size == size
+        assert frontier.root() == tree.root(size)

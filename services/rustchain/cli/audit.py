@@ -130,14 +130,23 @@ def _compare_with_jetstream(
     " or skip it. Default: compare when NATS is reachable, else say it was skipped.",
 )
 @click.option("--nats-url", help=f"The NATS server (default: ${NATS_URL_VARIABLE}).")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(path_type=Path),
+    help="A checkpoint file saved by `audit checkpoint`: prove today's logs extend it.",
+)
 def verify_history_command(
     mission_id: str | None,
     tenant: str,
     export_dir: Path | None,
     jetstream: bool | None,
     nats_url: str | None,
+    checkpoint_file: Path | None,
 ) -> None:
     """Prove a history whole and untouched, as JetStream holds it, and every run verified SAFE."""
+    from rustchain.cli.audit_log import verify_export_logs, verify_store_logs
+
     problems: list[str] = []
     compared = "JetStream not compared (--no-jetstream)"
     if export_dir is not None:
@@ -147,8 +156,13 @@ def verify_history_command(
             events, problems = read_export(export_dir)
         except ExportError as error:
             _fail(str(error), exit_codes.MISSION_AT_FAULT)
+        proven, log_problems = verify_export_logs(export_dir, events, checkpoint_file)
     else:
         events = _events(tenant, mission_id)
+        proven, log_problems = verify_store_logs(tenant, checkpoint_file)
+    problems += log_problems
+    for line in proven:
+        click.echo(line, err=True)
     problems += [finding.describe() for finding in verify_history(events)]
     agree = ""
     if export_dir is None and jetstream is not False:
@@ -193,10 +207,13 @@ def _moment(text: str | None) -> datetime | None:
 def export(tenant: str, since: str | None, until: str | None, out_dir: Path) -> None:
     """Write a tenant's whole missions as JSON Lines plus a manifest of counts and chain heads."""
     events = select_missions(_events(tenant, None), _moment(since), _moment(until))
+    from rustchain.cli.audit_log import export_logs
+
     summary = write_export(events, tenant, out_dir)
+    logs = export_logs(out_dir, tenant, selected=since is not None or until is not None)
     click.echo(
         f"exported {summary.events} events of {summary.missions} mission(s) "
-        f"({summary.chains} chains) to {out_dir}"
+        f"({summary.chains} chains) to {out_dir}, {logs}"
     )
 
 

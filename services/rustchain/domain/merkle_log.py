@@ -83,7 +83,7 @@ class MerkleTree:
         return EMPTY_ROOT if size == 0 else self._subtree(0, size)
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
-        """The audit path of leaf `index` in the tree of the first `size` leaves (RFC 9162 2.1.3)."""
+        """The audit path of leaf `index` in the tree of the first `size` leaves (RFC 9162)."""
         size = self.size if size is None else size
         if not 0 <= index < size <= self.size:
             raise ValueError(f"need 0 <= index < size <= {self.size}, got {index} and {size}")
@@ -101,7 +101,7 @@ class MerkleTree:
         return proof
 
     def consistency_proof(self, old_size: int, size: int | None = None) -> list[bytes]:
-        """The proof that the first `size` leaves extend the first `old_size` (RFC 9162 2.1.4)."""
+        """The proof that the first `size` leaves extend the first `old_size` (RFC 9162)."""
         size = self.size if size is None else size
         if not 0 <= old_size <= size <= self.size:
             raise ValueError(f"need 0 <= old_size <= size <= {self.size}")
@@ -194,3 +194,29 @@ def verify_consistency(
         raise ProofError(f"the log's first {old_size} leaves are not those of the old root")
     if sr != root:
         raise ProofError("the proof does not lead to the new root")
+
+
+class LogFrontier:
+    """The root of a growing log in O(log n) memory: the hashes of its right-edge subtrees."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._stack: list[bytes] = []
+
+    def append_hash(self, leaf: bytes) -> None:
+        """Append one leaf hash."""
+        node, size = leaf, self.size
+        while size & 1:
+            node = node_hash(self._stack.pop(), node)
+            size >>= 1
+        self._stack.append(node)
+        self.size += 1
+
+    def root(self) -> bytes:
+        """The root hash of every leaf appended so far."""
+        if not self._stack:
+            return EMPTY_ROOT
+        node = self._stack[-1]
+        for left in reversed(self._stack[:-1]):
+            node = node_hash(left, node)
+        return node

@@ -109,7 +109,8 @@ def prove_log(log: TenantLog, checkpoints: Iterable[Checkpoint]) -> LogProof:
                 f" {size + 1}..{latest.size} were deleted"
             )
             break
-        last = min(checkpoint.size, size)
+        # A shorter log may differ first at the position just past its end.
+        last = min(checkpoint.size, size + 1)
         first = good + 1
         located = (
             f"first position that differs: {first} ({log.at(first)})"
@@ -117,10 +118,12 @@ def prove_log(log: TenantLog, checkpoints: Iterable[Checkpoint]) -> LogProof:
             else f"first position that differs: between {first} and {last} (today"
             f" {first} is {log.at(first)})"
         )
+        missing = checkpoint.size - size
+        fewer = f" (the log holds {missing} event(s) fewer)" if missing > 0 else ""
         problems.append(
-            f"{where}: the log does not extend the checkpoint of size {checkpoint.size} signed"
-            f" {checkpoint.time:%Y-%m-%d %H:%M:%S}: an event up to it was deleted, reordered or"
-            f" rewritten; {located}"
+            f"{where}: the log does not extend the checkpoint of size {checkpoint.size}{fewer}"
+            f" signed {checkpoint.time:%Y-%m-%d %H:%M:%S}: an event up to it was deleted,"
+            f" reordered or rewritten; {located}"
         )
         break
     return LogProof(log.store, log.tenant, log.tree.size, good, problems)

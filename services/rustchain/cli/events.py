@@ -218,20 +218,13 @@ def reconcile(stores: tuple[str, ...], nats_url: str | None) -> None:
 
 
 def _checkpointer(store: RecorderEventStore, name: str) -> Checkpointer | None:
-    """The store's checkpoint signer, or None (said once) when this process has no key."""
+    """The store's checkpoint signer, or None when this process holds no checkpoint key."""
     try:
         key = load_private_key(rustchain_home(), CHECKPOINT_KEYS)
         settings = CheckpointSettings.from_environ()
     except (SigningKeyError, ValueError) as error:
         _fail(str(error), exit_codes.USAGE)
-    if key is None:
-        click.echo(
-            f"relay {name}: no checkpoint key ({CHECKPOINT_KEYS.private_variable}): the tenant"
-            " logs are not checkpointed",
-            err=True,
-        )
-        return None
-    return Checkpointer(store, name, key, settings)
+    return None if key is None else Checkpointer(store, name, key, settings)
 
 
 async def _relay_store(
@@ -265,9 +258,15 @@ async def _relay_store(
             if checkpoints is not None:
                 await checkpoints
         stats = relay.stats
+        signed = (
+            f"; no checkpoint key ({CHECKPOINT_KEYS.private_variable}): tenant logs not"
+            " checkpointed"
+            if checkpointer is None
+            else ""
+        )
         return (
             f"{settings.name}: relayed {stats.published} event(s) ({stats.duplicates} already"
-            f" in JetStream, {stats.skipped} skipped as held), position {relay.position}"
+            f" in JetStream, {stats.skipped} skipped as held), position {relay.position}{signed}"
         )
     finally:
         store.close()

@@ -159,7 +159,8 @@ def verify_history_command(
         proven, log_problems = verify_export_logs(export_dir, events, checkpoint_file)
     else:
         events = _events(tenant, mission_id)
-        proven, log_problems = verify_store_logs(tenant, checkpoint_file)
+        published = None if jetstream is False else nats_url_of(nats_url)
+        proven, log_problems = verify_store_logs(tenant, checkpoint_file, published)
     problems += log_problems
     for line in proven:
         click.echo(line, err=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -28,9 +29,11 @@ from rustchain.cli.audit import audit
 from rustchain.domain.checkpoint import Checkpoint, CheckpointError, parse_checkpoint
 from rustchain.domain.events import EventEnvelope
 from rustchain.domain.merkle_log import ProofError, verify_inclusion
-from rustchain.platform.checkpoints import check_signature
+from rustchain.platform.checkpoint_stream import latest_published
+from rustchain.platform.checkpoints import check_signature, signed_checkpoints
 from rustchain.platform.event_store import EventStoreError, EventStoreSettings, open_event_store
 from rustchain.platform.home import rustchain_home
+from rustchain.platform.jetstream import NATS_OUTAGES
 from rustchain.platform.signing_keys import CHECKPOINT_KEYS, SigningKeyError, load_public_key
 
 NO_KEY = (
@@ -116,12 +119,32 @@ def _prove(
     return lines, problems
 
 
-def verify_store_logs(tenant: str, checkpoint_file: Path | None) -> tuple[list[str], list[str]]:
-    """`audit verify` from the stores: prove each log against the saved and kept checkpoints."""
+def _published(url: str, tenant: str, key: Ed25519PublicKey) -> tuple[list[Checkpoint], str]:
+    """The latest checkpoints the relays published for the tenant, and one line on them."""
+    try:
+        notes = asyncio.run(latest_published(url, tenant, AUDITED_STORES))
+    except NATS_OUTAGES as error:
+        return [], f"checkpoints: JetStream's copies not read ({error}): only kept and saved ones"
+    published = signed_checkpoints(notes, key)
+    return published, f"checkpoints: {len(published)} read from JetStream at {url}"
+
+
+def verify_store_logs(
+    tenant: str, checkpoint_file: Path | None, nats_url: str | None
+) -> tuple[list[str], list[str]]:
+    """`audit verify` from the stores: prove each log against the saved, published (when
+    `nats_url` is given) and kept checkpoints."""
     key = _required_key() if checkpoint_file is not None else public_key()
     if key is None:
         return [f"checkpoints: {NO_KEY}: {UNPROVEN}"], []
-    return _prove(store_logs(tenant, key), _saved(checkpoint_file, tenant, key))
+    trusted = _saved(checkpoint_file, tenant, key)
+    said: list[str] = []
+    if nats_url is not None:
+        published, line = _published(nats_url, tenant, key)
+        trusted += [c for c in published if c.tenant == tenant]
+        said.append(line)
+    lines, problems = _prove(store_logs(tenant, key), trusted)
+    return said + lines, problems
 
 
 def export_logs(folder: Path, tenant: str, selected: bool) -> str:

@@ -17,6 +17,7 @@ from eventsourcing.persistence import PersistenceError
 
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
+from rustchain.domain.checkpoint import Checkpoint
 from rustchain.domain.event_names import (
     EventNameError,
     stream_name,
@@ -25,6 +26,7 @@ from rustchain.domain.event_names import (
 )
 from rustchain.domain.events import EventEnvelope
 from rustchain.domain.quotas import TenantQuotas, stream_hard_limit
+from rustchain.platform.checkpoint_stream import CheckpointPublisher
 from rustchain.platform.checkpoints import (
     Checkpointer,
     CheckpointSettings,
@@ -227,6 +229,14 @@ def _checkpointer(store: RecorderEventStore, name: str) -> Checkpointer | None:
     return None if key is None else Checkpointer(store, name, key, settings)
 
 
+async def _publish_once(url: str, checkpoints: list[Checkpoint]) -> None:
+    publisher = CheckpointPublisher(url)
+    try:
+        await publisher.publish(checkpoints)
+    finally:
+        await publisher.close()
+
+
 async def _relay_store(
     settings: EventStoreSettings, url: str, until_caught_up: bool, timeout: float
 ) -> str:
@@ -243,20 +253,26 @@ async def _relay_store(
                     f" ({relay.stats.outages} failed attempt(s) to reach JetStream)"
                 ) from None
             if checkpointer is not None:
-                checkpointer.advance()
+                await _publish_once(url, checkpointer.advance())
         else:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for signal_number in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signal_number, stop.set)
+            publisher = CheckpointPublisher(url)
             checkpoints = (
-                asyncio.ensure_future(checkpoint_periodically(checkpointer, stop, 1.0))
+                asyncio.ensure_future(
+                    checkpoint_periodically(checkpointer, stop, 1.0, publisher.publish)
+                )
                 if checkpointer is not None
                 else None
             )
-            await relay.run(stop)
-            if checkpoints is not None:
-                await checkpoints
+            try:
+                await relay.run(stop)
+                if checkpoints is not None:
+                    await checkpoints
+            finally:
+                await publisher.close()
         stats = relay.stats
         signed = (
             f"; no checkpoint key ({CHECKPOINT_KEYS.private_variable}): tenant logs not"

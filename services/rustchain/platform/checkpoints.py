@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -224,12 +224,16 @@ class Checkpointer:
         return signed
 
 
+Publish = Callable[[list[Checkpoint]], Awaitable[None]]
+
+
 async def checkpoint_periodically(
-    checkpointer: Checkpointer, stop: asyncio.Event, period: float
+    checkpointer: Checkpointer, stop: asyncio.Event, period: float, publish: Publish
 ) -> None:
-    """Call `advance` every `period` seconds until `stop` is set, then once more."""
+    """Every `period` seconds until `stop` is set (and once more), sign what is due and publish
+    it (after it is kept in the store, so a publish never runs ahead of the store)."""
     while not stop.is_set():
-        await asyncio.to_thread(checkpointer.advance)
+        await publish(await asyncio.to_thread(checkpointer.advance))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), period)
-    await asyncio.to_thread(checkpointer.advance)
+    await publish(await asyncio.to_thread(checkpointer.advance))

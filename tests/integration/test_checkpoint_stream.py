@@ -1,0 +1,93 @@
+"""Checkpoints published to a real JetStream survive an attacker who also empties the store's."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+from rustchain.audit.log_proofs import prove_log, read_tenant_log
+from rustchain.domain.event_names import checkpoint_stream_name
+from rustchain.platform.checkpoint_stream import CheckpointPublisher, latest_published
+from rustchain.platform.checkpoints import Checkpointer, CheckpointSettings, signed_checkpoints
+from rustchain.platform.event_store import EventStoreSettings, open_event_store, sqlite_path
+from rustchain.platform.jetstream import connect
+from rustchain.platform.nats_server import NatsServer
+from tests.integration.test_checkpoints import KEY, TENANT, _drafts, _reseq, _rewrite, _truncate
+
+
+async def _publish_all(url: str, checkpointer: Checkpointer) -> None:
+    publisher = CheckpointPublisher(url)
+    try:
+        await publisher.publish(checkpointer.advance())
+    finally:
+        await publisher.close()
+
+
+async def _messages(url: str, tenant: str) -> int:
+    client = await connect(url)
+    try:
+        info = await client.jetstream().stream_info(checkpoint_stream_name(tenant))
+        return info.state.messages
+    finally:
+        await client.close()
+
+
+def test_the_latest_published_checkpoint_catches_a_truncation_after_the_store_lost_its_own(
+    sqlite_settings: EventStoreSettings, nats_server: NatsServer
+) -> None:
+    store = open_event_store(sqlite_settings)
+    drafts = _drafts()
+    checkpointer = Checkpointer(
+        store, sqlite_settings.name, KEY, CheckpointSettings(every_events=1)
+    )
+    for draft in drafts:
+        store.append([draft])
+        asyncio.run(_publish_all(nats_server.url, checkpointer))
+    store.close()
+    # The attacker cuts acme's last 3 events and deletes every checkpoint kept in the store.
+    _rewrite(sqlite_settings, _reseq(_truncate(3)(drafts)))
+    with sqlite3.connect(sqlite_path(sqlite_settings)) as database:
+        database.execute("DELETE FROM stored_checkpoints")
+    database.close()
+
+    notes = asyncio.run(latest_published(nats_server.url, TENANT, [sqlite_settings.name]))
+    reopened = open_event_store(sqlite_settings)
+    try:
+        log = read_tenant_log(reopened, sqlite_settings.name, TENANT)
+        kept = reopened.checkpoint_notes(TENANT)
+    finally:
+        reopened.close()
+    proof = prove_log(log, signed_checkpoints(notes, KEY.public_key()))
+
+    assert asyncio.run(_messages(nats_server.url, TENANT)) == len(drafts) // 2
+    assert kept == []
+    assert len(notes) == 1
+    assert len(proof.problems) == 1
+    assert (
+        "does not extend the checkpoint of size 12 (the log holds 3 event(s) fewer)"
+        in (proof.problems[0])
+    )
+
+
+def test_a_publisher_keeps_checkpoints_through_an_outage_and_sends_them_later(
+    sqlite_settings: EventStoreSettings, nats_server: NatsServer
+) -> None:
+    store = open_event_store(sqlite_settings)
+    try:
+        store.append(_drafts()[:2])
+        signed = Checkpointer(store, sqlite_settings.name, KEY).advance()
+    finally:
+        store.close()
+
+    async def scenario() -> list[str]:
+        publisher = CheckpointPublisher(nats_server.url)
+        nats_server.stop()
+        await publisher.publish(signed)
+        nats_server.start()
+        await publisher.publish([])
+        await publisher.close()
+        return await latest_published(nats_server.url, TENANT, [sqlite_settings.name])
+
+    notes = asyncio.run(scenario())
+
+    assert [n.splitlines()[1] for n in notes] == ["1"]

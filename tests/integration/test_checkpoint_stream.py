@@ -12,6 +12,8 @@ from rustchain.platform.checkpoints import Checkpointer, CheckpointSettings, sig
 from rustchain.platform.event_store import EventStoreSettings, open_event_store, sqlite_path
 from rustchain.platform.jetstream import connect
 from rustchain.platform.nats_server import NatsServer
+from rustchain.platform.signing_keys import CHECKPOINT_KEYS, ensure_key_pair
+from tests.e2e.test_run import rustchain
 from tests.integration.test_checkpoints import KEY, TENANT, _drafts, _reseq, _rewrite, _truncate
 
 
@@ -91,3 +93,36 @@ def test_a_publisher_keeps_checkpoints_through_an_outage_and_sends_them_later(
     notes = asyncio.run(scenario())
 
     assert [n.splitlines()[1] for n in notes] == ["1"]
+
+
+def test_the_relay_verb_signs_keeps_and_publishes_the_checkpoints_of_its_store(
+    sqlite_settings: EventStoreSettings, nats_server: NatsServer
+) -> None:
+    home = sqlite_settings.home
+    ensure_key_pair(home, CHECKPOINT_KEYS)
+    store = open_event_store(sqlite_settings)
+    try:
+        store.append(_drafts())
+    finally:
+        store.close()
+
+    result = rustchain(
+        home,
+        "events",
+        "relay",
+        "--store",
+        "executor",
+        "--until-caught-up",
+        NATS_URL=nats_server.url,
+    )
+    notes = asyncio.run(latest_published(nats_server.url, TENANT, ["executor"]))
+    reopened = open_event_store(sqlite_settings)
+    try:
+        kept = reopened.checkpoint_notes(TENANT)
+    finally:
+        reopened.close()
+
+    assert result.returncode == 0, result.stderr
+    assert "not checkpointed" not in result.stdout
+    assert kept == notes
+    assert notes[0].startswith("rustchain/executor/acme\n12\n")

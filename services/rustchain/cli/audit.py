@@ -23,6 +23,7 @@ from rustchain.audit.history import (
 from rustchain.audit.jetstream import stream_events
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
+from rustchain.cli.audit_checkpoints import export_logs, verify_export_logs, verify_store_logs
 from rustchain.cli.events import resolve_nats_url as nats_url_of
 from rustchain.domain.audit import timeline, verify_history
 from rustchain.domain.events import EventEnvelope
@@ -145,8 +146,6 @@ def verify_history_command(
     checkpoint_file: Path | None,
 ) -> None:
     """Prove a history whole and untouched, as JetStream holds it, and every run verified SAFE."""
-    from rustchain.cli.audit_log import verify_export_logs, verify_store_logs
-
     problems: list[str] = []
     compared = "JetStream not compared (--no-jetstream)"
     if export_dir is not None:
@@ -208,8 +207,6 @@ def _moment(text: str | None) -> datetime | None:
 def export(tenant: str, since: str | None, until: str | None, out_dir: Path) -> None:
     """Write a tenant's whole missions as JSON Lines plus a manifest of counts and chain heads."""
     events = select_missions(_events(tenant, None), _moment(since), _moment(until))
-    from rustchain.cli.audit_log import export_logs
-
     summary = write_export(events, tenant, out_dir)
     logs = export_logs(out_dir, tenant, selected=since is not None or until is not None)
     click.echo(

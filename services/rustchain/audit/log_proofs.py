@@ -53,12 +53,14 @@ class TenantLog:
 def read_tenant_log(store: RecorderEventStore, name: str, tenant: str) -> TenantLog:
     """The tenant's log in a store, from its notification log."""
     result = TenantLog(name, tenant)
+    append, entries = result.tree.append_hash, result.entries
     position = 0
     while batch := store.notifications(position, 5000):
         for item in batch:
             entry = log_entry(item.data)
             if entry.tenant == tenant:
-                result.add(entry)
+                append(leaf_hash(entry.hash))
+                entries.append(entry)
         position = batch[-1].position
     return result
 

@@ -53,14 +53,15 @@ class MerkleTree:
 
     def append_hash(self, leaf: bytes) -> None:
         """Append one leaf hash; completes whichever perfect subtrees it closes."""
-        self._levels[0].append(leaf)
+        levels = self._levels
+        levels[0].append(leaf)
         level, node = 0, leaf
-        while len(self._levels[level]) % 2 == 0:
-            node = node_hash(self._levels[level][-2], node)
+        while not len(levels[level]) & 1:
+            node = hashlib.sha256(NODE_PREFIX + levels[level][-2] + node).digest()
             level += 1
-            if level == len(self._levels):
-                self._levels.append([])
-            self._levels[level].append(node)
+            if level == len(levels):
+                levels.append([])
+            levels[level].append(node)
 
     def append(self, data: bytes) -> None:
         """Append one leaf's data."""

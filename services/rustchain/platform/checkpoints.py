@@ -46,7 +46,7 @@ class CheckpointStore(Protocol):
         """Every checkpoint kept for the tenant's log, oldest first."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LogEntry:
     """One event as a leaf of its tenant's log."""
 
@@ -58,7 +58,7 @@ class LogEntry:
 
 def log_entry(data: bytes) -> LogEntry:
     """The leaf an event's canonical JSON makes (read without validating the whole event)."""
-    document = json.loads(data)
+    document = json.loads(data.decode("utf-8"))
     return LogEntry(
         document["tenant"], document["id"], document["mission_id"], bytes.fromhex(document["hash"])
     )

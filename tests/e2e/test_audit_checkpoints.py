@@ -115,3 +115,19 @@ def test_an_export_carries_its_log_and_is_proven_offline_with_only_the_public_ke
     ) in tampered.stderr
     assert impostor.returncode == 1
     assert "signed by another key" in impostor.stderr
+
+
+def test_verify_without_any_checkpoint_says_what_it_cannot_prove(tmp_path: Path) -> None:
+    assert rustchain(tmp_path, "run", "missions/hello.yaml", "--var", "who=Ada").returncode == 0
+    ensure_key_pair(tmp_path, CHECKPOINT_KEYS)
+
+    result = rustchain(tmp_path, "audit", "verify", "--no-jetstream")
+    asked = rustchain(tmp_path, "audit", "checkpoint", "--tenant", "default")
+
+    assert result.returncode == 0, result.stderr
+    assert (
+        "checkpoints: none for the executor store's log of tenant default (8 events): cannot"
+        " prove that no event was deleted, reordered or rewritten with its hashes recomputed"
+    ) in result.stderr
+    assert asked.returncode == 1
+    assert "no signed checkpoint of tenant default's logs yet" in asked.stderr

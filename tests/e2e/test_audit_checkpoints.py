@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -88,6 +89,10 @@ def test_an_export_carries_its_log_and_is_proven_offline_with_only_the_public_ke
     offline = rustchain(
         elsewhere, "audit", "verify", "--export", str(out), "--checkpoint", str(saved), **public
     )
+    older = tmp_path / "older-export"
+    shutil.copytree(out, older)
+    (older / "log.json").unlink()  # as exports made before checkpoints were
+    old_format = rustchain(elsewhere, "audit", "verify", "--export", str(older), **public)
     # The attacker drops the last executor event from the export and rewrites its manifest.
     events, _ = read_export(out)
     last = [e for e in events if e.service == "executor"][-1]
@@ -108,6 +113,10 @@ def test_an_export_carries_its_log_and_is_proven_offline_with_only_the_public_ke
     assert json.loads((out / "log.json").read_text())["tenant"] == "default"
     assert offline.returncode == 0, offline.stderr
     assert "extends 2 signed checkpoint(s), up to position 8" in offline.stderr
+    assert old_format.returncode == 0, old_format.stderr
+    assert "the export carries no log.json (made before checkpoints): cannot prove" in (
+        old_format.stderr
+    )
     assert tampered.returncode == 1
     assert (
         f"executor log position 8 (event {last.id}) of mission {last.mission_id} is missing"

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from rustchain.audit.history import AUDITED_STORES
 from rustchain.audit.log_files import (
+    LOG_FILE,
     LogFileError,
     read_checkpoint_file,
     read_export_logs,
@@ -176,6 +177,10 @@ def verify_export_logs(
     key = required_key() if checkpoint_file is not None else public_key()
     if key is None:
         return [f"checkpoints: {NO_KEY}: {UNPROVEN}"], []
+    if not (folder / LOG_FILE).exists() and checkpoint_file is None:
+        return [
+            f"checkpoints: the export carries no {LOG_FILE} (made before checkpoints): {UNPROVEN}"
+        ], []
     try:
         logs, notes, selected = read_export_logs(folder)
     except LogFileError as error:

@@ -6,14 +6,15 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from tests.integration.event_helpers import append_in_batches, many_drafts
 
 from rustchain.audit.log_proofs import prove_log, read_tenant_log
 from rustchain.domain.checkpoint import Checkpoint
+from rustchain.domain.events import EventDraft
 from rustchain.domain.merkle_log import MerkleTree, verify_consistency, verify_inclusion
 from rustchain.platform.checkpoints import Checkpointer, check_signature, sign_checkpoint
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
@@ -64,12 +65,33 @@ def _log_figures(size: int, key: Ed25519PrivateKey) -> None:
     )
 
 
+def _drafts(count: int) -> list[EventDraft]:
+    """`count` executor events of one tenant in missions of 100 events."""
+    now = datetime.now(UTC)
+    return [
+        EventDraft(
+            id=str(uuid.uuid4()),
+            tenant="acme",
+            mission_id=f"m{i // 100}",
+            service="executor",
+            aggregate_id=f"m{i // 100}",
+            aggregate_version=i % 100 + 1,
+            type="StepSucceeded",
+            occurred_at=now,
+            payload={"step_id": f"s{i % 100}", "attempt": 1, "output": "ok"},
+        )
+        for i in range(count)
+    ]
+
+
 def _store_figures(key: Ed25519PrivateKey) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         settings = EventStoreSettings(name="executor", home=Path(scratch))
         store = open_event_store(settings)
         try:
-            append_in_batches(store, many_drafts(STORE_EVENTS, missions=100), size=5000)
+            drafts = _drafts(STORE_EVENTS)
+            for start in range(0, STORE_EVENTS, 5000):
+                store.append(drafts[start : start + 5000])
             started = time.perf_counter()
             signed = Checkpointer(store, "executor", key).advance()
             checkpointing = time.perf_counter() - started

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import subprocess
+import sys
 
 from rustchain.audit.log_proofs import prove_log, read_tenant_log
 from rustchain.domain.event_names import checkpoint_stream_name
@@ -13,6 +16,7 @@ from rustchain.platform.event_store import EventStoreSettings, open_event_store,
 from rustchain.platform.jetstream import connect
 from rustchain.platform.nats_server import NatsServer
 from rustchain.platform.signing_keys import CHECKPOINT_KEYS, ensure_key_pair
+from tests.conditions import wait_until_sync
 from tests.e2e.test_run import rustchain
 from tests.integration.test_checkpoints import KEY, TENANT, _drafts, _reseq, _rewrite, _truncate
 
@@ -126,3 +130,39 @@ def test_the_relay_verb_signs_keeps_and_publishes_the_checkpoints_of_its_store(
     assert "not checkpointed" not in result.stdout
     assert kept == notes
     assert notes[0].startswith("rustchain/executor/acme\n12\n")
+
+
+def test_a_running_relay_checkpoints_new_events_within_the_configured_seconds(
+    sqlite_settings: EventStoreSettings, nats_server: NatsServer
+) -> None:
+    home = sqlite_settings.home
+    ensure_key_pair(home, CHECKPOINT_KEYS)
+    store = open_event_store(sqlite_settings)
+    store.append(_drafts()[:2])
+    environ = {
+        **os.environ,
+        "RUSTCHAIN_HOME": str(home),
+        "NATS_URL": nats_server.url,
+        "RUSTCHAIN_CHECKPOINT_SECONDS": "1",
+    }
+    relay = subprocess.Popen(
+        [sys.executable, "-m", "rustchain", "events", "relay", "--store", "executor"],
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def published_size() -> int:
+        notes = asyncio.run(latest_published(nats_server.url, TENANT, ["executor"]))
+        return int(notes[0].splitlines()[1]) if notes else 0
+
+    try:
+        wait_until_sync(lambda: published_size() == 1, 30, "the first checkpoint is published")
+        store.append(_drafts()[2:6])
+        wait_until_sync(lambda: published_size() == 3, 30, "a checkpoint after 1 s is published")
+    finally:
+        relay.terminate()
+        relay.wait(timeout=30)
+        store.close()
+
+    assert relay.returncode == 0

@@ -32,7 +32,7 @@ def postgres_url() -> str:
 
 def _drop_tables(url: str, prefix: str) -> None:
     with psycopg.connect(url, autocommit=True) as connection:
-        for table in (f"{prefix}_events", f"{prefix}_tracking"):
+        for table in (f"{prefix}_events", f"{prefix}_tracking", f"{prefix}_checkpoints"):
             connection.execute(f"DROP TABLE IF EXISTS {table}")
 
 

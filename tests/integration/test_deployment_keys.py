@@ -20,7 +20,12 @@ import pytest
 from rustchain.domain.credentials import Claims, Role
 from rustchain.generated.rustchain.memory.v1 import memory_pb2, memory_pb2_grpc
 from rustchain.platform.deployment import endpoints_path, read_endpoints
-from rustchain.platform.signing_keys import TOKEN_KEYS, VERDICT_KEYS, load_public_key
+from rustchain.platform.signing_keys import (
+    CHECKPOINT_KEYS,
+    TOKEN_KEYS,
+    VERDICT_KEYS,
+    load_public_key,
+)
 from rustchain.platform.tokens import verify
 from tests.conditions import wait_until_sync
 
@@ -143,7 +148,7 @@ def test_keys_tokens_and_stores_are_private(upgraded: Upgraded) -> None:
         assert path.stat().st_mode & 0o777 == 0o600, f"{path.name} is not 0600"
 
 
-def test_each_service_holds_its_own_token_and_only_the_verifier_a_private_key(
+def test_each_service_holds_its_own_token_and_only_the_verifier_and_relays_a_private_key(
     upgraded: Upgraded,
 ) -> None:
     children = _children(upgraded.process.pid)
@@ -158,6 +163,8 @@ def test_each_service_holds_its_own_token_and_only_the_verifier_a_private_key(
         holds = {variable for variable in environ if "SIGNING_KEY" in variable}
         if name == "verifier":
             assert holds == {VERDICT_KEYS.private_variable}
+        elif name.startswith("relay-"):
+            assert holds == {CHECKPOINT_KEYS.private_variable}, "a relay signs checkpoints"
         else:
             assert holds == set(), f"{name} holds {holds}"
         if name == "nats-auth":

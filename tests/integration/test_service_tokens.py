@@ -9,7 +9,12 @@ from pathlib import Path
 
 from rustchain.platform.deployment_supervisor import Child, Deployment
 from rustchain.platform.service_tokens import SERVICE_TOKEN_LIFETIME_SECONDS, ServiceTokens
-from rustchain.platform.signing_keys import TOKEN_KEYS, VERDICT_KEYS, load_public_key
+from rustchain.platform.signing_keys import (
+    CHECKPOINT_KEYS,
+    TOKEN_KEYS,
+    VERDICT_KEYS,
+    load_public_key,
+)
 from rustchain.platform.tokens import RENEW_WITHIN_SECONDS, TOKEN_VARIABLE, verify
 
 HOSTILE = {
@@ -35,7 +40,10 @@ def test_each_child_gets_its_own_token_and_no_key_it_may_not_hold(tmp_path: Path
         assert verify(public, environ[TOKEN_VARIABLE]).sub == f"service:{child}"
         assert renew_at == now + SERVICE_TOKEN_LIFETIME_SECONDS - RENEW_WITHIN_SECONDS
         keys = {name for name in environ if "KEY" in name}
-        expected = {VERDICT_KEYS.private_variable} if child == "verifier" else set()
+        expected = {
+            "verifier": {VERDICT_KEYS.private_variable},
+            "relay-executor": {CHECKPOINT_KEYS.private_variable},
+        }.get(child, set())
         assert keys == expected, child
     callout, renew_at = tokens.environ_for("nats-auth", HOSTILE)
     assert TOKEN_VARIABLE not in callout and renew_at is None

@@ -23,6 +23,7 @@ from rustchain.audit.history import (
 from rustchain.audit.jetstream import stream_events
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
+from rustchain.cli.audit_checkpoints import export_logs, verify_export_logs, verify_store_logs
 from rustchain.cli.events import resolve_nats_url as nats_url_of
 from rustchain.domain.audit import timeline, verify_history
 from rustchain.domain.events import EventEnvelope
@@ -130,12 +131,19 @@ def _compare_with_jetstream(
     " or skip it. Default: compare when NATS is reachable, else say it was skipped.",
 )
 @click.option("--nats-url", help=f"The NATS server (default: ${NATS_URL_VARIABLE}).")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(path_type=Path),
+    help="A checkpoint file saved by `audit checkpoint`: prove today's logs extend it.",
+)
 def verify_history_command(
     mission_id: str | None,
     tenant: str,
     export_dir: Path | None,
     jetstream: bool | None,
     nats_url: str | None,
+    checkpoint_file: Path | None,
 ) -> None:
     """Prove a history whole and untouched, as JetStream holds it, and every run verified SAFE."""
     problems: list[str] = []
@@ -147,8 +155,14 @@ def verify_history_command(
             events, problems = read_export(export_dir)
         except ExportError as error:
             _fail(str(error), exit_codes.MISSION_AT_FAULT)
+        proven, log_problems = verify_export_logs(export_dir, events, checkpoint_file)
     else:
         events = _events(tenant, mission_id)
+        published = None if jetstream is False else nats_url_of(nats_url)
+        proven, log_problems = verify_store_logs(tenant, checkpoint_file, published)
+    problems += log_problems
+    for line in proven:
+        click.echo(line, err=True)
     problems += [finding.describe() for finding in verify_history(events)]
     agree = ""
     if export_dir is None and jetstream is not False:
@@ -194,9 +208,10 @@ def export(tenant: str, since: str | None, until: str | None, out_dir: Path) -> 
     """Write a tenant's whole missions as JSON Lines plus a manifest of counts and chain heads."""
     events = select_missions(_events(tenant, None), _moment(since), _moment(until))
     summary = write_export(events, tenant, out_dir)
+    logs = export_logs(out_dir, tenant, selected=since is not None or until is not None)
     click.echo(
         f"exported {summary.events} events of {summary.missions} mission(s) "
-        f"({summary.chains} chains) to {out_dir}"
+        f"({summary.chains} chains) to {out_dir}, {logs}"
     )
 
 

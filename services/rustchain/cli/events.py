@@ -17,6 +17,7 @@ from eventsourcing.persistence import PersistenceError
 
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
+from rustchain.domain.checkpoint import Checkpoint
 from rustchain.domain.event_names import (
     EventNameError,
     stream_name,
@@ -25,11 +26,18 @@ from rustchain.domain.event_names import (
 )
 from rustchain.domain.events import EventEnvelope
 from rustchain.domain.quotas import TenantQuotas, stream_hard_limit
+from rustchain.platform.checkpoint_stream import CheckpointPublisher
+from rustchain.platform.checkpoints import (
+    Checkpointer,
+    CheckpointSettings,
+    checkpoint_periodically,
+)
 from rustchain.platform.deployment import EndpointsError, deployment_nats_url
 from rustchain.platform.event_store import (
     SQLITE_SUFFIX,
     EventStoreError,
     EventStoreSettings,
+    RecorderEventStore,
     describe_store,
     open_event_store,
 )
@@ -49,7 +57,12 @@ from rustchain.platform.nats_auth import callout_secrets, serve_callout
 from rustchain.platform.nats_server import NATS_URL_VARIABLE
 from rustchain.platform.reconcile import reconcile as reconcile_store
 from rustchain.platform.relay import JetStreamRelay, RelaySettings
-from rustchain.platform.signing_keys import SigningKeyError, token_public_key
+from rustchain.platform.signing_keys import (
+    CHECKPOINT_KEYS,
+    SigningKeyError,
+    load_private_key,
+    token_public_key,
+)
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 T = TypeVar("T")
@@ -206,12 +219,31 @@ def reconcile(stores: tuple[str, ...], nats_url: str | None) -> None:
         click.echo(line)
 
 
+def _checkpointer(store: RecorderEventStore, name: str) -> Checkpointer | None:
+    """The store's checkpoint signer, or None when this process holds no checkpoint key."""
+    try:
+        key = load_private_key(rustchain_home(), CHECKPOINT_KEYS)
+        settings = CheckpointSettings.from_environ()
+    except (SigningKeyError, ValueError) as error:
+        _fail(str(error), exit_codes.USAGE)
+    return None if key is None else Checkpointer(store, name, key, settings)
+
+
+async def _publish_once(url: str, checkpoints: list[Checkpoint]) -> None:
+    publisher = CheckpointPublisher(url)
+    try:
+        await publisher.publish(checkpoints)
+    finally:
+        await publisher.close()
+
+
 async def _relay_store(
     settings: EventStoreSettings, url: str, until_caught_up: bool, timeout: float
 ) -> str:
     store = open_event_store(settings)
     try:
         relay = JetStreamRelay(store, url, RelaySettings(streams=_stream_settings()))
+        checkpointer = _checkpointer(store, settings.name)
         if until_caught_up:
             try:
                 await relay.catch_up(timeout)
@@ -220,16 +252,37 @@ async def _relay_store(
                     f"relay to {url} not caught up after {timeout:g} s"
                     f" ({relay.stats.outages} failed attempt(s) to reach JetStream)"
                 ) from None
+            if checkpointer is not None:
+                await _publish_once(url, checkpointer.advance())
         else:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for signal_number in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signal_number, stop.set)
-            await relay.run(stop)
+            publisher = CheckpointPublisher(url)
+            checkpoints = (
+                asyncio.ensure_future(
+                    checkpoint_periodically(checkpointer, stop, 1.0, publisher.publish)
+                )
+                if checkpointer is not None
+                else None
+            )
+            try:
+                await relay.run(stop)
+                if checkpoints is not None:
+                    await checkpoints
+            finally:
+                await publisher.close()
         stats = relay.stats
+        signed = (
+            f"; no checkpoint key ({CHECKPOINT_KEYS.private_variable}): tenant logs not"
+            " checkpointed"
+            if checkpointer is None
+            else ""
+        )
         return (
             f"{settings.name}: relayed {stats.published} event(s) ({stats.duplicates} already"
-            f" in JetStream, {stats.skipped} skipped as held), position {relay.position}"
+            f" in JetStream, {stats.skipped} skipped as held), position {relay.position}{signed}"
         )
     finally:
         store.close()

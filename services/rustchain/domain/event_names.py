@@ -102,3 +102,18 @@ def service_subjects(tenant: str, mission_id: str, service: str) -> str:
 def stream_name(tenant: str) -> str:
     """`RUSTCHAIN_<TENANT>`: the JetStream stream holding one tenant's events."""
     return STREAM_PREFIX + validate_tenant(tenant).upper()
+
+
+CHECKPOINT_SUBJECT_ROOT = "rustchain-checkpoints"
+CHECKPOINT_STREAM_PREFIX = "CHECKPOINTS_"
+"""Not RUSTCHAIN_: no tenant's events stream can share a checkpoint stream's name."""
+
+
+def checkpoint_subject(tenant: str, store: str) -> str:
+    """`rustchain-checkpoints.<tenant>.<store>`: where a store's checkpoints of a tenant go."""
+    return f"{CHECKPOINT_SUBJECT_ROOT}.{validate_tenant(tenant)}.{validate_service(store)}"
+
+
+def checkpoint_stream_name(tenant: str) -> str:
+    """`CHECKPOINTS_<TENANT>`: the stream beside the tenant's events for its checkpoints."""
+    return CHECKPOINT_STREAM_PREFIX + validate_tenant(tenant).upper()

@@ -12,6 +12,7 @@ from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from eventsourcing.persistence import (
+    AggregateRecorder,
     Cipher,
     InfrastructureFactory,
     IntegrityError,
@@ -30,6 +31,9 @@ CIPHER_KEY_VARIABLE = "RUSTCHAIN_CIPHER_KEY"
 CIPHER_TOPIC = "eventsourcing.cryptography:AESCipher"
 SQLITE_SUFFIX = "-events.sqlite"
 _TOPIC_PREFIX = "rustchain:"
+CHECKPOINT_TOPIC = "rustchain-checkpoint"
+CHECKPOINTS_PURPOSE = "checkpoints"
+"""The table beside the events that keeps every signed checkpoint of the store's tenant logs."""
 _STORE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
@@ -171,9 +175,15 @@ def infrastructure_environment(settings: EventStoreSettings) -> dict[str, str]:
 class RecorderEventStore:
     """An EventStore on an `eventsourcing` process recorder (events plus reader positions)."""
 
-    def __init__(self, recorder: ProcessRecorder, cipher: Cipher | None) -> None:
+    def __init__(
+        self,
+        recorder: ProcessRecorder,
+        cipher: Cipher | None,
+        checkpoints: AggregateRecorder | None = None,
+    ) -> None:
         self._recorder = recorder
         self._cipher = cipher
+        self._checkpoints = checkpoints
         self._heads: dict[tuple[str, str], EventEnvelope] = {}
 
     @staticmethod
@@ -253,6 +263,24 @@ class RecorderEventStore:
         if position > self.tracked_position(reader):
             self._recorder.insert_tracking(Tracking(reader, position))
 
+    def save_checkpoint(self, tenant: str, note: str) -> None:
+        """Keep a signed checkpoint of the tenant's log (never encrypted: it is public)."""
+        if self._checkpoints is None:
+            raise EventStoreError("this store was opened without its checkpoint table")
+        last = self._checkpoints.select_events(tenant, desc=True, limit=1)
+        version = last[0].originator_version + 1 if last else 1
+        stored = StoredEvent(tenant, version, CHECKPOINT_TOPIC, note.encode("utf-8"))
+        try:
+            self._checkpoints.insert_events([stored])
+        except IntegrityError as error:
+            raise EventStoreError(f"another writer saved a checkpoint first: {error}") from error
+
+    def checkpoint_notes(self, tenant: str) -> list[str]:
+        """Every checkpoint kept for the tenant's log, oldest first, as signed-note text."""
+        if self._checkpoints is None:
+            return []
+        return [row.state.decode("utf-8") for row in self._checkpoints.select_events(tenant)]
+
     def close(self) -> None:
         """Release the database connections."""
         datastore = getattr(self._recorder, "datastore", None)
@@ -267,7 +295,11 @@ def open_event_store(settings: EventStoreSettings) -> RecorderEventStore:
         # Made 0600 before SQLite opens it; its -wal and -shm files take the same mode.
         private_file(sqlite_path(settings))
     factory = InfrastructureFactory.construct(environment)
-    return RecorderEventStore(factory.process_recorder(), factory.cipher())
+    return RecorderEventStore(
+        factory.process_recorder(),
+        factory.cipher(),
+        factory.aggregate_recorder(CHECKPOINTS_PURPOSE),
+    )
 
 
 def new_cipher_key() -> str:

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rustchain.domain.credentials import Claims, Role
 from rustchain.platform.private_files import tighten_home
 from rustchain.platform.signing_keys import (
+    CHECKPOINT_KEYS,
     LEGACY_KEY_FILE,
     LEGACY_KEY_VARIABLE,
     TOKEN_KEYS,
@@ -41,11 +42,12 @@ PROBE_LIFETIME_SECONDS = 300.0
 """The supervisor's own token, used once to see NATS admit connections."""
 KEY_VARIABLES = frozenset(
     f"{name}{suffix}"
-    for pair in (TOKEN_KEYS, VERDICT_KEYS)
+    for pair in (TOKEN_KEYS, VERDICT_KEYS, CHECKPOINT_KEYS)
     for name in (pair.private_variable, pair.public_variable)
     for suffix in ("", "_FILE")
 ) | {LEGACY_KEY_VARIABLE, TOKEN_VARIABLE}
 """Never passed on from the supervisor's own environment: each child gets what it may hold."""
+RELAY_PREFIX = "relay-"
 WITHOUT_TOKEN = frozenset({"nats-auth"})
 """Children that present no RustChain token (the callout connects with its own password)."""
 Report = Callable[[str], None]
@@ -63,6 +65,7 @@ class ServiceTokens:
     token_key: Ed25519PrivateKey
     verdict_key: Ed25519PrivateKey
     report: Report
+    checkpoint_key: Ed25519PrivateKey | None = None
     admin_renew_at: float = 0.0
 
     @classmethod
@@ -87,7 +90,10 @@ class ServiceTokens:
         verdict_key, made = ensure_key_pair(home, VERDICT_KEYS)
         if made:
             report(f"made the verifier's verdict-signing key pair in {home / 'keys'}")
-        tokens = cls(home, token_key, verdict_key, report)
+        checkpoint_key, made = ensure_key_pair(home, CHECKPOINT_KEYS)
+        if made:
+            report(f"made the relays' checkpoint-signing key pair in {home / 'keys'}")
+        tokens = cls(home, token_key, verdict_key, report, checkpoint_key)
         tokens.renew_admin_token()
         return tokens
 
@@ -116,6 +122,9 @@ class ServiceTokens:
         environ = {name: value for name, value in base.items() if name not in KEY_VARIABLES}
         if child == "verifier":
             environ[VERDICT_KEYS.private_variable] = private_pem(self.verdict_key)
+        if child.startswith(RELAY_PREFIX) and self.checkpoint_key is not None:
+            # Each store's relay signs its tenant logs' checkpoints; no other child may.
+            environ[CHECKPOINT_KEYS.private_variable] = private_pem(self.checkpoint_key)
         if child in WITHOUT_TOKEN:
             return environ, None
         now = wall_now if wall_now is not None else time.time()

@@ -1,9 +1,12 @@
 """The deployment's Ed25519 key pairs, and where each process finds the half it may hold.
 
-Two pairs: `token-signing` signs every credential (held by `rustchain token create` and the
+Three pairs: `token-signing` signs every credential (held by `rustchain token create` and the
 process that issues the deployment's own tokens); `verdict-signing` signs the verifier's verdicts
-(held by the verifier). Every other process gets public keys only. For a pair named by `variable`
-(RUSTCHAIN_TOKEN, RUSTCHAIN_VERDICT) a process reads, first found wins:
+(held by the verifier); `checkpoint-signing` signs the checkpoints of the stores' tenant logs
+(held by the processes that write or relay a store: they must never hold the token key, which
+would let them mint credentials). Every other process gets public keys only. For a pair named by
+`variable` (RUSTCHAIN_TOKEN, RUSTCHAIN_VERDICT, RUSTCHAIN_CHECKPOINT) a process reads, first
+found wins:
 
 - the private key: `<variable>_SIGNING_KEY` (PEM text), `<variable>_SIGNING_KEY_FILE`, and only
   where the caller may hold it, `$RUSTCHAIN_HOME/keys/<name>.pem`;
@@ -61,6 +64,7 @@ class KeyPair:
 
 TOKEN_KEYS = KeyPair("token-signing", "RUSTCHAIN_TOKEN")
 VERDICT_KEYS = KeyPair("verdict-signing", "RUSTCHAIN_VERDICT")
+CHECKPOINT_KEYS = KeyPair("checkpoint-signing", "RUSTCHAIN_CHECKPOINT")
 
 
 def private_pem(key: Ed25519PrivateKey) -> str:

@@ -117,3 +117,8 @@ def checkpoint_subject(tenant: str, store: str) -> str:
 def checkpoint_stream_name(tenant: str) -> str:
     """`CHECKPOINTS_<TENANT>`: the stream beside the tenant's events for its checkpoints."""
     return CHECKPOINT_STREAM_PREFIX + validate_tenant(tenant).upper()
+
+
+def tenant_checkpoint_subjects(tenant: str) -> str:
+    """`rustchain-checkpoints.<tenant>.>`: every checkpoint of a tenant (what its readers see)."""
+    return f"{CHECKPOINT_SUBJECT_ROOT}.{validate_tenant(tenant)}.>"

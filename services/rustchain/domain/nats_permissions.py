@@ -15,7 +15,12 @@ import hashlib
 from dataclasses import dataclass
 
 from rustchain.domain.credentials import Claims, Role
-from rustchain.domain.event_names import stream_name, tenant_subjects
+from rustchain.domain.event_names import (
+    checkpoint_stream_name,
+    stream_name,
+    tenant_checkpoint_subjects,
+    tenant_subjects,
+)
 
 INBOX_ROOT = "_INBOX"
 
@@ -67,10 +72,11 @@ def subject_permissions(claims: Claims) -> SubjectPermissions | None:
     tenants = readable_tenants(claims)
     if tenants is None:
         return None
-    publish = [
-        request.format(stream=stream_name(tenant))
-        for tenant in tenants
-        for request in _READER_REQUESTS
+    # A reader of a tenant reads its events and the checkpoints its auditors prove them against.
+    streams = [name(t) for t in tenants for name in (stream_name, checkpoint_stream_name)]
+    publish = [request.format(stream=stream) for stream in streams for request in _READER_REQUESTS]
+    subscribe = [
+        f"{inbox_prefix(claims)}.>",
+        *(s for t in tenants for s in (tenant_subjects(t), tenant_checkpoint_subjects(t))),
     ]
-    subscribe = [f"{inbox_prefix(claims)}.>", *(tenant_subjects(tenant) for tenant in tenants)]
     return SubjectPermissions(tuple(publish), tuple(subscribe))

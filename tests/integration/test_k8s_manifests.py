@@ -50,6 +50,7 @@ from rustchain.platform.nats_auth import (
 from rustchain.platform.nats_jwt import public_key
 from rustchain.platform.nats_server import NATS_URL_VARIABLE, nats_server_binary
 from rustchain.platform.signing_keys import (
+    CHECKPOINT_KEYS,
     TOKEN_KEYS,
     VERDICT_KEYS,
     parse_private_key,
@@ -67,12 +68,15 @@ PUBLIC_KEY = TOKEN_KEYS.public_variable
 VERDICT_PUBLIC_KEY = VERDICT_KEYS.public_variable
 VERDICT_KEY_FILE = f"{VERDICT_KEYS.private_variable}_FILE"
 VERDICT_KEY_SECRET = "rustchain-verdict-signing-key"
+CHECKPOINT_KEY_FILE = f"{CHECKPOINT_KEYS.private_variable}_FILE"
+CHECKPOINT_KEY_SECRET = "rustchain-checkpoint-signing-key"
 SECRET_VARIABLES = (PUBLIC_KEY, VERDICT_PUBLIC_KEY, TOKEN_VARIABLE, DATABASE_VARIABLE)
 # What production expects the platform team to have created (k8s/overlays/production, docs).
 PRODUCTION_SECRETS = {
     "rustchain-token-public-key": {PUBLIC_KEY},
     VERDICT_KEY_SECRET: {"verdict-signing.pem"},
     "rustchain-verdict-public-key": {VERDICT_PUBLIC_KEY},
+    CHECKPOINT_KEY_SECRET: {"checkpoint-signing.pem"},
     "rustchain-admin-token": {TOKEN_VARIABLE},
     "rustchain-database": {DATABASE_VARIABLE},
     "rustchain-nats-callout": {SECRETS_FILE},
@@ -348,31 +352,46 @@ def _secrets_of(workload: Resource) -> set[str]:
     return {name if name in PRODUCTION_SECRETS else name.rsplit("-", 1)[0] for name in names}
 
 
-def test_only_the_verifier_mounts_a_private_key_and_no_pod_the_token_signing_key(
-    rendered: Rendered,
-) -> None:
-    holders = [
-        w["metadata"]["name"] for w in rendered.workloads() if VERDICT_KEY_SECRET in _secrets_of(w)
-    ]
-    assert holders == ["verifier"]
-    verifier = rendered.named("Deployment", "verifier")
-    path = Path(literal_env(verifier, VERDICT_KEY_FILE))
-    volumes = {v["name"]: v for v in verifier["spec"]["template"]["spec"]["volumes"]}
+def _private_key_mount(workload: dict[str, Any], variable: str, secret_name: str) -> None:
+    """The key file named by the variable is on a read-only mount of that Secret, mode <= 0440."""
+    path = Path(literal_env(workload, variable))
+    volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"]["volumes"]}
     mount = next(
-        m for m in container(verifier)["volumeMounts"] if m["mountPath"] == str(path.parent)
+        m for m in container(workload)["volumeMounts"] if m["mountPath"] == str(path.parent)
     )
     assert mount["readOnly"] is True
     secret = volumes[mount["name"]]["secret"]
-    assert secret["secretName"].startswith(VERDICT_KEY_SECRET)
-    assert secret["defaultMode"] & 0o037 == 0, "the verdict key is readable by its group at most"
+    assert secret["secretName"].startswith(secret_name)
+    assert secret["defaultMode"] & 0o037 == 0, "a private key is readable by its group at most"
+
+
+def test_only_the_verifier_and_relays_mount_a_private_key_and_no_pod_the_token_signing_key(
+    rendered: Rendered,
+) -> None:
+    def holders(secret_name: str) -> list[str]:
+        return [
+            w["metadata"]["name"] for w in rendered.workloads() if secret_name in _secrets_of(w)
+        ]
+
+    assert holders(VERDICT_KEY_SECRET) == ["verifier"]
+    relays = sorted(holders(CHECKPOINT_KEY_SECRET))
+    assert relays and all(name.startswith("relay-") for name in relays)
+    _private_key_mount(
+        rendered.named("Deployment", "verifier"), VERDICT_KEY_FILE, VERDICT_KEY_SECRET
+    )
+    for relay in relays:
+        workload = rendered.named("Deployment", relay)
+        _private_key_mount(workload, CHECKPOINT_KEY_FILE, CHECKPOINT_KEY_SECRET)
+    signers = {"verifier", *relays}
     for workload in rendered.workloads():
         for item in container(workload).get("env", []):
-            assert "SIGNING_KEY" not in item["name"] or workload["metadata"]["name"] == "verifier"
+            assert "SIGNING_KEY" not in item["name"] or workload["metadata"]["name"] in signers
     for secret in rendered.of_kind("Secret"):
+        name = secret["metadata"]["name"]
         for value in secret.get("data", {}).values():
-            assert b"PRIVATE KEY" not in base64.b64decode(value) or secret["metadata"][
-                "name"
-            ].startswith(VERDICT_KEY_SECRET)
+            assert b"PRIVATE KEY" not in base64.b64decode(value) or name.startswith(
+                (VERDICT_KEY_SECRET, CHECKPOINT_KEY_SECRET)
+            )
 
 
 def test_every_secret_referenced_is_generated_or_documented(rendered: Rendered) -> None:

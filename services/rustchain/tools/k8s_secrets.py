@@ -9,6 +9,8 @@ kustomize's secretGenerator takes a file's bytes as the value):
 | `token-signing.pub.pem` | its public key | `rustchain-token-public-key`: services, callout |
 | `verdict-signing.pem` | the verifier's verdict key | `rustchain-verdict-signing-key`: verifier |
 | `verdict-signing.pub.pem` | its public key | `rustchain-verdict-public-key`: executor |
+| `checkpoint-signing.pem` | the checkpoint key | `rustchain-checkpoint-signing-key`: relays |
+| `checkpoint-signing.pub.pem` | its public key | none: the auditors' (`audit verify`) |
 | `admin.token` | the services' admin token | `rustchain-admin-token`: services, relays |
 | `nats-auth.json` | the NATS callout's issuer seed, password | `rustchain-nats-callout`: callout |
 | `auth.conf` | the nats-server include naming them | `rustchain-nats-auth-conf`: nats |
@@ -39,6 +41,7 @@ from rustchain.domain.credentials import Claims, CredentialError, Role
 from rustchain.platform.nats_auth import SECRETS_FILE, CalloutSecrets, server_configuration
 from rustchain.platform.nats_jwt import new_account_seed
 from rustchain.platform.signing_keys import (
+    CHECKPOINT_KEYS,
     LEGACY_KEY_FILE,
     TOKEN_KEYS,
     VERDICT_KEYS,
@@ -77,6 +80,8 @@ class SecretMaterial:
     token_public_key: str
     verdict_key: str
     verdict_public_key: str
+    checkpoint_key: str
+    checkpoint_public_key: str
     admin_token: str
     callout: CalloutSecrets
     auth_conf: str
@@ -142,6 +147,7 @@ def write_secrets(
     (out / LEGACY_KEY_FILE).unlink(missing_ok=True)
     token_key = _key(out / private_file_name(TOKEN_KEYS), rotate)
     verdict_key = _key(out / private_file_name(VERDICT_KEYS), rotate)
+    checkpoint_key = _key(out / private_file_name(CHECKPOINT_KEYS), rotate)
     token = _admin_token(out / ADMIN_TOKEN_FILE, token_key, rotate)
     callout = _callout(out / SECRETS_FILE, rotate)
     # token_hex: nothing in it needs quoting inside the database URL.
@@ -152,6 +158,8 @@ def write_secrets(
         public_pem(token_key.public_key()),
         private_pem(verdict_key),
         public_pem(verdict_key.public_key()),
+        private_pem(checkpoint_key),
+        public_pem(checkpoint_key.public_key()),
         token,
         callout,
         auth_include(callout),
@@ -162,6 +170,8 @@ def write_secrets(
     _write(out / public_file_name(TOKEN_KEYS), material.token_public_key)
     _write(out / private_file_name(VERDICT_KEYS), material.verdict_key)
     _write(out / public_file_name(VERDICT_KEYS), material.verdict_public_key)
+    _write(out / private_file_name(CHECKPOINT_KEYS), material.checkpoint_key)
+    _write(out / public_file_name(CHECKPOINT_KEYS), material.checkpoint_public_key)
     _write(out / ADMIN_TOKEN_FILE, material.admin_token)
     document = {"issuer_seed": callout.issuer_seed, "password": callout.password}
     _write(out / SECRETS_FILE, json.dumps(document))

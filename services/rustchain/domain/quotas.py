@@ -7,6 +7,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rustchain.domain.event_size import (
+    DEFAULT_MAX_EVENT_BYTES,
+    MAX_EVENT_BYTES_SETTING,
+    MIN_MAX_EVENT_BYTES,
+)
+
 CONCURRENT_MISSIONS_SETTING = "RUSTCHAIN_MAX_CONCURRENT_MISSIONS"
 EVENTS_PER_MISSION_SETTING = "RUSTCHAIN_MAX_EVENTS_PER_MISSION"
 STREAM_BYTES_SETTING = "RUSTCHAIN_MAX_STREAM_BYTES"
@@ -27,6 +33,8 @@ class TenantQuotas(BaseModel):
     max_events_per_mission: Annotated[int, Field(ge=10)] = 100_000
     max_stream_bytes: Annotated[int, Field(ge=UNLIMITED)] = UNLIMITED
     """The size of a tenant's JetStream stream; -1: no limit but the server's storage."""
+    max_event_bytes: Annotated[int, Field(ge=MIN_MAX_EVENT_BYTES)] = DEFAULT_MAX_EVENT_BYTES
+    """The largest payload of one recorded event (the deployment's, the same for every tenant)."""
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, str]) -> TenantQuotas:
@@ -36,6 +44,7 @@ class TenantQuotas(BaseModel):
             ("max_concurrent_missions", CONCURRENT_MISSIONS_SETTING),
             ("max_events_per_mission", EVENTS_PER_MISSION_SETTING),
             ("max_stream_bytes", STREAM_BYTES_SETTING),
+            ("max_event_bytes", MAX_EVENT_BYTES_SETTING),
         ):
             if settings.get(name):
                 try:

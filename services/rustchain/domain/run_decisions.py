@@ -13,6 +13,12 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 
 from rustchain.domain.bindings import RenderContext, render
+from rustchain.domain.event_size import (
+    DEFAULT_MAX_EVENT_BYTES,
+    bounded_error,
+    over_limit,
+    payload_bytes,
+)
 from rustchain.domain.mission_run import MissionRun, StepStatus
 from rustchain.domain.plan import Plan, PlannedStep
 from rustchain.domain.run_events import (
@@ -62,7 +68,9 @@ def _halted(run: MissionRun) -> str | None:
     return None
 
 
-def next_events(run: MissionRun, now: datetime) -> list[RunEvent]:
+def next_events(
+    run: MissionRun, now: datetime, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+) -> list[RunEvent]:
     """Skips, starts up to the parallelism limit, or the mission's end: whatever is due now.
 
     Only steps whose dependencies have all finished are looked at (the run keeps them as
@@ -87,7 +95,7 @@ def next_events(run: MissionRun, now: datetime) -> list[RunEvent]:
                 continue
             state = run.steps[step_id]
             if free > 0 and (state.retry_at is None or state.retry_at <= now):
-                events.append(start_step(run, step_id, state.attempt + 1))
+                events.append(start_step(run, step_id, state.attempt + 1, max_event_bytes))
                 free -= 1
     if run.finished_steps + sum(isinstance(e, StepSkipped) for e in events) == len(run.steps):
         events.append(_finish(run))
@@ -162,14 +170,19 @@ def rendered_inputs(run: MissionRun, step_id: str) -> tuple[dict[str, Any] | Non
     return inputs, None
 
 
-def start_step(run: MissionRun, step_id: str, attempt: int) -> StepStarted:
+def start_step(
+    run: MissionRun, step_id: str, attempt: int, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+) -> StepStarted:
     """The start of an attempt, with the parameters its runner will be given.
 
     They are rendered now, from the outputs the run holds when the attempt is released: these are
     exactly the values the runner receives, recorded before it runs, so an audit can re-render
-    them and compare.
+    them and compare. Inputs too large to record are not recorded, and the step does not run.
     """
     inputs, error = rendered_inputs(run, step_id)
+    size = payload_bytes(inputs)
+    if inputs is not None and size > max_event_bytes:
+        inputs, error = None, over_limit("the rendering of its inputs", size, max_event_bytes)
     return StepStarted(step_id=step_id, attempt=attempt, inputs=inputs, input_error=error)
 
 
@@ -192,10 +205,36 @@ def step_succeeded(
     return [StepSucceeded(step_id=step_id, attempt=attempt, output=output, duration_ms=duration_ms)]
 
 
-def step_failed(
-    run: MissionRun, step_id: str, attempt: int, error: str, now: datetime, duration_ms: int = 0
+def step_finished(
+    run: MissionRun,
+    step_id: str,
+    attempt: int,
+    output: Any,
+    now: datetime,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
 ) -> list[RunEvent]:
-    """The fact of a failed attempt, with a retry time while attempts and the mission allow."""
+    """A runner's output as a success, or as a failure when it is too large to record."""
+    size = payload_bytes(output)
+    if size > max_event_bytes:
+        error = over_limit("its output", size, max_event_bytes)
+        return step_failed(run, step_id, attempt, error, now, max_event_bytes=max_event_bytes)
+    return step_succeeded(run, step_id, attempt, output, 0)
+
+
+def step_failed(
+    run: MissionRun,
+    step_id: str,
+    attempt: int,
+    error: str,
+    now: datetime,
+    duration_ms: int = 0,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+) -> list[RunEvent]:
+    """The fact of a failed attempt, with a retry time while attempts and the mission allow.
+
+    An error text too large to record is replaced by a message saying so, with a marked excerpt.
+    """
+    error = bounded_error(error, payload_bytes(error), max_event_bytes)
     step = run.plan.step(step_id)
     state = run.step(step_id)
     retry_at = None

@@ -19,13 +19,14 @@ from typing import Any
 
 from rustchain.domain import run_decisions as decide
 from rustchain.domain.bindings import bind_variables
+from rustchain.domain.event_size import over_limit, payload_bytes
 from rustchain.domain.events import EventDraft, EventEnvelope
 from rustchain.domain.mission_index import MissionIndex
 from rustchain.domain.mission_run import MissionRun
 from rustchain.domain.plan import Plan, PlannedStep
 from rustchain.domain.policy import Policy
 from rustchain.domain.policy_obligations import ConstraintGenerator
-from rustchain.domain.quotas import TenantQuotas
+from rustchain.domain.quotas import QuotaExceededError, TenantQuotas
 from rustchain.domain.run_events import (
     RUN_EVENT_TYPES,
     RunEvent,
@@ -148,6 +149,10 @@ class ExecutorApplication:
         folder.mkdir(parents=True, exist_ok=True)
         salt = random_tokens.token_hex(16)
         events = decide.start_mission(plan, variables, str(folder.absolute()), salt)
+        size = payload_bytes(run_event_payload(events[0]))
+        if size > self.quotas.max_event_bytes:
+            what = "the mission's plan with its variables"
+            raise QuotaExceededError(over_limit(what, size, self.quotas.max_event_bytes))
         self._append(tenant, mission_id, 0, events)
         running.add(mission_id)
         return mission_id
@@ -258,7 +263,8 @@ class ExecutorApplication:
                     run.apply(event)
                 results = results + stop
             secrets = self._secrets_of(tracked)
-            released = [secrets.seal(e) for e in decide.next_events(run, self.clock())]
+            limit_bytes = self.quotas.max_event_bytes
+            released = [secrets.seal(e) for e in decide.next_events(run, self.clock(), limit_bytes)]
             for event in released:
                 run.apply(event)
             facts = results + released
@@ -311,12 +317,18 @@ class ExecutorApplication:
             step_id, attempt = tracked.tasks.pop(task)
             error = task.exception()
             secrets = self._secrets_of(tracked)
+            limit = self.quotas.max_event_bytes
+            # Sizes are measured after masking: the masked text is what would be recorded.
             if error is None:
                 output = secrets.output(task.result())
-                results += decide.step_succeeded(tracked.run, step_id, attempt, output, 0)
+                results += decide.step_finished(
+                    tracked.run, step_id, attempt, output, self.clock(), limit
+                )
             else:
                 message = secrets.error(_describe(error))
-                results += decide.step_failed(tracked.run, step_id, attempt, message, self.clock())
+                results += decide.step_failed(
+                    tracked.run, step_id, attempt, message, self.clock(), max_event_bytes=limit
+                )
         return results
 
     def _append(self, tenant: str, mission_id: str, version: int, events: list[RunEvent]) -> int:

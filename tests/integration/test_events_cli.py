@@ -274,3 +274,26 @@ def test_events_finds_the_running_deployments_nats_in_its_endpoints_file(
 
     assert result.exit_code == exit_codes.OK, result.output
     assert result.output.count("\n") == 2
+
+
+def test_relay_refuses_a_server_whose_max_payload_is_below_the_event_limit(
+    nats_server: NatsServer, cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_event_store(EventStoreSettings(name="executor", home=cli_env))
+    try:
+        append_in_batches(store, many_drafts(3))
+    finally:
+        store.close()
+    monkeypatch.setenv("RUSTCHAIN_MAX_EVENT_BYTES", "2000000")
+
+    result = CliRunner().invoke(
+        app,
+        ["events", "relay", "--store", "executor", "--nats-url", nats_server.url]
+        + ["--until-caught-up", "--timeout", "10"],
+    )
+
+    assert result.exit_code == exit_codes.USAGE
+    assert "1,048,576 bytes (max_payload)" in result.output
+    assert "2,000,000 bytes (RUSTCHAIN_MAX_EVENT_BYTES)" in result.output
+    assert result.output.count("\n") == 1
+    assert asyncio.run(stream_count(nats_server.url, "acme")) == 0

@@ -24,6 +24,7 @@ from rustchain.domain.event_names import (
     validate_mission_id,
     validate_tenant,
 )
+from rustchain.domain.event_size import EventTooLargeError
 from rustchain.domain.events import EventEnvelope
 from rustchain.domain.quotas import TenantQuotas, stream_hard_limit
 from rustchain.platform.checkpoint_stream import CheckpointPublisher
@@ -155,13 +156,17 @@ def events(
     _run(_print_events(url, tenant, mission, follow, as_json), url)
 
 
-def _stream_settings() -> StreamSettings:
-    """Each tenant's stream limits: its quota from the deployment's settings."""
+def _quotas() -> TenantQuotas:
+    """The deployment's quotas, from its settings; a malformed one ends the command."""
     try:
-        quotas = TenantQuotas.from_settings(os.environ)
+        return TenantQuotas.from_settings(os.environ)
     except ValueError as error:
         _fail(str(error), exit_codes.USAGE)
-    return StreamSettings(max_bytes=stream_hard_limit(quotas.max_stream_bytes))
+
+
+def _stream_settings() -> StreamSettings:
+    """Each tenant's stream limits: its quota from the deployment's settings."""
+    return StreamSettings(max_bytes=stream_hard_limit(_quotas().max_stream_bytes))
 
 
 def _store_names(home: Path, database_url: str | None, names: tuple[str, ...]) -> list[str]:
@@ -242,7 +247,10 @@ async def _relay_store(
 ) -> str:
     store = open_event_store(settings)
     try:
-        relay = JetStreamRelay(store, url, RelaySettings(streams=_stream_settings()))
+        relay_settings = RelaySettings(
+            streams=_stream_settings(), max_event_bytes=_quotas().max_event_bytes
+        )
+        relay = JetStreamRelay(store, url, relay_settings)
         checkpointer = _checkpointer(store, settings.name)
         if until_caught_up:
             try:
@@ -299,6 +307,8 @@ def relay(store_name: str, nats_url: str | None, until_caught_up: bool, timeout:
     url = resolve_nats_url(nats_url)
     try:
         line = _run(_relay_store(settings, url, until_caught_up, timeout), url)
+    except EventTooLargeError as error:
+        _fail(str(error), exit_codes.USAGE)
     except (EventStoreError, PersistenceError) as error:
         _fail(
             f"event store unreachable: {describe_store(settings)}: {error}", exit_codes.UNREACHABLE

@@ -13,6 +13,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
+from rustchain.domain.event_size import DEFAULT_MAX_EVENT_BYTES, check_max_payload
 from rustchain.domain.quotas import STREAM_BYTES_SETTING
 from rustchain.platform.event_store import EventStore
 from rustchain.platform.jetstream import (
@@ -43,6 +44,8 @@ class RelaySettings:
     backoff_initial: float = 0.05
     backoff_max: float = 2.0
     streams: StreamSettings = field(default_factory=StreamSettings)
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    """The deployment's largest event (RUSTCHAIN_MAX_EVENT_BYTES), checked against the server."""
 
 
 @dataclass
@@ -97,6 +100,8 @@ class JetStreamRelay:
             self._closed = asyncio.Event()
             client = await connect(self.nats_url, closed=self._closed)
             self._client = client
+            # A server that cannot carry the largest event would stop the relay at that event.
+            check_max_payload(self.settings.max_event_bytes, client.max_payload)
             # Room for every batch awaiting acks and the one being sent, so that a publish
             # never waits for the semaphore (a wait there would also cost a task per event).
             window = self._window + self.settings.batch_size

@@ -288,8 +288,10 @@ def test_relay_refuses_a_server_whose_max_payload_is_below_the_event_limit(
 
     result = CliRunner().invoke(
         app,
-        ["events", "relay", "--store", "executor", "--nats-url", nats_server.url]
-        + ["--until-caught-up", "--timeout", "10"],
+        [
+            *("events", "relay", "--store", "executor", "--nats-url", nats_server.url),
+            *("--until-caught-up", "--timeout", "10"),
+        ],
     )
 
     assert result.exit_code == exit_codes.USAGE

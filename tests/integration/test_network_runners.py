@@ -89,6 +89,14 @@ def test_http_response_size_is_capped(api: LocalServer, tmp_path: Path) -> None:
         )
 
 
+def test_http_asking_more_than_the_policy_bound_is_refused(
+    api: LocalServer, tmp_path: Path
+) -> None:
+    policy = loopback_policy(port_of(api))
+    with pytest.raises(StepRunError, match=r"\(network\.max_response_bytes\)"):
+        run_step("http", tmp_path, policy=policy, url=f"{api.url}/big", max_response_bytes=10**7)
+
+
 def test_http_unreachable_host_says_so(tmp_path: Path) -> None:
     with pytest.raises(StepRunError, match=r"GET http://127\.0\.0\.1:9/ failed"):
         run_step(

@@ -153,6 +153,23 @@ def test_command_output_is_capped(tmp_path: Path) -> None:
         run_step("command", tmp_path, command="yes", args=["y"], max_output_bytes=100, timeout=30)
 
 
+def test_command_asking_more_output_than_the_policy_bound_is_refused_before_running(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(StepRunError) as refused:
+        run_step("command", tmp_path, command="touch", args=["ran"], max_output_bytes=5_000_000)
+    assert str(refused.value).startswith(
+        "[commands.output] max_output_bytes asks for more than 524288 bytes"
+        " (commands.max_output_bytes)"
+    )
+    assert not (tmp_path / "ran").exists()
+
+
+def test_command_output_is_capped_at_the_policy_bound_by_default(tmp_path: Path) -> None:
+    with pytest.raises(StepRunError, match=r"wrote more than max_output_bytes \(524288\)"):
+        run_step("command", tmp_path, command="printf", args=["%600000s", "x"], timeout=30)
+
+
 def test_command_that_does_not_exist_says_so(tmp_path: Path) -> None:
     with pytest.raises(StepRunError, match="program 'no-such-program' not found"):
         run_step("command", tmp_path, command="no-such-program")

@@ -11,6 +11,8 @@ from rustchain.domain.diagnostics import DiagnosticSink
 from rustchain.domain.network_hosts import canonical_url
 from rustchain.domain.policy import parse_policy
 from rustchain.domain.policy_checks import (
+    BYTE_BOUNDS,
+    check_bytes,
     check_data_flow,
     check_secret_flow,
     check_tokens,
@@ -69,6 +71,7 @@ def test_every_rule_and_every_constrained_step_type_has_an_unsafe_mission() -> N
         *("command.environment", "command.option", "filesystem.mission_workspace"),
         "data_flow.untrusted",
         "data_flow.secrets",
+        *("commands.output", "network.response"),
     }
     assert step_types >= {
         *("create_file", "edit_file", "delete_file", "copy_file", "move_file", "read_file"),
@@ -86,6 +89,11 @@ def _runtime_refuses(finding: Finding, path: Path) -> None:
     step = plan.step(finding.step_id)
     if finding.rule == "llm.tokens":
         assert check_tokens(policy, int(finding.counterexample[finding.field])) is not None
+        return
+    if finding.rule in BYTE_BOUNDS:
+        size = int(finding.counterexample[finding.field])
+        refusal = check_bytes(policy, finding.rule, finding.field, size)
+        assert refusal is not None and refusal.rule == finding.rule
         return
     use = use_of(plan, finding.step_id, finding.field)
     template = parse_template(use.text, step, plan, {s.id: s for s in plan.steps})
@@ -209,3 +217,21 @@ def test_verdict_names_the_plan_and_policy_it_was_proven_against() -> None:
     assert verdict.plan_hash == plan.content_hash
     assert verdict.policy_hash == default.content_hash != strict.content_hash
     assert verify(plan, strict).policy_hash == strict.content_hash
+
+
+def test_output_and_response_bounds_within_the_policy_are_proven() -> None:
+    text = """\
+version: "1.0"
+name: output-bounds
+steps:
+  - {id: default, step_type: command, parameters: {command: echo}}
+  - {id: small, step_type: command, parameters: {command: echo, max_output_bytes: 1000}}
+  - {id: fetch, step_type: http, parameters: {url: "https://example.com", max_response_bytes: 1}}
+"""
+    compilation = compile_text(text, "output-bounds.yaml")
+    assert compilation.plan is not None, [d.render() for d in compilation.errors]
+
+    verdict = verify(compilation.plan, named_policy(None))
+
+    assert verdict.status is VerdictStatus.SAFE, [f.render() for f in verdict.violations]
+    assert {"commands.output", "network.response"} <= set(verdict.rules_proven)

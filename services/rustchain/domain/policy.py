@@ -78,6 +78,9 @@ class CommandPolicy(BaseModel):
     # `network.ports`, after name resolution against `network.denied_hosts`; none: no network.
     network_hosts: list[Glob] = Field(default_factory=list)
     limits: CommandLimits = Field(default_factory=CommandLimits)
+    # The most standard output a step may ask to keep (its `max_output_bytes`): an output is
+    # recorded in one event, and events are bounded (RUSTCHAIN_MAX_EVENT_BYTES, 512 KiB).
+    max_output_bytes: Annotated[int, Field(ge=1)] = 512 * 1024
     # Environment variables a step may not set: they would change which program runs, or how.
     denied_environment: list[Glob] = Field(
         default_factory=lambda: [
@@ -157,6 +160,9 @@ class NetworkPolicy(BaseModel):
         ]
     )
     ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=lambda: [443])
+    # The largest response body an `http` step may ask to read (its `max_response_bytes`): the
+    # body is its output, recorded in one bounded event.
+    max_response_bytes: Annotated[int, Field(ge=1)] = 512 * 1024
 
 
 class LlmPolicy(BaseModel):

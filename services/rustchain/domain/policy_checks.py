@@ -111,6 +111,30 @@ def check_tokens(policy: Policy, max_tokens: int) -> Refusal | None:
     return None
 
 
+BYTE_BOUNDS = {
+    "commands.output": "commands.max_output_bytes",
+    "network.response": "network.max_response_bytes",
+}
+"""Each byte bound's rule, and the policy line that sets it."""
+
+
+def byte_bound(policy: Policy, rule: str) -> int:
+    """The most bytes the policy lets a step ask for under `rule` (a key of BYTE_BOUNDS)."""
+    if rule == "commands.output":
+        return policy.commands.max_output_bytes
+    return policy.network.max_response_bytes
+
+
+def check_bytes(policy: Policy, rule: str, field: str, size: int) -> Refusal | None:
+    """A step's byte limit (max_output_bytes, max_response_bytes) against the policy's bound."""
+    bound = byte_bound(policy, rule)
+    if size > bound:
+        return Refusal(
+            rule, f"{field} asks for more than {bound} bytes ({BYTE_BOUNDS[rule]})", str(size)
+        )
+    return None
+
+
 def check_data_flow(policy: Policy, source_step_type: str, sink: Sink) -> Refusal | None:
     """Output of a step of that type, about to be given to that sink."""
     category = SINK_CATEGORY[sink]

@@ -36,7 +36,17 @@ class TokenUse:
     calls: int = 1
 
 
-Obligation = Use | TokenUse
+@dataclass(frozen=True)
+class ByteUse:
+    """A step may keep up to `size` bytes under the policy's byte bound `rule` (None: the bound;
+    any other value, a template, is known only at run time)."""
+
+    rule: str
+    field: str
+    size: object
+
+
+Obligation = Use | TokenUse | ByteUse
 ConstraintGenerator = Callable[[PlannedStep], list[Obligation]]
 
 

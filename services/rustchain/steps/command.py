@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 
 from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy import CommandPolicy, Policy
-from rustchain.domain.policy_checks import check_command, check_environment
-from rustchain.domain.policy_obligations import Obligation, Use, text_uses
+from rustchain.domain.policy_checks import byte_bound, check_bytes, check_command, check_environment
+from rustchain.domain.policy_obligations import ByteUse, Obligation, Use, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 from rustchain.steps.programs import run_process
@@ -42,9 +42,11 @@ class CommandParameters(BaseModel):
     shell: bool = False
     working_directory: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
-    max_output_bytes: Annotated[int, Field(ge=1)] = 1024 * 1024
+    # None: the policy's bound (commands.max_output_bytes); a larger value is refused.
+    max_output_bytes: Annotated[int, Field(ge=1)] | None = None
 
 
+OUTPUT_RULE = "commands.output"
 _ASCII_SPACE = re.compile(r"[ \t\n\r\x0b\x0c]+")
 
 # Programs get an environment built from an allowlist: nothing of the executor's secrets leaks.
@@ -130,6 +132,10 @@ async def command(params: CommandParameters, context: StepContext) -> str:
     guarded = context if context.policy is not None else replace(context, policy=Policy())
     for name in params.env:
         guarded.check(check_environment, name)
+    max_output = byte_bound(context.policy or Policy(), OUTPUT_RULE)
+    if params.max_output_bytes is not None:
+        guarded.check(check_bytes, OUTPUT_RULE, "max_output_bytes", params.max_output_bytes)
+        max_output = params.max_output_bytes
     _check_operating_system_limits(params)
     argv = _argv(params)
     _check_program(argv, cwd, context.workspace.resolve(), params.command)
@@ -144,7 +150,7 @@ async def command(params: CommandParameters, context: StepContext) -> str:
         cwd=cwd,
         environment=_environment(params, context),
         timeout_seconds=context.timeout_seconds,
-        max_output_bytes=params.max_output_bytes,
+        max_output_bytes=max_output,
         limits=commands.limits,
         network=grant,
     )
@@ -167,8 +173,8 @@ async def command(params: CommandParameters, context: StepContext) -> str:
         ) from None
     except ProgramOutputTooLargeError:
         raise StepRunError(
-            f"'{params.command}' wrote more than max_output_bytes ({params.max_output_bytes}) "
-            "and was stopped; raise max_output_bytes if that much output is expected"
+            f"'{params.command}' wrote more than max_output_bytes ({max_output}) and was stopped;"
+            " write large results to a file in the workspace instead"
         ) from None
     if result.status != 0:
         tail = result.stderr.decode("utf-8", errors="replace").strip()[-500:]
@@ -193,7 +199,8 @@ STEP_TYPE = StepDefinition("command", "Run a program", CommandParameters, run=co
 
 
 def constraints(step: PlannedStep) -> list[Obligation]:
-    """Program and arguments must be allowed; the working directory must stay in the workspace."""
+    """Program and arguments must be allowed; the working directory must stay in the workspace;
+    the output kept must stay within the policy's bound."""
     parameters = step.parameters
     command = parameters.get("command")
     sink = Sink.SHELL if parameters.get("shell") else Sink.COMMAND_LINE
@@ -204,6 +211,7 @@ def constraints(step: PlannedStep) -> list[Obligation]:
     uses += text_uses(Sink.PATH_READ, "working_directory", parameters.get("working_directory"))
     for name in parameters.get("env") or {}:
         uses += text_uses(Sink.ENVIRONMENT, f"env.{name}", name)
+    uses.append(ByteUse(OUTPUT_RULE, "max_output_bytes", parameters.get("max_output_bytes")))
     return uses
 
 

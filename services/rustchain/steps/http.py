@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 import httpx
 from pydantic import BaseModel, Field, field_validator
 
 from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_checks import check_url
-from rustchain.domain.policy_obligations import Obligation, text_uses
+from rustchain.domain.policy import Policy
+from rustchain.domain.policy_checks import byte_bound, check_bytes, check_url
+from rustchain.domain.policy_obligations import ByteUse, Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 from rustchain.steps.network_guard import guarded_client
 from rustchain.steps.runtime import StepContext, StepRunError, read_workspace_file
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+RESPONSE_RULE = "network.response"
 
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -32,7 +35,8 @@ class HttpParameters(BaseModel):
     body_file: Annotated[str, Field(min_length=1)] | None = None
     timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
     expected_status: list[int] | int | None = None
-    max_response_bytes: Annotated[int, Field(ge=1)] = 10 * 1024 * 1024
+    # None: the policy's bound (network.max_response_bytes); a larger value is refused.
+    max_response_bytes: Annotated[int, Field(ge=1)] | None = None
 
     @field_validator("method", mode="before")
     @classmethod
@@ -44,6 +48,11 @@ async def http(params: HttpParameters, context: StepContext) -> dict[str, Any]:
     """Make the request; the output is the status, headers and body (JSON when it is JSON)."""
     context.check(check_url, params.url)
     _check_request(params)
+    max_response = byte_bound(context.policy or Policy(), RESPONSE_RULE)
+    if params.max_response_bytes is not None:
+        guarded = context if context.policy is not None else replace(context, policy=Policy())
+        guarded.check(check_bytes, RESPONSE_RULE, "max_response_bytes", params.max_response_bytes)
+        max_response = params.max_response_bytes
     timeout = min(params.timeout_seconds, context.timeout_seconds)
     request_kwargs: dict[str, Any] = {"headers": params.headers}
     if params.body_file is not None:
@@ -62,10 +71,10 @@ async def http(params: HttpParameters, context: StepContext) -> dict[str, Any]:
             body = bytearray()
             async for chunk in response.aiter_bytes():
                 body += chunk
-                if len(body) > params.max_response_bytes:
+                if len(body) > max_response:
                     raise StepRunError(
                         f"the response of {params.url} is larger than max_response_bytes "
-                        f"({params.max_response_bytes})"
+                        f"({max_response})"
                     )
     except httpx.InvalidURL as error:
         raise StepRunError(f"url '{params.url}' is not a valid URL: {error}") from None
@@ -112,9 +121,12 @@ STEP_TYPE = StepDefinition("http", "Make an HTTP request", HttpParameters, run=h
 
 def constraints(step: PlannedStep) -> list[Obligation]:
     """The URL must use an allowed scheme, host and port; a body_file is a path read."""
-    return text_uses(Sink.URL, "url", step.parameters.get("url")) + text_uses(
-        Sink.PATH_READ, "body_file", step.parameters.get("body_file")
-    )
+    parameters = step.parameters
+    return [
+        *text_uses(Sink.URL, "url", parameters.get("url")),
+        *text_uses(Sink.PATH_READ, "body_file", parameters.get("body_file")),
+        ByteUse(RESPONSE_RULE, "max_response_bytes", parameters.get("max_response_bytes")),
+    ]
 
 
 CONSTRAINTS = constraints

@@ -12,6 +12,7 @@ from rustchain.domain.plan import Plan, PlannedStep
 from rustchain.domain.policy import Policy, SinkCategory
 from rustchain.domain.policy_languages import Rule
 from rustchain.domain.policy_obligations import (
+    ByteUse,
     ConstraintGenerator,
     Symbol,
     TokenUse,
@@ -35,7 +36,7 @@ from rustchain.domain.secret_refs import SECRETS_NAMESPACE
 from rustchain.domain.verdict import Finding, Verdict, VerdictStatus
 from rustchain.verifier.arguments import argument_rules
 from rustchain.verifier.data_flow import taint
-from rustchain.verifier.limits import Breach, mission_breaches, token_breaches
+from rustchain.verifier.limits import Breach, byte_breach, mission_breaches, token_breaches
 from rustchain.verifier.queries import Outcome, OutcomeKind, QueryRunner, SymbolDomain
 from rustchain.verifier.settings import VerifierSettings
 
@@ -270,6 +271,15 @@ def verify_plan(
             if isinstance(obligation, TokenUse):
                 run.checked.add("llm.tokens")
                 tokens.setdefault(step.id, []).append(obligation)
+            elif isinstance(obligation, ByteUse):
+                run.checked.add(obligation.rule)
+                breach = byte_breach(step.id, obligation, policy)
+                if breach is not None and breach.undecided:
+                    run.undecided.append(
+                        run.finding(breach.rule, step.id, breach.field, breach.explanation)
+                    )
+                elif breach is not None:
+                    run.add_breach(breach)
             elif obligation.command is not None:
                 arguments.append(obligation)
             else:

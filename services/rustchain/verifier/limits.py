@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from rustchain.domain.plan import Plan
 from rustchain.domain.policy import Policy
-from rustchain.domain.policy_obligations import TokenUse
+from rustchain.domain.policy_checks import BYTE_BOUNDS, byte_bound
+from rustchain.domain.policy_obligations import ByteUse, TokenUse
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class Breach:
     field: str | None
     explanation: str
     values: dict[str, str]
+    undecided: bool = False
+    """Known only at run time (a template): the plan is not proven, nor shown to breach."""
 
 
 def effective_parallelism(plan: Plan) -> int:
@@ -111,3 +114,30 @@ def token_breaches(plan: Plan, policy: Policy, uses: dict[str, list[TokenUse]]) 
             )
         )
     return breaches
+
+
+def byte_breach(step_id: str, use: ByteUse, policy: Policy) -> Breach | None:
+    """A step asking to keep more bytes than the policy's bound (None: it asks for the bound)."""
+    bound = byte_bound(policy, use.rule)
+    line = BYTE_BOUNDS[use.rule]
+    if use.size is None:
+        return None
+    if not isinstance(use.size, int) or isinstance(use.size, bool):
+        return Breach(
+            use.rule,
+            step_id,
+            use.field,
+            f"sets {use.field} from a value known only at run time; the runtime refuses more"
+            f" than {bound} bytes ({line})",
+            {use.field: str(use.size)},
+            undecided=True,
+        )
+    if use.size > bound:
+        return Breach(
+            use.rule,
+            step_id,
+            use.field,
+            f"asks for more than {bound} bytes ({line})",
+            {use.field: str(use.size)},
+        )
+    return None

@@ -1,0 +1,52 @@
+"""`rustchain run` with a step printing more than the largest event: the step fails, nothing
+large is stored, and status and replay read the history."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from rustchain.domain.event_chain import verify_chain
+from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from tests.e2e.test_run import rustchain
+
+LIMIT = 100_000
+MISSION = """\
+version: "1.0"
+name: loud
+steps:
+  - {id: loud, name: Loud, step_type: command, parameters: {command: printf, args: ["%200000s", x]}}
+"""
+
+
+def test_a_step_printing_more_than_the_event_limit_fails_and_the_store_stays_small(
+    tmp_path: Path,
+) -> None:
+    mission = tmp_path / "loud.yaml"
+    mission.write_text(MISSION)
+    limit = {"RUSTCHAIN_MAX_EVENT_BYTES": str(LIMIT)}
+
+    result = rustchain(tmp_path, "run", str(mission), **limit)
+
+    assert result.returncode == 1, result.stderr
+    assert (
+        "failed loud: its output takes 200,002 bytes, more than the largest event this"
+        " deployment records (100,000 bytes, RUSTCHAIN_MAX_EVENT_BYTES)"
+    ) in result.stdout
+    assert "mission failed" in result.stdout
+    store = open_event_store(EventStoreSettings(name="executor", home=tmp_path))
+    [(tenant, mission_id)] = {
+        (n.event.tenant, n.event.mission_id) for n in store.notifications(0, 100)
+    }
+    events = store.mission_events(tenant, mission_id)
+    store.close()
+    assert verify_chain(events) is None
+    assert max(len(e.to_json().encode()) for e in events) < 10_000
+    [database] = tmp_path.glob("executor*.sqlite")
+    assert database.stat().st_size < 1_000_000
+    shown = rustchain(tmp_path, "status", mission_id, **limit)
+    replayed = rustchain(tmp_path, "audit", "replay", mission_id, **limit)
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"loud\s+│\s+command\s+│\s+failed", shown.stdout)
+    assert replayed.returncode == 0, replayed.stderr
+    assert "RUSTCHAIN_MAX_EVENT_BYTES" in replayed.stdout

@@ -9,6 +9,7 @@ import pytest
 from rustchain.domain import run_decisions as decide
 from rustchain.domain.event_size import (
     EventTooLargeError,
+    bounded_outputs,
     check_max_payload,
     payload_bytes,
 )
@@ -93,3 +94,17 @@ def test_a_nats_server_too_small_for_the_event_limit_is_refused_naming_both_figu
     message = str(refused.value)
     assert "1,048,576 bytes (max_payload)" in message
     assert "2,000,000 bytes (RUSTCHAIN_MAX_EVENT_BYTES)" in message
+
+
+def test_mission_outputs_too_large_together_are_replaced_each_saying_so() -> None:
+    big = "y" * (LIMIT // 2)
+    outputs = {"first": big, "second": big, "small": "ok"}
+
+    bounded = bounded_outputs(outputs, LIMIT)
+
+    assert bounded["small"] == "ok"
+    for name in ("first", "second"):
+        assert bounded[name].startswith("not recorded here: the outputs together take")
+        assert f"this one takes {LIMIT // 2 + 2:,} bytes" in bounded[name]
+    assert payload_bytes(bounded) < LIMIT
+    assert bounded_outputs({"small": "ok"}, LIMIT) == {"small": "ok"}

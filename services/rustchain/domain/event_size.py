@@ -49,6 +49,25 @@ def bounded_error(error: str, size: int, limit: int) -> str:
     )
 
 
+def bounded_outputs(outputs: dict[str, Any], limit: int) -> dict[str, Any]:
+    """A mission's outputs small enough to record together: when they are too large, each
+    output larger than its share is replaced by a message saying so (its step's event has it)."""
+    total = payload_bytes(outputs)
+    if total <= limit:
+        return outputs
+    share = limit // (2 * len(outputs))
+    bounded: dict[str, Any] = {}
+    for name, value in outputs.items():
+        size = payload_bytes(value)
+        bounded[name] = (
+            value
+            if size <= share
+            else f"not recorded here: {over_limit('the outputs together', total, limit)}; this"
+            f" one takes {size:,} bytes, its step's own event holds it"
+        )
+    return bounded
+
+
 def required_max_payload(max_event_bytes: int) -> int:
     """The smallest NATS max_payload that carries every event up to `max_event_bytes`."""
     return max_event_bytes + ENVELOPE_ALLOWANCE_BYTES

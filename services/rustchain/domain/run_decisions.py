@@ -16,6 +16,7 @@ from rustchain.domain.bindings import RenderContext, render
 from rustchain.domain.event_size import (
     DEFAULT_MAX_EVENT_BYTES,
     bounded_error,
+    bounded_outputs,
     over_limit,
     payload_bytes,
 )
@@ -98,7 +99,7 @@ def next_events(
                 events.append(start_step(run, step_id, state.attempt + 1, max_event_bytes))
                 free -= 1
     if run.finished_steps + sum(isinstance(e, StepSkipped) for e in events) == len(run.steps):
-        events.append(_finish(run))
+        events.append(_finish(run, max_event_bytes))
     return events
 
 
@@ -112,15 +113,16 @@ def _blocked_by(run: MissionRun, step: PlannedStep) -> str | None:
     return None
 
 
-def _finish(run: MissionRun) -> MissionFinished:
+def _finish(run: MissionRun, max_event_bytes: int) -> MissionFinished:
     if run.cancel_reason is not None:
         outcome = "cancelled"
     elif run.failed_untolerated:
         outcome = "failed"
     else:
         outcome = "succeeded"
+    outputs = bounded_outputs(mission_outputs(run), max_event_bytes)
     return MissionFinished(
-        outcome=outcome, failed_steps=list(run.failed_untolerated), outputs=mission_outputs(run)
+        outcome=outcome, failed_steps=list(run.failed_untolerated), outputs=outputs
     )
 
 

@@ -1,0 +1,71 @@
+"""Why a tenant's stream refuses an event, told before publishing when the relay can know."""
+
+from __future__ import annotations
+
+import contextlib
+
+import nats.errors
+import nats.js.errors
+from nats.js import JetStreamContext
+
+from rustchain.domain.quotas import STREAM_BYTES_SETTING
+from rustchain.platform.jetstream import NATS_ERRORS
+
+# nats-server's default max_payload; the relay names the connection's own when it knows it.
+DEFAULT_MAX_PAYLOAD = 1024 * 1024
+# What JetStream says (code 10077, a store failure) of a stream at its limits, discard=new.
+STREAM_FULL_ERRORS = ("maximum bytes exceeded", "maximum messages exceeded")
+TOO_LARGE_ADVICE = (
+    "it can never be published as it is, and the tenant's later events wait behind it;"
+    " see docs/events.md 'An event too large to publish'"
+)
+
+
+def message_size(data: bytes, headers: dict[str, str], stream: str) -> int:
+    """The bytes JetStream counts against max_msg_size: headers (with the stream's) and data."""
+    lines = [*headers.items(), ("Nats-Expected-Stream", stream)]
+    return len(b"NATS/1.0\r\n\r\n") + sum(len(k) + len(v) + 4 for k, v in lines) + len(data)
+
+
+def too_large_reason(size: int, limit: int, what: str) -> str:
+    """Why an event over a size limit waits, and what lifts it."""
+    return f"an event of {size} bytes is over {what} ({limit} bytes): {TOO_LARGE_ADVICE}"
+
+
+def refusal_reason(error: BaseException, stream: str, size: int, max_payload: int) -> str | None:
+    """Why a tenant's publish failed, if the failure is the tenant's alone (else None)."""
+    if isinstance(error, nats.errors.MaxPayloadError):
+        return too_large_reason(size, max_payload, "NATS's max_payload")
+    if isinstance(error, nats.js.errors.NoStreamResponseError):
+        return f"no stream answers for {stream} (deleted?); it is made again on the next retry"
+    if not isinstance(error, nats.js.errors.APIError) or error.err_code is None:
+        # No JetStream error code: the server, not the stream, failed (an outage).
+        return None
+    if (error.description or "") in STREAM_FULL_ERRORS:
+        return stream_full_reason(stream, f"{error.description}")
+    return f"stream {stream} refused an event of {size} bytes: {error.description or error}"
+
+
+def stream_full_reason(stream: str, state: str) -> str:
+    """Why a stream at its quota holds its tenant's events back, and what lifts it."""
+    return (
+        f"stream {stream} is full ({state}); its tenant's events wait in the event store until"
+        f" its quota ({STREAM_BYTES_SETTING}) is raised or the stream is purged"
+    )
+
+
+async def full_reason(js: JetStreamContext, stream: str, size: int) -> str | None:
+    """Why a stream cannot take an event of `size` bytes, if it is at its limits.
+
+    A stream at its limits with discard=new refuses a publish, but the server answers only
+    the first of a pipelined run of refusals, so the others look like a silent server.
+    """
+    with contextlib.suppress(*NATS_ERRORS):
+        info = await js.stream_info(stream)
+        limit, held = info.config.max_bytes or -1, info.state.bytes
+        max_msgs = info.config.max_msgs or -1
+        if 0 < limit < held + size or 0 < max_msgs <= info.state.messages:
+            return stream_full_reason(
+                stream, f"{held} of {limit} bytes, {info.state.messages} events"
+            )
+    return None

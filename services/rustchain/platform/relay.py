@@ -291,6 +291,8 @@ class JetStreamRelay:
         for lane in due:
             if lane.failed_at is None:
                 continue
+            # Its stream may have been changed (limits raised, made again): read it afresh.
+            self._streams.pop(lane.tenant, None)
             item = self.store.notifications(lane.failed_at - 1, 1)[0]
             route = EventRoute.of(item.data)
             reason = await self._probe(js, route, item.data)

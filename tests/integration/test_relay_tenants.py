@@ -134,7 +134,7 @@ def test_a_stream_that_refuses_every_event_pauses_its_tenant_until_it_is_fixed(
         js = client.jetstream()
         tiny = dataclasses.replace(stream_config("beta", StreamSettings()), max_msg_size=64)
         await js.add_stream(tiny)
-        relay = JetStreamRelay(store, url, RelaySettings(**FAST))  # type: ignore[arg-type]
+        relay = JetStreamRelay(store, url, _fast())
         stop = asyncio.Event()
         running = asyncio.ensure_future(relay.run(stop))
         try:
@@ -176,7 +176,7 @@ def test_an_event_over_the_max_payload_pauses_its_tenant_with_what_to_do(
     url = nats_server.url
 
     async def relay_past_it() -> JetStreamRelay:
-        relay = JetStreamRelay(store, url, RelaySettings(**FAST))  # type: ignore[arg-type]
+        relay = JetStreamRelay(store, url, _fast())
         await _relay_until(
             relay,
             lambda: (

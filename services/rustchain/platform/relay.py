@@ -7,7 +7,6 @@ import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
 import nats.errors
 import nats.js.errors
@@ -27,12 +26,14 @@ from rustchain.platform.jetstream import (
     ensure_stream,
     last_published_sequence,
 )
+from rustchain.platform.relay_acks import Pending, await_due_acks
 from rustchain.platform.relay_refusals import (
     DEFAULT_MAX_PAYLOAD,
     full_reason,
     message_size,
+    probe,
     refusal_reason,
-    too_large_reason,
+    too_large,
 )
 from rustchain.platform.relay_tenants import (
     TenantLag,
@@ -80,19 +81,6 @@ class RelayStats:
             for tenant, lag in sorted(self.tenants.items())
             if lag.paused_reason is not None
         }
-
-
-@dataclass(frozen=True)
-class Pending:
-    """A publish in flight: which tenant's event at which log position, and its ack."""
-
-    tenant: str
-    position: int
-    event_id: str
-    stream: str
-    data: bytes
-    size: int
-    future: asyncio.Future[PubAck]
 
 
 class JetStreamRelay:
@@ -174,45 +162,14 @@ class JetStreamRelay:
     async def _full_reason(self, stream: str, size: int) -> str | None:
         return None if self._js is None else await full_reason(self._js, stream, size)
 
-    def _blocked(self, pending: Pending, refused: dict[str, int]) -> bool:
-        """Whether a publish waits behind an earlier refused one of its tenant (no ack due)."""
-        failed_at = self._lanes[pending.tenant].failed_at
-        first = refused.get(pending.tenant)
-        return (failed_at is not None and pending.position > failed_at) or (
-            first is not None and pending.position > first
-        )
-
     async def _await_acks(self, pending: list[Pending]) -> None:
         """Wait for every ack that is due; pause the tenants whose streams stay silent as full."""
-        if all(p.future.done() for p in pending):
-            return
-        lost: asyncio.Future[bool] = asyncio.ensure_future(self._closed.wait())
-        deadline = self._now() + self.settings.ack_timeout
-        try:
-            while True:
-                refused = _first_refusals(pending)
-                waiting = {
-                    p.future
-                    for p in pending
-                    if not p.future.done() and not self._blocked(p, refused)
-                }
-                remaining = deadline - self._now()
-                if not waiting or remaining <= 0:
-                    break
-                waits: set[asyncio.Future[Any]] = {*waiting, lost}
-                done, _ = await asyncio.wait(
-                    waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-                )
-                if lost in done:
-                    raise NatsUnavailableError(
-                        f"JetStream at {self.nats_url}: connection lost during a batch"
-                    )
-        finally:
-            lost.cancel()
-        silent: dict[str, Pending] = {}
-        for p in pending:
-            if not p.future.done() and not self._blocked(p, refused):
-                silent.setdefault(p.tenant, p)
+        failed_at = {tenant: lane.failed_at for tenant, lane in self._lanes.items()}
+        silent = await await_due_acks(pending, failed_at, self._closed, self.settings.ack_timeout)
+        if silent is None:
+            raise NatsUnavailableError(
+                f"JetStream at {self.nats_url}: connection lost during a batch"
+            )
         for tenant, first in silent.items():
             reason = await self._full_reason(first.stream, first.size)
             if reason is None:
@@ -311,46 +268,20 @@ class JetStreamRelay:
 
     async def _probe(self, js: JetStreamContext, route: EventRoute, data: bytes) -> str | None:
         """Publish one event and wait for its ack: None when stored, else why it was refused."""
-        size = len(route.subject) + message_size(data, route.headers, route.stream)
-        too_large = await self._too_large(js, route, data)
-        if too_large is not None:
-            return too_large
-        try:
-            ack = await js.publish(
-                route.subject,
-                data,
-                timeout=self.settings.ack_timeout,
-                stream=route.stream,
-                headers=route.headers,
-            )
-        except nats.errors.TimeoutError:
-            reason = await self._full_reason(route.stream, size)
-            if reason is None:
-                raise NatsUnavailableError(
-                    f"JetStream at {self.nats_url}: no ack in time"
-                ) from None
-            return reason
-        except (nats.errors.MaxPayloadError, nats.js.errors.Error) as error:
-            reason = refusal_reason(error, route.stream, size, self._max_payload())
-            if reason is None:
-                raise
-            return reason
-        self.stats.duplicates += int(bool(ack.duplicate))
+        limit = await self._ensure_stream(js, route.tenant)
+        outcome = await probe(
+            js, route, data, self.settings.ack_timeout, self._max_payload(), limit
+        )
+        if outcome is None:
+            raise NatsUnavailableError(f"JetStream at {self.nats_url}: no ack in time")
+        if isinstance(outcome, str):
+            return outcome
+        self.stats.duplicates += int(bool(outcome.duplicate))
         return None
 
     async def _too_large(self, js: JetStreamContext, route: EventRoute, data: bytes) -> str | None:
-        """Why an event can never be published as it is, told before sending it.
-
-        Sent, it would close the connection (over max_payload) or be refused while later, smaller
-        events of its tenant are stored before it (over the stream's max_msg_size).
-        """
-        size = message_size(data, route.headers, route.stream)
-        max_msg_size = await self._ensure_stream(js, route.tenant)
-        if size > self._max_payload():
-            return too_large_reason(size, self._max_payload(), "NATS's max_payload")
-        if 0 < max_msg_size < size:
-            return too_large_reason(size, max_msg_size, f"the max_msg_size of {route.stream}")
-        return None
+        limit = await self._ensure_stream(js, route.tenant)
+        return too_large(route, data, self._max_payload(), limit)
 
     async def _publish(
         self, js: JetStreamContext, lane: TenantLane, route: EventRoute, item: Notification
@@ -466,15 +397,6 @@ class JetStreamRelay:
         finally:
             stop.set()
             await runner
-
-
-def _first_refusals(pending: list[Pending]) -> dict[str, int]:
-    """Each tenant's first publish of the batch that came back with an error, by position."""
-    first: dict[str, int] = {}
-    for p in pending:
-        if p.future.done() and not p.future.cancelled() and p.future.exception() is not None:
-            first.setdefault(p.tenant, p.position)
-    return first
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

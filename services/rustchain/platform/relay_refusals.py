@@ -7,9 +7,10 @@ import contextlib
 import nats.errors
 import nats.js.errors
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
 
 from rustchain.domain.quotas import STREAM_BYTES_SETTING
-from rustchain.platform.jetstream import NATS_ERRORS
+from rustchain.platform.jetstream import NATS_ERRORS, EventRoute
 
 # nats-server's default max_payload; the relay names the connection's own when it knows it.
 DEFAULT_MAX_PAYLOAD = 1024 * 1024
@@ -69,3 +70,43 @@ async def full_reason(js: JetStreamContext, stream: str, size: int) -> str | Non
                 stream, f"{held} of {limit} bytes, {info.state.messages} events"
             )
     return None
+
+
+def too_large(route: EventRoute, data: bytes, max_payload: int, max_msg_size: int) -> str | None:
+    """Why an event can never be published as it is, told before sending it.
+
+    Sent, it would close the connection (over max_payload) or be refused while later, smaller
+    events of its tenant are stored before it (over the stream's max_msg_size).
+    """
+    size = message_size(data, route.headers, route.stream)
+    if size > max_payload:
+        return too_large_reason(size, max_payload, "NATS's max_payload")
+    if 0 < max_msg_size < size:
+        return too_large_reason(size, max_msg_size, f"the max_msg_size of {route.stream}")
+    return None
+
+
+async def probe(
+    js: JetStreamContext,
+    route: EventRoute,
+    data: bytes,
+    timeout: float,
+    max_payload: int,
+    max_msg_size: int,
+) -> PubAck | str | None:
+    """Publish one event and wait: its ack, why its stream refused it, or None (no answer)."""
+    size = len(route.subject) + message_size(data, route.headers, route.stream)
+    reason = too_large(route, data, max_payload, max_msg_size)
+    if reason is not None:
+        return reason
+    try:
+        return await js.publish(
+            route.subject, data, timeout=timeout, stream=route.stream, headers=route.headers
+        )
+    except nats.errors.TimeoutError:
+        return await full_reason(js, route.stream, size)
+    except (nats.errors.MaxPayloadError, nats.js.errors.Error) as error:
+        reason = refusal_reason(error, route.stream, size, max_payload)
+        if reason is None:
+            raise
+        return reason

@@ -323,11 +323,9 @@ class JetStreamRelay:
                 if lane.failed_at is not None and item.position >= lane.failed_at:
                     lane.wait(item.position)
                     continue
-                if (
-                    item.position <= lane.position
-                    or event_id in lane.acked_beyond
-                    or await self._already_held(js, lane, route)
-                ):
+                if item.position <= lane.position:
+                    continue
+                if event_id in lane.acked_beyond or await self._already_held(js, lane, route):
                     self.stats.skipped += 1
                     continue
                 published = await self._publish(js, lane, route, item)

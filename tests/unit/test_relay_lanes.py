@@ -9,7 +9,7 @@ import nats.errors
 import nats.js.errors
 
 from rustchain.platform.jetstream import EventRoute
-from rustchain.platform.relay_refusals import refusal_reason, too_large
+from rustchain.platform.relay_refusals import message_size, refusal_reason, too_large
 from rustchain.platform.relay_tenants import TenantLane
 
 OCCURRED = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -74,8 +74,10 @@ def test_only_errors_about_the_stream_pause_a_tenant_others_are_outages() -> Non
 def test_an_event_over_either_size_limit_is_told_before_it_is_sent() -> None:
     data = _data(2000)
     route = EventRoute.of(data)
-    assert too_large(route, data, max_payload=1_000_000, max_msg_size=-1) is None
-    over_payload = too_large(route, data, max_payload=1000, max_msg_size=-1)
+    size = message_size(route, data)
+    assert size > len(data) + len(route.stream)
+    assert too_large(size, route.stream, max_payload=1_000_000, max_msg_size=-1) is None
+    over_payload = too_large(size, route.stream, max_payload=1000, max_msg_size=-1)
     assert over_payload is not None and "NATS's max_payload" in over_payload
-    over_stream = too_large(route, data, max_payload=1_000_000, max_msg_size=1000)
+    over_stream = too_large(size, route.stream, max_payload=1_000_000, max_msg_size=1000)
     assert over_stream is not None and "max_msg_size of RUSTCHAIN_BETA" in over_stream

@@ -279,30 +279,29 @@ class JetStreamRelay:
         self.stats.duplicates += int(bool(outcome.duplicate))
         return None
 
-    async def _too_large(self, js: JetStreamContext, route: EventRoute, data: bytes) -> str | None:
-        limit = await self._ensure_stream(js, route.tenant)
-        return too_large(route, data, self._max_payload(), limit)
-
     async def _publish(
         self, js: JetStreamContext, lane: TenantLane, route: EventRoute, item: Notification
     ) -> Pending | None:
         """Send one event without waiting for its ack; None if its tenant is paused at it."""
-        reason = await self._too_large(js, route, item.data)
+        size = message_size(route, item.data)
+        limit = await self._ensure_stream(js, route.tenant)
+        reason = too_large(size, route.stream, self._max_payload(), limit)
         if reason is None:
             try:
                 future = await js.publish_async(
                     route.subject, item.data, stream=route.stream, headers=route.headers
                 )
             except nats.errors.MaxPayloadError as error:
-                size = len(item.data)
                 reason = refusal_reason(error, route.stream, size, self._max_payload())
         if reason is not None:
             self._refuse(lane, item.position, item.data, reason)
             lane.wait(item.position)
             return None
-        size = message_size(item.data, route.headers, route.stream) + len(route.subject)
         event_id = route.headers[MSG_ID_HEADER]
-        return Pending(route.tenant, item.position, event_id, route.stream, item.data, size, future)
+        # The stream also counts the subject: a lower bound of what the event takes in it.
+        stored = size + len(route.subject)
+        tenant, position = route.tenant, item.position
+        return Pending(tenant, position, event_id, route.stream, item.data, stored, future)
 
     async def relay_batch(self) -> int:
         """Publish the next batch, and advance the tracked positions over acked batches.

@@ -10,7 +10,7 @@ from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
 from rustchain.domain.quotas import STREAM_BYTES_SETTING
-from rustchain.platform.jetstream import NATS_ERRORS, EventRoute
+from rustchain.platform.jetstream import MSG_ID_HEADER, NATS_ERRORS, EventRoute
 
 # nats-server's default max_payload; the relay names the connection's own when it knows it.
 DEFAULT_MAX_PAYLOAD = 1024 * 1024
@@ -22,10 +22,14 @@ TOO_LARGE_ADVICE = (
 )
 
 
-def message_size(data: bytes, headers: dict[str, str], stream: str) -> int:
+# What headers add to an event: the status line, `Nats-Msg-Id` and `Nats-Expected-Stream`, each
+# line as `name: value` and CRLF, and the blank line that ends them.
+_HEADER_BYTES = len("NATS/1.0\r\n\r\n") + len(MSG_ID_HEADER) + len("Nats-Expected-Stream") + 8
+
+
+def message_size(route: EventRoute, data: bytes) -> int:
     """The bytes JetStream counts against max_msg_size: headers (with the stream's) and data."""
-    lines = [*headers.items(), ("Nats-Expected-Stream", stream)]
-    return len(b"NATS/1.0\r\n\r\n") + sum(len(k) + len(v) + 4 for k, v in lines) + len(data)
+    return _HEADER_BYTES + len(route.headers[MSG_ID_HEADER]) + len(route.stream) + len(data)
 
 
 def too_large_reason(size: int, limit: int, what: str) -> str:
@@ -72,17 +76,16 @@ async def full_reason(js: JetStreamContext, stream: str, size: int) -> str | Non
     return None
 
 
-def too_large(route: EventRoute, data: bytes, max_payload: int, max_msg_size: int) -> str | None:
+def too_large(size: int, stream: str, max_payload: int, max_msg_size: int) -> str | None:
     """Why an event can never be published as it is, told before sending it.
 
     Sent, it would close the connection (over max_payload) or be refused while later, smaller
     events of its tenant are stored before it (over the stream's max_msg_size).
     """
-    size = message_size(data, route.headers, route.stream)
     if size > max_payload:
         return too_large_reason(size, max_payload, "NATS's max_payload")
     if 0 < max_msg_size < size:
-        return too_large_reason(size, max_msg_size, f"the max_msg_size of {route.stream}")
+        return too_large_reason(size, max_msg_size, f"the max_msg_size of {stream}")
     return None
 
 
@@ -95,8 +98,8 @@ async def probe(
     max_msg_size: int,
 ) -> PubAck | str | None:
     """Publish one event and wait: its ack, why its stream refused it, or None (no answer)."""
-    size = len(route.subject) + message_size(data, route.headers, route.stream)
-    reason = too_large(route, data, max_payload, max_msg_size)
+    size = message_size(route, data)
+    reason = too_large(size, route.stream, max_payload, max_msg_size)
     if reason is not None:
         return reason
     try:

@@ -81,3 +81,13 @@ def test_an_event_over_either_size_limit_is_told_before_it_is_sent() -> None:
     assert over_payload is not None and "NATS's max_payload" in over_payload
     over_stream = too_large(size, route.stream, max_payload=1_000_000, max_msg_size=1000)
     assert over_stream is not None and "max_msg_size of RUSTCHAIN_BETA" in over_stream
+
+
+def test_a_lane_whose_stream_refused_an_event_never_trusts_chain_heads_again() -> None:
+    lane = TenantLane("beta", position=10, in_doubt=0)
+    lane.doubt(3000)
+    assert lane.in_doubt == 3000
+    lane.pause(20, _data(), "full", now=0.0, backoff=1.0)
+    lane.resume(20)
+    lane.doubt(3000)
+    assert lane.in_doubt == 0

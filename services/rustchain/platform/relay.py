@@ -344,7 +344,7 @@ class JetStreamRelay:
         self._in_flight.clear()
         self._sent = self.position
         for lane in self._lanes.values():
-            lane.in_doubt = self._window
+            lane.doubt(self._window)
         client, self._client, self._js = self._client, None, None
         if client is not None and not client.is_closed:
             with contextlib.suppress(*NATS_ERRORS):

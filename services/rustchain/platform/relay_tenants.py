@@ -49,6 +49,9 @@ class TenantLane:
     # fit where a larger one did not): not sent again when the tenant resumes.
     acked_beyond: set[str] = field(default_factory=set)
     seen: int = 0
+    # Whether the stream refused an event of the tenant past its position (in this run or the
+    # last): a later event may be stored before the refused one, so chain heads prove nothing.
+    refused: bool = False
 
     @property
     def paused(self) -> bool:
@@ -64,6 +67,8 @@ class TenantLane:
             return False
         new = self.failed_at is None
         self.failed_at = position
+        self.refused = True
+        self.in_doubt = 0
         self.lag.oldest_waiting_at = _occurred_at(data)
         self.lag.paused_reason = reason
         if new:
@@ -97,6 +102,10 @@ class TenantLane:
             reason,
         )
 
+    def doubt(self, window: int) -> None:
+        """After a lost connection: up to `window` events past the position may be stored."""
+        self.in_doubt = 0 if self.refused else window
+
     def resume(self, position: int) -> None:
         """The event at `position` (the refused one) is published: the tenant goes on."""
         log.warning(
@@ -127,7 +136,8 @@ def load_lane(store: EventStore, reader: str, tenant: str, floor: int, window: i
     """
     position = max(floor, store.tracked_position(tenant_reader(reader, tenant)))
     refused = store.tracked_position(refused_reader(reader, tenant))
-    return TenantLane(tenant, position, in_doubt=0 if refused > position else window)
+    unordered = refused > position
+    return TenantLane(tenant, position, in_doubt=0 if unordered else window, refused=unordered)
 
 
 def _occurred_at(data: bytes) -> datetime | None:

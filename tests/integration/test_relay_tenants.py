@@ -198,3 +198,36 @@ def test_an_event_over_the_max_payload_pauses_its_tenant_with_what_to_do(
         assert relay.position < store.last_position()
     finally:
         store.close()
+
+
+def test_an_event_refused_while_later_smaller_ones_fit_is_not_lost_across_a_restart(
+    nats_server: NatsServer, sqlite_settings: EventStoreSettings
+) -> None:
+    store = open_event_store(sqlite_settings)
+    small = [make_draft(n, "m0", "beta") for n in range(1, 6)]
+    large = make_draft(6, "m0", "beta", payload={"output": "x" * 4000})
+    later = [make_draft(n, "m0", "beta") for n in range(7, 12)]
+    alpha = many_drafts(5, tenants=("alpha",), missions=1)
+    append_in_batches(store, [*small, large, *later, *alpha], size=100)
+    url = nats_server.url
+
+    try:
+        # Room for the small events but not the large one: JetStream stores the later, smaller
+        # events of the chain before the refused one, so its head says nothing about it.
+        first = JetStreamRelay(store, url, _fast(StreamSettings(max_bytes=6_000)))
+        asyncio.run(
+            _relay_until(
+                first,
+                lambda: _published(first, "alpha") == 5 and "beta" in first.stats.paused(),
+                "beta is paused at its large event",
+            )
+        )
+        ids = [m.event.id for m in asyncio.run(stream_messages(url, "beta"))]
+        assert large.id not in ids and later[0].id in ids
+
+        restarted = JetStreamRelay(store, url, _fast(StreamSettings(max_bytes=10_000_000)))
+        asyncio.run(restarted.catch_up(timeout=60))
+        ids = [m.event.id for m in asyncio.run(stream_messages(url, "beta"))]
+        assert sorted(ids) == sorted(d.id for d in [*small, large, *later])
+    finally:
+        store.close()

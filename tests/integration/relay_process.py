@@ -17,7 +17,7 @@ async def _relay(settings: EventStoreSettings, url: str, batch_size: int) -> dic
     try:
         relay = JetStreamRelay(store, url, RelaySettings(batch_size=batch_size))
         await relay.catch_up(timeout=120)
-        return dataclasses.asdict(relay.stats)
+        return json.loads(json.dumps(dataclasses.asdict(relay.stats), default=str))
     finally:
         store.close()
 

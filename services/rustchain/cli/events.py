@@ -256,9 +256,13 @@ async def _relay_store(
             try:
                 await relay.catch_up(timeout)
             except TimeoutError:
+                paused = "".join(
+                    f"; tenant {tenant} paused: {reason}"
+                    for tenant, reason in relay.stats.paused().items()
+                )
                 raise NatsUnavailableError(
                     f"relay to {url} not caught up after {timeout:g} s"
-                    f" ({relay.stats.outages} failed attempt(s) to reach JetStream)"
+                    f" ({relay.stats.outages} failed attempt(s) to reach JetStream){paused}"
                 ) from None
             if checkpointer is not None:
                 await _publish_once(url, checkpointer.advance())

@@ -65,13 +65,6 @@ class NatsCredentialError(NatsPermissionError):
     """The server refused the connection itself: no token, or one expired or not ours."""
 
 
-class StreamQuotaError(NatsUnavailableError):
-    """A tenant's stream is at its quota: its events wait in the event store until it is raised.
-
-    An outage for the relay, which keeps retrying (nothing is dropped or skipped), and a message
-    that says which tenant and which setting."""
-
-
 class StreamConfigError(RuntimeError):
     """JetStream refused a stream's configuration (limits, replicas): fix the settings."""
 

@@ -7,25 +7,41 @@ import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
+import nats.errors
+import nats.js.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
 from rustchain.domain.event_size import DEFAULT_MAX_EVENT_BYTES, check_max_payload
-from rustchain.domain.quotas import STREAM_BYTES_SETTING
-from rustchain.platform.event_store import EventStore
+from rustchain.platform.event_store import EventStore, Notification
 from rustchain.platform.jetstream import (
+    MSG_ID_HEADER,
     NATS_ERRORS,
     NATS_OUTAGES,
     EventRoute,
     NatsUnavailableError,
-    StreamQuotaError,
     StreamSettings,
     connect,
     ensure_stream,
     last_published_sequence,
+)
+from rustchain.platform.relay_acks import Pending, await_due_acks
+from rustchain.platform.relay_refusals import (
+    DEFAULT_MAX_PAYLOAD,
+    full_reason,
+    message_size,
+    probe,
+    refusal_reason,
+    too_large,
+)
+from rustchain.platform.relay_tenants import (
+    TenantLag,
+    TenantLane,
+    load_lane,
+    refused_reader,
+    tenant_reader,
 )
 
 log = logging.getLogger(__name__)
@@ -43,6 +59,8 @@ class RelaySettings:
     idle_poll: float = 0.05
     backoff_initial: float = 0.05
     backoff_max: float = 2.0
+    # A paused tenant is retried after backoff_initial, doubling up to this.
+    tenant_backoff_max: float = 30.0
     streams: StreamSettings = field(default_factory=StreamSettings)
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     """The deployment's largest event (RUSTCHAIN_MAX_EVENT_BYTES), checked against the server."""
@@ -50,25 +68,31 @@ class RelaySettings:
 
 @dataclass
 class RelayStats:
-    """What a relay has done since it started."""
+    """What a relay has done since it started, and how far behind each tenant it has seen is."""
 
     published: int = 0
     duplicates: int = 0
     skipped: int = 0
     batches: int = 0
     outages: int = 0
+    tenants: dict[str, TenantLag] = field(default_factory=dict)
 
-
-@dataclass(frozen=True)
-class Sent:
-    """Where a publish in flight went, and a lower bound of the bytes it takes in the stream."""
-
-    stream: str
-    size: int
+    def paused(self) -> dict[str, str]:
+        """The tenants whose events wait for a retry, and why."""
+        return {
+            tenant: lag.paused_reason
+            for tenant, lag in sorted(self.tenants.items())
+            if lag.paused_reason is not None
+        }
 
 
 class JetStreamRelay:
-    """Publishes each stored event once to its tenant's stream; tracks its position after acks."""
+    """Publishes each stored event once to its tenant's stream; tracks positions after acks.
+
+    A position per tenant: when a tenant's stream refuses an event (full, event too large,
+    stream gone), that tenant is paused and retried with back-off while the others go on. The
+    relay's own position is the lowest of them: every event up to it is in JetStream.
+    """
 
     def __init__(
         self,
@@ -83,16 +107,16 @@ class JetStreamRelay:
         self.position = store.tracked_position(self.settings.reader)
         self._sent = self.position
         # Each batch in flight: its last position, and each publish's ack and destination.
-        self._in_flight: deque[tuple[int, list[asyncio.Future[PubAck]], list[Sent]]] = deque()
-        # A previous run, or the connection before this one, may have sent this many events
-        # past the tracked position: they are checked against JetStream before being sent again.
+        self._in_flight: deque[tuple[int, list[Pending]]] = deque()
+        # A previous run, or the connection before this one, may have sent this many events of
+        # a tenant past its tracked position: they are checked against JetStream first.
         self._window = (self.settings.max_in_flight + 1) * self.settings.batch_size
-        self._in_doubt = self._window
+        self._lanes: dict[str, TenantLane] = {}
         self._heads: dict[tuple[str, str, str], int] = {}
         self._client: Client | None = None
         self._js: JetStreamContext | None = None
         self._closed = asyncio.Event()
-        self._streams: set[str] = set()
+        self._streams: dict[str, int] = {}
 
     async def _jetstream(self) -> JetStreamContext:
         if self._client is None or self._client.is_closed or self._js is None:
@@ -110,120 +134,222 @@ class JetStreamRelay:
             self._heads.clear()
         return self._js
 
-    async def _ensure_streams(self, js: JetStreamContext, tenants: set[str]) -> None:
-        for tenant in tenants:
-            if tenant not in self._streams:
-                await ensure_stream(js, tenant, self.settings.streams)
-                self._streams.add(tenant)
+    def _lane(self, tenant: str) -> TenantLane:
+        lane = self._lanes.get(tenant)
+        if lane is None:
+            lane = load_lane(self.store, self.settings.reader, tenant, self.position, self._window)
+            self._lanes[tenant] = lane
+            self.stats.tenants[tenant] = lane.lag
+        return lane
 
-    async def _await_acks(
-        self, futures: list[asyncio.Future[PubAck]], sent: list[Sent]
-    ) -> list[PubAck]:
-        acks: asyncio.Future[list[PubAck]] = asyncio.ensure_future(asyncio.gather(*futures))
-        lost: asyncio.Future[bool] = asyncio.ensure_future(self._closed.wait())
-        try:
-            waits: set[asyncio.Future[Any]] = {acks, lost}
-            done, _ = await asyncio.wait(
-                waits,
-                timeout=self.settings.ack_timeout,
-                return_when=asyncio.FIRST_COMPLETED,
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _refuse(self, lane: TenantLane, position: int, data: bytes, reason: str) -> None:
+        if lane.pause(position, data, reason, self._now(), self.settings.backoff_initial):
+            # Durable, so that a restart knows a later event may be in the stream before it.
+            self.store.track_position(refused_reader(self.settings.reader, lane.tenant), position)
+
+    async def _ensure_stream(self, js: JetStreamContext, tenant: str) -> int:
+        """Make the tenant's stream if missing; its max_msg_size (-1: none)."""
+        if tenant not in self._streams:
+            name = await ensure_stream(js, tenant, self.settings.streams)
+            info = await js.stream_info(name)
+            self._streams[tenant] = info.config.max_msg_size or -1
+        return self._streams[tenant]
+
+    def _max_payload(self) -> int:
+        return self._client.max_payload if self._client is not None else DEFAULT_MAX_PAYLOAD
+
+    def _reason(self, error: BaseException, pending: Pending) -> str | None:
+        return refusal_reason(error, pending.stream, pending.size, self._max_payload())
+
+    async def _full_reason(self, stream: str, size: int) -> str | None:
+        return None if self._js is None else await full_reason(self._js, stream, size)
+
+    async def _await_acks(self, pending: list[Pending]) -> None:
+        """Wait for every ack that is due; pause the tenants whose streams stay silent as full."""
+        failed_at = {tenant: lane.failed_at for tenant, lane in self._lanes.items()}
+        silent = await await_due_acks(pending, failed_at, self._closed, self.settings.ack_timeout)
+        if silent is None:
+            raise NatsUnavailableError(
+                f"JetStream at {self.nats_url}: connection lost during a batch"
             )
-        finally:
-            lost.cancel()
-        if acks in done:
-            return acks.result()
-        try:
-            if lost not in done:
-                await self._raise_if_full(futures, sent)
-        finally:
-            acks.cancel()
-        reason = "connection lost" if lost in done else "no ack in time"
-        raise NatsUnavailableError(f"JetStream at {self.nats_url}: {reason} during a batch")
+        for tenant, first in silent.items():
+            reason = await self._full_reason(first.stream, first.size)
+            if reason is None:
+                raise NatsUnavailableError(f"JetStream at {self.nats_url}: no ack in time")
+            self._refuse(self._lanes[tenant], first.position, first.data, reason)
 
-    async def _raise_if_full(self, futures: list[asyncio.Future[PubAck]], sent: list[Sent]) -> None:
-        """Raise StreamQuotaError if the first unacknowledged publish cannot fit in its stream.
-
-        A stream at its limits with discard=new refuses a publish, but the server answers only
-        the first of a pipelined run of refusals, so the others look like a silent server.
-        """
-        first = next((s for f, s in zip(futures, sent, strict=True) if not f.done()), None)
-        if first is None or self._js is None:
-            return
-        with contextlib.suppress(*NATS_ERRORS):
-            info = await self._js.stream_info(first.stream)
-            limit, held = info.config.max_bytes or -1, info.state.bytes
-            max_msgs = info.config.max_msgs or -1
-            if 0 < limit < held + first.size or 0 < max_msgs <= info.state.messages:
-                raise StreamQuotaError(
-                    f"stream {first.stream} is full ({held} of {limit} bytes,"
-                    f" {info.state.messages} events); its tenant's events wait in the event"
-                    f" store until its quota ({STREAM_BYTES_SETTING}) is raised or the stream is"
-                    " purged"
-                )
-
-    async def _already_held(self, js: JetStreamContext, routes: list[EventRoute]) -> set[int]:
-        """Indexes of in-doubt events JetStream holds already, whatever its duplicate window."""
-        checked = routes[: self._in_doubt]
-        held = set()
-        for index, route in enumerate(checked):
-            key = (route.tenant, route.mission_id, route.service)
-            if key not in self._heads:
-                self._heads[key] = await last_published_sequence(js, *key)
-            if route.sequence <= self._heads[key]:
-                held.add(index)
-        self._in_doubt -= len(checked)
-        return held
+    async def _already_held(
+        self, js: JetStreamContext, lane: TenantLane, route: EventRoute
+    ) -> bool:
+        """Whether an in-doubt event is in JetStream already, whatever its duplicate window."""
+        if lane.in_doubt <= 0:
+            return False
+        lane.in_doubt -= 1
+        key = (route.tenant, route.mission_id, route.service)
+        if key not in self._heads:
+            self._heads[key] = await last_published_sequence(js, *key)
+        return route.sequence <= self._heads[key]
 
     async def _settle_oldest(self) -> None:
-        last, futures, sent = self._in_flight.popleft()
-        acks = await self._await_acks(futures, sent)
-        self.store.track_position(self.settings.reader, last)
-        self.position = last
+        last, pending = self._in_flight.popleft()
+        try:
+            await self._await_acks(pending)
+            outcomes: list[PubAck | str | None] = []
+            for p in pending:
+                if not p.future.done() or p.future.cancelled():
+                    outcomes.append(None)
+                elif (error := p.future.exception()) is not None:
+                    reason = self._reason(error, p)
+                    if reason is None:
+                        raise NatsUnavailableError(f"JetStream at {self.nats_url}: {error}")
+                    outcomes.append(reason)
+                else:
+                    outcomes.append(p.future.result())
+        finally:
+            for p in pending:
+                p.future.cancel()
+        for p, outcome in zip(pending, outcomes, strict=True):
+            lane = self._lanes[p.tenant]
+            if isinstance(outcome, str):
+                self._refuse(lane, p.position, p.data, outcome)
+            elif isinstance(outcome, PubAck):
+                if lane.failed_at is not None and p.position > lane.failed_at:
+                    lane.acked_beyond.add(p.event_id)
+                lane.lag.published += 1
+                self.stats.published += 1
+                self.stats.duplicates += int(bool(outcome.duplicate))
         self.stats.batches += 1
-        self.stats.published += len(acks)
-        self.stats.duplicates += sum(1 for ack in acks if ack.duplicate)
+        self._track(last, {p.tenant for p in pending})
+
+    def _track(self, last: int, touched: set[str]) -> None:
+        """Record positions over a settled batch: each paused tenant's, and the lowest."""
+        paused = [lane for lane in self._lanes.values() if lane.failed_at is not None]
+        for lane in self._lanes.values():
+            reached = last if lane.failed_at is None else min(last, lane.failed_at - 1)
+            lane.position = max(lane.position, reached)
+        low = min([last, *(lane.position for lane in paused)])
+        if paused:
+            # The relay's own position stays behind the paused tenants: the others record
+            # theirs, so that a restart does not send their events again.
+            for tenant in touched | {lane.tenant for lane in paused}:
+                position = self._lanes[tenant].position
+                self.store.track_position(tenant_reader(self.settings.reader, tenant), position)
+        if low > self.position:
+            self.store.track_position(self.settings.reader, low)
+            self.position = low
+
+    async def _retry_paused(self) -> None:
+        """Send each due paused tenant's refused event alone; on success the tenant goes on."""
+        now = self._now()
+        due = [lane for lane in self._lanes.values() if lane.paused and lane.retry_at <= now]
+        if not due:
+            return
+        js = await self._jetstream()
+        while self._in_flight:
+            await self._settle_oldest()
+        for lane in due:
+            if lane.failed_at is None:
+                continue
+            # Its stream may have been changed (limits raised, made again): read it afresh.
+            self._streams.pop(lane.tenant, None)
+            item = self.store.notifications(lane.failed_at - 1, 1)[0]
+            route = EventRoute.of(item.data)
+            reason = await self._probe(js, route, item.data)
+            if reason is not None:
+                lane.still_refused(reason, self._now(), self.settings.tenant_backoff_max)
+                continue
+            lane.resume(item.position)
+            lane.lag.published += 1
+            self.stats.published += 1
+            self.store.track_position(
+                tenant_reader(self.settings.reader, lane.tenant), item.position
+            )
+            # The tenant's events the cursor passed while it was paused are read again; every
+            # other tenant's are skipped by their positions.
+            self._sent = min(self._sent, item.position)
+
+    async def _probe(self, js: JetStreamContext, route: EventRoute, data: bytes) -> str | None:
+        """Publish one event and wait for its ack: None when stored, else why it was refused."""
+        limit = await self._ensure_stream(js, route.tenant)
+        outcome = await probe(
+            js, route, data, self.settings.ack_timeout, self._max_payload(), limit
+        )
+        if outcome is None:
+            raise NatsUnavailableError(f"JetStream at {self.nats_url}: no ack in time")
+        if isinstance(outcome, str):
+            return outcome
+        self.stats.duplicates += int(bool(outcome.duplicate))
+        return None
+
+    async def _publish(
+        self, js: JetStreamContext, lane: TenantLane, route: EventRoute, item: Notification
+    ) -> Pending | None:
+        """Send one event without waiting for its ack; None if its tenant is paused at it."""
+        size = message_size(route, item.data)
+        limit = await self._ensure_stream(js, route.tenant)
+        reason = too_large(size, route.stream, self._max_payload(), limit)
+        if reason is None:
+            try:
+                future = await js.publish_async(
+                    route.subject, item.data, stream=route.stream, headers=route.headers
+                )
+            except nats.errors.MaxPayloadError as error:
+                reason = refusal_reason(error, route.stream, size, self._max_payload())
+        if reason is not None:
+            self._refuse(lane, item.position, item.data, reason)
+            lane.wait(item.position)
+            return None
+        event_id = route.headers[MSG_ID_HEADER]
+        # The stream also counts the subject: a lower bound of what the event takes in it.
+        stored = size + len(route.subject)
+        tenant, position = route.tenant, item.position
+        return Pending(tenant, position, event_id, route.stream, item.data, stored, future)
 
     async def relay_batch(self) -> int:
-        """Publish the next batch, and advance the tracked position over acked batches.
+        """Publish the next batch, and advance the tracked positions over acked batches.
 
         Up to `max_in_flight` batches await their acks while the next one is read and sent;
-        the position only ever moves over a batch whose every event JetStream acknowledged.
+        a position only ever moves over events JetStream acknowledged. A paused tenant's events
+        are passed over, and read again once its refused event is published.
         """
+        await self._retry_paused()
         batch = self.store.notifications(self._sent, self.settings.batch_size)
         if batch:
             js = await self._jetstream()
-            routes = [EventRoute.of(item.data) for item in batch]
-            await self._ensure_streams(js, {route.tenant for route in routes})
-            held = await self._already_held(js, routes)
-            sent = [
-                (route, item)
-                for index, (route, item) in enumerate(zip(routes, batch, strict=True))
-                if index not in held
-            ]
-            futures = [
-                await js.publish_async(
-                    route.subject,
-                    item.data,
-                    stream=route.stream,
-                    headers=route.headers,
-                )
-                for route, item in sent
-            ]
-            self.stats.skipped += len(held)
-            destinations = [
-                Sent(route.stream, len(route.subject) + len(item.data)) for route, item in sent
-            ]
-            self._in_flight.append((batch[-1].position, futures, destinations))
+            pending: list[Pending] = []
+            for item in batch:
+                route = EventRoute.of(item.data)
+                lane = self._lane(route.tenant)
+                event_id = route.headers[MSG_ID_HEADER]
+                if lane.failed_at is not None and item.position >= lane.failed_at:
+                    lane.wait(item.position)
+                    continue
+                if item.position <= lane.position:
+                    continue
+                if event_id in lane.acked_beyond or await self._already_held(js, lane, route):
+                    self.stats.skipped += 1
+                    continue
+                published = await self._publish(js, lane, route, item)
+                if published is not None:
+                    pending.append(published)
+            self._in_flight.append((batch[-1].position, pending))
             self._sent = batch[-1].position
         while self._in_flight and (len(self._in_flight) > self.settings.max_in_flight or not batch):
             await self._settle_oldest()
         return len(batch)
 
     async def _drop_connection(self) -> None:
-        # Unacked batches are sent again from the tracked position, checked first.
+        # Unacked batches are sent again from the tracked positions, checked first.
+        for _, pending in self._in_flight:
+            for p in pending:
+                p.future.cancel()
         self._in_flight.clear()
         self._sent = self.position
-        self._in_doubt = self._window
+        for lane in self._lanes.values():
+            lane.doubt(self._window)
         client, self._client, self._js = self._client, None, None
         if client is not None and not client.is_closed:
             with contextlib.suppress(*NATS_ERRORS):

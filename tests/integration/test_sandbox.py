@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import socket
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from rustchain.platform.sandbox.selection import choose_sandbox
 from rustchain.steps import default_registry
 from rustchain.steps.runtime import StepContext, StepRunError
 from rustchain.steps.sandboxing import SANDBOX_SETTING
+from tests.conditions import wait_until_sync
 from tests.integration.sandbox_helpers import MECHANISMS, sandbox, sandboxed_context
 
 REGISTRY = default_registry(include_plugins=False)
@@ -70,11 +70,10 @@ def _processes_with(marker: str) -> list[int]:
 
 
 def _wait_until_gone(marker: str, within: float = 5.0) -> list[int]:
-    """The processes still running with the marker once they are gone or the time is up."""
-    deadline = time.monotonic() + within
-    while (left := _processes_with(marker)) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return left
+    """The processes still running with the marker: none once they are gone (the test fails,
+    naming the marker, if they outlive `within` seconds)."""
+    wait_until_sync(lambda: not _processes_with(marker), within, f"no process has {marker!r}")
+    return _processes_with(marker)
 
 
 @pytest.fixture(params=MECHANISMS)

@@ -7,14 +7,12 @@ import os
 import re
 import shlex
 import shutil
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy import CommandPolicy, Policy
 from rustchain.domain.policy_checks import byte_bound, check_bytes, check_command, check_environment
 from rustchain.domain.policy_obligations import ByteUse, Obligation, Use, text_uses
 from rustchain.domain.policy_rules import Sink
@@ -129,17 +127,16 @@ async def command(params: CommandParameters, context: StepContext) -> str:
     context.check(check_command, params.command, params.args, shell=params.shell)
     # Checked even without a tenant's policy (a run the verifier never saw): the default
     # policy's allowlist of names then applies.
-    guarded = context if context.policy is not None else replace(context, policy=Policy())
     for name in params.env:
-        guarded.check(check_environment, name)
-    max_output = byte_bound(context.policy or Policy(), OUTPUT_RULE)
+        context.enforce(check_environment, name)
+    max_output = byte_bound(context.enforced_policy, OUTPUT_RULE)
     if params.max_output_bytes is not None:
-        guarded.check(check_bytes, OUTPUT_RULE, "max_output_bytes", params.max_output_bytes)
+        context.enforce(check_bytes, OUTPUT_RULE, "max_output_bytes", params.max_output_bytes)
         max_output = params.max_output_bytes
     _check_operating_system_limits(params)
     argv = _argv(params)
     _check_program(argv, cwd, context.workspace.resolve(), params.command)
-    commands = context.policy.commands if context.policy is not None else CommandPolicy()
+    commands = context.enforced_policy.commands
     grant = None
     if commands.network_hosts and context.policy is not None:
         network = context.policy.network

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 import httpx
 from pydantic import BaseModel, Field, field_validator
 
 from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy import Policy
 from rustchain.domain.policy_checks import byte_bound, check_bytes, check_url
 from rustchain.domain.policy_obligations import ByteUse, Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
@@ -48,10 +46,9 @@ async def http(params: HttpParameters, context: StepContext) -> dict[str, Any]:
     """Make the request; the output is the status, headers and body (JSON when it is JSON)."""
     context.check(check_url, params.url)
     _check_request(params)
-    max_response = byte_bound(context.policy or Policy(), RESPONSE_RULE)
+    max_response = byte_bound(context.enforced_policy, RESPONSE_RULE)
     if params.max_response_bytes is not None:
-        guarded = context if context.policy is not None else replace(context, policy=Policy())
-        guarded.check(check_bytes, RESPONSE_RULE, "max_response_bytes", params.max_response_bytes)
+        context.enforce(check_bytes, RESPONSE_RULE, "max_response_bytes", params.max_response_bytes)
         max_response = params.max_response_bytes
     timeout = min(params.timeout_seconds, context.timeout_seconds)
     request_kwargs: dict[str, Any] = {"headers": params.headers}

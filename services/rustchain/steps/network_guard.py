@@ -22,7 +22,7 @@ import httpcore
 import httpx
 
 from rustchain.domain.network_addresses import AddressRules, IPAddress, address_text, parse_address
-from rustchain.domain.policy import NetworkPolicy, Policy
+from rustchain.domain.policy import NetworkPolicy
 from rustchain.steps.runtime import PolicyRefusedError, StepContext, StepRunError
 
 # Resolves a host for a port to address texts, as getaddrinfo does (tests inject a fake one).
@@ -88,7 +88,7 @@ class TargetGuard:
 
 def guard_for(context: StepContext, resolver: Resolver = system_resolver) -> TargetGuard:
     """The guard for a step: its tenant's policy, or the default policy's rules without one."""
-    network: NetworkPolicy = (context.policy or Policy()).network
+    network: NetworkPolicy = context.enforced_policy.network
     return TargetGuard(AddressRules.from_policy(network), resolver)
 
 

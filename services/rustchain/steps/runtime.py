@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -63,14 +64,20 @@ class StepContext:
         self, rule_check: Callable[..., Refusal | None], *values: Any, **options: Any
     ) -> None:
         """Refuse a concrete value the policy's rules refuse (no policy: nothing to check)."""
-        if self.policy is None:
-            return
-        refusal = rule_check(self.policy, *values, **options)
-        if refusal is not None:
-            raise PolicyRefusedError(
-                f"[{refusal.rule}] {refusal.explanation} (value: {refusal.value!r}); "
-                "the tenant's policy refuses it at run time"
-            )
+        if self.policy is not None:
+            _raise(rule_check(self.policy, *values, **options))
+
+    @property
+    def enforced_policy(self) -> Policy:
+        """The tenant's policy, or the default one when the executor was given none."""
+        return self.policy if self.policy is not None else default_policy()
+
+    def enforce(
+        self, rule_check: Callable[..., Refusal | None], *values: Any, **options: Any
+    ) -> None:
+        """Refuse what `enforced_policy`'s rules refuse: for the checks the runtime makes even
+        on a run no verifier saw (environment names, output bounds)."""
+        _raise(rule_check(self.enforced_policy, *values, **options))
 
     def path(self, written: str, *, write: bool) -> Path:
         """A path of the mission's workspace, checked against the policy, then resolved:
@@ -79,6 +86,20 @@ class StepContext:
         at the moment of use (a resolved path can be swapped for a link before it is used)."""
         self.check(check_path, written, write=write)
         return resolve_in_workspace(self.workspace, written)
+
+
+@cache
+def default_policy() -> Policy:
+    """The documented default policy (built once)."""
+    return Policy()
+
+
+def _raise(refusal: Refusal | None) -> None:
+    if refusal is not None:
+        raise PolicyRefusedError(
+            f"[{refusal.rule}] {refusal.explanation} (value: {refusal.value!r}); "
+            "the tenant's policy refuses it at run time"
+        )
 
 
 Runner = Callable[[Any, StepContext], Awaitable[Any]]

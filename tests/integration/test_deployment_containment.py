@@ -31,10 +31,16 @@ commands:
 """
 
 
-def _cli(home: Path, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+def _environ(home: Path) -> dict[str, str]:
+    """This process's environment for the deployment in `home`, none of another one's settings."""
     environ = {**os.environ, "RUSTCHAIN_HOME": str(home)}
     for name in ("RUSTCHAIN_ENDPOINT", "NATS_URL", "RUSTCHAIN_TOKEN"):
         environ.pop(name, None)
+    return environ
+
+
+def _cli(home: Path, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    environ = _environ(home)
     if token is not None:
         environ["RUSTCHAIN_TOKEN"] = token
     return subprocess.run(
@@ -56,9 +62,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     alpha = home / "workspaces" / "alpha" / "earlier-mission"
     alpha.mkdir(parents=True)
     (alpha / "notes.txt").write_text(ALPHA_NOTES)
-    environ = {**os.environ, "RUSTCHAIN_HOME": str(home)}
-    for name in ("RUSTCHAIN_ENDPOINT", "NATS_URL", "RUSTCHAIN_TOKEN"):
-        environ.pop(name, None)
+    environ = _environ(home)
     with (root / "up.log").open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "rustchain", "up"], env=environ, stdout=log, stderr=log

@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nats
@@ -23,8 +24,12 @@ from nats.aio.client import Client
 
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
+from rustchain.domain.checkpoint import Checkpoint, parse_checkpoint
 from rustchain.domain.credentials import Claims, Role
+from rustchain.domain.event_names import checkpoint_stream_name, checkpoint_subject
 from rustchain.domain.nats_permissions import inbox_prefix
+from rustchain.platform.checkpoint_stream import CheckpointPublisher, latest_published
+from rustchain.platform.checkpoints import sign_checkpoint
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
 from rustchain.platform.jetstream import (
     NatsCredentials,
@@ -282,3 +287,81 @@ def test_the_events_verb_with_a_forged_token_is_unauthenticated(secured: Secured
     assert code == exit_codes.USAGE
     assert output.startswith("rustchain: unauthenticated: NATS at ")
     assert output.count("\n") == 1
+
+
+def _checkpoint(tenant: str) -> Checkpoint:
+    unsigned = Checkpoint(
+        store="executor", tenant=tenant, size=10, root=b"\x01" * 32, time=datetime.now(UTC)
+    )
+    return sign_checkpoint(Ed25519PrivateKey.generate(), unsigned)
+
+
+async def _publish_checkpoints(secured: SecuredNats) -> None:
+    """The relay's part, with the admin's token: one checkpoint for each tenant."""
+    publisher = CheckpointPublisher(secured.url)
+    try:
+        await publisher.publish([_checkpoint("acme"), _checkpoint("globex")])
+    finally:
+        await publisher.close()
+
+
+def test_a_tenant_reads_its_own_checkpoints_and_no_other_tenants(
+    secured: SecuredNats, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario() -> None:
+        await _publish_checkpoints(secured)
+        # `latest_published` connects with the process's token, as `audit verify` does.
+        monkeypatch.setenv(TOKEN_VARIABLE, secured.token(ACME))
+        own = await latest_published(secured.url, "acme", ["executor"])
+        assert [parse_checkpoint(note).tenant for note in own] == ["acme"]
+
+        refusals: list[str] = []
+        arrived = asyncio.Event()
+        client = await _raw(secured, ACME, refusals, arrived)
+        try:
+            # JetStream's direct get of another tenant's latest checkpoint: refused by the server.
+            subject = f"$JS.API.STREAM.MSG.GET.{checkpoint_stream_name('globex')}"
+            await client.publish(subject, b"{}", reply=client.new_inbox())
+            await asyncio.wait_for(arrived.wait(), timeout=30)
+        finally:
+            await client.close()
+        assert any(
+            "permissions violation" in r and checkpoint_stream_name("globex").lower() in r
+            for r in refusals
+        ), refusals
+
+    run_with_callout(secured, scenario)
+
+
+def test_a_tenant_cannot_publish_a_checkpoint_of_its_own(secured: SecuredNats) -> None:
+    """Only the relays sign and publish checkpoints: a tenant could otherwise plant one."""
+
+    async def scenario() -> None:
+        await _publish_checkpoints(secured)
+        refusals: list[str] = []
+        arrived = asyncio.Event()
+        client = await _raw(secured, ACME, refusals, arrived)
+        try:
+            forged = _checkpoint("acme")
+            await client.publish(checkpoint_subject("acme", "executor"), forged.note().encode())
+            await asyncio.wait_for(arrived.wait(), timeout=30)
+        finally:
+            await client.close()
+        assert any(
+            "permissions violation" in r and checkpoint_subject("acme", "executor").lower() in r
+            for r in refusals
+        ), refusals
+
+    run_with_callout(secured, scenario)
+
+
+def test_an_auditor_reads_the_checkpoints_of_the_tenants_it_is_granted(
+    secured: SecuredNats, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario() -> None:
+        await _publish_checkpoints(secured)
+        monkeypatch.setenv(TOKEN_VARIABLE, secured.token(GLOBEX_AUDITOR))
+        granted = await latest_published(secured.url, "globex", ["executor"])
+        assert [parse_checkpoint(note).tenant for note in granted] == ["globex"]
+
+    run_with_callout(secured, scenario)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -58,7 +58,7 @@ class LogEntry:
 
 def log_entry(data: bytes) -> LogEntry:
     """The leaf an event's canonical JSON makes (read without validating the whole event)."""
-    document = json.loads(data.decode("utf-8"))
+    document = orjson.loads(data)
     return LogEntry(
         document["tenant"], document["id"], document["mission_id"], bytes.fromhex(document["hash"])
     )

@@ -24,6 +24,7 @@ from eventsourcing.utils import Environment
 
 from rustchain.domain.events import EventDraft, EventEnvelope, decode_event, seal_all
 from rustchain.platform.home import rustchain_home
+from rustchain.platform.notification_scan import scan_states
 from rustchain.platform.private_files import private_file
 
 DATABASE_URL_VARIABLE = "RUSTCHAIN_DATABASE_URL"
@@ -245,10 +246,11 @@ class RecorderEventStore:
 
     def notifications(self, after: int, limit: int) -> list[Notification]:
         """Up to `limit` events committed after log position `after`, in log order."""
-        rows = self._recorder.select_notifications(
-            start=after, limit=limit, inclusive_of_start=False
-        )
-        return [Notification(row.id, self._plaintext(row)) for row in rows]
+        rows = scan_states(self._recorder, after, limit)
+        cipher = self._cipher
+        if cipher is None:
+            return [Notification(position, state) for position, state in rows]
+        return [Notification(position, cipher.decrypt(state)) for position, state in rows]
 
     def last_position(self) -> int:
         """The position of the last committed event (0 when empty)."""

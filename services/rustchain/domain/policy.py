@@ -16,6 +16,7 @@ from rustchain.domain.diagnostics import DiagnosticSink
 from rustchain.domain.model_errors import validate_node
 from rustchain.domain.plan import canonical_json
 from rustchain.domain.policy_patterns import PatternError, any_glob, exact_regex
+from rustchain.domain.policy_remote import FtpPolicy, SshPolicy
 from rustchain.domain.program_models import MODELS
 from rustchain.domain.source import NodeKind
 from rustchain.domain.yaml_reader import read_source
@@ -232,6 +233,9 @@ class Policy(BaseModel):
     tools: ToolPolicy = Field(default_factory=ToolPolicy)
     limits: LimitsPolicy = Field(default_factory=LimitsPolicy)
     data_flow: DataFlowPolicy = Field(default_factory=DataFlowPolicy)
+    # Machines steps log in to (stepsc: ssh_execute, ftp_upload, ftp_download); none by default.
+    ssh: SshPolicy = Field(default_factory=SshPolicy)
+    ftp: FtpPolicy = Field(default_factory=FtpPolicy)
 
     @property
     def content_hash(self) -> str:

@@ -212,7 +212,7 @@ def test_websocket_times_out_waiting_for_more_messages(tmp_path: Path) -> None:
                 timeout_seconds=0.5,
             )
 
-    with pytest.raises(StepRunError, match="2 of 3 messages within 0.5 s"):
+    with pytest.raises(StepRunError, match=r"2 of 3 messages within 0\.5 s"):
         asyncio.run(scenario())
 
 

@@ -82,8 +82,6 @@ REFUSED: dict[str, str] = {
             "compress",
             "db_backup",
             "db_migrate",
-            "ftp_upload",
-            "ftp_download",
             "monitor_resources",
         )
     },

@@ -5,6 +5,13 @@ Listed in one place so the registry in `steps/__init__.py` takes them with one l
 
 from __future__ import annotations
 
-from rustchain.steps import ping_host, service_health, ssh_execute, websocket_connect
+from rustchain.steps import (
+    ftp_download,
+    ftp_upload,
+    ping_host,
+    service_health,
+    ssh_execute,
+    websocket_connect,
+)
 
-MODULES = (service_health, ping_host, websocket_connect, ssh_execute)
+MODULES = (service_health, ping_host, websocket_connect, ssh_execute, ftp_upload, ftp_download)

@@ -106,7 +106,7 @@ def credential_uses(parameters: Mapping[str, Any], fields: Sequence[str]) -> lis
     uses: list[Obligation] = []
     for name in fields:
         value = parameters.get(name)
-        if isinstance(value, str) and not _is_one_secret(value):
+        if isinstance(value, str) and value and not _is_one_secret(value):
             uses.append(Use(Sink.CREDENTIAL, name, value))
     return uses
 

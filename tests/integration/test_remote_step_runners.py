@@ -421,3 +421,21 @@ def test_ssh_refuses_a_listed_name_that_resolves_to_loopback(tmp_path: Path) -> 
             username="deploy",
             command="id",
         )
+
+
+# monitor_resources
+
+
+def test_monitor_resources_reports_machine_totals_and_the_workspace_disk(tmp_path: Path) -> None:
+    output = run("monitor_resources", tmp_path, sample_seconds=0.05)
+
+    memory, disk = output["memory"], output["workspace_disk"]
+    assert 0 <= output["cpu_usage_percent"] <= 100
+    assert output["cpu_count"] >= 1 and len(output["load_average"]) == 3
+    assert 0 < memory["used_bytes"] <= memory["total_bytes"]
+    assert memory["used_bytes"] + memory["free_bytes"] == memory["total_bytes"]
+    assert 0 < disk["free_bytes"] <= disk["total_bytes"]
+    # Totals only: nothing names a process, a user or a path outside the workspace.
+    assert set(output) == {
+        *("cpu_usage_percent", "cpu_count", "load_average", "memory", "workspace_disk"),
+    }

@@ -33,6 +33,7 @@ from rustchain.steps import (
     validate_schema,
 )
 from rustchain.steps.remote_step_types import MODULES as REMOTE_MODULES
+from rustchain.steps.remote_step_types import REFUSALS as REMOTE_REFUSALS
 
 ENTRY_POINT_GROUP = "rustchain.step_types"
 
@@ -65,6 +66,7 @@ _USE_COMMAND = "run the program with a 'command' step instead"
 # RustChain's other step types. Its runtime stubbed most of them; we refuse each with a way out
 # rather than accept a step that would silently do nothing.
 REFUSED: dict[str, str] = {
+    **REMOTE_REFUSALS,
     **{
         name: f"RustChain-Python does not run '{name}' steps yet; {_USE_COMMAND}"
         for name in (
@@ -77,12 +79,9 @@ REFUSED: dict[str, str] = {
             "git_merge",
             "git_status",
             "git_diff",
-            "process_start",
-            "process_kill",
             "compress",
             "db_backup",
             "db_migrate",
-            "monitor_resources",
         )
     },
     **{

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from rustchain.domain.policy import NetworkPolicy, Policy
 from rustchain.domain.policy_remote import SshPolicy
 from rustchain.steps import default_registry
 from rustchain.steps.runtime import PolicyRefusedError, StepContext, StepRunError, parameters_of
+from tests.integration.ftps_server import write_self_signed
 from tests.integration.http_fixtures import json_answer
 from tests.integration.http_fixtures import serve as serve_http
 
@@ -199,6 +201,34 @@ def test_websocket_sends_and_receives_messages(tmp_path: Path) -> None:
     assert (output["connected"], output["message_sent"], output["sent"]) == (True, True, 2)
 
 
+def test_websocket_over_tls_verifies_the_certificate_for_the_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = write_self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+
+    async def echo(connection: ServerConnection) -> None:
+        async for message in connection:
+            await connection.send(f"secure:{message}")
+
+    async def scenario() -> Any:
+        async with serve(echo, "127.0.0.1", 0, ssl=tls) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            policy = loopback_network(port, schemes=("wss",))
+            url = f"wss://127.0.0.1:{port}/"
+            output = await attempt(
+                "websocket_connect", tmp_path, policy, url=url, message="hi", receive=1
+            )
+            monkeypatch.delenv("SSL_CERT_FILE")
+            with pytest.raises(StepRunError, match="CERTIFICATE_VERIFY_FAILED"):
+                await attempt("websocket_connect", tmp_path, policy, url=url, message="hi")
+            return output
+
+    assert asyncio.run(scenario())["received"] == ["secure:hi"]
+
+
 def test_websocket_times_out_waiting_for_more_messages(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with echo_server() as (port, _):
@@ -236,8 +266,19 @@ SshScenario = Callable[[int, str], Awaitable[Any]]
 
 
 class _Server(asyncssh.SSHServer):
+    authorized = ""  # an OpenSSH public key line `deploy` may log in with
+
+    def connection_made(self, connection: asyncssh.SSHServerConnection) -> None:
+        self.connection = connection
+
     def begin_auth(self, username: str) -> bool:
+        if self.authorized:
+            keys = asyncssh.import_authorized_keys(self.authorized)
+            self.connection.set_authorized_keys(keys)
         return True
+
+    def public_key_auth_supported(self) -> bool:
+        return bool(self.authorized)
 
     def password_auth_supported(self) -> bool:
         return True
@@ -308,6 +349,43 @@ def test_ssh_runs_a_command_and_returns_its_output(tmp_path: Path) -> None:
         "stderr": "",
         "exit_code": 0,
     }
+
+
+def test_ssh_logs_in_with_a_private_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    client_key = asyncssh.generate_private_key("ssh-ed25519")
+    monkeypatch.setattr(_Server, "authorized", client_key.export_public_key("openssh").decode())
+
+    async def scenario(port: int, known: str) -> Any:
+        return await attempt(
+            "ssh_execute",
+            tmp_path,
+            ssh_policy(port, known),
+            host="127.0.0.1",
+            port=port,
+            username="deploy",
+            private_key=client_key.export_private_key().decode(),
+            command="hostname",
+        )
+
+    assert asyncio.run(with_ssh_server(scenario))["stdout"] == "ran: hostname\n"
+
+
+def test_ssh_stops_a_command_that_writes_more_than_max_output_bytes(tmp_path: Path) -> None:
+    async def scenario(port: int, known: str) -> Any:
+        return await attempt(
+            "ssh_execute",
+            tmp_path,
+            ssh_policy(port, known),
+            host="127.0.0.1",
+            port=port,
+            username="deploy",
+            password="s3cret",
+            command="x" * 100,
+            max_output_bytes=50,
+        )
+
+    with pytest.raises(StepRunError, match="more than 50 bytes to stdout"):
+        asyncio.run(with_ssh_server(scenario))
 
 
 def test_ssh_fails_on_a_non_zero_exit_with_its_stderr(tmp_path: Path) -> None:

@@ -490,7 +490,7 @@ def test_ssh_is_refused_by_the_default_policy(tmp_path: Path) -> None:
 def test_ssh_refuses_a_listed_name_that_resolves_to_loopback(tmp_path: Path) -> None:
     # `localhost` is listed by name: its loopback address is reached only when listed as one.
     ssh = SshPolicy(hosts=["localhost"], users=["deploy"], accept_unknown_host_keys=True)
-    with pytest.raises(PolicyRefusedError, match=r"\[network.address\] localhost"):
+    with pytest.raises(PolicyRefusedError, match=r"\[ssh.address\] localhost .*ssh.hosts entry"):
         run(
             "ssh_execute",
             tmp_path,

@@ -21,7 +21,7 @@ from rustchain.domain.policy_obligations import Obligation, Use
 from rustchain.domain.policy_remote import RemoteHostsPolicy
 from rustchain.domain.policy_rules import Sink
 from rustchain.domain.secret_refs import secret_names, secret_reference
-from rustchain.steps.network_guard import TargetGuard, guard_for
+from rustchain.steps.network_guard import NetworkTargetRefusedError, TargetGuard, guard_for
 from rustchain.steps.runtime import StepContext, StepRunError
 
 _SINKS = {
@@ -70,7 +70,16 @@ async def resolve_target(
     """Check the host and port, then resolve the host to the addresses the rules allow."""
     check_target(context, section, host, port)
     name = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    addresses = await _guard(context, section).addresses(name, port, timeout)
+    try:
+        addresses = await _guard(context, section).addresses(name, port, timeout)
+    except NetworkTargetRefusedError as error:
+        if section == "network":
+            raise
+        # The guard speaks of the `network` section; these rules came from this one.
+        text = str(error).replace("[network.address]", f"[{section}.address]")
+        text = text.replace("network.denied_hosts", f"{section}.denied_hosts")
+        text = text.replace("an allowed_hosts entry", f"a {section}.hosts entry")
+        raise NetworkTargetRefusedError(text) from None
     return Target(host, port, addresses)
 
 

@@ -517,3 +517,38 @@ def test_monitor_resources_reports_machine_totals_and_the_workspace_disk(tmp_pat
     assert set(output) == {
         *("cpu_usage_percent", "cpu_count", "load_average", "memory", "workspace_disk"),
     }
+
+
+# Text no protocol can carry ends in a step error, not a Python one.
+
+
+def test_websocket_text_that_is_no_utf8_fails_the_step(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with echo_server() as (port, _):
+            await attempt(
+                "websocket_connect",
+                tmp_path,
+                loopback_network(port, schemes=("ws",)),
+                url=f"ws://127.0.0.1:{port}/",
+                message="\ud800",
+            )
+
+    with pytest.raises(StepRunError, match=r"WebSocket .* failed"):
+        asyncio.run(scenario())
+
+
+def test_ssh_command_that_is_no_utf8_fails_the_step(tmp_path: Path) -> None:
+    async def scenario(port: int, known: str) -> Any:
+        return await attempt(
+            "ssh_execute",
+            tmp_path,
+            ssh_policy(port, known),
+            host="127.0.0.1",
+            port=port,
+            username="deploy",
+            password="s3cret\udc80",
+            command="id",
+        )
+
+    with pytest.raises(StepRunError, match=r"ssh 127\.0\.0\.1"):
+        asyncio.run(with_ssh_server(scenario))

@@ -140,7 +140,7 @@ async def ssh_execute(params: SshExecuteParameters, context: StepContext) -> dic
         raise StepRunError(
             f"ssh {params.username}@{params.host}: authentication failed ({error.reason})"
         ) from None
-    except (asyncssh.Error, OSError) as error:
+    except (asyncssh.Error, OSError, ValueError) as error:
         raise StepRunError(f"ssh {params.host} failed: {error}") from None
     finally:
         sock.close()

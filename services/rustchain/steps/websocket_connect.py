@@ -101,7 +101,7 @@ async def websocket_connect(params: WebSocketParameters, context: StepContext) -
         raise StepRunError(
             f"{params.url}: {len(received)} of {params.receive} messages within {timeout:g} s"
         ) from None
-    except (InvalidURI, WebSocketException, OSError) as error:
+    except (InvalidURI, WebSocketException, OSError, ValueError) as error:
         raise StepRunError(f"WebSocket {params.url} failed: {error}") from None
     finally:
         sock.close()

@@ -477,7 +477,7 @@ def test_ssh_refuses_what_the_section_does_not_grant(
     changes: dict[str, Any], rule: str, tmp_path: Path
 ) -> None:
     parameters = {"host": "127.0.0.1", "port": 22, "username": "deploy", "command": "id"}
-    policy = ssh_policy(22, "127.0.0.1 ssh-ed25519 AAAA")
+    policy = ssh_policy(22, "127.0.0.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5")
     with pytest.raises(PolicyRefusedError, match=rf"\[{rule}\]"):
         run("ssh_execute", tmp_path, policy, **{**parameters, **changes})
 

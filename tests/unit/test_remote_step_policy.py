@@ -67,6 +67,9 @@ def test_a_granted_login_passes_and_its_neighbours_do_not() -> None:
         (b"ssh:\n  ports: [0]\n", "at least 1"),
         (b"ftp:\n  allow_plain: 'yes'\n", "true or false"),
         (b"ssh:\n  hostz: [a]\n", "hostz"),
+        (b"ssh:\n  known_hosts: [build.example.com]\n", "needs the host patterns"),
+        (b"ssh:\n  known_hosts: ['h rsa AAAA']\n", "not an SSH key type"),
+        (b"ssh:\n  known_hosts: ['h ssh-ed25519 not*base64']\n", "not base64"),
     ],
 )
 def test_a_bad_section_is_an_error_where_it_is_written(text: bytes, message: str) -> None:

@@ -206,7 +206,11 @@ class DataFlowPolicy(BaseModel):
 
     model_config = _SECTION
     untrusted_step_types: list[str] = Field(
-        default_factory=lambda: ["http", "llm", "tool", "agent", "chain"]
+        # What a remote server sends is as untrusted as an http body (stepsc: websocket, ssh).
+        default_factory=lambda: [
+            *("http", "llm", "tool", "agent", "chain"),
+            *("websocket_connect", "ssh_execute"),
+        ]
     )
     allow: list[FlowAllowance] = Field(default_factory=list)
     # Where a `{secrets.NAME}` value may go besides http headers and bodies, llm and tool

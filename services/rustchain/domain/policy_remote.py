@@ -9,9 +9,11 @@ the address itself), as `http` steps are.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _SECTION = ConfigDict(strict=True, extra="forbid", frozen=True)
 Glob = Annotated[str, Field(min_length=1)]
@@ -46,6 +48,18 @@ class SshPolicy(RemoteHostsPolicy):
     # The remote command lines a step may run (globs over the whole line).
     allowed_commands: list[Glob] = Field(default_factory=lambda: ["*"])
 
+    @field_validator("known_hosts")
+    @classmethod
+    def _known_host_lines(cls, lines: list[str]) -> list[str]:
+        for line in lines:
+            reason = _known_host_problem(line)
+            if reason is not None:
+                raise ValueError(
+                    f"known_hosts line {line[:60]!r} is not an OpenSSH known_hosts line "
+                    f"('HOSTS KEYTYPE BASE64-KEY'): {reason}"
+                )
+        return lines
+
 
 class FtpPolicy(RemoteHostsPolicy):
     """Where `ftp_upload` and `ftp_download` may log in, and whether plain FTP is allowed."""
@@ -53,3 +67,20 @@ class FtpPolicy(RemoteHostsPolicy):
     ports: list[Port] = Field(default_factory=lambda: [21])
     # Plain FTP sends the password and the files in clear text: only FTP over TLS unless this.
     allow_plain: bool = False
+
+
+def _known_host_problem(line: str) -> str | None:
+    """Why a known_hosts line cannot be one (its shape only: the key itself is read at run time)."""
+    fields = line.split()
+    if fields and fields[0] in ("@cert-authority", "@revoked"):
+        fields = fields[1:]
+    if len(fields) < 3:
+        return "it needs the host patterns, the key type and the key"
+    key_type, key = fields[1], fields[2]
+    if not key_type.startswith(("ssh-", "ecdsa-", "sk-")):
+        return f"{key_type!r} is not an SSH key type"
+    try:
+        base64.b64decode(key, validate=True)
+    except (binascii.Error, ValueError):
+        return "the key is not base64"
+    return None

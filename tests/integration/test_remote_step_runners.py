@@ -171,9 +171,10 @@ async def echo_server() -> AsyncIterator[tuple[int, list[str]]]:
 
     async def echo(connection: ServerConnection) -> None:
         async for message in connection:
-            heard.append(str(message))
-            await connection.send(f"echo:{message}")
-            await connection.send(f"again:{message}")
+            text = message if isinstance(message, str) else message.decode()
+            heard.append(text)
+            await connection.send(f"echo:{text}")
+            await connection.send(f"again:{text}")
 
     async with serve(echo, "127.0.0.1", 0) as server:
         port = next(iter(server.sockets)).getsockname()[1]
@@ -211,7 +212,7 @@ def test_websocket_over_tls_verifies_the_certificate_for_the_name(
 
     async def echo(connection: ServerConnection) -> None:
         async for message in connection:
-            await connection.send(f"secure:{message}")
+            await connection.send(f"secure:{message!s}")
 
     async def scenario() -> Any:
         async with serve(echo, "127.0.0.1", 0, ssl=tls) as server:

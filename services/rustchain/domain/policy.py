@@ -16,6 +16,7 @@ from rustchain.domain.diagnostics import DiagnosticSink
 from rustchain.domain.model_errors import validate_node
 from rustchain.domain.plan import canonical_json
 from rustchain.domain.policy_patterns import PatternError, any_glob, exact_regex
+from rustchain.domain.policy_remote import FtpPolicy, SshPolicy
 from rustchain.domain.program_models import MODELS
 from rustchain.domain.source import NodeKind
 from rustchain.domain.yaml_reader import read_source
@@ -205,7 +206,11 @@ class DataFlowPolicy(BaseModel):
 
     model_config = _SECTION
     untrusted_step_types: list[str] = Field(
-        default_factory=lambda: ["http", "llm", "tool", "agent", "chain"]
+        # What a remote server sends is as untrusted as an http body (stepsc: websocket, ssh).
+        default_factory=lambda: [
+            *("http", "llm", "tool", "agent", "chain"),
+            *("websocket_connect", "ssh_execute"),
+        ]
     )
     allow: list[FlowAllowance] = Field(default_factory=list)
     # Where a `{secrets.NAME}` value may go besides http headers and bodies, llm and tool
@@ -232,6 +237,9 @@ class Policy(BaseModel):
     tools: ToolPolicy = Field(default_factory=ToolPolicy)
     limits: LimitsPolicy = Field(default_factory=LimitsPolicy)
     data_flow: DataFlowPolicy = Field(default_factory=DataFlowPolicy)
+    # Machines steps log in to (stepsc: ssh_execute, ftp_upload, ftp_download); none by default.
+    ssh: SshPolicy = Field(default_factory=SshPolicy)
+    ftp: FtpPolicy = Field(default_factory=FtpPolicy)
 
     @property
     def content_hash(self) -> str:

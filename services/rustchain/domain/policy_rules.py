@@ -26,6 +26,7 @@ from rustchain.domain.policy_regex import (
     star,
     union,
 )
+from rustchain.domain.policy_remote_rules import remote_rules
 from rustchain.domain.policy_urls import (
     LOOSE_HOST,
     LOOSE_PORT,
@@ -47,6 +48,18 @@ class Sink(StrEnum):
     MODEL = "model"
     TOOL = "tool"
     ENVIRONMENT = "environment"
+    # stepsc: hosts reached by name and port, logins, remote commands (policy_remote_rules).
+    NETWORK_HOST = "network_host"
+    NETWORK_PORT = "network_port"
+    SSH_HOST = "ssh_host"
+    SSH_PORT = "ssh_port"
+    SSH_USER = "ssh_user"
+    SSH_COMMAND = "ssh_command"
+    FTP_HOST = "ftp_host"
+    FTP_PORT = "ftp_port"
+    FTP_USER = "ftp_user"
+    FTP_PLAIN = "ftp_plain"
+    CREDENTIAL = "credential"
 
 
 SINK_CATEGORY: dict[Sink, SinkCategory | None] = {
@@ -59,6 +72,18 @@ SINK_CATEGORY: dict[Sink, SinkCategory | None] = {
     Sink.MODEL: None,
     Sink.TOOL: None,
     Sink.ENVIRONMENT: None,
+    # stepsc: a host is where a connection goes, like a URL; a remote command is a command.
+    Sink.NETWORK_HOST: "url",
+    Sink.NETWORK_PORT: None,
+    Sink.SSH_HOST: "url",
+    Sink.SSH_PORT: None,
+    Sink.SSH_USER: None,
+    Sink.SSH_COMMAND: "command",
+    Sink.FTP_HOST: "url",
+    Sink.FTP_PORT: None,
+    Sink.FTP_USER: None,
+    Sink.FTP_PLAIN: None,
+    Sink.CREDENTIAL: None,
 }
 
 
@@ -209,6 +234,7 @@ class CompiledPolicy:
                     "may call a tool the policy does not allow",
                 ),
             ),
+            **{Sink(name): rules for name, rules in remote_rules(policy).items()},
         }
 
 

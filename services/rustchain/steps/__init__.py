@@ -32,6 +32,8 @@ from rustchain.steps import (
     tool,
     validate_schema,
 )
+from rustchain.steps.remote_step_types import MODULES as REMOTE_MODULES
+from rustchain.steps.remote_step_types import REFUSALS as REMOTE_REFUSALS
 
 ENTRY_POINT_GROUP = "rustchain.step_types"
 
@@ -56,6 +58,7 @@ BUILT_IN: tuple[StepType, ...] = (
     parse_json.STEP_TYPE,
     parse_yaml.STEP_TYPE,
     validate_schema.STEP_TYPE,
+    *(m.STEP_TYPE for m in REMOTE_MODULES),
 )
 
 _USE_COMMAND = "run the program with a 'command' step instead"
@@ -63,6 +66,7 @@ _USE_COMMAND = "run the program with a 'command' step instead"
 # RustChain's other step types. Its runtime stubbed most of them; we refuse each with a way out
 # rather than accept a step that would silently do nothing.
 REFUSED: dict[str, str] = {
+    **REMOTE_REFUSALS,
     **{
         name: f"RustChain-Python does not run '{name}' steps yet; {_USE_COMMAND}"
         for name in (
@@ -75,16 +79,9 @@ REFUSED: dict[str, str] = {
             "git_merge",
             "git_status",
             "git_diff",
-            "process_start",
-            "process_kill",
             "compress",
             "db_backup",
             "db_migrate",
-            "ssh_execute",
-            "ping_host",
-            "ftp_upload",
-            "ftp_download",
-            "monitor_resources",
         )
     },
     **{
@@ -94,11 +91,9 @@ REFUSED: dict[str, str] = {
             "csv_process",
             "extract_functions",
             "generate_docs",
-            "service_health",
             "sql_query",
             "redis_set",
             "redis_get",
-            "websocket_connect",
             "generate_embedding",
             "similarity_search",
             "model_inference",
@@ -124,6 +119,7 @@ def constraint_generators() -> dict[str, ConstraintGenerator]:
         *(agent, chain, command, copy_file, create_file, delete_file, edit_file, file_search),
         *(http, list_directory, llm, move_file, noop, parse_json, parse_yaml, rag_add),
         *(rag_query, read_file, tool, validate_schema),
+        *REMOTE_MODULES,
     )
     generators: dict[str, ConstraintGenerator] = {m.STEP_TYPE.name: m.CONSTRAINTS for m in modules}
     for step_type in plugin_step_types():

@@ -16,6 +16,7 @@ from rustchain.steps import (
     command,
     copy_file,
     create_file,
+    csv_process,
     delete_file,
     edit_file,
     file_search,
@@ -25,6 +26,7 @@ from rustchain.steps import (
     move_file,
     noop,
     parse_json,
+    parse_xml,
     parse_yaml,
     rag_add,
     rag_query,
@@ -56,6 +58,8 @@ BUILT_IN: tuple[StepType, ...] = (
     parse_json.STEP_TYPE,
     parse_yaml.STEP_TYPE,
     validate_schema.STEP_TYPE,
+    parse_xml.STEP_TYPE,
+    csv_process.STEP_TYPE,
 )
 
 _USE_COMMAND = "run the program with a 'command' step instead"
@@ -90,8 +94,6 @@ REFUSED: dict[str, str] = {
     **{
         name: f"RustChain-Python does not run '{name}' steps yet"
         for name in (
-            "parse_xml",
-            "csv_process",
             "extract_functions",
             "generate_docs",
             "service_health",
@@ -124,6 +126,7 @@ def constraint_generators() -> dict[str, ConstraintGenerator]:
         *(agent, chain, command, copy_file, create_file, delete_file, edit_file, file_search),
         *(http, list_directory, llm, move_file, noop, parse_json, parse_yaml, rag_add),
         *(rag_query, read_file, tool, validate_schema),
+        *(parse_xml, csv_process),
     )
     generators: dict[str, ConstraintGenerator] = {m.STEP_TYPE.name: m.CONSTRAINTS for m in modules}
     for step_type in plugin_step_types():

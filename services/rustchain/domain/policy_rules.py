@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from rustchain.domain.command_rules import CommandRules
+from rustchain.domain.git_refs import GIT_BRANCH_RULE
 from rustchain.domain.network_hosts import NONCANONICAL_HOST
 from rustchain.domain.policy import Policy, SinkCategory
 from rustchain.domain.policy_languages import WORD as _WORD
@@ -47,6 +48,7 @@ class Sink(StrEnum):
     MODEL = "model"
     TOOL = "tool"
     ENVIRONMENT = "environment"
+    GIT_BRANCH = "git_branch"  # a branch name given to git
 
 
 SINK_CATEGORY: dict[Sink, SinkCategory | None] = {
@@ -59,6 +61,7 @@ SINK_CATEGORY: dict[Sink, SinkCategory | None] = {
     Sink.MODEL: None,
     Sink.TOOL: None,
     Sink.ENVIRONMENT: None,
+    Sink.GIT_BRANCH: "command",
 }
 
 
@@ -202,6 +205,7 @@ class CompiledPolicy:
                     "(commands.allowed_environment, commands.denied_environment)",
                 ),
             ),
+            Sink.GIT_BRANCH: (GIT_BRANCH_RULE,),
             Sink.TOOL: (
                 Rule(
                     "tools.allowed",

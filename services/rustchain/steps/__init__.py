@@ -20,6 +20,11 @@ from rustchain.steps import (
     delete_file,
     edit_file,
     file_search,
+    git_branch,
+    git_commit,
+    git_diff,
+    git_merge,
+    git_status,
     http,
     list_directory,
     llm,
@@ -60,6 +65,11 @@ BUILT_IN: tuple[StepType, ...] = (
     validate_schema.STEP_TYPE,
     parse_xml.STEP_TYPE,
     csv_process.STEP_TYPE,
+    git_commit.STEP_TYPE,
+    git_branch.STEP_TYPE,
+    git_merge.STEP_TYPE,
+    git_status.STEP_TYPE,
+    git_diff.STEP_TYPE,
 )
 
 _USE_COMMAND = "run the program with a 'command' step instead"
@@ -74,11 +84,6 @@ REFUSED: dict[str, str] = {
             "run_tests",
             "format_code",
             "lint_code",
-            "git_commit",
-            "git_branch",
-            "git_merge",
-            "git_status",
-            "git_diff",
             "process_start",
             "process_kill",
             "compress",
@@ -126,7 +131,7 @@ def constraint_generators() -> dict[str, ConstraintGenerator]:
         *(agent, chain, command, copy_file, create_file, delete_file, edit_file, file_search),
         *(http, list_directory, llm, move_file, noop, parse_json, parse_yaml, rag_add),
         *(rag_query, read_file, tool, validate_schema),
-        *(parse_xml, csv_process),
+        *(parse_xml, csv_process, git_commit, git_branch, git_merge, git_status, git_diff),
     )
     generators: dict[str, ConstraintGenerator] = {m.STEP_TYPE.name: m.CONSTRAINTS for m in modules}
     for step_type in plugin_step_types():

@@ -14,6 +14,7 @@ from rustchain.steps import (
     agent,
     chain,
     command,
+    compress,
     copy_file,
     create_file,
     csv_process,
@@ -70,6 +71,7 @@ BUILT_IN: tuple[StepType, ...] = (
     git_merge.STEP_TYPE,
     git_status.STEP_TYPE,
     git_diff.STEP_TYPE,
+    compress.STEP_TYPE,
 )
 
 _USE_COMMAND = "run the program with a 'command' step instead"
@@ -86,7 +88,6 @@ REFUSED: dict[str, str] = {
             "lint_code",
             "process_start",
             "process_kill",
-            "compress",
             "db_backup",
             "db_migrate",
             "ssh_execute",
@@ -132,6 +133,7 @@ def constraint_generators() -> dict[str, ConstraintGenerator]:
         *(http, list_directory, llm, move_file, noop, parse_json, parse_yaml, rag_add),
         *(rag_query, read_file, tool, validate_schema),
         *(parse_xml, csv_process, git_commit, git_branch, git_merge, git_status, git_diff),
+        *(compress,),
     )
     generators: dict[str, ConstraintGenerator] = {m.STEP_TYPE.name: m.CONSTRAINTS for m in modules}
     for step_type in plugin_step_types():

@@ -20,7 +20,9 @@ from rustchain.steps import (
     csv_process,
     delete_file,
     edit_file,
+    extract_functions,
     file_search,
+    generate_docs,
     git_branch,
     git_commit,
     git_diff,
@@ -72,6 +74,8 @@ BUILT_IN: tuple[StepType, ...] = (
     git_status.STEP_TYPE,
     git_diff.STEP_TYPE,
     compress.STEP_TYPE,
+    extract_functions.STEP_TYPE,
+    generate_docs.STEP_TYPE,
 )
 
 _USE_COMMAND = "run the program with a 'command' step instead"
@@ -100,8 +104,6 @@ REFUSED: dict[str, str] = {
     **{
         name: f"RustChain-Python does not run '{name}' steps yet"
         for name in (
-            "extract_functions",
-            "generate_docs",
             "service_health",
             "sql_query",
             "redis_set",
@@ -133,7 +135,7 @@ def constraint_generators() -> dict[str, ConstraintGenerator]:
         *(http, list_directory, llm, move_file, noop, parse_json, parse_yaml, rag_add),
         *(rag_query, read_file, tool, validate_schema),
         *(parse_xml, csv_process, git_commit, git_branch, git_merge, git_status, git_diff),
-        *(compress,),
+        *(compress, extract_functions, generate_docs),
     )
     generators: dict[str, ConstraintGenerator] = {m.STEP_TYPE.name: m.CONSTRAINTS for m in modules}
     for step_type in plugin_step_types():

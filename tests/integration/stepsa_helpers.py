@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +17,20 @@ REGISTRY = default_registry(include_plugins=False)
 
 
 def run_step(
-    step_type: str, workspace: Path, *, policy: Policy | None = None, **parameters: Any
+    step_type: str,
+    workspace: Path,
+    *,
+    policy: Policy | None = None,
+    settings: Mapping[str, str] | None = None,
+    **parameters: Any,
 ) -> Any:
     """One attempt in a real sandbox, parameters validated as the executor validates them;
     `policy` None: no verifier ran and no tenant policy is enforced (the bypass)."""
     definition = REGISTRY.types[step_type]
     params = parameters_of(definition.parameters, parameters)
-    context = sandboxed_context(workspace, 60, policy=policy)
+    context = sandboxed_context(workspace, 120, policy=policy)
+    if settings is not None:
+        context = dataclasses.replace(context, settings=settings)
     runner = getattr(definition, "run", None)
     assert runner is not None, f"{step_type} has no runner"
     return asyncio.run(runner(params, context))

@@ -16,6 +16,7 @@ from rustchain.domain.diagnostics import DiagnosticSink
 from rustchain.domain.model_errors import validate_node
 from rustchain.domain.plan import canonical_json
 from rustchain.domain.policy_patterns import PatternError, any_glob, exact_regex
+from rustchain.domain.policy_toolchains import ToolchainPolicy
 from rustchain.domain.program_models import MODELS
 from rustchain.domain.source import NodeKind
 from rustchain.domain.yaml_reader import read_source
@@ -232,6 +233,7 @@ class Policy(BaseModel):
     tools: ToolPolicy = Field(default_factory=ToolPolicy)
     limits: LimitsPolicy = Field(default_factory=LimitsPolicy)
     data_flow: DataFlowPolicy = Field(default_factory=DataFlowPolicy)
+    toolchains: ToolchainPolicy = Field(default_factory=ToolchainPolicy)
 
     @property
     def content_hash(self) -> str:

@@ -49,6 +49,7 @@ class Sink(StrEnum):
     TOOL = "tool"
     ENVIRONMENT = "environment"
     GIT_BRANCH = "git_branch"  # a branch name given to git
+    TOOLCHAIN = "toolchain"  # a language whose toolchain a code step runs
 
 
 SINK_CATEGORY: dict[Sink, SinkCategory | None] = {
@@ -62,6 +63,7 @@ SINK_CATEGORY: dict[Sink, SinkCategory | None] = {
     Sink.TOOL: None,
     Sink.ENVIRONMENT: None,
     Sink.GIT_BRANCH: "command",
+    Sink.TOOLCHAIN: "command",
 }
 
 
@@ -206,6 +208,13 @@ class CompiledPolicy:
                 ),
             ),
             Sink.GIT_BRANCH: (GIT_BRANCH_RULE,),
+            Sink.TOOLCHAIN: (
+                Rule(
+                    "toolchains.allowed",
+                    complement(union(*(literal(t) for t in policy.toolchains.allowed))),
+                    "runs a toolchain the policy does not grant (toolchains.allowed)",
+                ),
+            ),
             Sink.TOOL: (
                 Rule(
                     "tools.allowed",

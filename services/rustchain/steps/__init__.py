@@ -14,6 +14,7 @@ from rustchain.steps import (
     agent,
     chain,
     command,
+    compile_code,
     compress,
     copy_file,
     create_file,
@@ -22,6 +23,7 @@ from rustchain.steps import (
     edit_file,
     extract_functions,
     file_search,
+    format_code,
     generate_docs,
     git_branch,
     git_commit,
@@ -29,6 +31,7 @@ from rustchain.steps import (
     git_merge,
     git_status,
     http,
+    lint_code,
     list_directory,
     llm,
     move_file,
@@ -39,6 +42,7 @@ from rustchain.steps import (
     rag_add,
     rag_query,
     read_file,
+    run_tests,
     tool,
     validate_schema,
 )
@@ -76,6 +80,10 @@ BUILT_IN: tuple[StepType, ...] = (
     compress.STEP_TYPE,
     extract_functions.STEP_TYPE,
     generate_docs.STEP_TYPE,
+    compile_code.STEP_TYPE,
+    run_tests.STEP_TYPE,
+    format_code.STEP_TYPE,
+    lint_code.STEP_TYPE,
 )
 
 _USE_COMMAND = "run the program with a 'command' step instead"
@@ -86,10 +94,6 @@ REFUSED: dict[str, str] = {
     **{
         name: f"RustChain-Python does not run '{name}' steps yet; {_USE_COMMAND}"
         for name in (
-            "compile_code",
-            "run_tests",
-            "format_code",
-            "lint_code",
             "process_start",
             "process_kill",
             "db_backup",
@@ -136,6 +140,7 @@ def constraint_generators() -> dict[str, ConstraintGenerator]:
         *(rag_query, read_file, tool, validate_schema),
         *(parse_xml, csv_process, git_commit, git_branch, git_merge, git_status, git_diff),
         *(compress, extract_functions, generate_docs),
+        *(compile_code, run_tests, format_code, lint_code),
     )
     generators: dict[str, ConstraintGenerator] = {m.STEP_TYPE.name: m.CONSTRAINTS for m in modules}
     for step_type in plugin_step_types():

@@ -22,13 +22,14 @@ def run_step(
     *,
     policy: Policy | None = None,
     settings: Mapping[str, str] | None = None,
+    mechanism: str = "auto",
     **parameters: Any,
 ) -> Any:
     """One attempt in a real sandbox, parameters validated as the executor validates them;
     `policy` None: no verifier ran and no tenant policy is enforced (the bypass)."""
     definition = REGISTRY.types[step_type]
     params = parameters_of(definition.parameters, parameters)
-    context = sandboxed_context(workspace, 120, policy=policy)
+    context = sandboxed_context(workspace, 120, policy=policy, mechanism=mechanism)
     if settings is not None:
         context = dataclasses.replace(context, settings=settings)
     runner = getattr(definition, "run", None)

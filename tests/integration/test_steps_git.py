@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from rustchain.domain.policy import FilesystemPolicy, Policy
 from rustchain.steps.git_branch import GitBranchParameters, git_branch
 from rustchain.steps.runtime import PolicyRefusedError, StepRunError, WorkspaceEscapeError
-from tests.integration.sandbox_helpers import sandboxed_context
+from tests.integration.sandbox_helpers import MECHANISMS, sandboxed_context
 from tests.integration.stepsa_helpers import run_step
 
 AUTHOR = {"author_name": "Test", "author_email": "test@example.org"}
@@ -33,21 +34,25 @@ def repository(tmp_path: Path) -> Path:
     return folder
 
 
-def test_commit_branch_diff_merge_and_status_work_on_a_real_repository(repository: Path) -> None:
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_commit_branch_diff_merge_and_status_work_on_a_real_repository(
+    repository: Path, mechanism: str
+) -> None:
     (repository / ".env").write_text("TOKEN=secret\n")
+    run = functools.partial(run_step, mechanism=mechanism)
 
-    assert run_step("git_status", repository)["entries"] == [
+    assert run("git_status", repository)["entries"] == [
         {"index": "?", "worktree": "?", "path": "a.txt"}
     ]
-    first = run_step("git_commit", repository, message="first", **AUTHOR)
+    first = run("git_commit", repository, message="first", **AUTHOR)
     assert first["committed"] and first["branch"] == "main"
-    assert run_step("git_branch", repository, branch="feature/x")["created"] is True
+    assert run("git_branch", repository, branch="feature/x")["created"] is True
     (repository / "a.txt").write_text("two\n")
-    diff = run_step("git_diff", repository)
+    diff = run("git_diff", repository)
     assert diff["has_changes"] and "+two" in diff["diff"]
-    run_step("git_commit", repository, message="second", **AUTHOR)
+    run("git_commit", repository, message="second", **AUTHOR)
     git(repository, "checkout", "-q", "main")
-    assert run_step("git_merge", repository, branch="feature/x") == {
+    assert run("git_merge", repository, branch="feature/x") == {
         "merged_branch": "feature/x",
         "success": True,
     }

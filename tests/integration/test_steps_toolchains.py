@@ -3,6 +3,7 @@ sandbox: no network, nothing outside the workspace but the toolchain's own folde
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -17,6 +18,7 @@ from rustchain.domain.policy_toolchains import ToolchainPolicy
 from rustchain.steps.runtime import PolicyRefusedError, StepRunError
 from rustchain.steps.sandboxing import SANDBOX_PATH
 from rustchain.steps.toolchain_runs import DIRS_SETTING, ENV_SETTING, PATH_SETTING
+from tests.integration.sandbox_helpers import MECHANISMS
 from tests.integration.stepsa_helpers import run_step
 
 GRANTED = Policy(toolchains=ToolchainPolicy(allowed=["rust", "node", "python", "go"]))
@@ -52,16 +54,16 @@ def crate(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_rust_project_compiles_tests_formats_and_lints(crate: Path) -> None:
-    assert run_code_step("compile_code", crate, path="hello")["success"] is True
-    tested = run_code_step("run_tests", crate, path="hello", language="rust")
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_rust_project_compiles_tests_formats_and_lints(crate: Path, mechanism: str) -> None:
+    run = functools.partial(run_code_step, mechanism=mechanism)
+
+    assert run("compile_code", crate, path="hello")["success"] is True
+    tested = run("run_tests", crate, path="hello", language="rust")
     assert "test adds ... ok" in tested["stdout"]
-    assert run_code_step("format_code", crate, path="hello") == {
-        "formatted": True,
-        "language": "rust",
-    }
+    assert run("format_code", crate, path="hello") == {"formatted": True, "language": "rust"}
     assert 'fn main() {\n    println!("hi");\n}' in (crate / "hello/src/main.rs").read_text()
-    assert run_code_step("lint_code", crate, path="hello")["success"] is True
+    assert run("lint_code", crate, path="hello")["success"] is True
 
 
 def test_failures_say_what_the_toolchain_said(crate: Path) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from rustchain.domain.policy_checks import byte_bound
+from rustchain.steps.os_refusals import os_refusals
 from rustchain.steps.programs import run_process
 from rustchain.steps.runtime import StepContext, StepRunError
 from rustchain.steps.sandboxing import (
@@ -22,6 +23,16 @@ from rustchain.steps.sandboxing import (
 
 OUTPUT_RULE = "commands.output"
 _KEPT_ENVIRONMENT = ("LANG", "LC_ALL", "TZ")
+
+
+def program_folder(context: StepContext, written: str, *, write: bool) -> Path:
+    """The workspace folder a program runs in (`path`), checked against the policy, resolved
+    inside the workspace, and a folder; what the OS refuses is a step error."""
+    with os_refusals("path", written):
+        folder = context.path(written, write=write)
+        if not folder.is_dir():
+            raise StepRunError(f"path '{written}' is not a folder of the workspace")
+    return folder
 
 
 def base_environment(context: StepContext) -> dict[str, str]:

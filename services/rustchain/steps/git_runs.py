@@ -20,7 +20,7 @@ from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_checks import check_value
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
-from rustchain.steps.confined_runs import base_environment, run_confined
+from rustchain.steps.confined_runs import base_environment, program_folder, run_confined
 from rustchain.steps.definition import PARAMETERS
 from rustchain.steps.runtime import StepContext, StepRunError
 from rustchain.steps.sandboxing import ProgramResult
@@ -60,10 +60,7 @@ def git_argv(*arguments: str) -> list[str]:
 
 def repository(context: StepContext, params: GitParameters, *, write: bool) -> Path:
     """The repository folder, checked against the policy and resolved inside the workspace."""
-    folder = context.path(params.path, write=write)
-    if not folder.is_dir():
-        raise StepRunError(f"path '{params.path}' is not a folder of the workspace")
-    return folder
+    return program_folder(context, params.path, write=write)
 
 
 def check_branch(context: StepContext, branch: str) -> None:

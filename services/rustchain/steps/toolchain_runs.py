@@ -21,7 +21,7 @@ from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_checks import check_value
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
-from rustchain.steps.confined_runs import base_environment, run_confined, tail
+from rustchain.steps.confined_runs import base_environment, program_folder, run_confined, tail
 from rustchain.steps.definition import PARAMETERS
 from rustchain.steps.runtime import StepContext, StepRunError
 from rustchain.steps.sandboxing import ProgramResult
@@ -113,9 +113,7 @@ async def run_toolchain(
     if argv is None:
         tasks = ", ".join(t for t, _ in PROGRAMS[params.language].items())
         raise StepRunError(f"the {params.language} toolchain has no {task} program here ({tasks})")
-    folder = context.path(params.path, write=True)
-    if not folder.is_dir():
-        raise StepRunError(f"path '{params.path}' is not a folder of the workspace")
+    folder = program_folder(context, params.path, write=True)
     env = _settings_environment(context)
     if shutil.which(argv[0], path=env["PATH"]) is None:
         raise StepRunError(

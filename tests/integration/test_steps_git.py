@@ -147,6 +147,21 @@ def test_a_merge_that_would_change_a_read_only_path_is_refused_before_it_runs(
     assert not (repository / "docs").exists()
 
 
+def test_a_merge_that_moves_a_read_only_file_away_is_refused(repository: Path) -> None:
+    (repository / "docs").mkdir()
+    (repository / "docs" / "keep.md").write_text("kept\n")
+    run_step("git_commit", repository, message="base", **AUTHOR)
+    run_step("git_branch", repository, branch="move")
+    git(repository, "mv", "docs/keep.md", "moved.md")
+    run_step("git_commit", repository, message="move", **AUTHOR)
+    git(repository, "checkout", "-q", "main")
+    policy = Policy(filesystem=FilesystemPolicy(read_only_paths=["docs/**"]))
+
+    with pytest.raises(PolicyRefusedError, match=r"\[filesystem\.read_only\].*docs/keep\.md"):
+        run_step("git_merge", repository, policy=policy, branch="move")
+    assert (repository / "docs" / "keep.md").read_text() == "kept\n"
+
+
 def test_git_steps_refuse_folders_outside_the_workspace_or_denied(repository: Path) -> None:
     with pytest.raises(WorkspaceEscapeError):
         run_step("git_status", repository, path="..")

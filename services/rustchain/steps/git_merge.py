@@ -32,11 +32,9 @@ async def git_merge(params: GitMergeParameters, context: StepContext) -> dict[st
     left the repository mid-merge)."""
     check_branch(context, params.branch)
     folder = repository(context, params, write=True)
-    changed = await run_git(
-        context,
-        folder,
-        ["diff", "--no-ext-diff", "--name-only", "-z", f"HEAD...{params.branch}", "--"],
-    )
+    # Every path the merge may touch: --no-renames lists a file moved away under its old name.
+    compare = ["diff", "--no-ext-diff", "--no-renames", "--name-only", "-z"]
+    changed = await run_git(context, folder, [*compare, f"HEAD...{params.branch}", "--"])
     if changed.status != 0:
         raise git_failure(f"comparing with branch '{params.branch}'", changed)
     prefix = folder.relative_to(context.workspace.resolve())

@@ -162,6 +162,27 @@ def test_a_merge_that_moves_a_read_only_file_away_is_refused(repository: Path) -
     assert (repository / "docs" / "keep.md").read_text() == "kept\n"
 
 
+@pytest.mark.parametrize(
+    ("step_type", "others"),
+    [
+        ("git_commit", {"message": "m"}),
+        ("git_branch", {"branch": "b"}),
+        ("git_merge", {"branch": "b"}),
+        ("git_status", {}),
+        ("git_diff", {}),
+    ],
+)
+def test_every_git_step_refuses_a_folder_outside_with_no_verifier(
+    repository: Path, step_type: str, others: dict[str, str]
+) -> None:
+    outside = repository.parent / "other"
+    git(repository.parent, "init", "-q", str(outside))
+
+    with pytest.raises(WorkspaceEscapeError):
+        run_step(step_type, repository, path="../other", **others)
+    assert git(outside, "status", "--porcelain") == ""
+
+
 def test_git_steps_refuse_folders_outside_the_workspace_or_denied(repository: Path) -> None:
     with pytest.raises(WorkspaceEscapeError):
         run_step("git_status", repository, path="..")

@@ -133,6 +133,15 @@ def test_a_missing_toolchain_is_a_clear_error(tmp_path: Path) -> None:
         run_step("compile_code", tmp_path, policy=GRANTED, path=".", language="go")
 
 
+@pytest.mark.parametrize("step_type", ["compile_code", "run_tests", "format_code", "lint_code"])
+def test_every_code_step_is_refused_without_a_grant_even_with_no_verifier(
+    tmp_path: Path, step_type: str
+) -> None:
+    (tmp_path / "marker.rs").write_text("fn main() {}\n")
+    with pytest.raises(PolicyRefusedError, match=r"\[toolchains\.allowed\]"):
+        run_step(step_type, tmp_path, settings=_rust_settings(), path=".")
+
+
 def test_toolchains_are_refused_unless_the_policy_grants_them(tmp_path: Path) -> None:
     # No tenant policy and no verifier: the default policy grants no toolchain.
     with pytest.raises(PolicyRefusedError, match=r"\[toolchains\.allowed\]"):

@@ -190,5 +190,5 @@ def test_git_steps_refuse_folders_outside_the_workspace_or_denied(repository: Pa
         run_step("git_diff", repository, policy=Policy(), path=".git")
     (repository / "plain").mkdir()
     git_free = repository / "plain"
-    with pytest.raises(StepRunError, match="not a git repository"):
+    with pytest.raises(StepRunError, match="in no git repository of the workspace"):
         run_step("git_status", git_free)

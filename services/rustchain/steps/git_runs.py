@@ -111,7 +111,7 @@ def git_failure(what: str, result: ProgramResult) -> StepRunError:
     """A failed git run as a step error, with what git said."""
     said = (result.stderr or result.stdout).decode("utf-8", errors="replace").strip()[-2000:]
     if "not a git repository" in said:
-        said = "the folder is not a git repository (or inside one in the workspace)"
+        said = "the folder is in no git repository of the workspace"
     return StepRunError(f"{what} failed (git status {result.status}): {said}")
 
 

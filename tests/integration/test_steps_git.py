@@ -64,6 +64,26 @@ def test_commit_branch_diff_merge_and_status_work_on_a_real_repository(
     assert run_step("git_status", repository)["clean"] is True
 
 
+def test_denied_files_of_a_repository_in_a_subfolder_are_never_staged_or_shown(
+    tmp_path: Path,
+) -> None:
+    workspace = tmp_path / "ws"
+    project = workspace / "proj"
+    project.mkdir(parents=True)
+    git(project, "init", "-q", "-b", "main")
+    (project / "code.py").write_text("x = 1\n")
+    (project / "secret.txt").write_text("s3cret\n")
+    (project / "conf").mkdir()
+    (project / "conf" / ".env").write_text("TOKEN=1\n")
+    policy = Policy(filesystem=FilesystemPolicy(denied_paths=["*/secret.txt", "**/.env"]))
+
+    status = run_step("git_status", workspace, policy=policy, path="proj")
+    run_step("git_commit", workspace, policy=policy, path="proj", message="m", **AUTHOR)
+
+    assert [e["path"] for e in status["entries"]] == ["code.py"]
+    assert git(project, "ls-files").split() == ["code.py"]
+
+
 def test_hooks_of_the_repository_never_run(repository: Path) -> None:
     hooks = repository / "my-hooks"
     hooks.mkdir()

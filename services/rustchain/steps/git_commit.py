@@ -13,6 +13,7 @@ from rustchain.steps.definition import StepDefinition
 from rustchain.steps.git_runs import (
     GitParameters,
     constraints_of,
+    denied_names,
     excluded_pathspecs,
     git_failure,
     repository,
@@ -53,6 +54,14 @@ async def git_commit(params: GitCommitParameters, context: StepContext) -> dict[
     added = await run_git(context, folder, ["add", "-A", "--", ".", *pathspecs])
     if added.status != 0:
         raise git_failure("git add", added)
+    staged = await run_git(
+        context, folder, ["diff", "--cached", "--no-renames", "--name-only", "-z"]
+    )
+    names = staged.stdout.decode("utf-8", errors="replace").split("\0")
+    denied = denied_names(context, folder, [n for n in names if n])
+    if denied:  # what the pathspecs could not express: unstaged again, never committed
+        literal = [f":(literal){name}" for name in denied]
+        await run_git(context, folder, ["reset", "-q", "--", *literal])
     committed = await run_git(
         context, folder, ["commit", "--no-verify", "-m", params.message], identity=_identity(params)
     )

@@ -9,7 +9,8 @@ diffs and lists, so a git step reveals no more than a file step could.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import fnmatch
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from rustchain.domain.git_refs import branch_problem
 from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_checks import check_value
+from rustchain.domain.policy_checks import check_path, check_value
 from rustchain.domain.policy_obligations import Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.confined_runs import base_environment, program_folder, run_confined
@@ -68,19 +69,37 @@ def check_branch(context: StepContext, branch: str) -> None:
     context.enforce(check_value, Sink.GIT_BRANCH, branch)
 
 
+def _within(pattern: str, prefix: tuple[str, ...]) -> str | None:
+    """The part of a workspace-relative glob that applies inside the folder `prefix`, or None
+    when it names nothing there (`*/secret` inside `proj` is `secret`; `**/x` stays)."""
+    parts = PurePosixPath(pattern.removeprefix("./")).parts
+    for index, name in enumerate(prefix):
+        if index < len(parts) and parts[index] == "**":
+            return "/".join(parts[index:])
+        if index >= len(parts) or not fnmatch.fnmatchcase(name, parts[index]):
+            return None
+    rest = parts[len(prefix) :]
+    return "/".join(rest) if rest else None
+
+
 def excluded_pathspecs(context: StepContext, folder: Path) -> list[str]:
-    """Pathspecs leaving out the policy's denied paths (they are relative to the workspace;
-    the pathspecs to the repository folder)."""
-    prefix = PurePosixPath(folder.relative_to(context.workspace.resolve()).as_posix())
+    """Pathspecs leaving out the policy's denied paths (globs relative to the workspace, made
+    relative to the repository folder)."""
+    prefix = folder.relative_to(context.workspace.resolve()).parts
     specs = []
     for pattern in context.enforced_policy.filesystem.denied_paths:
-        relative = pattern.removeprefix("./")
-        if str(prefix) != "." and not relative.startswith("**/"):
-            if not PurePosixPath(relative).is_relative_to(prefix):
-                continue
-            relative = str(PurePosixPath(relative).relative_to(prefix))
-        specs += [f":(exclude,glob){relative}", f":(exclude,glob){relative}/**"]
+        inside = _within(pattern, prefix)
+        if inside is not None:
+            specs += [f":(exclude,glob){inside}", f":(exclude,glob){inside}/**"]
     return specs
+
+
+def denied_names(context: StepContext, folder: Path, names: Iterable[str]) -> list[str]:
+    """The names (relative to the repository folder) the policy denies reading: the check the
+    pathspecs approximate, made exactly on what git reports."""
+    prefix = PurePosixPath(folder.relative_to(context.workspace.resolve()).as_posix())
+    policy = context.enforced_policy
+    return [n for n in names if check_path(policy, (prefix / n).as_posix()) is not None]
 
 
 async def run_git(

@@ -10,6 +10,7 @@ from rustchain.steps.definition import StepDefinition
 from rustchain.steps.git_runs import (
     GitParameters,
     constraints_of,
+    denied_names,
     excluded_pathspecs,
     git_failure,
     repository,
@@ -39,8 +40,11 @@ async def git_status(params: GitStatusParameters, context: StepContext) -> dict[
     result = await run_git(context, folder, ["status", "--porcelain", "--", ".", *pathspecs])
     if result.status != 0:
         raise git_failure("git status", result)
-    text = result.stdout.decode("utf-8", errors="replace")
-    return {"status": text, "clean": not text.strip(), "entries": entries(text)}
+    found = entries(result.stdout.decode("utf-8", errors="replace"))
+    denied = set(denied_names(context, folder, [e["path"] for e in found]))
+    kept = [e for e in found if e["path"] not in denied]
+    text = "".join(f"{e['index']}{e['worktree']} {e['path']}\n" for e in kept)
+    return {"status": text, "clean": not kept, "entries": kept}
 
 
 STEP_TYPE = StepDefinition(

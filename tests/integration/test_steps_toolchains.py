@@ -3,6 +3,7 @@ sandbox: no network, nothing outside the workspace but the toolchain's own folde
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import shutil
@@ -15,10 +16,11 @@ import pytest
 
 from rustchain.domain.policy import Policy
 from rustchain.domain.policy_toolchains import ToolchainPolicy
+from rustchain.steps.confined_runs import run_confined
 from rustchain.steps.runtime import PolicyRefusedError, StepRunError
 from rustchain.steps.sandboxing import SANDBOX_PATH
 from rustchain.steps.toolchain_runs import DIRS_SETTING, ENV_SETTING, PATH_SETTING
-from tests.integration.sandbox_helpers import MECHANISMS
+from tests.integration.sandbox_helpers import MECHANISMS, sandboxed_context
 from tests.integration.stepsa_helpers import run_step
 
 GRANTED = Policy(toolchains=ToolchainPolicy(allowed=["rust", "node", "python", "go"]))
@@ -153,3 +155,34 @@ def test_toolchains_are_refused_unless_the_policy_grants_them(tmp_path: Path) ->
         run_step("compile_code", tmp_path, policy=GRANTED, path="..", language="python")
     with pytest.raises(StepRunError, match="language"):
         run_step("compile_code", tmp_path, policy=GRANTED, path=".", language="cobol")
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_toolchain_folders_are_shown_read_only_and_missing_ones_skipped(
+    tmp_path: Path, mechanism: str
+) -> None:
+    workspace, toolchain = tmp_path / "ws", tmp_path / "toolchain"
+    workspace.mkdir()
+    toolchain.mkdir()
+    (toolchain / "version").write_text("1.0\n")
+    context = sandboxed_context(workspace, mechanism=mechanism)
+    script = f"cat {toolchain}/version; echo changed > {toolchain}/version || echo refused"
+
+    result = asyncio.run(
+        run_confined(
+            context,
+            ["sh", "-c", script],
+            workspace,
+            {"PATH": SANDBOX_PATH},
+            what="sh",
+            read_only=[toolchain, tmp_path / "missing"],
+        )
+    )
+
+    unlisted = asyncio.run(
+        run_confined(context, ["cat", f"{toolchain}/version"], workspace, {}, what="cat")
+    )
+
+    assert result.stdout.decode().split() == ["1.0", "refused"]
+    assert (toolchain / "version").read_text() == "1.0\n"
+    assert unlisted.status != 0 and b"1.0" not in unlisted.stdout

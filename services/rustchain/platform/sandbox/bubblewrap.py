@@ -96,7 +96,7 @@ def sandbox_arguments(
         args += ["--ro-bind-try", file, file]
     args += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
     for readable in read_only:
-        args += ["--ro-bind", str(readable), str(readable)]
+        args += ["--ro-bind-try", str(readable), str(readable)]  # a missing one is skipped
     # After /tmp, so that a workspace under /tmp is seen through the private one.
     args += ["--bind", str(workspace), str(workspace), "--chdir", str(cwd)]
     return args

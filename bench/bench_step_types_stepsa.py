@@ -133,6 +133,6 @@ def main() -> None:
             ms = asyncio.run(_median_ms(step_type, parameters, context, runs, label))
             base = ms if base is None else base
             print(
-                f"{label:<22} {ms:9.3f} ms/step (median of {runs}; noop {base:.3f} ms, "
+                f"{label:<22} {ms:10.4f} ms/step (median of {runs}; noop {base:.4f} ms, "
                 f"sandbox {sandbox.name})"
             )

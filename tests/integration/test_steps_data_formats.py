@@ -52,6 +52,12 @@ def test_parse_xml_refuses_entity_expansion_and_external_entities(tmp_path: Path
             run_step("parse_xml", tmp_path, content=hostile)
 
 
+def test_parse_xml_refuses_documents_nested_deeper_than_its_bound(tmp_path: Path) -> None:
+    assert run_step("parse_xml", tmp_path, content="<a>" * 100 + "</a>" * 100)["valid"]
+    with pytest.raises(StepRunError, match="more than 100 deep"):
+        run_step("parse_xml", tmp_path, content="<a>" * 50_000 + "</a>" * 50_000)
+
+
 def test_parse_xml_runtime_refuses_paths_the_policy_denies(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("<a>s</a>")
 

@@ -36,6 +36,18 @@ class ParseXmlParameters(BaseModel):
 
 
 MAX_TEXT = 10 * 1024 * 1024
+# The tree is the step's output, recorded as JSON: deeper documents are refused, not truncated.
+MAX_DEPTH = 100
+
+
+def depth(root: ElementTree.Element) -> int:
+    """How deeply elements nest (the root alone is 1), found without recursion."""
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        element, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in element)
+    return deepest
 
 
 def local_name(tag: str) -> str:
@@ -80,14 +92,14 @@ async def parse_xml(params: ParseXmlParameters, context: StepContext) -> dict[st
     text = source_text(context, params.content, params.path, MAX_TEXT)
     try:
         root = fromstring(text)
+        if depth(root) > MAX_DEPTH:
+            raise StepRunError(f"the XML nests elements more than {MAX_DEPTH} deep")
         elements = flat_elements(root)
         tree = element_tree(root)
     except ElementTree.ParseError as error:
         raise StepRunError(f"invalid XML: {error}") from None
     except DefusedXmlException as error:
         raise StepRunError(f"XML refused: {error} (entities and DTDs are not expanded)") from None
-    except RecursionError:
-        raise StepRunError("the XML is nested too deeply to return as a tree") from None
     return {"root": tree, "elements": elements, "element_count": len(elements), "valid": True}
 
 

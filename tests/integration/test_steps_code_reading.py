@@ -12,7 +12,7 @@ from rustchain.domain.policy import Policy
 from rustchain.steps.code_functions import LANGUAGES
 from rustchain.steps.extract_functions import Language
 from rustchain.steps.runtime import PolicyRefusedError, StepRunError, WorkspaceEscapeError
-from tests.integration.stepsa_helpers import run_step
+from tests.integration.step_run_helpers import run_step
 
 SOURCES = {
     "src/calc.py": 'class Calc:\n    def add(self, a, b):\n        """Add two numbers."""\n'

@@ -11,7 +11,7 @@ import pytest
 
 from rustchain.domain.policy import FilesystemPolicy, Policy
 from rustchain.steps.runtime import PolicyRefusedError, StepRunError, WorkspaceEscapeError
-from tests.integration.stepsa_helpers import run_step
+from tests.integration.step_run_helpers import run_step
 
 
 def _tree(workspace: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from rustchain.domain.policy import Policy
 from rustchain.steps.runtime import PolicyRefusedError, StepRunError, WorkspaceEscapeError
-from tests.integration.stepsa_helpers import run_step
+from tests.integration.step_run_helpers import run_step
 
 
 def test_parse_xml_gives_a_tree_and_rustchains_flat_list(tmp_path: Path) -> None:

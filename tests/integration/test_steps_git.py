@@ -12,7 +12,7 @@ from rustchain.domain.policy import FilesystemPolicy, Policy
 from rustchain.steps.git_branch import GitBranchParameters, git_branch
 from rustchain.steps.runtime import PolicyRefusedError, StepRunError, WorkspaceEscapeError
 from tests.integration.sandbox_helpers import MECHANISMS, sandboxed_context
-from tests.integration.stepsa_helpers import run_step
+from tests.integration.step_run_helpers import run_step
 
 AUTHOR = {"author_name": "Test", "author_email": "test@example.org"}
 

@@ -21,7 +21,7 @@ from rustchain.steps.runtime import PolicyRefusedError, StepRunError
 from rustchain.steps.sandboxing import SANDBOX_PATH
 from rustchain.steps.toolchain_runs import DIRS_SETTING, ENV_SETTING, PATH_SETTING
 from tests.integration.sandbox_helpers import MECHANISMS, sandboxed_context
-from tests.integration.stepsa_helpers import run_step
+from tests.integration.step_run_helpers import run_step
 
 GRANTED = Policy(toolchains=ToolchainPolicy(allowed=["rust", "node", "python", "go"]))
 

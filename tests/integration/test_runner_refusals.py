@@ -48,6 +48,14 @@ FILE_STEPS = [
     ("copy_file", "destination", {"source": "a.txt"}),
     ("move_file", "source", {"destination": "b.txt"}),
     ("validate_schema", "schema_path", {"data": 1}),
+    ("parse_xml", "path", {}),
+    ("csv_process", "path", {}),
+    ("compress", "source", {"destination": "a.tar"}),
+    ("compress", "destination", {"source": "."}),
+    ("extract_functions", "path", {}),
+    ("generate_docs", "output", {"content": "def f(): pass", "language": "python"}),
+    ("git_status", "path", {}),
+    ("compile_code", "path", {"language": "python"}),
 ]
 
 

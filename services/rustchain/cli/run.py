@@ -51,6 +51,7 @@ from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
 from rustchain.platform.mission_files import compile_file
 from rustchain.platform.sandbox.selection import LazySandbox
 from rustchain.steps import default_registry
+from rustchain.steps.toolchain_runs import TOOLCHAIN_SETTINGS_PREFIX
 from rustchain.verifier.policy_files import (
     POLICIES_FOLDER,
     PolicyFileError,
@@ -177,7 +178,11 @@ def _run_here(
             home / "workspaces",
             memory_for=lambda t: TenantMemory(memory, t),
             listener=Progress(console),
-            settings={k: v for k, v in os.environ.items() if k.startswith("RUSTCHAIN_LLM_")},
+            settings={
+                k: v
+                for k, v in os.environ.items()
+                if k.startswith(("RUSTCHAIN_LLM_", TOOLCHAIN_SETTINGS_PREFIX))
+            },
             policy_for=lambda _tenant: policy,
             quotas=TenantQuotas.from_settings(os.environ),
             sandbox=LazySandbox(os.environ),

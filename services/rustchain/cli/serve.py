@@ -52,6 +52,7 @@ from rustchain.platform.signing_keys import (
 )
 from rustchain.steps import default_registry
 from rustchain.steps.runtime import MemoryClient
+from rustchain.steps.toolchain_runs import TOOLCHAIN_SETTINGS_PREFIX
 from rustchain.trainer.consuming import consume_until
 from rustchain.trainer.servicer import TrainerServicer
 from rustchain.trainer.servicer import binding as trainer_binding
@@ -161,7 +162,11 @@ def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
         default_registry(),
         home / "workspaces",
         memory_for=memory_for,
-        settings={k: v for k, v in environ.items() if k.startswith(LLM_SETTINGS_PREFIX)},
+        settings={
+            k: v
+            for k, v in environ.items()
+            if k.startswith((LLM_SETTINGS_PREFIX, TOOLCHAIN_SETTINGS_PREFIX))
+        },
         policy_for=policies,
         quotas=TenantQuotas.from_settings(environ),
         sandbox=sandbox,

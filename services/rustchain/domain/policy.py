@@ -17,6 +17,7 @@ from rustchain.domain.model_errors import validate_node
 from rustchain.domain.plan import canonical_json
 from rustchain.domain.policy_patterns import PatternError, any_glob, exact_regex
 from rustchain.domain.policy_remote import FtpPolicy, SshPolicy
+from rustchain.domain.policy_toolchains import ToolchainPolicy
 from rustchain.domain.program_models import MODELS
 from rustchain.domain.source import NodeKind
 from rustchain.domain.yaml_reader import read_source
@@ -240,6 +241,7 @@ class Policy(BaseModel):
     # Machines steps log in to (stepsc: ssh_execute, ftp_upload, ftp_download); none by default.
     ssh: SshPolicy = Field(default_factory=SshPolicy)
     ftp: FtpPolicy = Field(default_factory=FtpPolicy)
+    toolchains: ToolchainPolicy = Field(default_factory=ToolchainPolicy)
 
     @property
     def content_hash(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from rustchain.domain.command_rules import CommandRules
+from rustchain.domain.git_refs import GIT_BRANCH_RULE
 from rustchain.domain.network_hosts import NONCANONICAL_HOST
 from rustchain.domain.policy import Policy, SinkCategory
 from rustchain.domain.policy_languages import WORD as _WORD
@@ -60,6 +61,8 @@ class Sink(StrEnum):
     FTP_USER = "ftp_user"
     FTP_PLAIN = "ftp_plain"
     CREDENTIAL = "credential"
+    GIT_BRANCH = "git_branch"  # a branch name given to git
+    TOOLCHAIN = "toolchain"  # a language whose toolchain a code step runs
 
 
 SINK_CATEGORY: dict[Sink, SinkCategory | None] = {
@@ -84,6 +87,8 @@ SINK_CATEGORY: dict[Sink, SinkCategory | None] = {
     Sink.FTP_USER: None,
     Sink.FTP_PLAIN: None,
     Sink.CREDENTIAL: None,
+    Sink.GIT_BRANCH: "command",
+    Sink.TOOLCHAIN: "command",
 }
 
 
@@ -225,6 +230,14 @@ class CompiledPolicy:
                     ),
                     "sets an environment variable the policy does not allow "
                     "(commands.allowed_environment, commands.denied_environment)",
+                ),
+            ),
+            Sink.GIT_BRANCH: (GIT_BRANCH_RULE,),
+            Sink.TOOLCHAIN: (
+                Rule(
+                    "toolchains.allowed",
+                    complement(union(*(literal(t) for t in policy.toolchains.allowed))),
+                    "runs a toolchain the policy does not grant (toolchains.allowed)",
                 ),
             ),
             Sink.TOOL: (

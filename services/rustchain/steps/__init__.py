@@ -14,21 +14,35 @@ from rustchain.steps import (
     agent,
     chain,
     command,
+    compile_code,
+    compress,
     copy_file,
     create_file,
+    csv_process,
     delete_file,
     edit_file,
+    extract_functions,
     file_search,
+    format_code,
+    generate_docs,
+    git_branch,
+    git_commit,
+    git_diff,
+    git_merge,
+    git_status,
     http,
+    lint_code,
     list_directory,
     llm,
     move_file,
     noop,
     parse_json,
+    parse_xml,
     parse_yaml,
     rag_add,
     rag_query,
     read_file,
+    run_tests,
     tool,
     validate_schema,
 )
@@ -59,6 +73,20 @@ BUILT_IN: tuple[StepType, ...] = (
     parse_yaml.STEP_TYPE,
     validate_schema.STEP_TYPE,
     *(m.STEP_TYPE for m in REMOTE_MODULES),
+    parse_xml.STEP_TYPE,
+    csv_process.STEP_TYPE,
+    git_commit.STEP_TYPE,
+    git_branch.STEP_TYPE,
+    git_merge.STEP_TYPE,
+    git_status.STEP_TYPE,
+    git_diff.STEP_TYPE,
+    compress.STEP_TYPE,
+    extract_functions.STEP_TYPE,
+    generate_docs.STEP_TYPE,
+    compile_code.STEP_TYPE,
+    run_tests.STEP_TYPE,
+    format_code.STEP_TYPE,
+    lint_code.STEP_TYPE,
 )
 
 _USE_COMMAND = "run the program with a 'command' step instead"
@@ -70,16 +98,6 @@ REFUSED: dict[str, str] = {
     **{
         name: f"RustChain-Python does not run '{name}' steps yet; {_USE_COMMAND}"
         for name in (
-            "compile_code",
-            "run_tests",
-            "format_code",
-            "lint_code",
-            "git_commit",
-            "git_branch",
-            "git_merge",
-            "git_status",
-            "git_diff",
-            "compress",
             "db_backup",
             "db_migrate",
         )
@@ -87,10 +105,6 @@ REFUSED: dict[str, str] = {
     **{
         name: f"RustChain-Python does not run '{name}' steps yet"
         for name in (
-            "parse_xml",
-            "csv_process",
-            "extract_functions",
-            "generate_docs",
             "sql_query",
             "redis_set",
             "redis_get",
@@ -120,6 +134,9 @@ def constraint_generators() -> dict[str, ConstraintGenerator]:
         *(http, list_directory, llm, move_file, noop, parse_json, parse_yaml, rag_add),
         *(rag_query, read_file, tool, validate_schema),
         *REMOTE_MODULES,
+        *(parse_xml, csv_process, git_commit, git_branch, git_merge, git_status, git_diff),
+        *(compress, extract_functions, generate_docs),
+        *(compile_code, run_tests, format_code, lint_code),
     )
     generators: dict[str, ConstraintGenerator] = {m.STEP_TYPE.name: m.CONSTRAINTS for m in modules}
     for step_type in plugin_step_types():

@@ -42,6 +42,8 @@ class SandboxedProgram:
     max_output_bytes: int
     limits: CommandLimits = field(default_factory=CommandLimits)
     network: NetworkGrant | None = None  # None: no network at all
+    # Folders outside /usr the program may read (a toolchain's installation), never write.
+    read_only: Sequence[Path] = ()
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import resource
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,11 @@ def _generated_etc() -> Path:
     return folder
 
 
-def sandbox_arguments(workspace: Path, cwd: Path, tmp_bytes: int) -> list[str]:
-    """bwrap's options for a program that sees the workspace (read-write), /usr and no more."""
+def sandbox_arguments(
+    workspace: Path, cwd: Path, tmp_bytes: int, read_only: Sequence[Path] = ()
+) -> list[str]:
+    """bwrap's options for a program that sees the workspace (read-write), /usr, the folders of
+    `read_only` (a toolchain's installation) and no more."""
     args = ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     args += ["--ro-bind", "/usr", "/usr"]
     for folder in _ROOT_FOLDERS:
@@ -91,6 +95,8 @@ def sandbox_arguments(workspace: Path, cwd: Path, tmp_bytes: int) -> list[str]:
     for file in _HOST_ETC:
         args += ["--ro-bind-try", file, file]
     args += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    for readable in read_only:
+        args += ["--ro-bind-try", str(readable), str(readable)]  # a missing one is skipped
     # After /tmp, so that a workspace under /tmp is seen through the private one.
     args += ["--bind", str(workspace), str(workspace), "--chdir", str(cwd)]
     return args
@@ -193,7 +199,7 @@ class BubblewrapSandbox:
         self, program: SandboxedProgram, argv: list[str], extra: list[str]
     ) -> ProgramResult:
         options = sandbox_arguments(
-            program.workspace, program.cwd, program.limits.file_size_mb * _MIB
+            program.workspace, program.cwd, program.limits.file_size_mb * _MIB, program.read_only
         )
         options += extra
         if len(options) + len(argv) + 5 > MAX_ARGUMENTS:

@@ -9,6 +9,7 @@ it kills the whole tree, found through /proc, before it exits with the program's
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import resource
 import signal
@@ -46,6 +47,7 @@ _READ_WRITE_FILES = ("/dev/null", "/dev/full")
 CONFIG_FIELDS = (
     *("parent", "abi", "workspace", "tmp", "cwd"),
     *("cpu_seconds", "memory_mb", "processes", "file_size_mb", "open_files"),
+    "read_only",  # JSON: folders the program may read besides the system's (a toolchain)
 )
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -134,6 +136,7 @@ def _confine_and_exec(config: dict[str, str], program: list[str]) -> NoReturn:
         _prctl(_PR_SET_NO_NEW_PRIVS, 1)
         _drop_capabilities()
         grants = [(path, READ_ONLY) for path in _READ_ONLY]
+        grants += [(path, READ_ONLY) for path in json.loads(config["read_only"])]
         grants += [(path, READ_FILE | WRITE_FILE) for path in _READ_WRITE_FILES]
         grants += [(config["workspace"], READ_WRITE), (config["tmp"], READ_WRITE)]
         restrict_to(grants, int(config["abi"]))

@@ -8,6 +8,7 @@ so a network grant is refused here.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -80,6 +81,7 @@ class LandlockSandbox:
             "tmp": tmp,
             "cwd": program.cwd,
             **program.limits.model_dump(),
+            "read_only": json.dumps([str(p) for p in program.read_only]),
         }
         package_root = str(Path(rustchain.__file__).resolve().parent.parent)
         argv = [sys.executable, "-I", "-S", "-c", _BOOT, package_root]

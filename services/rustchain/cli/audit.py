@@ -22,7 +22,6 @@ from rustchain.audit.history import (
 )
 from rustchain.audit.jetstream import stream_events
 from rustchain.cli import exit_codes
-from rustchain.cli.app import app
 from rustchain.cli.audit_checkpoints import export_logs, verify_export_logs, verify_store_logs
 from rustchain.cli.events import resolve_nats_url as nats_url_of
 from rustchain.domain.audit import timeline, verify_history
@@ -46,7 +45,7 @@ def _events(tenant: str, mission_id: str | None) -> list[EventEnvelope]:
         _fail(f"cannot read the event stores: {error}", exit_codes.UNREACHABLE)
 
 
-@app.group()
+@click.group()
 def audit() -> None:
     """Replay, verify and export mission histories, without re-running anything."""
 

@@ -16,7 +16,6 @@ import nats.js.errors
 from eventsourcing.persistence import PersistenceError
 
 from rustchain.cli import exit_codes
-from rustchain.cli.app import app
 from rustchain.domain.checkpoint import Checkpoint
 from rustchain.domain.event_names import (
     EventNameError,
@@ -126,7 +125,7 @@ async def _print_events(
         await client.close()
 
 
-@app.group(invoke_without_command=True)
+@click.group(invoke_without_command=True)
 @click.option("--tenant", help="The tenant whose events to read.")
 @click.option("--mission", help="Only this mission's events ('_' for events of no mission).")
 @click.option("--follow", is_flag=True, help="Keep printing new events as they arrive.")

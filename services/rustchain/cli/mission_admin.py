@@ -15,7 +15,6 @@ from rich.console import Console
 from rich.table import Table
 
 from rustchain.cli import exit_codes
-from rustchain.cli.app import app
 from rustchain.cli.remote_run import deployment_endpoints
 from rustchain.domain.mission_run import MissionRun
 from rustchain.executor.application import ExecutorApplication
@@ -139,7 +138,7 @@ def _show(view: MissionView) -> None:
         console.print(f"output {name}: {value if isinstance(value, str) else json.dumps(value)}")
 
 
-@app.command()
+@click.command()
 @click.argument("mission_id")
 @click.option("--tenant", default="default", show_default=True, help="The mission's tenant.")
 def status(mission_id: str, tenant: str) -> None:
@@ -156,7 +155,7 @@ def status(mission_id: str, tenant: str) -> None:
         _show(_from_run(mission_id, run))
 
 
-@app.command()
+@click.command()
 @click.option("--tenant", default="default", show_default=True, help="Whose missions.")
 def missions(tenant: str) -> None:
     """List a tenant's missions, oldest first, with their status."""
@@ -184,7 +183,7 @@ def missions(tenant: str) -> None:
     Console(highlight=False).print(table)
 
 
-@app.command()
+@click.command()
 @click.argument("mission_id")
 @click.option("--tenant", default="default", show_default=True, help="The mission's tenant.")
 @click.option("--reason", default="cancelled from the command line", help="Recorded with it.")

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from rustchain.cli import exit_codes
-from rustchain.cli.app import app
 from rustchain.domain.compiler import Compilation
 from rustchain.domain.mission_schema import mission_json_schema
-from rustchain.domain.plan import Plan
 from rustchain.platform.mission_files import compile_file
 from rustchain.steps import default_registry
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from rustchain.domain.plan import Plan
 
 
 def _print_diagnostics(compilation: Compilation) -> None:
@@ -23,7 +25,7 @@ def _print_diagnostics(compilation: Compilation) -> None:
         click.echo(diagnostic.render(), err=True)
 
 
-@app.command()
+@click.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 def validate(files: tuple[str, ...]) -> None:
     """Check mission files; print every problem as FILE:LINE:COL: error: MESSAGE."""
@@ -42,6 +44,8 @@ def validate(files: tuple[str, ...]) -> None:
 
 
 def _plan_table(plan: Plan) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"{plan.mission_name} (version {plan.mission_version})", show_lines=False)
     table.add_column("level", justify="right")
     table.add_column("steps that may run in parallel")
@@ -52,7 +56,7 @@ def _plan_table(plan: Plan) -> Table:
     return table
 
 
-@app.command()
+@click.command()
 @click.argument("file")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the plan as stable JSON with its hash."
@@ -67,6 +71,9 @@ def plan(file: str, as_json: bool) -> None:
     if as_json:
         click.echo(result.to_json())
         return
+    # rich is for the verbs that draw tables, not for `validate`.
+    from rich.console import Console
+
     console = Console(highlight=False)
     console.print(_plan_table(result))
     path = " -> ".join(result.critical_path)
@@ -74,7 +81,7 @@ def plan(file: str, as_json: bool) -> None:
     console.print(f"plan hash: {result.content_hash}")
 
 
-@app.command()
+@click.command()
 def schema() -> None:
     """Print the JSON Schema of the mission format, for editors."""
     document = mission_json_schema(default_registry())

@@ -20,7 +20,6 @@ from rich.console import Console
 from rich.table import Table
 
 from rustchain.cli import exit_codes
-from rustchain.cli.app import app
 from rustchain.domain.bindings import VariableBindingError, bind_variables
 from rustchain.domain.event_chain import verify_chain
 from rustchain.domain.event_names import EventNameError
@@ -103,7 +102,7 @@ class Progress:
         return None
 
 
-@app.command()
+@click.command()
 @click.argument("file")
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set a variable.")
 @click.option("--tenant", default="default", show_default=True, help="The tenant to run as.")

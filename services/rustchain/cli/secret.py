@@ -6,7 +6,6 @@ import sys
 
 import click
 
-from rustchain.cli.app import app
 from rustchain.domain.event_names import EventNameError
 from rustchain.platform.secret_store import FileSecretStore, SecretNameError
 
@@ -19,7 +18,7 @@ def _usage(action: str, error: ValueError) -> click.UsageError:
     return click.UsageError(f"cannot {action}: {error}")
 
 
-@app.group()
+@click.group()
 def secret() -> None:
     """Keep a tenant's secrets: missions use them as {secrets.NAME}.
 

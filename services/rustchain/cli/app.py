@@ -34,6 +34,7 @@ VERBS: Mapping[str, str] = {
 }
 """Each verb's command, as `module:attribute`."""
 
+
 class LazyGroup(click.Group):
     """A group whose subcommands are imported from their modules on first use."""
 

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rustchain.cli import exit_codes
+from rustchain.cli.common import tenant_option
 from rustchain.cli.remote_run import deployment_endpoints
 from rustchain.domain.mission_run import MissionRun
 from rustchain.executor.application import ExecutorApplication
@@ -140,7 +141,7 @@ def _show(view: MissionView) -> None:
 
 @click.command()
 @click.argument("mission_id")
-@click.option("--tenant", default="default", show_default=True, help="The mission's tenant.")
+@tenant_option("The mission's tenant.")
 def status(mission_id: str, tenant: str) -> None:
     """Show a mission's state: each step's status, attempts and errors, and its outputs."""
     if deployment_endpoints() is not None:
@@ -156,7 +157,7 @@ def status(mission_id: str, tenant: str) -> None:
 
 
 @click.command()
-@click.option("--tenant", default="default", show_default=True, help="Whose missions.")
+@tenant_option("Whose missions.")
 def missions(tenant: str) -> None:
     """List a tenant's missions, oldest first, with their status."""
     views: list[MissionView] = []
@@ -185,7 +186,7 @@ def missions(tenant: str) -> None:
 
 @click.command()
 @click.argument("mission_id")
-@click.option("--tenant", default="default", show_default=True, help="The mission's tenant.")
+@tenant_option("The mission's tenant.")
 @click.option("--reason", default="cancelled from the command line", help="Recorded with it.")
 def cancel(mission_id: str, tenant: str, reason: str) -> None:
     """Stop a mission: nothing new starts, pending steps are skipped."""

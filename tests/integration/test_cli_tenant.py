@@ -23,7 +23,7 @@ def test_a_tenant_token_runs_and_lists_as_its_tenant_and_refuses_another(tmp_pat
     with services_in_thread(tmp_path, SERVICES) as endpoints:
         write_endpoints(tmp_path, Endpoints(endpoints, pid=os.getpid()))
 
-        ran = rustchain(tmp_path, "--token", alpha, "run", "missions/hello.yaml", "--var", "who=Ada")
+        ran = rustchain(tmp_path, "--token", alpha, "run", "missions/hello.yaml", "--var", "who=A")
         listed = rustchain(tmp_path, "--token", alpha, "missions")
         refused = rustchain(tmp_path, "--token", alpha, "missions", "--tenant", "beta")
 

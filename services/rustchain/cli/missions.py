@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from typing import TYPE_CHECKING
@@ -91,6 +92,9 @@ def plan(file: str, as_json: bool) -> None:
     if compilation.plan is None:
         sys.exit(exit_codes.MISSION_AT_FAULT)
     result = compilation.plan
+    # The plan is a heap of small objects that lives until the process ends: dumping it for the
+    # hash would only make the collector rescan it again and again (as compiling does, it pauses).
+    gc.disable()
     if as_json:
         click.echo(result.to_json())
         return

@@ -75,8 +75,15 @@ def main() -> None:
         print(f"{'command':<40} {'wall':>8} {'cpu':>8} {'goal':>7}")
         for name, argv, goal in figures:
             wall, cpu = _median(argv, env, repeats=3 if "plan" in name else REPEATS)
-            verdict = "meets" if wall < goal else "MISSES"
-            print(f"{name:<40} {wall:>6.3f} s {cpu:>6.3f} s {goal:>5.2f} s  {verdict} the goal")
+            # On a machine shared with other work, wall time waits for a core; CPU time does not.
+            verdict = (
+                "meets the goal"
+                if wall < goal
+                else "MISSES the goal in wall time; meets it in CPU time (a busy machine)"
+                if cpu < goal
+                else "MISSES the goal"
+            )
+            print(f"{name:<40} {wall:>6.3f} s {cpu:>6.3f} s {goal:>5.2f} s  {verdict}")
         print(
             f"{'old path: every verb imported (+grpc)':<40} {old_wall:>6.3f} s {old_cpu:>6.3f} s"
             "          what --version and validate paid before, before any work"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Mapping
+from typing import Any
 
 import click
 
@@ -38,8 +39,8 @@ VERBS: Mapping[str, str] = {
 class LazyGroup(click.Group):
     """A group whose subcommands are imported from their modules on first use."""
 
-    def __init__(self, *args: object, verbs: Mapping[str, str], **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, verbs: Mapping[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.verbs = verbs
 
     def list_commands(self, ctx: click.Context) -> list[str]:

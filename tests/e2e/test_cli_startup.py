@@ -63,3 +63,13 @@ def test_every_verb_is_listed_and_its_module_loads() -> None:
     for verb in VERBS:
         assert CliRunner().invoke(app, [verb, "--help"]).exit_code == 0, verb
         assert f"  {verb} " in listed.output
+
+
+def test_the_shared_helpers_load_no_grpc_nats_or_solver() -> None:
+    probe = "import sys, rustchain.cli.common; print(' '.join(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+
+    loaded = [m for m in result.stdout.split() if m.split(".")[0] in HEAVY]
+    assert loaded == []

@@ -12,9 +12,7 @@ from typing import NoReturn, TypeVar
 import click
 
 from rustchain.cli import exit_codes
-from rustchain.platform.deployment import EndpointsError, configured_endpoints, process_alive
 from rustchain.platform.home import rustchain_home
-from rustchain.platform.nats_server import NATS_URL_VARIABLE, external_nats_url
 
 DEFAULT_TENANT = "default"
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
@@ -100,6 +98,10 @@ def nats_url(explicit: str | None) -> str:
 def home_nats_url(explicit: str | None = None) -> tuple[str | None, str]:
     """The NATS of this home's own deployment (--nats-url, else NATS_URL, else the running
     deployment's endpoints), or None and why there is none: never whatever else listens."""
+    # Imported here: the NATS client behind them is for the verbs that read JetStream.
+    from rustchain.platform.deployment import EndpointsError, configured_endpoints, process_alive
+    from rustchain.platform.nats_server import NATS_URL_VARIABLE, external_nats_url
+
     if explicit:
         return explicit, "--nats-url"
     external = external_nats_url()

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from rich.console import Console
@@ -22,9 +21,10 @@ from rustchain.audit.history import (
 )
 from rustchain.audit.jetstream import stream_events
 from rustchain.cli import exit_codes
-from rustchain.cli.app import app
 from rustchain.cli.audit_checkpoints import export_logs, verify_export_logs, verify_store_logs
-from rustchain.cli.events import resolve_nats_url as nats_url_of
+from rustchain.cli.audit_log import checkpoint_command, prove_command
+from rustchain.cli.common import fail as _fail
+from rustchain.cli.common import home_nats_url, tenant_option
 from rustchain.domain.audit import timeline, verify_history
 from rustchain.domain.events import EventEnvelope
 from rustchain.domain.reexecution import NOT_RECORDED, SAME, Reexecution, reexecute, run_facts
@@ -34,11 +34,6 @@ from rustchain.platform.jetstream import NatsUnavailableError
 from rustchain.platform.nats_server import NATS_URL_VARIABLE
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"rustchain: {message}", err=True)
-    sys.exit(code)
-
-
 def _events(tenant: str, mission_id: str | None) -> list[EventEnvelope]:
     try:
         return store_events(tenant, mission_id)
@@ -46,14 +41,14 @@ def _events(tenant: str, mission_id: str | None) -> list[EventEnvelope]:
         _fail(f"cannot read the event stores: {error}", exit_codes.UNREACHABLE)
 
 
-@app.group()
+@click.group()
 def audit() -> None:
     """Replay, verify and export mission histories, without re-running anything."""
 
 
 @audit.command()
 @click.argument("mission_id")
-@click.option("--tenant", default="default", show_default=True, help="The mission's tenant.")
+@tenant_option("The mission's tenant.")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines, one fact per line.")
 def replay(mission_id: str, tenant: str, as_json: bool) -> None:
     """A mission's timeline from its recorded facts: verdict, steps, attempts, outputs."""
@@ -88,15 +83,25 @@ def replay(mission_id: str, tenant: str, as_json: bool) -> None:
 SKIPPED = "the JetStream comparison was skipped"
 
 
+def _jetstream_url(nats_url: str | None, required: bool) -> tuple[str | None, str]:
+    """The NATS of this home's deployment to compare with, or None and the line saying it was
+    skipped: a local home is never compared with whatever else listens on this machine."""
+    url, source = home_nats_url(nats_url)
+    if url is not None:
+        return url, ""
+    if required:
+        _fail(
+            f"--jetstream: no JetStream to compare with: {source}; start the deployment"
+            " (`rustchain up`) or pass --nats-url",
+            exit_codes.UNREACHABLE,
+        )
+    return None, f"{SKIPPED}: {source}"
+
+
 def _compare_with_jetstream(
-    events: list[EventEnvelope],
-    tenant: str,
-    mission_id: str | None,
-    nats_url: str | None,
-    required: bool,
+    events: list[EventEnvelope], tenant: str, mission_id: str | None, url: str, required: bool
 ) -> tuple[list[str], str]:
     """Problems found comparing the stores with JetStream, and one line on what was compared."""
-    url = nats_url_of(nats_url)
     try:
         streamed = stream_events(url, tenant, mission_id)
     except NatsUnavailableError as error:
@@ -116,7 +121,7 @@ def _compare_with_jetstream(
 
 @audit.command(name="verify")
 @click.argument("mission_id", required=False)
-@click.option("--tenant", default="default", show_default=True, help="Whose history.")
+@tenant_option("Whose history.")
 @click.option(
     "--export",
     "export_dir",
@@ -128,7 +133,8 @@ def _compare_with_jetstream(
     "jetstream",
     default=None,
     help="Require the comparison of the stores with JetStream (exit 3 if NATS is unreachable),"
-    " or skip it. Default: compare when NATS is reachable, else say it was skipped.",
+    " or skip it. Default: compare with the JetStream of this home's deployment (or --nats-url,"
+    " NATS_URL) when it is reachable, else say it was skipped.",
 )
 @click.option("--nats-url", help=f"The NATS server (default: ${NATS_URL_VARIABLE}).")
 @click.option(
@@ -148,6 +154,7 @@ def verify_history_command(
     """Prove a history whole and untouched, as JetStream holds it, and every run verified SAFE."""
     problems: list[str] = []
     compared = "JetStream not compared (--no-jetstream)"
+    url: str | None = None
     if export_dir is not None:
         if jetstream:
             raise click.UsageError("--jetstream compares the stores; an export is verified offline")
@@ -158,16 +165,17 @@ def verify_history_command(
         proven, log_problems = verify_export_logs(export_dir, events, checkpoint_file)
     else:
         events = _events(tenant, mission_id)
-        published = None if jetstream is False else nats_url_of(nats_url)
-        proven, log_problems = verify_store_logs(tenant, checkpoint_file, published)
+        if jetstream is not False:
+            url, compared = _jetstream_url(nats_url, bool(jetstream))
+        proven, log_problems = verify_store_logs(tenant, checkpoint_file, url)
     problems += log_problems
     for line in proven:
         click.echo(line, err=True)
     problems += [finding.describe() for finding in verify_history(events)]
     agree = ""
-    if export_dir is None and jetstream is not False:
+    if url is not None:
         streamed, compared = _compare_with_jetstream(
-            events, tenant, mission_id, nats_url, bool(jetstream)
+            events, tenant, mission_id, url, bool(jetstream)
         )
         problems += streamed
         agree = "" if compared.startswith(SKIPPED) else ", the stores and JetStream agree"
@@ -198,7 +206,7 @@ def _moment(text: str | None) -> datetime | None:
 
 
 @audit.command()
-@click.option("--tenant", required=True, help="Whose history.")
+@tenant_option("Whose history.", required=True)
 @click.option("--since", help="Missions started at or after this ISO time.")
 @click.option("--until", help="Missions started before this ISO time.")
 @click.option(
@@ -252,7 +260,7 @@ def _print_reexecution(report: Reexecution) -> None:
 
 @audit.command(name="reexecute")
 @click.argument("mission_id")
-@click.option("--tenant", default="default", show_default=True, help="The mission's tenant.")
+@tenant_option("The mission's tenant.")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines, one attempt or step per line.")
 def reexecute_command(mission_id: str, tenant: str, as_json: bool) -> None:
     """Re-render each recorded attempt's inputs from the facts before it; nothing is run."""
@@ -292,3 +300,8 @@ def reexecute_command(mission_id: str, tenant: str, as_json: bool) -> None:
         " no side effect run",
         err=as_json,
     )
+
+
+# `audit checkpoint` and `audit prove` live in their own module.
+audit.add_command(checkpoint_command)
+audit.add_command(prove_command)

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
-from typing import NoReturn
 
-import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from rustchain.audit.history import AUDITED_STORES
@@ -25,6 +22,7 @@ from rustchain.audit.log_proofs import (
     read_tenant_log,
 )
 from rustchain.cli import exit_codes
+from rustchain.cli.common import fail
 from rustchain.domain.checkpoint import Checkpoint, CheckpointError, parse_checkpoint
 from rustchain.domain.events import EventEnvelope
 from rustchain.platform.checkpoint_stream import latest_published
@@ -41,11 +39,6 @@ NO_KEY = (
 UNPROVEN = (
     "cannot prove that no event was deleted, reordered or rewritten with its hashes recomputed"
 )
-
-
-def fail(message: str, code: int) -> NoReturn:
-    click.echo(f"rustchain: {message}", err=True)
-    sys.exit(code)
 
 
 def public_key() -> Ed25519PublicKey | None:

@@ -8,13 +8,13 @@ import click
 
 from rustchain.audit.log_files import checkpoint_document
 from rustchain.cli import exit_codes
-from rustchain.cli.audit import audit
-from rustchain.cli.audit_checkpoints import fail, required_key, saved_checkpoints, store_logs
+from rustchain.cli.audit_checkpoints import required_key, saved_checkpoints, store_logs
+from rustchain.cli.common import fail, tenant_option
 from rustchain.domain.merkle_log import ProofError, verify_inclusion
 
 
-@audit.command(name="checkpoint")
-@click.option("--tenant", required=True, help="Whose log.")
+@click.command(name="checkpoint")
+@tenant_option("Whose log.", required=True)
 @click.option("--out", "out_file", type=click.Path(path_type=Path), help="Save to this file.")
 def checkpoint_command(tenant: str, out_file: Path | None) -> None:
     """The latest signed checkpoint of the tenant's log in each store: keep it to audit later."""
@@ -35,9 +35,9 @@ def checkpoint_command(tenant: str, out_file: Path | None) -> None:
     click.echo(f"to {out_file}: keep it where whoever writes the stores cannot reach it")
 
 
-@audit.command(name="prove")
+@click.command(name="prove")
 @click.argument("event_id")
-@click.option("--tenant", default="default", show_default=True, help="The event's tenant.")
+@tenant_option("The event's tenant.")
 @click.option(
     "--checkpoint",
     "checkpoint_file",

@@ -6,17 +6,18 @@ import asyncio
 import json
 import os
 import signal
-import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 import nats.js.errors
 from eventsourcing.persistence import PersistenceError
 
 from rustchain.cli import exit_codes
-from rustchain.cli.app import app
+from rustchain.cli.common import fail as _fail
+from rustchain.cli.common import nats_url as resolve_nats_url
+from rustchain.cli.common import resolve_tenant
 from rustchain.domain.checkpoint import Checkpoint
 from rustchain.domain.event_names import (
     EventNameError,
@@ -33,7 +34,6 @@ from rustchain.platform.checkpoints import (
     CheckpointSettings,
     checkpoint_periodically,
 )
-from rustchain.platform.deployment import EndpointsError, deployment_nats_url
 from rustchain.platform.event_store import (
     SQLITE_SUFFIX,
     EventStoreError,
@@ -65,23 +65,7 @@ from rustchain.platform.signing_keys import (
     token_public_key,
 )
 
-DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 T = TypeVar("T")
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"rustchain: {message}", err=True)
-    sys.exit(code)
-
-
-def resolve_nats_url(explicit: str | None) -> str:
-    """--nats-url, else NATS_URL, else the running deployment's (endpoints.json), else default."""
-    if explicit:
-        return explicit
-    try:
-        return deployment_nats_url(rustchain_home()) or DEFAULT_NATS_URL
-    except EndpointsError as error:
-        _fail(str(error), exit_codes.USAGE)
 
 
 def _run(work: Coroutine[Any, Any, T], url: str) -> T:
@@ -126,8 +110,8 @@ async def _print_events(
         await client.close()
 
 
-@app.group(invoke_without_command=True)
-@click.option("--tenant", help="The tenant whose events to read.")
+@click.group(invoke_without_command=True)
+@click.option("--tenant", help="The tenant whose events to read. Default: the token's tenant.")
 @click.option("--mission", help="Only this mission's events ('_' for events of no mission).")
 @click.option("--follow", is_flag=True, help="Keep printing new events as they arrive.")
 @click.option("--json", "as_json", is_flag=True, help="One event per line as JSON (JSON Lines).")
@@ -144,8 +128,7 @@ def events(
     """Print a tenant's events from JetStream, oldest first."""
     if ctx.invoked_subcommand is not None:
         return
-    if tenant is None:
-        raise click.UsageError("--tenant is required to read events")
+    tenant = resolve_tenant(tenant, required=True)
     try:
         validate_tenant(tenant)
         if mission is not None:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rustchain.cli import exit_codes
-from rustchain.cli.app import app
+from rustchain.cli.common import tenant_option
 from rustchain.cli.remote_run import deployment_endpoints
 from rustchain.domain.mission_run import MissionRun
 from rustchain.executor.application import ExecutorApplication
@@ -139,9 +139,9 @@ def _show(view: MissionView) -> None:
         console.print(f"output {name}: {value if isinstance(value, str) else json.dumps(value)}")
 
 
-@app.command()
+@click.command()
 @click.argument("mission_id")
-@click.option("--tenant", default="default", show_default=True, help="The mission's tenant.")
+@tenant_option("The mission's tenant.")
 def status(mission_id: str, tenant: str) -> None:
     """Show a mission's state: each step's status, attempts and errors, and its outputs."""
     if deployment_endpoints() is not None:
@@ -156,8 +156,8 @@ def status(mission_id: str, tenant: str) -> None:
         _show(_from_run(mission_id, run))
 
 
-@app.command()
-@click.option("--tenant", default="default", show_default=True, help="Whose missions.")
+@click.command()
+@tenant_option("Whose missions.")
 def missions(tenant: str) -> None:
     """List a tenant's missions, oldest first, with their status."""
     views: list[MissionView] = []
@@ -184,9 +184,9 @@ def missions(tenant: str) -> None:
     Console(highlight=False).print(table)
 
 
-@app.command()
+@click.command()
 @click.argument("mission_id")
-@click.option("--tenant", default="default", show_default=True, help="The mission's tenant.")
+@tenant_option("The mission's tenant.")
 @click.option("--reason", default="cancelled from the command line", help="Recorded with it.")
 def cancel(mission_id: str, tenant: str, reason: str) -> None:
     """Stop a mission: nothing new starts, pending steps are skipped."""

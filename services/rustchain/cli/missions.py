@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from rustchain.cli import exit_codes
-from rustchain.cli.app import app
 from rustchain.domain.compiler import Compilation
 from rustchain.domain.mission_schema import mission_json_schema
-from rustchain.domain.plan import Plan
 from rustchain.platform.mission_files import compile_file
 from rustchain.steps import default_registry
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from rustchain.domain.plan import Plan
 
 
 def _print_diagnostics(compilation: Compilation) -> None:
@@ -23,7 +26,7 @@ def _print_diagnostics(compilation: Compilation) -> None:
         click.echo(diagnostic.render(), err=True)
 
 
-@app.command()
+@click.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 def validate(files: tuple[str, ...]) -> None:
     """Check mission files; print every problem as FILE:LINE:COL: error: MESSAGE."""
@@ -41,18 +44,43 @@ def validate(files: tuple[str, ...]) -> None:
     sys.exit(exit_codes.MISSION_AT_FAULT if invalid else exit_codes.OK)
 
 
+TABLE_LEVELS = 200
+"""Up to this many levels a plan is drawn as a table; beyond, as aligned lines: rich lays out every
+cell (about a millisecond a row), so a 10,000-step chain would take seconds to print."""
+
+
+def _step_cell(plan: Plan, level: list[str], markup: bool) -> str:
+    by_id = plan.step
+    if markup:
+        return ", ".join(f"{step_id} [dim]({by_id(step_id).step_type})[/dim]" for step_id in level)
+    return ", ".join(f"{step_id} ({by_id(step_id).step_type})" for step_id in level)
+
+
 def _plan_table(plan: Plan) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"{plan.mission_name} (version {plan.mission_version})", show_lines=False)
     table.add_column("level", justify="right")
     table.add_column("steps that may run in parallel")
-    by_id = {step.id: step for step in plan.steps}
     for depth, level in enumerate(plan.levels):
-        cells = ", ".join(f"{step_id} [dim]({by_id[step_id].step_type})[/dim]" for step_id in level)
-        table.add_row(str(depth), cells)
+        table.add_row(str(depth), _step_cell(plan, level, markup=True))
     return table
 
 
-@app.command()
+def _plan_lines(plan: Plan) -> list[str]:
+    width = max(len("level"), len(str(len(plan.levels) - 1)))
+    lines = [
+        f"{plan.mission_name} (version {plan.mission_version})",
+        f"{'level':>{width}}  steps that may run in parallel",
+    ]
+    lines += [
+        f"{depth:>{width}}  {_step_cell(plan, level, markup=False)}"
+        for depth, level in enumerate(plan.levels)
+    ]
+    return lines
+
+
+@click.command()
 @click.argument("file")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the plan as stable JSON with its hash."
@@ -64,17 +92,25 @@ def plan(file: str, as_json: bool) -> None:
     if compilation.plan is None:
         sys.exit(exit_codes.MISSION_AT_FAULT)
     result = compilation.plan
+    # The plan is a heap of small objects that lives until the process ends: dumping it for the
+    # hash would only make the collector rescan it again and again (as compiling does, it pauses).
+    gc.disable()
     if as_json:
         click.echo(result.to_json())
         return
-    console = Console(highlight=False)
-    console.print(_plan_table(result))
+    if len(result.levels) <= TABLE_LEVELS:
+        # rich is for the verbs that draw tables, not for `validate`.
+        from rich.console import Console
+
+        Console(highlight=False).print(_plan_table(result))
+    else:
+        click.echo("\n".join(_plan_lines(result)))
     path = " -> ".join(result.critical_path)
-    console.print(f"critical path: {path} (at most {result.critical_path_seconds:g} s)")
-    console.print(f"plan hash: {result.content_hash}")
+    click.echo(f"critical path: {path} (at most {result.critical_path_seconds:g} s)")
+    click.echo(f"plan hash: {result.content_hash}")
 
 
-@app.command()
+@click.command()
 def schema() -> None:
     """Print the JSON Schema of the mission format, for editors."""
     document = mission_json_schema(default_registry())

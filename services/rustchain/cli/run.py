@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rustchain.cli import exit_codes
-from rustchain.cli.app import app
+from rustchain.cli.common import tenant_option
 from rustchain.domain.bindings import VariableBindingError, bind_variables
 from rustchain.domain.event_chain import verify_chain
 from rustchain.domain.event_names import EventNameError
@@ -104,10 +104,10 @@ class Progress:
         return None
 
 
-@app.command()
+@click.command()
 @click.argument("file")
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set a variable.")
-@click.option("--tenant", default="default", show_default=True, help="The tenant to run as.")
+@tenant_option("The tenant to run as.")
 @click.option(
     "--policy", "policy_path", metavar="P", help="The tenant's policy; default: the default policy."
 )

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from rustchain.cli.app import app
+from rustchain.cli.common import tenant_option
 from rustchain.domain.event_names import EventNameError
 from rustchain.platform.secret_store import FileSecretStore, SecretNameError
 
@@ -19,7 +19,7 @@ def _usage(action: str, error: ValueError) -> click.UsageError:
     return click.UsageError(f"cannot {action}: {error}")
 
 
-@app.group()
+@click.group()
 def secret() -> None:
     """Keep a tenant's secrets: missions use them as {secrets.NAME}.
 
@@ -29,7 +29,7 @@ def secret() -> None:
 
 
 @secret.command("set")
-@click.option("--tenant", required=True, help="The tenant whose secret it is.")
+@tenant_option("The tenant whose secret it is.", required=True)
 @click.argument("name")
 def set_secret(tenant: str, name: str) -> None:
     """Store NAME's value, read from standard input (one trailing newline is dropped)."""
@@ -52,7 +52,7 @@ def set_secret(tenant: str, name: str) -> None:
 
 
 @secret.command("list")
-@click.option("--tenant", required=True, help="The tenant whose secrets to name.")
+@tenant_option("The tenant whose secrets to name.", required=True)
 def list_secrets(tenant: str) -> None:
     """The names of the tenant's secrets, one a line (never their values)."""
     try:
@@ -64,7 +64,7 @@ def list_secrets(tenant: str) -> None:
 
 
 @secret.command("delete")
-@click.option("--tenant", required=True, help="The tenant whose secret it is.")
+@tenant_option("The tenant whose secret it is.", required=True)
 @click.argument("name")
 def delete_secret(tenant: str, name: str) -> None:
     """Remove NAME from the tenant's secrets."""

@@ -13,7 +13,6 @@ from pathlib import Path
 import click
 
 from rustchain.cli import exit_codes
-from rustchain.cli.app import app
 from rustchain.domain.quotas import TenantQuotas
 from rustchain.executor.application import ExecutorApplication
 from rustchain.executor.servicer import ExecutorServicer
@@ -291,7 +290,7 @@ async def _serve_until_signal(
     await serve(service, port, environ, peers, stop, announce, host, say)
 
 
-@app.command(name="serve")
+@click.command(name="serve")
 @click.argument("service", type=click.Choice(SERVICES))
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port; 0: any free one.")
 @click.option(

@@ -7,7 +7,6 @@ import re
 import click
 from pydantic import ValidationError
 
-from rustchain.cli.app import app
 from rustchain.domain.credentials import Claims, Role
 from rustchain.platform.home import rustchain_home
 from rustchain.platform.signing_keys import (
@@ -40,7 +39,7 @@ class Duration(click.ParamType[int]):
         return seconds
 
 
-@app.group()
+@click.group()
 def token() -> None:
     """Create credentials (signed with the deployment's private token key)."""
 

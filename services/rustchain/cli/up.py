@@ -12,7 +12,6 @@ from types import FrameType
 import click
 
 from rustchain.cli import exit_codes
-from rustchain.cli.app import app
 from rustchain.platform.deployment import EndpointsError, endpoints_path, running_deployment
 from rustchain.platform.deployment_supervisor import (
     SUPERVISE_INTERVAL,
@@ -29,7 +28,7 @@ def _report(message: str) -> None:
     click.echo(f"rustchain up: {message}", err=True)
 
 
-@app.command()
+@click.command()
 def up() -> None:
     """Run nats-server and every service as separate processes on loopback until stopped."""
     stop = threading.Event()

@@ -7,12 +7,11 @@ import sys
 import click
 
 from rustchain.cli import exit_codes
-from rustchain.cli.app import app
 from rustchain.verifier.policy_files import PolicyFileError, load_policy
 from rustchain.verifier.settings import DEFAULT_TIMEOUT_MS, VerifierSettings
 
 
-@app.command()
+@click.command()
 @click.argument("file")
 @click.option(
     "--policy",

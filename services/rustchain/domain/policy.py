@@ -22,7 +22,9 @@ from rustchain.domain.program_models import MODELS
 from rustchain.domain.source import NodeKind
 from rustchain.domain.yaml_reader import read_source
 
-_SECTION = ConfigDict(strict=True, extra="forbid", frozen=True)
+# Validators built on first use: every step type imports the policy's rules, but only the verbs
+# that verify or run a mission read a policy.
+_SECTION = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
 Glob = Annotated[str, Field(min_length=1)]
 AbsoluteGlob = Annotated[str, Field(min_length=2, pattern=r"^/")]
 SinkCategory = Literal["command", "path", "url"]

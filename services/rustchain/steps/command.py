@@ -17,7 +17,6 @@ from rustchain.domain.policy_checks import byte_bound, check_bytes, check_comman
 from rustchain.domain.policy_obligations import ByteUse, Obligation, Use, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.programs import run_process
 from rustchain.steps.runtime import StepContext, StepRunError
 from rustchain.steps.sandboxing import (
     SANDBOX_PATH,
@@ -183,6 +182,10 @@ async def command(params: CommandParameters, context: StepContext) -> str:
 
 async def _unconfined(program: SandboxedProgram) -> ProgramResult:
     """The policy allows running without a sandbox: same environment, no containment (unsafe)."""
+    # Imported when a step runs, not when a mission is compiled: `rustchain validate` needs no
+    # asyncio subprocess machinery.
+    from rustchain.steps.programs import run_process
+
     return await run_process(
         program.argv,
         cwd=program.cwd,

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict
 from rustchain.steps.runtime import Runner
 
 # Parameters are strict like the rest of a mission: RustChain never guessed that "30" meant 30.
-PARAMETERS = ConfigDict(strict=True, extra="ignore", frozen=True)
+# Each model's validator is built when first used, not at import: a mission uses a few of the
+# step types, and `rustchain validate` should not pay for all of them.
+PARAMETERS = ConfigDict(strict=True, extra="ignore", frozen=True, defer_build=True)
 
 
 @dataclass(frozen=True)

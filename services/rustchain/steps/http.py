@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-import httpx
 from pydantic import BaseModel, Field, field_validator
 
 from rustchain.domain.plan import PlannedStep
@@ -13,7 +12,6 @@ from rustchain.domain.policy_checks import byte_bound, check_bytes, check_url
 from rustchain.domain.policy_obligations import ByteUse, Obligation, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.network_guard import guarded_client
 from rustchain.steps.runtime import StepContext, StepRunError, read_workspace_file
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -44,6 +42,11 @@ class HttpParameters(BaseModel):
 
 async def http(params: HttpParameters, context: StepContext) -> dict[str, Any]:
     """Make the request; the output is the status, headers and body (JSON when it is JSON)."""
+    # Imported when a step runs, not when a mission is compiled: `rustchain validate` needs none.
+    import httpx
+
+    from rustchain.steps.network_guard import guarded_client
+
     context.check(check_url, params.url)
     _check_request(params)
     max_response = byte_bound(context.enforced_policy, RESPONSE_RULE)
@@ -97,6 +100,8 @@ async def http(params: HttpParameters, context: StepContext) -> dict[str, Any]:
 
 def _check_request(params: HttpParameters) -> None:
     """Refuse, naming the parameter, what httpx would raise on (not an HTTPError) at send time."""
+    import httpx
+
     try:
         port = httpx.URL(params.url).port
     except httpx.InvalidURL as error:

@@ -6,8 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from rustchain.domain.policy_checks import check_model, check_tokens
 from rustchain.steps.runtime import StepContext, StepRunError
 
@@ -60,6 +58,9 @@ async def chat(request: ChatRequest, context: StepContext) -> str:
     else:
         raise StepRunError(f"unknown LLM provider '{provider}'; use 'openai' or 'ollama'")
     headers = {"Authorization": f"Bearer {key}"} if key else {}
+    # Imported when a step runs, not when a mission is compiled: `rustchain validate` needs none.
+    import httpx
+
     try:
         async with httpx.AsyncClient(timeout=context.timeout_seconds) as client:
             response = await client.post(endpoint, json=body, headers=headers)

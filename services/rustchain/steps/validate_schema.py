@@ -6,10 +6,7 @@ import json
 import re
 from typing import Any, cast
 
-import jsonschema
 from pydantic import BaseModel, Field, model_validator
-from referencing import Registry, Resource
-from referencing.exceptions import NoSuchResource, Unresolvable
 
 from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_obligations import Obligation, text_uses
@@ -66,6 +63,11 @@ def _problems(schema: Any, data: Any) -> list[str]:
             f"the schema is not valid: a JSON Schema is an object or a boolean, not "
             f"{type(schema).__name__}"
         )
+    # Imported when a step runs, not when a mission is compiled: `rustchain validate` needs none.
+    import jsonschema
+    from referencing import Registry, Resource
+    from referencing.exceptions import NoSuchResource, Unresolvable
+
     refused: list[str] = []
 
     def retrieve(uri: str) -> Resource[Any]:

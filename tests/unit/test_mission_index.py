@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from rustchain.domain.events import EventDraft, EventEnvelope, seal
+from rustchain.domain.events import EventDraft, seal
+from rustchain.domain.fact_family import Recorded
 from rustchain.domain.mission_index import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -18,11 +19,14 @@ from rustchain.domain.mission_index import (
     PageTokenError,
     page_of,
 )
+from rustchain.domain.run_events import RUN_FACTS, RunEvent
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
-def _event(tenant: str, mission: str, version: int, kind: str, **payload: Any) -> EventEnvelope:
+def _event(
+    tenant: str, mission: str, version: int, kind: str, schema: int = 1, **payload: Any
+) -> Recorded[RunEvent]:
     draft = EventDraft(
         id=str(uuid.uuid4()),
         tenant=tenant,
@@ -31,15 +35,25 @@ def _event(tenant: str, mission: str, version: int, kind: str, **payload: Any) -
         aggregate_id=mission,
         aggregate_version=version,
         type=kind,
+        version=schema,
         occurred_at=T0,
         payload=payload,
     )
-    return seal(draft, None)
+    return RUN_FACTS.read(seal(draft, None))
 
 
-def _started(tenant: str, mission: str, name: str) -> EventEnvelope:
+def _started(tenant: str, mission: str, name: str) -> Recorded[RunEvent]:
     plan = {"mission_name": name}
-    return _event(tenant, mission, 1, "MissionStarted", plan=plan, plan_hash="h-" + mission)
+    return _event(
+        tenant,
+        mission,
+        1,
+        "MissionStarted",
+        plan=plan,
+        plan_hash="h-" + mission,
+        variables={},
+        workspace="/w/" + mission,
+    )
 
 
 def test_missions_are_listed_per_tenant_in_start_order_with_their_outcome() -> None:

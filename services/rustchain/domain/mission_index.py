@@ -1,5 +1,7 @@
 """Which missions a store holds, per tenant, and how each ended: a projection of the run facts.
 
+It reads facts as `RUN_FACTS` gives them (upcast and typed), never a stored payload.
+
 Folded event by event, so that a reader keeps it current by applying only what was committed since
 it last looked, instead of reading the whole log for every listing.
 """
@@ -8,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rustchain.domain.events import EventEnvelope
+from rustchain.domain.fact_family import Recorded
+from rustchain.domain.run_events import MissionFinished, MissionStarted, RunEvent
 
 RUNNING = "running"
 DEFAULT_PAGE_SIZE = 1_000
@@ -38,24 +41,24 @@ class MissionIndex:
         self._by_tenant: dict[str, dict[str, MissionEntry]] = {}
         self._unfinished: dict[tuple[str, str], None] = {}
 
-    def apply(self, event: EventEnvelope) -> None:
-        """Take one stored event into account; only starts and ends of missions change it."""
-        key = (event.tenant, event.mission_id)
-        if event.type == "MissionStarted":
-            plan = event.payload.get("plan") or {}
+    def apply(self, recorded: Recorded[RunEvent]) -> None:
+        """Take one run fact into account; only starts and ends of missions change it."""
+        key = (recorded.tenant, recorded.mission_id)
+        fact = recorded.fact
+        if isinstance(fact, MissionStarted):
             entry = MissionEntry(
-                tenant=event.tenant,
-                mission_id=event.mission_id,
-                mission_name=str(plan.get("mission_name", "")),
-                plan_hash=str(event.payload.get("plan_hash", "")),
-                workspace=str(event.payload.get("workspace", "")),
+                tenant=recorded.tenant,
+                mission_id=recorded.mission_id,
+                mission_name=str(fact.plan.get("mission_name", "")),
+                plan_hash=fact.plan_hash,
+                workspace=fact.workspace,
             )
-            self._by_tenant.setdefault(event.tenant, {})[event.mission_id] = entry
+            self._by_tenant.setdefault(recorded.tenant, {})[recorded.mission_id] = entry
             self._unfinished[key] = None
-        elif event.type == "MissionFinished":
-            found = self._by_tenant.get(event.tenant, {}).get(event.mission_id)
+        elif isinstance(fact, MissionFinished):
+            found = self._by_tenant.get(recorded.tenant, {}).get(recorded.mission_id)
             if found is not None:
-                found.status = str(event.payload.get("outcome", ""))
+                found.status = fact.outcome
             self._unfinished.pop(key, None)
 
     def has(self, tenant: str, mission_id: str) -> bool:

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from rustchain.domain.events import EventDraft, seal
-from rustchain.domain.fact_family import Recorded
+from rustchain.domain.events import EventDraft, EventEnvelope, seal
 from rustchain.domain.mission_index import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -19,14 +18,13 @@ from rustchain.domain.mission_index import (
     PageTokenError,
     page_of,
 )
-from rustchain.domain.run_events import RUN_FACTS, RunEvent
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def _event(
     tenant: str, mission: str, version: int, kind: str, schema: int = 1, **payload: Any
-) -> Recorded[RunEvent]:
+) -> EventEnvelope:
     draft = EventDraft(
         id=str(uuid.uuid4()),
         tenant=tenant,
@@ -39,10 +37,10 @@ def _event(
         occurred_at=T0,
         payload=payload,
     )
-    return RUN_FACTS.read(seal(draft, None))
+    return seal(draft, None)
 
 
-def _started(tenant: str, mission: str, name: str) -> Recorded[RunEvent]:
+def _started(tenant: str, mission: str, name: str) -> EventEnvelope:
     plan = {"mission_name": name}
     return _event(
         tenant,

@@ -83,10 +83,14 @@ def _type_name(model: type[BaseModel]) -> str:
     return field.default
 
 
-def _first_problem(error: ValidationError) -> str:
+def _first_problem(error: ValidationError, event_type: str) -> str:
     first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "payload"
-    return f"{where}: {first['msg']} ({error.error_count()} problem(s))"
+    loc = list(first["loc"])
+    if loc and loc[0] == event_type:  # the union's tag, not a field
+        loc = loc[1:]
+    where = ".".join(str(part) for part in loc) or "payload"
+    more = error.error_count() - 1
+    return f"{where}: {first['msg']}" + (f" (and {more} more)" if more else "")
 
 
 class FactFamily(Generic[F]):
@@ -124,14 +128,14 @@ class FactFamily(Generic[F]):
             fact: F = self._adapter.validate_python({**current, "type": event_type})
         except ValidationError as error:
             raise CorruptHistoryError(
-                f"event {where} ({event_type} v{version}) does not hold a {event_type}:"
-                f" {_first_problem(error)}"
+                f"event {where}, {event_type} v{version}, does not hold a {event_type}:"
+                f" {_first_problem(error, event_type)}"
             ) from None
         return fact
 
     def read(self, event: EventEnvelope) -> Recorded[F]:
         """A stored event of any version as its current fact (CorruptHistoryError if it cannot)."""
-        where = f"{event.id} (mission {event.tenant}/{event.mission_id} #{event.sequence})"
+        where = f"#{event.sequence} of mission {event.tenant}/{event.mission_id} ({event.id})"
         fact = self.parse_payload(event.type, event.version, event.payload, where)
         return Recorded(event, fact, self.current_version(event.type))
 

@@ -29,7 +29,6 @@ from rustchain.domain.policy_obligations import ConstraintGenerator
 from rustchain.domain.quotas import QuotaExceededError, TenantQuotas
 from rustchain.domain.run_events import (
     RUN_EVENT_TYPES,
-    RUN_FACTS,
     RunEvent,
     StepStarted,
     run_event_payload,
@@ -39,7 +38,7 @@ from rustchain.domain.run_events import (
 from rustchain.domain.secret_refs import SecretReader, secret_names
 from rustchain.domain.step_types import StepTypeRegistry
 from rustchain.executor.run_secrets import RunSecrets, check_secret_flows
-from rustchain.platform.event_store import ChainConflictError, EventStore, facts_after
+from rustchain.platform.event_store import ChainConflictError, EventStore, events_after
 from rustchain.platform.sandbox.selection import LazySandbox
 from rustchain.platform.secret_store import FileSecretStore
 from rustchain.steps import constraint_generators
@@ -202,8 +201,8 @@ class ExecutorApplication:
 
     def index(self) -> MissionIndex:
         """Every mission of the store and how it ended, brought up to date with the log."""
-        for position, recorded in facts_after(self.store, self._indexed, RUN_FACTS):
-            self._index.apply(recorded)
+        for position, event in events_after(self.store, self._indexed):
+            self._index.apply(event)
             self._indexed = position
         return self._index
 

@@ -20,9 +20,8 @@ from rich.console import Console
 from rich.table import Table
 
 from rustchain.domain.mission_index import MissionIndex
-from rustchain.domain.run_events import RUN_FACTS
 from rustchain.platform.deployment_supervisor import RELAYED_STORES
-from rustchain.platform.event_store import EventStoreSettings, facts_after, open_event_store
+from rustchain.platform.event_store import EventStoreSettings, open_event_store, stored_events
 from rustchain.platform.mission_files import compile_file
 from rustchain.platform.relay import DEFAULT_READER
 from rustchain.steps import default_registry
@@ -61,8 +60,8 @@ def _missions_of_this_run(env: dict[str, str]) -> list[str]:
     store = open_event_store(EventStoreSettings.from_environ("executor", env))
     try:
         index = MissionIndex()
-        for _, recorded in facts_after(store, 0, RUN_FACTS):
-            index.apply(recorded)
+        for event in stored_events(store):
+            index.apply(event)
     finally:
         store.close()
     return [entry.mission_id for entry in index.of_tenant("default")[-len(RUNS) :]]

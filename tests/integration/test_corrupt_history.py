@@ -12,7 +12,10 @@ from typing import Any
 
 import grpc
 import pytest
+from click.testing import CliRunner
 
+from rustchain.cli import exit_codes
+from rustchain.cli.app import app
 from rustchain.domain.compiler import compile_mission
 from rustchain.domain.events import EventDraft
 from rustchain.domain.run_events import RUN_FACTS, StepStarted
@@ -157,3 +160,24 @@ def test_the_store_adapter_reads_older_facts_upcast_and_typed(tmp_path: Path) ->
     assert isinstance(step.fact, StepStarted) and not step.fact.inputs_recorded
     assert [r.fact for r in logged] == [r.fact for r in facts]
     assert verdicts == []
+
+
+@pytest.mark.parametrize("verb", ["replay", "reexecute"])
+def test_the_auditors_commands_name_a_fact_that_cannot_be_read(tmp_path: Path, verb: str) -> None:
+    _store_directly(
+        tmp_path,
+        "executor",
+        [
+            _started(_plan_json(), "m1"),
+            _draft("executor", "m1", 2, "StepStarted", {"step_id": "say_it"}),
+        ],
+    )
+
+    result = CliRunner().invoke(
+        app, ["audit", verb, "m1", "--tenant", "acme"], env={"RUSTCHAIN_HOME": str(tmp_path)}
+    )
+
+    assert result.exit_code == exit_codes.MISSION_AT_FAULT, result.output
+    assert "mission 'm1': a recorded fact cannot be read" in result.output
+    assert "does not hold a StepStarted: attempt: Field required" in result.output
+    assert "Traceback" not in result.output

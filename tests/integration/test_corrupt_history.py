@@ -128,7 +128,9 @@ def test_corrupt_stored_facts_are_data_loss_and_the_services_keep_serving(
     asyncio.run(scenario())
 
 
-def test_a_plan_that_is_not_one_is_the_callers_fault(tmp_path: Path) -> None:
+def test_a_plan_that_is_not_one_or_disagrees_with_itself_is_the_callers_fault(
+    tmp_path: Path,
+) -> None:
     async def scenario() -> None:
         async with running_services(tmp_path, ("verifier",)) as services:
             verifier = verifier_pb2_grpc.VerifierServiceStub(services.channel("verifier"))
@@ -139,6 +141,14 @@ def test_a_plan_that_is_not_one_is_the_callers_fault(tmp_path: Path) -> None:
                 )
             assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
             assert "plan_json is not a plan" in (caught.value.details() or "")
+            ghost = json.loads(_plan_json()) | {"levels": [["ghost"]]}
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await verifier.VerifyPlan(
+                    verifier_pb2.VerifyPlanRequest(plan_json=json.dumps(ghost), mission_id="m1"),
+                    metadata=tenant_metadata("acme"),
+                )
+            assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+            assert "levels do not list each of its steps once" in (caught.value.details() or "")
 
     asyncio.run(scenario())
 

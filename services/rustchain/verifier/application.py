@@ -44,6 +44,29 @@ def verify_file(
     return FileVerification(compilation, verdict)
 
 
+class InconsistentPlanError(Exception):
+    """A plan whose parts disagree (a level naming no step, a dependency on none): not one the
+    planner makes, so not one to prove anything about."""
+
+
+def check_consistent(plan: Plan) -> None:
+    """Every step once in the levels, at its own level, after the steps it depends on."""
+    ids = [step.id for step in plan.steps]
+    if len(set(ids)) != len(ids):
+        raise InconsistentPlanError("the plan names a step id twice")
+    level_of = {step_id: n for n, level in enumerate(plan.levels) for step_id in level}
+    if sorted(level_of) != sorted(ids) or sum(map(len, plan.levels)) != len(ids):
+        raise InconsistentPlanError("the plan's levels do not list each of its steps once")
+    for step in plan.steps:
+        if level_of[step.id] != step.level:
+            raise InconsistentPlanError(f"step '{step.id}' is not at its level")
+        for upstream in step.depends_on:
+            if level_of.get(upstream, step.level) >= step.level:
+                raise InconsistentPlanError(
+                    f"step '{step.id}' depends on '{upstream}', which is not an earlier step"
+                )
+
+
 @dataclass(frozen=True)
 class Verification:
     """A verdict and, for a SAFE plan of a mission when the verifier signs, the signed grant the
@@ -86,7 +109,9 @@ class VerifierApplication:
         the mission's chain (a `PlanVerified` event) and grant a SAFE one.
 
         Raises PolicyFileError when the tenant's policy cannot be read, CorruptHistoryError when
-        the mission's recorded verdicts cannot be, EventStoreError when the store fails."""
+        the mission's recorded verdicts cannot be, EventStoreError when the store fails, and
+        InconsistentPlanError for a plan whose parts disagree."""
+        check_consistent(plan)
         policy = self.policy_for(tenant)
         # The solver holds the thread for as long as it thinks: off the event loop.
         verdict = await asyncio.to_thread(

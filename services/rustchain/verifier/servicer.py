@@ -19,11 +19,12 @@ from rustchain.platform.grpc_requests import (
     request_tenant,
 )
 from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
-from rustchain.verifier.application import VerifierApplication
+from rustchain.verifier.application import InconsistentPlanError, VerifierApplication
 from rustchain.verifier.policy_files import PolicyFileError
 
 STATUS: StatusTable = {
     BadRequestError: grpc.StatusCode.INVALID_ARGUMENT,
+    InconsistentPlanError: grpc.StatusCode.INVALID_ARGUMENT,
     # The tenant's policy file is broken: the deployment must fix it, the caller cannot.
     PolicyFileError: grpc.StatusCode.FAILED_PRECONDITION,
     CorruptHistoryError: grpc.StatusCode.DATA_LOSS,

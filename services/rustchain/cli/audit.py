@@ -45,6 +45,8 @@ def _events(tenant: str, mission_id: str | None) -> list[EventEnvelope]:
         return store_events(tenant, mission_id)
     except EventStoreError as error:
         _fail(f"cannot read the event stores: {error}", exit_codes.UNREACHABLE)
+    except CorruptHistoryError as error:  # an envelope that is not one: the history is broken
+        _fail(str(error), exit_codes.MISSION_AT_FAULT)
 
 
 @app.group()

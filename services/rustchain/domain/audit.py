@@ -84,12 +84,12 @@ def verify_history(events: Sequence[EventEnvelope]) -> list[AuditFinding]:
 def _verified_before_run(
     executor: list[Recorded[RunEvent]], verifier: list[Recorded[PlanVerified]]
 ) -> str | None:
-    started = next((r for r in executor if isinstance(r.fact, MissionStarted)), None)
+    plan_hash = next(
+        (r.fact.plan_hash for r in executor if isinstance(r.fact, MissionStarted)), None
+    )
     first_step = next((r for r in executor if isinstance(r.fact, StepStarted)), None)
-    if started is None or first_step is None:
+    if plan_hash is None or first_step is None:
         return None
-    assert isinstance(started.fact, MissionStarted)
-    plan_hash = started.fact.plan_hash
     safe = [r for r in verifier if r.fact.safe and r.fact.plan_hash == plan_hash]
     if not safe:
         return f"ran without a SAFE verdict for its plan {plan_hash} (no PlanVerified event)"

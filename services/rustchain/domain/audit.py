@@ -14,14 +14,12 @@ from datetime import datetime
 from rustchain.domain.errors import CorruptHistoryError
 from rustchain.domain.event_chain import verify_chain
 from rustchain.domain.events import EventEnvelope
-from rustchain.domain.fact_family import Recorded
 from rustchain.domain.facts import FACTS, Fact
 from rustchain.domain.run_events import (
     RUN_FACTS,
     MissionCancelRequested,
     MissionFinished,
     MissionStarted,
-    RunEvent,
     StepFailed,
     StepInterrupted,
     StepSkipped,
@@ -32,6 +30,8 @@ from rustchain.domain.verification_events import VERIFICATION_FACTS, VERIFIER, P
 
 ChainKey = tuple[str, str, str]
 EXECUTOR = "executor"
+MISSION_STARTED = RUN_FACTS.type_of(MissionStarted)
+STEP_STARTED = RUN_FACTS.type_of(StepStarted)
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,8 @@ def chains(events: Iterable[EventEnvelope]) -> dict[ChainKey, list[EventEnvelope
 def verify_history(events: Sequence[EventEnvelope]) -> list[AuditFinding]:
     """Every chain whole and untouched, and every run proven SAFE before its first step.
 
-    Chains are verified on events as stored; whether a run was verified is read from the facts,
-    upcast, so that a fact that cannot be read is a finding too."""
+    Chains are verified on events as stored; whether a run was verified is read from the facts it
+    depends on (upcast), so that one of them that cannot be read is a finding too."""
     findings: list[AuditFinding] = []
     grouped = chains(events)
     for (tenant, mission, service), chain in grouped.items():
@@ -69,30 +69,30 @@ def verify_history(events: Sequence[EventEnvelope]) -> list[AuditFinding]:
     for (tenant, mission, service), chain in grouped.items():
         if service != EXECUTOR:
             continue
+        verifier = grouped.get((tenant, mission, VERIFIER), [])
         try:
-            executor = RUN_FACTS.read_all(chain)
-            verifier = VERIFICATION_FACTS.read_all(grouped.get((tenant, mission, VERIFIER), []))
+            problem = _verified_before_run(chain, verifier)
         except CorruptHistoryError as error:
-            findings.append(AuditFinding(tenant, mission, f"a fact cannot be read: {error}"))
-            continue
-        problem = _verified_before_run(executor, verifier)
+            problem = f"a fact cannot be read: {error}"
         if problem is not None:
             findings.append(AuditFinding(tenant, mission, problem))
     return findings
 
 
 def _verified_before_run(
-    executor: list[Recorded[RunEvent]], verifier: list[Recorded[PlanVerified]]
+    executor: list[EventEnvelope], verifier: list[EventEnvelope]
 ) -> str | None:
-    plan_hash = next(
-        (r.fact.plan_hash for r in executor if isinstance(r.fact, MissionStarted)), None
-    )
-    first_step = next((r for r in executor if isinstance(r.fact, StepStarted)), None)
-    if plan_hash is None or first_step is None:
+    """Read, as facts, only what the rule needs: the run's start, its first step, the verdicts."""
+    started = next((e for e in executor if e.type == MISSION_STARTED), None)
+    first_step = next((e for e in executor if e.type == STEP_STARTED), None)
+    if started is None or first_step is None:
         return None
-    safe = [r for r in verifier if r.fact.safe and r.fact.plan_hash == plan_hash]
+    start = RUN_FACTS.read_as(started, MissionStarted)
+    RUN_FACTS.read_as(first_step, StepStarted)
+    verdicts = VERIFICATION_FACTS.read_all(verifier)
+    safe = [r for r in verdicts if r.fact.safe and r.fact.plan_hash == start.plan_hash]
     if not safe:
-        return f"ran without a SAFE verdict for its plan {plan_hash} (no PlanVerified event)"
+        return f"ran without a SAFE verdict for its plan {start.plan_hash} (no PlanVerified event)"
     if min(r.occurred_at for r in safe) > first_step.occurred_at:
         return "its SAFE verdict was recorded after its first step started"
     return None

@@ -22,6 +22,7 @@ from rustchain.domain.event_upcast import Payload, Upcasters
 from rustchain.domain.events import EventEnvelope
 
 F = TypeVar("F")
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,19 @@ class FactFamily(Generic[F]):
         where = f"#{event.sequence} of mission {event.tenant}/{event.mission_id} ({event.id})"
         fact = self.parse_payload(event.type, event.version, event.payload, where)
         return Recorded(event, fact, self.current_version(event.type))
+
+    def type_of(self, model: type[BaseModel]) -> str:
+        """The event type name of one of the family's models."""
+        if model not in self.models:
+            raise TypeError(f"{model.__name__} is not a fact of this family")
+        return _type_name(model)
+
+    def read_as(self, event: EventEnvelope, model: type[M]) -> M:
+        """A stored event read as one particular fact (CorruptHistoryError if it is another)."""
+        fact = self.read(event).fact
+        if not isinstance(fact, model):
+            raise CorruptHistoryError(f"event {event.id} is a {event.type}, not a {model.__name__}")
+        return fact
 
     def read_all(self, events: Iterable[EventEnvelope]) -> list[Recorded[F]]:
         """The family's facts among stored events, in the order given; other types are passed

@@ -2,7 +2,7 @@
 
 A history mixes the executor's run facts and the verifier's verdicts; `FACTS` reads any of them
 as its current, typed version. To add an event, add its model to its service's family (see
-docs/events.md, "Adding an event or a version").
+docs/events.md, "Adding an event, or a new version of one").
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from rustchain.domain.fact_family import FactFamily, Recorded, family_of
+from rustchain.domain.fact_family import FactFamily, family_of
 from rustchain.domain.run_events import RUN_FACTS, RunEvent
 from rustchain.domain.verification_events import VERIFICATION_FACTS, PlanVerified
 
@@ -21,6 +21,4 @@ Fact = Annotated[RunEvent | PlanVerified, Field(discriminator="type")]
 FACTS: FactFamily[Fact] = family_of(Fact, RUN_FACTS, VERIFICATION_FACTS)
 """Every recorded fact of every service, with every family's upcasters."""
 
-RecordedFact = Recorded[Fact]
-
-__all__ = ["FACTS", "Fact", "RecordedFact"]
+__all__ = ["FACTS", "Fact"]

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from rustchain.domain.event_names import stream_name
+from rustchain.domain.events import EventDraft
 from rustchain.executor.application import ExecutorApplication
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
 from rustchain.platform.jetstream import connect
@@ -108,3 +115,52 @@ def test_a_message_redelivered_after_a_crash_is_not_recorded_twice(
     assert asyncio.run(crash_then_resume()) == 0
     assert len(trajectories.trajectories("acme")) == 1
     trajectories.close()
+
+
+def test_a_mission_with_a_fact_it_cannot_read_is_skipped_and_the_rest_go_on(
+    tmp_path: Path, nats_server: NatsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = open_event_store(EventStoreSettings(name="executor", home=tmp_path))
+    plan = json.loads(plan_of(MISSION).to_json())
+    started = {"plan": plan, "plan_hash": "h" * 64, "variables": {}, "workspace": "/w"}
+    records = [
+        ("MissionStarted", 1, started),
+        ("StepStarted", 9, {"step_id": "greet", "attempt": 1}),
+        ("MissionFinished", 1, {"outcome": "failed"}),
+    ]
+    store.append(
+        [
+            EventDraft(
+                id=str(uuid.uuid4()),
+                tenant="acme",
+                mission_id="m-newer",
+                service="executor",
+                aggregate_id="m-newer",
+                aggregate_version=n,
+                type=kind,
+                version=version,
+                occurred_at=datetime(2026, 12, 6, tzinfo=UTC),
+                payload=payload,
+            )
+            for n, (kind, version, payload) in enumerate(records, start=1)
+        ]
+    )
+    asyncio.run(JetStreamRelay(store, nats_server.url).catch_up(timeout=30))
+    store.close()
+    (good,) = _run_missions(tmp_path, nats_server.url, 1)
+    trajectories = SqliteTrajectoryStore(tmp_path / "trainer.sqlite3")
+
+    async def consume() -> tuple[int, int]:
+        client = await connect(nats_server.url)
+        consumer = TrajectoryConsumer(client.jetstream(), trajectories)
+        first = await consumer.poll("acme")
+        again = await consumer.poll("acme", wait=0.5)
+        await client.close()
+        return first, again
+
+    with caplog.at_level(logging.WARNING, logger="rustchain.trainer.consumer"):
+        assert asyncio.run(consume()) == (1, 0)
+
+    assert [t.mission_id for t in trajectories.trajectories("acme")] == [good]
+    (warning,) = [r.getMessage() for r in caplog.records if "m-newer" in r.getMessage()]
+    assert "StepStarted v9, newer than this code knows" in warning

@@ -22,7 +22,9 @@ from rustchain.domain.mission_index import (
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
-def _event(tenant: str, mission: str, version: int, kind: str, **payload: Any) -> EventEnvelope:
+def _event(
+    tenant: str, mission: str, version: int, kind: str, schema: int = 1, **payload: Any
+) -> EventEnvelope:
     draft = EventDraft(
         id=str(uuid.uuid4()),
         tenant=tenant,
@@ -31,6 +33,7 @@ def _event(tenant: str, mission: str, version: int, kind: str, **payload: Any) -
         aggregate_id=mission,
         aggregate_version=version,
         type=kind,
+        version=schema,
         occurred_at=T0,
         payload=payload,
     )
@@ -39,7 +42,16 @@ def _event(tenant: str, mission: str, version: int, kind: str, **payload: Any) -
 
 def _started(tenant: str, mission: str, name: str) -> EventEnvelope:
     plan = {"mission_name": name}
-    return _event(tenant, mission, 1, "MissionStarted", plan=plan, plan_hash="h-" + mission)
+    return _event(
+        tenant,
+        mission,
+        1,
+        "MissionStarted",
+        plan=plan,
+        plan_hash="h-" + mission,
+        variables={},
+        workspace="/w/" + mission,
+    )
 
 
 def test_missions_are_listed_per_tenant_in_start_order_with_their_outcome() -> None:

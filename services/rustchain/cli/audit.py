@@ -26,6 +26,7 @@ from rustchain.cli.audit_log import checkpoint_command, prove_command
 from rustchain.cli.common import fail as _fail
 from rustchain.cli.common import home_nats_url, tenant_option
 from rustchain.domain.audit import timeline, verify_history
+from rustchain.domain.errors import CorruptHistoryError
 from rustchain.domain.events import EventEnvelope
 from rustchain.domain.reexecution import NOT_RECORDED, SAME, Reexecution, reexecute, run_facts
 from rustchain.domain.stream_agreement import compare_with_stream
@@ -39,6 +40,8 @@ def _events(tenant: str, mission_id: str | None) -> list[EventEnvelope]:
         return store_events(tenant, mission_id)
     except EventStoreError as error:
         _fail(f"cannot read the event stores: {error}", exit_codes.UNREACHABLE)
+    except CorruptHistoryError as error:  # an envelope that is not one: the history is broken
+        _fail(str(error), exit_codes.MISSION_AT_FAULT)
 
 
 @click.group()
@@ -52,7 +55,13 @@ def audit() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines, one fact per line.")
 def replay(mission_id: str, tenant: str, as_json: bool) -> None:
     """A mission's timeline from its recorded facts: verdict, steps, attempts, outputs."""
-    entries = timeline(_events(tenant, mission_id))
+    try:
+        entries = timeline(_events(tenant, mission_id))
+    except CorruptHistoryError as error:
+        _fail(
+            f"mission '{mission_id}': a recorded fact cannot be read: {error}",
+            exit_codes.MISSION_AT_FAULT,
+        )
     if not entries:
         _fail(f"no mission '{mission_id}' for tenant '{tenant}'", exit_codes.MISSION_AT_FAULT)
     if as_json:
@@ -267,7 +276,7 @@ def reexecute_command(mission_id: str, tenant: str, as_json: bool) -> None:
     events = _events(tenant, mission_id)
     try:
         facts = run_facts(events)
-    except ValueError as error:  # an UpcastError, or a payload its fact does not accept
+    except CorruptHistoryError as error:  # a version without a path, or a payload that misfits
         _fail(
             f"mission '{mission_id}': a recorded fact cannot be read: {error}",
             exit_codes.MISSION_AT_FAULT,

@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from rustchain.cli import exit_codes
+from rustchain.domain.errors import CorruptHistoryError
 from rustchain.domain.mission_run import MissionRun
-from rustchain.domain.run_events import parse_run_event
+from rustchain.domain.run_events import RUN_FACTS, RunEvent
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.generated.rustchain.planner.v1 import planner_pb2, planner_pb2_grpc
 from rustchain.platform.deployment import (
@@ -75,6 +76,22 @@ def _workspace(file: str) -> str:
     return str((Path(file).parent / plan.config.workspace).resolve())
 
 
+def watched_fact(event: executor_pb2.MissionEvent) -> RunEvent:
+    """The fact a WatchMission message carries, upcast from the schema version it was stored at
+    to the one this client knows (0: a server that did not say, and sent the current version).
+
+    Raises CorruptHistoryError when this client cannot read it (a newer version, a bad payload)."""
+    try:
+        payload = json.loads(event.payload_json)
+    except ValueError as error:
+        raise CorruptHistoryError(f"event #{event.version} is not JSON: {error}") from None
+    if not isinstance(payload, dict):
+        raise CorruptHistoryError(f"event #{event.version} is not a JSON object")
+    version = event.schema_version or RUN_FACTS.current_version(event.type)
+    where = f"#{event.version} of mission {event.mission_id}"
+    return RUN_FACTS.parse_payload(event.type, version, payload, where)
+
+
 class RemoteRun:
     """One submission and the watch of its progress."""
 
@@ -125,7 +142,7 @@ class RemoteRun:
                 )
                 try:
                     async for event in executor.WatchMission(request, metadata=self.metadata):
-                        fact = parse_run_event(event.type, json.loads(event.payload_json))
+                        fact = watched_fact(event)
                         if run is None:
                             run = MissionRun.fold([fact])
                         else:
@@ -193,6 +210,9 @@ def run_remote(
     except ServiceUnavailableError as error:
         click.echo(f"rustchain: {error}", err=True)
         return exit_codes.UNREACHABLE
+    except CorruptHistoryError as error:
+        click.echo(f"rustchain: a fact the executor sent cannot be read: {error}", err=True)
+        return exit_codes.MISSION_AT_FAULT
     if run is None:
         return exit_codes.OK if counts["detached"] else exit_codes.MISSION_AT_FAULT
     _summary(console, run, counts)

@@ -56,6 +56,7 @@ from rustchain.trainer.consuming import consume_until
 from rustchain.trainer.servicer import TrainerServicer
 from rustchain.trainer.servicer import binding as trainer_binding
 from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
+from rustchain.verifier.application import VerifierApplication
 from rustchain.verifier.policy_files import POLICIES_FOLDER, TenantPolicies
 from rustchain.verifier.servicer import VerifierServicer
 from rustchain.verifier.servicer import binding as verifier_binding
@@ -119,9 +120,10 @@ def host_verifier(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
     if verdict_key is None and token_public_key(home, environ) is not None:
         raise ServeError(_missing(VERDICT_KEYS.private_variable, VERDICT_KEYS.private_path(home)))
     store = open_event_store(_store("verifier", environ))
-    servicer = VerifierServicer(
+    application = VerifierApplication(
         store, TenantPolicies(home / POLICIES_FOLDER), signing_key=verdict_key
     )
+    servicer = VerifierServicer(application)
     return Hosted([verifier_binding(servicer)], closers=[_sync(store.close)])
 
 

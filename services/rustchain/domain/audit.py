@@ -10,15 +10,28 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from rustchain.domain.errors import CorruptHistoryError
 from rustchain.domain.event_chain import verify_chain
 from rustchain.domain.events import EventEnvelope
+from rustchain.domain.facts import FACTS, Fact
+from rustchain.domain.run_events import (
+    RUN_FACTS,
+    MissionCancelRequested,
+    MissionFinished,
+    MissionStarted,
+    StepFailed,
+    StepInterrupted,
+    StepSkipped,
+    StepStarted,
+    StepSucceeded,
+)
+from rustchain.domain.verification_events import VERIFICATION_FACTS, VERIFIER, PlanVerified
 
 ChainKey = tuple[str, str, str]
-PLAN_VERIFIED = "PlanVerified"
-VERIFIER = "verifier"
 EXECUTOR = "executor"
+MISSION_STARTED = RUN_FACTS.type_of(MissionStarted)
+STEP_STARTED = RUN_FACTS.type_of(StepStarted)
 
 
 @dataclass(frozen=True)
@@ -43,7 +56,10 @@ def chains(events: Iterable[EventEnvelope]) -> dict[ChainKey, list[EventEnvelope
 
 
 def verify_history(events: Sequence[EventEnvelope]) -> list[AuditFinding]:
-    """Every chain whole and untouched, and every run proven SAFE before its first step."""
+    """Every chain whole and untouched, and every run proven SAFE before its first step.
+
+    Chains are verified on events as stored; whether a run was verified is read from the facts it
+    depends on (upcast), so that one of them that cannot be read is a finding too."""
     findings: list[AuditFinding] = []
     grouped = chains(events)
     for (tenant, mission, service), chain in grouped.items():
@@ -53,7 +69,11 @@ def verify_history(events: Sequence[EventEnvelope]) -> list[AuditFinding]:
     for (tenant, mission, service), chain in grouped.items():
         if service != EXECUTOR:
             continue
-        problem = _verified_before_run(chain, grouped.get((tenant, mission, VERIFIER), []))
+        verifier = grouped.get((tenant, mission, VERIFIER), [])
+        try:
+            problem = _verified_before_run(chain, verifier)
+        except CorruptHistoryError as error:
+            problem = f"a fact cannot be read: {error}"
         if problem is not None:
             findings.append(AuditFinding(tenant, mission, problem))
     return findings
@@ -62,21 +82,18 @@ def verify_history(events: Sequence[EventEnvelope]) -> list[AuditFinding]:
 def _verified_before_run(
     executor: list[EventEnvelope], verifier: list[EventEnvelope]
 ) -> str | None:
-    started = next((e for e in executor if e.type == "MissionStarted"), None)
-    first_step = next((e for e in executor if e.type == "StepStarted"), None)
+    """Read, as facts, only what the rule needs: the run's start, its first step, the verdicts."""
+    started = next((e for e in executor if e.type == MISSION_STARTED), None)
+    first_step = next((e for e in executor if e.type == STEP_STARTED), None)
     if started is None or first_step is None:
         return None
-    plan_hash = started.payload.get("plan_hash")
-    safe = [
-        e
-        for e in verifier
-        if e.type == PLAN_VERIFIED
-        and e.payload.get("status") == "safe"
-        and e.payload.get("plan_hash") == plan_hash
-    ]
+    start = RUN_FACTS.read_as(started, MissionStarted)
+    RUN_FACTS.read_as(first_step, StepStarted)
+    verdicts = VERIFICATION_FACTS.read_all(verifier)
+    safe = [r for r in verdicts if r.fact.safe and r.fact.plan_hash == start.plan_hash]
     if not safe:
-        return f"ran without a SAFE verdict for its plan {plan_hash} (no PlanVerified event)"
-    if min(e.occurred_at for e in safe) > first_step.occurred_at:
+        return f"ran without a SAFE verdict for its plan {start.plan_hash} (no PlanVerified event)"
+    if min(r.occurred_at for r in safe) > first_step.occurred_at:
         return "its SAFE verdict was recorded after its first step started"
     return None
 
@@ -92,44 +109,47 @@ class TimelineEntry:
     detail: str
 
 
-def _detail(event: EventEnvelope) -> str:
-    payload: dict[str, Any] = event.payload
-    if event.type == PLAN_VERIFIED:
-        return (
-            f"verdict {payload.get('status')} under policy {payload.get('policy_name')} "
-            f"(policy hash {str(payload.get('policy_hash'))[:12]}, plan hash "
-            f"{str(payload.get('plan_hash'))[:12]})"
-        )
-    if event.type == "MissionStarted":
-        return (
-            f"plan hash {str(payload.get('plan_hash'))[:12]}, variables {payload.get('variables')}"
-        )
-    if event.type == "StepStarted":
-        if payload.get("input_error") is not None:
+def _detail(fact: Fact) -> str:
+    match fact:
+        case PlanVerified():
             return (
-                f"attempt {payload.get('attempt')}: inputs not rendered: {payload['input_error']}"
+                f"verdict {fact.status.value} under policy {fact.policy_name} "
+                f"(policy hash {fact.policy_hash[:12]}, plan hash {fact.plan_hash[:12]})"
             )
-        if payload.get("inputs") is not None:
-            inputs = json.dumps(payload["inputs"], sort_keys=True, ensure_ascii=False)
-            return f"attempt {payload.get('attempt')}: inputs {inputs[:120]}"
-        return f"attempt {payload.get('attempt')}"
-    if event.type == "StepSucceeded":
-        output = repr(payload.get("output"))
-        return f"attempt {payload.get('attempt')}: output {output[:120]}"
-    if event.type == "StepFailed":
-        retry = f", retry at {payload['retry_at']}" if payload.get("retry_at") else ""
-        return f"attempt {payload.get('attempt')}: {payload.get('error')}{retry}"
-    if event.type in {"StepSkipped", "StepInterrupted", "MissionCancelRequested"}:
-        return str(payload.get("reason"))
-    if event.type == "MissionFinished":
-        return f"{payload.get('outcome')}; failed steps {payload.get('failed_steps')}"
-    return ""
+        case MissionStarted():
+            return f"plan hash {fact.plan_hash[:12]}, variables {fact.variables}"
+        case StepStarted(input_error=str(error)):
+            return f"attempt {fact.attempt}: inputs not rendered: {error}"
+        case StepStarted(inputs=dict(inputs)):
+            shown = json.dumps(inputs, sort_keys=True, ensure_ascii=False)
+            return f"attempt {fact.attempt}: inputs {shown[:120]}"
+        case StepStarted():
+            return f"attempt {fact.attempt}"
+        case StepSucceeded():
+            return f"attempt {fact.attempt}: output {repr(fact.output)[:120]}"
+        case StepFailed():
+            retry = f", retry at {fact.retry_at.isoformat()}" if fact.retry_at else ""
+            return f"attempt {fact.attempt}: {fact.error}{retry}"
+        case StepSkipped() | StepInterrupted() | MissionCancelRequested():
+            return fact.reason
+        case MissionFinished():
+            return f"{fact.outcome}; failed steps {fact.failed_steps}"
 
 
 def timeline(events: Iterable[EventEnvelope]) -> list[TimelineEntry]:
-    """A mission's facts from every service, in time order: replayed, never re-run."""
+    """A mission's facts from every service, in time order, each read as its current version:
+    replayed, never re-run. An event of a type this code does not know is listed bare.
+
+    Raises CorruptHistoryError when a known fact cannot be read."""
     ordered = sorted(events, key=lambda e: (e.occurred_at, e.service, e.sequence))
-    return [
-        TimelineEntry(e.occurred_at, e.service, e.type, e.payload.get("step_id"), _detail(e))
-        for e in ordered
-    ]
+    entries = []
+    for event in ordered:
+        if event.type not in FACTS:
+            entries.append(TimelineEntry(event.occurred_at, event.service, event.type, None, ""))
+            continue
+        fact = FACTS.read(event).fact
+        step_id = getattr(fact, "step_id", None)
+        entries.append(
+            TimelineEntry(event.occurred_at, event.service, event.type, step_id, _detail(fact))
+        )
+    return entries

@@ -1,5 +1,7 @@
 """Which missions a store holds, per tenant, and how each ended: a projection of the run facts.
 
+It reads each event through `RUN_FACTS` (upcast and typed), never a stored payload by hand.
+
 Folded event by event, so that a reader keeps it current by applying only what was committed since
 it last looked, instead of reading the whole log for every listing.
 """
@@ -8,9 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rustchain.domain.errors import CorruptHistoryError
 from rustchain.domain.events import EventEnvelope
+from rustchain.domain.fact_family import Recorded
+from rustchain.domain.run_events import RUN_FACTS, MissionFinished, MissionStarted, RunEvent
 
 RUNNING = "running"
+UNREADABLE = "unreadable"
+"""The status of a mission with a recorded fact this code cannot read (see CorruptHistoryError)."""
 DEFAULT_PAGE_SIZE = 1_000
 MAX_PAGE_SIZE = 10_000
 
@@ -37,26 +44,57 @@ class MissionIndex:
     def __init__(self) -> None:
         self._by_tenant: dict[str, dict[str, MissionEntry]] = {}
         self._unfinished: dict[tuple[str, str], None] = {}
+        self._broken: dict[tuple[str, str], str] = {}
 
     def apply(self, event: EventEnvelope) -> None:
-        """Take one stored event into account; only starts and ends of missions change it."""
-        key = (event.tenant, event.mission_id)
-        if event.type == "MissionStarted":
-            plan = event.payload.get("plan") or {}
+        """Take one stored event into account, read as its current fact. A run fact that cannot
+        be read marks its mission UNREADABLE (it cannot be resumed) instead of stopping the
+        listing of every other mission."""
+        if event.type not in RUN_FACTS:
+            return
+        try:
+            recorded = RUN_FACTS.read(event)
+        except CorruptHistoryError as error:
+            self._unreadable(event, str(error))
+            return
+        self.apply_fact(recorded)
+
+    def apply_fact(self, recorded: Recorded[RunEvent]) -> None:
+        """Take one run fact into account; only starts and ends of missions change it."""
+        key = (recorded.tenant, recorded.mission_id)
+        fact = recorded.fact
+        if key in self._broken:
+            return
+        if isinstance(fact, MissionStarted):
             entry = MissionEntry(
-                tenant=event.tenant,
-                mission_id=event.mission_id,
-                mission_name=str(plan.get("mission_name", "")),
-                plan_hash=str(event.payload.get("plan_hash", "")),
-                workspace=str(event.payload.get("workspace", "")),
+                tenant=recorded.tenant,
+                mission_id=recorded.mission_id,
+                mission_name=str(fact.plan.get("mission_name", "")),
+                plan_hash=fact.plan_hash,
+                workspace=fact.workspace,
             )
-            self._by_tenant.setdefault(event.tenant, {})[event.mission_id] = entry
+            self._by_tenant.setdefault(recorded.tenant, {})[recorded.mission_id] = entry
             self._unfinished[key] = None
-        elif event.type == "MissionFinished":
-            found = self._by_tenant.get(event.tenant, {}).get(event.mission_id)
+        elif isinstance(fact, MissionFinished):
+            found = self._by_tenant.get(recorded.tenant, {}).get(recorded.mission_id)
             if found is not None:
-                found.status = str(event.payload.get("outcome", ""))
+                found.status = fact.outcome
             self._unfinished.pop(key, None)
+
+    def _unreadable(self, event: EventEnvelope, reason: str) -> None:
+        key = (event.tenant, event.mission_id)
+        missions = self._by_tenant.setdefault(event.tenant, {})
+        entry = missions.get(event.mission_id)
+        if entry is None:
+            entry = MissionEntry(event.tenant, event.mission_id, "", "", "")
+            missions[event.mission_id] = entry
+        entry.status = UNREADABLE
+        self._broken[key] = reason
+        self._unfinished.pop(key, None)
+
+    def unreadable(self) -> dict[tuple[str, str], str]:
+        """(tenant, mission id) of every mission with a fact that cannot be read, and why."""
+        return dict(self._broken)
 
     def has(self, tenant: str, mission_id: str) -> bool:
         """Whether the tenant has started a mission of this id."""

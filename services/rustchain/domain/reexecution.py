@@ -18,13 +18,7 @@ from rustchain.domain.audit import EXECUTOR
 from rustchain.domain.events import EventEnvelope
 from rustchain.domain.mission_run import MissionRun, RunTransitionError, StepStatus
 from rustchain.domain.plan import Plan
-from rustchain.domain.run_events import (
-    RUN_EVENT_TYPES,
-    MissionStarted,
-    RunEvent,
-    StepStarted,
-    run_fact,
-)
+from rustchain.domain.run_events import RUN_FACTS, MissionStarted, RunEvent, StepStarted
 
 Renderer = Callable[[MissionRun, str], tuple[dict[str, Any] | None, str | None]]
 """Renders a step's inputs from a run: (inputs, None) or (None, why they cannot be rendered)."""
@@ -195,5 +189,5 @@ def reexecute(facts: Sequence[RunEvent], renderer: Renderer | None = None) -> Re
 
 def run_facts(events: Iterable[EventEnvelope]) -> list[RunEvent]:
     """The executor's facts among a mission's events, in chain order, as their current versions."""
-    executor = [e for e in events if e.service == EXECUTOR and e.type in RUN_EVENT_TYPES]
-    return [run_fact(e) for e in sorted(executor, key=lambda e: e.sequence)]
+    executor = sorted((e for e in events if e.service == EXECUTOR), key=lambda e: e.sequence)
+    return [recorded.fact for recorded in RUN_FACTS.read_all(executor)]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field
 
 from rustchain.domain.event_upcast import Upcasters
 from rustchain.domain.events import EventEnvelope
+from rustchain.domain.fact_family import FactFamily
 
 _FACT = ConfigDict(frozen=True, extra="forbid")
 
@@ -124,19 +125,6 @@ RunEvent = Annotated[
     Field(discriminator="type"),
 ]
 
-RUN_EVENT_TYPES = (
-    "MissionStarted",
-    "StepStarted",
-    "StepSucceeded",
-    "StepFailed",
-    "StepInterrupted",
-    "StepSkipped",
-    "MissionCancelRequested",
-    "MissionFinished",
-)
-
-_ADAPTER: TypeAdapter[RunEvent] = TypeAdapter(RunEvent)
-
 
 def _inputs_not_recorded(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "inputs": None, "input_error": None}
@@ -146,26 +134,28 @@ RUN_UPCASTERS = Upcasters()
 """How stored run facts of older versions read as the current ones."""
 RUN_UPCASTERS.register("StepStarted", 1, _inputs_not_recorded)
 
+RUN_FACTS: FactFamily[RunEvent] = FactFamily(RunEvent, RUN_UPCASTERS)
+"""The executor's facts: the only path from a stored run event to its fact."""
+
+RUN_EVENT_TYPES = RUN_FACTS.types
+"""Every run fact's type name, derived from the models of `RunEvent`."""
+
 
 def run_event_version(event: RunEvent) -> int:
     """The version a fact is written at now."""
-    return RUN_UPCASTERS.current_version(event.type)
-
-
-def parse_run_event(event_type: str, payload: dict[str, Any]) -> RunEvent:
-    """A stored payload (of the current version) back as its fact."""
-    return _ADAPTER.validate_python({**payload, "type": event_type})
+    return RUN_FACTS.version_of(event)
 
 
 def run_fact(event: EventEnvelope) -> RunEvent:
-    """A stored event of any version as the current version of its fact."""
-    current = RUN_UPCASTERS.upcast(event)
-    return parse_run_event(current.type, current.payload)
+    """A stored event of any version as the current version of its fact.
+
+    Raises CorruptHistoryError when it cannot be read (see `FactFamily.read`)."""
+    return RUN_FACTS.read(event).fact
 
 
 def run_event_payload(event: RunEvent) -> dict[str, Any]:
     """The JSON payload to store (the type travels in the envelope)."""
-    payload = event.model_dump(mode="json", exclude={"type"})
+    payload = RUN_FACTS.payload(event)
     # Facts of missions without secrets read exactly as before secrets existed.
     for key in _SECRET_FIELDS:
         if key in payload and not payload[key]:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from rustchain.domain import run_decisions
 from rustchain.domain.events import EventEnvelope
 from rustchain.domain.mission_run import MissionRun
-from rustchain.domain.run_events import RUN_EVENT_TYPES, StepStarted, parse_run_event
+from rustchain.domain.run_events import RUN_FACTS, StepStarted
 
 
 class TrajectoryError(ValueError):
@@ -61,8 +61,10 @@ def _ms(start: datetime | None, end: datetime | None) -> int | None:
 
 
 def build_trajectory(events: Sequence[EventEnvelope]) -> Trajectory:
-    """The trajectory of a finished mission from its executor events, in chain order."""
-    facts = [(e, parse_run_event(e.type, e.payload)) for e in events if e.type in RUN_EVENT_TYPES]
+    """The trajectory of a finished mission from its executor events, in chain order.
+
+    Each event is read as its current fact (upcast); CorruptHistoryError if one cannot be."""
+    facts = [(r.stored, r.fact) for r in RUN_FACTS.read_all(events)]
     if not facts or facts[0][0].type != "MissionStarted":
         raise TrajectoryError("a trajectory needs the mission's events from MissionStarted on")
     run = MissionRun.fold(fact for _, fact in facts)

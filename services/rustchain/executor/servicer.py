@@ -15,12 +15,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from rustchain.domain.bindings import VariableBindingError
+from rustchain.domain.errors import CorruptHistoryError
 from rustchain.domain.events import EventEnvelope
 from rustchain.domain.mission_index import MissionEntry, page_of
 from rustchain.domain.mission_run import MissionRun
 from rustchain.domain.plan import Plan
 from rustchain.domain.quotas import QuotaExceededError, check_stream_room
-from rustchain.domain.run_events import RUN_EVENT_TYPES, RunEvent
+from rustchain.domain.run_events import RUN_EVENT_TYPES, RUN_FACTS, RunEvent
 from rustchain.domain.verdict_grant import UnverifiedPlanError, check_grant
 from rustchain.executor.application import (
     ExecutorApplication,
@@ -53,6 +54,7 @@ STATUS: StatusTable = {
     WorkspaceRefusedError: grpc.StatusCode.PERMISSION_DENIED,
     MissionExistsError: grpc.StatusCode.ALREADY_EXISTS,
     UnverifiedPlanError: grpc.StatusCode.PERMISSION_DENIED,
+    CorruptHistoryError: grpc.StatusCode.DATA_LOSS,
     KeyError: grpc.StatusCode.NOT_FOUND,
     ValidationError: grpc.StatusCode.INVALID_ARGUMENT,
     ValueError: grpc.StatusCode.INVALID_ARGUMENT,
@@ -79,20 +81,18 @@ class Changes:
         event.set()
 
 
-def _step_id(envelope: EventEnvelope) -> str:
-    value = envelope.payload.get("step_id")
-    return value if isinstance(value, str) else ""
-
-
 def event_message(envelope: EventEnvelope, version: int) -> executor_pb2.MissionEvent:
-    """The protobuf form of one recorded fact."""
+    """The protobuf form of one recorded fact: its payload as stored, with its schema version,
+    for the client to upcast (CorruptHistoryError when the fact cannot be read)."""
+    fact = RUN_FACTS.read(envelope).fact
     return executor_pb2.MissionEvent(
         mission_id=envelope.mission_id,
         version=version,
         type=envelope.type,
-        step_id=_step_id(envelope),
+        step_id=getattr(fact, "step_id", ""),
         payload_json=json.dumps(envelope.payload, sort_keys=True, ensure_ascii=False),
         occurred_at=envelope.occurred_at.isoformat(),
+        schema_version=envelope.version,
     )
 
 
@@ -259,7 +259,11 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
                 return  # the caller has seen the end already
             for version, envelope in enumerate(envelopes[sent:], start=sent + 1):
                 if envelope.type in RUN_EVENT_TYPES:
-                    yield event_message(envelope, version)
+                    try:
+                        message = event_message(envelope, version)
+                    except Exception as error:
+                        await abort_with(context, error, STATUS)
+                    yield message
                 if envelope.type == "MissionFinished":
                     return
             sent = len(envelopes)

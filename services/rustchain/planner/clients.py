@@ -12,6 +12,26 @@ from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2
 from rustchain.generated.rustchain.verifier.v1 import verifier_pb2, verifier_pb2_grpc
 from rustchain.planner.application import Problem, VerdictSummary
 from rustchain.platform.grpc_client import call_error, tenant_metadata
+from rustchain.platform.grpc_server import PASSED_THROUGH
+
+
+class DownstreamError(Exception):
+    """A service the planner called failed the call (not a refusal of the caller's request)."""
+
+    def __init__(self, service: str, endpoint: str, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(f"the {service} at {endpoint} failed: {code.name.lower()}: {details}")
+        self.code = code
+
+
+def _failure(error: grpc.aio.AioRpcError, service: str, endpoint: str) -> Exception:
+    """What a failed call raises: a refusal of the caller's request as it came (the servicer
+    hands it back), ServiceUnavailableError, or DownstreamError."""
+    if error.code() in PASSED_THROUGH:
+        return error
+    failure = call_error(error, service, endpoint)
+    if failure is error:
+        return DownstreamError(service, endpoint, error.code(), error.details() or "")
+    return failure
 
 
 def _problem(finding: verifier_pb2.Finding, undecided: bool) -> Problem:
@@ -41,7 +61,7 @@ class GrpcVerifier:
         try:
             reply = await self._stub.VerifyPlan(request, metadata=tenant_metadata(tenant))
         except grpc.aio.AioRpcError as error:
-            raise call_error(error, "verifier", self._endpoint) from None
+            raise _failure(error, "verifier", self._endpoint) from None
         findings = [_problem(f, False) for f in reply.violations]
         findings += [_problem(f, True) for f in reply.undecided]
         return VerdictSummary(reply.status, reply.safe, findings, reply.verdict_token)
@@ -74,5 +94,5 @@ class GrpcExecutor:
         try:
             reply = await self._stub.StartMission(request, metadata=tenant_metadata(tenant))
         except grpc.aio.AioRpcError as error:
-            raise call_error(error, "executor", self._endpoint) from None
+            raise _failure(error, "executor", self._endpoint) from None
         return reply.mission_id

@@ -8,6 +8,7 @@ import grpc
 
 from rustchain.generated.rustchain.planner.v1 import planner_pb2, planner_pb2_grpc
 from rustchain.planner.application import PlannerApplication, Problem, validate
+from rustchain.planner.clients import DownstreamError
 from rustchain.platform.grpc_auth import CALL_TOKEN, bearer
 from rustchain.platform.grpc_client import ServiceUnavailableError
 from rustchain.platform.grpc_requests import (
@@ -24,7 +25,7 @@ from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_wi
 STATUS: StatusTable = {
     BadRequestError: grpc.StatusCode.INVALID_ARGUMENT,
     ServiceUnavailableError: grpc.StatusCode.UNAVAILABLE,
-    grpc.aio.AioRpcError: grpc.StatusCode.INTERNAL,
+    DownstreamError: grpc.StatusCode.INTERNAL,
 }
 DEFAULT_FILE_NAME = "mission.yaml"
 

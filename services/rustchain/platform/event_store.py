@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from eventsourcing.persistence import (
@@ -21,8 +21,11 @@ from eventsourcing.persistence import (
     Tracking,
 )
 from eventsourcing.utils import Environment
+from pydantic import ValidationError
 
+from rustchain.domain.errors import CorruptHistoryError
 from rustchain.domain.events import EventDraft, EventEnvelope, decode_event, seal_all
+from rustchain.domain.fact_family import FactFamily, Recorded
 from rustchain.platform.home import rustchain_home
 from rustchain.platform.notification_scan import scan_states
 from rustchain.platform.private_files import private_file
@@ -35,6 +38,7 @@ _TOPIC_PREFIX = "rustchain:"
 CHECKPOINT_TOPIC = "rustchain-checkpoint"
 CHECKPOINTS_PURPOSE = "checkpoints"
 """The table beside the events that keeps every signed checkpoint of the store's tenant logs."""
+F = TypeVar("F")
 _STORE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
@@ -55,8 +59,21 @@ class Notification:
 
     @property
     def event(self) -> EventEnvelope:
-        """The event, decoded and validated."""
-        return decode_event(json.loads(self.data))
+        """The event, decoded and validated (CorruptHistoryError when it cannot be)."""
+        return stored_event(self.data, f"at log position {self.position}")
+
+
+def stored_event(data: bytes, where: str) -> EventEnvelope:
+    """A stored event's envelope from its canonical JSON; CorruptHistoryError names `where`."""
+    try:
+        return decode_event(json.loads(data))
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "event"
+        problem = f"{field}: {first['msg']}"
+    except ValueError as error:  # not JSON, or not UTF-8
+        problem = str(error)
+    raise CorruptHistoryError(f"the stored event {where} is not a readable event: {problem}")
 
 
 @dataclass(frozen=True)
@@ -123,6 +140,24 @@ class EventStore(Protocol):
 def stored_events(store: EventStore, page: int = 1000) -> Iterator[EventEnvelope]:
     """Every event of a store in commit order, read a page of the notification log at a time."""
     yield from (event for _, event in events_after(store, 0, page))
+
+
+def mission_facts(
+    store: EventStore, tenant: str, mission_id: str, family: FactFamily[F]
+) -> list[Recorded[F]]:
+    """A mission's facts of the family in chain order, each upcast and typed (the one way a
+    reader sees what was recorded; CorruptHistoryError when one cannot be read)."""
+    return family.read_all(store.mission_events(tenant, mission_id))
+
+
+def facts_after(
+    store: EventStore, position: int, family: FactFamily[F], page: int = 1000
+) -> Iterator[tuple[int, Recorded[F]]]:
+    """The family's facts committed after a log position, each with its position, upcast and
+    typed, in commit order (events of other types are passed over)."""
+    for at, event in events_after(store, position, page):
+        if event.type in family:
+            yield at, family.read(event)
 
 
 def events_after(
@@ -208,7 +243,8 @@ class RecorderEventStore:
         return stored.state
 
     def _decode(self, stored: StoredEvent) -> EventEnvelope:
-        return decode_event(json.loads(self._plaintext(stored)))
+        where = f"{stored.originator_id} #{stored.originator_version}"
+        return stored_event(self._plaintext(stored), where)
 
     def _head(self, key: tuple[str, str]) -> EventEnvelope | None:
         if key not in self._heads:

@@ -9,11 +9,13 @@ message, which the tracked position skips.
 from __future__ import annotations
 
 import json
+import logging
 
 import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from rustchain.domain.errors import CorruptHistoryError
 from rustchain.domain.event_names import SUBJECT_ROOT, stream_name, validate_tenant
 from rustchain.domain.events import decode_event
 from rustchain.domain.trajectory import TrajectoryError, build_trajectory
@@ -21,6 +23,7 @@ from rustchain.platform.jetstream import read_events
 from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
 
 DURABLE = "trainer"
+_log = logging.getLogger(__name__)
 EXECUTOR = "executor"
 
 
@@ -81,6 +84,11 @@ class TrajectoryConsumer:
         try:
             trajectory = build_trajectory(events)
         except TrajectoryError:
+            self.store.skip(DURABLE, stream, sequence)
+            return 0
+        except CorruptHistoryError as error:
+            # Not a trajectory this trainer can learn from; the auditors' tools name the event.
+            _log.warning("mission %s/%s skipped: %s", tenant, finished.mission_id, error)
             self.store.skip(DURABLE, stream, sequence)
             return 0
         return int(self.store.save(trajectory, DURABLE, stream, sequence))

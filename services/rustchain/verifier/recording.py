@@ -7,16 +7,23 @@ from datetime import datetime
 
 from rustchain.domain.events import EventDraft, EventEnvelope
 from rustchain.domain.verdict import Verdict
-from rustchain.platform.event_store import EventStore
+from rustchain.domain.verification_events import (
+    PLAN_VERIFIED,
+    VERIFICATION_FACTS,
+    VERIFIER,
+    PlanVerified,
+)
+from rustchain.platform.event_store import EventStore, mission_facts
 
-SERVICE = "verifier"
-PLAN_VERIFIED = "PlanVerified"
+SERVICE = VERIFIER
+__all__ = ["PLAN_VERIFIED", "SERVICE", "record_verdict", "verdict_draft"]
 
 
 def verdict_draft(
     verdict: Verdict, tenant: str, mission_id: str, version: int, event_id: str, now: datetime
 ) -> EventDraft:
     """The `PlanVerified` event of a verdict: the verdict whole, with plan and policy hashes."""
+    fact = PlanVerified.of(verdict)
     return EventDraft(
         id=event_id,
         tenant=tenant,
@@ -24,9 +31,10 @@ def verdict_draft(
         service=SERVICE,
         aggregate_id=f"{mission_id}:verification",
         aggregate_version=version,
-        type=PLAN_VERIFIED,
+        type=fact.type,
+        version=VERIFICATION_FACTS.version_of(fact),
         occurred_at=now,
-        payload=verdict.model_dump(mode="json"),
+        payload=VERIFICATION_FACTS.payload(fact),
     )
 
 
@@ -38,11 +46,13 @@ def record_verdict(
     new_id: Callable[[], str],
     clock: Callable[[], datetime],
 ) -> EventEnvelope:
-    """Append the verdict to the mission's chain in the verifier's store; return the event."""
+    """Append the verdict to the mission's chain in the verifier's store; return the event.
+
+    The mission's earlier verdicts are read as facts: CorruptHistoryError if one cannot be."""
     earlier = [
-        e
-        for e in store.mission_events(tenant, mission_id)
-        if e.service == SERVICE and e.type == PLAN_VERIFIED
+        r
+        for r in mission_facts(store, tenant, mission_id, VERIFICATION_FACTS)
+        if r.service == SERVICE
     ]
     draft = verdict_draft(verdict, tenant, mission_id, len(earlier) + 1, new_id(), clock())
     (event,) = store.append([draft])

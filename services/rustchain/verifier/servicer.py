@@ -1,23 +1,17 @@
-"""The verifier's gRPC servicer: a plan in, a verdict out, kept as a PlanVerified event."""
+"""The verifier's gRPC servicer: translates VerifyPlan to the verifier application and back."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import grpc
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
+from rustchain.domain.errors import CorruptHistoryError
 from rustchain.domain.plan import Plan
-from rustchain.domain.policy import Policy
 from rustchain.domain.verdict import Finding, Verdict
-from rustchain.domain.verdict_grant import VerdictGrant
 from rustchain.generated.rustchain.verifier.v1 import verifier_pb2, verifier_pb2_grpc
-from rustchain.platform.event_store import EventStore, EventStoreError
+from rustchain.platform.event_store import EventStoreError
 from rustchain.platform.grpc_requests import (
     BadRequestError,
     check_mission_id,
@@ -25,17 +19,24 @@ from rustchain.platform.grpc_requests import (
     request_tenant,
 )
 from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
-from rustchain.platform.tokens import issue_verdict
-from rustchain.steps import constraint_generators
-from rustchain.verifier.engine import VerifierSettings, verify_plan
-from rustchain.verifier.recording import record_verdict
+from rustchain.verifier.application import InconsistentPlanError, VerifierApplication
+from rustchain.verifier.policy_files import PolicyFileError
 
 STATUS: StatusTable = {
     BadRequestError: grpc.StatusCode.INVALID_ARGUMENT,
-    ValidationError: grpc.StatusCode.INVALID_ARGUMENT,
-    ValueError: grpc.StatusCode.INVALID_ARGUMENT,
+    InconsistentPlanError: grpc.StatusCode.INVALID_ARGUMENT,
+    # The tenant's policy file is broken: the deployment must fix it, the caller cannot.
+    PolicyFileError: grpc.StatusCode.FAILED_PRECONDITION,
+    CorruptHistoryError: grpc.StatusCode.DATA_LOSS,
     EventStoreError: grpc.StatusCode.UNAVAILABLE,
 }
+
+
+def _plan(text: str) -> Plan:
+    try:
+        return Plan.model_validate_json(text)
+    except ValidationError as error:
+        raise BadRequestError(f"plan_json is not a plan: {error}") from None
 
 
 def _finding(finding: Finding, undecided: bool) -> verifier_pb2.Finding:
@@ -67,21 +68,10 @@ def verdict_message(verdict: Verdict) -> verifier_pb2.VerifyPlanResponse:
 
 
 class VerifierServicer(verifier_pb2_grpc.VerifierServiceServicer):
-    """Verifies plans against each tenant's policy."""
+    """VerifyPlan over the verifier application: requests in, verdicts out."""
 
-    def __init__(
-        self,
-        store: EventStore,
-        policy_for: Callable[[str], Policy],
-        settings: VerifierSettings | None = None,
-        signing_key: Ed25519PrivateKey | None = None,
-    ) -> None:
-        self.store = store
-        self.policy_for = policy_for
-        self.settings = settings or VerifierSettings()
-        # With the verifier's own key, a SAFE verdict for a mission comes with a signed grant that
-        # the executor requires before it starts anything.
-        self.signing_key = signing_key
+    def __init__(self, application: VerifierApplication) -> None:
+        self.app = application
 
     async def VerifyPlan(
         self,
@@ -92,31 +82,13 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServiceServicer):
         try:
             tenant = request_tenant(context.invocation_metadata())
             # Bounded by the message limit only: the planner makes it from a bounded mission.
-            plan = Plan.model_validate_json(check_present("plan_json", request.plan_json))
+            plan = _plan(check_present("plan_json", request.plan_json))
             mission_id = check_mission_id("mission_id", request.mission_id, required=False)
-            verdict = await asyncio.to_thread(
-                verify_plan, plan, self.policy_for(tenant), constraint_generators(), self.settings
-            )
-            if mission_id:
-                record_verdict(
-                    self.store,
-                    verdict,
-                    tenant,
-                    mission_id,
-                    lambda: str(uuid.uuid4()),
-                    lambda: datetime.now(UTC),
-                )
+            verification = await self.app.verify(tenant, plan, mission_id)
         except Exception as error:
             await abort_with(context, error, STATUS)
-        reply = verdict_message(verdict)
-        if verdict.safe and mission_id and self.signing_key is not None:
-            grant = VerdictGrant(
-                tenant=tenant,
-                mission_id=mission_id,
-                plan_hash=verdict.plan_hash,
-                policy_hash=verdict.policy_hash,
-            )
-            reply.verdict_token = issue_verdict(self.signing_key, grant)
+        reply = verdict_message(verification.verdict)
+        reply.verdict_token = verification.grant_token
         return reply
 
 

@@ -109,6 +109,7 @@ class MissionEvent(_message.Message):
     STEP_ID_FIELD_NUMBER: _builtins.int
     PAYLOAD_JSON_FIELD_NUMBER: _builtins.int
     OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    SCHEMA_VERSION_FIELD_NUMBER: _builtins.int
     mission_id: _builtins.str
     version: _builtins.int
     type: _builtins.str
@@ -118,6 +119,10 @@ class MissionEvent(_message.Message):
     payload_json: _builtins.str
     occurred_at: _builtins.str
     """RFC 3339, UTC"""
+    schema_version: _builtins.int
+    """The version of the payload's schema, as stored (0: a server that did not say, which sent
+    payloads of the current version); the client upcasts it to the version it knows.
+    """
     def __init__(
         self,
         *,
@@ -127,10 +132,11 @@ class MissionEvent(_message.Message):
         step_id: _builtins.str = ...,
         payload_json: _builtins.str = ...,
         occurred_at: _builtins.str = ...,
+        schema_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["mission_id", b"mission_id", "occurred_at", b"occurred_at", "payload_json", b"payload_json", "step_id", b"step_id", "type", b"type", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mission_id", b"mission_id", "occurred_at", b"occurred_at", "payload_json", b"payload_json", "schema_version", b"schema_version", "step_id", b"step_id", "type", b"type", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

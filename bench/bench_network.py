@@ -15,7 +15,8 @@ import httpx
 
 from rustchain.domain.policy import NetworkPolicy, Policy
 from rustchain.platform.egress_proxy import EgressProxy
-from rustchain.steps.network_guard import guard_for, guarded_client
+from rustchain.steps.guarded_http import guarded_client
+from rustchain.steps.network_guard import guard_for
 from rustchain.steps.runtime import StepContext
 
 REQUESTS = 500

@@ -11,6 +11,11 @@ import pytest
 from tests.paths import REPO
 
 HEAVY = ("grpc", "nats", "z3")
+# What step types use when they run; validating or planning a mission must not load them.
+STEP_LIBRARIES = (
+    *("httpx", "httpcore", "jsonschema", "asyncssh", "websockets", "psutil", "tree_sitter"),
+    *("defusedxml", "redis", "sqlglot", "psycopg", "sqlite_vec"),
+)
 # Invoke the console script's entry point, then list what it imported.
 PROBE = """
 import json, sys
@@ -45,6 +50,14 @@ def test_a_light_verb_loads_no_grpc_nats_or_solver(args: tuple[str, ...]) -> Non
     assert "rustchain.domain.compiler" in modules or args == ("--version",)
     loaded = sorted(m for m in modules if m.split(".")[0] in HEAVY)
     assert loaded == [], f"rustchain {' '.join(args)} imported {loaded[:5]}"
+
+
+@pytest.mark.parametrize("args", [("validate", "missions/hello.yaml")])
+def test_validating_loads_no_library_a_step_type_runs_with(args: tuple[str, ...]) -> None:
+    modules = _modules_after(*args)
+
+    loaded = sorted({m.split(".")[0] for m in modules} & set(STEP_LIBRARIES))
+    assert loaded == [], f"rustchain {' '.join(args)} imported {loaded}"
 
 
 def test_version_imports_no_verb_module() -> None:

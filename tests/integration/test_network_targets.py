@@ -15,8 +15,9 @@ import pytest
 
 from rustchain.domain.network_addresses import AddressRules
 from rustchain.domain.policy import NetworkPolicy, Policy
+from rustchain.steps.guarded_http import GuardedTransport
 from rustchain.steps.llm_client import URL_SETTING
-from rustchain.steps.network_guard import GuardedTransport, TargetGuard, guard_for
+from rustchain.steps.network_guard import TargetGuard, guard_for
 from rustchain.steps.runtime import StepContext, StepRunError
 from tests.integration.http_fixtures import LocalServer, json_answer, serve
 from tests.integration.test_network_runners import loopback_policy, port_of, run_step

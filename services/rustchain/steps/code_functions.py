@@ -11,24 +11,20 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from functools import cache
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-import tree_sitter_go
-import tree_sitter_java
-import tree_sitter_javascript
-import tree_sitter_python
-import tree_sitter_rust
-import tree_sitter_typescript
-from tree_sitter import Language, Node, Parser
+if TYPE_CHECKING:
+    from tree_sitter import Node, Parser
 
-_GRAMMARS: dict[str, Callable[[], object]] = {
-    "python": tree_sitter_python.language,
-    "javascript": tree_sitter_javascript.language,
-    "typescript": tree_sitter_typescript.language_typescript,
-    "tsx": tree_sitter_typescript.language_tsx,
-    "rust": tree_sitter_rust.language,
-    "go": tree_sitter_go.language,
-    "java": tree_sitter_java.language,
+_GRAMMARS: dict[str, tuple[str, str]] = {  # language: (module, function giving the grammar)
+    "python": ("tree_sitter_python", "language"),
+    "javascript": ("tree_sitter_javascript", "language"),
+    "typescript": ("tree_sitter_typescript", "language_typescript"),
+    "tsx": ("tree_sitter_typescript", "language_tsx"),
+    "rust": ("tree_sitter_rust", "language"),
+    "go": ("tree_sitter_go", "language"),
+    "java": ("tree_sitter_java", "language"),
 }
 LANGUAGES = tuple(_GRAMMARS)
 
@@ -88,7 +84,12 @@ def language_of(path: str) -> str | None:
 
 @cache
 def _parser(language: str) -> Parser:
-    return Parser(Language(_GRAMMARS[language]()))
+    # The grammars load when code is read, not when a mission is validated.
+    from tree_sitter import Language, Parser
+
+    module, function = _GRAMMARS[language]
+    grammar: Callable[[], object] = getattr(import_module(module), function)
+    return Parser(Language(grammar()))
 
 
 def _text(node: Node | None) -> str:

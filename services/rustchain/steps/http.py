@@ -45,7 +45,7 @@ async def http(params: HttpParameters, context: StepContext) -> dict[str, Any]:
     # Imported when a step runs, not when a mission is compiled: `rustchain validate` needs none.
     import httpx
 
-    from rustchain.steps.network_guard import guarded_client
+    from rustchain.steps.guarded_http import guarded_client
 
     context.check(check_url, params.url)
     _check_request(params)

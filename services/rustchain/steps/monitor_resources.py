@@ -13,7 +13,6 @@ import asyncio
 import os
 from typing import Annotated, Any
 
-import psutil
 from pydantic import BaseModel, Field
 
 from rustchain.domain.plan import PlannedStep
@@ -36,6 +35,8 @@ def _percent(part: float, whole: float) -> float:
 def _snapshot(sample_seconds: float, workspace: str) -> dict[str, Any]:
     # A blocking sample of its own (not the module-wide "since last call" state parallel steps
     # would share).
+    import psutil  # loaded when the step runs, not when a mission is validated
+
     cpu = psutil.cpu_percent(interval=sample_seconds)
     memory = psutil.virtual_memory()
     disk = psutil.disk_usage(workspace)

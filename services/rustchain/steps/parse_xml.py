@@ -9,8 +9,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 from xml.etree import ElementTree
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
 from pydantic import BaseModel, Field, model_validator
 
 from rustchain.domain.plan import PlannedStep
@@ -89,6 +87,9 @@ def flat_elements(root: ElementTree.Element) -> list[dict[str, str]]:
 
 async def parse_xml(params: ParseXmlParameters, context: StepContext) -> dict[str, Any]:
     """The document as a tree (`root`), plus RustChain's flat `elements` and their count."""
+    from defusedxml import DefusedXmlException  # loaded when the step runs
+    from defusedxml.ElementTree import fromstring
+
     text = source_text(context, params.content, params.path, MAX_TEXT)
     try:
         root = fromstring(text)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-import httpx
 from pydantic import BaseModel, Field
 
 from rustchain.domain.plan import PlannedStep
@@ -19,7 +18,7 @@ from rustchain.domain.policy_checks import check_url
 from rustchain.domain.policy_obligations import Obligation, Use, text_uses
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.network_guard import UnresolvedTargetError, guarded_client
+from rustchain.steps.network_guard import UnresolvedTargetError
 from rustchain.steps.remote_targets import ConnectFailedError, connect_socket, resolve_target
 from rustchain.steps.runtime import StepContext
 
@@ -63,6 +62,10 @@ async def _tcp_probe(
 
 
 async def _http_probe(url: str, context: StepContext, timeout: float) -> dict[str, Any]:
+    import httpx  # loaded when a probe runs, not when a mission is validated
+
+    from rustchain.steps.guarded_http import guarded_client
+
     context.enforce(check_url, url)
     try:
         async with guarded_client(context, timeout) as client:

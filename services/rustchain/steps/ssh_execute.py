@@ -14,9 +14,8 @@ remote user's shell runs, as `ssh host 'command'` does.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import asyncssh
 from pydantic import BaseModel, Field
 
 from rustchain.domain.plan import PlannedStep
@@ -34,6 +33,9 @@ from rustchain.steps.remote_targets import (
     resolve_target,
 )
 from rustchain.steps.runtime import PolicyRefusedError, StepContext, StepRunError
+
+if TYPE_CHECKING:
+    import asyncssh
 
 OUTPUT_RULE = "commands.output"
 CREDENTIAL_FIELDS = ("password", "private_key")
@@ -63,6 +65,8 @@ def _known_hosts(ssh: SshPolicy) -> asyncssh.SSHKnownHosts | None:
             "[ssh.known_hosts] the tenant's policy lists no SSH host keys (ssh.known_hosts), and "
             "accepting an unknown key would let anyone on the path pose as the host"
         )
+    import asyncssh  # loaded when the step runs, not when a mission is validated
+
     try:
         return asyncssh.import_known_hosts("\n".join(ssh.known_hosts))
     except (ValueError, asyncssh.Error) as error:
@@ -72,6 +76,8 @@ def _known_hosts(ssh: SshPolicy) -> asyncssh.SSHKnownHosts | None:
 def _client_keys(params: SshExecuteParameters) -> list[asyncssh.SSHKey] | None:
     if params.private_key is None:
         return None  # None, not []: an empty list would load the executor's default keys
+    import asyncssh
+
     try:
         return [asyncssh.import_private_key(params.private_key)]
     except (ValueError, asyncssh.KeyImportError) as error:
@@ -96,6 +102,8 @@ async def ssh_execute(params: SshExecuteParameters, context: StepContext) -> dic
     if params.max_output_bytes is not None:
         context.enforce(check_bytes, OUTPUT_RULE, "max_output_bytes", params.max_output_bytes)
         max_output = params.max_output_bytes
+    import asyncssh
+
     known_hosts = _known_hosts(policy.ssh)
     client_keys = _client_keys(params)
     timeout = min(params.timeout_seconds, context.timeout_seconds)

@@ -15,8 +15,6 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidURI, WebSocketException
 
 from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_checks import byte_bound, check_bytes, check_url
@@ -59,6 +57,10 @@ def _target(url: str) -> tuple[str, str, int]:
 
 async def websocket_connect(params: WebSocketParameters, context: StepContext) -> dict[str, Any]:
     """Connect, send, receive; the output says what was sent and lists what came back."""
+    # Loaded when the step runs, not when a mission is validated.
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidURI, WebSocketException
+
     context.enforce(check_url, params.url)
     max_response = byte_bound(context.enforced_policy, RESPONSE_RULE)
     if params.max_response_bytes is not None:

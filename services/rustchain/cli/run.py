@@ -19,6 +19,7 @@ from eventsourcing.persistence import PersistenceError
 from rich.console import Console
 from rich.table import Table
 
+from rustchain.bootstrap import executor_store_settings, open_executor
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
 from rustchain.domain.bindings import VariableBindingError, bind_variables
@@ -27,7 +28,7 @@ from rustchain.domain.event_names import EventNameError
 from rustchain.domain.mission_run import MissionRun
 from rustchain.domain.plan import Plan
 from rustchain.domain.policy import Policy
-from rustchain.domain.quotas import QuotaExceededError, TenantQuotas
+from rustchain.domain.quotas import QuotaExceededError
 from rustchain.domain.run_events import (
     MissionFinished,
     RunEvent,
@@ -39,7 +40,7 @@ from rustchain.domain.run_events import (
 )
 from rustchain.domain.step_types import StepTypeRegistry
 from rustchain.domain.verdict import Verdict
-from rustchain.executor.application import ExecutorApplication, WorkspaceRefusedError, utc_now
+from rustchain.executor.application import WorkspaceRefusedError, utc_now
 from rustchain.platform.event_store import (
     EventStoreError,
     EventStoreSettings,
@@ -47,9 +48,7 @@ from rustchain.platform.event_store import (
     open_event_store,
 )
 from rustchain.platform.home import rustchain_home
-from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
 from rustchain.platform.mission_files import compile_file
-from rustchain.platform.sandbox.selection import LazySandbox
 from rustchain.steps import default_registry
 from rustchain.verifier.policy_files import (
     POLICIES_FOLDER,
@@ -163,40 +162,28 @@ def _run_here(
     workspace = None
     if plan.config.workspace is not None:
         workspace = (Path(file).parent / plan.config.workspace).resolve()
-    home = rustchain_home()
-    settings = EventStoreSettings.from_environ("executor")
+    settings = executor_store_settings(os.environ)
     try:
-        store = open_event_store(settings)
-    except (EventStoreError, PersistenceError) as error:
-        _unreachable(settings, error)
-    memory = SqliteMemoryStore(home / "memory.sqlite3")
-    try:
-        executor = ExecutorApplication(
-            store,
-            registry,
-            home / "workspaces",
-            memory_for=lambda t: TenantMemory(memory, t),
-            listener=Progress(console),
-            settings={k: v for k, v in os.environ.items() if k.startswith("RUSTCHAIN_LLM_")},
+        with open_executor(
+            os.environ,
+            local_memory=True,
             policy_for=lambda _tenant: policy,
-            quotas=TenantQuotas.from_settings(os.environ),
-            sandbox=LazySandbox(os.environ),
-        )
-        mission_id = uuid.uuid4().hex
-        _record_verdict(verdict, tenant, mission_id)
-        executor.start(tenant, plan, bound, mission_id=mission_id, workspace=workspace)
-        console.print(f"mission [bold]{plan.mission_name}[/bold] ({mission_id}), tenant {tenant}")
-        console.print(verdict.render()[-1])
-        result = asyncio.run(executor.drive(tenant, mission_id))
-        _summary(console, store.mission_events(tenant, mission_id), result)
+            listener=Progress(console),
+        ) as executor:
+            mission_id = uuid.uuid4().hex
+            _record_verdict(verdict, tenant, mission_id)
+            executor.start(tenant, plan, bound, mission_id=mission_id, workspace=workspace)
+            console.print(
+                f"mission [bold]{plan.mission_name}[/bold] ({mission_id}), tenant {tenant}"
+            )
+            console.print(verdict.render()[-1])
+            result = asyncio.run(executor.drive(tenant, mission_id))
+            _summary(console, executor.history(tenant, mission_id), result)
     except (EventStoreError, PersistenceError) as error:
         _unreachable(settings, error)
     except (QuotaExceededError, WorkspaceRefusedError) as error:
         click.echo(f"{file}: refused: {error}", err=True)
         return exit_codes.MISSION_AT_FAULT
-    finally:
-        memory.close()
-        store.close()
     return exit_codes.OK if result.outcome == "succeeded" else exit_codes.MISSION_AT_FAULT
 
 

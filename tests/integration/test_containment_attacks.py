@@ -28,7 +28,7 @@ from rustchain.steps import default_registry
 from tests.conditions import wait_until_sync
 from tests.integration.http_fixtures import LocalServer, json_answer, serve
 from tests.integration.sandbox_helpers import MECHANISMS, sandbox
-from tests.unit.run_simulation import plan_of
+from tests.unit.compile_helpers import plan_of
 
 SECRET = "s3cr3t-0f-the-deployment"
 OTHER_TENANT_SECRET = "alpha-private-notes"

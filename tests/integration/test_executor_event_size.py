@@ -12,7 +12,7 @@ from rustchain.domain.run_events import MissionFinished, StepFailed, StepStarted
 from rustchain.executor.application import ExecutorApplication
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
 from rustchain.steps import default_registry
-from tests.unit.run_simulation import plan_of
+from tests.unit.compile_helpers import plan_of
 
 LIMIT = 20_000
 MISSION = """\

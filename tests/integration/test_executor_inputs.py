@@ -10,7 +10,7 @@ from rustchain.domain.run_events import StepFailed, StepStarted, StepSucceeded, 
 from rustchain.executor.application import ExecutorApplication
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
 from rustchain.steps import default_registry
-from tests.unit.run_simulation import plan_of
+from tests.unit.compile_helpers import plan_of
 
 MISSION = """\
 version: "1.0"

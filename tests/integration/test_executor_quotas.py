@@ -18,7 +18,7 @@ from rustchain.platform.jetstream import StreamSettings, connect, ensure_stream
 from rustchain.platform.nats_server import NatsServer
 from rustchain.steps import default_registry
 from tests.integration.grpc_helpers import running_services
-from tests.unit.run_simulation import plan_of
+from tests.unit.compile_helpers import plan_of
 
 QUOTA = 200_000
 ONE_STEP = 'version: "1.0"\nname: one\nsteps:\n  - {id: a, step_type: noop}\n'

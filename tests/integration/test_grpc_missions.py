@@ -19,7 +19,7 @@ from rustchain.platform.grpc_client import tenant_metadata
 from rustchain.steps import default_registry
 from tests.integration.grpc_helpers import Services, running_services
 from tests.paths import REPO
-from tests.unit.run_simulation import plan_of
+from tests.unit.compile_helpers import plan_of
 
 HELLO = (REPO / "missions" / "hello.yaml").read_text()
 WATCH_TIMEOUT_SECONDS = 30.0

@@ -38,7 +38,7 @@ from rustchain.steps import default_registry
 from rustchain.verifier.policy_files import default_policy
 from tests.integration.event_helpers import stream_messages
 from tests.integration.sandbox_helpers import MECHANISMS, sandbox
-from tests.unit.run_simulation import plan_of
+from tests.unit.compile_helpers import plan_of
 
 VALUE = "sk-live-7f3a9c0e51d24b8e"
 TENANT = "acme"

@@ -14,7 +14,7 @@ from rustchain.platform.relay import JetStreamRelay
 from rustchain.steps import default_registry
 from rustchain.trainer.consumer import DURABLE, TrajectoryConsumer, finished_subject
 from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
-from tests.unit.run_simulation import plan_of
+from tests.unit.compile_helpers import plan_of
 
 MISSION = """\
 version: "1.0"

@@ -17,7 +17,7 @@ import grpc
 from rich.console import Console
 from rich.table import Table
 
-from rustchain.bootstrap import open_executor
+from rustchain.bootstrap.executor import open_executor
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
 from rustchain.cli.remote_run import deployment_endpoints

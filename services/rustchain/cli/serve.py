@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 
 import click
 
-from rustchain.bootstrap import HOSTS, ServeError
+from rustchain.bootstrap.services import HOSTS, ServeError
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
 from rustchain.platform.deployment import SERVICES, EndpointsError

@@ -1,31 +1,15 @@
-"""The composition root: builds stores, policy source, memory, quotas, clients and applications
-from settings, and is the only place that does.
-
-`rustchain serve` hosts what `HOSTS` builds for a service; `rustchain run` (without a deployment),
-`status`, `missions` and `cancel` open the executor with `open_executor`; tests build through the
-same functions and pass a double in place of any part (as cosmicpython's `bootstrap` does).
-"""
+"""What each service of a deployment is built of: `HOSTS[name]` makes its servicers, what runs
+once it listens (the executor's resume, the trainer's consumer) and what it releases on stop."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rustchain.domain.policy import Policy
-from rustchain.domain.quotas import TenantQuotas
-from rustchain.domain.secret_refs import SecretReader
-from rustchain.domain.step_types import StepTypeRegistry
+from rustchain.bootstrap.executor import build_executor, tenant_policies
 from rustchain.executor.admission import Admission
-from rustchain.executor.application import (
-    Clock,
-    EventListener,
-    ExecutorApplication,
-    Sleep,
-    utc_now,
-)
 from rustchain.executor.driver import MissionDriver
 from rustchain.executor.servicer import ExecutorServicer
 from rustchain.executor.servicer import binding as executor_binding
@@ -36,7 +20,7 @@ from rustchain.planner.clients import GrpcExecutor, GrpcVerifier
 from rustchain.planner.servicer import PlannerServicer
 from rustchain.planner.servicer import binding as planner_binding
 from rustchain.platform.deployment import configured_endpoints, deployment_nats_url
-from rustchain.platform.event_store import EventStore, EventStoreSettings, open_event_store
+from rustchain.platform.event_store import EventStoreSettings, open_event_store
 from rustchain.platform.grpc_client import open_channel
 from rustchain.platform.grpc_memory import GrpcMemoryClient
 from rustchain.platform.grpc_server import ServiceBinding
@@ -45,12 +29,10 @@ from rustchain.platform.jetstream import StreamUsageReader
 from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
 from rustchain.platform.nats_server import NATS_URL_VARIABLE
 from rustchain.platform.sandbox.selection import (
-    LazySandbox,
     SandboxSettingError,
     choose_sandbox,
     describe,
 )
-from rustchain.platform.secret_store import FileSecretStore
 from rustchain.platform.signing_keys import (
     VERDICT_KEYS,
     load_private_key,
@@ -59,17 +41,14 @@ from rustchain.platform.signing_keys import (
 )
 from rustchain.steps import default_registry
 from rustchain.steps.runtime import MemoryClient
-from rustchain.steps.sandboxing import ProgramSandbox
 from rustchain.trainer.consuming import consume_until
 from rustchain.trainer.servicer import TrainerServicer
 from rustchain.trainer.servicer import binding as trainer_binding
 from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
-from rustchain.verifier.policy_files import POLICIES_FOLDER, TenantPolicies
 from rustchain.verifier.servicer import VerifierServicer
 from rustchain.verifier.servicer import binding as verifier_binding
 
 Closer = Callable[[], Awaitable[None]]
-LLM_SETTINGS_PREFIX = "RUSTCHAIN_LLM_"
 
 
 class ServeError(RuntimeError):
@@ -117,82 +96,6 @@ def _endpoint(service: str, given: Mapping[str, str], home: Path, env: Mapping[s
     if configured is None or service not in configured.services:
         raise ServeError(f"no endpoint for the {service} service: pass --{service} HOST:PORT")
     return configured.services[service]
-
-
-def llm_settings(environ: Mapping[str, str]) -> dict[str, str]:
-    """The settings the llm and agent steps read (RUSTCHAIN_LLM_*)."""
-    return {k: v for k, v in environ.items() if k.startswith(LLM_SETTINGS_PREFIX)}
-
-
-def tenant_policies(environ: Mapping[str, str]) -> TenantPolicies:
-    """Each tenant's policy: $RUSTCHAIN_HOME/policies/<tenant>.yaml, else the default policy."""
-    return TenantPolicies(rustchain_home(environ) / POLICIES_FOLDER)
-
-
-def build_executor(
-    environ: Mapping[str, str],
-    store: EventStore,
-    *,
-    registry: StepTypeRegistry | None = None,
-    workspaces: Path | None = None,
-    memory_for: Callable[[str], MemoryClient] | None = None,
-    policy_for: Callable[[str], Policy] | None = None,
-    listener: EventListener | None = None,
-    sandbox: ProgramSandbox | None = None,
-    secrets: SecretReader | None = None,
-    admission: Admission | None = None,
-    quotas: TenantQuotas | None = None,
-    clock: Clock = utc_now,
-    sleep: Sleep = asyncio.sleep,
-) -> ExecutorApplication:
-    """The executor application on `store`, each part built from the settings unless given.
-
-    Without `memory_for`, rag steps have no memory (a run that needs one passes it).
-    """
-    home = rustchain_home(environ)
-    return ExecutorApplication(
-        store,
-        registry if registry is not None else default_registry(),
-        workspaces if workspaces is not None else home / "workspaces",
-        memory_for=memory_for,
-        clock=clock,
-        listener=listener,
-        settings=llm_settings(environ),
-        policy_for=policy_for if policy_for is not None else tenant_policies(environ),
-        quotas=quotas if quotas is not None else TenantQuotas.from_settings(environ),
-        sandbox=sandbox if sandbox is not None else LazySandbox(environ),
-        secrets=secrets if secrets is not None else FileSecretStore.from_environ(environ, home),
-        admission=admission,
-        sleep=sleep,
-    )
-
-
-def executor_store_settings(environ: Mapping[str, str]) -> EventStoreSettings:
-    """Where the executor's event store is, from the settings."""
-    return _store("executor", environ)
-
-
-@contextlib.contextmanager
-def open_executor(
-    environ: Mapping[str, str],
-    *,
-    local_memory: bool = False,
-    policy_for: Callable[[str], Policy] | None = None,
-    listener: EventListener | None = None,
-) -> Iterator[ExecutorApplication]:
-    """The executor application on the store the settings name, closed afterwards; with
-    `local_memory`, rag steps use the home's SQLite memory (as `rustchain run` does)."""
-    store = open_event_store(executor_store_settings(environ))
-    with contextlib.ExitStack() as closing:
-        closing.callback(store.close)
-        memory_for: Callable[[str], MemoryClient] | None = None
-        if local_memory:
-            memory = SqliteMemoryStore(rustchain_home(environ) / "memory.sqlite3")
-            closing.callback(memory.close)
-            memory_for = lambda tenant: TenantMemory(memory, tenant)  # noqa: E731
-        yield build_executor(
-            environ, store, memory_for=memory_for, policy_for=policy_for, listener=listener
-        )
 
 
 def host_verifier(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted:

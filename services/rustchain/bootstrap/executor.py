@@ -1,0 +1,104 @@
+"""The executor application, built from the settings with any part replaced by what is given."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from rustchain.bootstrap.stores import open_store
+from rustchain.domain.policy import Policy
+from rustchain.domain.quotas import TenantQuotas
+from rustchain.domain.secret_refs import SecretReader
+from rustchain.domain.step_types import StepTypeRegistry
+from rustchain.executor.admission import Admission
+from rustchain.executor.application import (
+    Clock,
+    EventListener,
+    ExecutorApplication,
+    Sleep,
+    utc_now,
+)
+from rustchain.platform.event_store import EventStore
+from rustchain.platform.home import rustchain_home
+from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
+from rustchain.platform.sandbox.selection import LazySandbox
+from rustchain.platform.secret_store import FileSecretStore
+from rustchain.steps import default_registry
+from rustchain.steps.runtime import MemoryClient
+from rustchain.steps.sandboxing import ProgramSandbox
+from rustchain.verifier.policy_files import POLICIES_FOLDER, TenantPolicies
+
+LLM_SETTINGS_PREFIX = "RUSTCHAIN_LLM_"
+
+
+def llm_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The settings the llm and agent steps read (RUSTCHAIN_LLM_*)."""
+    return {k: v for k, v in environ.items() if k.startswith(LLM_SETTINGS_PREFIX)}
+
+
+def tenant_policies(environ: Mapping[str, str]) -> TenantPolicies:
+    """Each tenant's policy: $RUSTCHAIN_HOME/policies/<tenant>.yaml, else the default policy."""
+    return TenantPolicies(rustchain_home(environ) / POLICIES_FOLDER)
+
+
+def build_executor(
+    environ: Mapping[str, str],
+    store: EventStore,
+    *,
+    registry: StepTypeRegistry | None = None,
+    workspaces: Path | None = None,
+    memory_for: Callable[[str], MemoryClient] | None = None,
+    policy_for: Callable[[str], Policy] | None = None,
+    listener: EventListener | None = None,
+    sandbox: ProgramSandbox | None = None,
+    secrets: SecretReader | None = None,
+    admission: Admission | None = None,
+    quotas: TenantQuotas | None = None,
+    clock: Clock = utc_now,
+    sleep: Sleep = asyncio.sleep,
+) -> ExecutorApplication:
+    """The executor application on `store`, each part built from the settings unless given.
+
+    Without `memory_for`, rag steps have no memory (a run that needs one passes it).
+    """
+    home = rustchain_home(environ)
+    return ExecutorApplication(
+        store,
+        registry if registry is not None else default_registry(),
+        workspaces if workspaces is not None else home / "workspaces",
+        memory_for=memory_for,
+        clock=clock,
+        listener=listener,
+        settings=llm_settings(environ),
+        policy_for=policy_for if policy_for is not None else tenant_policies(environ),
+        quotas=quotas if quotas is not None else TenantQuotas.from_settings(environ),
+        sandbox=sandbox if sandbox is not None else LazySandbox(environ),
+        secrets=secrets if secrets is not None else FileSecretStore.from_environ(environ, home),
+        admission=admission,
+        sleep=sleep,
+    )
+
+
+@contextlib.contextmanager
+def open_executor(
+    environ: Mapping[str, str],
+    *,
+    local_memory: bool = False,
+    policy_for: Callable[[str], Policy] | None = None,
+    listener: EventListener | None = None,
+) -> Iterator[ExecutorApplication]:
+    """The executor application on the store the settings name, closed afterwards; with
+    `local_memory`, rag steps use the home's SQLite memory (as `rustchain run` does)."""
+    store = open_store("executor", environ)
+    with contextlib.ExitStack() as closing:
+        closing.callback(store.close)
+        memory_for: Callable[[str], MemoryClient] | None = None
+        if local_memory:
+            memory = SqliteMemoryStore(rustchain_home(environ) / "memory.sqlite3")
+            closing.callback(memory.close)
+            memory_for = lambda tenant: TenantMemory(memory, tenant)  # noqa: E731
+        yield build_executor(
+            environ, store, memory_for=memory_for, policy_for=policy_for, listener=listener
+        )

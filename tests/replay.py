@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from rustchain.bootstrap import build_executor
+from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.events import EventDraft, EventEnvelope, seal_all
 from rustchain.domain.mission_run import MissionRun, StepStatus
 from rustchain.domain.plan import Plan

@@ -10,8 +10,8 @@ from typing import Any
 import grpc
 import pytest
 
+from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.compiler import compile_mission
-from rustchain.executor.application import ExecutorApplication
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.generated.rustchain.planner.v1 import planner_pb2, planner_pb2_grpc
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
@@ -182,7 +182,7 @@ def test_executor_resumes_unfinished_missions_when_it_starts(tmp_path: Path) -> 
     try:
         compiled = compile_mission(HELLO.encode(), "hello.yaml", default_registry())
         assert compiled.plan is not None
-        application = ExecutorApplication(store, default_registry(), tmp_path / "workspaces")
+        application = build_executor({"RUSTCHAIN_HOME": str(tmp_path)}, store)
         mission_id = application.start("default", compiled.plan, {"who": "Grace"})
     finally:
         store.close()

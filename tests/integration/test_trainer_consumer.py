@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.event_names import stream_name
-from rustchain.executor.application import ExecutorApplication
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
 from rustchain.platform.jetstream import connect
 from rustchain.platform.nats_server import NatsServer
@@ -37,7 +37,12 @@ steps:
 
 def _run_missions(home: Path, nats_url: str, count: int) -> list[str]:
     store = open_event_store(EventStoreSettings(name="executor", home=home))
-    executor = ExecutorApplication(store, default_registry(include_plugins=False), home / "ws")
+    executor = build_executor(
+        {"RUSTCHAIN_HOME": str(home)},
+        store,
+        registry=default_registry(include_plugins=False),
+        policy_for=None,
+    )
     plan = plan_of(MISSION)
     missions = []
     for _ in range(count):

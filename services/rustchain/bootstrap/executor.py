@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -33,6 +34,14 @@ from rustchain.verifier.policy_files import POLICIES_FOLDER, TenantPolicies
 LLM_SETTINGS_PREFIX = "RUSTCHAIN_LLM_"
 
 
+class _FromSettings(enum.Enum):
+    POLICIES = "each tenant's policy file under the home"
+
+
+TENANT_POLICY_FILES = _FromSettings.POLICIES
+"""The default of `build_executor(policy_for=...)`: each tenant's policy from the home."""
+
+
 def llm_settings(environ: Mapping[str, str]) -> dict[str, str]:
     """The settings the llm and agent steps read (RUSTCHAIN_LLM_*)."""
     return {k: v for k, v in environ.items() if k.startswith(LLM_SETTINGS_PREFIX)}
@@ -50,7 +59,7 @@ def build_executor(
     registry: StepTypeRegistry | None = None,
     workspaces: Path | None = None,
     memory_for: Callable[[str], MemoryClient] | None = None,
-    policy_for: Callable[[str], Policy] | None = None,
+    policy_for: Callable[[str], Policy] | _FromSettings | None = TENANT_POLICY_FILES,
     listener: EventListener | None = None,
     sandbox: ProgramSandbox | None = None,
     secrets: SecretReader | None = None,
@@ -61,9 +70,13 @@ def build_executor(
 ) -> ExecutorApplication:
     """The executor application on `store`, each part built from the settings unless given.
 
-    Without `memory_for`, rag steps have no memory (a run that needs one passes it).
+    Without `memory_for`, rag steps have no memory (a run that needs one passes it). With
+    `policy_for=None` the runners check no tenant policy: only tests of the runtime's own
+    containment (the verifier bypassed) ask for that.
     """
     home = rustchain_home(environ)
+    if policy_for is TENANT_POLICY_FILES:
+        policy_for = tenant_policies(environ)
     return ExecutorApplication(
         store,
         registry if registry is not None else default_registry(),
@@ -72,7 +85,7 @@ def build_executor(
         clock=clock,
         listener=listener,
         settings=llm_settings(environ),
-        policy_for=policy_for if policy_for is not None else tenant_policies(environ),
+        policy_for=policy_for,
         quotas=quotas if quotas is not None else TenantQuotas.from_settings(environ),
         sandbox=sandbox if sandbox is not None else LazySandbox(environ),
         secrets=secrets if secrets is not None else FileSecretStore.from_environ(environ, home),
@@ -86,7 +99,7 @@ def open_executor(
     environ: Mapping[str, str],
     *,
     local_memory: bool = False,
-    policy_for: Callable[[str], Policy] | None = None,
+    policy_for: Callable[[str], Policy] | _FromSettings | None = TENANT_POLICY_FILES,
     listener: EventListener | None = None,
 ) -> Iterator[ExecutorApplication]:
     """The executor application on the store the settings name, closed afterwards; with

@@ -81,7 +81,7 @@ def recorded_history(
 
 def recorded_outcomes(history: list[RunEvent]) -> Outcome:
     """The outcome of each attempt as the history recorded it: what a replay's runners answer."""
-    results: dict[tuple[str, int], RunEvent] = {
+    results: dict[tuple[str, int], StepSucceeded | StepFailed] = {
         (e.step_id, e.attempt): e for e in history if isinstance(e, StepSucceeded | StepFailed)
     }
 
@@ -91,7 +91,7 @@ def recorded_outcomes(history: list[RunEvent]) -> Outcome:
             raise AssertionError(f"the history records no result of {step_id} attempt {attempt}")
         if isinstance(result, StepFailed):
             raise StepFailedError(result.error)
-        return result.output  # type: ignore[union-attr]
+        return result.output
 
     return outcome
 

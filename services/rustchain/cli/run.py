@@ -19,6 +19,7 @@ from eventsourcing.persistence import PersistenceError
 from rich.console import Console
 from rich.table import Table
 
+from rustchain.bootstrap.executor import tenant_policies
 from rustchain.bootstrap.local import open_local_deployment
 from rustchain.bootstrap.stores import StoreUnreachableError, store_settings
 from rustchain.cli import exit_codes
@@ -43,11 +44,8 @@ from rustchain.planner.application import Problem
 from rustchain.platform.event_store import (
     describe_store,
 )
-from rustchain.platform.home import rustchain_home
 from rustchain.verifier.policy_files import (
-    POLICIES_FOLDER,
     PolicyFileError,
-    TenantPolicies,
     load_policy,
 )
 
@@ -200,7 +198,7 @@ def _policy(policy_path: str | None, tenant: str) -> Policy:
     default policy; a broken file ends the command here."""
     try:
         if policy_path is None:
-            return TenantPolicies(rustchain_home() / POLICIES_FOLDER)(tenant)
+            return tenant_policies(os.environ)(tenant)
         return load_policy(policy_path)
     except PolicyFileError as error:
         for diagnostic in error.diagnostics:

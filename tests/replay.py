@@ -141,6 +141,8 @@ class ScriptedRunners:
     held: frozenset[str] = frozenset()
     # The parameters each step's runner was handed, at its last attempt.
     given: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Attempts per step, counted as the executor numbers them (a replay shares one count across
+    # its executors, so an attempt re-run after a crash is the second).
     attempts: dict[str, int] = field(default_factory=dict)
     all_held: asyncio.Event | None = None
 
@@ -171,6 +173,7 @@ class Replay:
         self.clock = FakeClock()
         self.commits: list[list[RunEvent]] = []
         self.given: dict[str, dict[str, Any]] = {}
+        self.attempts: dict[str, int] = {}
         self._folder = tempfile.TemporaryDirectory(prefix="rustchain-replay-")
         self.application = self._executor(ScriptedRunners(_never))
         self.application.start(TENANT, plan, variables or {}, MISSION_ID)
@@ -190,7 +193,7 @@ class Replay:
 
     def run_to_end(self, outcome: Outcome) -> MissionRun:
         """Drive the mission to its end (resuming whatever an earlier drive left running)."""
-        runners = ScriptedRunners(outcome)
+        runners = ScriptedRunners(outcome, attempts=self.attempts)
         self.application = self._executor(runners)
         try:
             return asyncio.run(self._drive(runners))
@@ -205,7 +208,7 @@ class Replay:
     def crash_while_running(self, outcome: Outcome, held: set[str]) -> None:
         """Drive until every held step has started, then stop as a killed process would: the
         held attempts never report, and nothing more is recorded."""
-        runners = ScriptedRunners(outcome, frozenset(held))
+        runners = ScriptedRunners(outcome, frozenset(held), attempts=self.attempts)
         self.application = self._executor(runners)
         asyncio.run(self._crash(runners))
         self.given.update(runners.given)

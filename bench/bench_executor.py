@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.compiler import compile_mission
 from rustchain.domain.events import EventDraft
 from rustchain.domain.plan import Plan
@@ -52,6 +53,13 @@ def chain_plan(size: int) -> Plan:
 def wide_plan(size: int) -> Plan:
     """Independent noop steps."""
     return _plan([f"  - {{id: s{i}, step_type: noop}}" for i in range(size)], parallel=64)
+
+
+def _executor(
+    home: Path, store: RecorderEventStore, quotas: TenantQuotas | None = None
+) -> ExecutorApplication:
+    """The executor as the bootstrap builds it, with the bench's registry."""
+    return build_executor({"RUSTCHAIN_HOME": str(home)}, store, registry=REGISTRY, quotas=quotas)
 
 
 def _store(home: Path, name: str) -> RecorderEventStore:
@@ -93,7 +101,7 @@ def raw_durable_writes(home: Path, steps: int) -> tuple[float, float]:
 def run_plan(home: Path, plan: Plan, name: str) -> float:
     """Seconds to run a plan from start to finish on a fresh store."""
     store = _store(home, name)
-    executor = ExecutorApplication(store, REGISTRY, home / "workspaces")
+    executor = _executor(home, store)
     started = time.perf_counter()
     mission = executor.start("bench", plan, {})
     run = asyncio.run(executor.drive("bench", mission))
@@ -107,7 +115,7 @@ def concurrent_missions(home: Path, count: int) -> list[float]:
     """Latency of each of `count` three-step missions started and driven together."""
     store = _store(home, "concurrent")
     quotas = TenantQuotas(max_concurrent_missions=count)
-    executor = ExecutorApplication(store, REGISTRY, home / "workspaces", quotas=quotas)
+    executor = _executor(home, store, quotas)
     plan = chain_plan(3)
 
     async def one() -> float:
@@ -128,7 +136,7 @@ def mission_listing(home: Path, count: int) -> tuple[float, float, int]:
     """Seconds to list a tenant's missions from a store of `count` finished 3-step missions:
     the first listing (folding the whole log), then one after another mission ran."""
     store = _store(home, "listing")
-    executor = ExecutorApplication(store, REGISTRY, home / "workspaces")
+    executor = _executor(home, store)
     plan = chain_plan(3)
 
     async def run_all() -> None:
@@ -136,7 +144,7 @@ def mission_listing(home: Path, count: int) -> tuple[float, float, int]:
             await executor.drive("bench", executor.start("bench", plan, {}))
 
     asyncio.run(run_all())
-    cold = ExecutorApplication(store, REGISTRY, home / "workspaces")
+    cold = _executor(home, store)
     started = time.perf_counter()
     assert len(cold.index().of_tenant("bench")) == count
     first = time.perf_counter() - started

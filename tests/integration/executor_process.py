@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
+from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.bindings import bind_variables
-from rustchain.executor.application import ExecutorApplication
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.home import rustchain_home
 from rustchain.platform.mission_files import compile_file
 from rustchain.steps import default_registry
 
@@ -18,7 +18,7 @@ async def main(mode: str, mission_file: str | None) -> None:
     """Start a mission and drive it, or resume every unfinished one."""
     registry = default_registry(include_plugins=False)
     store = open_event_store(EventStoreSettings.from_environ("executor"))
-    executor = ExecutorApplication(store, registry, rustchain_home() / "workspaces")
+    executor = build_executor(os.environ, store, registry=registry, policy_for=None)
     if mode == "start":
         assert mission_file is not None
         plan = compile_file(mission_file, registry).plan

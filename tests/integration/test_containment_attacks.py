@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.policy import Policy
 from rustchain.domain.run_events import MissionFinished, StepFailed, StepSucceeded, run_fact
 from rustchain.executor.application import ExecutorApplication
@@ -28,7 +29,7 @@ from rustchain.steps import default_registry
 from tests.conditions import wait_until_sync
 from tests.integration.http_fixtures import LocalServer, json_answer, serve
 from tests.integration.sandbox_helpers import MECHANISMS, sandbox
-from tests.unit.run_simulation import plan_of
+from tests.unit.compile_helpers import plan_of
 
 SECRET = "s3cr3t-0f-the-deployment"
 OTHER_TENANT_SECRET = "alpha-private-notes"
@@ -71,11 +72,12 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
     (tmp_path / "outside" / "secret").write_text(SECRET)
     (tmp_path / "stores").mkdir()
     store = open_event_store(EventStoreSettings(name="executor", home=tmp_path / "stores"))
-    executor = ExecutorApplication(
+    executor = build_executor(
+        {"RUSTCHAIN_HOME": str(home)},
         store,
-        default_registry(include_plugins=False),
-        home / "workspaces",
+        registry=default_registry(include_plugins=False),
         sandbox=sandbox(request.param),
+        policy_for=None,
     )
     yield Deployment(tmp_path, executor)
     store.close()

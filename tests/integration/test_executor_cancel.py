@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.event_chain import verify_chain
-from rustchain.executor.application import ExecutorApplication
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
 from rustchain.steps import default_registry
 from tests.conditions import Signal
-from tests.unit.run_simulation import plan_of
+from tests.unit.compile_helpers import plan_of
 
 MISSION = """\
 version: "1.0"
@@ -26,7 +26,12 @@ steps:
 
 def test_cancel_during_a_drive_is_recorded_by_the_drive_and_ends_the_run(tmp_path: Path) -> None:
     store = open_event_store(EventStoreSettings(name="executor", home=tmp_path))
-    executor = ExecutorApplication(store, default_registry(include_plugins=False), tmp_path / "ws")
+    executor = build_executor(
+        {"RUSTCHAIN_HOME": str(tmp_path)},
+        store,
+        registry=default_registry(include_plugins=False),
+        policy_for=None,
+    )
     workspace = tmp_path / "work"
     workspace.mkdir()
     started, go = Signal(workspace / "started.fifo"), Signal(workspace / "go.fifo")

@@ -49,7 +49,9 @@ steps:
 
 
 def _executor(home: Path, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "RUSTCHAIN_HOME": str(home), "PYTHONPATH": str(REPO)}
+    # The services of this checkout, not those of whichever tree the environment installed.
+    python_path = os.pathsep.join([str(REPO / "services"), str(REPO)])
+    env = {**os.environ, "RUSTCHAIN_HOME": str(home), "PYTHONPATH": python_path}
     return subprocess.Popen(
         [sys.executable, str(REPO / "tests" / "integration" / "executor_process.py"), *args],
         env=env,

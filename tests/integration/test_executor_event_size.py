@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.quotas import QuotaExceededError, TenantQuotas
 from rustchain.domain.run_events import MissionFinished, StepFailed, StepStarted, run_fact
 from rustchain.executor.application import ExecutorApplication
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
 from rustchain.steps import default_registry
-from tests.unit.run_simulation import plan_of
+from tests.unit.compile_helpers import plan_of
 
 LIMIT = 20_000
 MISSION = """\
@@ -31,7 +32,9 @@ def executor_of(tmp_path: Path) -> ExecutorApplication:
     store = open_event_store(EventStoreSettings(name="executor", home=tmp_path))
     quotas = TenantQuotas(max_event_bytes=LIMIT)
     registry = default_registry(include_plugins=False)
-    return ExecutorApplication(store, registry, tmp_path / "ws", quotas=quotas)
+    return build_executor(
+        {"RUSTCHAIN_HOME": str(tmp_path)}, store, registry=registry, quotas=quotas, policy_for=None
+    )
 
 
 def test_outputs_and_inputs_over_the_limit_fail_their_steps_and_nothing_large_is_stored(

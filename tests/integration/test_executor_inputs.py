@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.reexecution import reexecute, run_facts
 from rustchain.domain.run_events import StepFailed, StepStarted, StepSucceeded, run_fact
-from rustchain.executor.application import ExecutorApplication
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
 from rustchain.steps import default_registry
-from tests.unit.run_simulation import plan_of
+from tests.unit.compile_helpers import plan_of
 
 MISSION = """\
 version: "1.0"
@@ -29,7 +29,12 @@ def test_each_runner_gets_the_inputs_recorded_before_it_ran_and_reexecution_agre
     tmp_path: Path,
 ) -> None:
     store = open_event_store(EventStoreSettings(name="executor", home=tmp_path))
-    executor = ExecutorApplication(store, default_registry(include_plugins=False), tmp_path / "ws")
+    executor = build_executor(
+        {"RUSTCHAIN_HOME": str(tmp_path)},
+        store,
+        registry=default_registry(include_plugins=False),
+        policy_for=None,
+    )
     mission = executor.start("acme", plan_of(MISSION), {"who": "Ada"})
 
     asyncio.run(executor.drive("acme", mission))

@@ -9,6 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.event_chain import verify_chain
 from rustchain.domain.quotas import QuotaExceededError, TenantQuotas, stream_hard_limit
 from rustchain.executor.application import ExecutorApplication
@@ -18,7 +19,7 @@ from rustchain.platform.jetstream import StreamSettings, connect, ensure_stream
 from rustchain.platform.nats_server import NatsServer
 from rustchain.steps import default_registry
 from tests.integration.grpc_helpers import running_services
-from tests.unit.run_simulation import plan_of
+from tests.unit.compile_helpers import plan_of
 
 QUOTA = 200_000
 ONE_STEP = 'version: "1.0"\nname: one\nsteps:\n  - {id: a, step_type: noop}\n'
@@ -26,8 +27,12 @@ ONE_STEP = 'version: "1.0"\nname: one\nsteps:\n  - {id: a, step_type: noop}\n'
 
 def _executor(home: Path, quotas: TenantQuotas) -> ExecutorApplication:
     store = open_event_store(EventStoreSettings(name="executor", home=home))
-    return ExecutorApplication(
-        store, default_registry(include_plugins=False), home / "ws", quotas=quotas
+    return build_executor(
+        {"RUSTCHAIN_HOME": str(home)},
+        store,
+        registry=default_registry(include_plugins=False),
+        quotas=quotas,
+        policy_for=None,
     )
 
 

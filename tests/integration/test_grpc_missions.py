@@ -10,8 +10,8 @@ from typing import Any
 import grpc
 import pytest
 
+from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.compiler import compile_mission
-from rustchain.executor.application import ExecutorApplication
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.generated.rustchain.planner.v1 import planner_pb2, planner_pb2_grpc
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
@@ -19,7 +19,7 @@ from rustchain.platform.grpc_client import tenant_metadata
 from rustchain.steps import default_registry
 from tests.integration.grpc_helpers import Services, running_services
 from tests.paths import REPO
-from tests.unit.run_simulation import plan_of
+from tests.unit.compile_helpers import plan_of
 
 HELLO = (REPO / "missions" / "hello.yaml").read_text()
 WATCH_TIMEOUT_SECONDS = 30.0
@@ -182,7 +182,7 @@ def test_executor_resumes_unfinished_missions_when_it_starts(tmp_path: Path) -> 
     try:
         compiled = compile_mission(HELLO.encode(), "hello.yaml", default_registry())
         assert compiled.plan is not None
-        application = ExecutorApplication(store, default_registry(), tmp_path / "workspaces")
+        application = build_executor({"RUSTCHAIN_HOME": str(tmp_path)}, store)
         mission_id = application.start("default", compiled.plan, {"who": "Grace"})
     finally:
         store.close()

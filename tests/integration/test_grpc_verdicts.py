@@ -16,7 +16,7 @@ from rustchain.generated.rustchain.verifier.v1 import verifier_pb2, verifier_pb2
 from rustchain.platform.tokens import issue
 from tests.integration.grpc_helpers import running_services
 from tests.keys import home_keys
-from tests.unit.run_simulation import plan_of
+from tests.unit.compile_helpers import plan_of
 
 MISSION = 'version: "1.0"\nname: one\nsteps:\n  - {id: a, step_type: noop}\n'
 OTHER = MISSION.replace("name: one", "name: other")

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from rustchain.bootstrap.executor import build_executor
 from rustchain.cli.app import app
 from rustchain.domain.events import EventDraft
 from rustchain.domain.policy import CommandPolicy, NetworkPolicy, Policy
@@ -38,7 +39,7 @@ from rustchain.steps import default_registry
 from rustchain.verifier.policy_files import default_policy
 from tests.integration.event_helpers import stream_messages
 from tests.integration.sandbox_helpers import MECHANISMS, sandbox
-from tests.unit.run_simulation import plan_of
+from tests.unit.compile_helpers import plan_of
 
 VALUE = "sk-live-7f3a9c0e51d24b8e"
 TENANT = "acme"
@@ -137,12 +138,13 @@ def deployment(
     monkeypatch.delenv("RUSTCHAIN_SECRETS_DIR", raising=False)
     secrets = FileSecretStore.from_environ()
     store = open_event_store(EventStoreSettings(name="executor", home=home))
-    executor = ExecutorApplication(
+    executor = build_executor(
+        {"RUSTCHAIN_HOME": str(home)},
         store,
-        default_registry(include_plugins=False),
-        home / "workspaces",
+        registry=default_registry(include_plugins=False),
         sandbox=sandbox(request.param),
         secrets=secrets,
+        policy_for=None,
     )
     yield _Deployment(home, executor, secrets, request.param)
     store.close()
@@ -300,8 +302,13 @@ def test_a_secret_store_that_cannot_be_read_fails_the_step_not_the_executor(
     tmp_path: Path,
 ) -> None:
     store = open_event_store(EventStoreSettings(name="executor", home=tmp_path))
-    executor = ExecutorApplication(
-        store, default_registry(include_plugins=False), tmp_path / "ws", secrets=_BrokenStore()
+    executor = build_executor(
+        {"RUSTCHAIN_HOME": str(tmp_path)},
+        store,
+        registry=default_registry(include_plugins=False),
+        workspaces=tmp_path / "ws",
+        secrets=_BrokenStore(),
+        policy_for=None,
     )
     mission = """\
 version: "1.0"
@@ -355,7 +362,10 @@ def test_after_a_crash_the_rerun_gets_the_secret_and_its_output_is_masked(
 ) -> None:
     store = open_event_store(EventStoreSettings(name="executor", home=tmp_path))
     registry = default_registry(include_plugins=False)
-    first = ExecutorApplication(store, registry, tmp_path / "ws", secrets=_Store({"K": VALUE}))
+    environ = {"RUSTCHAIN_HOME": str(tmp_path)}
+    first = build_executor(
+        environ, store, registry=registry, secrets=_Store({"K": VALUE}), policy_for=None
+    )
     mission = """\
 version: "1.0"
 name: crash
@@ -384,7 +394,9 @@ steps:
             )
         ]
     )
-    second = ExecutorApplication(store, registry, tmp_path / "ws", secrets=_Store({"K": VALUE}))
+    second = build_executor(
+        environ, store, registry=registry, secrets=_Store({"K": VALUE}), policy_for=None
+    )
 
     run = asyncio.run(second.drive(TENANT, mission_id))
 

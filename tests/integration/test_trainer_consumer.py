@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.event_names import stream_name
 from rustchain.domain.events import EventDraft
-from rustchain.executor.application import ExecutorApplication
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
 from rustchain.platform.jetstream import connect
 from rustchain.platform.nats_server import NatsServer
@@ -21,7 +21,7 @@ from rustchain.platform.relay import JetStreamRelay
 from rustchain.steps import default_registry
 from rustchain.trainer.consumer import DURABLE, TrajectoryConsumer, finished_subject
 from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
-from tests.unit.run_simulation import plan_of
+from tests.unit.compile_helpers import plan_of
 
 MISSION = """\
 version: "1.0"
@@ -44,7 +44,12 @@ steps:
 
 def _run_missions(home: Path, nats_url: str, count: int) -> list[str]:
     store = open_event_store(EventStoreSettings(name="executor", home=home))
-    executor = ExecutorApplication(store, default_registry(include_plugins=False), home / "ws")
+    executor = build_executor(
+        {"RUSTCHAIN_HOME": str(home)},
+        store,
+        registry=default_registry(include_plugins=False),
+        policy_for=None,
+    )
     plan = plan_of(MISSION)
     missions = []
     for _ in range(count):

@@ -16,7 +16,7 @@ from rustchain.domain.event_size import (
 from rustchain.domain.mission_run import MissionRun
 from rustchain.domain.quotas import TenantQuotas
 from rustchain.domain.run_events import StepFailed, StepSucceeded
-from tests.unit.run_simulation import plan_of
+from tests.unit.compile_helpers import plan_of
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 LIMIT = 16 * 1024

@@ -1,4 +1,7 @@
-"""Durable execution: parallelism, retries, fail_fast, continue_on_error, crash recovery."""
+"""Durable execution: parallelism, retries, fail_fast, continue_on_error, crash recovery.
+
+Each mission runs on the real executor application (tests/replay.py), with scripted runners.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ import pytest
 from rustchain.domain import run_decisions as decide
 from rustchain.domain.mission_run import MissionRun, RunTransitionError, StepStatus
 from rustchain.domain.run_events import StepFailed, StepInterrupted, StepSkipped, StepStarted
-from tests.unit.run_simulation import Simulation, StepFailedError, plan_of
+from tests.replay import MISSION_ID, TENANT, Replay, StepFailedError, max_running, started
+from tests.unit.compile_helpers import plan_of
 
 HEADER = 'version: "1.0"\nname: run\n'
 DIAMOND = (
@@ -28,24 +32,23 @@ def ok(step_id: str, attempt: int) -> Any:
 
 
 def test_independent_steps_start_together_and_dependents_wait() -> None:
-    sim = Simulation(plan_of(DIAMOND))
+    replay = Replay(plan_of(DIAMOND))
 
-    assert [e.step_id for e in sim.step_once(ok)] == ["fetch"]
-    assert [e.step_id for e in sim.step_once(ok)] == ["left", "right"]
-    assert [e.step_id for e in sim.step_once(ok)] == ["join"]
-    run = sim.run_to_end(ok)
+    run = replay.run_to_end(ok)
 
+    starts = [[e.step_id for e in c if isinstance(e, StepStarted)] for c in replay.commits]
+    assert [s for s in starts if s] == [["fetch"], ["left", "right"], ["join"]]
     assert run.outcome == "succeeded"
 
 
 def test_parallelism_never_exceeds_max_parallel_steps() -> None:
     steps = "".join(f"  - {{id: s{i}, name: S, step_type: noop}}\n" for i in range(10))
-    sim = Simulation(plan_of(HEADER + "config: {max_parallel_steps: 3}\nsteps:\n" + steps))
+    replay = Replay(plan_of(HEADER + "config: {max_parallel_steps: 3}\nsteps:\n" + steps))
 
-    sim.run_to_end(ok)
+    replay.run_to_end(ok)
 
-    assert sim.max_running == 3
-    assert sum(isinstance(e, StepStarted) for e in sim.history) == 10
+    assert max_running(replay.history) == 3
+    assert len(started(replay.history)) == 10
 
 
 def test_failed_step_is_retried_after_its_backoff_then_succeeds() -> None:
@@ -54,16 +57,16 @@ def test_failed_step_is_retried_after_its_backoff_then_succeeds() -> None:
         + "steps:\n  - id: flaky\n    name: F\n    step_type: noop\n"
         + "    retry: {max_attempts: 3, backoff_seconds: 5}\n"
     )
-    sim = Simulation(plan)
+    replay = Replay(plan)
 
     def flaky(step_id: str, attempt: int) -> str:
         if attempt < 3:
             raise StepFailedError(f"attempt {attempt} failed")
         return "third time lucky"
 
-    run = sim.run_to_end(flaky)
+    run = replay.run_to_end(flaky)
 
-    failures = [e for e in sim.history if isinstance(e, StepFailed)]
+    failures = [e for e in replay.history if isinstance(e, StepFailed)]
     assert [f.attempt for f in failures] == [1, 2]
     assert failures[1].retry_at is not None and failures[0].retry_at is not None
     assert failures[1].retry_at - failures[0].retry_at >= timedelta(seconds=5)
@@ -72,19 +75,19 @@ def test_failed_step_is_retried_after_its_backoff_then_succeeds() -> None:
 
 
 def test_a_step_that_fails_every_attempt_fails_the_mission_and_skips_dependents() -> None:
-    sim = Simulation(plan_of(DIAMOND))
+    replay = Replay(plan_of(DIAMOND))
 
     def left_breaks(step_id: str, attempt: int) -> str:
         if step_id == "left":
             raise StepFailedError("boom")
         return "fine"
 
-    run = sim.run_to_end(left_breaks)
+    run = replay.run_to_end(left_breaks)
 
     assert run.outcome == "failed"
     assert run.steps["left"].status is StepStatus.FAILED
     assert run.steps["join"].status is StepStatus.SKIPPED
-    skipped = [e for e in sim.history if isinstance(e, StepSkipped)]
+    skipped = [e for e in replay.history if isinstance(e, StepSkipped)]
     assert [s.step_id for s in skipped] == ["join"]
 
 
@@ -96,14 +99,14 @@ def test_fail_fast_skips_every_step_not_yet_started() -> None:
         + "  - {id: b, name: B, step_type: noop}\n"
         + "  - {id: c, name: C, step_type: noop}\n"
     )
-    sim = Simulation(plan_of(text))
+    replay = Replay(plan_of(text))
 
     def a_breaks(step_id: str, attempt: int) -> str:
         if step_id == "a":
             raise StepFailedError("boom")
         return "fine"
 
-    run = sim.run_to_end(a_breaks)
+    run = replay.run_to_end(a_breaks)
 
     assert run.outcome == "failed"
     assert {s: run.steps[s].status for s in "bc"} == {
@@ -119,14 +122,14 @@ def test_without_fail_fast_independent_branches_still_run() -> None:
         + "  - {id: a, name: A, step_type: noop}\n"
         + "  - {id: b, name: B, step_type: noop}\n"
     )
-    sim = Simulation(plan_of(text))
+    replay = Replay(plan_of(text))
 
     def a_breaks(step_id: str, attempt: int) -> str:
         if step_id == "a":
             raise StepFailedError("boom")
         return "fine"
 
-    run = sim.run_to_end(a_breaks)
+    run = replay.run_to_end(a_breaks)
 
     assert run.outcome == "failed"
     assert run.steps["b"].status is StepStatus.SUCCEEDED
@@ -139,14 +142,14 @@ def test_continue_on_error_lets_dependents_run_and_the_mission_succeed() -> None
         + "  - {id: lint, name: L, step_type: noop, continue_on_error: true}\n"
         + "  - {id: report, name: R, step_type: noop, depends_on: [lint]}\n"
     )
-    sim = Simulation(plan_of(text))
+    replay = Replay(plan_of(text))
 
     def lint_breaks(step_id: str, attempt: int) -> str:
         if step_id == "lint":
             raise StepFailedError("warnings found")
         return "report"
 
-    run = sim.run_to_end(lint_breaks)
+    run = replay.run_to_end(lint_breaks)
 
     assert run.outcome == "succeeded"
     assert run.steps["report"].status is StepStatus.SUCCEEDED
@@ -159,14 +162,14 @@ def test_after_a_crash_an_idempotent_step_runs_again_and_a_non_idempotent_one_fa
         + "  - id: fetch\n    name: F\n    step_type: noop\n    retry: {idempotent: true}\n"
         + "  - {id: append, name: A, step_type: noop}\n"
     )
-    sim = Simulation(plan_of(text))
-    sim.step_once(ok, finish=False)
+    replay = Replay(plan_of(text))
+    # The executor process dies while both run; a new one folds the stored history and recovers.
+    replay.crash_while_running(ok, held={"fetch", "append"})
 
-    # The executor process dies here; a new one folds the stored history and recovers.
-    resumed = MissionRun.fold(sim.history)
-    recovered = decide.recover(resumed)
+    run = replay.run_to_end(ok)
 
-    assert recovered == [
+    interrupted = [e for e in replay.history if isinstance(e, StepInterrupted)]
+    assert interrupted == [
         StepInterrupted(
             step_id="fetch", attempt=1, rerun=True, reason=decide.IDEMPOTENT_INTERRUPTED
         ),
@@ -174,40 +177,35 @@ def test_after_a_crash_an_idempotent_step_runs_again_and_a_non_idempotent_one_fa
             step_id="append", attempt=1, rerun=False, reason=decide.NOT_IDEMPOTENT_INTERRUPTED
         ),
     ]
-    sim.run = resumed
-    sim.apply(recovered)
-    run = sim.run_to_end(ok)
-    starts = [(e.step_id, e.attempt) for e in sim.history if isinstance(e, StepStarted)]
-    assert starts == [("fetch", 1), ("append", 1), ("fetch", 2)]
+    assert started(replay.history) == [("fetch", 1), ("append", 1), ("fetch", 2)]
     assert run.steps["append"].status is StepStatus.FAILED
     assert run.outcome == "failed"
 
 
 def test_finished_steps_are_never_started_again_after_a_crash() -> None:
-    sim = Simulation(plan_of(DIAMOND))
-    sim.step_once(ok)
-    sim.step_once(ok, finish=False)
+    replay = Replay(plan_of(DIAMOND))
+    replay.crash_while_running(ok, held={"left", "right"})
 
-    resumed = MissionRun.fold(sim.history)
-
-    assert decide.recover(resumed) != []
-    sim.run = resumed
-    sim.apply(decide.recover(resumed))
-    sim.run_to_end(ok)
-    fetch_starts = [e for e in sim.history if isinstance(e, StepStarted) and e.step_id == "fetch"]
-    assert len(fetch_starts) == 1
+    assert decide.recover(replay.run) != []
+    replay.run_to_end(ok)
+    assert [s for s in started(replay.history) if s[0] == "fetch"] == [("fetch", 1)]
+    assert replay.run.finished
 
 
 def test_cancel_stops_new_steps_and_ends_the_mission_cancelled() -> None:
-    sim = Simulation(plan_of(DIAMOND))
-    sim.step_once(ok)
+    replay = Replay(plan_of(DIAMOND))
 
-    sim.apply(decide.cancel(sim.run, "operator asked"))
-    run = sim.run_to_end(ok)
+    def cancelled_while_fetching(step_id: str, attempt: int) -> Any:
+        if step_id == "fetch":
+            assert replay.application.cancel(TENANT, MISSION_ID, "operator asked")
+        return ok(step_id, attempt)
+
+    run = replay.run_to_end(cancelled_while_fetching)
 
     assert run.outcome == "cancelled"
     assert all(run.steps[s].status is StepStatus.SKIPPED for s in ("left", "right", "join"))
     assert decide.cancel(run, "again") == []
+    assert not replay.application.cancel(TENANT, MISSION_ID, "again")
 
 
 def test_references_are_rendered_from_upstream_outputs_and_variables() -> None:
@@ -222,21 +220,21 @@ def test_references_are_rendered_from_upstream_outputs_and_variables() -> None:
         + "  - id: c\n    name: C\n    step_type: tool\n    depends_on: [b]\n"
         + "    parameters: {tool: x, parameters: {data: '{b.output}', n: '{b.count}'}}\n"
     )
-    sim = Simulation(plan_of(text), {"who": "world"})
+    replay = Replay(plan_of(text), {"who": "world"})
 
     def outputs(step_id: str, attempt: int) -> Any:
         return {"a": "A!", "b": {"stats": {"lines": 3}}, "c": None}[step_id]
 
-    sim.run_to_end(outputs)
+    replay.run_to_end(outputs)
 
-    assert sim.rendered["b"]["content"] == "hi world: A! / A!"
-    assert sim.rendered["c"]["parameters"] == {"data": {"stats": {"lines": 3}}, "n": 3}
+    assert replay.given["b"]["content"] == "hi world: A! / A!"
+    assert replay.given["c"]["parameters"] == {"data": {"stats": {"lines": 3}}, "n": 3}
 
 
 def test_a_fact_that_cannot_follow_the_history_is_refused() -> None:
-    sim = Simulation(plan_of(DIAMOND))
+    run = MissionRun.fold(decide.start_mission(plan_of(DIAMOND), {}, "ws"))
 
     with pytest.raises(RunTransitionError, match="while it is pending"):
-        sim.run.apply(StepFailed(step_id="fetch", attempt=1, error="x"))
+        run.apply(StepFailed(step_id="fetch", attempt=1, error="x"))
     with pytest.raises(RunTransitionError, match="no step 'nope'"):
-        sim.run.apply(StepStarted(step_id="nope", attempt=1))
+        run.apply(StepStarted(step_id="nope", attempt=1))

@@ -1,7 +1,10 @@
-"""Recorded run histories replay to the same state and are re-decided identically.
+"""Recorded run histories replay through the real executor application identically.
 
-A change to the run decisions that would make a recorded history play out differently fails here,
-as with Temporal's replay tests. To re-record after an intended change:
+Each recorded history is played again by the ExecutorApplication the bootstrap builds, its runners
+answering with the outcomes the history recorded (as Temporal replays histories through the real
+workflow code). A change to the run decisions or to how the executor records them (the order of
+facts in an append, recover, the inbox) that would make a recorded history play out differently
+fails here. To re-record after an intended change:
 RUSTCHAIN_RECORD_HISTORIES=1 pytest tests/unit/test_run_replay.py
 
 Histories recorded by earlier versions of the facts stay under histories/v<N>/, never rewritten:
@@ -22,14 +25,24 @@ from hypothesis import strategies as st
 
 from rustchain.domain.mission_run import FINISHED, MissionRun
 from rustchain.domain.run_events import (
+    MissionStarted,
     RunEvent,
+    StepInterrupted,
     StepStarted,
+    StepSucceeded,
     run_event_payload,
     run_event_version,
     run_fact,
 )
 from tests.paths import DATA
-from tests.unit.run_simulation import Simulation, StepFailedError, plan_of, recorded_history
+from tests.replay import (
+    Replay,
+    StepFailedError,
+    max_running,
+    recorded_history,
+    recorded_outcomes,
+)
+from tests.unit.compile_helpers import plan_of
 
 HISTORIES = DATA / "histories"
 V1_HISTORIES = HISTORIES / "v1"
@@ -64,30 +77,71 @@ SCENARIOS: dict[str, tuple[Callable[[], str], Callable[[str, int], Any], dict[st
         _diamond_failure,
         {},
     ),
+    "crash_and_resume": (
+        lambda: (
+            'version: "1.0"\nname: crash\nconfig: {fail_fast: false}\nsteps:\n'
+            "  - {id: fetch, name: F, step_type: noop, retry: {idempotent: true}}\n"
+            "  - {id: append, name: A, step_type: noop}\n"
+            "  - {id: report, name: R, step_type: noop, depends_on: [fetch]}\n"
+        ),
+        lambda step_id, attempt: step_id,
+        {},
+    ),
 }
+CRASHES: dict[str, set[str]] = {"crash_and_resume": {"fetch", "append"}}
+"""The steps running when the executor was killed: the scenario's first drive stops there."""
 
 
-def _simulate(name: str) -> Simulation:
+RECORDED_WORKSPACE = "ws"
+"""Histories are kept with this workspace: where a replay's workspace is differs per machine."""
+
+
+def _scenario(name: str) -> Replay:
     text, outcomes, variables = SCENARIOS[name]
-    simulation = Simulation(plan_of(text()), variables)
-    simulation.run_to_end(outcomes)
-    return simulation
+    replay = Replay(plan_of(text()), variables)
+    if name in CRASHES:
+        replay.crash_while_running(outcomes, CRASHES[name])
+    replay.run_to_end(outcomes)
+    return replay
+
+
+def _replayed(path: Path) -> Replay:
+    """The recorded history played again by the executor, with the outcomes it recorded."""
+    recorded = _load(path)
+    started = recorded[0]
+    assert isinstance(started, MissionStarted)
+    replay = Replay(MissionRun.fold(recorded[:1]).plan, started.variables)
+    outcomes = recorded_outcomes(recorded)
+    # A history with interrupted attempts was cut by a crash while they ran: the replay's first
+    # executor stops there too, and the next one resumes through the real recover.
+    interrupted = {e.step_id for e in recorded if isinstance(e, StepInterrupted)}
+    if interrupted:
+        replay.crash_while_running(outcomes, interrupted)
+    replay.run_to_end(outcomes)
+    return replay
 
 
 def _encode(events: list[RunEvent]) -> str:
-    lines = [
-        json.dumps(
-            {"type": e.type, "version": run_event_version(e), "payload": run_event_payload(e)},
-            sort_keys=True,
-        )
-        for e in events
-    ]
+    lines = []
+    for e in events:
+        payload = run_event_payload(e)
+        if isinstance(e, MissionStarted):
+            payload["workspace"] = RECORDED_WORKSPACE
+        record = {"type": e.type, "version": run_event_version(e), "payload": payload}
+        lines.append(json.dumps(record, sort_keys=True))
     return "\n".join(lines) + "\n"
 
 
 def _load(path: Path) -> list[RunEvent]:
     """The recorded facts, read the way the executor reads its store: sealed, then upcast."""
     return [run_fact(event) for event in recorded_history(path)]
+
+
+def _without_durations(events: list[RunEvent]) -> list[RunEvent]:
+    return [
+        e.model_copy(update={"duration_ms": 0}) if isinstance(e, StepSucceeded) else e
+        for e in events
+    ]
 
 
 def _without_inputs(events: list[RunEvent]) -> list[RunEvent]:
@@ -100,26 +154,35 @@ def _without_inputs(events: list[RunEvent]) -> list[RunEvent]:
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_recorded_history_is_re_decided_identically(name: str) -> None:
+def test_recorded_history_replays_through_the_executor_identically(name: str) -> None:
     path = HISTORIES / f"{name}.jsonl"
     if os.environ.get("RUSTCHAIN_RECORD_HISTORIES") == "1":
-        path.write_text(_encode(_simulate(name).history))
+        path.write_text(_encode(_scenario(name).history))
 
     recorded = _load(path)
 
-    assert _encode(_simulate(name).history) == _encode(recorded)
+    assert _encode(_replayed(path).history) == _encode(recorded)
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_version_1_history_is_upcast_and_re_decided_identically_but_for_the_inputs(
+def test_scripted_scenario_still_records_its_history(name: str) -> None:
+    assert _encode(_scenario(name).history) == _encode(_load(HISTORIES / f"{name}.jsonl"))
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in V1_HISTORIES.glob("*.jsonl")))
+def test_version_1_history_is_upcast_and_replayed_identically_but_for_inputs_and_durations(
     name: str,
 ) -> None:
     recorded = _load(V1_HISTORIES / f"{name}.jsonl")
-    simulated = _simulate(name).history
+    replayed = _replayed(V1_HISTORIES / f"{name}.jsonl").history
 
     assert all(not e.inputs_recorded for e in recorded if isinstance(e, StepStarted))
-    assert all(e.inputs_recorded for e in simulated if isinstance(e, StepStarted))
-    assert _encode(_without_inputs(simulated)) == _encode(recorded)
+    assert all(e.inputs_recorded for e in replayed if isinstance(e, StepStarted))
+    # Version 1 was recorded by a simulation that timed each success at 1 ms; the executor
+    # records no duration (0): the decisions, not the timings, are what must replay.
+    assert _encode(_without_durations(_without_inputs(replayed))) == _encode(
+        _without_durations(recorded)
+    )
 
 
 def test_recorded_starts_hold_the_parameters_the_runner_was_given() -> None:
@@ -189,20 +252,21 @@ def test_any_run_ends_and_respects_dependencies_attempts_and_parallelism(
 ) -> None:
     text, failures = case
     plan = plan_of(text)
-    simulation = Simulation(plan)
+    replay = Replay(plan)
 
     def outcome(step_id: str, attempt: int) -> str:
         if failures.get((step_id, attempt), False):
             raise StepFailedError("scripted")
         return step_id
 
-    run = simulation.run_to_end(outcome)
+    run = replay.run_to_end(outcome)
 
     assert run.finished
-    assert simulation.max_running <= (plan.config.max_parallel_steps or 4)
+    history = replay.history
+    assert max_running(history) <= (plan.config.max_parallel_steps or 4)
     succeeded_before: set[str] = set()
     finished_before: dict[str, str] = {}
-    for event in simulation.history:
+    for event in history:
         if isinstance(event, StepStarted):
             step = plan.step(event.step_id)
             assert event.attempt <= step.retry.max_attempts
@@ -215,4 +279,4 @@ def test_any_run_ends_and_respects_dependencies_attempts_and_parallelism(
             finished_before[event.step_id] = "succeeded"  # type: ignore[union-attr]
         elif event.type == "StepFailed" and event.retry_at is None:  # type: ignore[union-attr]
             finished_before[event.step_id] = "failed"  # type: ignore[union-attr]
-    assert MissionRun.fold(simulation.history).outcome == run.outcome
+    assert MissionRun.fold(history).outcome == run.outcome

@@ -24,8 +24,7 @@ from rustchain.domain.secret_refs import (
     substitute,
 )
 from rustchain.platform.secret_store import FileSecretStore, SecretNameError
-from tests.unit.compile_helpers import compile_text, messages
-from tests.unit.run_simulation import plan_of
+from tests.unit.compile_helpers import compile_text, messages, plan_of
 
 USES_SECRET = """\
 version: "1.0"

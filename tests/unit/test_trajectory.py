@@ -10,7 +10,7 @@ from rustchain.domain.mission_run import MissionRun
 from rustchain.domain.run_events import StepStarted, run_fact
 from rustchain.domain.trajectory import build_trajectory
 from tests.paths import DATA
-from tests.unit.run_simulation import recorded_history
+from tests.replay import recorded_history
 
 HISTORY = DATA / "histories" / "code_analysis_with_retry.jsonl"
 V1_HISTORY = DATA / "histories" / "v1" / "code_analysis_with_retry.jsonl"

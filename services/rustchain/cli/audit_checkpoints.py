@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -21,13 +22,14 @@ from rustchain.audit.log_proofs import (
     prove_log,
     read_tenant_log,
 )
+from rustchain.bootstrap.stores import open_store
 from rustchain.cli import exit_codes
 from rustchain.cli.common import fail
 from rustchain.domain.checkpoint import Checkpoint, CheckpointError, parse_checkpoint
 from rustchain.domain.events import EventEnvelope
 from rustchain.platform.checkpoint_stream import latest_published
 from rustchain.platform.checkpoints import check_signature, signed_checkpoints
-from rustchain.platform.event_store import EventStoreError, EventStoreSettings, open_event_store
+from rustchain.platform.event_store import EventStoreError
 from rustchain.platform.home import rustchain_home
 from rustchain.platform.jetstream import NATS_OUTAGES
 from rustchain.platform.signing_keys import CHECKPOINT_KEYS, SigningKeyError, load_public_key
@@ -63,7 +65,7 @@ def store_logs(
     result: list[tuple[TenantLog, list[Checkpoint]]] = []
     try:
         for name in AUDITED_STORES:
-            store = open_event_store(EventStoreSettings.from_environ(name))
+            store = open_store(name, os.environ)
             try:
                 kept = [] if key is None else kept_checkpoints(store, name, tenant, key)
                 result.append((read_tenant_log(store, name, tenant), kept))

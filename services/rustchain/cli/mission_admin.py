@@ -4,8 +4,11 @@ without one, the missions `rustchain run` recorded in this machine's executor st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -14,13 +17,14 @@ import grpc
 from rich.console import Console
 from rich.table import Table
 
+from rustchain.bootstrap.executor import open_executor
 from rustchain.cli import exit_codes
 from rustchain.cli.common import tenant_option
 from rustchain.cli.remote_run import deployment_endpoints
 from rustchain.domain.mission_run import MissionRun
 from rustchain.executor.application import ExecutorApplication
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
-from rustchain.platform.event_store import EventStoreError, EventStoreSettings, open_event_store
+from rustchain.platform.event_store import EventStoreError
 from rustchain.platform.grpc_auth import CALL_TOKEN
 from rustchain.platform.grpc_client import (
     ServiceUnavailableError,
@@ -31,7 +35,6 @@ from rustchain.platform.grpc_client import (
 )
 from rustchain.platform.home import rustchain_home
 from rustchain.platform.tokens import cli_token
-from rustchain.steps import default_registry
 
 
 @dataclass
@@ -88,18 +91,15 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-class _Local:
+@contextlib.contextmanager
+def _local() -> Iterator[ExecutorApplication]:
     """The executor store of this machine (missions run in-process by `rustchain run`)."""
-
-    def __enter__(self) -> ExecutorApplication:
+    with contextlib.ExitStack() as stack:
         try:
-            self.store = open_event_store(EventStoreSettings.from_environ("executor"))
+            executor = stack.enter_context(open_executor(os.environ))
         except EventStoreError as error:
             _fail(f"cannot open the executor's event store: {error}", exit_codes.UNREACHABLE)
-        return ExecutorApplication(self.store, default_registry(), rustchain_home() / "workspaces")
-
-    def __exit__(self, *_: object) -> None:
-        self.store.close()
+        yield executor
 
 
 async def _remote(tenant: str, call: str, request: Any) -> Any:
@@ -148,7 +148,7 @@ def status(mission_id: str, tenant: str) -> None:
         request = executor_pb2.GetMissionRequest(mission_id=mission_id)
         _show(_from_summary(_call(tenant, "GetMission", request)))
         return
-    with _Local() as executor:
+    with _local() as executor:
         try:
             run = executor.load(tenant, mission_id)
         except KeyError:
@@ -171,7 +171,7 @@ def missions(tenant: str) -> None:
             if not token:
                 break
     else:
-        with _Local() as executor:
+        with _local() as executor:
             views = [
                 MissionView(e.mission_id, e.mission_name, e.status, e.plan_hash, e.workspace)
                 for e in executor.index().of_tenant(tenant)
@@ -194,7 +194,7 @@ def cancel(mission_id: str, tenant: str, reason: str) -> None:
         request = executor_pb2.CancelMissionRequest(mission_id=mission_id, reason=reason)
         cancelled = _call(tenant, "CancelMission", request).cancelled
     else:
-        with _Local() as executor:
+        with _local() as executor:
             try:
                 cancelled = executor.cancel(tenant, mission_id, reason)
             except KeyError:

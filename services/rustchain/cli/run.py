@@ -1,7 +1,8 @@
 """`rustchain run`: run a mission durably and show its progress.
 
-Until the services of issue 5 land, the run happens in this process on the embedded stores
-(SQLite event store and memory under $RUSTCHAIN_HOME); the facts recorded are the same.
+With a running deployment (`rustchain up`) the mission is submitted to its planner. Without one,
+the planner, verifier and executor applications run in this process (bootstrap.local), on the
+embedded stores under $RUSTCHAIN_HOME: the same use cases and the same facts, with no ports.
 """
 
 from __future__ import annotations
@@ -9,25 +10,25 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import uuid
 from collections import Counter
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 from eventsourcing.persistence import PersistenceError
 from rich.console import Console
 from rich.table import Table
 
+from rustchain.bootstrap.executor import tenant_policies
+from rustchain.bootstrap.local import open_local_deployment
+from rustchain.bootstrap.stores import StoreUnreachableError, store_settings
 from rustchain.cli import exit_codes
 from rustchain.cli.common import tenant_option
-from rustchain.domain.bindings import VariableBindingError, bind_variables
 from rustchain.domain.event_chain import verify_chain
 from rustchain.domain.event_names import EventNameError
 from rustchain.domain.mission_run import MissionRun
-from rustchain.domain.plan import Plan
 from rustchain.domain.policy import Policy
-from rustchain.domain.quotas import QuotaExceededError, TenantQuotas
+from rustchain.domain.quotas import QuotaExceededError
 from rustchain.domain.run_events import (
     MissionFinished,
     RunEvent,
@@ -37,25 +38,14 @@ from rustchain.domain.run_events import (
     StepStarted,
     StepSucceeded,
 )
-from rustchain.domain.step_types import StepTypeRegistry
-from rustchain.domain.verdict import Verdict
-from rustchain.executor.application import ExecutorApplication, WorkspaceRefusedError, utc_now
+from rustchain.domain.yaml_reader import ReadLimits
+from rustchain.executor.application import WorkspaceRefusedError
+from rustchain.planner.application import Problem
 from rustchain.platform.event_store import (
-    EventStoreError,
-    EventStoreSettings,
     describe_store,
-    open_event_store,
 )
-from rustchain.platform.home import rustchain_home
-from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
-from rustchain.platform.mission_files import compile_file
-from rustchain.platform.sandbox.selection import LazySandbox
-from rustchain.steps import default_registry
-from rustchain.steps.toolchain_runs import TOOLCHAIN_SETTINGS_PREFIX
 from rustchain.verifier.policy_files import (
-    POLICIES_FOLDER,
     PolicyFileError,
-    TenantPolicies,
     load_policy,
 )
 
@@ -132,82 +122,74 @@ def run(
             "--detach needs a running deployment: start one with `rustchain up` "
             "(and run without --policy: the deployment applies the tenant's policy)"
         )
-    registry = default_registry()
-    compilation = compile_file(file, registry)
-    for diagnostic in compilation.diagnostics:
-        click.echo(diagnostic.render(), err=True)
-    plan = compilation.plan
-    if plan is None:
-        sys.exit(exit_codes.MISSION_AT_FAULT)
+    sys.exit(_run_here(file, _parse_vars(variables), tenant, policy_path))
+
+
+def _read(file: str) -> bytes | None:
+    """The mission file's bytes (one over the limit, for the reader to say it is too large), or
+    None after saying why it cannot be read, as the compiler would."""
     try:
-        bound = bind_variables(plan.variables, _parse_vars(variables))
-    except VariableBindingError as error:
-        for problem in error.problems:
-            click.echo(f"{file}: error: {problem}", err=True)
-        sys.exit(exit_codes.MISSION_AT_FAULT)
-    policy = _policy(policy_path, tenant)
-    verdict = _verify(file, plan, policy)
-    sys.exit(_run_here(file, plan, bound, tenant, policy, verdict, registry))
+        with Path(file).open("rb") as handle:
+            return handle.read(ReadLimits().max_bytes + 1)
+    except OSError as error:
+        click.echo(f"{file}:1:1: error: cannot read the file: {error.strerror or error}", err=True)
+        return None
 
 
-def _run_here(
-    file: str,
-    plan: Plan,
-    bound: dict[str, Any],
-    tenant: str,
-    policy: Policy,
-    verdict: Verdict,
-    registry: StepTypeRegistry,
-) -> int:
-    """Run a verified plan in this process on the embedded stores; returns the exit code."""
+def _run_here(file: str, variables: dict[str, str], tenant: str, policy_path: str | None) -> int:
+    """Submit the mission to the planner, verifier and executor applications of this process,
+    then drive it here on the embedded stores; returns the exit code."""
+    text = _read(file)
+    if text is None:
+        return exit_codes.MISSION_AT_FAULT
     console = Console(highlight=False)
-    workspace = None
-    if plan.config.workspace is not None:
-        workspace = (Path(file).parent / plan.config.workspace).resolve()
-    home = rustchain_home()
-    settings = EventStoreSettings.from_environ("executor")
+    policies: dict[str, Policy] = {}
+
+    def policy_for(tenant: str) -> Policy:
+        # Read once, when the verifier first asks (after the mission compiled and bound).
+        if tenant not in policies:
+            policies[tenant] = _policy(policy_path, tenant)
+        return policies[tenant]
+
     try:
-        store = open_event_store(settings)
-    except (EventStoreError, PersistenceError) as error:
-        _unreachable(settings, error)
-    memory = SqliteMemoryStore(home / "memory.sqlite3")
-    try:
-        executor = ExecutorApplication(
-            store,
-            registry,
-            home / "workspaces",
-            memory_for=lambda t: TenantMemory(memory, t),
-            listener=Progress(console),
-            settings={
-                k: v
-                for k, v in os.environ.items()
-                if k.startswith(("RUSTCHAIN_LLM_", TOOLCHAIN_SETTINGS_PREFIX))
-            },
-            policy_for=lambda _tenant: policy,
-            quotas=TenantQuotas.from_settings(os.environ),
-            sandbox=LazySandbox(os.environ),
-        )
-        mission_id = uuid.uuid4().hex
-        _record_verdict(verdict, tenant, mission_id)
-        executor.start(tenant, plan, bound, mission_id=mission_id, workspace=workspace)
-        console.print(f"mission [bold]{plan.mission_name}[/bold] ({mission_id}), tenant {tenant}")
-        console.print(verdict.render()[-1])
-        result = asyncio.run(executor.drive(tenant, mission_id))
-        _summary(console, store.mission_events(tenant, mission_id), result)
-    except (EventStoreError, PersistenceError) as error:
-        _unreachable(settings, error)
+        with open_local_deployment(
+            os.environ, file, policy_for=policy_for, listener=Progress(console)
+        ) as local:
+            submission = asyncio.run(local.planner.submit(tenant, text, file, variables))
+            for problem in submission.problems:
+                click.echo(_render(problem), err=True)
+            verdict = local.verifier.verdicts[-1] if local.verifier.verdicts else None
+            if not submission.accepted:
+                if verdict is not None:
+                    click.echo(verdict.render()[-1], err=True)
+                    click.echo(f"{file}: refused: nothing was run", err=True)
+                return exit_codes.MISSION_AT_FAULT
+            mission_id = submission.mission_id
+            name = submission.plan.mission_name if submission.plan else ""
+            console.print(f"mission [bold]{name}[/bold] ({mission_id}), tenant {tenant}")
+            if verdict is not None:
+                console.print(verdict.render()[-1])
+            result = asyncio.run(local.executor.drive(tenant, mission_id))
+            _summary(console, local.executor.history(tenant, mission_id), result)
+    except StoreUnreachableError as error:
+        _unreachable(str(error))
+    except PersistenceError as error:
+        _unreachable(f"{describe_store(store_settings('executor', os.environ))}: {error}")
     except (QuotaExceededError, WorkspaceRefusedError) as error:
         click.echo(f"{file}: refused: {error}", err=True)
         return exit_codes.MISSION_AT_FAULT
-    finally:
-        memory.close()
-        store.close()
     return exit_codes.OK if result.outcome == "succeeded" else exit_codes.MISSION_AT_FAULT
 
 
-def _unreachable(settings: EventStoreSettings, error: Exception) -> NoReturn:
+def _render(problem: Problem) -> str:
+    """A problem as the compiler prints one (without a position when it has none)."""
+    where = f"{problem.file}:{problem.line}:{problem.column}" if problem.line else problem.file
+    return f"{where}: {problem.severity}: {problem.message}"
+
+
+def _unreachable(store: str) -> NoReturn:
     """One line naming the store (never its password); what was recorded stays recorded."""
-    click.echo(f"rustchain: event store unreachable: {describe_store(settings)}: {error}", err=True)
+    click.echo(f"rustchain: event store unreachable: {store}", err=True)
     sys.exit(exit_codes.UNREACHABLE)
 
 
@@ -216,7 +198,7 @@ def _policy(policy_path: str | None, tenant: str) -> Policy:
     default policy; a broken file ends the command here."""
     try:
         if policy_path is None:
-            return TenantPolicies(rustchain_home() / POLICIES_FOLDER)(tenant)
+            return tenant_policies(os.environ)(tenant)
         return load_policy(policy_path)
     except PolicyFileError as error:
         for diagnostic in error.diagnostics:
@@ -224,36 +206,6 @@ def _policy(policy_path: str | None, tenant: str) -> Policy:
         sys.exit(exit_codes.USAGE)
     except EventNameError as error:
         raise click.BadParameter(str(error), param_hint="--tenant") from None
-
-
-def _verify(file: str, plan: Plan, policy: Policy) -> Verdict:
-    """The verdict on the plan; a violation or an undecided rule ends the command here."""
-    # The solver is imported only by the verbs that need it.
-    from rustchain.steps import constraint_generators
-    from rustchain.verifier.engine import verify_plan
-
-    verdict = verify_plan(plan, policy, constraint_generators())
-    if not verdict.safe:
-        for line in verdict.render():
-            click.echo(line, err=True)
-        click.echo(f"{file}: refused: nothing was run", err=True)
-        sys.exit(exit_codes.MISSION_AT_FAULT)
-    return verdict
-
-
-def _record_verdict(verdict: Verdict, tenant: str, mission_id: str) -> None:
-    """Keep the SAFE verdict in the verifier's store, before the mission's first step."""
-    from rustchain.verifier.recording import record_verdict
-
-    settings = EventStoreSettings.from_environ("verifier")
-    try:
-        store = open_event_store(settings)
-    except (EventStoreError, PersistenceError) as error:
-        _unreachable(settings, error)
-    try:
-        record_verdict(store, verdict, tenant, mission_id, lambda: str(uuid.uuid4()), utc_now)
-    finally:
-        store.close()
 
 
 def _summary(console: Console, events: list, result: MissionRun) -> None:  # type: ignore[type-arg]

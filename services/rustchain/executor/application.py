@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets as random_tokens
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +37,7 @@ from rustchain.domain.run_events import (
 )
 from rustchain.domain.secret_refs import SecretReader, secret_names
 from rustchain.domain.step_types import StepTypeRegistry
+from rustchain.executor.admission import Admission, StartMission
 from rustchain.executor.run_secrets import RunSecrets, check_secret_flows
 from rustchain.platform.event_store import ChainConflictError, EventStore, events_after
 from rustchain.platform.sandbox.selection import LazySandbox
@@ -47,6 +48,8 @@ from rustchain.steps.sandboxing import ProgramSandbox
 
 SERVICE = "executor"
 Clock = Callable[[], datetime]
+Sleep = Callable[[float], Awaitable[None]]
+"""Waits out a retry's backoff; a test's clock advances instead of waiting."""
 EventListener = Callable[[MissionRun, list[RunEvent]], None]
 
 
@@ -79,6 +82,14 @@ class WorkspaceRefusedError(PermissionError):
     """A workspace the tenant's policy does not let the mission use."""
 
 
+class MissionNotFoundError(KeyError):
+    """A mission id the tenant's store holds no history for."""
+
+    def __str__(self) -> str:
+        # KeyError would quote its message; the message is a sentence.
+        return str(self.args[0]) if self.args else "no such mission"
+
+
 class ExecutorApplication:
     """Runs plans durably on an event store, with the step runners of a registry."""
 
@@ -95,13 +106,19 @@ class ExecutorApplication:
         quotas: TenantQuotas | None = None,
         sandbox: ProgramSandbox | None = None,
         secrets: SecretReader | None = None,
+        admission: Admission | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.store = store
         self.registry = registry
         self.workspaces = workspaces
         self.memory_for = memory_for
         self.clock = clock
-        self.listener = listener
+        self.sleep = sleep
+        # Each is told of every append, in order (progress lines, the watchers of a server).
+        self.listeners: list[EventListener] = [listener] if listener is not None else []
+        # What a start must carry and leave room for; none: every start is admitted.
+        self.admission = admission or Admission()
         self.settings = dict(settings or {})
         # The tenant's policy, checked again by the runners on concrete values.
         self.policy_for = policy_for
@@ -118,6 +135,17 @@ class ExecutorApplication:
         self._index = MissionIndex()
         self._generators: dict[str, ConstraintGenerator] | None = None
         self._indexed = 0
+
+    def subscribe(self, listener: EventListener) -> None:
+        """Tell `listener` of every append from now on, after those already subscribed."""
+        self.listeners.append(listener)
+
+    async def admit_and_start(self, command: StartMission) -> str:
+        """Admit a start (the verifier's grant, the tenant's stream room), then record it."""
+        await self.admission.admit(command, self.quotas)
+        return self.start(
+            command.tenant, command.plan, command.variables, command.mission_id, command.workspace
+        )
 
     def start(
         self,
@@ -189,11 +217,18 @@ class ExecutorApplication:
         """A run's state, folded from its stored facts."""
         return self._track(tenant, mission_id).run
 
-    def _track(self, tenant: str, mission_id: str) -> _Tracked:
+    def history(self, tenant: str, mission_id: str) -> list[EventEnvelope]:
+        """Every stored fact of a mission, oldest first (its version is the list's length)."""
         envelopes = self.store.mission_events(tenant, mission_id)
+        if not envelopes:
+            raise MissionNotFoundError(f"no mission '{mission_id}' for tenant '{tenant}'")
+        return envelopes
+
+    def _track(self, tenant: str, mission_id: str) -> _Tracked:
+        envelopes = self.history(tenant, mission_id)
         facts = [run_fact(e) for e in envelopes if e.type in RUN_EVENT_TYPES]
         if not facts:
-            raise KeyError(f"no mission '{mission_id}' for tenant '{tenant}'")
+            raise MissionNotFoundError(f"no mission '{mission_id}' for tenant '{tenant}'")
         run = MissionRun.fold(facts)
         tracked = _Tracked(tenant, mission_id, run, len(envelopes))
         tracked.secrets = RunSecrets(self.secrets, tenant, run.secret_salt)
@@ -283,8 +318,9 @@ class ExecutorApplication:
                 self._driving[(tracked.tenant, tracked.mission_id)] = fresh
                 tracked = fresh
                 continue
-            if self.listener is not None and facts:
-                self.listener(run, facts)
+            if facts:
+                for listener in self.listeners:
+                    listener(run, facts)
             if run.finished:
                 self._running_missions(tracked.tenant).discard(tracked.mission_id)
             for event in released:
@@ -301,7 +337,11 @@ class ExecutorApplication:
                 wakeup = decide.next_wakeup(tracked.run)
                 delay = 0.0 if wakeup is None else (wakeup - self.clock()).total_seconds()
                 # Waiting out a retry's backoff is the product's behaviour, not synchronisation.
-                await asyncio.wait([waker], timeout=max(delay, 0.0))
+                timer = asyncio.ensure_future(self.sleep(max(delay, 0.0)))
+                try:
+                    await asyncio.wait([waker, timer], return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    timer.cancel()
                 done: set[asyncio.Task[Any]] = set()
             else:
                 finished, _ = await asyncio.wait(
@@ -313,7 +353,10 @@ class ExecutorApplication:
         tracked.wakeup.clear()
         results: list[RunEvent] = tracked.inbox[:]
         tracked.inbox.clear()
-        for task in done:
+        # Attempts that ended together are recorded in the plan's order, so a history replays
+        # the same whatever order the event loop finished them in.
+        order = tracked.run.order
+        for task in sorted(done, key=lambda t: (order[tracked.tasks[t][0]], tracked.tasks[t][1])):
             step_id, attempt = tracked.tasks.pop(task)
             error = task.exception()
             secrets = self._secrets_of(tracked)

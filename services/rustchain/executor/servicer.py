@@ -5,29 +5,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import grpc
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from rustchain.domain.bindings import VariableBindingError
 from rustchain.domain.errors import CorruptHistoryError
 from rustchain.domain.events import EventEnvelope
-from rustchain.domain.mission_index import MissionEntry, page_of
-from rustchain.domain.mission_run import MissionRun
+from rustchain.domain.mission_index import MissionEntry, PageTokenError, page_of
+from rustchain.domain.mission_run import MissionRun, RunTransitionError
 from rustchain.domain.plan import Plan
-from rustchain.domain.quotas import QuotaExceededError, check_stream_room
-from rustchain.domain.run_events import RUN_EVENT_TYPES, RUN_FACTS, RunEvent
-from rustchain.domain.verdict_grant import UnverifiedPlanError, check_grant
+from rustchain.domain.quotas import QuotaExceededError
+from rustchain.domain.run_events import RUN_EVENT_TYPES, RUN_FACTS, MissionFinished
+from rustchain.domain.verdict_grant import UnverifiedPlanError
+from rustchain.executor.admission import StartMission
 from rustchain.executor.application import (
-    ExecutorApplication,
     MissionExistsError,
+    MissionNotFoundError,
     WorkspaceRefusedError,
 )
+from rustchain.executor.driver import MissionDriver
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.platform.event_store import EventStoreError
 from rustchain.platform.grpc_requests import (
@@ -44,41 +44,25 @@ from rustchain.platform.grpc_requests import (
     request_tenant,
 )
 from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
-from rustchain.platform.jetstream import StreamUsage
-from rustchain.platform.tokens import read_verdict
 
+FINISHED = MissionFinished.model_fields["type"].default
+"""The type of a mission's last fact: a watch ends with it."""
 STATUS: StatusTable = {
     BadRequestError: grpc.StatusCode.INVALID_ARGUMENT,
+    PageTokenError: grpc.StatusCode.INVALID_ARGUMENT,
     VariableBindingError: grpc.StatusCode.INVALID_ARGUMENT,
     QuotaExceededError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     WorkspaceRefusedError: grpc.StatusCode.PERMISSION_DENIED,
     MissionExistsError: grpc.StatusCode.ALREADY_EXISTS,
     UnverifiedPlanError: grpc.StatusCode.PERMISSION_DENIED,
+    MissionNotFoundError: grpc.StatusCode.NOT_FOUND,
+    # A stored history that no longer reads: the caller's request was fine, the record is not.
     CorruptHistoryError: grpc.StatusCode.DATA_LOSS,
-    KeyError: grpc.StatusCode.NOT_FOUND,
-    ValidationError: grpc.StatusCode.INVALID_ARGUMENT,
-    ValueError: grpc.StatusCode.INVALID_ARGUMENT,
+    RunTransitionError: grpc.StatusCode.DATA_LOSS,
     EventStoreError: grpc.StatusCode.UNAVAILABLE,
 }
 WATCH_POLL_SECONDS = 1.0
 """How often a watch re-reads the store when no fact was recorded by this process."""
-_log = logging.getLogger(__name__)
-
-
-class Changes:
-    """Wakes every waiting watch when this process records a fact."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def signal(self) -> asyncio.Event:
-        """The event the next change will set."""
-        return self._event
-
-    def notify(self) -> None:
-        """Something was recorded: wake the waiters, and arm a fresh event for the next change."""
-        event, self._event = self._event, asyncio.Event()
-        event.set()
 
 
 def event_message(envelope: EventEnvelope, version: int) -> executor_pb2.MissionEvent:
@@ -138,60 +122,11 @@ def summary_of(entry: MissionEntry) -> executor_pb2.MissionSummary:
 
 
 class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
-    """Drives each started mission in a background task of the server's event loop."""
+    """Translates the executor's calls to its driver and application, and their answers back."""
 
-    def __init__(
-        self,
-        application: ExecutorApplication,
-        stream_usage: Callable[[str], Awaitable[StreamUsage | None]] | None = None,
-        verdict_key: Ed25519PublicKey | None = None,
-    ) -> None:
-        self.app = application
-        # With the verifier's public key, a mission starts only with the verifier's signed SAFE
-        # verdict; the executor holds no key that could sign one.
-        self.verdict_key = verdict_key
-        # Where the tenant's event stream stands against its size quota, when JetStream is known.
-        self.stream_usage = stream_usage
-        self.changes = Changes()
-        self._driving: dict[tuple[str, str], asyncio.Task[MissionRun]] = {}
-        earlier = application.listener
-
-        def listener(run: MissionRun, facts: list[RunEvent]) -> None:
-            if earlier is not None:
-                earlier(run, facts)
-            self.changes.notify()
-
-        application.listener = listener
-
-    def resume_unfinished(self) -> list[tuple[str, str]]:
-        """Drive every mission the store holds unfinished (after a restart); returns them."""
-        missions = self.app.unfinished()
-        for tenant, mission_id in missions:
-            self._drive(tenant, mission_id)
-        return missions
-
-    def _drive(self, tenant: str, mission_id: str) -> None:
-        key = (tenant, mission_id)
-        if key in self._driving:
-            return
-        task = asyncio.ensure_future(self.app.drive(tenant, mission_id))
-        self._driving[key] = task
-
-        def finished(done: asyncio.Task[MissionRun]) -> None:
-            if self._driving.get(key) is done:
-                del self._driving[key]
-            if not done.cancelled() and done.exception() is not None:
-                _log.error("mission %s of %s stopped: %r", mission_id, tenant, done.exception())
-            self.changes.notify()
-
-        task.add_done_callback(finished)
-
-    async def stop(self) -> None:
-        """Cancel the drives in flight; the store lets a later start resume them."""
-        tasks = list(self._driving.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    def __init__(self, driver: MissionDriver) -> None:
+        self.driver = driver
+        self.app = driver.application
 
     async def StartMission(
         self,
@@ -200,32 +135,10 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
     ) -> executor_pb2.StartMissionResponse:
         """Record the start of a run and drive it in the background."""
         try:
-            tenant = request_tenant(context.invocation_metadata())
-            # plan_json and variables_json are bounded by the message limit only: the planner
-            # makes them from a mission and variables it has bounded.
-            plan = Plan.model_validate_json(check_present("plan_json", request.plan_json))
-            variables = check_json_object("variables_json", request.variables_json)
-            workspace = check_absolute_path("workspace", request.workspace)
-            mission_id = check_mission_id("mission_id", request.mission_id, required=False)
-            if self.verdict_key is not None:
-                grant = read_verdict(self.verdict_key, request.verdict_token)
-                check_grant(grant, tenant, mission_id, plan.content_hash)
-            if self.stream_usage is not None:
-                usage = await self.stream_usage(tenant)
-                if usage is not None:
-                    quota = self.app.quotas.max_stream_bytes
-                    check_stream_room(tenant, usage.held_bytes, quota)
-            mission_id = self.app.start(
-                tenant,
-                plan,
-                variables,
-                mission_id or None,
-                Path(workspace) if workspace else None,
-            )
+            command = _start_command(request, request_tenant(context.invocation_metadata()))
+            mission_id = await self.driver.start(command)
         except Exception as error:
             await abort_with(context, error, STATUS)
-        self._drive(tenant, mission_id)
-        self.changes.notify()
         return executor_pb2.StartMissionResponse(mission_id=mission_id)
 
     async def WatchMission(
@@ -241,11 +154,9 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         except Exception as error:
             await abort_with(context, error, STATUS)
         while True:
-            changed = self.changes.signal()
+            changed = self.driver.changes.signal()
             try:
-                envelopes = self.app.store.mission_events(tenant, mission_id)
-                if not envelopes:
-                    raise KeyError(f"no mission '{mission_id}' for tenant '{tenant}'")
+                envelopes = self.app.history(tenant, mission_id)
                 if sent > len(envelopes):
                     # Versions only grow: no stream ever sent this one, and waiting for it
                     # would hold the call open for nothing.
@@ -255,7 +166,7 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
                     )
             except Exception as error:
                 await abort_with(context, error, STATUS)
-            if any(envelope.type == "MissionFinished" for envelope in envelopes[:sent]):
+            if any(envelope.type == FINISHED for envelope in envelopes[:sent]):
                 return  # the caller has seen the end already
             for version, envelope in enumerate(envelopes[sent:], start=sent + 1):
                 if envelope.type in RUN_EVENT_TYPES:
@@ -264,7 +175,7 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
                     except Exception as error:
                         await abort_with(context, error, STATUS)
                     yield message
-                if envelope.type == "MissionFinished":
+                if envelope.type == FINISHED:
                     return
             sent = len(envelopes)
             with contextlib.suppress(TimeoutError):
@@ -280,7 +191,7 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
             tenant = request_tenant(context.invocation_metadata())
             mission_id = check_mission_id("mission_id", request.mission_id)
             run = self.app.load(tenant, mission_id)
-            version = len(self.app.store.mission_events(tenant, mission_id))
+            version = len(self.app.history(tenant, mission_id))
         except Exception as error:
             await abort_with(context, error, STATUS)
         return summary_message(mission_id, run, version)
@@ -308,15 +219,33 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         """Ask a run to stop: nothing new starts; False when it had already ended."""
         try:
             tenant = request_tenant(context.invocation_metadata())
-            cancelled = self.app.cancel(
+            cancelled = self.driver.cancel(
                 tenant,
                 check_mission_id("mission_id", request.mission_id),
                 check_text("reason", request.reason, MAX_REASON_BYTES) or "cancelled on request",
             )
         except Exception as error:
             await abort_with(context, error, STATUS)
-        self.changes.notify()
         return executor_pb2.CancelMissionResponse(cancelled=cancelled)
+
+
+def _start_command(request: executor_pb2.StartMissionRequest, tenant: str) -> StartMission:
+    """The request as the application takes it, or BadRequestError naming the field at fault."""
+    # plan_json and variables_json are bounded by the message limit only: the planner makes them
+    # from a mission and variables it has bounded.
+    try:
+        plan = Plan.model_validate_json(check_present("plan_json", request.plan_json))
+    except ValidationError as error:
+        raise BadRequestError(f"plan_json is not a plan: {error}") from None
+    workspace = check_absolute_path("workspace", request.workspace)
+    return StartMission(
+        tenant,
+        plan,
+        check_json_object("variables_json", request.variables_json),
+        check_mission_id("mission_id", request.mission_id, required=False) or None,
+        Path(workspace) if workspace else None,
+        request.verdict_token,
+    )
 
 
 def binding(servicer: ExecutorServicer) -> ServiceBinding:

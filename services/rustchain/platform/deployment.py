@@ -13,6 +13,8 @@ from rustchain.platform.nats_server import external_nats_url
 ENDPOINTS_FILE = "endpoints.json"
 ENDPOINT_VARIABLE = "RUSTCHAIN_ENDPOINT"
 SERVICES = ("planner", "verifier", "executor", "memory", "trainer")
+PEERS: dict[str, tuple[str, ...]] = {"planner": ("verifier", "executor"), "executor": ("memory",)}
+"""The services each service calls (the executor uses its home's memory when none is named)."""
 
 
 class EndpointsError(ValueError):

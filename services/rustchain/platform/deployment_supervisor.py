@@ -20,7 +20,7 @@ from typing import IO
 import grpc
 from grpc_health.v1 import health_pb2
 
-from rustchain.platform.deployment import Endpoints, endpoints_path, write_endpoints
+from rustchain.platform.deployment import PEERS, Endpoints, endpoints_path, write_endpoints
 from rustchain.platform.grpc_server import LOOPBACK
 from rustchain.platform.jetstream import (
     NatsCredentials,
@@ -136,8 +136,7 @@ def wait_admitting(url: str, token: str, timeout: float = READY_TIMEOUT_SECONDS)
 
 def _serve_argv(service: str, port: int, peers: Mapping[str, str]) -> list[str]:
     argv = [sys.executable, "-m", "rustchain", "serve", service, "--port", str(port)]
-    wanted = {"planner": ("verifier", "executor"), "executor": ("memory",)}.get(service, ())
-    for peer in wanted:
+    for peer in PEERS.get(service, ()):
         argv += [f"--{peer}", peers[peer]]
     return argv
 

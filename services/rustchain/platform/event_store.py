@@ -20,6 +20,7 @@ from eventsourcing.persistence import (
     StoredEvent,
     Tracking,
 )
+from eventsourcing.popo import POPOAggregateRecorder, POPOProcessRecorder
 from eventsourcing.utils import Environment
 from pydantic import ValidationError
 
@@ -338,6 +339,13 @@ def open_event_store(settings: EventStoreSettings) -> RecorderEventStore:
         factory.cipher(),
         factory.aggregate_recorder(CHECKPOINTS_PURPOSE),
     )
+
+
+def in_memory_event_store() -> RecorderEventStore:
+    """An event store held in this process only: for replays and tests, never for a deployment."""
+    # The same adapter on eventsourcing's plain-Python recorders: the same chain sealing and
+    # conflict refusal as on SQLite or PostgreSQL, with nothing written anywhere.
+    return RecorderEventStore(POPOProcessRecorder(), None, POPOAggregateRecorder())
 
 
 def new_cipher_key() -> str:

@@ -19,9 +19,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from rustchain.bootstrap.stores import open_store
 from rustchain.domain.mission_index import MissionIndex
 from rustchain.platform.deployment_supervisor import RELAYED_STORES
-from rustchain.platform.event_store import EventStoreSettings, open_event_store, stored_events
+from rustchain.platform.event_store import stored_events
 from rustchain.platform.mission_files import compile_file
 from rustchain.platform.relay import DEFAULT_READER
 from rustchain.steps import default_registry
@@ -45,7 +46,7 @@ def _wait_relayed(env: dict[str, str]) -> None:
     """Return once each relay has published every stored event (its tracked position)."""
     deadline = time.monotonic() + RELAY_SECONDS
     for name in RELAYED_STORES:
-        store = open_event_store(EventStoreSettings.from_environ(name, env))
+        store = open_store(name, env)
         try:
             while store.tracked_position(DEFAULT_READER) < store.last_position():
                 if time.monotonic() > deadline:
@@ -57,7 +58,7 @@ def _wait_relayed(env: dict[str, str]) -> None:
 
 def _missions_of_this_run(env: dict[str, str]) -> list[str]:
     """The missions RUNS started, in order (the demo's home keeps earlier runs' missions too)."""
-    store = open_event_store(EventStoreSettings.from_environ("executor", env))
+    store = open_store("executor", env)
     try:
         index = MissionIndex()
         for event in stored_events(store):

@@ -1,0 +1,119 @@
+"""The executor application, built from the settings with any part replaced by what is given."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from rustchain.bootstrap.stores import open_store
+from rustchain.domain.policy import Policy
+from rustchain.domain.quotas import TenantQuotas
+from rustchain.domain.secret_refs import SecretReader
+from rustchain.domain.step_types import StepTypeRegistry
+from rustchain.executor.admission import Admission
+from rustchain.executor.application import (
+    Clock,
+    EventListener,
+    ExecutorApplication,
+    Sleep,
+    utc_now,
+)
+from rustchain.platform.event_store import EventStore
+from rustchain.platform.home import rustchain_home
+from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
+from rustchain.platform.sandbox.selection import LazySandbox
+from rustchain.platform.secret_store import FileSecretStore
+from rustchain.steps import default_registry
+from rustchain.steps.runtime import MemoryClient
+from rustchain.steps.sandboxing import ProgramSandbox
+from rustchain.steps.toolchain_runs import TOOLCHAIN_SETTINGS_PREFIX
+from rustchain.verifier.policy_files import POLICIES_FOLDER, TenantPolicies
+
+LLM_SETTINGS_PREFIX = "RUSTCHAIN_LLM_"
+
+
+class _FromSettings(enum.Enum):
+    POLICIES = "each tenant's policy file under the home"
+
+
+TENANT_POLICY_FILES = _FromSettings.POLICIES
+"""The default of `build_executor(policy_for=...)`: each tenant's policy from the home."""
+
+
+def step_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The settings steps read: the llm and agent steps' (RUSTCHAIN_LLM_*), the toolchains'."""
+    prefixes = (LLM_SETTINGS_PREFIX, TOOLCHAIN_SETTINGS_PREFIX)
+    return {k: v for k, v in environ.items() if k.startswith(prefixes)}
+
+
+def tenant_policies(environ: Mapping[str, str]) -> TenantPolicies:
+    """Each tenant's policy: $RUSTCHAIN_HOME/policies/<tenant>.yaml, else the default policy."""
+    return TenantPolicies(rustchain_home(environ) / POLICIES_FOLDER)
+
+
+def build_executor(
+    environ: Mapping[str, str],
+    store: EventStore,
+    *,
+    registry: StepTypeRegistry | None = None,
+    workspaces: Path | None = None,
+    memory_for: Callable[[str], MemoryClient] | None = None,
+    policy_for: Callable[[str], Policy] | _FromSettings | None = TENANT_POLICY_FILES,
+    listener: EventListener | None = None,
+    sandbox: ProgramSandbox | None = None,
+    secrets: SecretReader | None = None,
+    admission: Admission | None = None,
+    quotas: TenantQuotas | None = None,
+    clock: Clock = utc_now,
+    sleep: Sleep = asyncio.sleep,
+) -> ExecutorApplication:
+    """The executor application on `store`, each part built from the settings unless given.
+
+    Without `memory_for`, rag steps have no memory (a run that needs one passes it). With
+    `policy_for=None` the runners check no tenant policy: only tests of the runtime's own
+    containment (the verifier bypassed) ask for that.
+    """
+    home = rustchain_home(environ)
+    if policy_for is TENANT_POLICY_FILES:
+        policy_for = tenant_policies(environ)
+    return ExecutorApplication(
+        store,
+        registry if registry is not None else default_registry(),
+        workspaces if workspaces is not None else home / "workspaces",
+        memory_for=memory_for,
+        clock=clock,
+        listener=listener,
+        settings=step_settings(environ),
+        policy_for=policy_for,
+        quotas=quotas if quotas is not None else TenantQuotas.from_settings(environ),
+        sandbox=sandbox if sandbox is not None else LazySandbox(environ),
+        secrets=secrets if secrets is not None else FileSecretStore.from_environ(environ, home),
+        admission=admission,
+        sleep=sleep,
+    )
+
+
+@contextlib.contextmanager
+def open_executor(
+    environ: Mapping[str, str],
+    *,
+    local_memory: bool = False,
+    policy_for: Callable[[str], Policy] | _FromSettings | None = TENANT_POLICY_FILES,
+    listener: EventListener | None = None,
+) -> Iterator[ExecutorApplication]:
+    """The executor application on the store the settings name, closed afterwards; with
+    `local_memory`, rag steps use the home's SQLite memory (as `rustchain run` does)."""
+    store = open_store("executor", environ)
+    with contextlib.ExitStack() as closing:
+        closing.callback(store.close)
+        memory_for: Callable[[str], MemoryClient] | None = None
+        if local_memory:
+            memory = SqliteMemoryStore(rustchain_home(environ) / "memory.sqlite3")
+            closing.callback(memory.close)
+            memory_for = lambda tenant: TenantMemory(memory, tenant)  # noqa: E731
+        yield build_executor(
+            environ, store, memory_for=memory_for, policy_for=policy_for, listener=listener
+        )

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from rustchain.domain.diagnostics import DiagnosticSink
 from rustchain.domain.model_errors import validate_node
 from rustchain.domain.plan import canonical_json
+from rustchain.domain.policy_data import DatabaseGrant, EmbeddingsPolicy, RedisPolicy
 from rustchain.domain.policy_patterns import PatternError, any_glob, exact_regex
 from rustchain.domain.program_models import MODELS
 from rustchain.domain.source import NodeKind
@@ -232,6 +233,10 @@ class Policy(BaseModel):
     tools: ToolPolicy = Field(default_factory=ToolPolicy)
     limits: LimitsPolicy = Field(default_factory=LimitsPolicy)
     data_flow: DataFlowPolicy = Field(default_factory=DataFlowPolicy)
+    # Data services (policy_data): none granted by default.
+    databases: list[DatabaseGrant] = Field(default_factory=list)
+    redis: RedisPolicy = Field(default_factory=RedisPolicy)
+    embeddings: EmbeddingsPolicy = Field(default_factory=EmbeddingsPolicy)
 
     @property
     def content_hash(self) -> str:

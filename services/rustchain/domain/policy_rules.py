@@ -12,6 +12,7 @@ from enum import StrEnum
 from rustchain.domain.command_rules import CommandRules
 from rustchain.domain.network_hosts import NONCANONICAL_HOST
 from rustchain.domain.policy import Policy, SinkCategory
+from rustchain.domain.policy_data_rules import data_rules
 from rustchain.domain.policy_languages import WORD as _WORD
 from rustchain.domain.policy_languages import WS as _WS
 from rustchain.domain.policy_languages import Rule, first_word, path_rules
@@ -47,7 +48,19 @@ class Sink(StrEnum):
     MODEL = "model"
     TOOL = "tool"
     ENVIRONMENT = "environment"
+    # Data services (policy_data_rules): a grant's name, `DATABASE/KIND`, `SERVER/KEY`, a model.
+    DATABASE = "database"
+    SQL_STATEMENT = "sql_statement"
+    REDIS_SERVER = "redis_server"
+    REDIS_KEY = "redis_key"
+    REDIS_WRITE = "redis_write"
+    EMBEDDING_MODEL = "embedding_model"
 
+
+DATA_SINKS = (
+    *(Sink.DATABASE, Sink.SQL_STATEMENT, Sink.REDIS_SERVER, Sink.REDIS_KEY, Sink.REDIS_WRITE),
+    Sink.EMBEDDING_MODEL,
+)
 
 SINK_CATEGORY: dict[Sink, SinkCategory | None] = {
     Sink.COMMAND_LINE: "command",
@@ -59,6 +72,7 @@ SINK_CATEGORY: dict[Sink, SinkCategory | None] = {
     Sink.MODEL: None,
     Sink.TOOL: None,
     Sink.ENVIRONMENT: None,
+    **{sink: None for sink in DATA_SINKS},
 }
 
 
@@ -209,6 +223,7 @@ class CompiledPolicy:
                     "may call a tool the policy does not allow",
                 ),
             ),
+            **{Sink(sink): rules for sink, rules in data_rules(policy).items()},
         }
 
 

@@ -29,6 +29,8 @@ from rustchain.steps import (
     rag_add,
     rag_query,
     read_file,
+    redis_get,
+    redis_set,
     sql_query,
     tool,
     validate_schema,
@@ -59,6 +61,8 @@ BUILT_IN: tuple[StepType, ...] = (
     validate_schema.STEP_TYPE,
     # stepsb: data services
     sql_query.STEP_TYPE,
+    redis_set.STEP_TYPE,
+    redis_get.STEP_TYPE,
 )
 
 _USE_COMMAND = "run the program with a 'command' step instead"
@@ -98,8 +102,6 @@ REFUSED: dict[str, str] = {
             "extract_functions",
             "generate_docs",
             "service_health",
-            "redis_set",
-            "redis_get",
             "websocket_connect",
             "generate_embedding",
             "similarity_search",
@@ -126,7 +128,7 @@ def constraint_generators() -> dict[str, ConstraintGenerator]:
         *(agent, chain, command, copy_file, create_file, delete_file, edit_file, file_search),
         *(http, list_directory, llm, move_file, noop, parse_json, parse_yaml, rag_add),
         *(rag_query, read_file, tool, validate_schema),
-        *(sql_query,),  # stepsb: data services
+        *(sql_query, redis_set, redis_get),  # stepsb: data services
     )
     generators: dict[str, ConstraintGenerator] = {m.STEP_TYPE.name: m.CONSTRAINTS for m in modules}
     for step_type in plugin_step_types():

@@ -38,7 +38,7 @@ async def redis_get(params: RedisGetParameters, context: StepContext) -> dict[st
         data = None
     except redis.exceptions.RedisError as error:
         raise StepRunError(f"Redis server '{grant.name}' refused GET: {error}") from None
-    value = None if data is None else bytes(data).decode("utf-8", errors="replace")
+    value = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
     return {"key": params.key, "value": value, "exists": value is not None}
 
 

@@ -135,11 +135,7 @@ def test_a_granted_name_that_resolves_to_a_denied_address_is_refused(
 ) -> None:
     # `localhost` is a name, not the address the operator wrote: the network rules apply.
     policy = Policy.model_validate(
-        {
-            "redis": {
-                "servers": [{"name": "default", "host": "localhost", "key_prefixes": [prefix]}]
-            }
-        }
+        {"redis": {"servers": [{"name": "default", "host": "localhost", "key_prefixes": [prefix]}]}}
     )
     with pytest.raises(PolicyRefusedError, match=r"network.address"):
         run_step("redis_get", context_for(tmp_path, policy), key=f"{prefix}k")

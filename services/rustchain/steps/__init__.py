@@ -22,6 +22,7 @@ from rustchain.steps import (
     http,
     list_directory,
     llm,
+    model_inference,
     move_file,
     noop,
     parse_json,
@@ -63,6 +64,7 @@ BUILT_IN: tuple[StepType, ...] = (
     sql_query.STEP_TYPE,
     redis_set.STEP_TYPE,
     redis_get.STEP_TYPE,
+    model_inference.STEP_TYPE,
 )
 
 _USE_COMMAND = "run the program with a 'command' step instead"
@@ -105,7 +107,6 @@ REFUSED: dict[str, str] = {
             "websocket_connect",
             "generate_embedding",
             "similarity_search",
-            "model_inference",
         )
     },
 }
@@ -128,7 +129,7 @@ def constraint_generators() -> dict[str, ConstraintGenerator]:
         *(agent, chain, command, copy_file, create_file, delete_file, edit_file, file_search),
         *(http, list_directory, llm, move_file, noop, parse_json, parse_yaml, rag_add),
         *(rag_query, read_file, tool, validate_schema),
-        *(sql_query, redis_set, redis_get),  # stepsb: data services
+        *(sql_query, redis_set, redis_get, model_inference),  # stepsb: data services
     )
     generators: dict[str, ConstraintGenerator] = {m.STEP_TYPE.name: m.CONSTRAINTS for m in modules}
     for step_type in plugin_step_types():

@@ -37,8 +37,23 @@ def _settings(settings: Mapping[str, str], request: ChatRequest) -> tuple[str, s
     return url, model, provider, settings.get(KEY_SETTING, "")
 
 
+@dataclass(frozen=True)
+class Completion:
+    """A model's answer with what it cost and why it stopped (as the endpoint reported them)."""
+
+    text: str
+    model: str
+    total_tokens: int | None
+    finish_reason: str | None
+
+
 async def chat(request: ChatRequest, context: StepContext) -> str:
     """The model's answer, or a StepRunError that names the endpoint and what went wrong."""
+    return (await complete(request, context)).text
+
+
+async def complete(request: ChatRequest, context: StepContext) -> Completion:
+    """The model's answer and its usage, or a StepRunError naming the endpoint."""
     url, model, provider, key = _settings(context.settings, request)
     context.check(check_model, model)
     if request.max_tokens is not None:
@@ -72,7 +87,18 @@ async def chat(request: ChatRequest, context: StepContext) -> str:
     try:
         answer = response.json()
         if provider == "ollama":
-            return str(answer["message"]["content"])
-        return str(answer["choices"][0]["message"]["content"])
-    except (ValueError, KeyError, IndexError, TypeError):
+            counts = [answer.get("prompt_eval_count"), answer.get("eval_count")]
+            tokens = sum(c for c in counts if isinstance(c, int)) if any(counts) else None
+            text = str(answer["message"]["content"])
+            return Completion(text, model, tokens, answer.get("done_reason"))
+        choice = answer["choices"][0]
+        usage = answer.get("usage") or {}
+        total = usage.get("total_tokens")
+        return Completion(
+            str(choice["message"]["content"]),
+            model,
+            total if isinstance(total, int) else None,
+            choice.get("finish_reason"),
+        )
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         raise StepRunError(f"LLM endpoint {endpoint} gave an answer without a message") from None

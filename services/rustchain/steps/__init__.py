@@ -16,6 +16,7 @@ from rustchain.steps import (
     command,
     copy_file,
     create_file,
+    db_backup,
     delete_file,
     edit_file,
     file_search,
@@ -65,6 +66,7 @@ BUILT_IN: tuple[StepType, ...] = (
     redis_set.STEP_TYPE,
     redis_get.STEP_TYPE,
     model_inference.STEP_TYPE,
+    db_backup.STEP_TYPE,
 )
 
 _USE_COMMAND = "run the program with a 'command' step instead"
@@ -87,7 +89,6 @@ REFUSED: dict[str, str] = {
             "process_start",
             "process_kill",
             "compress",
-            "db_backup",
             "db_migrate",
             "ssh_execute",
             "ping_host",
@@ -129,7 +130,7 @@ def constraint_generators() -> dict[str, ConstraintGenerator]:
         *(agent, chain, command, copy_file, create_file, delete_file, edit_file, file_search),
         *(http, list_directory, llm, move_file, noop, parse_json, parse_yaml, rag_add),
         *(rag_query, read_file, tool, validate_schema),
-        *(sql_query, redis_set, redis_get, model_inference),  # stepsb: data services
+        *(sql_query, redis_set, redis_get, model_inference, db_backup),  # stepsb: data services
     )
     generators: dict[str, ConstraintGenerator] = {m.STEP_TYPE.name: m.CONSTRAINTS for m in modules}
     for step_type in plugin_step_types():

@@ -47,24 +47,26 @@ def backup_sqlite(
     context: StepContext, source: str, what: str, destination: str, overwrite: bool
 ) -> int:
     """Copy the SQLite database `source` into `destination`; the copy's size in bytes."""
-    with workspace_database(context, source, what, create=False, read_only=True) as origin:
-        with workspace_database(
+    with (
+        workspace_database(context, source, what, create=False, read_only=True) as origin,
+        workspace_database(
             context, destination, "destination", create=True, read_only=False
-        ) as target:
-            try:
-                pages = target.execute("PRAGMA page_count").fetchone()[0]
-                if pages and not overwrite:
-                    raise StepRunError(
-                        f"destination '{destination}' already holds a database; "
-                        "set overwrite: true to replace it"
-                    )
-                origin.backup(target)
-                count, size = (
-                    target.execute("PRAGMA page_count").fetchone()[0],
-                    target.execute("PRAGMA page_size").fetchone()[0],
+        ) as target,
+    ):
+        try:
+            pages = target.execute("PRAGMA page_count").fetchone()[0]
+            if pages and not overwrite:
+                raise StepRunError(
+                    f"destination '{destination}' already holds a database; "
+                    "set overwrite: true to replace it"
                 )
-            except sqlite3.Error as error:
-                raise StepRunError(f"the backup of '{source}' failed: {error}") from None
+            origin.backup(target)
+            count, size = (
+                target.execute("PRAGMA page_count").fetchone()[0],
+                target.execute("PRAGMA page_size").fetchone()[0],
+            )
+        except sqlite3.Error as error:
+            raise StepRunError(f"the backup of '{source}' failed: {error}") from None
     return int(count) * int(size)
 
 

@@ -36,6 +36,20 @@ GRANTS = Policy.model_validate(
     }
 )
 
+ALL_KINDS = Policy.model_validate(
+    {
+        "databases": [
+            {
+                "name": "pg",
+                "engine": "postgresql",
+                "host": "127.0.0.1",
+                "database": "test",
+                "statements": ["read", "write", "schema", "other"],
+            },
+        ]
+    }
+)
+
 
 def _app(tmp_path: Path) -> Path:
     (tmp_path / "data").mkdir()
@@ -246,3 +260,25 @@ def test_a_connection_text_may_not_lead_elsewhere(
             connection=connection,
             query="SELECT 1",
         )
+
+
+@pytest.mark.postgres
+def test_postgresql_runs_exactly_one_statement(tmp_path: Path) -> None:
+    postgres_url()
+    # Refused by the classification, and else by the server (a prepared statement is one).
+    with pytest.raises(StepRunError, match="statements|multiple commands"):
+        run_step(
+            "sql_query",
+            context_for(tmp_path, ALL_KINDS),
+            database="pg",
+            connection="postgresql://postgres@127.0.0.1/test",
+            query="VACUUM; CREATE TABLE rustchain_never_made (a int)",
+        )
+    found = run_step(
+        "sql_query",
+        context_for(tmp_path, ALL_KINDS),
+        database="pg",
+        connection="postgresql://postgres@127.0.0.1/test",
+        query="SELECT to_regclass('rustchain_never_made') IS NULL AS absent",
+    )
+    assert found["rows"] == [[True]]

@@ -126,7 +126,9 @@ async def _run_postgres(
         async with connection:
             await connection.set_read_only(read_only)
             async with connection.transaction(), connection.cursor() as cursor:
-                await cursor.execute(params.query.encode(), params.params or None, prepare=False)
+                # A prepared statement is one statement: the server refuses a second one that
+                # the classification might have missed.
+                await cursor.execute(params.query.encode(), params.params or None, prepare=True)
                 rows = await cursor.fetchmany(params.max_rows + 1) if cursor.description else []
                 columns = [c.name for c in cursor.description or ()]
                 return _result(grant.name, columns, rows, cursor.rowcount, params.max_rows)

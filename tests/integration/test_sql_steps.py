@@ -266,7 +266,7 @@ def test_a_connection_text_may_not_lead_elsewhere(
 def test_postgresql_runs_exactly_one_statement(tmp_path: Path) -> None:
     postgres_url()
     # Refused by the classification, and else by the server (a prepared statement is one).
-    with pytest.raises(StepRunError, match="statements|multiple commands"):
+    with pytest.raises(StepRunError, match=r"statements|multiple commands"):
         run_step(
             "sql_query",
             context_for(tmp_path, ALL_KINDS),

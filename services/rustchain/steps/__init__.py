@@ -17,6 +17,7 @@ from rustchain.steps import (
     copy_file,
     create_file,
     db_backup,
+    db_migrate,
     delete_file,
     edit_file,
     file_search,
@@ -67,6 +68,7 @@ BUILT_IN: tuple[StepType, ...] = (
     redis_get.STEP_TYPE,
     model_inference.STEP_TYPE,
     db_backup.STEP_TYPE,
+    db_migrate.STEP_TYPE,
 )
 
 _USE_COMMAND = "run the program with a 'command' step instead"
@@ -89,7 +91,6 @@ REFUSED: dict[str, str] = {
             "process_start",
             "process_kill",
             "compress",
-            "db_migrate",
             "ssh_execute",
             "ping_host",
             "ftp_upload",
@@ -130,7 +131,8 @@ def constraint_generators() -> dict[str, ConstraintGenerator]:
         *(agent, chain, command, copy_file, create_file, delete_file, edit_file, file_search),
         *(http, list_directory, llm, move_file, noop, parse_json, parse_yaml, rag_add),
         *(rag_query, read_file, tool, validate_schema),
-        *(sql_query, redis_set, redis_get, model_inference, db_backup),  # stepsb: data services
+        # stepsb: data services
+        *(sql_query, redis_set, redis_get, model_inference, db_backup, db_migrate),
     )
     generators: dict[str, ConstraintGenerator] = {m.STEP_TYPE.name: m.CONSTRAINTS for m in modules}
     for step_type in plugin_step_types():

@@ -3,14 +3,19 @@ at run time, and the one address a connection to it may go to."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rustchain.domain.network_addresses import AddressRules
 from rustchain.domain.policy_checks import check_value
-from rustchain.domain.policy_data import DatabaseGrant, RedisGrant, StatementKind, database_grant
+from rustchain.domain.policy_data import DatabaseGrant, RedisGrant, database_grant
 from rustchain.domain.policy_data_rules import statement_text
 from rustchain.domain.policy_patterns import glob
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.network_guard import TargetGuard
 from rustchain.steps.runtime import StepContext, StepRunError
+
+STATEMENTS_FIELD = "database (statements)"
+"""How a finding names the statements a step runs when no one parameter holds them."""
 
 
 def granted_database(context: StepContext, name: str) -> DatabaseGrant:
@@ -22,9 +27,7 @@ def granted_database(context: StepContext, name: str) -> DatabaseGrant:
     return grant
 
 
-def check_statements(
-    context: StepContext, grant: DatabaseGrant, kinds: list[StatementKind]
-) -> None:
+def check_statements(context: StepContext, grant: DatabaseGrant, kinds: Sequence[str]) -> None:
     """Refuse statement kinds the grant does not allow (`databases[].statements`)."""
     context.enforce(check_value, Sink.SQL_STATEMENT, statement_text(grant.name, list(kinds)))
 

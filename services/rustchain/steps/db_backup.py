@@ -17,7 +17,7 @@ from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_data_rules import statement_text
 from rustchain.domain.policy_obligations import Obligation, Use, text_uses
 from rustchain.domain.policy_rules import Sink
-from rustchain.steps.data_services import check_statements, granted_database
+from rustchain.steps.data_services import STATEMENTS_FIELD, check_statements, granted_database
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 from rustchain.steps.postgres_dump import refuse_postgres_backup
 from rustchain.steps.runtime import StepContext, StepRunError
@@ -108,7 +108,7 @@ def constraints(step: PlannedStep) -> list[Obligation]:
     ]
     if isinstance(database, str):
         uses += text_uses(Sink.DATABASE, "database", database)
-        uses.append(Use(Sink.SQL_STATEMENT, "database", statement_text(database, ["read"])))
+        uses.append(Use(Sink.SQL_STATEMENT, STATEMENTS_FIELD, statement_text(database, ["read"])))
     return uses
 
 

@@ -21,6 +21,7 @@ from rustchain.steps import (
     delete_file,
     edit_file,
     file_search,
+    generate_embedding,
     http,
     list_directory,
     llm,
@@ -34,6 +35,7 @@ from rustchain.steps import (
     read_file,
     redis_get,
     redis_set,
+    similarity_search,
     sql_query,
     tool,
     validate_schema,
@@ -69,6 +71,8 @@ BUILT_IN: tuple[StepType, ...] = (
     model_inference.STEP_TYPE,
     db_backup.STEP_TYPE,
     db_migrate.STEP_TYPE,
+    generate_embedding.STEP_TYPE,
+    similarity_search.STEP_TYPE,
 )
 
 _USE_COMMAND = "run the program with a 'command' step instead"
@@ -107,8 +111,6 @@ REFUSED: dict[str, str] = {
             "generate_docs",
             "service_health",
             "websocket_connect",
-            "generate_embedding",
-            "similarity_search",
         )
     },
 }
@@ -133,6 +135,7 @@ def constraint_generators() -> dict[str, ConstraintGenerator]:
         *(rag_query, read_file, tool, validate_schema),
         # stepsb: data services
         *(sql_query, redis_set, redis_get, model_inference, db_backup, db_migrate),
+        *(generate_embedding, similarity_search),
     )
     generators: dict[str, ConstraintGenerator] = {m.STEP_TYPE.name: m.CONSTRAINTS for m in modules}
     for step_type in plugin_step_types():

@@ -107,7 +107,7 @@ def test_stored_embeddings_are_found_nearest_first(embeddings: LocalServer, tmp_
 
     assert made[0]["embedding"] == letter_vector(TEXTS["fruit"])
     assert made[0]["dimensions"] == 8 and made[0]["stored"] == {"collection": "kb", "id": "fruit"}
-    assert [r["id"] for r in by_text["results"]][0] == "fruit" and by_text["count"] == 2
+    assert by_text["results"][0]["id"] == "fruit" and by_text["count"] == 2
     assert by_text["results"][0]["rank"] == 1 and by_text["results"][0]["text"] == TEXTS["fruit"]
     assert by_text["results"][0]["metadata"] == {"topic": "fruit"}
     assert by_text["results"][0]["score"] > by_text["results"][1]["score"]

@@ -26,8 +26,8 @@ CREATE VIRTUAL TABLE IF NOT EXISTS documents_fts USING fts5(
 );
 CREATE TABLE IF NOT EXISTS vectors (
     tenant TEXT NOT NULL, collection TEXT NOT NULL, id TEXT NOT NULL,
-    dimensions INTEGER NOT NULL, vector BLOB NOT NULL, content TEXT NOT NULL,
-    metadata TEXT NOT NULL,
+    dimensions INTEGER NOT NULL, vector BLOB NOT NULL, norm REAL NOT NULL,
+    content TEXT NOT NULL, metadata TEXT NOT NULL,
     PRIMARY KEY (tenant, collection, id)
 );
 """

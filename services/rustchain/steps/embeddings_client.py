@@ -7,6 +7,8 @@ checked against `embeddings.allowed_models` before anything is sent.
 
 from __future__ import annotations
 
+import functools
+import ssl
 from typing import Any
 
 import httpx
@@ -38,7 +40,9 @@ async def embed(context: StepContext, model: str, text: str) -> list[float]:
     key = context.settings.get(KEY_SETTING, "")
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
-        async with httpx.AsyncClient(timeout=context.timeout_seconds, trust_env=False) as client:
+        async with httpx.AsyncClient(
+            timeout=context.timeout_seconds, verify=_ssl_context(), trust_env=False
+        ) as client:
             response = await client.post(
                 url, json={"model": model, "input": [text]}, headers=headers
             )
@@ -49,6 +53,12 @@ async def embed(context: StepContext, model: str, text: str) -> list[float]:
             f"embeddings endpoint {url} answered {response.status_code}: {response.text[:300]}"
         )
     return _vector(response, url, policy.provider)
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs ~20 ms; a step makes one client, so the context is shared.
+    return httpx.create_ssl_context(trust_env=False)
 
 
 def _vector(response: httpx.Response, url: str, provider: str) -> list[float]:

@@ -3,6 +3,8 @@ section allows or refuses (`read`, `write`, `schema`, `other`)."""
 
 from __future__ import annotations
 
+import logging
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
@@ -10,6 +12,10 @@ from sqlglot.errors import SqlglotError
 from rustchain.domain.policy_data import STATEMENT_KINDS, StatementKind
 from rustchain.domain.policy_data_rules import ANY_KIND
 from rustchain.steps.errors import StepRunError
+
+# sqlglot logs a warning for each statement it keeps as text (`other` here): a step's SQL is the
+# mission's business, not the executor's log.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 _WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.TruncateTable)
 _SCHEMA = (exp.Create, exp.Drop, exp.Alter)

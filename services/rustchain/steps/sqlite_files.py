@@ -36,7 +36,10 @@ def _file_status(folder: int, name: str) -> os.stat_result | None:
 
 
 def guard(connection: sqlite3.Connection, deadline: float) -> sqlite3.Connection:
-    """No ATTACH, no extensions, and every statement interrupted once `deadline` passed."""
+    """No ATTACH, no extensions, no functions with side effects run by the file's own schema,
+    and every statement interrupted once `deadline` passed."""
+    # A workspace file may be crafted: its views and triggers may not call unsafe functions.
+    connection.execute("PRAGMA trusted_schema = OFF")
     connection.set_authorizer(_authorize)
     connection.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
     connection.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)

@@ -159,3 +159,10 @@ def test_an_unreachable_server_is_a_step_error(tmp_path: Path, prefix: str) -> N
     )
     with pytest.raises(StepRunError, match="refused GET"):
         run_step("redis_get", context_for(tmp_path, policy), key=f"{prefix}k")
+
+
+def test_a_value_beyond_the_bound_is_refused_not_read(tmp_path: Path, prefix: str) -> None:
+    redis.Redis(host=HOST, port=PORT).set(f"{prefix}big", b"x" * (600 * 1024))
+
+    with pytest.raises(StepRunError, match="holds more than 524288 bytes"):
+        run_step("redis_get", context_for(tmp_path, grants(prefix)), key=f"{prefix}big")

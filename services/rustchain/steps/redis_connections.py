@@ -83,6 +83,8 @@ async def connect(context: StepContext, grant: RedisGrant, url: str | None) -> r
         socket_timeout=context.timeout_seconds,
         socket_connect_timeout=context.timeout_seconds,
         decode_responses=False,
+        # No CLIENT SETINFO round trips on each new connection (one per step).
+        driver_info=None,
     )
 
 

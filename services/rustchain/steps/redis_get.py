@@ -29,16 +29,22 @@ async def redis_get(params: RedisGetParameters, context: StepContext) -> dict[st
     grant = granted_redis(context, params.server, params.key, write=False)
     client = await redis_connections.connect(context, grant, params.redis_url)
     try:
-        async with client:
-            size = await client.strlen(params.key)
-            if size > MAX_VALUE_BYTES:
-                raise StepRunError(f"key '{params.key}' holds more than {MAX_VALUE_BYTES} bytes")
-            data = await client.get(params.key)
-    except redis.exceptions.ResponseError:
-        data = None
+        async with client, client.pipeline(transaction=False) as pipeline:
+            # One round trip, and never more than the bound transferred: the type, the length
+            # and the first MAX_VALUE_BYTES bytes (GETRANGE fails on a key of another type).
+            pipeline.type(params.key)
+            pipeline.strlen(params.key)
+            pipeline.getrange(params.key, 0, MAX_VALUE_BYTES)
+            kind, size, data = await pipeline.execute(raise_on_error=False)
     except redis.exceptions.RedisError as error:
         raise StepRunError(f"Redis server '{grant.name}' refused GET: {error}") from None
-    value = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    if isinstance(kind, Exception):
+        raise StepRunError(f"Redis server '{grant.name}' refused GET: {kind}")
+    if kind != b"string" or isinstance(data, Exception):
+        data = None  # missing, or another type: no value, as in RustChain
+    elif isinstance(size, int) and size > MAX_VALUE_BYTES:
+        raise StepRunError(f"key '{params.key}' holds more than {MAX_VALUE_BYTES} bytes")
+    value = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else None
     return {"key": params.key, "value": value, "exists": value is not None}
 
 

@@ -115,7 +115,9 @@ def test_a_tenant_with_a_shell_reads_no_key_token_or_other_tenant(
     for secret in _secrets(home):
         assert secret not in ran.stdout + ran.stderr
         assert secret not in events.stdout
-    # With no readable key, beta's only token is its own: alpha stays closed to it.
+    # With no readable key, beta's only token is its own: alpha stays closed to it. The command
+    # line refuses before sending; the services refuse the same call on their own
+    # (test_grpc_auth: another tenant's token is PERMISSION_DENIED on every method).
     listed = _cli(home, "missions", "--tenant", "alpha", token=beta.stdout.strip())
     assert listed.returncode == 2
-    assert "permission_denied" in listed.stderr
+    assert "is not the token's tenant (beta)" in listed.stderr

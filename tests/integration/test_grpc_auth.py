@@ -105,6 +105,13 @@ def test_tokens_scope_every_rpc_to_their_tenant(tmp_path: Path) -> None:
                 "Put": lambda m: memory.Put(
                     memory_pb2.PutRequest(collection="notes", content="x"), metadata=m
                 ),
+                "PutVector": lambda m: memory.PutVector(
+                    memory_pb2.PutVectorRequest(collection="kb", vector=[1.0], content="x"),
+                    metadata=m,
+                ),
+                "Nearest": lambda m: memory.Nearest(
+                    memory_pb2.NearestRequest(collection="kb", vector=[1.0]), metadata=m
+                ),
                 "SubmitMission": lambda m: planner.SubmitMission(
                     planner_pb2.SubmitMissionRequest(yaml=HELLO, file_name="hello.yaml"), metadata=m
                 ),
@@ -116,7 +123,7 @@ def test_tokens_scope_every_rpc_to_their_tenant(tmp_path: Path) -> None:
                     verifier_pb2.VerifyPlanRequest(plan_json="{}"), metadata=m
                 ),
             }
-            writes = {"CancelMission", "Delete", "Put", "SubmitMission", "VerifyPlan"}
+            writes = {"CancelMission", "Delete", "Put", "PutVector", "SubmitMission", "VerifyPlan"}
             for name, call in calls.items():
                 # Another tenant's token naming acme's data: refused, whatever the method.
                 assert (

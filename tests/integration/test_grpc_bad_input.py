@@ -583,6 +583,27 @@ CASES = [
         "x-rustchain-tenant",
         tenant="ACME",
     ),
+    _case(
+        "nan-vector",
+        "memory",
+        "PutVector",
+        lambda d: memory_pb2.PutVectorRequest(collection="kb", vector=[float("nan")], content="x"),
+        "vector must hold 1 to 16384 finite numbers",
+    ),
+    _case(
+        "empty-vector",
+        "memory",
+        "Nearest",
+        lambda d: memory_pb2.NearestRequest(collection="kb"),
+        "vector must hold 1 to 16384 finite numbers",
+    ),
+    _case(
+        "oversized-vector",
+        "memory",
+        "Nearest",
+        lambda d: memory_pb2.NearestRequest(collection="kb", vector=[0.5] * 16385),
+        "vector must hold 1 to 16384 finite numbers",
+    ),
     # trainer
     _case(
         "mission-id-utf8",

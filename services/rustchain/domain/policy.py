@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from rustchain.domain.diagnostics import DiagnosticSink
 from rustchain.domain.model_errors import validate_node
 from rustchain.domain.plan import canonical_json
+from rustchain.domain.policy_data import DatabaseGrant, EmbeddingsPolicy, RedisPolicy
 from rustchain.domain.policy_patterns import PatternError, any_glob, exact_regex
 from rustchain.domain.policy_remote import FtpPolicy, SshPolicy
 from rustchain.domain.policy_toolchains import ToolchainPolicy
@@ -244,6 +245,10 @@ class Policy(BaseModel):
     ssh: SshPolicy = Field(default_factory=SshPolicy)
     ftp: FtpPolicy = Field(default_factory=FtpPolicy)
     toolchains: ToolchainPolicy = Field(default_factory=ToolchainPolicy)
+    # Data services (policy_data): none granted by default.
+    databases: list[DatabaseGrant] = Field(default_factory=list)
+    redis: RedisPolicy = Field(default_factory=RedisPolicy)
+    embeddings: EmbeddingsPolicy = Field(default_factory=EmbeddingsPolicy)
 
     @property
     def content_hash(self) -> str:

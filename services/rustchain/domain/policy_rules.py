@@ -13,6 +13,7 @@ from rustchain.domain.command_rules import CommandRules
 from rustchain.domain.git_refs import GIT_BRANCH_RULE
 from rustchain.domain.network_hosts import NONCANONICAL_HOST
 from rustchain.domain.policy import Policy, SinkCategory
+from rustchain.domain.policy_data_rules import data_rules
 from rustchain.domain.policy_languages import WORD as _WORD
 from rustchain.domain.policy_languages import WS as _WS
 from rustchain.domain.policy_languages import Rule, first_word, path_rules
@@ -63,7 +64,19 @@ class Sink(StrEnum):
     CREDENTIAL = "credential"
     GIT_BRANCH = "git_branch"  # a branch name given to git
     TOOLCHAIN = "toolchain"  # a language whose toolchain a code step runs
+    # Data services (policy_data_rules): a grant's name, `DATABASE/KIND`, `SERVER/KEY`, a model.
+    DATABASE = "database"
+    SQL_STATEMENT = "sql_statement"
+    REDIS_SERVER = "redis_server"
+    REDIS_KEY = "redis_key"
+    REDIS_WRITE = "redis_write"
+    EMBEDDING_MODEL = "embedding_model"
 
+
+DATA_SINKS = (
+    *(Sink.DATABASE, Sink.SQL_STATEMENT, Sink.REDIS_SERVER, Sink.REDIS_KEY, Sink.REDIS_WRITE),
+    Sink.EMBEDDING_MODEL,
+)
 
 SINK_CATEGORY: dict[Sink, SinkCategory | None] = {
     Sink.COMMAND_LINE: "command",
@@ -89,6 +102,7 @@ SINK_CATEGORY: dict[Sink, SinkCategory | None] = {
     Sink.CREDENTIAL: None,
     Sink.GIT_BRANCH: "command",
     Sink.TOOLCHAIN: "command",
+    **{sink: None for sink in DATA_SINKS},
 }
 
 
@@ -248,6 +262,7 @@ class CompiledPolicy:
                 ),
             ),
             **{Sink(name): rules for name, rules in remote_rules(policy).items()},
+            **{Sink(sink): rules for sink, rules in data_rules(policy).items()},
         }
 
 

@@ -1,10 +1,13 @@
-"""The memory service's gRPC servicer: one tenant's documents per call, on the SQLite FTS5 store."""
+"""The memory service's gRPC servicer: one tenant's documents and vectors per call, on the
+SQLite store."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -33,6 +36,7 @@ STATUS: StatusTable = {
 DEFAULT_LIST_LIMIT = 100
 DEFAULT_SEARCH_LIMIT = 10
 MAX_LIMIT = 1000
+MAX_DIMENSIONS = 16_384
 
 
 def _limit(given: int, default: int) -> int:
@@ -139,6 +143,49 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
         except Exception as error:
             await abort_with(context, error, STATUS)
         return memory_pb2.ListResponse(documents=[document_message(d) for d in documents])
+
+    async def PutVector(
+        self, request: memory_pb2.PutVectorRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> memory_pb2.PutResponse:
+        """Store or replace an embedding vector with its text."""
+        try:
+            tenant = request_tenant(context.invocation_metadata())
+            doc_id = await asyncio.to_thread(
+                self.store.put_vector,
+                tenant,
+                check_name("collection", request.collection),
+                check_name("id", request.id, required=False) or None,
+                _vector(request.vector),
+                check_text("content", request.content, MAX_DOCUMENT_BYTES),
+                check_json_object("metadata_json", request.metadata_json, MAX_METADATA_BYTES),
+            )
+        except Exception as error:
+            await abort_with(context, error, STATUS)
+        return memory_pb2.PutResponse(id=doc_id)
+
+    async def Nearest(
+        self, request: memory_pb2.NearestRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> memory_pb2.ListResponse:
+        """The tenant's vectors nearest the request's, best first."""
+        try:
+            tenant = request_tenant(context.invocation_metadata())
+            documents = await asyncio.to_thread(
+                self.store.nearest,
+                tenant,
+                check_name("collection", request.collection),
+                _vector(request.vector),
+                _limit(request.limit, DEFAULT_SEARCH_LIMIT),
+            )
+        except Exception as error:
+            await abort_with(context, error, STATUS)
+        return memory_pb2.ListResponse(documents=[document_message(d) for d in documents])
+
+
+def _vector(values: Sequence[float]) -> list[float]:
+    vector = list(values)
+    if not 0 < len(vector) <= MAX_DIMENSIONS or not all(math.isfinite(x) for x in vector):
+        raise ValueError(f"vector must hold 1 to {MAX_DIMENSIONS} finite numbers")
+    return vector
 
 
 def binding(servicer: MemoryServicer) -> ServiceBinding:

@@ -15,7 +15,7 @@ SERVICE = "memory"
 
 
 class GrpcMemoryClient:
-    """Adds and searches documents of one tenant through the memory service."""
+    """Adds and searches documents and vectors of one tenant through the memory service."""
 
     def __init__(self, channel: grpc.aio.Channel, endpoint: str, tenant: str) -> None:
         self._stub = memory_pb2_grpc.MemoryServiceStub(channel)
@@ -43,6 +43,47 @@ class GrpcMemoryClient:
         request = memory_pb2.SearchRequest(collection=collection, query=query, limit=limit)
         try:
             reply = await self._stub.Search(request, metadata=self._metadata)
+        except grpc.aio.AioRpcError as error:
+            raise _step_error(error, self._endpoint) from None
+        return [
+            {
+                "id": d.id,
+                "content": d.content,
+                "metadata": json.loads(d.metadata_json or "{}"),
+                "score": d.score,
+            }
+            for d in reply.documents
+        ]
+
+    async def add_vector(
+        self,
+        collection: str,
+        doc_id: str | None,
+        vector: list[float],
+        content: str,
+        metadata: dict[str, Any],
+    ) -> str:
+        """Store an embedding vector for this tenant; returns its id."""
+        request = memory_pb2.PutVectorRequest(
+            collection=collection,
+            id=doc_id or "",
+            vector=vector,
+            content=content,
+            metadata_json=json.dumps(metadata, sort_keys=True),
+        )
+        try:
+            reply = await self._stub.PutVector(request, metadata=self._metadata)
+        except grpc.aio.AioRpcError as error:
+            raise _step_error(error, self._endpoint) from None
+        return reply.id
+
+    async def nearest(
+        self, collection: str, vector: list[float], limit: int
+    ) -> list[dict[str, Any]]:
+        """This tenant's stored vectors nearest `vector`, best first."""
+        request = memory_pb2.NearestRequest(collection=collection, vector=vector, limit=limit)
+        try:
+            reply = await self._stub.Nearest(request, metadata=self._metadata)
         except grpc.aio.AioRpcError as error:
             raise _step_error(error, self._endpoint) from None
         return [

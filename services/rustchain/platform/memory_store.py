@@ -1,4 +1,5 @@
-"""Per-tenant agent memory on SQLite with FTS5 full-text search (the embedded default)."""
+"""Per-tenant agent memory on SQLite: FTS5 full-text search of documents, and nearest-neighbour
+search of embedding vectors (the embedded default)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rustchain.platform.private_files import private_file
+from rustchain.platform.vector_index import VectorIndex
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -21,6 +23,12 @@ CREATE TABLE IF NOT EXISTS documents (
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS documents_fts USING fts5(
     content, tenant UNINDEXED, collection UNINDEXED, id UNINDEXED
+);
+CREATE TABLE IF NOT EXISTS vectors (
+    tenant TEXT NOT NULL, collection TEXT NOT NULL, id TEXT NOT NULL,
+    dimensions INTEGER NOT NULL, vector BLOB NOT NULL, norm REAL NOT NULL,
+    content TEXT NOT NULL, metadata TEXT NOT NULL,
+    PRIMARY KEY (tenant, collection, id)
 );
 """
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -37,6 +45,7 @@ class SqliteMemoryStore:
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.executescript(_SCHEMA)
         self._lock = threading.Lock()
+        self._vectors = VectorIndex(self._connection)
 
     def put(
         self,
@@ -121,6 +130,28 @@ class SqliteMemoryStore:
             ).fetchall()
         return [{**_document(row[:3]), "score": -float(row[3])} for row in rows]
 
+    def put_vector(
+        self,
+        tenant: str,
+        collection: str,
+        doc_id: str | None,
+        vector: list[float],
+        content: str,
+        metadata: dict[str, Any],
+    ) -> str:
+        """Store or replace an embedding vector with its text; returns its id."""
+        doc_id = doc_id or uuid.uuid4().hex
+        with self._lock:
+            self._vectors.put(tenant, collection, doc_id, vector, content, metadata)
+        return doc_id
+
+    def nearest(
+        self, tenant: str, collection: str, vector: list[float], limit: int
+    ) -> list[dict[str, Any]]:
+        """This tenant's vectors of the collection closest to `vector` (cosine), best first."""
+        with self._lock:
+            return self._vectors.nearest(tenant, collection, vector, limit)
+
     def close(self) -> None:
         """Close the database."""
         self._connection.close()
@@ -148,3 +179,22 @@ class TenantMemory:
     async def search(self, collection: str, query: str, limit: int) -> list[dict[str, Any]]:
         """Search this tenant's documents."""
         return await asyncio.to_thread(self._store.search, self._tenant, collection, query, limit)
+
+    async def add_vector(
+        self,
+        collection: str,
+        doc_id: str | None,
+        vector: list[float],
+        content: str,
+        metadata: dict[str, Any],
+    ) -> str:
+        """Store an embedding vector for this tenant."""
+        return await asyncio.to_thread(
+            self._store.put_vector, self._tenant, collection, doc_id, vector, content, metadata
+        )
+
+    async def nearest(
+        self, collection: str, vector: list[float], limit: int
+    ) -> list[dict[str, Any]]:
+        """This tenant's stored vectors closest to `vector`."""
+        return await asyncio.to_thread(self._store.nearest, self._tenant, collection, vector, limit)

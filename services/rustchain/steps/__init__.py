@@ -19,12 +19,15 @@ from rustchain.steps import (
     copy_file,
     create_file,
     csv_process,
+    db_backup,
+    db_migrate,
     delete_file,
     edit_file,
     extract_functions,
     file_search,
     format_code,
     generate_docs,
+    generate_embedding,
     git_branch,
     git_commit,
     git_diff,
@@ -34,6 +37,7 @@ from rustchain.steps import (
     lint_code,
     list_directory,
     llm,
+    model_inference,
     move_file,
     noop,
     parse_json,
@@ -42,7 +46,11 @@ from rustchain.steps import (
     rag_add,
     rag_query,
     read_file,
+    redis_get,
+    redis_set,
     run_tests,
+    similarity_search,
+    sql_query,
     tool,
     validate_schema,
 )
@@ -87,33 +95,19 @@ BUILT_IN: tuple[StepType, ...] = (
     run_tests.STEP_TYPE,
     format_code.STEP_TYPE,
     lint_code.STEP_TYPE,
+    # stepsb: data services
+    sql_query.STEP_TYPE,
+    redis_set.STEP_TYPE,
+    redis_get.STEP_TYPE,
+    model_inference.STEP_TYPE,
+    db_backup.STEP_TYPE,
+    db_migrate.STEP_TYPE,
+    generate_embedding.STEP_TYPE,
+    similarity_search.STEP_TYPE,
 )
 
-_USE_COMMAND = "run the program with a 'command' step instead"
-
-# RustChain's other step types. Its runtime stubbed most of them; we refuse each with a way out
-# rather than accept a step that would silently do nothing.
-REFUSED: dict[str, str] = {
-    **REMOTE_REFUSALS,
-    **{
-        name: f"RustChain-Python does not run '{name}' steps yet; {_USE_COMMAND}"
-        for name in (
-            "db_backup",
-            "db_migrate",
-        )
-    },
-    **{
-        name: f"RustChain-Python does not run '{name}' steps yet"
-        for name in (
-            "sql_query",
-            "redis_set",
-            "redis_get",
-            "generate_embedding",
-            "similarity_search",
-            "model_inference",
-        )
-    },
-}
+# RustChain's step types refused on purpose (process_start, process_kill), each with the reason.
+REFUSED: dict[str, str] = dict(REMOTE_REFUSALS)
 
 
 def plugin_step_types() -> list[StepType]:
@@ -137,6 +131,9 @@ def constraint_generators() -> dict[str, ConstraintGenerator]:
         *(parse_xml, csv_process, git_commit, git_branch, git_merge, git_status, git_diff),
         *(compress, extract_functions, generate_docs),
         *(compile_code, run_tests, format_code, lint_code),
+        # stepsb: data services
+        *(sql_query, redis_set, redis_get, model_inference, db_backup, db_migrate),
+        *(generate_embedding, similarity_search),
     )
     generators: dict[str, ConstraintGenerator] = {m.STEP_TYPE.name: m.CONSTRAINTS for m in modules}
     for step_type in plugin_step_types():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +17,16 @@ KEY_SETTING = "RUSTCHAIN_LLM_API_KEY"
 PROVIDER_SETTING = "RUSTCHAIN_LLM_PROVIDER"
 DEFAULT_URL = "http://127.0.0.1:11434/v1"
 DEFAULT_MODEL = "llama3.2"
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs ~20 ms per client (most of a loopback call): built once, with
+    # the environment's SSL_CERT_FILE and SSL_CERT_DIR as httpx would read them.
+    import httpx
+
+    context: ssl.SSLContext = httpx.create_ssl_context(trust_env=True)
+    return context
 
 
 @dataclass(frozen=True)
@@ -35,8 +47,23 @@ def _settings(settings: Mapping[str, str], request: ChatRequest) -> tuple[str, s
     return url, model, provider, settings.get(KEY_SETTING, "")
 
 
+@dataclass(frozen=True)
+class Completion:
+    """A model's answer with what it cost and why it stopped (as the endpoint reported them)."""
+
+    text: str
+    model: str
+    total_tokens: int | None
+    finish_reason: str | None
+
+
 async def chat(request: ChatRequest, context: StepContext) -> str:
     """The model's answer, or a StepRunError that names the endpoint and what went wrong."""
+    return (await complete(request, context)).text
+
+
+async def complete(request: ChatRequest, context: StepContext) -> Completion:
+    """The model's answer and its usage, or a StepRunError naming the endpoint."""
     url, model, provider, key = _settings(context.settings, request)
     context.check(check_model, model)
     if request.max_tokens is not None:
@@ -62,7 +89,9 @@ async def chat(request: ChatRequest, context: StepContext) -> str:
     import httpx
 
     try:
-        async with httpx.AsyncClient(timeout=context.timeout_seconds) as client:
+        async with httpx.AsyncClient(
+            timeout=context.timeout_seconds, verify=_ssl_context()
+        ) as client:
             response = await client.post(endpoint, json=body, headers=headers)
     except httpx.HTTPError as error:
         raise StepRunError(f"LLM endpoint {endpoint} unreachable: {error}") from None
@@ -73,7 +102,18 @@ async def chat(request: ChatRequest, context: StepContext) -> str:
     try:
         answer = response.json()
         if provider == "ollama":
-            return str(answer["message"]["content"])
-        return str(answer["choices"][0]["message"]["content"])
-    except (ValueError, KeyError, IndexError, TypeError):
+            counts = [answer.get("prompt_eval_count"), answer.get("eval_count")]
+            tokens = sum(c for c in counts if isinstance(c, int)) if any(counts) else None
+            text = str(answer["message"]["content"])
+            return Completion(text, model, tokens, answer.get("done_reason"))
+        choice = answer["choices"][0]
+        usage = answer.get("usage") or {}
+        total = usage.get("total_tokens")
+        return Completion(
+            str(choice["message"]["content"]),
+            model,
+            total if isinstance(total, int) else None,
+            choice.get("finish_reason"),
+        )
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         raise StepRunError(f"LLM endpoint {endpoint} gave an answer without a message") from None

@@ -31,7 +31,7 @@ __all__ = [
 
 
 class MemoryClient(Protocol):
-    """The tenant's memory, as the rag steps use it."""
+    """The tenant's memory, as the rag and embedding steps use it."""
 
     async def add(
         self, collection: str, content: str, doc_id: str | None, metadata: dict[str, Any]
@@ -41,6 +41,23 @@ class MemoryClient(Protocol):
 
     async def search(self, collection: str, query: str, limit: int) -> list[dict[str, Any]]:
         """Documents matching the query, best first."""
+        ...
+
+    async def add_vector(
+        self,
+        collection: str,
+        doc_id: str | None,
+        vector: list[float],
+        content: str,
+        metadata: dict[str, Any],
+    ) -> str:
+        """Store an embedding vector with its text; returns its id."""
+        ...
+
+    async def nearest(
+        self, collection: str, vector: list[float], limit: int
+    ) -> list[dict[str, Any]]:
+        """Stored vectors closest to `vector` (`score`: cosine similarity), best first."""
         ...
 
 

@@ -59,6 +59,16 @@ class MemoryServiceStub:
                 request_serializer=rustchain_dot_memory_dot_v1_dot_memory__pb2.SearchRequest.SerializeToString,
                 response_deserializer=rustchain_dot_memory_dot_v1_dot_memory__pb2.ListResponse.FromString,
                 _registered_method=True)
+        self.PutVector = channel.unary_unary(
+                '/rustchain.memory.v1.MemoryService/PutVector',
+                request_serializer=rustchain_dot_memory_dot_v1_dot_memory__pb2.PutVectorRequest.SerializeToString,
+                response_deserializer=rustchain_dot_memory_dot_v1_dot_memory__pb2.PutResponse.FromString,
+                _registered_method=True)
+        self.Nearest = channel.unary_unary(
+                '/rustchain.memory.v1.MemoryService/Nearest',
+                request_serializer=rustchain_dot_memory_dot_v1_dot_memory__pb2.NearestRequest.SerializeToString,
+                response_deserializer=rustchain_dot_memory_dot_v1_dot_memory__pb2.ListResponse.FromString,
+                _registered_method=True)
 
 
 class MemoryServiceServicer:
@@ -96,6 +106,19 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PutVector(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Nearest(self, request, context):
+        """score: cosine similarity, best first
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MemoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -122,6 +145,16 @@ def add_MemoryServiceServicer_to_server(servicer, server):
             'Search': grpc.unary_unary_rpc_method_handler(
                     servicer.Search,
                     request_deserializer=rustchain_dot_memory_dot_v1_dot_memory__pb2.SearchRequest.FromString,
+                    response_serializer=rustchain_dot_memory_dot_v1_dot_memory__pb2.ListResponse.SerializeToString,
+            ),
+            'PutVector': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutVector,
+                    request_deserializer=rustchain_dot_memory_dot_v1_dot_memory__pb2.PutVectorRequest.FromString,
+                    response_serializer=rustchain_dot_memory_dot_v1_dot_memory__pb2.PutResponse.SerializeToString,
+            ),
+            'Nearest': grpc.unary_unary_rpc_method_handler(
+                    servicer.Nearest,
+                    request_deserializer=rustchain_dot_memory_dot_v1_dot_memory__pb2.NearestRequest.FromString,
                     response_serializer=rustchain_dot_memory_dot_v1_dot_memory__pb2.ListResponse.SerializeToString,
             ),
     }
@@ -259,6 +292,60 @@ class MemoryService:
             target,
             '/rustchain.memory.v1.MemoryService/Search',
             rustchain_dot_memory_dot_v1_dot_memory__pb2.SearchRequest.SerializeToString,
+            rustchain_dot_memory_dot_v1_dot_memory__pb2.ListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutVector(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rustchain.memory.v1.MemoryService/PutVector',
+            rustchain_dot_memory_dot_v1_dot_memory__pb2.PutVectorRequest.SerializeToString,
+            rustchain_dot_memory_dot_v1_dot_memory__pb2.PutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Nearest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rustchain.memory.v1.MemoryService/Nearest',
+            rustchain_dot_memory_dot_v1_dot_memory__pb2.NearestRequest.SerializeToString,
             rustchain_dot_memory_dot_v1_dot_memory__pb2.ListResponse.FromString,
             options,
             channel_credentials,

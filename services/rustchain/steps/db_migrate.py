@@ -14,10 +14,8 @@ import os
 import re
 import sqlite3
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import psycopg
-from psycopg import sql
 from pydantic import BaseModel, Field
 
 from rustchain.domain.plan import PlannedStep
@@ -38,6 +36,9 @@ from rustchain.steps.workspace_files import (
     workspace_relative,
     workspace_root,
 )
+
+if TYPE_CHECKING:
+    pass
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_FILES = 10_000
@@ -161,6 +162,9 @@ async def migrate_postgres(
     migrations: list[Migration],
 ) -> list[str]:
     """Apply the new migrations to a granted PostgreSQL database; their names."""
+    import psycopg
+    from psycopg import sql
+
     table = sql.Identifier(params.table)
     applied: list[str] = []
     connection = await postgres_connections.connect(context, grant, params.connection)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import functools
 import ssl
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from rustchain.domain.policy_checks import check_value
 from rustchain.domain.policy_rules import Sink
 from rustchain.steps.runtime import StepContext, StepRunError
+
+if TYPE_CHECKING:
+    import httpx
 
 KEY_SETTING = "RUSTCHAIN_EMBEDDINGS_API_KEY"
 MAX_DIMENSIONS = 16_384
@@ -23,6 +24,8 @@ MAX_DIMENSIONS = 16_384
 
 async def embed(context: StepContext, model: str, text: str) -> list[float]:
     """The model's embedding of `text`, or a StepRunError naming the endpoint."""
+    import httpx
+
     policy = context.enforced_policy.embeddings
     context.enforce(check_value, Sink.EMBEDDING_MODEL, model)
     if policy.endpoint is None:
@@ -58,6 +61,8 @@ async def embed(context: StepContext, model: str, text: str) -> list[float]:
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
     # Loading the CA bundle costs ~20 ms; a step makes one client, so the context is shared.
+    import httpx
+
     return httpx.create_ssl_context(trust_env=False)
 
 

@@ -4,15 +4,15 @@ to the one address that was checked (libpq's `hostaddr`: no second lookup)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from typing import TYPE_CHECKING, Any
 
 from rustchain.domain.policy_data import DatabaseGrant
 from rustchain.steps.data_services import granted_address
 from rustchain.steps.errors import PolicyRefusedError
 from rustchain.steps.runtime import StepContext, StepRunError
+
+if TYPE_CHECKING:
+    import psycopg
 
 # Options a connection text may set: who connects and how securely; nothing that names another
 # server, a service file, a password file or a client key on the executor's machine.
@@ -21,6 +21,9 @@ _ACCEPTED = {"user", "password", "sslmode", "application_name", "host", "port", 
 
 def connection_options(grant: DatabaseGrant, connection: str | None) -> dict[str, Any]:
     """The libpq options of a connection text, which may only name the granted place."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
     try:
         options: dict[str, Any] = conninfo_to_dict(connection or "")
     except psycopg.ProgrammingError as error:
@@ -46,6 +49,8 @@ async def connect(
     context: StepContext, grant: DatabaseGrant, connection: str | None
 ) -> psycopg.AsyncConnection[Any]:
     """An open connection to the granted database, with a statement timeout of the step's."""
+    import psycopg
+
     assert grant.host is not None and grant.database is not None  # checked by the grant model
     options = connection_options(grant, connection)
     address = await granted_address(context, grant.host, grant.port)

@@ -5,10 +5,9 @@ the one address that was checked."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import unquote, urlsplit
 
-import redis.asyncio as redis
 from pydantic import BaseModel, Field
 
 from rustchain.domain.policy_data import RedisGrant
@@ -17,6 +16,9 @@ from rustchain.domain.policy_rules import Sink
 from rustchain.steps.data_services import granted_address
 from rustchain.steps.errors import PolicyRefusedError
 from rustchain.steps.runtime import StepContext, StepRunError
+
+if TYPE_CHECKING:
+    import redis.asyncio as redis
 
 DEFAULT_SERVER = "default"
 
@@ -72,6 +74,8 @@ def credentials(grant: RedisGrant, url: str | None) -> Credentials:
 
 async def connect(context: StepContext, grant: RedisGrant, url: str | None) -> redis.Redis:
     """A client for the granted server (its one connection opens on the first command)."""
+    import redis.asyncio as redis
+
     who = credentials(grant, url)
     address = await granted_address(context, grant.host, grant.port)
     return redis.Redis(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import redis.exceptions
+from typing import TYPE_CHECKING, Any
 
 from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_obligations import Obligation
@@ -13,6 +11,9 @@ from rustchain.steps.data_services import granted_redis
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 from rustchain.steps.redis_connections import RedisTarget, redis_uses
 from rustchain.steps.runtime import StepContext, StepRunError
+
+if TYPE_CHECKING:
+    pass
 
 MAX_VALUE_BYTES = 512 * 1024
 
@@ -26,6 +27,8 @@ class RedisGetParameters(RedisTarget):
 async def redis_get(params: RedisGetParameters, context: StepContext) -> dict[str, Any]:
     """`{"key", "value", "exists"}`: the value as text, or null for a missing key (or, as in
     RustChain, a key holding another type than a string)."""
+    import redis.exceptions
+
     grant = granted_redis(context, params.server, params.key, write=False)
     client = await redis_connections.connect(context, grant, params.redis_url)
     try:

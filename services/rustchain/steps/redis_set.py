@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import redis.exceptions
 from pydantic import Field
 
 from rustchain.domain.plan import PlannedStep
@@ -14,6 +13,9 @@ from rustchain.steps.data_services import granted_redis
 from rustchain.steps.definition import PARAMETERS, StepDefinition
 from rustchain.steps.redis_connections import RedisTarget, redis_uses
 from rustchain.steps.runtime import StepContext, StepRunError
+
+if TYPE_CHECKING:
+    pass
 
 MAX_VALUE_BYTES = 512 * 1024
 
@@ -28,6 +30,8 @@ class RedisSetParameters(RedisTarget):
 
 async def redis_set(params: RedisSetParameters, context: StepContext) -> dict[str, Any]:
     """`{"key", "value", "set": true}` once the server stored the value."""
+    import redis.exceptions
+
     grant = granted_redis(context, params.server, params.key, write=True)
     data = params.value.encode("utf-8")
     if len(data) > MAX_VALUE_BYTES:

@@ -16,9 +16,8 @@ import sqlite3
 import time
 import uuid
 from contextlib import closing
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import psycopg
 from pydantic import BaseModel, Field, field_validator
 
 from rustchain.domain.plan import PlannedStep
@@ -32,6 +31,9 @@ from rustchain.steps.definition import PARAMETERS, StepDefinition
 from rustchain.steps.runtime import StepContext, StepRunError
 from rustchain.steps.sql_statements import parse_statements, possible_kinds, statement_kind
 from rustchain.steps.sqlite_files import memory_database, workspace_database
+
+if TYPE_CHECKING:
+    pass
 
 MEMORY_URLS = ("sqlite://memory:", "sqlite::memory:", "sqlite://:memory:")
 Scalar = str | int | float | bool | None
@@ -121,6 +123,8 @@ def run_sqlite(
 async def _run_postgres(
     context: StepContext, grant: DatabaseGrant, params: SqlQueryParameters, read_only: bool
 ) -> dict[str, Any]:
+    import psycopg
+
     connection = await postgres_connections.connect(context, grant, params.connection)
     try:
         async with connection:

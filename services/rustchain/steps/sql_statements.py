@@ -4,21 +4,19 @@ section allows or refuses (`read`, `write`, `schema`, `other`)."""
 from __future__ import annotations
 
 import logging
-
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import SqlglotError
+from typing import TYPE_CHECKING
 
 from rustchain.domain.policy_data import STATEMENT_KINDS, StatementKind
 from rustchain.domain.policy_data_rules import ANY_KIND
 from rustchain.steps.errors import StepRunError
 
+if TYPE_CHECKING:
+    from sqlglot import exp
+
 # sqlglot logs a warning for each statement it keeps as text (`other` here): a step's SQL is the
 # mission's business, not the executor's log.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
-_WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.TruncateTable)
-_SCHEMA = (exp.Create, exp.Drop, exp.Alter)
 # Dialects a statement is read in before the engine is known (the verifier): the kinds found in
 # any of them are the statement's kinds.
 DIALECTS = ("sqlite", "postgres")
@@ -27,9 +25,13 @@ KIND_ORDER: list[str] = list(STATEMENT_KINDS)
 
 def statement_kind(statement: exp.Expr) -> StatementKind:
     """The kind of one parsed statement; what sqlglot only kept as text is `other`."""
-    if isinstance(statement, _SCHEMA) or statement.find(exp.Into) is not None:
+    from sqlglot import exp  # sqlglot loads when SQL is classified, not when a mission is read
+
+    writes = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.TruncateTable)
+    schema = (exp.Create, exp.Drop, exp.Alter)
+    if isinstance(statement, schema) or statement.find(exp.Into) is not None:
         return "schema"
-    if isinstance(statement, _WRITES) or statement.find(*_WRITES) is not None:
+    if isinstance(statement, writes) or statement.find(*writes) is not None:
         return "write"
     if isinstance(statement, exp.Query) and statement.find(exp.Command) is None:
         return "read"
@@ -38,6 +40,9 @@ def statement_kind(statement: exp.Expr) -> StatementKind:
 
 def parse_statements(query: str, dialect: str) -> list[exp.Expr]:
     """The statements of a SQL text, or a StepRunError saying it is no SQL sqlglot reads."""
+    import sqlglot
+    from sqlglot.errors import SqlglotError
+
     try:
         parsed = sqlglot.parse(query, read=dialect)
     except SqlglotError as error:

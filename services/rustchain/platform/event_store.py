@@ -23,6 +23,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment
 
 from rustchain.domain.events import EventDraft, EventEnvelope, decode_event, seal_all
+from rustchain.platform.artifact_store import ArtifactStore, SqlArtifactStore
 from rustchain.platform.home import rustchain_home
 from rustchain.platform.private_files import private_file
 
@@ -180,8 +181,10 @@ class RecorderEventStore:
         recorder: ProcessRecorder,
         cipher: Cipher | None,
         checkpoints: AggregateRecorder | None = None,
+        artifacts: ArtifactStore | None = None,
     ) -> None:
         self._recorder = recorder
+        self._artifacts = artifacts
         self._cipher = cipher
         self._checkpoints = checkpoints
         self._heads: dict[tuple[str, str], EventEnvelope] = {}
@@ -281,6 +284,13 @@ class RecorderEventStore:
             return []
         return [row.state.decode("utf-8") for row in self._checkpoints.select_events(tenant)]
 
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """The artifacts the store's events reference, kept in the same database."""
+        if self._artifacts is None:
+            raise EventStoreError("this store was opened without its artifact table")
+        return self._artifacts
+
     def close(self) -> None:
         """Release the database connections."""
         datastore = getattr(self._recorder, "datastore", None)
@@ -295,11 +305,24 @@ def open_event_store(settings: EventStoreSettings) -> RecorderEventStore:
         # Made 0600 before SQLite opens it; its -wal and -shm files take the same mode.
         private_file(sqlite_path(settings))
     factory = InfrastructureFactory.construct(environment)
-    return RecorderEventStore(
-        factory.process_recorder(),
-        factory.cipher(),
-        factory.aggregate_recorder(CHECKPOINTS_PURPOSE),
+    recorder = factory.process_recorder()
+    cipher = factory.cipher()
+    artifacts = SqlArtifactStore(
+        getattr(recorder, "datastore"),  # noqa: B009 - both recorders have one; not in the ABC
+        settings.name,
+        postgres=settings.database_url is not None,
+        cipher=cipher,
     )
+    return RecorderEventStore(
+        recorder, cipher, factory.aggregate_recorder(CHECKPOINTS_PURPOSE), artifacts
+    )
+
+
+def artifacts_beside(store: EventStore) -> ArtifactStore:
+    """The artifact store in the same database as an event store."""
+    if isinstance(store, RecorderEventStore):
+        return store.artifacts
+    raise EventStoreError("this event store keeps no artifacts: pass an artifact store")
 
 
 def new_cipher_key() -> str:

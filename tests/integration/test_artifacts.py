@@ -1,0 +1,174 @@
+"""Large outputs become content-addressed artifacts: events stay small, the bytes are relayed to
+the tenant's JetStream object store, handed to later steps, and verified by their SHA-256."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import resource
+from pathlib import Path
+
+import pytest
+
+from rustchain.domain.artifacts import ArtifactRef, object_bucket
+from rustchain.domain.policy import CommandPolicy, Policy
+from rustchain.domain.run_events import MissionFinished, StepSucceeded, run_fact
+from rustchain.executor.application import ExecutorApplication
+from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.jetstream import connect
+from rustchain.platform.nats_server import NatsServer
+from rustchain.platform.relay import JetStreamRelay
+from rustchain.steps import default_registry
+from tests.integration.event_helpers import make_draft, stream_messages
+from tests.integration.sandbox_helpers import sandbox
+from tests.unit.run_simulation import plan_of
+
+MB2 = 2_000_000
+MB50 = 50_000_000
+MISSION = f"""\
+version: "1.0"
+name: large outputs
+steps:
+  - id: two
+    step_type: command
+    parameters: {{command: printf, args: ["%{MB2}s", x], max_output_bytes: 60000000}}
+  - id: fifty
+    step_type: command
+    parameters: {{command: printf, args: ["%{MB50}s", x], max_output_bytes: 60000000}}
+  - id: copy
+    step_type: create_file
+    depends_on: [two]
+    parameters: {{path: copy.txt, content: "{{two.output}}"}}
+"""
+
+
+def _policy(tenant: str) -> Policy:
+    return Policy(commands=CommandPolicy(max_output_bytes=60_000_000))
+
+
+def _executor(settings: EventStoreSettings) -> ExecutorApplication:
+    store = open_event_store(settings)
+    return ExecutorApplication(
+        store,
+        default_registry(include_plugins=False),
+        settings.home / "workspaces",
+        policy_for=_policy,
+        sandbox=sandbox(),
+    )
+
+
+async def _bucket_objects(url: str, tenant: str) -> dict[str, int]:
+    client = await connect(url)
+    try:
+        bucket = await client.jetstream().object_store(object_bucket(tenant))
+        return {info.name: info.size for info in await bucket.list()}
+    finally:
+        await client.close()
+
+
+async def _object(url: str, tenant: str, name: str) -> bytes:
+    client = await connect(url)
+    try:
+        bucket = await client.jetstream().object_store(object_bucket(tenant))
+        return (await bucket.get(name)).data or b""
+    finally:
+        await client.close()
+
+
+def test_2mb_and_50mb_outputs_are_artifacts_relayed_to_the_tenants_object_store(
+    store_settings: EventStoreSettings, nats_server: NatsServer
+) -> None:
+    executor = _executor(store_settings)
+    store = executor.store
+    try:
+        mission = executor.start("beta", plan_of(MISSION), {})
+        run = asyncio.run(executor.drive("beta", mission))
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+        events = store.mission_events("beta", mission)
+        facts = [run_fact(e) for e in events]
+        outputs = {f.step_id: f.output for f in facts if isinstance(f, StepSucceeded)}
+        assert run.outcome == "succeeded", [f for f in facts if "error" in type(f).__name__]
+        # Every event stays small: the outputs are references, never the bytes.
+        assert max(len(e.to_json().encode()) for e in events) < 16 * 1024
+        two, fifty = ArtifactRef.of_value(outputs["two"]), ArtifactRef.of_value(outputs["fifty"])
+        assert two is not None and fifty is not None
+        assert (two.size, fifty.size) == (MB2, MB50)
+        assert two.sha256 == hashlib.sha256(b" " * (MB2 - 1) + b"x").hexdigest()
+        assert two.preview == " " * 200
+        [finished] = [f for f in facts if isinstance(f, MissionFinished)]
+        assert finished.outcome == "succeeded"
+        # The artifacts are kept beside the events, and a later step was handed the content.
+        assert store.artifacts.get("beta", two.sha256) == b" " * (MB2 - 1) + b"x"
+        copied = Path(run.workspace) / "copy.txt"
+        assert copied.stat().st_size == MB2
+        # A 50 MB output costs far less than the 500 MB it once did (the test process included).
+        assert peak_mb < 450, f"peak RSS {peak_mb:.0f} MB"
+
+        # Another tenant's events are in the same store, after the large ones.
+        store.append([make_draft(1, "a1", tenant="alpha"), make_draft(2, "a1", tenant="alpha")])
+        relay = JetStreamRelay(store, nats_server.url)
+        asyncio.run(relay.catch_up(timeout=120))
+
+        objects = asyncio.run(_bucket_objects(nats_server.url, "beta"))
+        assert objects == {two.sha256: MB2, fifty.sha256: MB50}
+        held = asyncio.run(_object(nats_server.url, "beta", two.sha256))
+        assert hashlib.sha256(held).hexdigest() == two.sha256
+        assert len(asyncio.run(stream_messages(nats_server.url, "beta"))) == len(events)
+        assert len(asyncio.run(stream_messages(nats_server.url, "alpha"))) == 2
+        assert relay.artifacts.uploaded == 2
+
+        # Relaying again (a restart) uploads nothing twice.
+        store.track_position("jetstream_relay", 0)
+        again = JetStreamRelay(store, nats_server.url)
+        asyncio.run(again.catch_up(timeout=60))
+        assert again.artifacts.uploaded == 0
+    finally:
+        store.close()
+
+
+def test_an_output_over_the_policy_bound_still_fails_its_step_with_the_clear_message(
+    tmp_path: Path,
+) -> None:
+    executor = _executor(EventStoreSettings(name="executor", home=tmp_path))
+    mission_yaml = """\
+version: "1.0"
+name: too large
+steps:
+  - {id: big, step_type: command, parameters: {command: printf, args: ["%3000000s", x],
+     max_output_bytes: 1000000}}
+"""
+    try:
+        mission = executor.start("beta", plan_of(mission_yaml), {})
+        run = asyncio.run(executor.drive("beta", mission))
+        assert run.outcome == "failed"
+        error = run.steps["big"].error or ""
+        assert "wrote more than max_output_bytes (1000000) and was stopped" in error
+        assert list(executor.artifacts.sha256s("beta")) == []
+    finally:
+        executor.store.close()
+
+
+@pytest.mark.parametrize("inline", [1024])
+def test_outputs_up_to_the_inline_size_stay_in_the_event(tmp_path: Path, inline: int) -> None:
+    store = open_event_store(EventStoreSettings(name="executor", home=tmp_path))
+    executor = ExecutorApplication(
+        store,
+        default_registry(include_plugins=False),
+        tmp_path / "ws",
+        artifact_inline_bytes=inline,
+    )
+    mission_yaml = """\
+version: "1.0"
+name: small
+steps:
+  - {id: small, step_type: noop, parameters: {message: "hello"}}
+"""
+    try:
+        mission = executor.start("beta", plan_of(mission_yaml), {})
+        run = asyncio.run(executor.drive("beta", mission))
+        assert run.steps["small"].output is not None
+        assert ArtifactRef.of_value(run.steps["small"].output) is None
+        assert list(store.artifacts.sha256s("beta")) == []
+    finally:
+        store.close()

@@ -23,8 +23,10 @@ from nats.aio.client import Client
 
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
+from rustchain.domain.artifacts import sha256_of
 from rustchain.domain.credentials import Claims, Role
 from rustchain.domain.nats_permissions import inbox_prefix
+from rustchain.platform.artifact_relay import download, ensure_bucket
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
 from rustchain.platform.jetstream import (
     NatsCredentials,
@@ -282,3 +284,43 @@ def test_the_events_verb_with_a_forged_token_is_unauthenticated(secured: Secured
     assert code == exit_codes.USAGE
     assert output.startswith("rustchain: unauthenticated: NATS at ")
     assert output.count("\n") == 1
+
+
+def test_a_tenant_reads_its_own_artifacts_and_not_another_tenants_nor_writes_them(
+    secured: SecuredNats,
+) -> None:
+    contents = {tenant: f"{tenant} output ".encode() * 40_000 for tenant in ("acme", "globex")}
+
+    async def scenario() -> None:
+        admin = await _connect(secured, ADMIN)
+        try:
+            for tenant, data in contents.items():
+                bucket = await ensure_bucket(admin.jetstream(), tenant)
+                await bucket.put(sha256_of(data), data)
+        finally:
+            await admin.close()
+        client = await _connect(secured, ACME)
+        try:
+            own = await download(client.jetstream(), "acme", sha256_of(contents["acme"]))
+        finally:
+            await client.close()
+        assert own == contents["acme"]
+
+        refusals: list[str] = []
+        arrived = asyncio.Event()
+        raw = await _raw(secured, ACME, refusals, arrived)
+        try:
+            other = asyncio.ensure_future(
+                download(raw.jetstream(), "globex", sha256_of(contents["globex"]))
+            )
+            await asyncio.wait_for(arrived.wait(), timeout=10)
+            other.cancel()
+            arrived.clear()
+            await raw.publish("$O.ARTIFACTS_ACME.C.forged", b"forged")
+            await asyncio.wait_for(arrived.wait(), timeout=10)
+        finally:
+            await raw.close()
+        assert any("obj_artifacts_globex" in refusal for refusal in refusals), refusals
+        assert any('publish to "$o.artifacts_acme.c.forged"' in r for r in refusals), refusals
+
+    run_with_callout(secured, scenario)

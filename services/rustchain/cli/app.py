@@ -28,6 +28,7 @@ def app(credential: str | None) -> None:
 
 # Verb modules import `app`, so they are imported after it is defined.
 from rustchain.cli import (  # noqa: E402, F401
+    artifact,
     audit,
     audit_log,
     events,

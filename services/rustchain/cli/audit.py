@@ -12,6 +12,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from rustchain.audit.artifacts import (
+    verify_export_artifacts,
+    verify_store_artifacts,
+    write_export_artifacts,
+)
 from rustchain.audit.history import (
     AUDITED_STORES,
     ExportError,
@@ -25,6 +30,7 @@ from rustchain.cli import exit_codes
 from rustchain.cli.app import app
 from rustchain.cli.audit_checkpoints import export_logs, verify_export_logs, verify_store_logs
 from rustchain.cli.events import resolve_nats_url as nats_url_of
+from rustchain.domain.artifacts import ArtifactError
 from rustchain.domain.audit import timeline, verify_history
 from rustchain.domain.events import EventEnvelope
 from rustchain.domain.reexecution import NOT_RECORDED, SAME, Reexecution, reexecute, run_facts
@@ -164,6 +170,11 @@ def verify_history_command(
     for line in proven:
         click.echo(line, err=True)
     problems += [finding.describe() for finding in verify_history(events)]
+    problems += (
+        verify_store_artifacts(events)
+        if export_dir is None
+        else verify_export_artifacts(export_dir, events)
+    )
     agree = ""
     if export_dir is None and jetstream is not False:
         streamed, compared = _compare_with_jetstream(
@@ -208,10 +219,14 @@ def export(tenant: str, since: str | None, until: str | None, out_dir: Path) -> 
     """Write a tenant's whole missions as JSON Lines plus a manifest of counts and chain heads."""
     events = select_missions(_events(tenant, None), _moment(since), _moment(until))
     summary = write_export(events, tenant, out_dir)
+    try:
+        artifacts = write_export_artifacts(out_dir, events)
+    except ArtifactError as error:
+        _fail(f"cannot export an artifact: {error}", exit_codes.MISSION_AT_FAULT)
     logs = export_logs(out_dir, tenant, selected=since is not None or until is not None)
     click.echo(
         f"exported {summary.events} events of {summary.missions} mission(s) "
-        f"({summary.chains} chains) to {out_dir}, {logs}"
+        f"({summary.chains} chains) and {artifacts} artifact(s) to {out_dir}, {logs}"
     )
 
 

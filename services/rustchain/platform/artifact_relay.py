@@ -17,7 +17,13 @@ from nats.js import JetStreamContext
 from nats.js.api import ObjectMeta, ObjectStoreConfig, StorageType
 from nats.js.object_store import ObjectStore
 
-from rustchain.domain.artifacts import ARTIFACT_MARKER, ArtifactRef, object_bucket, references
+from rustchain.domain.artifacts import (
+    ARTIFACT_MARKER,
+    ArtifactRef,
+    object_bucket,
+    object_stream,
+    references,
+)
 from rustchain.platform.artifact_store import ArtifactStore
 from rustchain.platform.jetstream import StreamSettings
 
@@ -104,3 +110,33 @@ class ArtifactUploader:
                 self.uploaded_bytes += ref.size
             self._held.add((tenant, ref.sha256))
         return None
+
+
+async def download(
+    js: JetStreamContext, tenant: str, sha256: str, chunk_timeout: float = 10.0
+) -> bytes | None:
+    """An artifact's bytes as the tenant's bucket holds them (None when it holds none); the
+    caller verifies them against the SHA-256.
+
+    Read by an ordered consumer bound to the bucket's stream by name: nats-py's own `get` asks
+    the server which stream holds the subject ($JS.API.STREAM.NAMES), a request a tenant's
+    credential is refused because its answer would name other tenants.
+    """
+    try:
+        bucket = await js.object_store(object_bucket(tenant))
+        info = await bucket.get_info(sha256)
+    except (nats.js.errors.BucketNotFoundError, nats.js.errors.ObjectNotFoundError):
+        return None
+    if info.deleted or not info.size:
+        return None if info.deleted else b""
+    chunks = f"$O.{object_bucket(tenant)}.C.{info.nuid}"
+    received = bytearray()
+    subscription = await js.subscribe(chunks, stream=object_stream(tenant), ordered_consumer=True)
+    try:
+        while True:
+            message = await subscription.next_msg(timeout=chunk_timeout)
+            received += message.data
+            if message.metadata.num_pending == 0:
+                return bytes(received)
+    finally:
+        await subscription.unsubscribe()

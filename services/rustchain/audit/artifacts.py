@@ -1,0 +1,110 @@
+"""The artifacts a history references, checked by their SHA-256 in the stores or an export.
+
+An event records an artifact's SHA-256 and size, and the event's own hash covers them: so an
+artifact proven to hash to what its event records is the one the step produced. A missing or
+altered artifact is reported with the event that references it (mission, service, position).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+from rustchain.domain.artifacts import ArtifactError, ArtifactRef, check_sha256, references
+from rustchain.domain.artifacts import verified as verified_bytes
+from rustchain.domain.events import EventEnvelope
+from rustchain.platform.artifact_store import ArtifactStore
+from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.private_files import private_file
+
+ARTIFACTS_FOLDER = "artifacts"
+"""Where an export keeps the artifacts its events reference, one file per SHA-256."""
+Reader = Callable[[EventEnvelope, ArtifactRef], bytes | None]
+
+
+def referenced(events: Iterable[EventEnvelope]) -> Iterator[tuple[EventEnvelope, ArtifactRef]]:
+    """Each artifact reference in the events' payloads, with the event that makes it."""
+    for event in events:
+        for ref in references(event.payload):
+            yield event, ref
+
+
+def where(event: EventEnvelope) -> str:
+    """An event's place in its chain, as problems name it."""
+    return (
+        f"event {event.sequence} of {event.tenant}/{event.mission_id}/{event.service}"
+        f" ({event.type}, id {event.id})"
+    )
+
+
+def artifact_problems(events: Iterable[EventEnvelope], read: Reader) -> list[str]:
+    """Every referenced artifact that is missing or does not hash to what its event records."""
+    problems: list[str] = []
+    checked: set[tuple[str, str]] = set()
+    for event, ref in referenced(events):
+        if (event.service, ref.sha256) in checked:
+            continue
+        try:
+            verified_bytes(ref, read(event, ref))
+        except ArtifactError as error:
+            problems.append(f"{where(event)}: {error}")
+            continue
+        checked.add((event.service, ref.sha256))
+    return problems
+
+
+def verify_store_artifacts(events: list[EventEnvelope]) -> list[str]:
+    """Check every referenced artifact against the store of the service that recorded it."""
+    services = sorted({event.service for event, _ in referenced(events)})
+    if not services:
+        return []
+    with ExitStack() as stack:
+        stores: dict[str, ArtifactStore] = {}
+        for name in services:
+            store = open_event_store(EventStoreSettings.from_environ(name))
+            stack.callback(store.close)
+            stores[name] = store.artifacts
+
+        def read(event: EventEnvelope, ref: ArtifactRef) -> bytes | None:
+            return stores[event.service].get(event.tenant, ref.sha256)
+
+        return artifact_problems(events, read)
+
+
+def export_artifact_path(folder: Path, sha256: str) -> Path:
+    """Where an export keeps one artifact."""
+    return folder / ARTIFACTS_FOLDER / check_sha256(sha256)
+
+
+def verify_export_artifacts(folder: Path, events: list[EventEnvelope]) -> list[str]:
+    """Check every referenced artifact against the file the export holds for it."""
+
+    def read(event: EventEnvelope, ref: ArtifactRef) -> bytes | None:
+        path = export_artifact_path(folder, ref.sha256)
+        return path.read_bytes() if path.is_file() else None
+
+    return artifact_problems(events, read)
+
+
+def write_export_artifacts(folder: Path, events: list[EventEnvelope]) -> int:
+    """Copy each referenced artifact, verified, into the export; how many were written."""
+    services = sorted({event.service for event, _ in referenced(events)})
+    written: set[str] = set()
+    with ExitStack() as stack:
+        stores: dict[str, ArtifactStore] = {}
+        for name in services:
+            store = open_event_store(EventStoreSettings.from_environ(name))
+            stack.callback(store.close)
+            stores[name] = store.artifacts
+        for event, ref in referenced(events):
+            if ref.sha256 in written:
+                continue
+            # An altered artifact is not exported as if it were the recorded one.
+            data = verified_bytes(ref, stores[event.service].get(event.tenant, ref.sha256))
+            path = export_artifact_path(folder, ref.sha256)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)
+            path.write_bytes(data)
+            written.add(ref.sha256)
+    return len(written)

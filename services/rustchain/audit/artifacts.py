@@ -41,16 +41,18 @@ def where(event: EventEnvelope) -> str:
 def artifact_problems(events: Iterable[EventEnvelope], read: Reader) -> list[str]:
     """Every referenced artifact that is missing or does not hash to what its event records."""
     problems: list[str] = []
-    checked: set[tuple[str, str]] = set()
+    # Each artifact is read and hashed once; every event that references a bad one is named.
+    outcomes: dict[tuple[str, str, str, int], str | None] = {}
     for event, ref in referenced(events):
-        if (event.service, ref.sha256) in checked:
-            continue
-        try:
-            verified_bytes(ref, read(event, ref))
-        except ArtifactError as error:
-            problems.append(f"{where(event)}: {error}")
-            continue
-        checked.add((event.service, ref.sha256))
+        key = (event.service, event.tenant, ref.sha256, ref.size)
+        if key not in outcomes:
+            try:
+                verified_bytes(ref, read(event, ref))
+                outcomes[key] = None
+            except ArtifactError as error:
+                outcomes[key] = str(error)
+        if outcomes[key] is not None:
+            problems.append(f"{where(event)}: {outcomes[key]}")
     return problems
 
 

@@ -192,3 +192,13 @@ def inline_bytes_setting(environ: Mapping[str, str]) -> int:
     if value < MIN_INLINE_BYTES:
         raise ArtifactError(f"{INLINE_BYTES_SETTING} must be at least {MIN_INLINE_BYTES} bytes")
     return value
+
+
+def describe_ref(ref: ArtifactRef, tenant: str) -> str:
+    """One line for a person: what the artifact is, how it starts, and how to fetch it."""
+    start = ref.preview.replace("\n", "⏎")[:60]
+    shown = f', starting "{start}…"' if start.strip() else ""
+    return (
+        f"artifact {ref.sha256} ({ref.size:,} bytes, {ref.media_type}{shown});"
+        f" rustchain artifact get {ref.sha256} --tenant {tenant} --out FILE"
+    )

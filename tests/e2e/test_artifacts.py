@@ -50,6 +50,7 @@ def test_a_6mb_output_runs_shows_fetches_verifies_and_exports_as_an_artifact(
         tmp_path, "audit", "export", "--tenant", "default", "--out", str(tmp_path / "x")
     )
     offline = rustchain(tmp_path, "audit", "verify", "--export", str(tmp_path / "x"))
+    replayed = rustchain(tmp_path, "audit", "replay", mission, "--json")
 
     assert shown.returncode == 0, shown.stderr
     assert f"output big: artifact {SHA} (6,000,000 bytes, text/plain" in shown.stdout
@@ -62,6 +63,8 @@ def test_a_6mb_output_runs_shows_fetches_verifies_and_exports_as_an_artifact(
     assert "and 1 artifact(s)" in exported.stdout
     assert (tmp_path / "x" / "artifacts" / SHA).read_bytes() == CONTENT
     assert offline.returncode == 0, offline.stderr
+    assert replayed.returncode == 0, replayed.stderr
+    assert f"output artifact {SHA}" in replayed.stdout
     store = open_event_store(EventStoreSettings(name="executor", home=tmp_path))
     try:
         events = store.mission_events("default", mission)
@@ -71,7 +74,11 @@ def test_a_6mb_output_runs_shows_fetches_verifies_and_exports_as_an_artifact(
     [succeeded] = [e for e in events if e.type == "StepSucceeded"]
     assert ArtifactRef.of_value(succeeded.payload["output"]) is not None
 
-    # An altered artifact, in the export and in the store, is found and located.
+    _tamper_and_check(tmp_path, mission, succeeded.sequence)
+
+
+def _tamper_and_check(tmp_path: Path, mission: str, sequence: int) -> None:
+    """An altered artifact, in the export and in the store, is found and located."""
     (tmp_path / "x" / "artifacts" / SHA).write_bytes(CONTENT.replace(b"x", b"y"))
     altered_export = rustchain(tmp_path, "audit", "verify", "--export", str(tmp_path / "x"))
     database = sqlite3.connect(tmp_path / "executor-events.sqlite")
@@ -80,9 +87,10 @@ def test_a_6mb_output_runs_shows_fetches_verifies_and_exports_as_an_artifact(
     database.close()
     altered_store = rustchain(tmp_path, "audit", "verify", "--no-jetstream")
     refused = rustchain(tmp_path, "artifact", "get", SHA, "--tenant", "default", "--from", "store")
+    replay_refused = rustchain(tmp_path, "audit", "replay", mission)
 
     assert altered_export.returncode == 1
-    assert f"event {succeeded.sequence} of default/{mission}/executor (StepSucceeded" in (
+    assert f"event {sequence} of default/{mission}/executor (StepSucceeded" in (
         altered_export.stderr
     )
     assert f"artifact {SHA} was altered" in altered_export.stderr
@@ -91,3 +99,5 @@ def test_a_6mb_output_runs_shows_fetches_verifies_and_exports_as_an_artifact(
     assert "event 4 of default" in altered_store.stderr  # MissionFinished's output names it too
     assert refused.returncode == 1
     assert f"artifact {SHA} was altered" in refused.stderr
+    assert replay_refused.returncode == 1
+    assert "2 reference(s) to a missing or altered artifact" in replay_refused.stderr

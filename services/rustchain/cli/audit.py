@@ -31,7 +31,7 @@ from rustchain.cli.app import app
 from rustchain.cli.audit_checkpoints import export_logs, verify_export_logs, verify_store_logs
 from rustchain.cli.events import resolve_nats_url as nats_url_of
 from rustchain.domain.artifacts import ArtifactError
-from rustchain.domain.audit import timeline, verify_history
+from rustchain.domain.audit import TimelineEntry, timeline, verify_history
 from rustchain.domain.events import EventEnvelope
 from rustchain.domain.reexecution import NOT_RECORDED, SAME, Reexecution, reexecute, run_facts
 from rustchain.domain.stream_agreement import compare_with_stream
@@ -63,7 +63,8 @@ def audit() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines, one fact per line.")
 def replay(mission_id: str, tenant: str, as_json: bool) -> None:
     """A mission's timeline from its recorded facts: verdict, steps, attempts, outputs."""
-    entries = timeline(_events(tenant, mission_id))
+    events = _events(tenant, mission_id)
+    entries = timeline(events)
     if not entries:
         _fail(f"no mission '{mission_id}' for tenant '{tenant}'", exit_codes.MISSION_AT_FAULT)
     if as_json:
@@ -76,7 +77,20 @@ def replay(mission_id: str, tenant: str, as_json: bool) -> None:
                 "detail": entry.detail,
             }
             click.echo(json.dumps(record, sort_keys=True))
-        return
+    else:
+        _print_timeline(mission_id, tenant, entries)
+    # The artifacts the facts reference are read back and checked against their SHA-256.
+    problems = verify_store_artifacts(events)
+    for problem in problems:
+        click.echo(f"broken: {problem}", err=True)
+    if problems:
+        _fail(
+            f"{len(problems)} reference(s) to a missing or altered artifact",
+            exit_codes.MISSION_AT_FAULT,
+        )
+
+
+def _print_timeline(mission_id: str, tenant: str, entries: list[TimelineEntry]) -> None:
     table = Table(title=f"mission {mission_id} ({tenant})")
     for column in ("time (UTC)", "service", "fact", "step", "detail"):
         table.add_column(column)

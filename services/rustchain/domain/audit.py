@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from rustchain.domain.artifacts import ArtifactRef
 from rustchain.domain.event_chain import verify_chain
 from rustchain.domain.events import EventEnvelope
 
@@ -114,7 +115,8 @@ def _detail(event: EventEnvelope) -> str:
             return f"attempt {payload.get('attempt')}: inputs {inputs[:120]}"
         return f"attempt {payload.get('attempt')}"
     if event.type == "StepSucceeded":
-        output = repr(payload.get("output"))
+        ref = ArtifactRef.of_value(payload.get("output"))
+        output = repr(payload.get("output")) if ref is None else f"artifact {ref.sha256}"
         return f"attempt {payload.get('attempt')}: output {output[:120]}"
     if event.type == "StepFailed":
         retry = f", retry at {payload['retry_at']}" if payload.get("retry_at") else ""

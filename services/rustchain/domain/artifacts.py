@@ -106,8 +106,9 @@ def artifact(data: bytes, media_type: str, preview: str = "") -> Artifact:
 def externalize(value: Any, inline_bytes: int) -> tuple[Any, list[Artifact]]:
     """The value with each text over `inline_bytes` replaced by its reference, and the artifacts.
 
-    When the value is still larger than `inline_bytes` (many small parts), it becomes one JSON
-    artifact as a whole. Nothing is cut: reading the references back gives the value exactly.
+    When what remains is still larger than `inline_bytes` (many small parts), the value becomes
+    one JSON artifact as a whole: an event never holds more than `inline_bytes` of a value.
+    Nothing is cut: reading the references back gives the value exactly.
     """
     found: list[Artifact] = []
     replaced = _externalize_texts(value, inline_bytes, found)

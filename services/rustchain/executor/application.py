@@ -355,8 +355,11 @@ class ExecutorApplication:
         tens of megabytes happens off the event loop, so other missions' steps go on meanwhile.
         """
 
+        # Never more inline than half an event, so a referenced output always fits one.
+        inline = min(self.artifact_inline_bytes, self.quotas.max_event_bytes // 2)
+
         def keep() -> Any:
-            recorded, made = externalize(output, self.artifact_inline_bytes)
+            recorded, made = externalize(output, inline)
             if made:
                 self.artifacts.put(tenant, made)
             return recorded

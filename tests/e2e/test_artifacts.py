@@ -26,7 +26,8 @@ steps:
 """
 
 
-def _home_with_mission(tmp_path: Path) -> Path:
+def home_with_mission(tmp_path: Path) -> Path:
+    """A home whose default policy lets a command keep 10 MB, and the mission file in it."""
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "default.yaml").write_text(
         "name: large-outputs\ncommands:\n  max_output_bytes: 10000000\n"
@@ -38,7 +39,7 @@ def _home_with_mission(tmp_path: Path) -> Path:
 def test_a_6mb_output_runs_shows_fetches_verifies_and_exports_as_an_artifact(
     tmp_path: Path,
 ) -> None:
-    mission_file = _home_with_mission(tmp_path)
+    mission_file = home_with_mission(tmp_path)
 
     ran = rustchain(tmp_path, "run", str(mission_file))
     assert ran.returncode == 0, ran.stderr

@@ -13,12 +13,15 @@ import pytest
 from rustchain.domain.artifacts import ArtifactRef, object_bucket
 from rustchain.domain.policy import CommandPolicy, Policy
 from rustchain.domain.run_events import MissionFinished, StepSucceeded, run_fact
+from rustchain.domain.trajectory import build_trajectory
 from rustchain.executor.application import ExecutorApplication
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
 from rustchain.platform.jetstream import connect
 from rustchain.platform.nats_server import NatsServer
 from rustchain.platform.relay import JetStreamRelay
 from rustchain.steps import default_registry
+from tests.e2e.test_artifacts import SHA, home_with_mission
+from tests.e2e.test_run import rustchain
 from tests.integration.event_helpers import make_draft, stream_messages
 from tests.integration.sandbox_helpers import sandbox
 from tests.unit.run_simulation import plan_of
@@ -98,6 +101,9 @@ def test_2mb_and_50mb_outputs_are_artifacts_relayed_to_the_tenants_object_store(
         assert two.preview == " " * 200
         [finished] = [f for f in facts if isinstance(f, MissionFinished)]
         assert finished.outcome == "succeeded"
+        # The trainer's trajectory keeps the reference, not the 50 MB.
+        steps = {step.step_id: step for step in build_trajectory(events).steps}
+        assert ArtifactRef.of_value(steps["fifty"].output) == fifty
         # The artifacts are kept beside the events, and a later step was handed the content.
         assert store.artifacts.get("beta", two.sha256) == b" " * (MB2 - 1) + b"x"
         copied = Path(run.workspace) / "copy.txt"
@@ -172,3 +178,34 @@ steps:
         assert list(store.artifacts.sha256s("beta")) == []
     finally:
         store.close()
+
+
+async def _delete_object(url: str, tenant: str, name: str) -> None:
+    client = await connect(url)
+    try:
+        bucket = await client.jetstream().object_store(object_bucket(tenant))
+        await bucket.delete(name)
+    finally:
+        await client.close()
+
+
+def test_audit_verify_checks_each_artifact_in_the_tenants_jetstream_bucket(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
+    mission_file = home_with_mission(tmp_path)
+    assert rustchain(tmp_path, "run", str(mission_file)).returncode == 0
+    for name in ("executor", "verifier"):
+        store = open_event_store(EventStoreSettings(name=name, home=tmp_path))
+        try:
+            asyncio.run(JetStreamRelay(store, nats_server.url).catch_up(timeout=60))
+        finally:
+            store.close()
+
+    agreed = rustchain(tmp_path, "audit", "verify", "--jetstream", NATS_URL=nats_server.url)
+    asyncio.run(_delete_object(nats_server.url, "default", SHA))
+    missing = rustchain(tmp_path, "audit", "verify", "--jetstream", NATS_URL=nats_server.url)
+
+    assert agreed.returncode == 0, agreed.stderr
+    assert missing.returncode == 1
+    assert f"artifact {SHA} (6,000,000 bytes) is missing in JetStream's bucket" in missing.stderr
+    assert "(StepSucceeded, id" in missing.stderr

@@ -7,6 +7,7 @@ altered artifact is reported with the event that references it (mission, service
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -14,8 +15,10 @@ from pathlib import Path
 from rustchain.domain.artifacts import ArtifactError, ArtifactRef, check_sha256, references
 from rustchain.domain.artifacts import verified as verified_bytes
 from rustchain.domain.events import EventEnvelope
+from rustchain.platform.artifact_relay import download
 from rustchain.platform.artifact_store import ArtifactStore
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.jetstream import NATS_ERRORS, NatsUnavailableError, connect
 from rustchain.platform.private_files import private_file
 
 ARTIFACTS_FOLDER = "artifacts"
@@ -110,3 +113,37 @@ def write_export_artifacts(folder: Path, events: list[EventEnvelope]) -> int:
             path.write_bytes(data)
             written.add(ref.sha256)
     return len(written)
+
+
+async def _jetstream_problems(url: str, tenant: str, events: list[EventEnvelope]) -> list[str]:
+    client = await connect(url)
+    try:
+        js = client.jetstream()
+        fetched: dict[str, bytes | None] = {}
+
+        def read(event: EventEnvelope, ref: ArtifactRef) -> bytes | None:
+            return fetched.get(ref.sha256)
+
+        for _, ref in referenced(e for e in events if e.tenant == tenant):
+            if ref.sha256 not in fetched:
+                fetched[ref.sha256] = await download(js, tenant, ref.sha256)
+        problems = artifact_problems((e for e in events if e.tenant == tenant), read)
+        return [f"{problem} in JetStream's bucket" for problem in problems]
+    finally:
+        await client.close()
+
+
+def verify_jetstream_artifacts(url: str, tenant: str, events: list[EventEnvelope]) -> list[str]:
+    """Check every artifact the tenant's events reference against the tenant's JetStream bucket.
+
+    Raises NatsUnavailableError when NATS cannot be reached or refuses the bucket.
+    """
+    if next(referenced(events), None) is None:
+        return []
+    try:
+        return asyncio.run(_jetstream_problems(url, tenant, events))
+    except NatsUnavailableError:
+        raise
+    except NATS_ERRORS as error:
+        reason = str(error) or type(error).__name__
+        raise NatsUnavailableError(f"JetStream at {url} failed: {reason}") from error

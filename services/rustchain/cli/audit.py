@@ -14,6 +14,7 @@ from rich.table import Table
 
 from rustchain.audit.artifacts import (
     verify_export_artifacts,
+    verify_jetstream_artifacts,
     verify_store_artifacts,
     write_export_artifacts,
 )
@@ -119,6 +120,8 @@ def _compare_with_jetstream(
     url = nats_url_of(nats_url)
     try:
         streamed = stream_events(url, tenant, mission_id)
+        # Each artifact an event in the stream references must be in the tenant's bucket, whole.
+        bucket_problems = verify_jetstream_artifacts(url, tenant, streamed)
     except NatsUnavailableError as error:
         if required:
             _fail(
@@ -127,7 +130,7 @@ def _compare_with_jetstream(
             )
         return [], f"{SKIPPED}: {error}"
     comparison = compare_with_stream(events, streamed, AUDITED_STORES)
-    problems = [finding.describe() for finding in comparison.findings]
+    problems = [finding.describe() for finding in comparison.findings] + bucket_problems
     return problems, (
         f"compared {comparison.stored} stored events of {comparison.chains} chain(s) with"
         f" {comparison.streamed} in JetStream at {url}"

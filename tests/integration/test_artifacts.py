@@ -10,16 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from rustchain.domain.artifacts import ArtifactRef, object_bucket
+from rustchain.domain.artifacts import ArtifactRef, externalize, object_bucket, object_stream
 from rustchain.domain.policy import CommandPolicy, Policy
 from rustchain.domain.run_events import MissionFinished, StepSucceeded, run_fact
 from rustchain.domain.trajectory import build_trajectory
 from rustchain.executor.application import ExecutorApplication
+from rustchain.platform.artifact_relay import ensure_bucket
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.jetstream import connect
+from rustchain.platform.jetstream import StreamSettings, connect
 from rustchain.platform.nats_server import NatsServer
-from rustchain.platform.relay import JetStreamRelay
+from rustchain.platform.relay import JetStreamRelay, RelaySettings
 from rustchain.steps import default_registry
+from tests.conditions import wait_until
 from tests.e2e.test_artifacts import SHA, home_with_mission
 from tests.e2e.test_run import rustchain
 from tests.integration.event_helpers import make_draft, stream_messages
@@ -209,3 +211,50 @@ def test_audit_verify_checks_each_artifact_in_the_tenants_jetstream_bucket(
     assert missing.returncode == 1
     assert f"artifact {SHA} (6,000,000 bytes) is missing in JetStream's bucket" in missing.stderr
     assert "(StepSucceeded, id" in missing.stderr
+
+
+def test_a_bucket_that_refuses_an_artifact_pauses_its_tenant_only_until_it_is_fixed(
+    nats_server: NatsServer, sqlite_settings: EventStoreSettings
+) -> None:
+    store = open_event_store(sqlite_settings)
+    url = nats_server.url
+    recorded, made = externalize({"stdout": "y" * MB2}, 64 * 1024)
+    store.artifacts.put("beta", made)
+    store.append([make_draft(1, "b1", tenant="beta", payload={"output": recorded})])
+    store.append([make_draft(n, "a1", tenant="alpha") for n in range(1, 21)])
+    settings = RelaySettings(ack_timeout=5.0, backoff_max=0.2, tenant_backoff_max=0.2)
+
+    async def refuse_then_fix() -> JetStreamRelay:
+        client = await connect(url)
+        js = client.jetstream()
+        await ensure_bucket(js, "beta", StreamSettings(max_bytes=100_000))
+        relay = JetStreamRelay(store, url, settings)
+        stop = asyncio.Event()
+        running = asyncio.ensure_future(relay.run(stop))
+        try:
+            await wait_until(
+                lambda: (
+                    "beta" in relay.stats.paused() and relay.stats.tenants["alpha"].published == 20
+                ),
+                60,
+                "alpha's events are published while beta's artifact is refused",
+            )
+            reason = relay.stats.paused()["beta"]
+            info = await js.stream_info(object_stream("beta"))
+            info.config.max_bytes = -1
+            await js.update_stream(info.config)
+            await wait_until(lambda: relay.position == store.last_position(), 60, "beta resumes")
+        finally:
+            stop.set()
+            await running
+            await client.close()
+        assert f"bucket ARTIFACTS_BETA refused artifact {made[0].ref.sha256}" in reason
+        return relay
+
+    try:
+        relay = asyncio.run(refuse_then_fix())
+        assert relay.stats.paused() == {}
+        assert len(asyncio.run(stream_messages(url, "beta"))) == 1
+        assert asyncio.run(_bucket_objects(url, "beta")) == {made[0].ref.sha256: MB2}
+    finally:
+        store.close()

@@ -13,7 +13,7 @@ import logging
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from nats.js import JetStreamContext
@@ -40,9 +40,9 @@ def _timed(work: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-async def _atimed(work: Callable[[], object]) -> float:
+async def _atimed(work: Callable[[], Awaitable[object]]) -> float:
     start = time.perf_counter()
-    await work()  # type: ignore[misc]
+    await work()
     return time.perf_counter() - start
 
 

@@ -66,7 +66,7 @@ async def _bucket_objects(url: str, tenant: str) -> dict[str, int]:
     client = await connect(url)
     try:
         bucket = await client.jetstream().object_store(object_bucket(tenant))
-        return {info.name: info.size for info in await bucket.list()}
+        return {info.name: info.size or 0 for info in await bucket.list()}
     finally:
         await client.close()
 
@@ -107,7 +107,7 @@ def test_2mb_and_50mb_outputs_are_artifacts_relayed_to_the_tenants_object_store(
         steps = {step.step_id: step for step in build_trajectory(events).steps}
         assert ArtifactRef.of_value(steps["fifty"].output) == fifty
         # The artifacts are kept beside the events, and a later step was handed the content.
-        assert store.artifacts.get("beta", two.sha256) == b" " * (MB2 - 1) + b"x"
+        assert executor.artifacts.get("beta", two.sha256) == b" " * (MB2 - 1) + b"x"
         copied = Path(run.workspace) / "copy.txt"
         assert copied.stat().st_size == MB2
         # A 50 MB output costs far less than the 500 MB it once did (the test process included).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import resource
 from pathlib import Path
 
@@ -15,8 +16,11 @@ from rustchain.domain.policy import CommandPolicy, Policy
 from rustchain.domain.run_events import MissionFinished, StepSucceeded, run_fact
 from rustchain.domain.trajectory import build_trajectory
 from rustchain.executor.application import ExecutorApplication
+from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
+from rustchain.generated.rustchain.planner.v1 import planner_pb2, planner_pb2_grpc
 from rustchain.platform.artifact_relay import ensure_bucket
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.grpc_client import tenant_metadata
 from rustchain.platform.jetstream import StreamSettings, connect
 from rustchain.platform.nats_server import NatsServer
 from rustchain.platform.relay import JetStreamRelay, RelaySettings
@@ -25,6 +29,7 @@ from tests.conditions import wait_until
 from tests.e2e.test_artifacts import SHA, home_with_mission
 from tests.e2e.test_run import rustchain
 from tests.integration.event_helpers import make_draft, stream_messages
+from tests.integration.grpc_helpers import running_services
 from tests.integration.sandbox_helpers import sandbox
 from tests.unit.run_simulation import plan_of
 
@@ -258,3 +263,37 @@ def test_a_bucket_that_refuses_an_artifact_pauses_its_tenant_only_until_it_is_fi
         assert asyncio.run(_bucket_objects(url, "beta")) == {made[0].ref.sha256: MB2}
     finally:
         store.close()
+
+
+def test_a_6mb_output_is_watched_and_shown_over_grpc_by_reference(tmp_path: Path) -> None:
+    mission_file = home_with_mission(tmp_path)
+
+    async def scenario() -> None:
+        async with running_services(tmp_path) as services:
+            planner = planner_pb2_grpc.PlannerServiceStub(services.channel("planner"))
+            reply = await planner.SubmitMission(
+                planner_pb2.SubmitMissionRequest(yaml=mission_file.read_text()),
+                metadata=tenant_metadata("default"),
+            )
+            assert reply.accepted, [d.message for d in reply.diagnostics]
+            executor = executor_pb2_grpc.ExecutorServiceStub(services.channel("executor"))
+            watched = [
+                event
+                async for event in executor.WatchMission(
+                    executor_pb2.WatchMissionRequest(mission_id=reply.mission_id),
+                    metadata=tenant_metadata("default"),
+                )
+            ]
+            summary = await executor.GetMission(
+                executor_pb2.GetMissionRequest(mission_id=reply.mission_id),
+                metadata=tenant_metadata("default"),
+            )
+        # Once, 6 MB made `run` and `status` fail: "Received message larger than max".
+        assert max(event.ByteSize() for event in watched) < 16 * 1024
+        assert summary.ByteSize() < 16 * 1024
+        [finished] = [e for e in watched if e.type == "MissionFinished"]
+        assert json.loads(finished.payload_json)["outcome"] == "succeeded"
+        ref = ArtifactRef.of_value(json.loads(summary.outputs_json)["big"])
+        assert ref is not None and ref.sha256 == SHA
+
+    asyncio.run(asyncio.wait_for(scenario(), 120))

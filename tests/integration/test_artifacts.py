@@ -23,6 +23,7 @@ from rustchain.platform.event_store import EventStoreSettings, open_event_store
 from rustchain.platform.grpc_client import tenant_metadata
 from rustchain.platform.jetstream import StreamSettings, connect
 from rustchain.platform.nats_server import NatsServer
+from rustchain.platform.reconcile import reconcile
 from rustchain.platform.relay import JetStreamRelay, RelaySettings
 from rustchain.steps import default_registry
 from tests.conditions import wait_until
@@ -297,3 +298,27 @@ def test_a_6mb_output_is_watched_and_shown_over_grpc_by_reference(tmp_path: Path
         assert ref is not None and ref.sha256 == SHA
 
     asyncio.run(asyncio.wait_for(scenario(), 120))
+
+
+def test_reconcile_puts_the_artifacts_of_the_events_it_republishes_in_the_bucket(
+    nats_server: NatsServer, sqlite_settings: EventStoreSettings
+) -> None:
+    store = open_event_store(sqlite_settings)
+    recorded, [made] = externalize({"stdout": "z" * MB2}, 64 * 1024)
+    store.artifacts.put("beta", [made])
+    store.append([make_draft(1, "b1", tenant="beta", payload={"output": recorded})])
+
+    async def republish() -> None:
+        client = await connect(nats_server.url)
+        try:
+            [result] = await reconcile(store, client.jetstream(), StreamSettings())
+            assert result.republished == 1
+        finally:
+            await client.close()
+
+    try:
+        asyncio.run(republish())
+        assert asyncio.run(_bucket_objects(nats_server.url, "beta")) == {made.ref.sha256: MB2}
+        assert len(asyncio.run(stream_messages(nats_server.url, "beta"))) == 1
+    finally:
+        store.close()

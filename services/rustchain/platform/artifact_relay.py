@@ -28,6 +28,10 @@ from rustchain.platform.artifact_store import ArtifactStore
 from rustchain.platform.jetstream import StreamSettings
 
 
+class ArtifactUploadError(RuntimeError):
+    """An artifact that could not be put into its tenant's bucket (missing locally, or refused)."""
+
+
 def referenced(data: bytes) -> list[ArtifactRef]:
     """The artifacts a stored event references (none, without parsing, for most events)."""
     if ARTIFACT_MARKER not in data:

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import json
 import resource
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from rustchain.executor.application import ExecutorApplication
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.generated.rustchain.planner.v1 import planner_pb2, planner_pb2_grpc
 from rustchain.platform.artifact_relay import ensure_bucket
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.event_store import EventStoreSettings, new_cipher_key, open_event_store
 from rustchain.platform.grpc_client import tenant_metadata
 from rustchain.platform.jetstream import StreamSettings, connect
 from rustchain.platform.nats_server import NatsServer
@@ -322,3 +323,22 @@ def test_reconcile_puts_the_artifacts_of_the_events_it_republishes_in_the_bucket
         assert len(asyncio.run(stream_messages(nats_server.url, "beta"))) == 1
     finally:
         store.close()
+
+
+def test_artifacts_are_encrypted_at_rest_with_the_events_cipher(tmp_path: Path) -> None:
+    settings = EventStoreSettings(name="executor", home=tmp_path, cipher_key=new_cipher_key())
+    store = open_event_store(settings)
+    _, [made] = externalize("secret-looking text " * 10_000, 64 * 1024)
+    try:
+        store.artifacts.put("beta", [made, made])
+        assert store.artifacts.get("beta", made.ref.sha256) == made.data
+        assert store.artifacts.get("alpha", made.ref.sha256) is None
+        assert list(store.artifacts.sha256s("beta")) == [made.ref.sha256]
+    finally:
+        store.close()
+    raw = sqlite3.connect(tmp_path / "executor-events.sqlite")
+    try:
+        [(data,)] = raw.execute("SELECT data FROM executor_artifacts").fetchall()
+    finally:
+        raw.close()
+    assert b"secret-looking" not in data

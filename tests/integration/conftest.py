@@ -32,7 +32,12 @@ def postgres_url() -> str:
 
 def _drop_tables(url: str, prefix: str) -> None:
     with psycopg.connect(url, autocommit=True) as connection:
-        for table in (f"{prefix}_events", f"{prefix}_tracking", f"{prefix}_checkpoints"):
+        for table in (
+            f"{prefix}_events",
+            f"{prefix}_tracking",
+            f"{prefix}_checkpoints",
+            f"{prefix}_artifacts",
+        ):
             connection.execute(f"DROP TABLE IF EXISTS {table}")
 
 

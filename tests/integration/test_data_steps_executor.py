@@ -19,7 +19,7 @@ from rustchain.platform.event_store import EventStoreSettings, open_event_store
 from rustchain.platform.secret_store import FileSecretStore
 from rustchain.steps import default_registry
 from tests.integration.conftest import postgres_url
-from tests.unit.run_simulation import plan_of
+from tests.unit.compile_helpers import plan_of
 
 TENANT = "acme"
 PASSWORD = "pw-5e1c9d7a2b"

@@ -24,10 +24,12 @@ from nats.aio.client import Client
 
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
+from rustchain.domain.artifacts import sha256_of
 from rustchain.domain.checkpoint import Checkpoint, parse_checkpoint
 from rustchain.domain.credentials import Claims, Role
 from rustchain.domain.event_names import checkpoint_stream_name, checkpoint_subject
 from rustchain.domain.nats_permissions import inbox_prefix
+from rustchain.platform.artifact_relay import download, ensure_bucket
 from rustchain.platform.checkpoint_stream import CheckpointPublisher, latest_published
 from rustchain.platform.checkpoints import sign_checkpoint
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
@@ -365,5 +367,43 @@ def test_an_auditor_reads_the_checkpoints_of_the_tenants_it_is_granted(
         monkeypatch.setenv(TOKEN_VARIABLE, secured.token(GLOBEX_AUDITOR))
         granted = await latest_published(secured.url, "globex", ["executor"])
         assert [parse_checkpoint(note).tenant for note in granted] == ["globex"]
+
+
+def test_a_tenant_reads_its_own_artifacts_and_not_another_tenants_nor_writes_them(
+    secured: SecuredNats,
+) -> None:
+    contents = {tenant: f"{tenant} output ".encode() * 40_000 for tenant in ("acme", "globex")}
+
+    async def scenario() -> None:
+        admin = await _connect(secured, ADMIN)
+        try:
+            for tenant, data in contents.items():
+                bucket = await ensure_bucket(admin.jetstream(), tenant)
+                await bucket.put(sha256_of(data), data)
+        finally:
+            await admin.close()
+        client = await _connect(secured, ACME)
+        try:
+            own = await download(client.jetstream(), "acme", sha256_of(contents["acme"]))
+        finally:
+            await client.close()
+        assert own == contents["acme"]
+
+        refusals: list[str] = []
+        arrived = asyncio.Event()
+        raw = await _raw(secured, ACME, refusals, arrived)
+        try:
+            other = asyncio.ensure_future(
+                download(raw.jetstream(), "globex", sha256_of(contents["globex"]))
+            )
+            await asyncio.wait_for(arrived.wait(), timeout=10)
+            other.cancel()
+            arrived.clear()
+            await raw.publish("$O.ARTIFACTS_ACME.C.forged", b"forged")
+            await asyncio.wait_for(arrived.wait(), timeout=10)
+        finally:
+            await raw.close()
+        assert any("obj_artifacts_globex" in refusal for refusal in refusals), refusals
+        assert any('publish to "$o.artifacts_acme.c.forged"' in r for r in refusals), refusals
 
     run_with_callout(secured, scenario)

@@ -17,7 +17,7 @@ from rustchain.executor.application import ExecutorApplication
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
 from rustchain.platform.secret_store import FileSecretStore
 from rustchain.steps import default_registry
-from tests.unit.run_simulation import plan_of
+from tests.unit.compile_helpers import plan_of
 
 TENANT = "acme"
 VALUE = "ssh-pass-51d24b8e7f3a9c0e"

@@ -28,10 +28,12 @@ def test_a_tenant_may_read_only_its_own_stream_and_inbox() -> None:
     permissions = subject_permissions(claims)
     assert permissions is not None
     assert all(
-        "RUSTCHAIN_ACME" in subject or "CHECKPOINTS_ACME" in subject
+        any(name in subject for name in ("RUSTCHAIN_ACME", "CHECKPOINTS_ACME", "ARTIFACTS_ACME"))
         for subject in permissions.publish
     )
     assert any("CHECKPOINTS_ACME" in subject for subject in permissions.publish)
+    assert "$JS.API.CONSUMER.CREATE.OBJ_ARTIFACTS_ACME.>" in permissions.publish
+    assert not any(subject.startswith("$O.") for subject in permissions.publish)
     assert not any(subject.startswith("rustchain") for subject in permissions.publish)
     assert permissions.subscribe == (
         "_INBOX.tenant-acme.>",
@@ -46,7 +48,10 @@ def test_an_auditor_reads_each_granted_tenant_in_an_inbox_of_its_own() -> None:
     permissions = subject_permissions(claims)
     assert permissions is not None
     streams = {s.split(".")[4] for s in permissions.publish if "CONSUMER.CREATE" in s}
-    assert streams == {"RUSTCHAIN_A", "RUSTCHAIN_B", "CHECKPOINTS_A", "CHECKPOINTS_B"}
+    assert streams == {
+        *("RUSTCHAIN_A", "RUSTCHAIN_B", "CHECKPOINTS_A", "CHECKPOINTS_B"),
+        *("OBJ_ARTIFACTS_A", "OBJ_ARTIFACTS_B"),
+    }
     prefix = inbox_prefix(claims)
     assert prefix.startswith("_INBOX.auditor-") and " " not in prefix and "@" not in prefix
     assert prefix != inbox_prefix(Claims(sub="someone else", role=Role.AUDITOR, tenants=["a"]))

@@ -18,6 +18,7 @@ import click
 from rustchain import __version__
 
 VERBS: Mapping[str, str] = {
+    "artifact": "rustchain.cli.artifact:artifact",
     "audit": "rustchain.cli.audit:audit",
     "cancel": "rustchain.cli.mission_admin:cancel",
     "events": "rustchain.cli.events:events",

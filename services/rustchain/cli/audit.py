@@ -11,6 +11,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from rustchain.audit.artifacts import (
+    verify_export_artifacts,
+    verify_jetstream_artifacts,
+    verify_store_artifacts,
+    write_export_artifacts,
+)
 from rustchain.audit.history import (
     AUDITED_STORES,
     ExportError,
@@ -25,7 +31,8 @@ from rustchain.cli.audit_checkpoints import export_logs, verify_export_logs, ver
 from rustchain.cli.audit_log import checkpoint_command, prove_command
 from rustchain.cli.common import fail as _fail
 from rustchain.cli.common import home_nats_url, tenant_option
-from rustchain.domain.audit import timeline, verify_history
+from rustchain.domain.artifacts import ArtifactError
+from rustchain.domain.audit import TimelineEntry, timeline, verify_history
 from rustchain.domain.errors import CorruptHistoryError
 from rustchain.domain.events import EventEnvelope
 from rustchain.domain.reexecution import NOT_RECORDED, SAME, Reexecution, reexecute, run_facts
@@ -55,8 +62,9 @@ def audit() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines, one fact per line.")
 def replay(mission_id: str, tenant: str, as_json: bool) -> None:
     """A mission's timeline from its recorded facts: verdict, steps, attempts, outputs."""
+    events = _events(tenant, mission_id)
     try:
-        entries = timeline(_events(tenant, mission_id))
+        entries = timeline(events)
     except CorruptHistoryError as error:
         _fail(
             f"mission '{mission_id}': a recorded fact cannot be read: {error}",
@@ -74,7 +82,20 @@ def replay(mission_id: str, tenant: str, as_json: bool) -> None:
                 "detail": entry.detail,
             }
             click.echo(json.dumps(record, sort_keys=True))
-        return
+    else:
+        _print_timeline(mission_id, tenant, entries)
+    # The artifacts the facts reference are read back and checked against their SHA-256.
+    problems = verify_store_artifacts(events)
+    for problem in problems:
+        click.echo(f"broken: {problem}", err=True)
+    if problems:
+        _fail(
+            f"{len(problems)} reference(s) to a missing or altered artifact",
+            exit_codes.MISSION_AT_FAULT,
+        )
+
+
+def _print_timeline(mission_id: str, tenant: str, entries: list[TimelineEntry]) -> None:
     table = Table(title=f"mission {mission_id} ({tenant})")
     for column in ("time (UTC)", "service", "fact", "step", "detail"):
         table.add_column(column)
@@ -113,6 +134,8 @@ def _compare_with_jetstream(
     """Problems found comparing the stores with JetStream, and one line on what was compared."""
     try:
         streamed = stream_events(url, tenant, mission_id)
+        # Each artifact an event in the stream references must be in the tenant's bucket, whole.
+        bucket_problems = verify_jetstream_artifacts(url, tenant, streamed)
     except NatsUnavailableError as error:
         if required:
             _fail(
@@ -121,7 +144,7 @@ def _compare_with_jetstream(
             )
         return [], f"{SKIPPED}: {error}"
     comparison = compare_with_stream(events, streamed, AUDITED_STORES)
-    problems = [finding.describe() for finding in comparison.findings]
+    problems = [finding.describe() for finding in comparison.findings] + bucket_problems
     return problems, (
         f"compared {comparison.stored} stored events of {comparison.chains} chain(s) with"
         f" {comparison.streamed} in JetStream at {url}"
@@ -181,6 +204,11 @@ def verify_history_command(
     for line in proven:
         click.echo(line, err=True)
     problems += [finding.describe() for finding in verify_history(events)]
+    problems += (
+        verify_store_artifacts(events)
+        if export_dir is None
+        else verify_export_artifacts(export_dir, events)
+    )
     agree = ""
     if url is not None:
         streamed, compared = _compare_with_jetstream(
@@ -225,10 +253,14 @@ def export(tenant: str, since: str | None, until: str | None, out_dir: Path) -> 
     """Write a tenant's whole missions as JSON Lines plus a manifest of counts and chain heads."""
     events = select_missions(_events(tenant, None), _moment(since), _moment(until))
     summary = write_export(events, tenant, out_dir)
+    try:
+        artifacts = write_export_artifacts(out_dir, events)
+    except ArtifactError as error:
+        _fail(f"cannot export an artifact: {error}", exit_codes.MISSION_AT_FAULT)
     logs = export_logs(out_dir, tenant, selected=since is not None or until is not None)
     click.echo(
         f"exported {summary.events} events of {summary.missions} mission(s) "
-        f"({summary.chains} chains) to {out_dir}, {logs}"
+        f"({summary.chains} chains) and {artifacts} artifact(s) to {out_dir}, {logs}"
     )
 
 

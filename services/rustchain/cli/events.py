@@ -28,6 +28,7 @@ from rustchain.domain.event_names import (
 from rustchain.domain.event_size import EventTooLargeError
 from rustchain.domain.events import EventEnvelope
 from rustchain.domain.quotas import TenantQuotas, stream_hard_limit
+from rustchain.platform.artifact_relay import ArtifactUploadError
 from rustchain.platform.checkpoint_stream import CheckpointPublisher
 from rustchain.platform.checkpoints import (
     Checkpointer,
@@ -203,6 +204,8 @@ def reconcile(stores: tuple[str, ...], nats_url: str | None) -> None:
         lines = _run(_reconcile_all(url, settings), url)
     except (EventStoreError, PersistenceError) as error:
         _fail(f"event store unreachable: {error}", exit_codes.UNREACHABLE)
+    except ArtifactUploadError as error:
+        _fail(f"an artifact could not be re-published: {error}", exit_codes.MISSION_AT_FAULT)
     for line in lines:
         click.echo(line)
 

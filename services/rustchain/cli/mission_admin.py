@@ -21,6 +21,7 @@ from rustchain.bootstrap.executor import open_executor
 from rustchain.cli import exit_codes
 from rustchain.cli.common import tenant_option
 from rustchain.cli.remote_run import deployment_endpoints
+from rustchain.domain.artifacts import ArtifactRef, describe_ref
 from rustchain.domain.mission_run import MissionRun
 from rustchain.executor.application import ExecutorApplication
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
@@ -125,7 +126,15 @@ def _call(tenant: str, call: str, request: Any) -> Any:
         _fail(str(error), exit_codes.UNREACHABLE)
 
 
-def _show(view: MissionView) -> None:
+def _shown(value: Any, tenant: str) -> str:
+    ref = ArtifactRef.of_value(value)
+    if ref is not None:
+        # A large output is shown by reference: its bytes stay in the artifact store.
+        return describe_ref(ref, tenant)
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _show(view: MissionView, tenant: str) -> None:
     console = Console(highlight=False)
     console.print(f"mission [bold]{view.name}[/bold] ({view.mission_id}): {view.status}")
     console.print(f"plan hash {view.plan_hash}; workspace {view.workspace}")
@@ -136,7 +145,7 @@ def _show(view: MissionView) -> None:
         table.add_row(step_id, step_type, status, str(attempt), error[:80])
     console.print(table)
     for name, value in view.outputs.items():
-        console.print(f"output {name}: {value if isinstance(value, str) else json.dumps(value)}")
+        console.print(f"output {name}: {_shown(value, tenant)}")
 
 
 @click.command()
@@ -146,14 +155,14 @@ def status(mission_id: str, tenant: str) -> None:
     """Show a mission's state: each step's status, attempts and errors, and its outputs."""
     if deployment_endpoints() is not None:
         request = executor_pb2.GetMissionRequest(mission_id=mission_id)
-        _show(_from_summary(_call(tenant, "GetMission", request)))
+        _show(_from_summary(_call(tenant, "GetMission", request)), tenant)
         return
     with _local() as executor:
         try:
             run = executor.load(tenant, mission_id)
         except KeyError:
             _fail(f"no mission '{mission_id}' for tenant '{tenant}'", exit_codes.MISSION_AT_FAULT)
-        _show(_from_run(mission_id, run))
+        _show(_from_run(mission_id, run), tenant)
 
 
 @click.command()

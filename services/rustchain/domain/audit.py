@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from rustchain.domain.artifacts import ArtifactRef
 from rustchain.domain.errors import CorruptHistoryError
 from rustchain.domain.event_chain import verify_chain
 from rustchain.domain.events import EventEnvelope
@@ -126,7 +127,9 @@ def _detail(fact: Fact) -> str:
         case StepStarted():
             return f"attempt {fact.attempt}"
         case StepSucceeded():
-            return f"attempt {fact.attempt}: output {repr(fact.output)[:120]}"
+            ref = ArtifactRef.of_value(fact.output)
+            output = repr(fact.output) if ref is None else f"artifact {ref.sha256}"
+            return f"attempt {fact.attempt}: output {output[:120]}"
         case StepFailed():
             retry = f", retry at {fact.retry_at.isoformat()}" if fact.retry_at else ""
             return f"attempt {fact.attempt}: {fact.error}{retry}"

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rustchain.domain.artifacts import ArtifactRef
 from rustchain.domain.mission import VariableSpec, value_has_type
 from rustchain.domain.references import Reference, ReferenceKind, scan
 from rustchain.domain.suggest import did_you_mean
@@ -85,8 +86,18 @@ def _as_text(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
+class ArtifactInTextError(ValueError):
+    """A reference to an artifact inside a text, or to a part of one: it is handed only whole."""
+
+
 def _field(value: Any, path: str) -> Any:
     for part in path.split("."):
+        ref = ArtifactRef.of_value(value)
+        if ref is not None:
+            raise ArtifactInTextError(
+                f"'{path}' lies inside artifact {ref.sha256} ({ref.size:,} bytes, kept by"
+                " reference): refer to the output whole, or write a smaller one"
+            )
         if isinstance(value, Mapping) and part in value:
             value = value[part]
         elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
@@ -133,7 +144,15 @@ def render(value: Any, context: RenderContext) -> Any:
     pieces: list[str] = []
     position = 0
     for reference in found:
-        pieces += [value[position : reference.offset], _as_text(_resolve(reference, context))]
+        resolved = _resolve(reference, context)
+        ref = ArtifactRef.of_value(resolved)
+        if ref is not None:
+            # Its bytes are not in the run's state; pasting the reference would be a silent lie.
+            raise ArtifactInTextError(
+                f"{reference.text} is artifact {ref.sha256} ({ref.size:,} bytes, kept by"
+                " reference): it can be a parameter's whole value, not part of a text"
+            )
+        pieces += [value[position : reference.offset], _as_text(resolved)]
         position = reference.offset + len(reference.text)
     pieces.append(value[position:])
     return "".join(pieces)

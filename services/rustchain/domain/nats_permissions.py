@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from rustchain.domain.artifacts import object_stream
 from rustchain.domain.credentials import Claims, Role
 from rustchain.domain.event_names import (
     checkpoint_stream_name,
@@ -72,9 +73,13 @@ def subject_permissions(claims: Claims) -> SubjectPermissions | None:
     tenants = readable_tenants(claims)
     if tenants is None:
         return None
-    # A reader of a tenant reads its events and the checkpoints its auditors prove them against.
-    streams = [name(t) for t in tenants for name in (stream_name, checkpoint_stream_name)]
+    # A reader of a tenant reads its events, the checkpoints its auditors prove them against,
+    # and the artifacts its events reference (its object store bucket, read by an ordered
+    # consumer, which answers the server's flow control).
+    names = (stream_name, checkpoint_stream_name, object_stream)
+    streams = [name(t) for t in tenants for name in names]
     publish = [request.format(stream=stream) for stream in streams for request in _READER_REQUESTS]
+    publish += [f"$JS.FC.{object_stream(t)}.>" for t in tenants]
     subscribe = [
         f"{inbox_prefix(claims)}.>",
         *(s for t in tenants for s in (tenant_subjects(t), tenant_checkpoint_subjects(t))),

@@ -83,8 +83,8 @@ class CommandPolicy(BaseModel):
     # `network.ports`, after name resolution against `network.denied_hosts`; none: no network.
     network_hosts: list[Glob] = Field(default_factory=list)
     limits: CommandLimits = Field(default_factory=CommandLimits)
-    # The most standard output a step may ask to keep (its `max_output_bytes`): an output is
-    # recorded in one event, and events are bounded (RUSTCHAIN_MAX_EVENT_BYTES, 512 KiB).
+    # The most standard output a step may ask to keep (its `max_output_bytes`): an output over
+    # the inline size is stored as an artifact of the tenant, so this bounds that storage.
     max_output_bytes: Annotated[int, Field(ge=1)] = 512 * 1024
     # Environment variables a step may not set: they would change which program runs, or how.
     denied_environment: list[Glob] = Field(

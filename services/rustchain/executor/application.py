@@ -9,6 +9,7 @@ one append, so a step costs one commit.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets as random_tokens
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rustchain.domain import run_decisions as decide
+from rustchain.domain.artifacts import externalize, inline_bytes_setting, references
 from rustchain.domain.bindings import bind_variables
 from rustchain.domain.event_size import over_limit, payload_bytes
 from rustchain.domain.events import EventDraft, EventEnvelope
@@ -39,7 +41,13 @@ from rustchain.domain.secret_refs import SecretReader, secret_names
 from rustchain.domain.step_types import StepTypeRegistry
 from rustchain.executor.admission import Admission, StartMission
 from rustchain.executor.run_secrets import RunSecrets, check_secret_flows
-from rustchain.platform.event_store import ChainConflictError, EventStore, events_after
+from rustchain.platform.artifact_store import ArtifactStore, resolve
+from rustchain.platform.event_store import (
+    ChainConflictError,
+    EventStore,
+    artifacts_beside,
+    events_after,
+)
 from rustchain.platform.sandbox.selection import LazySandbox
 from rustchain.platform.secret_store import FileSecretStore
 from rustchain.steps import constraint_generators
@@ -108,8 +116,17 @@ class ExecutorApplication:
         secrets: SecretReader | None = None,
         admission: Admission | None = None,
         sleep: Sleep = asyncio.sleep,
+        artifacts: ArtifactStore | None = None,
+        artifact_inline_bytes: int | None = None,
     ) -> None:
         self.store = store
+        # Outputs over the inline size are kept here, beside the events, and referenced by hash.
+        self.artifacts = artifacts if artifacts is not None else artifacts_beside(store)
+        self.artifact_inline_bytes = (
+            artifact_inline_bytes
+            if artifact_inline_bytes is not None
+            else inline_bytes_setting(os.environ)
+        )
         self.registry = registry
         self.workspaces = workspaces
         self.memory_for = memory_for
@@ -363,7 +380,7 @@ class ExecutorApplication:
             limit = self.quotas.max_event_bytes
             # Sizes are measured after masking: the masked text is what would be recorded.
             if error is None:
-                output = secrets.output(task.result())
+                output = await self._keep_artifacts(tracked.tenant, secrets.output(task.result()))
                 results += decide.step_finished(
                     tracked.run, step_id, attempt, output, self.clock(), limit
                 )
@@ -373,6 +390,24 @@ class ExecutorApplication:
                     tracked.run, step_id, attempt, message, self.clock(), max_event_bytes=limit
                 )
         return results
+
+    async def _keep_artifacts(self, tenant: str, output: Any) -> Any:
+        """The output with its large values kept as artifacts and replaced by references.
+
+        The artifacts are committed before the event that references them; hashing and writing
+        tens of megabytes happens off the event loop, so other missions' steps go on meanwhile.
+        """
+
+        # Never more inline than half an event, so a referenced output always fits one.
+        inline = min(self.artifact_inline_bytes, self.quotas.max_event_bytes // 2)
+
+        def keep() -> Any:
+            recorded, made = externalize(output, inline)
+            if made:
+                self.artifacts.put(tenant, made)
+            return recorded
+
+        return await asyncio.to_thread(keep)
 
     def _append(self, tenant: str, mission_id: str, version: int, events: list[RunEvent]) -> int:
         now = self.clock()
@@ -423,6 +458,9 @@ class ExecutorApplication:
         # only its secret references are replaced, by the values whose digests were recorded.
         self._check_secret_flows(tracked.tenant, step, started.inputs)
         inputs = self._secrets_of(tracked).hand_over(started, started.inputs)
+        if next(references(inputs), None) is not None:
+            # The runner gets the content a recorded reference names, verified against its hash.
+            inputs = await asyncio.to_thread(resolve, self.artifacts, tracked.tenant, inputs)
         params = parameters_of(definition.parameters, inputs)
         context = StepContext(
             tracked.tenant,

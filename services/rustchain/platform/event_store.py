@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from rustchain.domain.errors import CorruptHistoryError
 from rustchain.domain.events import EventDraft, EventEnvelope, decode_event, seal_all
 from rustchain.domain.fact_family import FactFamily, Recorded
+from rustchain.platform.artifact_store import ArtifactStore, HeldArtifactStore, SqlArtifactStore
 from rustchain.platform.home import rustchain_home
 from rustchain.platform.notification_scan import scan_states
 from rustchain.platform.private_files import private_file
@@ -217,8 +218,10 @@ class RecorderEventStore:
         recorder: ProcessRecorder,
         cipher: Cipher | None,
         checkpoints: AggregateRecorder | None = None,
+        artifacts: ArtifactStore | None = None,
     ) -> None:
         self._recorder = recorder
+        self._artifacts = artifacts
         self._cipher = cipher
         self._checkpoints = checkpoints
         self._heads: dict[tuple[str, str], EventEnvelope] = {}
@@ -320,6 +323,13 @@ class RecorderEventStore:
             return []
         return [row.state.decode("utf-8") for row in self._checkpoints.select_events(tenant)]
 
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """The artifacts the store's events reference, kept in the same database."""
+        if self._artifacts is None:
+            raise EventStoreError("this store was opened without its artifact table")
+        return self._artifacts
+
     def close(self) -> None:
         """Release the database connections."""
         datastore = getattr(self._recorder, "datastore", None)
@@ -334,18 +344,33 @@ def open_event_store(settings: EventStoreSettings) -> RecorderEventStore:
         # Made 0600 before SQLite opens it; its -wal and -shm files take the same mode.
         private_file(sqlite_path(settings))
     factory = InfrastructureFactory.construct(environment)
-    return RecorderEventStore(
-        factory.process_recorder(),
-        factory.cipher(),
-        factory.aggregate_recorder(CHECKPOINTS_PURPOSE),
+    recorder = factory.process_recorder()
+    cipher = factory.cipher()
+    artifacts = SqlArtifactStore(
+        getattr(recorder, "datastore"),  # noqa: B009 - both recorders have one; not in the ABC
+        settings.name,
+        postgres=settings.database_url is not None,
+        cipher=cipher,
     )
+    return RecorderEventStore(
+        recorder, cipher, factory.aggregate_recorder(CHECKPOINTS_PURPOSE), artifacts
+    )
+
+
+def artifacts_beside(store: EventStore) -> ArtifactStore:
+    """The artifact store in the same database as an event store."""
+    if isinstance(store, RecorderEventStore):
+        return store.artifacts
+    raise EventStoreError("this event store keeps no artifacts: pass an artifact store")
 
 
 def in_memory_event_store() -> RecorderEventStore:
     """An event store held in this process only: for replays and tests, never for a deployment."""
     # The same adapter on eventsourcing's plain-Python recorders: the same chain sealing and
     # conflict refusal as on SQLite or PostgreSQL, with nothing written anywhere.
-    return RecorderEventStore(POPOProcessRecorder(), None, POPOAggregateRecorder())
+    return RecorderEventStore(
+        POPOProcessRecorder(), None, POPOAggregateRecorder(), HeldArtifactStore()
+    )
 
 
 def new_cipher_key() -> str:

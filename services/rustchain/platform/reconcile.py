@@ -10,7 +10,8 @@ from nats.js import JetStreamContext
 
 from rustchain.domain.event_names import stream_name
 from rustchain.domain.events import EventEnvelope
-from rustchain.platform.event_store import EventStore, stored_events
+from rustchain.platform.artifact_relay import ArtifactUploader, ArtifactUploadError
+from rustchain.platform.event_store import EventStore, artifacts_beside, stored_events
 from rustchain.platform.jetstream import StreamSettings, ensure_stream, event_headers, read_events
 
 PAGE = 1000
@@ -43,12 +44,18 @@ async def reconcile(
     for event in stored_events(store):
         by_tenant.setdefault(event.tenant, []).append(event)
     results = []
+    uploader = ArtifactUploader(artifacts_beside(store), settings)
     for tenant, events in sorted(by_tenant.items()):
         present = await _ids_in_stream(js, tenant)
         missing = [event for event in events if event.id not in present]
         copies = 0
         if missing:
             await ensure_stream(js, tenant, settings)
+            # As the relay does: the artifacts an event references are in the bucket before it.
+            for event in missing:
+                refused = await uploader.upload(js, tenant, event.to_json().encode("utf-8"))
+                if refused is not None:
+                    raise ArtifactUploadError(f"tenant {tenant}: {refused}")
             acks = [
                 await js.publish_async(
                     event.subject,

@@ -15,7 +15,9 @@ from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
 from rustchain.domain.event_size import DEFAULT_MAX_EVENT_BYTES, check_max_payload
-from rustchain.platform.event_store import EventStore, Notification
+from rustchain.platform.artifact_relay import ArtifactUploader
+from rustchain.platform.artifact_store import ArtifactStore
+from rustchain.platform.event_store import EventStore, Notification, artifacts_beside
 from rustchain.platform.jetstream import (
     MSG_ID_HEADER,
     NATS_ERRORS,
@@ -99,10 +101,16 @@ class JetStreamRelay:
         store: EventStore,
         nats_url: str,
         settings: RelaySettings | None = None,
+        artifacts: ArtifactStore | None = None,
     ) -> None:
         self.store = store
         self.nats_url = nats_url
         self.settings = settings or RelaySettings()
+        # The artifacts an event references go to the tenant's object store before the event.
+        self.artifacts = ArtifactUploader(
+            artifacts if artifacts is not None else artifacts_beside(store),
+            self.settings.streams,
+        )
         self.stats = RelayStats()
         self.position = store.tracked_position(self.settings.reader)
         self._sent = self.position
@@ -132,6 +140,7 @@ class JetStreamRelay:
             self._js = client.jetstream(publish_async_max_pending=window)
             self._streams.clear()
             self._heads.clear()
+            self.artifacts.forget()
         return self._js
 
     def _lane(self, tenant: str) -> TenantLane:
@@ -274,6 +283,10 @@ class JetStreamRelay:
     async def _probe(self, js: JetStreamContext, route: EventRoute, data: bytes) -> str | None:
         """Publish one event and wait for its ack: None when stored, else why it was refused."""
         limit = await self._ensure_stream(js, route.tenant)
+        self.artifacts.forget()
+        refused = await self.artifacts.upload(js, route.tenant, data)
+        if refused is not None:
+            return refused
         outcome = await probe(
             js, route, data, self.settings.ack_timeout, self._max_payload(), limit
         )
@@ -290,7 +303,9 @@ class JetStreamRelay:
         """Send one event without waiting for its ack; None if its tenant is paused at it."""
         size = message_size(route, item.data)
         limit = await self._ensure_stream(js, route.tenant)
-        reason = too_large(size, route.stream, self._max_payload(), limit)
+        reason = await self.artifacts.upload(js, route.tenant, item.data) or too_large(
+            size, route.stream, self._max_payload(), limit
+        )
         if reason is None:
             try:
                 future = await js.publish_async(

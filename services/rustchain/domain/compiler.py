@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rustchain.domain.diagnostics import Diagnostic, DiagnosticSink, Position, Severity
 from rustchain.domain.mission import Mission
@@ -27,6 +27,13 @@ class Compilation:
     def ok(self) -> bool:
         """True when the file has no errors (warnings allowed)."""
         return self.plan is not None
+
+    def strict(self) -> Compilation:
+        """Every warning made an error: valid only without any diagnostic (`validate --strict`)."""
+        if not self.diagnostics:
+            return self
+        errors = [replace(d, severity=Severity.ERROR) for d in self.diagnostics]
+        return Compilation(self.file, errors, None, None)
 
     @property
     def errors(self) -> list[Diagnostic]:

@@ -92,7 +92,6 @@ class ImpliedDependencies:
             first = self.previous.get(step.id)
             if first is not None and depends_on and depends_on[0] != first:
                 depends_on = [first, *(d for d in depends_on if d != first)]
-            if depends_on != step.depends_on:
-                step = step.model_copy(update={"depends_on": depends_on})
-            result.append(step)
+            changed = depends_on != step.depends_on
+            result.append(step.model_copy(update={"depends_on": depends_on}) if changed else step)
         return result

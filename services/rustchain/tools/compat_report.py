@@ -37,8 +37,8 @@ the two cannot drift apart.
 ## Loading
 
 What RustChain's loader accepted, and we accept too:
-- `step_type` as a snake-case name (`create_file`), `Tool`, or `{type: ...}`. RustChain knew no other
-  spelling; we also accept CamelCase (`CreateFile`) as our extension.
+- `step_type` as a snake-case name (`create_file`), `Tool`, or `{type: ...}`. RustChain knew no
+  other spelling; we also accept CamelCase (`CreateFile`) as our extension.
 - Keys it does not know: serde ignored them, and real missions carry `tags`, `author`, `llm_config`,
   `max_parallel`, `config.timeout`... Each is a warning here, with the known key it looks like
   (`did you mean 'depends_on'?`), never an error. `rustchain validate --strict` makes every warning
@@ -47,9 +47,9 @@ What RustChain's loader accepted, and we accept too:
   instead of `content` in `rag_add`): RustChain's loader never looks inside `parameters`, and its
   runners fail such a step when it runs. Here too: the file loads with a warning naming the problem
   and the step fails when it runs (so `continue_on_error` missions that test this keep working).
-- A plain YAML scalar where text is expected (`version: 1.0`, `id: 1`, `content: 42`) is read as the
-  text written, as serde_yaml does for text fields. (For parameters RustChain treated such a value as
-  absent; we read what was written.) JSON files keep JSON's types.
+- A plain YAML scalar where text is expected (`version: 1.0`, `id: 1`, `content: 42`) is read as
+  the text written, as serde_yaml does for text fields. (For parameters RustChain treated such a
+  value as absent; we read what was written.) JSON files keep JSON's types.
 - Steps without `name` (RustChain's struct required it, yet its own `mission create` templates omit
   it): the name defaults to the step id. This is why some files RustChain refused load here.
 - Text in braces that names no step or variable (`f"{message}"` in generated code, `{{ name }}`
@@ -62,22 +62,60 @@ What we refuse, with a precise error:
   registered in this deployment are refused by name; the tables mark the files that load once they
   are ("loads once its step types land").
 - A reference that would make a dependency cycle (below), naming the cycle.
-
-## Where RustChain's behaviour was a bug or a stub, we do what its documentation promises
-
-| RustChain | here |
-|---|---|
-| A step whose dependency failed still runs (the "skip" result is overwritten). | It is skipped, with the reason, unless the failed step has `continue_on_error`. |
-| Independent steps run one at a time in a random order (hash-map order); `max_parallel_steps` is parsed and ignored. | Independent steps start in file order, up to `max_parallel_steps` (default 4) at a time. |
-| `{step1}` in a step that does not depend on `step1` works only if the random order happens to run `step1` first. | The reference adds the dependency it implies, with a warning naming it; if that would close a cycle, an error names the cycle. |
-| `{previous_result}` is the alphabetically first `*_response` variable. | It is the output of the step's one dependency; with none or several, of the step written just before it (a dependency added with a warning if needed). |
-| Only `create_file`'s `content` is templated; only `llm`, `agent`, `chain`, `rag_query` set variables. | References work in every parameter text and read any earlier step's output. |
-| Fixed placeholder outputs: `http` is Skipped, `llm`/`tool`/`agent`/`chain`/`rag_*` fail with "feature not enabled" in the shipped build; `rag_add`/`rag_query` use a fresh empty store each; a nested `chain` yields an empty text. | Every step type does what it says, for real. |
-| A mission with failed steps prints "Mission completed successfully!" and exits 0. | It is reported as failed and `rustchain run` exits non-zero. |
-| A missing `working_dir` falls back to RustChain's own directory; `working_directory` is ignored. | `working_dir` is honoured, beneath the workspace; `working_directory` is an alias. |
-| `delete_file` of a missing file succeeds with `existed: false`. | The same (`missing_ok: false` makes it an error). |
-| Unknown keys are silently ignored. | Each is a warning with its "did you mean"; `validate --strict` refuses them. |
 """
+
+
+# Where RustChain's behaviour was a bug or a stub, and what its documentation promised instead.
+DIFFERENCES: tuple[tuple[str, str], ...] = (
+    (
+        'A step whose dependency failed still runs (the "skip" result is overwritten).',
+        "It is skipped, with the reason, unless the failed step has `continue_on_error`.",
+    ),
+    (
+        "Independent steps run one at a time in a random order (hash-map order); "
+        "`max_parallel_steps` is parsed and ignored.",
+        "Independent steps start in file order, up to `max_parallel_steps` (default 4) at a time.",
+    ),
+    (
+        "`{step1}` in a step that does not depend on `step1` works only if the random order "
+        "happens to run `step1` first.",
+        "The reference adds the dependency it implies, with a warning naming it; if that "
+        "would close a cycle, an error names the cycle.",
+    ),
+    (
+        "`{previous_result}` is the alphabetically first `*_response` variable.",
+        "It is the output of the step's one dependency; with none or several, of the step "
+        "written just before it (a dependency added with a warning if needed).",
+    ),
+    (
+        "Only `create_file`'s `content` is templated; only `llm`, `agent`, `chain`, "
+        "`rag_query` set variables.",
+        "References work in every parameter text and read any earlier step's output.",
+    ),
+    (
+        "Fixed placeholder outputs: `http` is Skipped, `llm`/`tool`/`agent`/`chain`/`rag_*` "
+        'fail with "feature not enabled" in the shipped build; `rag_add`/`rag_query` use a '
+        "fresh empty store each; a nested `chain` yields an empty text.",
+        "Every step type does what it says, for real.",
+    ),
+    (
+        'A mission with failed steps prints "Mission completed successfully!" and exits 0.',
+        "It is reported as failed and `rustchain run` exits non-zero.",
+    ),
+    (
+        "A missing `working_dir` falls back to RustChain's own directory; `working_directory`"
+        " is ignored.",
+        "`working_dir` is honoured, beneath the workspace; `working_directory` is an alias.",
+    ),
+    (
+        "`delete_file` of a missing file succeeds with `existed: false`.",
+        "The same (`missing_ok: false` makes it an error).",
+    ),
+    (
+        "Unknown keys are silently ignored.",
+        'Each is a warning with its "did you mean"; `validate --strict` refuses them.',
+    ),
+)
 
 
 class Outcome(StrEnum):
@@ -229,12 +267,21 @@ def _summary(items: list[HistoryFile]) -> str:
     )
 
 
+def _differences() -> str:
+    rows = "\n".join(f"| {ours} | {here} |" for ours, here in DIFFERENCES)
+    return (
+        "\n## Where RustChain's behaviour was a bug or a stub, we do what its documentation "
+        "promises\n\n| RustChain | here |\n|---|---|\n" + rows + "\n"
+    )
+
+
 def render() -> str:
     """The whole page."""
     community = [_community_row(compile_compat(path)) for path in mission_files()]
     history = history_files()
     return (
         _INTRO
+        + _differences()
         + "\n## RustChain's history (`rustchain-history/`)\n\n"
         + _summary(history)
         + "\n\n| file | RustChain | here | diagnostics |\n|---|---|---|---|\n"

@@ -1,0 +1,129 @@
+"""How missions written for RustChain load: text where text is expected, the dependencies their
+references imply, and parameters that only fail when the step runs."""
+
+from __future__ import annotations
+
+from rustchain.domain.compiler import Compilation, compile_mission
+from rustchain.steps import default_registry
+
+
+def _compile(text: str, file: str = "m.yaml") -> Compilation:
+    return compile_mission(text.encode(), file, default_registry())
+
+
+def _mission(steps: str) -> str:
+    return f'version: "1.0"\nname: m\nsteps:\n{steps}'
+
+
+def test_plain_scalars_read_as_the_text_written_where_text_is_expected() -> None:
+    compilation = _compile(
+        "version: 1.0\nname: 2024\nsteps:\n"
+        "  - {id: a, name: 7, step_type: create_file, parameters: {path: 10, content: 1.50}}\n"
+    )
+
+    assert compilation.plan is not None, [d.render() for d in compilation.diagnostics]
+    assert compilation.plan.mission_version == "1.0"
+    assert compilation.plan.mission_name == "2024"
+    step = compilation.plan.steps[0]
+    assert step.name == "7"
+    assert step.parameters == {"path": "10", "content": "1.50"}
+
+
+def test_json_numbers_stay_numbers_where_text_is_expected() -> None:
+    compilation = _compile(
+        '{"version": 1.0, "name": "m", "steps": [{"id": "a", "name": "a", '
+        '"step_type": "noop", "parameters": {}}]}',
+        "m.json",
+    )
+
+    assert compilation.plan is None
+    assert "'version' expects text, found the number 1.0" in compilation.errors[0].message
+
+
+def test_a_reference_adds_the_dependency_it_implies_with_a_warning() -> None:
+    compilation = _compile(
+        _mission(
+            "  - {id: a, name: a, step_type: noop, parameters: {}}\n"
+            "  - {id: b, name: b, step_type: noop, parameters: {}}\n"
+            "  - {id: c, name: c, step_type: create_file, depends_on: [b],"
+            " parameters: {path: x, content: '{a}'}}\n"
+        )
+    )
+
+    assert compilation.plan is not None
+    assert compilation.plan.step("c").depends_on == ["b", "a"]
+    assert [d.message for d in compilation.diagnostics] == [
+        "step 'c' uses {a}, but 'a' is not in its depends_on: 'c' runs after 'a' "
+        "(list it in depends_on to say so)"
+    ]
+
+
+def test_an_implied_dependency_that_closes_a_cycle_is_an_error_naming_it() -> None:
+    compilation = _compile(
+        _mission(
+            "  - {id: a, name: a, step_type: create_file, parameters: {path: x, content: '{c}'}}\n"
+            "  - {id: b, name: b, step_type: noop, depends_on: [a], parameters: {}}\n"
+            "  - {id: c, name: c, step_type: noop, depends_on: [b], parameters: {}}\n"
+        )
+    )
+
+    assert compilation.plan is None
+    assert [d.message for d in compilation.errors] == [
+        "step 'a' uses {c}, so it must run after 'c', but that would make a dependency cycle: "
+        "a -> c -> b -> a (each step depends on the next)"
+    ]
+
+
+def test_previous_result_without_a_dependency_reads_the_step_written_before() -> None:
+    compilation = _compile(
+        _mission(
+            "  - {id: a, name: a, step_type: noop, parameters: {}}\n"
+            "  - {id: b, name: b, step_type: noop, parameters: {}}\n"
+            "  - {id: c, name: c, step_type: create_file,"
+            " parameters: {path: x, content: '{previous_result}'}}\n"
+        )
+    )
+
+    assert compilation.plan is not None
+    assert compilation.plan.step("c").depends_on == ["b"]
+    assert compilation.diagnostics[0].severity.value == "warning"
+
+
+def test_previous_result_of_several_dependencies_puts_the_one_it_reads_first() -> None:
+    compilation = _compile(
+        _mission(
+            "  - {id: a, name: a, step_type: noop, parameters: {}}\n"
+            "  - {id: b, name: b, step_type: noop, parameters: {}}\n"
+            "  - {id: c, name: c, step_type: create_file, depends_on: [a, b],"
+            " parameters: {path: x, content: '{previous_result}'}}\n"
+        )
+    )
+
+    assert compilation.plan is not None
+    assert compilation.plan.step("c").depends_on == ["b", "a"]
+
+
+def test_previous_result_in_the_first_step_is_an_error() -> None:
+    compilation = _compile(
+        _mission(
+            "  - {id: a, name: a, step_type: create_file,"
+            " parameters: {path: x, content: '{previous_result}'}}\n"
+        )
+    )
+
+    assert compilation.plan is None
+    assert "it is the first step" in compilation.errors[0].message
+
+
+def test_unrunnable_parameters_load_with_a_warning_and_stay_as_written() -> None:
+    compilation = _compile(
+        _mission(
+            "  - {id: a, name: a, step_type: tool, continue_on_error: true,"
+            " parameters: {tool_name: file_reader, path: x}}\n"
+        )
+    )
+
+    assert compilation.plan is not None
+    assert compilation.plan.step("a").parameters == {"tool_name": "file_reader", "path": "x"}
+    assert {d.severity.value for d in compilation.diagnostics} == {"warning"}
+    assert any("this step fails when it runs" in d.message for d in compilation.diagnostics)

@@ -130,6 +130,17 @@ def test_command_runs_in_working_dir_or_its_alias_working_directory(tmp_path: Pa
         run_step("command", tmp_path, command="pwd", working_dir="sub", working_directory=".")
 
 
+@pytest.mark.parametrize("outside", ["/tmp", "..", "sub/../.."])
+def test_command_working_dir_outside_the_workspace_is_refused_when_it_runs(
+    tmp_path: Path, outside: str
+) -> None:
+    workspace = tmp_path / "workspace"
+    (workspace / "sub").mkdir(parents=True)
+
+    with pytest.raises(StepRunError, match="workspace"):
+        run_step("command", workspace, command="pwd", working_dir=outside)
+
+
 def test_command_args_are_not_interpreted_by_a_shell(tmp_path: Path) -> None:
     output = run_step("command", tmp_path, command="echo", args=["$HOME; rm -rf /"])
 

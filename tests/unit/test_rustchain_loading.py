@@ -4,7 +4,9 @@ references imply, and parameters that only fail when the step runs."""
 from __future__ import annotations
 
 from rustchain.domain.compiler import Compilation, compile_mission
+from rustchain.domain.verdict import VerdictStatus
 from rustchain.steps import default_registry
+from tests.unit.verifier_helpers import named_policy, verify
 
 
 def _compile(text: str, file: str = "m.yaml") -> Compilation:
@@ -127,3 +129,15 @@ def test_unrunnable_parameters_load_with_a_warning_and_stay_as_written() -> None
     assert compilation.plan.step("a").parameters == {"tool_name": "file_reader", "path": "x"}
     assert {d.severity.value for d in compilation.diagnostics} == {"warning"}
     assert any("this step fails when it runs" in d.message for d in compilation.diagnostics)
+
+
+def test_wrongly_typed_parameters_are_not_proven_and_do_not_crash_the_verifier() -> None:
+    compilation = _compile(
+        _mission("  - {id: a, name: a, step_type: command, parameters: {command: ls, args: 5}}\n")
+    )
+    assert compilation.plan is not None
+
+    verdict = verify(compilation.plan, named_policy(None))
+
+    assert verdict.status is VerdictStatus.UNKNOWN
+    assert [(f.rule, f.step_id) for f in verdict.undecided] == [("verifier.coverage", "a")]

@@ -12,7 +12,12 @@ from rustchain.domain.implied_dependencies import ImpliedDependencies
 from rustchain.domain.mission import Mission, MissionHeader, MissionStep
 from rustchain.domain.model_errors import text_where_expected, validate_node
 from rustchain.domain.reference_sites import reference_position, references_in, unknown_message
-from rustchain.domain.references import Reference, ReferenceKind, UnknownReference
+from rustchain.domain.references import (
+    Reference,
+    ReferenceKind,
+    UnknownReference,
+    may_hold_reference,
+)
 from rustchain.domain.secret_refs import SECRETS_NAMESPACE
 from rustchain.domain.source import Node, NodeKind, SourceDocument, describe
 from rustchain.domain.step_types import StepTypeRegistry, canonical_step_type
@@ -181,9 +186,16 @@ class MissionLoader:
         RustChain's loader never looks inside `parameters` (its runners read them when the step
         runs, and fail it then), and it loaded missions whose steps miss a parameter on purpose
         (to test `continue_on_error`); they load here too. `validate --strict` refuses them.
+        Without references the parameters run exactly as written, so the failure is certain.
         """
         found = DiagnosticSink(sink.file)
         validate_node(model, params, node, found, where)
+        if may_hold_reference(params):
+            # A reference might render into a valid value, which the verifier then never saw:
+            # a step whose parameters hold one must be valid as written.
+            for diagnostic in found.sorted():
+                sink.error(diagnostic.position, diagnostic.message)
+            return
         for diagnostic in found.sorted():
             sink.warning(diagnostic.position, f"{diagnostic.message}: this step fails when it runs")
 

@@ -115,6 +115,18 @@ DIFFERENCES: tuple[tuple[str, str], ...] = (
         "Unknown keys are silently ignored.",
         'Each is a warning with its "did you mean"; `validate --strict` refuses them.',
     ),
+    (
+        "Step paths are relative to RustChain's own directory and unconfined (`../shimmy/x.md`, "
+        "`/tmp/x.txt`); `create_file` alone filters `..`, `~` and system folders.",
+        "Every path is beneath the mission's workspace: one that may leave it is refused by the "
+        "verifier, and again when the step runs.",
+    ),
+    (
+        "A `command` with spaces (`cargo build`) fails to start; `&&`, `|`, `$`, `>` and words "
+        "such as `format` are refused anywhere in it.",
+        "A program line is split into words (`cargo build` runs `cargo`); shell syntax runs only "
+        "with `shell: true` where the tenant's policy allows a shell.",
+    ),
 )
 
 
@@ -267,8 +279,12 @@ def _summary(items: list[HistoryFile]) -> str:
     )
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 def _differences() -> str:
-    rows = "\n".join(f"| {ours} | {here} |" for ours, here in DIFFERENCES)
+    rows = "\n".join(f"| {_cell(ours)} | {_cell(here)} |" for ours, here in DIFFERENCES)
     return (
         "\n## Where RustChain's behaviour was a bug or a stub, we do what its documentation "
         "promises\n\n| RustChain | here |\n|---|---|\n" + rows + "\n"

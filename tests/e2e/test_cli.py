@@ -59,7 +59,10 @@ def test_validate_strict_makes_warnings_errors_for_teams_that_want_it() -> None:
     assert lenient.returncode == 0, lenient.stderr
     assert "warning: unknown key 'depends-on' in a step is ignored; did you mean" in lenient.stderr
     assert strict.returncode == 1
-    assert "error: unknown key 'depends-on' in a step is ignored; did you mean" in strict.stderr
+    assert (
+        "error: unknown key 'depends-on' in a step is ignored; did you mean 'depends_on'? (strict)"
+        in strict.stderr
+    )
     assert f"{warned}: invalid (1 error(s))" in strict.stderr
 
 

@@ -36,4 +36,6 @@ def test_strict_makes_every_warning_an_error(case: Path) -> None:
     assert [d.severity for d in strict.diagnostics] == [Severity.ERROR] * len(
         compilation.diagnostics
     )
-    assert [d.message for d in strict.diagnostics] == [d.message for d in compilation.diagnostics]
+    assert [d.message for d in strict.diagnostics] == [
+        f"{d.message} (strict)" for d in compilation.diagnostics
+    ]

@@ -32,7 +32,12 @@ class Compilation:
         """Every warning made an error: valid only without any diagnostic (`validate --strict`)."""
         if not self.diagnostics:
             return self
-        errors = [replace(d, severity=Severity.ERROR) for d in self.diagnostics]
+        errors = [
+            d
+            if d.severity is Severity.ERROR
+            else replace(d, severity=Severity.ERROR, message=f"{d.message} (strict)")
+            for d in self.diagnostics
+        ]
         return Compilation(self.file, errors, None, None)
 
     @property

@@ -74,11 +74,10 @@ class MissionLoader:
             )
         ids = self._check_ids(skeletons, variables, sink)
         deps = self._check_depends_on(skeletons, ids, sink)
-        cyclic = self._check_cycles(skeletons, ids, deps, sink)
+        self._check_cycles(skeletons, ids, deps, sink)
         order = [s.id for s in skeletons if s.id is not None and ids.get(s.id) is s]
         implied = ImpliedDependencies(order, deps)
-        if not cyclic:
-            self._check_step_references(document, skeletons, ids, implied, variables, sink)
+        self._check_step_references(document, skeletons, ids, implied, variables, sink)
         self._check_output_references(document, root, ids, variables, sink)
         if sink.has_errors or header is None:
             return None
@@ -273,11 +272,9 @@ class MissionLoader:
         ids: dict[str, _StepSkeleton],
         deps: dict[str, list[str]],
         sink: DiagnosticSink,
-    ) -> bool:
-        """Report each dependency cycle; True if there is any."""
+    ) -> None:
         order = [s.id for s in skeletons if s.id is not None and ids.get(s.id) is s]
-        cycles = graph.find_cycles(order, deps)
-        for cycle in cycles:
+        for cycle in graph.find_cycles(order, deps):
             if len(cycle) == 2:
                 continue  # a step depending on itself was reported where it is written
             first, second = cycle[0], cycle[1]
@@ -286,7 +283,6 @@ class MissionLoader:
                 position,
                 "dependency cycle: " + " -> ".join(cycle) + " (each step depends on the next)",
             )
-        return bool(cycles)
 
     def _check_step_references(
         self,

@@ -174,7 +174,9 @@ def _registry() -> StepTypeRegistry:
 def _registry_with_pending_types() -> StepTypeRegistry:
     """The registry with every refused RustChain step type accepted: what loads once they land."""
     registry = _registry()
-    pending: list[StepType] = [_PendingStepType(name) for name in registry.refused]
+    pending: list[StepType] = [
+        _PendingStepType(name) for name in registry.refused if name not in registry.types
+    ]
     return StepTypeRegistry.of([*registry.types.values(), *pending], {})
 
 

@@ -20,7 +20,7 @@ from rustchain.tools import compat_report
 from rustchain.tools.compat_report import Outcome
 from tests.integration.http_fixtures import LocalServer, json_answer, serve
 from tests.paths import COMPAT, DATA, HISTORY, REPO
-from tests.unit.test_compatibility import VALID_RUSTCHAIN_MISSIONS
+from tests.unit.test_compatibility import LOADING_WITH_WARNINGS, VALID_RUSTCHAIN_MISSIONS
 
 _URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]+)?")
 
@@ -134,15 +134,10 @@ HISTORY_RUNS_TO_SUCCESS = {
 }
 
 
-@pytest.mark.parametrize("name", LOADING_HISTORY)
-def test_rustchain_history_mission_runs_to_a_recorded_end(
-    name: str, local_api: LocalServer, tmp_path: Path
-) -> None:
-    result = _run(HISTORY / name, local_api, tmp_path)
+def _assert_recorded_end(result: subprocess.CompletedProcess[str], succeeds: bool) -> None:
     output = result.stdout + result.stderr
-
     assert "Traceback" not in output, output[-3000:]
-    if name in HISTORY_RUNS_TO_SUCCESS:
+    if succeeds:
         assert result.returncode == 0, output[-3000:]
         assert "mission succeeded" in result.stdout
         assert "hash chain whole and untouched" in result.stdout
@@ -154,6 +149,24 @@ def test_rustchain_history_mission_runs_to_a_recorded_end(
         # Not run: the verifier refused it under the policy, naming the step and the rule.
         assert result.returncode == 1
         assert "error: [" in result.stderr, output[-3000:]
+
+
+@pytest.mark.parametrize("name", LOADING_HISTORY)
+def test_rustchain_history_mission_runs_to_a_recorded_end(
+    name: str, local_api: LocalServer, tmp_path: Path
+) -> None:
+    result = _run(HISTORY / name, local_api, tmp_path)
+
+    _assert_recorded_end(result, name in HISTORY_RUNS_TO_SUCCESS)
+
+
+@pytest.mark.parametrize("name", sorted(LOADING_WITH_WARNINGS))
+def test_rustchain_mission_loading_with_warnings_runs_to_a_recorded_end(
+    name: str, local_api: LocalServer, tmp_path: Path
+) -> None:
+    result = _run(COMPAT / name, local_api, tmp_path)
+
+    _assert_recorded_end(result, succeeds=False)
 
 
 def test_a_reference_to_a_step_not_upstream_reads_its_output(

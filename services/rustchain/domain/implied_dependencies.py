@@ -25,12 +25,18 @@ class ImpliedDependencies:
     added: dict[str, list[str]] = field(default_factory=dict)
     # The dependency `{previous_result}` reads, per step: it must come first in depends_on.
     previous: dict[str, str] = field(default_factory=dict)
+    # (step, upstream) pairs known to be ordered: dependencies only grow, so this never goes stale.
+    _ordered: set[tuple[str, str]] = field(default_factory=set)
+    _index: dict[str, int] = field(default_factory=dict)
 
     def require(
         self, step_id: str, upstream: str, text: str, position: Position, sink: DiagnosticSink
     ) -> bool:
         """Make `upstream` run before `step_id`; False (with an error) if that closes a cycle."""
+        if (step_id, upstream) in self._ordered:
+            return True
         if graph.is_upstream(upstream, step_id, self.deps):
+            self._ordered.add((step_id, upstream))
             return True
         back = graph.dependency_path(upstream, step_id, self.deps)
         if back is not None:
@@ -44,6 +50,7 @@ class ImpliedDependencies:
             return False
         self.deps.setdefault(step_id, []).append(upstream)
         self.added.setdefault(step_id, []).append(upstream)
+        self._ordered.add((step_id, upstream))
         sink.warning(
             position,
             f"step '{step_id}' uses {text}, but '{upstream}' is not in its depends_on: "
@@ -62,7 +69,9 @@ class ImpliedDependencies:
         if len(deps) == 1:
             self.previous[step_id] = deps[0]
             return
-        index = self.order.index(step_id)
+        if not self._index:
+            self._index = {name: i for i, name in enumerate(self.order)}
+        index = self._index[step_id]
         if index == 0:
             sink.error(
                 position,

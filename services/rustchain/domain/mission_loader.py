@@ -10,7 +10,7 @@ from rustchain.domain import graph
 from rustchain.domain.diagnostics import DiagnosticSink, Position
 from rustchain.domain.implied_dependencies import ImpliedDependencies
 from rustchain.domain.mission import Mission, MissionHeader, MissionStep
-from rustchain.domain.model_errors import text_where_expected, validate_node
+from rustchain.domain.model_errors import plain_scalars_as_text, validate_node
 from rustchain.domain.reference_sites import reference_position, references_in, unknown_message
 from rustchain.domain.references import (
     Reference,
@@ -170,10 +170,13 @@ class MissionLoader:
         where = f"the parameters of a '{name}' step"
         report_unknown_keys(params_node, step_type.parameters, sink, where)
         written = params_node.to_plain()
-        params = text_where_expected(step_type.parameters, written, params_node)
-        self._check_parameters(step_type.parameters, params, params_node, sink, where)
-        if step is not None and params is not written:
-            step = step.model_copy(update={"parameters": params})
+        try:
+            step_type.parameters.model_validate(written)
+        except ValidationError as failure:
+            params = plain_scalars_as_text(failure, params_node, written)
+            self._check_parameters(step_type.parameters, params, params_node, sink, where)
+            if step is not None and params is not written:
+                step = step.model_copy(update={"parameters": params})
         return step
 
     @staticmethod

@@ -100,7 +100,7 @@ def validate_node(
     try:
         return model.model_validate(data)
     except ValidationError as failure:
-        as_text = _plain_scalars_as_text(failure, base, data)
+        as_text = plain_scalars_as_text(failure, base, data)
         if as_text is not data:
             try:
                 return model.model_validate(as_text)
@@ -110,17 +110,7 @@ def validate_node(
         return None
 
 
-def text_where_expected(model: type[BaseModel], data: Any, base: Node) -> Any:
-    """The data with plain YAML scalars read as text where the model expects text (else `data`
-    itself), for values that are kept as written rather than as the validated model."""
-    try:
-        model.model_validate(data)
-    except ValidationError as failure:
-        return _plain_scalars_as_text(failure, base, data)
-    return data
-
-
-def _plain_scalars_as_text(failure: ValidationError, base: Node, data: Any) -> Any:
+def plain_scalars_as_text(failure: ValidationError, base: Node, data: Any) -> Any:
     """The data with each plain YAML scalar written where text is expected read as its text.
 
     RustChain (serde_yaml) reads `version: 1.0` or `id: 1` as the text "1.0" or "1"; the value is

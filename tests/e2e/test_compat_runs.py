@@ -179,3 +179,49 @@ def test_a_reference_to_a_step_not_upstream_reads_its_output(
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     written = next((tmp_path / "home").rglob("var_output.md")).read_text()
     assert written == "Result: answer to: Say: Hello from step 1"
+
+
+_NESTED_CHAIN = """version: "1.0"
+name: nested-chain
+steps:
+  - id: pipeline
+    name: Pipeline
+    step_type: chain
+    parameters:
+      steps:
+        - {step_name: write, step_type: create_file, parameters: {path: a.txt, content: A}}
+        - {step_name: check, step_type: command, parameters: {command: PROGRAM, args: [a.txt]}}
+        - {step_name: last, step_type: create_file, parameters: {path: b.txt, content: B}}
+  - {id: after, name: After, step_type: create_file, depends_on: [pipeline],
+     parameters: {path: c.txt, content: "{check.output}"}}
+"""
+
+
+def test_a_nested_chain_runs_its_sub_steps_in_order(local_api: LocalServer, tmp_path: Path) -> None:
+    source = tmp_path / "mission" / "nested.yaml"
+    source.parent.mkdir()
+    source.write_text(_NESTED_CHAIN.replace("PROGRAM", "cat"))
+
+    result = _run(source, local_api, tmp_path)
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    workspace = next((tmp_path / "home").rglob("c.txt")).parent
+    assert [(workspace / n).read_text() for n in ("a.txt", "b.txt", "c.txt")] == ["A", "B", "A"]
+
+
+def test_a_nested_chain_stops_at_its_first_failing_sub_step(
+    local_api: LocalServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "mission" / "nested.yaml"
+    source.parent.mkdir()
+    source.write_text(_NESTED_CHAIN.replace("PROGRAM", "false"))
+
+    result = _run(source, local_api, tmp_path)
+
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "mission failed" in result.stdout
+    assert "failed check: 'false' exited with status 1" in result.stdout
+    assert "skipped last: fail_fast: step 'check' failed" in result.stdout
+    assert "skipped pipeline: fail_fast: step 'check' failed" in result.stdout
+    assert not list((tmp_path / "home").rglob("b.txt"))
+    assert not list((tmp_path / "home").rglob("c.txt"))

@@ -141,3 +141,64 @@ def test_wrongly_typed_parameters_are_not_proven_and_do_not_crash_the_verifier()
 
     assert verdict.status is VerdictStatus.UNKNOWN
     assert [(f.rule, f.step_id) for f in verdict.undecided] == [("verifier.coverage", "a")]
+
+
+_NESTED_CHAIN = """version: "1.0"
+name: nested
+steps:
+  - {id: start, name: Start, step_type: noop, parameters: {}}
+  - id: pipeline
+    name: Pipeline
+    step_type: chain
+    depends_on: [start]
+    timeout_seconds: 30
+    parameters:
+      steps:
+        - step_name: first
+          step_type: create_file
+          parameters: {path: a.txt, content: A}
+        - step_name: second
+          step_type: chain
+          parameters:
+            steps:
+              - {step_name: inner, step_type: noop, parameters: {}}
+  - {id: after, name: After, step_type: noop, depends_on: [pipeline], parameters: {}}
+"""
+
+
+def test_a_nested_chain_becomes_its_sub_steps_in_order_then_a_noop() -> None:
+    compilation = _compile(_NESTED_CHAIN)
+
+    assert compilation.plan is not None, [d.render() for d in compilation.diagnostics]
+    steps = [(s.id, s.step_type, s.depends_on) for s in compilation.plan.steps]
+    assert steps == [
+        ("start", "noop", []),
+        ("first", "create_file", ["start"]),
+        ("inner", "noop", ["first"]),
+        ("second", "noop", ["inner"]),
+        ("pipeline", "noop", ["second"]),
+        ("after", "noop", ["pipeline"]),
+    ]
+    assert compilation.plan.step("first").timeout_seconds == 30
+    assert compilation.plan.step("first").parameters == {"path": "a.txt", "content": "A"}
+
+
+def test_a_nested_chain_sub_step_is_checked_where_it_is_written() -> None:
+    text = _NESTED_CHAIN.replace("step_type: create_file", "step_type: create_fiel")
+
+    compilation = _compile(text)
+
+    assert compilation.plan is None
+    assert [(d.position.line, d.message) for d in compilation.errors] == [
+        (13, "unknown step type 'create_fiel'; did you mean 'create_file'?")
+    ]
+
+
+def test_a_nested_chain_sub_step_without_step_name_is_an_error() -> None:
+    text = _NESTED_CHAIN.replace("- step_name: first", "- name: first")
+
+    compilation = _compile(text)
+
+    assert compilation.plan is None
+    assert "expected a chain sub-step" in compilation.errors[0].message
+    assert compilation.errors[0].position.line == 12

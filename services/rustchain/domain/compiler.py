@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from rustchain.domain.diagnostics import Diagnostic, DiagnosticSink, Position, Severity
 from rustchain.domain.mission import Mission
 from rustchain.domain.mission_loader import MissionLoader
+from rustchain.domain.nested_chains import expand_nested_chains
 from rustchain.domain.plan import Plan, build_plan
 from rustchain.domain.source import NodeKind, SourceDocument
 from rustchain.domain.step_types import StepTypeRegistry
@@ -69,6 +70,8 @@ def compile_mission(
     gc.disable()
     try:
         document = read_source(data, file, sink, limits)
+        if document is not None:
+            document = expand_nested_chains(document, sink)
         mission = MissionLoader(registry).load(document, sink) if document is not None else None
         plan = None
         if mission is not None and document is not None:

@@ -127,6 +127,13 @@ DIFFERENCES: tuple[tuple[str, str], ...] = (
         "A program line is split into words (`cargo build` runs `cargo`); shell syntax runs only "
         "with `shell: true` where the tenant's policy allows a shell.",
     ),
+    (
+        "A nested `chain` (`parameters.steps`) runs its sub-steps in order with a copy of the "
+        "variables, stops at the first that fails, and yields an empty text.",
+        "Its sub-steps become steps of the mission (ids from `step_name`), each after the one "
+        "before, proven and contained like any step; the chain step ends after the last, and a "
+        "failure skips the rest.",
+    ),
 )
 
 

@@ -95,8 +95,9 @@ DIFFERENCES: tuple[tuple[str, str], ...] = (
     (
         "Fixed placeholder outputs: `http` is Skipped, `llm`/`tool`/`agent`/`chain`/`rag_*` "
         'fail with "feature not enabled" in the shipped build; `rag_add`/`rag_query` use a '
-        "fresh empty store each; a nested `chain` yields an empty text.",
-        "Every step type does what it says, for real.",
+        'fresh empty store each; `service_health` always fails ("Invalid address").',
+        "Every step type registered here does what it says, for real; those not registered "
+        "yet are refused by name, never accepted to do nothing.",
     ),
     (
         'A mission with failed steps prints "Mission completed successfully!" and exits 0.',

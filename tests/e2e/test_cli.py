@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.paths import BROKEN, COMPAT, REPO
+from tests.paths import BROKEN, COMPAT, REPO, WARNED
 
 
 def rustchain(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -48,6 +48,22 @@ def test_validate_reports_every_error_compiler_style_with_exit_code_one() -> Non
     ]
     assert result.stderr.splitlines()[: len(expected)] == expected
     assert "Traceback" not in result.stderr
+
+
+def test_validate_strict_makes_warnings_errors_for_teams_that_want_it() -> None:
+    warned = WARNED / "unknown_step_key_typo.yaml"
+
+    lenient = rustchain("validate", str(warned))
+    strict = rustchain("validate", "--strict", str(warned))
+
+    assert lenient.returncode == 0, lenient.stderr
+    assert "warning: unknown key 'depends-on' in a step is ignored; did you mean" in lenient.stderr
+    assert strict.returncode == 1
+    assert (
+        "error: unknown key 'depends-on' in a step is ignored; did you mean 'depends_on'? (strict)"
+        in strict.stderr
+    )
+    assert f"{warned}: invalid (1 error(s))" in strict.stderr
 
 
 def test_validate_without_files_is_a_usage_error() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from rustchain.steps import default_registry
 from rustchain.steps.runtime import PolicyRefusedError, StepRunError, WorkspaceEscapeError
@@ -80,9 +81,13 @@ def test_copy_move_and_delete_stay_in_the_workspace(tmp_path: Path) -> None:
     run_step("delete_file", tmp_path, path="a.txt")
 
     assert sorted(p.name for p in tmp_path.rglob("*.txt")) == ["c.txt"]
+    assert run_step("delete_file", tmp_path, path="a.txt") == {
+        "path": "a.txt",
+        "existed": False,
+        "deleted": False,
+    }
     with pytest.raises(StepRunError, match="does not exist"):
-        run_step("delete_file", tmp_path, path="a.txt")
-    assert run_step("delete_file", tmp_path, path="a.txt", missing_ok=True)["deleted"] is False
+        run_step("delete_file", tmp_path, path="a.txt", missing_ok=False)
 
 
 def test_read_file_returns_text_and_refuses_files_over_its_limit(tmp_path: Path) -> None:
@@ -110,6 +115,30 @@ def test_command_runs_argv_in_the_workspace_and_returns_stdout(tmp_path: Path) -
     output = run_step("command", tmp_path, command="sh", args=["-c", 'pwd; echo "$0"', "a b"])
 
     assert output.splitlines() == [str(tmp_path.resolve()), "a b"]
+
+
+def test_command_runs_in_working_dir_or_its_alias_working_directory(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+
+    assert run_step("command", tmp_path, command="pwd", working_dir="sub") == str(
+        (tmp_path / "sub").resolve()
+    )
+    assert run_step("command", tmp_path, command="pwd", working_directory="sub") == str(
+        (tmp_path / "sub").resolve()
+    )
+    with pytest.raises(ValidationError, match="not both"):
+        run_step("command", tmp_path, command="pwd", working_dir="sub", working_directory=".")
+
+
+@pytest.mark.parametrize("outside", ["/tmp", "..", "sub/../.."])
+def test_command_working_dir_outside_the_workspace_is_refused_when_it_runs(
+    tmp_path: Path, outside: str
+) -> None:
+    workspace = tmp_path / "workspace"
+    (workspace / "sub").mkdir(parents=True)
+
+    with pytest.raises(StepRunError, match="workspace"):
+        run_step("command", workspace, command="pwd", working_dir=outside)
 
 
 def test_command_args_are_not_interpreted_by_a_shell(tmp_path: Path) -> None:

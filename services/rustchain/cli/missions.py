@@ -28,12 +28,17 @@ def _print_diagnostics(compilation: Compilation) -> None:
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
-def validate(files: tuple[str, ...]) -> None:
+@click.option(
+    "--strict", is_flag=True, help="Make every warning an error (unknown keys, implied order...)."
+)
+def validate(files: tuple[str, ...], strict: bool) -> None:
     """Check mission files; print every problem as FILE:LINE:COL: error: MESSAGE."""
     registry = default_registry()
     invalid = 0
     for path in files:
         compilation = compile_file(path, registry)
+        if strict:
+            compilation = compilation.strict()
         _print_diagnostics(compilation)
         if compilation.plan is not None:
             steps = len(compilation.plan.steps)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rustchain.domain.diagnostics import Diagnostic, DiagnosticSink, Position, Severity
 from rustchain.domain.mission import Mission
 from rustchain.domain.mission_loader import MissionLoader
+from rustchain.domain.nested_chains import expand_nested_chains
 from rustchain.domain.plan import Plan, build_plan
 from rustchain.domain.source import NodeKind, SourceDocument
 from rustchain.domain.step_types import StepTypeRegistry
@@ -27,6 +28,18 @@ class Compilation:
     def ok(self) -> bool:
         """True when the file has no errors (warnings allowed)."""
         return self.plan is not None
+
+    def strict(self) -> Compilation:
+        """Every warning made an error: valid only without any diagnostic (`validate --strict`)."""
+        if not self.diagnostics:
+            return self
+        errors = [
+            d
+            if d.severity is Severity.ERROR
+            else replace(d, severity=Severity.ERROR, message=f"{d.message} (strict)")
+            for d in self.diagnostics
+        ]
+        return Compilation(self.file, errors, None, None)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -57,6 +70,8 @@ def compile_mission(
     gc.disable()
     try:
         document = read_source(data, file, sink, limits)
+        if document is not None:
+            document = expand_nested_chains(document, sink)
         mission = MissionLoader(registry).load(document, sink) if document is not None else None
         plan = None
         if mission is not None and document is not None:

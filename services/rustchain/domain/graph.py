@@ -167,3 +167,22 @@ def is_upstream(target: str, of: str, deps: Mapping[str, Sequence[str]]) -> bool
                 seen.add(dep)
                 frontier.append(dep)
     return False
+
+
+def dependency_path(start: str, target: str, deps: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """The shortest chain `[start, ..., target]` in which each step depends on the next, if any."""
+    came_from: dict[str, str] = {start: start}
+    frontier = deque([start])
+    while frontier:
+        node = frontier.popleft()
+        if node == target:
+            path = [node]
+            while node != start:
+                node = came_from[node]
+                path.append(node)
+            return list(reversed(path))
+        for dep in deps.get(node, ()):
+            if dep not in came_from:
+                came_from[dep] = node
+                frontier.append(dep)
+    return None

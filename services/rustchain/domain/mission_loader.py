@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from rustchain.domain import graph
 from rustchain.domain.diagnostics import DiagnosticSink, Position
+from rustchain.domain.implied_dependencies import ImpliedDependencies
 from rustchain.domain.mission import Mission, MissionHeader, MissionStep
-from rustchain.domain.model_errors import validate_node
+from rustchain.domain.model_errors import plain_scalars_as_text, validate_node
 from rustchain.domain.reference_sites import reference_position, references_in, unknown_message
-from rustchain.domain.references import Reference, ReferenceKind, UnknownReference
+from rustchain.domain.references import (
+    Reference,
+    ReferenceKind,
+    UnknownReference,
+    may_hold_reference,
+)
 from rustchain.domain.secret_refs import SECRETS_NAMESPACE
 from rustchain.domain.source import Node, NodeKind, SourceDocument, describe
 from rustchain.domain.step_types import StepTypeRegistry, canonical_step_type
@@ -69,11 +75,13 @@ class MissionLoader:
         ids = self._check_ids(skeletons, variables, sink)
         deps = self._check_depends_on(skeletons, ids, sink)
         self._check_cycles(skeletons, ids, deps, sink)
-        self._check_step_references(document, skeletons, ids, deps, variables, sink)
+        order = [s.id for s in skeletons if s.id is not None and ids.get(s.id) is s]
+        implied = ImpliedDependencies(order, deps)
+        self._check_step_references(document, skeletons, ids, implied, variables, sink)
         self._check_output_references(document, root, ids, variables, sink)
         if sink.has_errors or header is None:
             return None
-        return Mission(**dict(header), steps=steps)
+        return Mission(**dict(header), steps=implied.apply(steps))
 
     def _steps(
         self, root: Node, sink: DiagnosticSink
@@ -140,8 +148,7 @@ class MissionLoader:
                 )
             return None
         params_node = node.child("parameters")
-        where = f"the parameters of a '{name}' step"
-        if params_node is None or params_node.value is None:
+        if params_node is None:
             try:
                 step_type.parameters.model_validate({})
             except ValidationError:
@@ -156,11 +163,43 @@ class MissionLoader:
                 )
                 return None
             return step
+        if params_node.kind is NodeKind.SCALAR and params_node.value is None:
+            params_node = Node(NodeKind.MAPPING, params_node.position, {}, {}, {})
         if params_node.kind is not NodeKind.MAPPING:
             return None  # the step model already reported that parameters must be a mapping
-        report_unknown_keys(params_node, step_type.parameters, sink, where, typos_only=True)
-        checked = validate_node(step_type.parameters, plain["parameters"], params_node, sink, where)
-        return step if checked is not None else None
+        where = f"the parameters of a '{name}' step"
+        report_unknown_keys(params_node, step_type.parameters, sink, where)
+        written = params_node.to_plain()
+        try:
+            step_type.parameters.model_validate(written)
+        except ValidationError as failure:
+            params = plain_scalars_as_text(failure, params_node, written)
+            self._check_parameters(step_type.parameters, params, params_node, sink, where)
+            if step is not None and params is not written:
+                step = step.model_copy(update={"parameters": params})
+        return step
+
+    @staticmethod
+    def _check_parameters(
+        model: type[BaseModel], params: object, node: Node, sink: DiagnosticSink, where: str
+    ) -> None:
+        """Parameters a step type cannot run with are warnings: the step fails when it runs.
+
+        RustChain's loader never looks inside `parameters` (its runners read them when the step
+        runs, and fail it then), and it loaded missions whose steps miss a parameter on purpose
+        (to test `continue_on_error`); they load here too. `validate --strict` refuses them.
+        Without references the parameters run exactly as written, so the failure is certain.
+        """
+        found = DiagnosticSink(sink.file)
+        validate_node(model, params, node, found, where)
+        if may_hold_reference(params):
+            # A reference might render into a valid value, which the verifier then never saw:
+            # a step whose parameters hold one must be valid as written.
+            for diagnostic in found.sorted():
+                sink.error(diagnostic.position, diagnostic.message)
+            return
+        for diagnostic in found.sorted():
+            sink.warning(diagnostic.position, f"{diagnostic.message}: this step fails when it runs")
 
     @staticmethod
     def _variable_names(root: Node) -> dict[str, Position]:
@@ -253,7 +292,7 @@ class MissionLoader:
         document: SourceDocument,
         skeletons: list[_StepSkeleton],
         ids: dict[str, _StepSkeleton],
-        deps: dict[str, list[str]],
+        implied: ImpliedDependencies,
         variables: dict[str, Position],
         sink: DiagnosticSink,
     ) -> None:
@@ -261,45 +300,30 @@ class MissionLoader:
             params = skeleton.node.child("parameters")
             if skeleton.id is None or params is None or ids.get(skeleton.id) is not skeleton:
                 continue
-            upstream_cache: dict[str, bool] = {}
             for node, found in references_in(params, ids, variables):
                 position = reference_position(document, node, found)
                 if isinstance(found, UnknownReference):
                     sink.error(position, unknown_message(found))
                     continue
-                self._check_reference(skeleton.id, found, deps, upstream_cache, position, sink)
+                self._check_reference(skeleton.id, found, implied, position, sink)
 
     @staticmethod
     def _check_reference(
         step_id: str,
         found: Reference,
-        deps: dict[str, list[str]],
-        upstream_cache: dict[str, bool],
+        implied: ImpliedDependencies,
         position: Position,
         sink: DiagnosticSink,
     ) -> None:
         if found.kind is ReferenceKind.PREVIOUS:
-            if len(deps.get(step_id, [])) != 1:
-                sink.error(
-                    position,
-                    f"{found.text} needs exactly one step in depends_on; step '{step_id}' has "
-                    f"{len(deps.get(step_id, []))}: name the step instead, "
-                    "as in {step_id.output}",
-                )
+            implied.require_previous(step_id, found.text, position, sink)
             return
         if found.kind is not ReferenceKind.STEP:
             return
         if found.name == step_id:
             sink.error(position, f"step '{step_id}' uses its own result {found.text}")
             return
-        if found.name not in upstream_cache:
-            upstream_cache[found.name] = graph.is_upstream(found.name, step_id, deps)
-        if not upstream_cache[found.name]:
-            sink.error(
-                position,
-                f"step '{step_id}' uses {found.text}, but '{found.name}' is not upstream of it; "
-                f"add '{found.name}' to its depends_on",
-            )
+        implied.require(step_id, found.name, found.text, position, sink)
 
     @staticmethod
     def _check_output_references(

@@ -100,8 +100,42 @@ def validate_node(
     try:
         return model.model_validate(data)
     except ValidationError as failure:
+        as_text = plain_scalars_as_text(failure, base, data)
+        if as_text is not data:
+            try:
+                return model.model_validate(as_text)
+            except ValidationError as second:
+                failure = second
         report(failure, base, sink, where)
         return None
+
+
+def plain_scalars_as_text(failure: ValidationError, base: Node, data: Any) -> Any:
+    """The data with each plain YAML scalar written where text is expected read as its text.
+
+    RustChain (serde_yaml) reads `version: 1.0` or `id: 1` as the text "1.0" or "1"; the value is
+    rebuilt along each such path so that the shared plain tree is never changed.
+    """
+    patched = data
+    for error in failure.errors(include_url=False):
+        if error["type"] != "string_type":
+            continue
+        loc = error["loc"]
+        node, consumed = _locate(base, loc)
+        if consumed == len(loc) and node.plain_text is not None:
+            patched = _replaced(patched, loc, node.plain_text)
+    return patched
+
+
+def _replaced(value: Any, loc: Sequence[str | int], text: str) -> Any:
+    if not loc:
+        return text
+    head, rest = loc[0], loc[1:]
+    if isinstance(value, dict) and head in value:
+        return {**value, head: _replaced(value[head], rest, text)}
+    if isinstance(value, list) and isinstance(head, int) and 0 <= head < len(value):
+        return [*value[:head], _replaced(value[head], rest, text), *value[head + 1 :]]
+    return value
 
 
 def report(failure: ValidationError, base: Node, sink: DiagnosticSink, where: str) -> None:

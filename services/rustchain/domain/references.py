@@ -83,6 +83,12 @@ def scan(
                 yield UnknownReference(whole, name, suggestion, offset)
 
 
+def may_hold_reference(value: Any) -> bool:
+    """Whether any text inside a value has the shape of a reference (`{name}`, `{a.b}`), whatever
+    it names: rendering might then change the value."""
+    return any(_REFERENCE.search(text) for _, text in strings_in(value))
+
+
 def strings_in(value: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """Every text inside a parameter value, with its path (iteratively: depth is bounded anyway)."""
     stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]

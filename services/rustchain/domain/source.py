@@ -36,6 +36,9 @@ class Node:
     span: tuple[int, int] | None = None
     # Number of nodes this value expands to, aliases included: the guard against YAML bombs.
     size: int = 1
+    # The text of a plain YAML scalar read as a number, boolean or null (`1.0`, `yes`... `true`):
+    # RustChain (serde_yaml) reads such a scalar as text where a text is expected, so do we.
+    plain_text: str | None = None
 
     @property
     def mapping(self) -> dict[str, Node]:

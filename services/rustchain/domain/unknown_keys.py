@@ -1,4 +1,4 @@
-"""Keys a mission does not know: errors when they look misspelt, warnings otherwise."""
+"""Keys a mission does not know: warnings, with the known key they look like a misspelling of."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from rustchain.domain.diagnostics import DiagnosticSink
 from rustchain.domain.source import Node, NodeKind
-from rustchain.domain.suggest import closest, near_miss
+from rustchain.domain.suggest import closest
 
 
 def _nested_model(annotation: Any) -> tuple[str, type[BaseModel]] | None:
@@ -57,14 +57,14 @@ def report_unknown_keys(
     sink: DiagnosticSink,
     where: str,
     *,
-    typos_only: bool = False,
     also_allowed: tuple[str, ...] = (),
 ) -> None:
-    """Unknown keys: an error when they look like a misspelt known key, else a warning.
+    """Each unknown key is a warning, naming the known key it is closest to.
 
-    RustChain (serde) ignores keys it does not know, and real missions carry metadata such as
-    `tags` or `author`; those keep loading, with a warning, while `depends-on` is caught. For step
-    parameters only real typos are errors (`typos_only`), since RustChain runners ignored extras.
+    RustChain (serde) ignores keys it does not know and ran missions that carry `tags`, `author`,
+    `llm_config` or `max_parallel`; they keep loading here. The "did you mean" shows a misspelt key
+    (`depends-on`) that would silently change what the mission does; `rustchain validate --strict`
+    turns every warning into an error for teams that want that.
     """
     if node.kind is not NodeKind.MAPPING:
         return
@@ -75,12 +75,8 @@ def report_unknown_keys(
     for key, key_position in node.key_positions.items():
         if key not in allowed:
             suggestion = closest(key, allowed)
-            typo = near_miss(key, allowed) if typos_only else suggestion
-            if typo is not None:
-                sink.error(key_position, f"unknown key '{key}' in {where}; did you mean '{typo}'?")
-            else:
-                hint = f"; did you mean '{suggestion}'?" if suggestion else ""
-                sink.warning(key_position, f"unknown key '{key}' in {where} is ignored{hint}")
+            hint = f"; did you mean '{suggestion}'?" if suggestion else ""
+            sink.warning(key_position, f"unknown key '{key}' in {where} is ignored{hint}")
             continue
         if key in also_allowed:
             continue

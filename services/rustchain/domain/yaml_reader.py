@@ -40,8 +40,12 @@ class _ReadingAbortedError(Exception):
 class _Composer:
     """Builds the node tree from parser events, keeping positions and enforcing limits."""
 
-    def __init__(self, sink: DiagnosticSink, lines: LineIndex, limits: ReadLimits) -> None:
+    def __init__(
+        self, sink: DiagnosticSink, lines: LineIndex, limits: ReadLimits, *, yaml_text: bool = True
+    ) -> None:
         self.sink = sink
+        # YAML reads a plain `1.0` as text where text is expected (serde_yaml); JSON never does.
+        self.yaml_text = yaml_text
         self.lines = lines
         self.limits = limits
         self.stack: list[Node] = []
@@ -158,6 +162,8 @@ class _Composer:
         node = Node(NodeKind.SCALAR, position, value, NO_KEYS, value)
         if type(value) is str:
             node.span = (mark.index, event.end_mark.index)
+        elif tag is None and not event.style and self.yaml_text:
+            node.plain_text = text
         if event.anchor is not None:
             self.anchors[event.anchor] = node
         self._attach(node)
@@ -309,7 +315,7 @@ def read_source(
     if is_json and not _check_json(text, sink):
         return None
     lines = LineIndex(text)
-    composer = _Composer(sink, lines, limits)
+    composer = _Composer(sink, lines, limits, yaml_text=not is_json)
     # JSON allows tabs where YAML does not; outside strings they are only white space and
     # inside strings JSON forbids them raw, so a one-for-one swap keeps every column.
     parse_text = text.replace("\t", " ") if is_json else text

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from rustchain.domain.plan import PlannedStep
 from rustchain.domain.policy_checks import byte_bound, check_bytes, check_command, check_environment
@@ -37,10 +37,23 @@ class CommandParameters(BaseModel):
     command: Annotated[str, Field(min_length=1)]
     args: list[str] = Field(default_factory=list)
     shell: bool = False
+    # RustChain's key; `working_directory` (ours before RustChain's was known) stays an alias.
+    working_dir: str | None = None
     working_directory: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
     # None: the policy's bound (commands.max_output_bytes); a larger value is refused.
     max_output_bytes: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one_directory(self) -> CommandParameters:
+        if self.working_dir is not None and self.working_directory is not None:
+            raise ValueError("give 'working_dir' or its alias 'working_directory', not both")
+        return self
+
+    @property
+    def directory(self) -> str | None:
+        """The working directory, under either of its names."""
+        return self.working_dir if self.working_dir is not None else self.working_directory
 
 
 OUTPUT_RULE = "commands.output"
@@ -120,9 +133,9 @@ def _unsandboxed_refusal(reason: str) -> StepRunError:
 
 async def command(params: CommandParameters, context: StepContext) -> str:
     """Run the program in the workspace, in the OS sandbox; its standard output is the output."""
-    cwd = context.path(params.working_directory or ".", write=False)
+    cwd = context.path(params.directory or ".", write=False)
     if not cwd.is_dir():
-        raise StepRunError(f"working directory '{params.working_directory}' does not exist")
+        raise StepRunError(f"working directory '{params.directory}' does not exist")
     context.check(check_command, params.command, params.args, shell=params.shell)
     # Checked even without a tenant's policy (a run the verifier never saw): the default
     # policy's allowlist of names then applies.
@@ -208,7 +221,8 @@ def constraints(step: PlannedStep) -> list[Obligation]:
     for index, argument in enumerate(parameters.get("args") or []):
         if isinstance(argument, str) and isinstance(command, str):
             uses.append(Use(Sink.ARGUMENT, f"args[{index}]", argument, command))
-    uses += text_uses(Sink.PATH_READ, "working_directory", parameters.get("working_directory"))
+    for key in ("working_dir", "working_directory"):
+        uses += text_uses(Sink.PATH_READ, key, parameters.get(key))
     for name in parameters.get("env") or {}:
         uses += text_uses(Sink.ENVIRONMENT, f"env.{name}", name)
     uses.append(ByteUse(OUTPUT_RULE, "max_output_bytes", parameters.get("max_output_bytes")))

@@ -15,17 +15,18 @@ from rustchain.steps.workspace_files import delete_file as delete_beneath
 
 
 class DeleteFileParameters(BaseModel):
-    """The file to delete; a missing file is an error unless `missing_ok`."""
+    """The file to delete. A missing file is no error (`existed: false`), as in RustChain, unless
+    `missing_ok: false`."""
 
     model_config = PARAMETERS
     path: Annotated[str, Field(min_length=1)]
-    missing_ok: bool = False
+    missing_ok: bool = True
 
 
 async def delete_file(params: DeleteFileParameters, context: StepContext) -> dict[str, object]:
     """Delete one file (never a directory; a symbolic link itself, never its target)."""
     path, deleted = delete_beneath(context, params.path, missing_ok=params.missing_ok)
-    return {"path": path, "deleted": deleted}
+    return {"path": path, "existed": deleted, "deleted": deleted}
 
 
 STEP_TYPE = StepDefinition("delete_file", "Delete a file", DeleteFileParameters, run=delete_file)

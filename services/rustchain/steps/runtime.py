@@ -9,7 +9,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from rustchain.domain.policy import Policy
 from rustchain.domain.policy_checks import Refusal, check_path
@@ -141,11 +142,23 @@ def resolve_in_workspace(workspace: Path, written: str) -> Path:
 
 
 def parameters_of(model: type[BaseModel], values: Mapping[str, Any]) -> BaseModel:
-    """Rendered parameters validated again: references may have produced a wrong type."""
+    """Rendered parameters validated again: references may have produced a wrong type, and a
+    step RustChain would load with parameters it cannot run with (a warning then) fails here."""
     try:
         return model.model_validate(dict(values))
+    except ValidationError as error:
+        problems = "; ".join(_problem(e) for e in error.errors(include_url=False))
+        raise StepRunError(f"cannot run with these parameters: {problems}") from None
     except ValueError as error:
-        raise StepRunError(f"parameters after substituting references: {error}") from None
+        raise StepRunError(f"cannot run with these parameters: {error}") from None
+
+
+def _problem(error: ErrorDetails) -> str:
+    where = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "missing":
+        return f"missing '{where}'"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"'{where}': {message}" if where else message
 
 
 def read_workspace_file(

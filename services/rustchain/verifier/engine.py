@@ -266,8 +266,17 @@ def verify_plan(
             explanation = f"has no constraint generator for step type '{step.step_type}'"
             run.undecided.append(run.finding("verifier.coverage", step.id, None, explanation))
             continue
+        try:
+            obligations = list(generator(step))
+        except (TypeError, AttributeError, ValueError) as error:
+            # Generators read validated parameters; a step RustChain would load with parameters
+            # of the wrong type (a warning, the step fails when it runs) is not proven either.
+            run.checked.add("verifier.coverage")
+            explanation = f"has parameters of the wrong type, which it cannot run with ({error})"
+            run.undecided.append(run.finding("verifier.coverage", step.id, None, explanation))
+            continue
         arguments: list[Use] = []
-        for obligation in generator(step):
+        for obligation in obligations:
             if isinstance(obligation, TokenUse):
                 run.checked.add("llm.tokens")
                 tokens.setdefault(step.id, []).append(obligation)

@@ -37,6 +37,7 @@ from rustchain.cli import (  # noqa: E402, F401
     secret,
     serve,
     token,
+    trainer,
     up,
     verify,
 )

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
+from rustchain.cli.trainer_runs import open_trainer_events
 from rustchain.domain.bindings import VariableBindingError, bind_variables
 from rustchain.domain.event_chain import verify_chain
 from rustchain.domain.event_names import EventNameError
@@ -170,6 +171,8 @@ def _run_here(
     except (EventStoreError, PersistenceError) as error:
         _unreachable(settings, error)
     memory = SqliteMemoryStore(home / "memory.sqlite3")
+    # The tenant's promoted llm-step policies, learned by the trainer (docs/trainer.md).
+    learned = open_trainer_events()
     try:
         executor = ExecutorApplication(
             store,
@@ -181,6 +184,7 @@ def _run_here(
             policy_for=lambda _tenant: policy,
             quotas=TenantQuotas.from_settings(os.environ),
             sandbox=LazySandbox(os.environ),
+            step_policies=learned.step_policy,
         )
         mission_id = uuid.uuid4().hex
         _record_verdict(verdict, tenant, mission_id)
@@ -196,6 +200,7 @@ def _run_here(
         return exit_codes.MISSION_AT_FAULT
     finally:
         memory.close()
+        learned.store.close()
         store.close()
     return exit_codes.OK if result.outcome == "succeeded" else exit_codes.MISSION_AT_FAULT
 

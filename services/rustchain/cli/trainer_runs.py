@@ -28,7 +28,6 @@ from rustchain.platform.mission_files import compile_file
 from rustchain.platform.sandbox.selection import LazySandbox
 from rustchain.steps import constraint_generators, default_registry
 from rustchain.trainer.trainer_events import TrainerEvents
-from rustchain.verifier.engine import verify_plan
 
 LLM_SETTINGS_PREFIX = "RUSTCHAIN_LLM_"
 
@@ -45,6 +44,9 @@ def llm_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def verified_plan(mission_file: Path, policy: Policy) -> Plan:
     """The mission compiled and proven safe under the tenant's policy, or MissionRefusedError."""
+    # The solver is imported only by the verbs that need it.
+    from rustchain.verifier.engine import verify_plan
+
     compilation = compile_file(str(mission_file), default_registry())
     if compilation.plan is None:
         problems = "; ".join(d.render() for d in compilation.diagnostics)

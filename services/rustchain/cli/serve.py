@@ -14,6 +14,7 @@ import click
 
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
+from rustchain.cli.trainer_runs import deployment_optimiser, open_trainer_events
 from rustchain.domain.quotas import TenantQuotas
 from rustchain.executor.application import ExecutorApplication
 from rustchain.executor.servicer import ExecutorServicer
@@ -205,6 +206,8 @@ def host_trainer(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted
     if url is None:
         raise ServeError(f"the trainer reads JetStream: set {NATS_URL_VARIABLE}")
     store = SqliteTrajectoryStore(rustchain_home(environ) / "trainer.sqlite3")
+    events = open_trainer_events(environ)
+    optimise = deployment_optimiser(environ, events, store)
     stop = asyncio.Event()
     consuming: list[asyncio.Task[None]] = []
 
@@ -216,9 +219,9 @@ def host_trainer(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted
         await asyncio.gather(*consuming)
 
     return Hosted(
-        [trainer_binding(TrainerServicer(store))],
+        [trainer_binding(TrainerServicer(store, events, optimise))],
         start_consumer,
-        [_sync(store.close), stop_consumer],
+        [_sync(store.close), _sync(events.store.close), stop_consumer],
     )
 
 

@@ -8,6 +8,7 @@ them. When the executor's composition root lands, only this module changes.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import Mapping
@@ -15,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from rustchain.domain.bindings import VariableBindingError, bind_variables
+from rustchain.domain.compiler import Compilation, compile_mission
 from rustchain.domain.plan import Plan
 from rustchain.domain.policy import Policy
 from rustchain.domain.quotas import TenantQuotas
+from rustchain.domain.suite import Suite
 from rustchain.domain.trajectory import Trajectory, build_trajectory
 from rustchain.domain.tuned_policy import StepSettings
 from rustchain.executor.application import ExecutorApplication
@@ -27,7 +30,11 @@ from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
 from rustchain.platform.mission_files import compile_file
 from rustchain.platform.sandbox.selection import LazySandbox
 from rustchain.steps import constraint_generators, default_registry
+from rustchain.trainer.optimizer import Optimiser, Outcome, Progress
+from rustchain.trainer.servicer import Optimise
 from rustchain.trainer.trainer_events import TrainerEvents
+from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
+from rustchain.verifier.policy_files import POLICIES_FOLDER, TenantPolicies
 
 LLM_SETTINGS_PREFIX = "RUSTCHAIN_LLM_"
 
@@ -44,10 +51,18 @@ def llm_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def verified_plan(mission_file: Path, policy: Policy) -> Plan:
     """The mission compiled and proven safe under the tenant's policy, or MissionRefusedError."""
+    return _verified(compile_file(str(mission_file), default_registry()), policy)
+
+
+def verified_plan_text(text: bytes, name: str, policy: Policy) -> Plan:
+    """The same for a mission's text (sent over gRPC)."""
+    return _verified(compile_mission(text, name, default_registry()), policy)
+
+
+def _verified(compilation: Compilation, policy: Policy) -> Plan:
     # The solver is imported only by the verbs that need it.
     from rustchain.verifier.engine import verify_plan
 
-    compilation = compile_file(str(mission_file), default_registry())
     if compilation.plan is None:
         problems = "; ".join(d.render() for d in compilation.diagnostics)
         raise MissionRefusedError(f"the suite's mission does not compile: {problems}")
@@ -125,3 +140,48 @@ class ExecutorMissionRunner:
     def close(self) -> None:
         """Release the memory store (the event store belongs to the caller)."""
         self._memory.close()
+
+
+RUNS_STORE = "trainer_runs"
+"""The event store of the missions a deployed trainer runs itself: its own, so the executor
+service stays the only writer of the executor's store (SQLite has one writer)."""
+
+
+def deployment_optimiser(
+    environ: Mapping[str, str], events: TrainerEvents, trajectories: SqliteTrajectoryStore
+) -> Optimise:
+    """The trainer service's Optimize: the tenant's policy from $RUSTCHAIN_HOME/policies, the
+    mission verified, run through an executor in the trainer's process on its own store."""
+    home = rustchain_home(environ)
+    policies = TenantPolicies(home / POLICIES_FOLDER)
+
+    async def optimise(
+        tenant: str, suite: Suite, mission: bytes, seed: int, progress: Progress
+    ) -> Outcome:
+        policy = policies(tenant)
+        plan = await asyncio.to_thread(
+            verified_plan_text, mission, f"{suite.name}/{suite.mission}", policy
+        )
+        store = open_event_store(EventStoreSettings.from_environ(RUNS_STORE, environ))
+        runner = ExecutorMissionRunner(plan, tenant, policy, store, home, llm_settings(environ))
+        try:
+            optimiser = Optimiser(
+                suite,
+                plan.mission_name,
+                tenant,
+                runner,
+                events,
+                policy,
+                llm_settings(environ),
+                progress,
+                seed,
+            )
+            outcome = await optimiser.optimise()
+            for run in outcome.runs:
+                trajectories.put(run.trajectory)
+        finally:
+            runner.close()
+            store.close()
+        return outcome
+
+    return optimise

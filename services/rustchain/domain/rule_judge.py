@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import jsonschema
@@ -64,14 +65,23 @@ def check_expectation(expectation: Expectation, outputs: dict[str, Any]) -> str 
     if expectation.matches is not None:
         found = re.search(expectation.matches, text[:MAX_MATCHED_CHARACTERS]) is not None
         return None if found else f"output '{name}' does not match /{expectation.matches}/"
-    schema = expectation.json_schema or {}
     try:
-        jsonschema.validate(_as_json(value), schema)
-    except jsonschema.ValidationError as error:
-        return f"output '{name}' breaks its schema: {error.message[:120]}"
+        validator = _validator(canonical_json(expectation.json_schema or {}))
     except jsonschema.SchemaError as error:
         return f"the suite's schema for '{name}' is invalid: {error.message[:120]}"
-    return None
+    failure = jsonschema.exceptions.best_match(validator.iter_errors(_as_json(value)))
+    return (
+        None if failure is None else f"output '{name}' breaks its schema: {failure.message[:120]}"
+    )
+
+
+@lru_cache(maxsize=256)
+def _validator(schema: str) -> Any:
+    """A checked validator per schema (checking a schema costs more than using it)."""
+    document = json.loads(schema)
+    kind = jsonschema.validators.validator_for(document)
+    kind.check_schema(document)
+    return kind(document)
 
 
 def estimated_tokens(trajectory: Trajectory) -> int:

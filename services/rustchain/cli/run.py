@@ -170,9 +170,12 @@ def _run_here(
         store = open_event_store(settings)
     except (EventStoreError, PersistenceError) as error:
         _unreachable(settings, error)
-    memory = SqliteMemoryStore(home / "memory.sqlite3")
     # The tenant's promoted llm-step policies, learned by the trainer (docs/trainer.md).
-    learned = open_trainer_events()
+    try:
+        learned = open_trainer_events()
+    except (EventStoreError, PersistenceError) as error:
+        _unreachable(EventStoreSettings.from_environ("trainer"), error)
+    memory = SqliteMemoryStore(home / "memory.sqlite3")
     try:
         executor = ExecutorApplication(
             store,

@@ -125,10 +125,30 @@ class Optimiser:
         self._gate = asyncio.Semaphore(concurrency)
         self.missions_run = 0
         self.runs: list[Run] = []
+        # Which training scenario each demonstration came from: it is not shown to a run of
+        # that same scenario, where it would be the answer itself.
+        self._demonstrated: dict[str, str] = {}
 
     # Running and judging ------------------------------------------------------------------
 
+    def _without_own_answer(self, scenario: Scenario, steps: Steps | None) -> Steps | None:
+        if not steps or not self._demonstrated:
+            return steps
+        return {
+            step_id: settings.model_copy(
+                update={
+                    "examples": [
+                        e
+                        for e in settings.examples
+                        if self._demonstrated.get(e.prompt) != scenario.id
+                    ]
+                }
+            )
+            for step_id, settings in steps.items()
+        }
+
     async def _run(self, scenario: Scenario, steps: Steps | None, version: int) -> Trajectory:
+        steps = self._without_own_answer(scenario, steps)
         async with self._gate:
             trajectory = await self.runner(scenario.variables, steps, version)
         self.missions_run += 1
@@ -205,6 +225,7 @@ class Optimiser:
             prompt = step.inputs.get("prompt")
             if isinstance(prompt, str):
                 seen.add(run.scenario)
+                self._demonstrated[prompt] = run.scenario
                 chosen.append(Demonstration(prompt=prompt, answer=str(step.output)))
         return chosen
 
@@ -221,6 +242,7 @@ class Optimiser:
         )
         demos = {step: self._demonstrations(runs, step) for step in space.steps}
         found: list[Candidate] = []
+        seen: list[Steps] = []
         for model, temperature, instruction, shots, tokens in options:
             steps: Steps = {}
             for step in space.steps:
@@ -236,6 +258,10 @@ class Optimiser:
                 refusal_of(s, self.tenant_policy) for s in steps.values()
             ):
                 continue
+            if steps in seen:
+                # Few-shot asked where no run passed gives the same settings: run them once.
+                continue
+            seen.append(steps)
             which = space.instructions.index(instruction) + 1 if instruction is not None else 0
             name = f"model={model} temperature={temperature} instruction={which} few_shot={shots}"
             found.append(Candidate(name, steps))

@@ -39,7 +39,7 @@ from tests.paths import REPO
 
 HELLO = (REPO / "missions" / "hello.yaml").read_text()
 ORDER = ("verifier", "memory", "executor", "planner", "trainer")
-STREAMING = {"WatchMission"}
+STREAMING = {"WatchMission", "Optimize", "ExportTrajectories"}
 CALL_TIMEOUT_SECONDS = 30.0
 KIB, MIB = 1024, 1024 * 1024
 MARK = "QQQQ"
@@ -635,6 +635,36 @@ CASES = [
         lambda d: trainer_pb2.ListTrajectoriesRequest(),
         "x-rustchain-tenant",
         tenant="-acme",
+    ),
+    _case(
+        "broken-suite",
+        "trainer",
+        "Optimize",
+        lambda d: trainer_pb2.OptimizeRequest(
+            suite_yaml="name: s\nscenarios: 3\n", mission_yaml=HELLO
+        ),
+        "suite.yaml:",
+    ),
+    _case(
+        "oversized-mission-name",
+        "trainer",
+        "ListPolicies",
+        lambda d: trainer_pb2.ListPoliciesRequest(mission="m" * 300),
+        "mission is 300 bytes",
+    ),
+    _case(
+        "no-mission",
+        "trainer",
+        "RollbackPolicy",
+        lambda d: trainer_pb2.RollbackPolicyRequest(),
+        "mission is required",
+    ),
+    _case(
+        "unknown-format",
+        "trainer",
+        "ExportTrajectories",
+        lambda d: trainer_pb2.ExportTrajectoriesRequest(format="csv"),
+        "'format' is 'csv'",
     ),
 ]
 

@@ -19,6 +19,7 @@ from rustchain.executor.application import (
     EventListener,
     ExecutorApplication,
     Sleep,
+    StepPolicySource,
     utc_now,
 )
 from rustchain.platform.event_store import EventStore
@@ -69,12 +70,14 @@ def build_executor(
     quotas: TenantQuotas | None = None,
     clock: Clock = utc_now,
     sleep: Sleep = asyncio.sleep,
+    step_policies: StepPolicySource | None = None,
 ) -> ExecutorApplication:
     """The executor application on `store`, each part built from the settings unless given.
 
     Without `memory_for`, rag steps have no memory (a run that needs one passes it). With
     `policy_for=None` the runners check no tenant policy: only tests of the runtime's own
-    containment (the verifier bypassed) ask for that.
+    containment (the verifier bypassed) ask for that. `step_policies` gives the tenant's
+    promoted llm-step settings the trainer learned (none: each step as written).
     """
     home = rustchain_home(environ)
     if policy_for is TENANT_POLICY_FILES:
@@ -93,6 +96,7 @@ def build_executor(
         secrets=secrets if secrets is not None else FileSecretStore.from_environ(environ, home),
         admission=admission,
         sleep=sleep,
+        step_policies=step_policies,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from rustchain.bootstrap.executor import build_executor, tenant_policies
 from rustchain.bootstrap.stores import open_store
+from rustchain.bootstrap.trainer_runs import open_trainer_events
 from rustchain.domain.plan import Plan
 from rustchain.domain.policy import Policy
 from rustchain.domain.verdict import Finding, Verdict
@@ -117,12 +118,16 @@ def open_local_deployment(
         closing.callback(executor_store.close)
         memory = SqliteMemoryStore(rustchain_home(environ) / "memory.sqlite3")
         closing.callback(memory.close)
+        # The tenant's promoted llm-step policies, learned by the trainer (docs/trainer.md).
+        learned = open_trainer_events(environ)
+        closing.callback(learned.store.close)
         executor = build_executor(
             environ,
             executor_store,
             memory_for=lambda tenant: TenantMemory(memory, tenant),
             policy_for=policies,
             listener=listener,
+            step_policies=learned.step_policy,
         )
         verifier = InProcessVerifier(VerifierApplication(verifier_store, policies))
         planner = PlannerApplication(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rustchain.bootstrap.executor import build_executor, tenant_policies
+from rustchain.bootstrap.trainer_runs import deployment_optimiser, open_trainer_events
 from rustchain.executor.admission import Admission
 from rustchain.executor.driver import MissionDriver
 from rustchain.executor.servicer import ExecutorServicer
@@ -181,6 +182,8 @@ def host_trainer(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted
     if url is None:
         raise ServeError(f"the trainer reads JetStream: set {NATS_URL_VARIABLE}")
     store = SqliteTrajectoryStore(rustchain_home(environ) / "trainer.sqlite3")
+    events = open_trainer_events(environ)
+    optimise = deployment_optimiser(environ, events, store)
     stop = asyncio.Event()
     consuming: list[asyncio.Task[None]] = []
 
@@ -192,9 +195,9 @@ def host_trainer(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted
         await asyncio.gather(*consuming)
 
     return Hosted(
-        [trainer_binding(TrainerServicer(store))],
+        [trainer_binding(TrainerServicer(store, events, optimise))],
         start_consumer,
-        [_sync(store.close), stop_consumer],
+        [_sync(store.close), _sync(events.store.close), stop_consumer],
     )
 
 

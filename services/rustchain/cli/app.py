@@ -30,6 +30,7 @@ VERBS: Mapping[str, str] = {
     "serve": "rustchain.cli.serve:serve_command",
     "status": "rustchain.cli.mission_admin:status",
     "token": "rustchain.cli.token:token",
+    "trainer": "rustchain.cli.trainer:trainer",
     "up": "rustchain.cli.up:up",
     "validate": "rustchain.cli.missions:validate",
     "verify": "rustchain.cli.verify:verify",

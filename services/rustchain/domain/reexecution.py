@@ -19,6 +19,7 @@ from rustchain.domain.events import EventEnvelope
 from rustchain.domain.mission_run import MissionRun, RunTransitionError, StepStatus
 from rustchain.domain.plan import Plan
 from rustchain.domain.run_events import RUN_FACTS, MissionStarted, RunEvent, StepStarted
+from rustchain.domain.tuned_policy import reapply_tuning
 
 Renderer = Callable[[MissionRun, str], tuple[dict[str, Any] | None, str | None]]
 """Renders a step's inputs from a run: (inputs, None) or (None, why they cannot be rendered)."""
@@ -137,6 +138,9 @@ def _check_attempt(run: MissionRun, started: StepStarted, renderer: Renderer) ->
     recorded: Any = (
         started.inputs if started.inputs is not None else _unrendered(str(started.input_error))
     )
+    if inputs is not None:
+        # The learned policy's settings were recorded with the attempt; they are part of it.
+        inputs = reapply_tuning(inputs, started.tuning)
     now: Any = inputs if inputs is not None else _unrendered(str(error))
     found = tuple(
         Divergence(step_id, attempt, path, before, after)

@@ -45,6 +45,9 @@ class StepStarted(BaseModel):
     input_error: str | None = None
     # `{secrets.NAME}` stays as written in `inputs`; each name's salted value digest is here.
     secret_digests: dict[str, str] = Field(default_factory=dict)
+    # The learned policy applied to `inputs` (an llm step): its version and the parameters it
+    # set, or why the tenant's policy refused it; None when no policy applied.
+    tuning: dict[str, Any] | None = None
 
     @property
     def inputs_recorded(self) -> bool:
@@ -156,8 +159,8 @@ def run_fact(event: EventEnvelope) -> RunEvent:
 def run_event_payload(event: RunEvent) -> dict[str, Any]:
     """The JSON payload to store (the type travels in the envelope)."""
     payload = RUN_FACTS.payload(event)
-    # Facts of missions without secrets read exactly as before secrets existed.
-    for key in _SECRET_FIELDS:
+    # Facts of missions without secrets (or learned policies) read exactly as before they existed.
+    for key in (*_SECRET_FIELDS, "tuning"):
         if key in payload and not payload[key]:
             del payload[key]
     return payload

@@ -39,6 +39,7 @@ from rustchain.domain.run_events import (
 )
 from rustchain.domain.secret_refs import SecretReader, secret_names
 from rustchain.domain.step_types import StepTypeRegistry
+from rustchain.domain.tuned_policy import TUNED_STEP_TYPES, StepSettings, tuned_inputs
 from rustchain.executor.admission import Admission, StartMission
 from rustchain.executor.run_secrets import RunSecrets, check_secret_flows
 from rustchain.platform.artifact_store import ArtifactStore, resolve
@@ -59,6 +60,9 @@ Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
 """Waits out a retry's backoff; a test's clock advances instead of waiting."""
 EventListener = Callable[[MissionRun, list[RunEvent]], None]
+# The learned settings of one llm step: (tenant, mission id, mission name, step id) -> the
+# promoted policy's version and settings, or None (the trainer's policies; docs/trainer.md).
+StepPolicySource = Callable[[str, str, str, str], tuple[int, StepSettings] | None]
 
 
 def utc_now() -> datetime:
@@ -118,6 +122,7 @@ class ExecutorApplication:
         sleep: Sleep = asyncio.sleep,
         artifacts: ArtifactStore | None = None,
         artifact_inline_bytes: int | None = None,
+        step_policies: StepPolicySource | None = None,
     ) -> None:
         self.store = store
         # Outputs over the inline size are kept here, beside the events, and referenced by hash.
@@ -152,6 +157,7 @@ class ExecutorApplication:
         self._index = MissionIndex()
         self._generators: dict[str, ConstraintGenerator] | None = None
         self._indexed = 0
+        self.step_policies = step_policies
 
     def subscribe(self, listener: EventListener) -> None:
         """Tell `listener` of every append from now on, after those already subscribed."""
@@ -316,7 +322,10 @@ class ExecutorApplication:
                 results = results + stop
             secrets = self._secrets_of(tracked)
             limit_bytes = self.quotas.max_event_bytes
-            released = [secrets.seal(e) for e in decide.next_events(run, self.clock(), limit_bytes)]
+            released = [
+                secrets.seal(self._tuned(tracked, e))
+                for e in decide.next_events(run, self.clock(), limit_bytes)
+            ]
             for event in released:
                 run.apply(event)
             facts = results + released
@@ -428,6 +437,23 @@ class ExecutorApplication:
         ]
         stored: list[EventEnvelope] = self.store.append(drafts)
         return version + len(stored)
+
+    def _tuned(self, tracked: _Tracked, event: RunEvent) -> RunEvent:
+        """An llm step's start with the tenant's promoted policy applied and recorded."""
+        if self.step_policies is None or not isinstance(event, StepStarted):
+            return event
+        step = tracked.run.plan.step(event.step_id)
+        if step.step_type not in TUNED_STEP_TYPES or event.inputs is None:
+            return event
+        found = self.step_policies(
+            tracked.tenant, tracked.mission_id, tracked.run.plan.mission_name, step.id
+        )
+        if found is None:
+            return event
+        version, settings = found
+        tenant_policy = self.policy_for(tracked.tenant) if self.policy_for else None
+        inputs, tuning = tuned_inputs(event.inputs, settings, version, tenant_policy)
+        return event.model_copy(update={"inputs": inputs, "tuning": tuning})
 
     def _secrets_of(self, tracked: _Tracked) -> RunSecrets:
         if tracked.secrets is None:

@@ -28,7 +28,17 @@ TENANT_METADATA = "x-rustchain-tenant"
 DEFAULT_TENANT = "default"
 OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 WRITE_METHODS = frozenset(
-    {"SubmitMission", "StartMission", "CancelMission", "VerifyPlan", "Put", "Delete", "PutVector"}
+    {
+        "SubmitMission",
+        "StartMission",
+        "CancelMission",
+        "VerifyPlan",
+        "Put",
+        "Delete",
+        "PutVector",
+        "Optimize",
+        "RollbackPolicy",
+    }
 )
 
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"

@@ -14,6 +14,14 @@ from rustchain.steps.llm_client import ChatRequest, chat
 from rustchain.steps.runtime import StepContext
 
 
+class LlmExample(BaseModel):
+    """One demonstration: a prompt and the answer wanted for it."""
+
+    model_config = PARAMETERS
+    prompt: str
+    answer: str
+
+
 class LlmParameters(BaseModel):
     """The prompt and, optionally, provider, model and sampling settings."""
 
@@ -24,11 +32,17 @@ class LlmParameters(BaseModel):
     model: str | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     max_tokens: Annotated[int, Field(ge=1)] | None = None
+    # Demonstrations sent before the prompt as earlier turns (few-shot); a learned policy sets
+    # them from high-reward trajectories.
+    examples: list[LlmExample] = Field(default_factory=list)
 
 
 async def llm(params: LlmParameters, context: StepContext) -> str:
     """The model's answer to the prompt."""
     messages = [{"role": "system", "content": params.system}] if params.system else []
+    for example in params.examples:
+        messages.append({"role": "user", "content": example.prompt})
+        messages.append({"role": "assistant", "content": example.answer})
     messages.append({"role": "user", "content": params.prompt})
     request = ChatRequest(
         messages, params.model, params.provider, params.temperature, params.max_tokens

@@ -1,24 +1,83 @@
-"""The trainer's gRPC servicer: one tenant's recorded trajectories."""
+"""The trainer's gRPC servicer: one tenant's recorded trajectories, and its learning: optimise a
+suite, list and roll back policies, export judged trajectories."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 
+from rustchain.domain.diagnostics import DiagnosticSink
+from rustchain.domain.suite import Suite, parse_suite
 from rustchain.domain.trajectory import Trajectory
+from rustchain.domain.tuned_policy import MissionPolicies, Score
 from rustchain.generated.rustchain.trainer.v1 import trainer_pb2, trainer_pb2_grpc
-from rustchain.platform.grpc_requests import BadRequestError, check_mission_id, request_tenant
+from rustchain.platform.grpc_requests import (
+    BadRequestError,
+    check_mission_id,
+    check_text,
+    request_tenant,
+)
 from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
+from rustchain.trainer.exports import FORMATS, export_lines, rewarded_trajectories
+from rustchain.trainer.optimizer import Outcome, Progress
+from rustchain.trainer.trainer_events import TrainerEvents
 from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
 
 STATUS: StatusTable = {
     BadRequestError: grpc.StatusCode.INVALID_ARGUMENT,
     KeyError: grpc.StatusCode.NOT_FOUND,
+    PermissionError: grpc.StatusCode.PERMISSION_DENIED,
+    ValueError: grpc.StatusCode.INVALID_ARGUMENT,
     sqlite3.Error: grpc.StatusCode.UNAVAILABLE,
 }
+MAX_SUITE_CHARACTERS = 4 * 1024 * 1024
+
+Optimise = Callable[[str, Suite, bytes, int, Progress], Awaitable[Outcome]]
+"""Runs one optimisation for a tenant: suite, mission text, seed, progress (the composition
+root hands it in: it runs missions through an executor, which the trainer may not import).
+Raises ValueError for a mission at fault, PermissionError for one the tenant may not run."""
+
+
+def _score(score: Score | None) -> trainer_pb2.Score | None:
+    if score is None:
+        return None
+    return trainer_pb2.Score(score=score.score, passed=score.passed, total=score.total)
+
+
+def _versions(state: MissionPolicies) -> list[trainer_pb2.PolicyVersion]:
+    return [
+        trainer_pb2.PolicyVersion(
+            mission=state.mission,
+            version=version.version,
+            settings_json=json.dumps(
+                {k: v.model_dump(mode="json") for k, v in version.steps.items()}
+            ),
+            reason=version.reason,
+            baseline=_score(version.baseline),
+            candidate=_score(version.candidate),
+            interval_low=version.interval[0] if version.interval else 0.0,
+            interval_high=version.interval[1] if version.interval else 0.0,
+            promoted=version.version == state.current,
+            rolled_back=version.rolled_back_at is not None,
+        )
+        for version in state.versions.values()
+    ]
+
+
+def _suite(text: str) -> Suite:
+    if len(text) > MAX_SUITE_CHARACTERS:
+        raise BadRequestError(f"'suite_yaml' is longer than {MAX_SUITE_CHARACTERS} characters")
+    sink = DiagnosticSink("suite.yaml")
+    suite = parse_suite(text.encode("utf-8"), "suite.yaml", sink)
+    if suite is None or sink.has_errors:
+        raise BadRequestError("; ".join(d.render() for d in sink.sorted()))
+    return suite
 
 
 def trajectory_message(trajectory: Trajectory, whole: bool) -> trainer_pb2.Trajectory:
@@ -39,8 +98,124 @@ def trajectory_message(trajectory: Trajectory, whole: bool) -> trainer_pb2.Traje
 class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
     """Reads the trajectory store the consumer writes."""
 
-    def __init__(self, store: SqliteTrajectoryStore) -> None:
+    def __init__(
+        self,
+        store: SqliteTrajectoryStore,
+        events: TrainerEvents | None = None,
+        optimise: Optimise | None = None,
+    ) -> None:
         self.store = store
+        self.events = events
+        self.optimise = optimise
+
+    def _events(self) -> TrainerEvents:
+        if self.events is None:
+            raise KeyError("this trainer keeps no policies (started without its event store)")
+        return self.events
+
+    async def Optimize(
+        self,
+        request: trainer_pb2.OptimizeRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[trainer_pb2.OptimizeUpdate]:
+        """Progress lines of one optimisation, then its result."""
+        lines: asyncio.Queue[str] = asyncio.Queue()
+        task: asyncio.Task[Outcome] | None = None
+        try:
+            tenant = request_tenant(context.invocation_metadata())
+            suite = _suite(request.suite_yaml)
+            if self.optimise is None:
+                raise KeyError("this trainer cannot run missions (started without an executor)")
+            mission = request.mission_yaml.encode("utf-8")
+            task = asyncio.ensure_future(
+                self.optimise(tenant, suite, mission, request.seed, lines.put_nowait)
+            )
+            while not task.done() or not lines.empty():
+                getter = asyncio.ensure_future(lines.get())
+                await asyncio.wait([getter, task], return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield trainer_pb2.OptimizeUpdate(progress=getter.result())
+                else:
+                    getter.cancel()
+            outcome = task.result()
+        except Exception as error:
+            await abort_with(context, error, STATUS)
+        finally:
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        yield trainer_pb2.OptimizeUpdate(
+            result=trainer_pb2.OptimizeResult(
+                baseline=_score(outcome.baseline),
+                candidate=_score(outcome.candidate),
+                promoted=outcome.promoted,
+                policy_version=outcome.policy_version,
+                interval_low=outcome.interval[0],
+                interval_high=outcome.interval[1],
+                missions_run=outcome.missions_run,
+            )
+        )
+
+    async def ListPolicies(
+        self,
+        request: trainer_pb2.ListPoliciesRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> trainer_pb2.ListPoliciesResponse:
+        """Every version of the tenant's learned policies, with its evidence."""
+        try:
+            tenant = request_tenant(context.invocation_metadata())
+            events = self._events()
+            mission = check_text("mission", request.mission, 256)
+            names = [mission] if mission else await asyncio.to_thread(events.missions, tenant)
+            states = [await asyncio.to_thread(events.policies, tenant, name) for name in names]
+        except Exception as error:
+            await abort_with(context, error, STATUS)
+        return trainer_pb2.ListPoliciesResponse(
+            versions=[version for state in states for version in _versions(state)]
+        )
+
+    async def RollbackPolicy(
+        self,
+        request: trainer_pb2.RollbackPolicyRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> trainer_pb2.RollbackPolicyResponse:
+        """Restore the version promoted before the current one."""
+        try:
+            tenant = request_tenant(context.invocation_metadata())
+            mission = check_text("mission", request.mission, 256, required=True)
+            now = await asyncio.to_thread(self._events().rolled_back, tenant, mission)
+        except Exception as error:
+            await abort_with(context, error, STATUS)
+        return trainer_pb2.RollbackPolicyResponse(version=now)
+
+    async def ExportTrajectories(
+        self,
+        request: trainer_pb2.ExportTrajectoriesRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[trainer_pb2.ExportRecord]:
+        """The tenant's judged trajectories as training records of one format."""
+        try:
+            tenant = request_tenant(context.invocation_metadata())
+            if request.format not in FORMATS:
+                raise BadRequestError(
+                    f"'format' is {request.format!r}; use one of {', '.join(FORMATS)}"
+                )
+            events = self._events()
+            found = await asyncio.to_thread(self.store.trajectories, tenant)
+            judged = {
+                t.mission_id: [e.payload for e in events.judgements(tenant, t.mission_id)]
+                for t in found
+            }
+            records = list(
+                export_lines(
+                    request.format, rewarded_trajectories(found, judged), request.min_reward
+                )
+            )
+        except Exception as error:
+            await abort_with(context, error, STATUS)
+        for record in records:
+            yield trainer_pb2.ExportRecord(json=json.dumps(record, ensure_ascii=False))
 
     async def GetTrajectory(
         self,

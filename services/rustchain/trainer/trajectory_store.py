@@ -72,6 +72,14 @@ class SqliteTrajectoryStore:
                 raise
         return True
 
+    def put(self, trajectory: Trajectory) -> None:
+        """Keep a trajectory the trainer ran itself (an optimiser's run), outside any stream."""
+        with self._lock:
+            self._connection.execute(
+                "INSERT OR REPLACE INTO trajectories VALUES (?, ?, ?)",
+                (trajectory.tenant, trajectory.mission_id, trajectory.model_dump_json()),
+            )
+
     def skip(self, consumer: str, stream: str, sequence: int) -> None:
         """Advance the position past a message that makes no trajectory."""
         with self._lock:

@@ -24,21 +24,43 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"rustchain/trainer/v1/trainer.proto\x12\x14rustchain.trainer.v1\"*\n\x14GetTrajectoryRequest\x12\x12\n\nmission_id\x18\x01 \x01(\t\"\x19\n\x17ListTrajectoriesRequest\"\xc0\x01\n\nTrajectory\x12\x12\n\nmission_id\x18\x01 \x01(\t\x12\x14\n\x0cmission_name\x18\x02 \x01(\t\x12\x11\n\tplan_hash\x18\x03 \x01(\t\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12\x12\n\nstarted_at\x18\x05 \x01(\t\x12\x13\n\x0b\x66inished_at\x18\x06 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x07 \x01(\x03\x12\r\n\x05steps\x18\x08 \x01(\x05\x12\x17\n\x0ftrajectory_json\x18\t \x01(\t\"R\n\x18ListTrajectoriesResponse\x12\x36\n\x0ctrajectories\x18\x01 \x03(\x0b\x32 .rustchain.trainer.v1.Trajectory2\xe2\x01\n\x0eTrainerService\x12]\n\rGetTrajectory\x12*.rustchain.trainer.v1.GetTrajectoryRequest\x1a .rustchain.trainer.v1.Trajectory\x12q\n\x10ListTrajectories\x12-.rustchain.trainer.v1.ListTrajectoriesRequest\x1a..rustchain.trainer.v1.ListTrajectoriesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"rustchain/trainer/v1/trainer.proto\x12\x14rustchain.trainer.v1\"I\n\x0fOptimizeRequest\x12\x12\n\nsuite_yaml\x18\x01 \x01(\t\x12\x14\n\x0cmission_yaml\x18\x02 \x01(\t\x12\x0c\n\x04seed\x18\x03 \x01(\x03\"5\n\x05Score\x12\r\n\x05score\x18\x01 \x01(\x01\x12\x0e\n\x06passed\x18\x02 \x01(\x05\x12\r\n\x05total\x18\x03 \x01(\x05\"\xdc\x01\n\x0eOptimizeResult\x12-\n\x08\x62\x61seline\x18\x01 \x01(\x0b\x32\x1b.rustchain.trainer.v1.Score\x12.\n\tcandidate\x18\x02 \x01(\x0b\x32\x1b.rustchain.trainer.v1.Score\x12\x10\n\x08promoted\x18\x03 \x01(\x08\x12\x16\n\x0epolicy_version\x18\x04 \x01(\x05\x12\x14\n\x0cinterval_low\x18\x05 \x01(\x01\x12\x15\n\rinterval_high\x18\x06 \x01(\x01\x12\x14\n\x0cmissions_run\x18\x07 \x01(\x05\"X\n\x0eOptimizeUpdate\x12\x10\n\x08progress\x18\x01 \x01(\t\x12\x34\n\x06result\x18\x02 \x01(\x0b\x32$.rustchain.trainer.v1.OptimizeResult\"&\n\x13ListPoliciesRequest\x12\x0f\n\x07mission\x18\x01 \x01(\t\"\x8b\x02\n\rPolicyVersion\x12\x0f\n\x07mission\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x15\n\rsettings_json\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12-\n\x08\x62\x61seline\x18\x05 \x01(\x0b\x32\x1b.rustchain.trainer.v1.Score\x12.\n\tcandidate\x18\x06 \x01(\x0b\x32\x1b.rustchain.trainer.v1.Score\x12\x14\n\x0cinterval_low\x18\x07 \x01(\x01\x12\x15\n\rinterval_high\x18\x08 \x01(\x01\x12\x10\n\x08promoted\x18\t \x01(\x08\x12\x13\n\x0brolled_back\x18\n \x01(\x08\"M\n\x14ListPoliciesResponse\x12\x35\n\x08versions\x18\x01 \x03(\x0b\x32#.rustchain.trainer.v1.PolicyVersion\"(\n\x15RollbackPolicyRequest\x12\x0f\n\x07mission\x18\x01 \x01(\t\")\n\x16RollbackPolicyResponse\x12\x0f\n\x07version\x18\x01 \x01(\x05\"?\n\x19\x45xportTrajectoriesRequest\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x12\n\nmin_reward\x18\x02 \x01(\x01\"\x1c\n\x0c\x45xportRecord\x12\x0c\n\x04json\x18\x01 \x01(\t\"*\n\x14GetTrajectoryRequest\x12\x12\n\nmission_id\x18\x01 \x01(\t\"\x19\n\x17ListTrajectoriesRequest\"\xc0\x01\n\nTrajectory\x12\x12\n\nmission_id\x18\x01 \x01(\t\x12\x14\n\x0cmission_name\x18\x02 \x01(\t\x12\x11\n\tplan_hash\x18\x03 \x01(\t\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12\x12\n\nstarted_at\x18\x05 \x01(\t\x12\x13\n\x0b\x66inished_at\x18\x06 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x07 \x01(\x03\x12\r\n\x05steps\x18\x08 \x01(\x05\x12\x17\n\x0ftrajectory_json\x18\t \x01(\t\"R\n\x18ListTrajectoriesResponse\x12\x36\n\x0ctrajectories\x18\x01 \x03(\x0b\x32 .rustchain.trainer.v1.Trajectory2\xfe\x04\n\x0eTrainerService\x12]\n\rGetTrajectory\x12*.rustchain.trainer.v1.GetTrajectoryRequest\x1a .rustchain.trainer.v1.Trajectory\x12q\n\x10ListTrajectories\x12-.rustchain.trainer.v1.ListTrajectoriesRequest\x1a..rustchain.trainer.v1.ListTrajectoriesResponse\x12Y\n\x08Optimize\x12%.rustchain.trainer.v1.OptimizeRequest\x1a$.rustchain.trainer.v1.OptimizeUpdate0\x01\x12\x65\n\x0cListPolicies\x12).rustchain.trainer.v1.ListPoliciesRequest\x1a*.rustchain.trainer.v1.ListPoliciesResponse\x12k\n\x0eRollbackPolicy\x12+.rustchain.trainer.v1.RollbackPolicyRequest\x1a,.rustchain.trainer.v1.RollbackPolicyResponse\x12k\n\x12\x45xportTrajectories\x12/.rustchain.trainer.v1.ExportTrajectoriesRequest\x1a\".rustchain.trainer.v1.ExportRecord0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'rustchain.trainer.v1.trainer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETTRAJECTORYREQUEST']._serialized_start=60
-  _globals['_GETTRAJECTORYREQUEST']._serialized_end=102
-  _globals['_LISTTRAJECTORIESREQUEST']._serialized_start=104
-  _globals['_LISTTRAJECTORIESREQUEST']._serialized_end=129
-  _globals['_TRAJECTORY']._serialized_start=132
-  _globals['_TRAJECTORY']._serialized_end=324
-  _globals['_LISTTRAJECTORIESRESPONSE']._serialized_start=326
-  _globals['_LISTTRAJECTORIESRESPONSE']._serialized_end=408
-  _globals['_TRAINERSERVICE']._serialized_start=411
-  _globals['_TRAINERSERVICE']._serialized_end=637
+  _globals['_OPTIMIZEREQUEST']._serialized_start=60
+  _globals['_OPTIMIZEREQUEST']._serialized_end=133
+  _globals['_SCORE']._serialized_start=135
+  _globals['_SCORE']._serialized_end=188
+  _globals['_OPTIMIZERESULT']._serialized_start=191
+  _globals['_OPTIMIZERESULT']._serialized_end=411
+  _globals['_OPTIMIZEUPDATE']._serialized_start=413
+  _globals['_OPTIMIZEUPDATE']._serialized_end=501
+  _globals['_LISTPOLICIESREQUEST']._serialized_start=503
+  _globals['_LISTPOLICIESREQUEST']._serialized_end=541
+  _globals['_POLICYVERSION']._serialized_start=544
+  _globals['_POLICYVERSION']._serialized_end=811
+  _globals['_LISTPOLICIESRESPONSE']._serialized_start=813
+  _globals['_LISTPOLICIESRESPONSE']._serialized_end=890
+  _globals['_ROLLBACKPOLICYREQUEST']._serialized_start=892
+  _globals['_ROLLBACKPOLICYREQUEST']._serialized_end=932
+  _globals['_ROLLBACKPOLICYRESPONSE']._serialized_start=934
+  _globals['_ROLLBACKPOLICYRESPONSE']._serialized_end=975
+  _globals['_EXPORTTRAJECTORIESREQUEST']._serialized_start=977
+  _globals['_EXPORTTRAJECTORIESREQUEST']._serialized_end=1040
+  _globals['_EXPORTRECORD']._serialized_start=1042
+  _globals['_EXPORTRECORD']._serialized_end=1070
+  _globals['_GETTRAJECTORYREQUEST']._serialized_start=1072
+  _globals['_GETTRAJECTORYREQUEST']._serialized_end=1114
+  _globals['_LISTTRAJECTORIESREQUEST']._serialized_start=1116
+  _globals['_LISTTRAJECTORIESREQUEST']._serialized_end=1141
+  _globals['_TRAJECTORY']._serialized_start=1144
+  _globals['_TRAJECTORY']._serialized_end=1336
+  _globals['_LISTTRAJECTORIESRESPONSE']._serialized_start=1338
+  _globals['_LISTTRAJECTORIESRESPONSE']._serialized_end=1420
+  _globals['_TRAINERSERVICE']._serialized_start=1423
+  _globals['_TRAINERSERVICE']._serialized_end=2061
 # @@protoc_insertion_point(module_scope)

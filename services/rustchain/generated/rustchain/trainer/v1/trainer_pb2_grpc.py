@@ -44,6 +44,26 @@ class TrainerServiceStub:
                 request_serializer=rustchain_dot_trainer_dot_v1_dot_trainer__pb2.ListTrajectoriesRequest.SerializeToString,
                 response_deserializer=rustchain_dot_trainer_dot_v1_dot_trainer__pb2.ListTrajectoriesResponse.FromString,
                 _registered_method=True)
+        self.Optimize = channel.unary_stream(
+                '/rustchain.trainer.v1.TrainerService/Optimize',
+                request_serializer=rustchain_dot_trainer_dot_v1_dot_trainer__pb2.OptimizeRequest.SerializeToString,
+                response_deserializer=rustchain_dot_trainer_dot_v1_dot_trainer__pb2.OptimizeUpdate.FromString,
+                _registered_method=True)
+        self.ListPolicies = channel.unary_unary(
+                '/rustchain.trainer.v1.TrainerService/ListPolicies',
+                request_serializer=rustchain_dot_trainer_dot_v1_dot_trainer__pb2.ListPoliciesRequest.SerializeToString,
+                response_deserializer=rustchain_dot_trainer_dot_v1_dot_trainer__pb2.ListPoliciesResponse.FromString,
+                _registered_method=True)
+        self.RollbackPolicy = channel.unary_unary(
+                '/rustchain.trainer.v1.TrainerService/RollbackPolicy',
+                request_serializer=rustchain_dot_trainer_dot_v1_dot_trainer__pb2.RollbackPolicyRequest.SerializeToString,
+                response_deserializer=rustchain_dot_trainer_dot_v1_dot_trainer__pb2.RollbackPolicyResponse.FromString,
+                _registered_method=True)
+        self.ExportTrajectories = channel.unary_stream(
+                '/rustchain.trainer.v1.TrainerService/ExportTrajectories',
+                request_serializer=rustchain_dot_trainer_dot_v1_dot_trainer__pb2.ExportTrajectoriesRequest.SerializeToString,
+                response_deserializer=rustchain_dot_trainer_dot_v1_dot_trainer__pb2.ExportRecord.FromString,
+                _registered_method=True)
 
 
 class TrainerServiceServicer:
@@ -62,6 +82,35 @@ class TrainerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Optimize(self, request, context):
+        """Run a suite, search its llm-step settings, promote the best on held-out evidence; progress
+        lines as it goes, the result last. INVALID_ARGUMENT for a broken suite or mission,
+        PERMISSION_DENIED when the tenant's policy refuses the mission or every candidate.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPolicies(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RollbackPolicy(self, request, context):
+        """NOT_FOUND: none promoted
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportTrajectories(self, request, context):
+        """Judged trajectories as training data, one JSON record per message.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrainerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -74,6 +123,26 @@ def add_TrainerServiceServicer_to_server(servicer, server):
                     servicer.ListTrajectories,
                     request_deserializer=rustchain_dot_trainer_dot_v1_dot_trainer__pb2.ListTrajectoriesRequest.FromString,
                     response_serializer=rustchain_dot_trainer_dot_v1_dot_trainer__pb2.ListTrajectoriesResponse.SerializeToString,
+            ),
+            'Optimize': grpc.unary_stream_rpc_method_handler(
+                    servicer.Optimize,
+                    request_deserializer=rustchain_dot_trainer_dot_v1_dot_trainer__pb2.OptimizeRequest.FromString,
+                    response_serializer=rustchain_dot_trainer_dot_v1_dot_trainer__pb2.OptimizeUpdate.SerializeToString,
+            ),
+            'ListPolicies': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPolicies,
+                    request_deserializer=rustchain_dot_trainer_dot_v1_dot_trainer__pb2.ListPoliciesRequest.FromString,
+                    response_serializer=rustchain_dot_trainer_dot_v1_dot_trainer__pb2.ListPoliciesResponse.SerializeToString,
+            ),
+            'RollbackPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollbackPolicy,
+                    request_deserializer=rustchain_dot_trainer_dot_v1_dot_trainer__pb2.RollbackPolicyRequest.FromString,
+                    response_serializer=rustchain_dot_trainer_dot_v1_dot_trainer__pb2.RollbackPolicyResponse.SerializeToString,
+            ),
+            'ExportTrajectories': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportTrajectories,
+                    request_deserializer=rustchain_dot_trainer_dot_v1_dot_trainer__pb2.ExportTrajectoriesRequest.FromString,
+                    response_serializer=rustchain_dot_trainer_dot_v1_dot_trainer__pb2.ExportRecord.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -130,6 +199,114 @@ class TrainerService:
             '/rustchain.trainer.v1.TrainerService/ListTrajectories',
             rustchain_dot_trainer_dot_v1_dot_trainer__pb2.ListTrajectoriesRequest.SerializeToString,
             rustchain_dot_trainer_dot_v1_dot_trainer__pb2.ListTrajectoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Optimize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/rustchain.trainer.v1.TrainerService/Optimize',
+            rustchain_dot_trainer_dot_v1_dot_trainer__pb2.OptimizeRequest.SerializeToString,
+            rustchain_dot_trainer_dot_v1_dot_trainer__pb2.OptimizeUpdate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPolicies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rustchain.trainer.v1.TrainerService/ListPolicies',
+            rustchain_dot_trainer_dot_v1_dot_trainer__pb2.ListPoliciesRequest.SerializeToString,
+            rustchain_dot_trainer_dot_v1_dot_trainer__pb2.ListPoliciesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RollbackPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rustchain.trainer.v1.TrainerService/RollbackPolicy',
+            rustchain_dot_trainer_dot_v1_dot_trainer__pb2.RollbackPolicyRequest.SerializeToString,
+            rustchain_dot_trainer_dot_v1_dot_trainer__pb2.RollbackPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportTrajectories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/rustchain.trainer.v1.TrainerService/ExportTrajectories',
+            rustchain_dot_trainer_dot_v1_dot_trainer__pb2.ExportTrajectoriesRequest.SerializeToString,
+            rustchain_dot_trainer_dot_v1_dot_trainer__pb2.ExportRecord.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,172 @@
+"""Learned policies reach the llm step through `rustchain run`: recorded in StepStarted exactly
+as sent, per tenant, undone by rollback, and never outside the tenant's verifier policy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from rustchain.cli.app import app
+from rustchain.domain.policy import LlmPolicy, Policy
+from rustchain.domain.reexecution import reexecute, run_facts
+from rustchain.domain.run_events import StepStarted
+from rustchain.domain.tuned_policy import Demonstration, StepSettings
+from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.steps.llm_client import MODEL_SETTING, URL_SETTING
+from rustchain.trainer.optimizer import PolicyRefusedError, check_allowed
+from rustchain.trainer.trainer_events import TrainerEvents
+from tests.integration.graded_model import GradedModel, Grading, serve_graded
+from tests.paths import REPO
+
+MISSION = REPO / "missions" / "suites" / "ticket-triage" / "mission.yaml"
+TICKET = "I was charged twice for my subscription this month."
+TUNED = StepSettings(
+    model="good-model",
+    temperature=0.2,
+    system="Answer with one word.",
+    examples=[Demonstration(prompt="Ticket: parcel lost", answer="shipping")],
+)
+
+
+@pytest.fixture
+def graded() -> Iterator[GradedModel]:
+    yield from serve_graded(GradedModel({TICKET: "billing"}, Grading(default_quality=1.0)))
+
+
+@pytest.fixture
+def home(tmp_path: Path, graded: GradedModel, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RUSTCHAIN_HOME", str(tmp_path))
+    monkeypatch.setenv(URL_SETTING, graded.url)
+    monkeypatch.setenv(MODEL_SETTING, "base-model")
+    return tmp_path
+
+
+def events_of(home: Path) -> TrainerEvents:
+    return TrainerEvents(open_event_store(EventStoreSettings("trainer", home)))
+
+
+def promote(home: Path, tenant: str, settings: StepSettings) -> int:
+    events = events_of(home)
+    try:
+        version = events.proposed(tenant, "ticket-triage", {"classify": settings}, "test")
+        events.promoted(tenant, "ticket-triage", version)
+    finally:
+        events.store.close()
+    return version
+
+
+def run(tenant: str) -> Result:
+    result = CliRunner().invoke(
+        app, ["run", str(MISSION), "--tenant", tenant, "--var", f"ticket={TICKET}"]
+    )
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def last_start(home: Path, tenant: str) -> tuple[StepStarted, bool]:
+    """The llm step's start in the tenant's one mission, and whether re-execution agrees."""
+    store = open_event_store(EventStoreSettings("executor", home))
+    try:
+        events = [n.event for n in store.notifications(0, 10_000)]
+        (mission,) = {e.mission_id for e in events if e.tenant == tenant}
+        facts = run_facts(store.mission_events(tenant, mission))
+    finally:
+        store.close()
+    (started,) = [f for f in facts if isinstance(f, StepStarted)]
+    return started, reexecute(facts).agrees
+
+
+def test_a_promoted_policy_changes_what_the_step_sends_and_is_recorded(
+    home: Path, graded: GradedModel
+) -> None:
+    version = promote(home, "acme", TUNED)
+
+    run("acme")
+
+    sent = graded.bodies()[-1]
+    assert sent["model"] == "good-model"
+    assert sent["temperature"] == 0.2
+    assert sent["messages"] == [
+        {"role": "system", "content": "Answer with one word."},
+        {"role": "user", "content": "Ticket: parcel lost"},
+        {"role": "assistant", "content": "shipping"},
+        {"role": "user", "content": f"Ticket: {TICKET}"},
+    ]
+    started, agrees = last_start(home, "acme")
+    assert started.inputs is not None and started.inputs["model"] == "good-model"
+    assert started.inputs["system"] == "Answer with one word."
+    assert started.tuning == {"policy_version": version, "overrides": TUNED.overrides()}
+    assert agrees
+
+
+def test_another_tenant_is_unaffected(home: Path, graded: GradedModel) -> None:
+    promote(home, "acme", TUNED)
+
+    run("globex")
+
+    sent = graded.bodies()[-1]
+    assert sent["model"] == "base-model"
+    assert sent["messages"][0] == {"role": "system", "content": "Classify the support ticket."}
+    started, _ = last_start(home, "globex")
+    assert started.tuning is None
+
+
+def test_rollback_restores_the_mission_as_written(home: Path, graded: GradedModel) -> None:
+    promote(home, "acme", TUNED)
+
+    rolled = CliRunner().invoke(
+        app, ["trainer", "rollback", "--tenant", "acme", "--mission", "ticket-triage"]
+    )
+    run("acme")
+
+    assert rolled.exit_code == 0, rolled.output
+    assert "the mission as written" in rolled.output
+    assert graded.bodies()[-1]["model"] == "base-model"
+    again = CliRunner().invoke(
+        app, ["trainer", "rollback", "--tenant", "acme", "--mission", "ticket-triage"]
+    )
+    assert again.exit_code == 2 and "no promoted policy" in again.output
+
+
+def test_rollback_returns_to_the_version_promoted_before(home: Path, graded: GradedModel) -> None:
+    promote(home, "acme", TUNED)
+    promote(home, "acme", TUNED.model_copy(update={"model": "newer-model"}))
+
+    CliRunner().invoke(
+        app, ["trainer", "rollback", "--tenant", "acme", "--mission", "ticket-triage"]
+    )
+    run("acme")
+
+    assert graded.bodies()[-1]["model"] == "good-model"
+
+
+def test_a_policy_outside_the_tenant_policy_is_refused(home: Path, graded: GradedModel) -> None:
+    (home / "policies").mkdir()
+    (home / "policies" / "acme.yaml").write_text("llm:\n  allowed_models: ['base-*']\n")
+    tenant_policy = Policy(llm=LlmPolicy(allowed_models=["base-*"]))
+
+    with pytest.raises(PolicyRefusedError, match="good-model"):
+        check_allowed({"classify": TUNED}, tenant_policy)
+
+    # Recorded past the trainer's own check (as if the tenant's policy tightened afterwards):
+    # the executor still refuses to apply it, runs the step as written and records why.
+    promote(home, "acme", TUNED)
+    run("acme")
+
+    assert graded.bodies()[-1]["model"] == "base-model"
+    started, agrees = last_start(home, "acme")
+    assert started.tuning is not None and "good-model" in started.tuning["refused"]
+    assert started.inputs is not None and "model" not in started.inputs
+    assert agrees
+
+
+def test_policies_lists_versions_with_the_promoted_one_marked(home: Path) -> None:
+    promote(home, "acme", TUNED)
+
+    listed = CliRunner().invoke(app, ["trainer", "policies", "--tenant", "acme"])
+
+    assert listed.exit_code == 0, listed.output
+    assert "ticket-triage" in listed.output and "* promoted" in listed.output

@@ -211,6 +211,13 @@ def _metric_readers(
     return readers
 
 
+def otlp_environ(url: str) -> dict[str, str]:
+    """The settings that point a process's traces and metrics at an OTLP collector."""
+    if not url.startswith(("http://", "https://")):
+        raise TelemetrySettingError(f"--otlp {url!r}: expected an http:// or https:// URL")
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": url}
+
+
 def resource_for(service: str, environ: Mapping[str, str]) -> Resource:
     """`service.name` rustchain-<service> (unless OTEL_SERVICE_NAME says otherwise), with
     OTEL_RESOURCE_ATTRIBUTES merged by the SDK."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rustchain.domain.policy_checks import check_model, check_tokens
+from rustchain.steps.llm_telemetry import capture_content, chat_span, record_answer
 from rustchain.steps.runtime import StepContext, StepRunError
 
 URL_SETTING = "RUSTCHAIN_LLM_URL"
@@ -58,11 +59,21 @@ async def chat(request: ChatRequest, context: StepContext) -> str:
     else:
         raise StepRunError(f"unknown LLM provider '{provider}'; use 'openai' or 'ollama'")
     headers = {"Authorization": f"Bearer {key}"} if key else {}
+    capture = capture_content(context.settings)
+    with chat_span(provider, model, request.messages, request.max_tokens, capture) as span:
+        text, answer = await _post(endpoint, body, headers, provider, context.timeout_seconds)
+        record_answer(span, answer, provider, model, text, capture)
+    return text
+
+
+async def _post(
+    endpoint: str, body: dict[str, Any], headers: dict[str, str], provider: str, timeout: float
+) -> tuple[str, Any]:
     # Imported when a step runs, not when a mission is compiled: `rustchain validate` needs none.
     import httpx
 
     try:
-        async with httpx.AsyncClient(timeout=context.timeout_seconds) as client:
+        async with httpx.AsyncClient(timeout=timeout) as client:
             response = await client.post(endpoint, json=body, headers=headers)
     except httpx.HTTPError as error:
         raise StepRunError(f"LLM endpoint {endpoint} unreachable: {error}") from None
@@ -73,7 +84,7 @@ async def chat(request: ChatRequest, context: StepContext) -> str:
     try:
         answer = response.json()
         if provider == "ollama":
-            return str(answer["message"]["content"])
-        return str(answer["choices"][0]["message"]["content"])
+            return str(answer["message"]["content"]), answer
+        return str(answer["choices"][0]["message"]["content"]), answer
     except (ValueError, KeyError, IndexError, TypeError):
         raise StepRunError(f"LLM endpoint {endpoint} gave an answer without a message") from None

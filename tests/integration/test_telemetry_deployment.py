@@ -4,17 +4,24 @@ per step attempt, the same trace after an executor SIGKILL, and the context its 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from rustchain.planner.clients import GrpcVerifier
 from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.grpc_client import open_channel
+from rustchain.platform.mission_files import compile_file
 from rustchain.platform.nats_server import free_port
+from rustchain.steps import default_registry
 from tests.conditions import wait_until_sync
 from tests.integration.otlp_receiver import GrpcReceiver, HttpReceiver, ReceivedSpan
 from tests.integration.test_grpc_deployment import SLOW, _children
@@ -120,6 +127,34 @@ def _named(receiver: GrpcReceiver | HttpReceiver, name: str) -> bool:
     return any(s.name == name for s in receiver.received.span_list())
 
 
+EXPECTED_POINTS: list[tuple[str, dict[str, object]]] = [
+    ("rustchain.missions.started", {"service": "rustchain-executor", "tenant": "default"}),
+    (
+        "rustchain.missions.finished",
+        {"service": "rustchain-executor", "tenant": "default", "outcome": "succeeded"},
+    ),
+    (
+        "rustchain.step.duration",
+        {"service": "rustchain-executor", "step_type": "create_file", "outcome": "succeeded"},
+    ),
+    ("rustchain.verifier.solver.duration", {"service": "rustchain-verifier", "verdict": "safe"}),
+    ("rustchain.relay.lag.events", {"service": "rustchain-relay", "store": "executor"}),
+    ("rustchain.relay.lag.seconds", {"service": "rustchain-relay", "store": "verifier"}),
+    # The SDK's own count of spans processed (and dropped, with error.type=queue_full).
+    ("otel.sdk.processor.span.processed", {"service": "rustchain-executor"}),
+]
+
+
+def _point(receiver: GrpcReceiver, metric: str, labels: dict[str, object]) -> bool:
+    wanted = {k: v for k, v in labels.items() if k != "service"}
+    return any(
+        p.metric == metric
+        and p.service == labels["service"]
+        and wanted.items() <= p.attributes.items()
+        for p in receiver.received.point_list()
+    )
+
+
 def _has_trainer_span(receiver: GrpcReceiver | HttpReceiver) -> bool:
     return any(s.service == "rustchain-trainer" for s in receiver.received.span_list())
 
@@ -135,6 +170,8 @@ def test_a_mission_is_one_trace_across_grpc_nats_and_its_steps(
         _wait_for(lambda: _has_trainer_span(grpc_receiver), "the trainer's span")
         spans = _trace_of(grpc_receiver.received.span_list(), mission_id)
         events = _executor_events(up.home, mission_id)
+        for metric, labels in EXPECTED_POINTS:
+            _wait_for(partial(_point, grpc_receiver, metric, labels), f"{metric} {labels}")
     finally:
         up.stop()
 
@@ -244,3 +281,62 @@ def test_a_dead_collector_changes_nothing_for_missions(tmp_path: Path) -> None:
     finally:
         up.stop()
     assert up.process.returncode == 0
+
+
+def _scrape(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=2.0) as response:
+            return str(response.read().decode())
+    except OSError:
+        return ""
+
+
+def test_serve_exposes_its_metrics_for_prometheus(tmp_path: Path) -> None:
+    port = free_port()
+    serving = subprocess.Popen(
+        [sys.executable, "-m", "rustchain", "serve", "verifier", "--metrics-port", str(port)],
+        env=_environ(tmp_path / "home"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        assert serving.stdout is not None
+        endpoint = serving.stdout.readline().split()[-1]  # "rustchain verifier serving on H:P"
+        plan = compile_file(str(REPO / "missions" / "hello.yaml"), default_registry()).plan
+        assert plan is not None
+
+        async def verify() -> str:
+            async with open_channel(endpoint) as channel:
+                return (await GrpcVerifier(channel, endpoint).verify("default", plan, "")).status
+
+        assert asyncio.run(verify()) == "safe"
+        url = f"http://127.0.0.1:{port}/metrics"
+        _wait_for(lambda: "rustchain_verifier_solver_duration" in _scrape(url), "the metric")
+        scraped = _scrape(url)
+        assert 'service_name="rustchain-verifier"' in scraped
+        assert 'verdict="safe"' in scraped
+    finally:
+        serving.send_signal(signal.SIGTERM)
+        assert serving.wait(UP_TIMEOUT_SECONDS) == 0
+
+
+def test_a_bad_otel_setting_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "rustchain", "serve", "memory"],
+        env=_environ(
+            tmp_path / "home",
+            OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4317",
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/json",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "rustchain serve memory: OTEL_EXPORTER_OTLP_PROTOCOL is 'http/json':"
+        " expected one of grpc, http/protobuf"
+    ]

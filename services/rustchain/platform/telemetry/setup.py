@@ -36,6 +36,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
 SERVICE_PREFIX = "rustchain-"
+SDK_INTERNAL_METRICS = "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"
 FLUSH_SECONDS = 2.0
 """The longest a process waits for its collector when it flushes or stops."""
 GRPC = "grpc"
@@ -253,6 +254,9 @@ def configure_telemetry(
     if readers:
         telemetry.meter_provider = MeterProvider(resource=resource, metric_readers=readers)
         metrics.set_meter_provider(telemetry.meter_provider)
+    if span_exporters and telemetry.meter_provider is not None:
+        # The SDK counts what its processor drops only when asked; with metrics exported, it is.
+        os.environ.setdefault(SDK_INTERNAL_METRICS, "true")
     if span_exporters:
         provider = TracerProvider(resource=resource, id_generator=PresetIdGenerator())
         for exporter in span_exporters:

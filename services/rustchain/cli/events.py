@@ -64,7 +64,7 @@ from rustchain.platform.signing_keys import (
     load_private_key,
     token_public_key,
 )
-from rustchain.platform.telemetry.process import telemetry_for
+from rustchain.platform.telemetry.process import TEXT, telemetry_for
 from rustchain.platform.telemetry.relay_lag import RelayLag
 from rustchain.platform.telemetry.setup import TelemetrySettingError
 
@@ -297,7 +297,8 @@ def relay(store_name: str, nats_url: str | None, until_caught_up: bool, timeout:
     settings = EventStoreSettings.from_environ(store_name)
     url = resolve_nats_url(nats_url)
     try:
-        with telemetry_for("relay"):
+        # Run by hand, the relay's back-off lines stay lines of text (RUSTCHAIN_LOG_FORMAT=json).
+        with telemetry_for("relay", log_format=TEXT):
             line = _run(_relay_store(settings, url, until_caught_up, timeout), url)
     except TelemetrySettingError as error:
         _fail(str(error), exit_codes.USAGE)

@@ -15,18 +15,27 @@ from rustchain.platform.telemetry.json_logs import LOG_LEVEL_VARIABLE, configure
 from rustchain.platform.telemetry.setup import Telemetry, configure_telemetry
 
 CLI = "cli"
+JSON = "json"
+TEXT = "text"
+LOG_FORMAT_VARIABLE = "RUSTCHAIN_LOG_FORMAT"
 
 
 @contextmanager
-def telemetry_for(service: str, metrics_port: int | None = None) -> Iterator[Telemetry]:
-    """Telemetry of `service` (rustchain-<service>) while the block runs; JSON logs on stderr."""
+def telemetry_for(
+    service: str, metrics_port: int | None = None, log_format: str = JSON
+) -> Iterator[Telemetry]:
+    """Telemetry of `service` (rustchain-<service>) while the block runs, and its logs on stderr
+    as JSON lines (RUSTCHAIN_LOG_FORMAT, else `log_format`: `json` or `text`, Python's own)."""
     telemetry = configure_telemetry(service, os.environ, metrics_port)
-    handler = configure_json_logs(service, os.environ.get(LOG_LEVEL_VARIABLE, "INFO"))
+    handler = None
+    if os.environ.get(LOG_FORMAT_VARIABLE, log_format).strip().lower() == JSON:
+        handler = configure_json_logs(service, os.environ.get(LOG_LEVEL_VARIABLE, "INFO"))
     try:
         yield telemetry
     finally:
         telemetry.shutdown()
-        logging.getLogger().removeHandler(handler)
+        if handler is not None:
+            logging.getLogger().removeHandler(handler)
 
 
 @contextmanager

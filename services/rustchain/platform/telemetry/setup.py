@@ -15,8 +15,10 @@ import contextvars
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -95,28 +97,34 @@ class Telemetry:
     def flush(self, seconds: float = FLUSH_SECONDS) -> None:
         """Send what is queued, waiting at most `seconds` (a short-lived CLI calls this)."""
         millis = int(seconds * 1000)
+        actions: list[Callable[[], object]] = []
         if self.tracer_provider is not None:
-            _bounded(lambda: self.tracer_provider.force_flush(millis), seconds)  # type: ignore[union-attr]
+            actions.append(partial(self.tracer_provider.force_flush, millis))
         if self.meter_provider is not None:
-            _bounded(lambda: self.meter_provider.force_flush(millis), seconds)  # type: ignore[union-attr]
+            actions.append(partial(self.meter_provider.force_flush, millis))
+        _bounded(actions, seconds)
 
     def shutdown(self, seconds: float = FLUSH_SECONDS) -> None:
-        """Flush and stop the exporters, waiting at most about `seconds` for the collector."""
+        """Flush and stop the exporters, waiting at most `seconds` for the collector."""
         for closer in self.closers:
             closer()
+        actions: list[Callable[[], object]] = []
         if self.tracer_provider is not None:
-            _bounded(self.tracer_provider.shutdown, seconds)
+            actions.append(self.tracer_provider.shutdown)
         if self.meter_provider is not None:
-            millis = seconds * 1000
-            _bounded(lambda: self.meter_provider.shutdown(millis), seconds)  # type: ignore[union-attr]
+            actions.append(partial(self.meter_provider.shutdown, seconds * 1000))
+        _bounded(actions, seconds)
 
 
-def _bounded(action: Callable[[], object], seconds: float) -> None:
-    # A dead collector must not hold a process that is stopping: the exporter's retries run on a
-    # daemon thread that is abandoned after `seconds`.
-    worker = threading.Thread(target=action, name="telemetry-flush", daemon=True)
-    worker.start()
-    worker.join(seconds)
+def _bounded(actions: list[Callable[[], object]], seconds: float) -> None:
+    # A dead collector must not hold a process that is stopping: the exporters' retries run on
+    # daemon threads, side by side, abandoned once `seconds` have passed.
+    workers = [threading.Thread(target=a, name="telemetry-flush", daemon=True) for a in actions]
+    for worker in workers:
+        worker.start()
+    deadline = time.monotonic() + seconds
+    for worker in workers:
+        worker.join(max(deadline - time.monotonic(), 0.0))
 
 
 def _names(environ: Mapping[str, str], variable: str) -> list[str]:

@@ -38,6 +38,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
 SERVICE_PREFIX = "rustchain-"
+METRICS_HOST_VARIABLE = "RUSTCHAIN_METRICS_HOST"
 SDK_INTERNAL_METRICS = "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"
 FLUSH_SECONDS = 2.0
 """The longest a process waits for its collector when it flushes or stops."""
@@ -212,9 +213,13 @@ def _metric_readers(
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
         from prometheus_client import start_http_server
 
-        server, _thread = start_http_server(
-            metrics_port, addr=environ.get("RUSTCHAIN_METRICS_HOST", "127.0.0.1")
-        )
+        host = environ.get(METRICS_HOST_VARIABLE, "127.0.0.1")
+        try:
+            server, _thread = start_http_server(metrics_port, addr=host)
+        except OSError as error:
+            raise TelemetrySettingError(
+                f"cannot serve metrics on {host}:{metrics_port}: {error.strerror or error}"
+            ) from None
         closers.append(server.shutdown)
         readers.append(PrometheusMetricReader())
     return readers

@@ -51,6 +51,7 @@ from rustchain.platform.signing_keys import (
 )
 from rustchain.platform.telemetry.grpc_tracing import server_interceptors
 from rustchain.platform.telemetry.process import telemetry_for
+from rustchain.platform.telemetry.sandbox_timing import TimedSandbox
 from rustchain.platform.telemetry.setup import TelemetrySettingError
 from rustchain.steps import default_registry
 from rustchain.steps.runtime import MemoryClient
@@ -173,7 +174,7 @@ def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
         },
         policy_for=policies,
         quotas=TenantQuotas.from_settings(environ),
-        sandbox=sandbox,
+        sandbox=TimedSandbox(sandbox),
         secrets=FileSecretStore.from_environ(environ, home),
     )
     nats_url = deployment_nats_url(home, environ)

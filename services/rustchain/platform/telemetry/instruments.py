@@ -43,8 +43,10 @@ class Instruments:
         self.quota_refusals = meter.create_counter(
             "rustchain.quota.refusals", "{refusal}", "Requests refused for a tenant's quota"
         )
-        self.sandbox_overhead = meter.create_histogram(
-            "rustchain.sandbox.overhead", "s", "Time a program spent entering its sandbox"
+        self.sandbox_run_duration = meter.create_histogram(
+            "rustchain.sandbox.run.duration",
+            "s",
+            "Wall time of a sandboxed program, confinement included, by mechanism",
         )
         self.token_usage = meter.create_histogram(
             "gen_ai.client.token.usage", "{token}", "Tokens used by llm steps, by model and type"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -107,3 +108,37 @@ def test_json_logs_carry_the_current_trace_and_span() -> None:
     assert line["level"] == "warning" and line["service"] == "planner"
     assert line["trace_id"] == f"{context.trace_id:032x}"
     assert line["span_id"] == f"{context.span_id:016x}"
+
+
+def test_the_grafana_dashboard_queries_metrics_the_services_emit() -> None:
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.sdk.metrics import MeterProvider
+    from prometheus_client import REGISTRY, generate_latest
+
+    from rustchain.platform.telemetry.instruments import Instruments
+    from tests.paths import REPO
+
+    reader = PrometheusMetricReader()
+    provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    emitted = Instruments(provider.get_meter("test"))
+    labels = {"tenant": "t"}
+    for name in vars(emitted):
+        instrument = getattr(emitted, name)
+        for method in ("add", "record", "set"):
+            if hasattr(instrument, method):
+                getattr(instrument, method)(1, labels)
+    exposed = {
+        line.split("{")[0].split(" ")[0]
+        for line in generate_latest(REGISTRY).decode().splitlines()
+        if not line.startswith("#")
+    }
+    REGISTRY.unregister(reader._collector)
+    dashboard = json.loads((REPO / "docs" / "grafana-dashboard.json").read_text())
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\b(rustchain_\w+)", target["expr"])
+    }
+    assert queried, "the dashboard queries no rustchain metric"
+    assert queried <= exposed, queried - exposed

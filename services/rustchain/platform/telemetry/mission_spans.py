@@ -58,6 +58,8 @@ class _MissionTrace:
     name: str = ""
     step_types: dict[str, str] = field(default_factory=dict)
     attempts: dict[AttemptKey, tuple[str | None, datetime | None]] = field(default_factory=dict)
+    # Attempts this process started (and counts as running); the others began before a restart.
+    running: set[AttemptKey] = field(default_factory=set)
 
 
 def workflow_traceparent(started_by: str | None, mission_id: str) -> str | None:
@@ -131,6 +133,7 @@ class MissionSpans:
                 instruments().missions_running.add(1, {"tenant": envelope.tenant})
             elif isinstance(fact, StepStarted):
                 _learn(mission, envelope, fact)
+                mission.running.add((fact.step_id, fact.attempt))
                 instruments().steps_running.add(1, {"tenant": envelope.tenant})
             elif isinstance(fact, _ENDS_ATTEMPT):
                 self._attempt_ended(mission, envelope, fact)
@@ -145,9 +148,15 @@ class MissionSpans:
         # A mission this process did not start (resumed after a restart, or cancelled): its
         # context comes from its history, read once; nothing is emitted for what it held.
         mission = _MissionTrace(tenant)
+        finished = False
         for envelope in self._mission_events(tenant, mission_id):
             if envelope.type in RUN_EVENT_TYPES:
-                _learn(mission, envelope, run_fact(envelope))
+                fact = run_fact(envelope)
+                _learn(mission, envelope, fact)
+                finished = finished or isinstance(fact, MissionFinished)
+        if not finished:
+            # Running here now: the process that counted it is gone.
+            instruments().missions_running.add(1, {"tenant": tenant})
         self._missions[(tenant, mission_id)] = mission
         return mission
 
@@ -163,7 +172,9 @@ class MissionSpans:
         error = fact.error if isinstance(fact, StepFailed) else None
         if isinstance(fact, StepInterrupted):
             outcome, error = "interrupted", fact.reason
-        instruments().steps_running.add(-1, {"tenant": envelope.tenant})
+        if (fact.step_id, fact.attempt) in mission.running:
+            mission.running.discard((fact.step_id, fact.attempt))
+            instruments().steps_running.add(-1, {"tenant": envelope.tenant})
         if started_at is not None:
             seconds = (envelope.occurred_at - started_at).total_seconds()
             instruments().step_duration.record(

@@ -612,3 +612,30 @@ def test_every_rustchain_process_reads_one_set_of_quotas_and_limits(rendered: Re
     for workload in deployments:
         sources = [s["configMapRef"]["name"] for s in container(workload).get("envFrom", [])]
         assert sources == [settings[0]["metadata"]["name"]], workload["metadata"]["name"]
+
+
+def test_services_serve_metrics_and_production_names_its_collector(
+    rendered: Rendered, production: Rendered
+) -> None:
+    from rustchain.platform.telemetry.setup import exporter_names, otlp_protocol
+
+    def settings(of: Rendered) -> dict[str, str]:
+        (found,) = [
+            m
+            for m in of.of_kind("ConfigMap")
+            if m["metadata"]["name"].startswith("rustchain-settings-")
+        ]
+        return dict(found["data"])
+
+    values = settings(rendered)
+    assert 0 < int(values["RUSTCHAIN_METRICS_PORT"]) < 65536
+    assert values["RUSTCHAIN_LOG_FORMAT"] == "json"
+    assert otlp_protocol(values, "TRACES") == "grpc"
+    for workload in rendered.of_kind("Deployment"):
+        annotations = workload["spec"]["template"]["metadata"].get("annotations", {})
+        if workload["metadata"]["labels"].get("app.kubernetes.io/component") == "service":
+            assert annotations["prometheus.io/port"] == values["RUSTCHAIN_METRICS_PORT"]
+    shipped = settings(production)
+    assert shipped["OTEL_EXPORTER_OTLP_ENDPOINT"].startswith("http://")
+    assert exporter_names(shipped, "TRACES") == ["otlp"]
+    assert exporter_names(shipped, "METRICS") == ["otlp"]

@@ -40,6 +40,7 @@ from rustchain.platform.signing_keys import (
     load_public_key,
     token_public_key,
 )
+from rustchain.platform.telemetry.sandbox_timing import TimedSandbox
 from rustchain.steps import default_registry
 from rustchain.steps.runtime import MemoryClient
 from rustchain.trainer.consuming import consume_until
@@ -147,7 +148,7 @@ def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
     reader = StreamUsageReader(nats_url) if nats_url is not None else None
     admission = Admission(verdict_key, reader.usage if reader is not None else None)
     application = build_executor(
-        environ, store, memory_for=memory_for, sandbox=sandbox, admission=admission
+        environ, store, memory_for=memory_for, sandbox=TimedSandbox(sandbox), admission=admission
     )
     driver = MissionDriver(application)
     closers.append(driver.stop)

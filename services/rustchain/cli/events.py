@@ -65,6 +65,9 @@ from rustchain.platform.signing_keys import (
     load_private_key,
     token_public_key,
 )
+from rustchain.platform.telemetry.process import TEXT, telemetry_for
+from rustchain.platform.telemetry.relay_lag import RelayLag
+from rustchain.platform.telemetry.setup import TelemetrySettingError
 
 T = TypeVar("T")
 
@@ -237,6 +240,7 @@ async def _relay_store(
             streams=_stream_settings(), max_event_bytes=_quotas().max_event_bytes
         )
         relay = JetStreamRelay(store, url, relay_settings)
+        relay.lag = RelayLag(settings.name)
         checkpointer = _checkpointer(store, settings.name)
         if until_caught_up:
             try:
@@ -296,7 +300,11 @@ def relay(store_name: str, nats_url: str | None, until_caught_up: bool, timeout:
     settings = EventStoreSettings.from_environ(store_name)
     url = resolve_nats_url(nats_url)
     try:
-        line = _run(_relay_store(settings, url, until_caught_up, timeout), url)
+        # Run by hand, the relay's back-off lines stay lines of text (RUSTCHAIN_LOG_FORMAT=json).
+        with telemetry_for("relay", log_format=TEXT):
+            line = _run(_relay_store(settings, url, until_caught_up, timeout), url)
+    except TelemetrySettingError as error:
+        _fail(str(error), exit_codes.USAGE)
     except EventTooLargeError as error:
         _fail(str(error), exit_codes.USAGE)
     except (EventStoreError, PersistenceError) as error:

@@ -35,6 +35,8 @@ from rustchain.platform.grpc_client import (
 )
 from rustchain.platform.home import rustchain_home
 from rustchain.platform.mission_files import compile_file
+from rustchain.platform.telemetry.process import command_span
+from rustchain.platform.telemetry.setup import TelemetrySettingError
 from rustchain.platform.tokens import cli_token
 from rustchain.steps import default_registry
 
@@ -206,10 +208,14 @@ def run_remote(
         return await remote.watch(mission_id)
 
     try:
-        run, counts = asyncio.run(submit_and_watch())
+        with command_span("rustchain run", **{"rustchain.mission.file": file}):
+            run, counts = asyncio.run(submit_and_watch())
     except ServiceUnavailableError as error:
         click.echo(f"rustchain: {error}", err=True)
         return exit_codes.UNREACHABLE
+    except TelemetrySettingError as error:
+        click.echo(f"rustchain: {error}", err=True)
+        return exit_codes.USAGE
     except CorruptHistoryError as error:
         click.echo(f"rustchain: a fact the executor sent cannot be read: {error}", err=True)
         return exit_codes.MISSION_AT_FAULT

@@ -20,6 +20,9 @@ from rustchain.platform.grpc_server import LOOPBACK, GrpcServerError, start_serv
 from rustchain.platform.home import rustchain_home
 from rustchain.platform.private_files import tighten_home
 from rustchain.platform.signing_keys import SigningKeyError, token_public_key
+from rustchain.platform.telemetry.grpc_tracing import server_interceptors
+from rustchain.platform.telemetry.process import telemetry_for
+from rustchain.platform.telemetry.setup import TelemetrySettingError
 
 __all__ = ["ServeError", "serve", "serve_command"]
 
@@ -40,7 +43,7 @@ async def serve(
     tighten_home(home)
     # Every RPC is authenticated once the deployment has a token key (`rustchain up` makes one).
     key = token_public_key(home, environ)
-    interceptors = [AuthInterceptor(key)] if key is not None else []
+    interceptors = [*server_interceptors(), *([AuthInterceptor(key)] if key is not None else [])]
     hosted = HOSTS[service](environ, peers)
     for line in hosted.lines:
         say(line)
@@ -91,6 +94,12 @@ async def _serve_until_signal(
 @click.option("--verifier", metavar="HOST:PORT", help="The verifier (planner only).")
 @click.option("--executor", metavar="HOST:PORT", help="The executor (planner only).")
 @click.option("--memory", metavar="HOST:PORT", help="The memory service (executor only).")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    envvar="RUSTCHAIN_METRICS_PORT",
+    help="Serve the metrics for Prometheus on this port (/metrics).",
+)
 def serve_command(
     service: str,
     port: int,
@@ -98,13 +107,16 @@ def serve_command(
     verifier: str | None,
     executor: str | None,
     memory: str | None,
+    metrics_port: int | None,
 ) -> None:
     """Serve one service over gRPC, with health checking and reflection, until stopped."""
     given = {"verifier": verifier, "executor": executor, "memory": memory}
     peers = {name: value for name, value in given.items() if value}
     try:
-        asyncio.run(_serve_until_signal(service, host, port, dict(os.environ), peers))
+        with telemetry_for(service, metrics_port):
+            asyncio.run(_serve_until_signal(service, host, port, dict(os.environ), peers))
     except (
+        TelemetrySettingError,
         ServeError,
         EndpointsError,
         GrpcServerError,

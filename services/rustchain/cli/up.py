@@ -21,6 +21,7 @@ from rustchain.platform.deployment_supervisor import (
 from rustchain.platform.home import rustchain_home
 from rustchain.platform.nats_server import NatsServerError
 from rustchain.platform.sandbox.selection import SandboxSettingError, choose_sandbox, describe
+from rustchain.platform.telemetry.setup import TelemetrySettingError, otlp_environ
 from rustchain.steps.sandboxing import SANDBOX_SETTING
 
 
@@ -29,7 +30,14 @@ def _report(message: str) -> None:
 
 
 @click.command()
-def up() -> None:
+@click.option(
+    "--otlp",
+    metavar="URL",
+    help="Send every service's traces and metrics to this OTLP collector"
+    " (sets OTEL_EXPORTER_OTLP_ENDPOINT for each; OTEL_EXPORTER_OTLP_PROTOCOL picks grpc or"
+    " http/protobuf).",
+)
+def up(otlp: str | None) -> None:
     """Run nats-server and every service as separate processes on loopback until stopped."""
     stop = threading.Event()
 
@@ -47,6 +55,12 @@ def up() -> None:
         _report(f"a deployment already runs on {home} (pid {running.pid}); stop it first")
         sys.exit(exit_codes.USAGE)
     environ = dict(os.environ)
+    if otlp is not None:
+        try:
+            environ.update(otlp_environ(otlp))
+        except TelemetrySettingError as error:
+            _report(str(error))
+            sys.exit(exit_codes.USAGE)
     try:
         sandbox = choose_sandbox(environ)
     except SandboxSettingError as error:

@@ -51,6 +51,7 @@ from rustchain.platform.event_store import (
 )
 from rustchain.platform.sandbox.selection import LazySandbox
 from rustchain.platform.secret_store import FileSecretStore
+from rustchain.platform.telemetry.mission_spans import MissionSpans
 from rustchain.steps import constraint_generators
 from rustchain.steps.runtime import MemoryClient, StepContext, StepRunError, parameters_of
 from rustchain.steps.sandboxing import ProgramSandbox
@@ -158,6 +159,8 @@ class ExecutorApplication:
         self._generators: dict[str, ConstraintGenerator] | None = None
         self._indexed = 0
         self.step_policies = step_policies
+        # Trace context for each fact recorded, and the spans and metrics their commits end.
+        self.spans = MissionSpans(store.mission_events)
 
     def subscribe(self, listener: EventListener) -> None:
         """Tell `listener` of every append from now on, after those already subscribed."""
@@ -351,7 +354,9 @@ class ExecutorApplication:
                 self._running_missions(tracked.tenant).discard(tracked.mission_id)
             for event in released:
                 if isinstance(event, StepStarted):
-                    task = asyncio.ensure_future(self._attempt(tracked, event))
+                    # The runner runs in its attempt's span: what it calls is traced beneath it.
+                    with self.spans.attempt_scope(tracked.tenant, tracked.mission_id, event):
+                        task = asyncio.ensure_future(self._attempt(tracked, event))
                     tracked.tasks[task] = (event.step_id, event.attempt)
             return tracked
 
@@ -420,6 +425,7 @@ class ExecutorApplication:
 
     def _append(self, tenant: str, mission_id: str, version: int, events: list[RunEvent]) -> int:
         now = self.clock()
+        stamped = zip(events, self.spans.traceparents(tenant, mission_id, events), strict=True)
         drafts = [
             EventDraft(
                 id=str(uuid.uuid4()),
@@ -432,10 +438,12 @@ class ExecutorApplication:
                 version=run_event_version(event),
                 occurred_at=now,
                 payload=run_event_payload(event),
+                traceparent=traceparent,
             )
-            for offset, event in enumerate(events, start=1)
+            for offset, (event, traceparent) in enumerate(stamped, start=1)
         ]
         stored: list[EventEnvelope] = self.store.append(drafts)
+        self.spans.recorded(stored, events)
         return version + len(stored)
 
     def _tuned(self, tracked: _Tracked, event: RunEvent) -> RunEvent:

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import grpc
 
 from rustchain.platform.grpc_auth import outgoing_token
+from rustchain.platform.telemetry.grpc_tracing import client_interceptors
 
 TENANT_METADATA = "x-rustchain-tenant"
 DEFAULT_TENANT = "default"
@@ -26,8 +27,9 @@ class ServiceUnavailableError(RuntimeError):
 
 
 def open_channel(endpoint: str) -> grpc.aio.Channel:
-    """An insecure channel to `host:port` (loopback deployments; TLS arrives with auth)."""
-    return grpc.aio.insecure_channel(endpoint)
+    """An insecure channel to `host:port` (loopback deployments; TLS arrives with auth); its calls
+    carry the trace context while this process exports spans."""
+    return grpc.aio.insecure_channel(endpoint, interceptors=client_interceptors() or None)
 
 
 async def wait_ready(

@@ -17,6 +17,7 @@ from rustchain.platform.grpc_decoding import (
     max_message_bytes,
     transport_options,
 )
+from rustchain.platform.telemetry.instruments import instruments
 
 LOOPBACK = "127.0.0.1"
 OVERALL = ""
@@ -134,5 +135,8 @@ async def abort_with(
     code = status_for(error, table)
     if code is None:
         raise error
+    if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+        # Every quota refusal of every service is answered here: counted once, here.
+        instruments().quota_refusals.add(1, {"error.type": type(error).__name__})
     await context.abort(code, " ".join(str(error).split()))
     raise AssertionError("context.abort returned")  # pragma: no cover

@@ -38,6 +38,7 @@ from rustchain.platform.home import DEFAULT_HOME, HOME_VARIABLE
 from rustchain.platform.tokens import cli_token, unverified_claims
 
 MSG_ID_HEADER = "Nats-Msg-Id"
+TRACEPARENT_HEADER = "traceparent"
 NATS_ERRORS: tuple[type[BaseException], ...] = (
     nats.errors.Error,
     OSError,
@@ -81,8 +82,16 @@ class StreamSettings:
 
 
 def event_headers(event: EventDraft) -> dict[str, str]:
-    """The headers an event is published with: `Nats-Msg-Id` = event id, for deduplication."""
-    return {MSG_ID_HEADER: event.id}
+    """The headers an event is published with: `Nats-Msg-Id` = event id, for deduplication, and
+    the trace context it was recorded under (`traceparent`), for consumers to continue."""
+    return _headers(event.id, event.traceparent)
+
+
+def _headers(event_id: str, traceparent: object) -> dict[str, str]:
+    # The stored context, never the publisher's own: a relay is not part of the mission's trace.
+    if isinstance(traceparent, str) and traceparent:
+        return {MSG_ID_HEADER: event_id, TRACEPARENT_HEADER: traceparent}
+    return {MSG_ID_HEADER: event_id}
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,7 @@ class EventRoute:
             sequence=int(head["sequence"]),
             stream=stream_name(tenant),
             subject=event_subject(tenant, mission, service, head["type"]),
-            headers={MSG_ID_HEADER: head["id"]},
+            headers=_headers(head["id"], head.get("traceparent")),
         )
 
 

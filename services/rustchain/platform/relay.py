@@ -45,6 +45,7 @@ from rustchain.platform.relay_tenants import (
     refused_reader,
     tenant_reader,
 )
+from rustchain.platform.telemetry.relay_lag import RelayLag
 
 log = logging.getLogger(__name__)
 DEFAULT_READER = "jetstream_relay"
@@ -125,6 +126,7 @@ class JetStreamRelay:
         self._js: JetStreamContext | None = None
         self._closed = asyncio.Event()
         self._streams: dict[str, int] = {}
+        self.lag = RelayLag(self.settings.reader)
 
     async def _jetstream(self) -> JetStreamContext:
         if self._client is None or self._client.is_closed or self._js is None:
@@ -385,6 +387,8 @@ class JetStreamRelay:
                     delay = min(delay * 2, self.settings.backoff_max)
                     continue
                 delay = self.settings.backoff_initial
+                if self.lag.due():
+                    self.lag.observe(self.store.last_position(), self.position)
                 if sent == 0:
                     await _wait(stop, self.settings.idle_poll)
             await self._settle_all()

@@ -10,7 +10,7 @@ from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
 from rustchain.domain.quotas import STREAM_BYTES_SETTING
-from rustchain.platform.jetstream import MSG_ID_HEADER, NATS_ERRORS, EventRoute
+from rustchain.platform.jetstream import NATS_ERRORS, EventRoute
 
 # nats-server's default max_payload; the relay names the connection's own when it knows it.
 DEFAULT_MAX_PAYLOAD = 1024 * 1024
@@ -22,14 +22,15 @@ TOO_LARGE_ADVICE = (
 )
 
 
-# What headers add to an event: the status line, `Nats-Msg-Id` and `Nats-Expected-Stream`, each
-# line as `name: value` and CRLF, and the blank line that ends them.
-_HEADER_BYTES = len("NATS/1.0\r\n\r\n") + len(MSG_ID_HEADER) + len("Nats-Expected-Stream") + 8
+# What headers add to an event: the status line, the route's headers and `Nats-Expected-Stream`,
+# each line as `name: value` and CRLF, and the blank line that ends them.
+_HEADER_BYTES = len("NATS/1.0\r\n\r\n") + len("Nats-Expected-Stream") + 4
 
 
 def message_size(route: EventRoute, data: bytes) -> int:
     """The bytes JetStream counts against max_msg_size: headers (with the stream's) and data."""
-    return _HEADER_BYTES + len(route.headers[MSG_ID_HEADER]) + len(route.stream) + len(data)
+    headers = sum(len(name) + len(value) + 4 for name, value in route.headers.items())
+    return _HEADER_BYTES + headers + len(route.stream) + len(data)
 
 
 def too_large_reason(size: int, limit: int, what: str) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rustchain.domain.policy_checks import check_model, check_tokens
+from rustchain.steps.llm_telemetry import capture_content, chat_span, record_answer
 from rustchain.steps.runtime import StepContext, StepRunError
 
 URL_SETTING = "RUSTCHAIN_LLM_URL"
@@ -85,13 +86,23 @@ async def complete(request: ChatRequest, context: StepContext) -> Completion:
     else:
         raise StepRunError(f"unknown LLM provider '{provider}'; use 'openai' or 'ollama'")
     headers = {"Authorization": f"Bearer {key}"} if key else {}
+    capture = capture_content(context.settings)
+    with chat_span(provider, model, request.messages, request.max_tokens, capture) as span:
+        answer = await _post(endpoint, body, headers, context.timeout_seconds)
+        completion = _completion(answer, endpoint, provider, model)
+        record_answer(span, answer, provider, model, completion.text, capture)
+    return completion
+
+
+async def _post(
+    endpoint: str, body: dict[str, Any], headers: dict[str, str], timeout: float
+) -> Any:
+    """The endpoint's JSON answer, or a StepRunError naming the endpoint."""
     # Imported when a step runs, not when a mission is compiled: `rustchain validate` needs none.
     import httpx
 
     try:
-        async with httpx.AsyncClient(
-            timeout=context.timeout_seconds, verify=_ssl_context()
-        ) as client:
+        async with httpx.AsyncClient(timeout=timeout, verify=_ssl_context()) as client:
             response = await client.post(endpoint, json=body, headers=headers)
     except httpx.HTTPError as error:
         raise StepRunError(f"LLM endpoint {endpoint} unreachable: {error}") from None
@@ -100,7 +111,14 @@ async def complete(request: ChatRequest, context: StepContext) -> Completion:
             f"LLM endpoint {endpoint} answered {response.status_code}: {response.text[:300]}"
         )
     try:
-        answer = response.json()
+        return response.json()
+    except ValueError:
+        raise StepRunError(f"LLM endpoint {endpoint} gave an answer that is not JSON") from None
+
+
+def _completion(answer: Any, endpoint: str, provider: str, model: str) -> Completion:
+    """The message, usage and stop reason of an answer in the provider's shape."""
+    try:
         if provider == "ollama":
             counts = [answer.get("prompt_eval_count"), answer.get("eval_count")]
             tokens = sum(c for c in counts if isinstance(c, int)) if any(counts) else None

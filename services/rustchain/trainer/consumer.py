@@ -20,6 +20,7 @@ from rustchain.domain.event_names import SUBJECT_ROOT, stream_name, validate_ten
 from rustchain.domain.events import decode_event
 from rustchain.domain.trajectory import TrajectoryError, build_trajectory
 from rustchain.platform.jetstream import read_events
+from rustchain.platform.telemetry.trace_context import consumer_span
 from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
 
 DURABLE = "trainer"
@@ -68,8 +69,10 @@ class TrajectoryConsumer:
         recorded = 0
         for message in messages:
             sequence = message.metadata.sequence.stream
-            if sequence > self.store.position(DURABLE, stream):
-                recorded += await self.record(tenant, stream, sequence, message.data)
+            # Part of the mission's trace: the relay put its context on the message.
+            with consumer_span("process trajectory", message.headers, message.subject):
+                if sequence > self.store.position(DURABLE, stream):
+                    recorded += await self.record(tenant, stream, sequence, message.data)
             await message.ack()
         return recorded
 

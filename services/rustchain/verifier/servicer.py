@@ -19,6 +19,7 @@ from rustchain.platform.grpc_requests import (
     request_tenant,
 )
 from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
+from rustchain.platform.telemetry.verdicts import observe_verdict
 from rustchain.verifier.application import InconsistentPlanError, VerifierApplication
 from rustchain.verifier.policy_files import PolicyFileError
 
@@ -87,6 +88,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServiceServicer):
             verification = await self.app.verify(tenant, plan, mission_id)
         except Exception as error:
             await abort_with(context, error, STATUS)
+        observe_verdict(verification.verdict, tenant)
         reply = verdict_message(verification.verdict)
         reply.verdict_token = verification.grant_token
         return reply

@@ -1,0 +1,41 @@
+"""The wall time of every sandboxed program, by mechanism: what confinement costs shows as the
+difference between mechanisms (and `make bench`'s sandbox figures give it per program)."""
+
+from __future__ import annotations
+
+import time
+
+from rustchain.platform.telemetry.instruments import instruments
+from rustchain.steps.sandboxing import ProgramResult, ProgramSandbox, SandboxedProgram
+
+
+class TimedSandbox:
+    """A sandbox whose runs are recorded in `rustchain.sandbox.run.duration`."""
+
+    def __init__(self, inner: ProgramSandbox) -> None:
+        self.inner = inner
+
+    @property
+    def name(self) -> str:
+        """The mechanism's name."""
+        return self.inner.name
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why the mechanism cannot confine, or None."""
+        return self.inner.unavailable
+
+    async def run(self, program: SandboxedProgram) -> ProgramResult:
+        """Run through the mechanism, timing it (failed and timed-out runs included)."""
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return await self.inner.run(program)
+        except BaseException as error:
+            outcome = type(error).__name__
+            raise
+        finally:
+            instruments().sandbox_run_duration.record(
+                time.perf_counter() - started,
+                {"mechanism": self.inner.name.split()[0], "outcome": outcome},
+            )

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from rustchain.domain.artifacts import ArtifactRef, externalize, object_bucket, object_stream
+from rustchain.domain.artifacts import ArtifactRef, externalize
+from rustchain.domain.event_names import object_bucket, object_stream
 from rustchain.domain.policy import CommandPolicy, Policy
 from rustchain.domain.run_events import MissionFinished, StepSucceeded, run_fact
 from rustchain.domain.trajectory import build_trajectory

@@ -18,12 +18,11 @@ from rustchain.domain.artifacts import (
     externalize,
     inline_bytes_setting,
     internalize,
-    object_bucket,
-    object_stream,
     references,
     verified,
 )
 from rustchain.domain.bindings import ArtifactInTextError, RenderContext, render
+from rustchain.domain.event_names import object_bucket, object_stream
 from rustchain.domain.event_size import payload_bytes
 
 INLINE = 1024

@@ -17,7 +17,6 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rustchain.domain.event_names import validate_tenant
 from rustchain.domain.plan import canonical_json
 
 ARTIFACT_KEY = "$artifact"
@@ -33,7 +32,6 @@ PREVIEW_CHARS = 200
 """How much of a text artifact its reference shows, so `status` says what it is at a glance."""
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"
-OBJECT_BUCKET_PREFIX = "ARTIFACTS_"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -83,16 +81,6 @@ def check_sha256(text: str) -> str:
     if not _SHA256.fullmatch(text):
         raise ArtifactError(f"{text!r} is not an artifact name: expected 64 lower-case hex digits")
     return text
-
-
-def object_bucket(tenant: str) -> str:
-    """The JetStream object store bucket that holds a tenant's artifacts (named like its stream)."""
-    return OBJECT_BUCKET_PREFIX + validate_tenant(tenant).upper()
-
-
-def object_stream(tenant: str) -> str:
-    """The stream JetStream keeps the tenant's object store bucket in."""
-    return f"OBJ_{object_bucket(tenant)}"
 
 
 def artifact(data: bytes, media_type: str, preview: str = "") -> Artifact:

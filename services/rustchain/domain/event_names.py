@@ -122,3 +122,16 @@ def checkpoint_stream_name(tenant: str) -> str:
 def tenant_checkpoint_subjects(tenant: str) -> str:
     """`rustchain-checkpoints.<tenant>.>`: every checkpoint of a tenant (what its readers see)."""
     return f"{CHECKPOINT_SUBJECT_ROOT}.{validate_tenant(tenant)}.>"
+
+
+OBJECT_BUCKET_PREFIX = "ARTIFACTS_"
+
+
+def object_bucket(tenant: str) -> str:
+    """The JetStream object store bucket that holds a tenant's artifacts (named like its stream)."""
+    return OBJECT_BUCKET_PREFIX + validate_tenant(tenant).upper()
+
+
+def object_stream(tenant: str) -> str:
+    """The stream JetStream keeps the tenant's object store bucket in."""
+    return f"OBJ_{object_bucket(tenant)}"

@@ -14,10 +14,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from rustchain.domain.artifacts import object_stream
 from rustchain.domain.credentials import Claims, Role
 from rustchain.domain.event_names import (
     checkpoint_stream_name,
+    object_stream,
     stream_name,
     tenant_checkpoint_subjects,
     tenant_subjects,

@@ -17,13 +17,8 @@ from nats.js import JetStreamContext
 from nats.js.api import ObjectMeta, ObjectStoreConfig, StorageType
 from nats.js.object_store import ObjectStore
 
-from rustchain.domain.artifacts import (
-    ARTIFACT_MARKER,
-    ArtifactRef,
-    object_bucket,
-    object_stream,
-    references,
-)
+from rustchain.domain.artifacts import ARTIFACT_MARKER, ArtifactRef, references
+from rustchain.domain.event_names import object_bucket, object_stream
 from rustchain.platform.artifact_store import ArtifactStore
 from rustchain.platform.jetstream import StreamSettings
 

@@ -18,12 +18,12 @@ from pathlib import Path
 
 from nats.js import JetStreamContext
 
-from rustchain.domain.artifacts import externalize, internalize
-from rustchain.platform.artifact_relay import ArtifactUploader, download, ensure_bucket
-from rustchain.platform.artifact_store import ArtifactStore
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.jetstream import connect
-from rustchain.platform.nats_server import NatsServer, NatsServerSettings
+from rustchain.domain.plans.artifacts import externalize, internalize
+from rustchain.platform.nats.artifact_relay import ArtifactUploader, download, ensure_bucket
+from rustchain.platform.nats.jetstream import connect
+from rustchain.platform.nats.server import NatsServer, NatsServerSettings
+from rustchain.platform.storage.artifact_store import ArtifactStore
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 
 SIZES = ((2_000_000, 10), (50_000_000, 2))
 INLINE = 64 * 1024

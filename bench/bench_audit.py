@@ -10,14 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rustchain.audit.history import read_export, write_export
-from rustchain.domain import run_decisions as decide
-from rustchain.domain.audit import verify_history
-from rustchain.domain.compiler import compile_mission
-from rustchain.domain.events import EventDraft, EventEnvelope, decode_event, seal_all
-from rustchain.domain.mission_run import MissionRun
-from rustchain.domain.reexecution import reexecute, run_facts
-from rustchain.domain.run_events import RunEvent, run_event_payload, run_event_version
-from rustchain.domain.stream_agreement import compare_with_stream
+from rustchain.domain.events.envelope import EventDraft, EventEnvelope, decode_event, seal_all
+from rustchain.domain.plans.compiler import compile_mission
+from rustchain.domain.runs import run_decisions as decide
+from rustchain.domain.runs.audit import verify_history
+from rustchain.domain.runs.mission_run import MissionRun
+from rustchain.domain.runs.reexecution import reexecute, run_facts
+from rustchain.domain.runs.run_events import RunEvent, run_event_payload, run_event_version
+from rustchain.domain.runs.stream_agreement import compare_with_stream
 from rustchain.steps import default_registry
 
 EVENTS = 100_000

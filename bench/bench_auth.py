@@ -15,14 +15,14 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from rustchain.cli.serve import serve
-from rustchain.domain.credentials import Claims, Role
+from rustchain.domain.access.credentials import Claims, Role
 from rustchain.generated.rustchain.memory.v1 import memory_pb2, memory_pb2_grpc
-from rustchain.platform.grpc_client import open_channel
-from rustchain.platform.jetstream import NatsCredentials, connect
-from rustchain.platform.nats_auth import callout_secrets, serve_callout
-from rustchain.platform.nats_server import NatsServer, NatsServerSettings
-from rustchain.platform.signing_keys import TOKEN_KEYS, VERDICT_KEYS, ensure_key_pair
-from rustchain.platform.tokens import issue, verify
+from rustchain.platform.credentials.signing_keys import TOKEN_KEYS, VERDICT_KEYS, ensure_key_pair
+from rustchain.platform.credentials.tokens import issue, verify
+from rustchain.platform.grpc.client import open_channel
+from rustchain.platform.nats.auth_callout import callout_secrets, serve_callout
+from rustchain.platform.nats.jetstream import NatsCredentials, connect
+from rustchain.platform.nats.server import NatsServer, NatsServerSettings
 
 CALLS = 1000
 CONNECTS = 200

@@ -13,11 +13,11 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from rustchain.audit.log_proofs import prove_log, read_tenant_log
-from rustchain.domain.checkpoint import Checkpoint
-from rustchain.domain.events import EventDraft
-from rustchain.domain.merkle_log import MerkleTree, verify_consistency, verify_inclusion
-from rustchain.platform.checkpoints import Checkpointer, check_signature, sign_checkpoint
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.domain.events.checkpoint import Checkpoint
+from rustchain.domain.events.envelope import EventDraft
+from rustchain.domain.events.merkle_log import MerkleTree, verify_consistency, verify_inclusion
+from rustchain.platform.storage.checkpoints import Checkpointer, check_signature, sign_checkpoint
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 
 SIZES = (100_000, 1_000_000)
 REPEATS = 2_000

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from bench.bench_planner import chain
-from rustchain.domain.compiler import compile_mission
+from rustchain.domain.plans.compiler import compile_mission
 from rustchain.steps import default_registry
 from rustchain.tools import compat_report
 

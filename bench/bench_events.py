@@ -19,17 +19,17 @@ from pathlib import Path
 
 import psycopg
 
-from rustchain.domain.events import EventDraft
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.jetstream import (
+from rustchain.domain.events.envelope import EventDraft
+from rustchain.platform.nats.jetstream import (
     StreamSettings,
     connect,
     ensure_stream,
     event_headers,
     stream_config,
 )
-from rustchain.platform.nats_server import LAZY_SYNC, SYNC_ALWAYS, NatsServer, NatsServerSettings
-from rustchain.platform.relay import JetStreamRelay, RelaySettings
+from rustchain.platform.nats.relay import JetStreamRelay, RelaySettings
+from rustchain.platform.nats.server import LAZY_SYNC, SYNC_ALWAYS, NatsServer, NatsServerSettings
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)
 APPEND_EVENTS = 20_000
@@ -156,7 +156,7 @@ async def _relay_past_a_paused_tenant(url: str, home: Path, sync: str) -> float:
         await client.jetstream().add_stream(refusing)
         relay = JetStreamRelay(store, url, RelaySettings(batch_size=1000))
         # The paused tenant's retries are logged each time: not part of the figures.
-        logging.getLogger("rustchain.platform.relay_tenants").setLevel(logging.ERROR)
+        logging.getLogger("rustchain.platform.nats.relay_tenants").setLevel(logging.ERROR)
         others = RELAY_EVENTS - per_tenant
         stop = asyncio.Event()
         start = time.perf_counter()

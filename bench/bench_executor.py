@@ -18,12 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from rustchain.bootstrap.executor import build_executor
-from rustchain.domain.compiler import compile_mission
-from rustchain.domain.events import EventDraft
-from rustchain.domain.plan import Plan
-from rustchain.domain.quotas import TenantQuotas
+from rustchain.domain.access.quotas import TenantQuotas
+from rustchain.domain.events.envelope import EventDraft
+from rustchain.domain.plans.compiler import compile_mission
+from rustchain.domain.plans.plan import Plan
 from rustchain.executor.application import ExecutorApplication
-from rustchain.platform.event_store import EventStoreSettings, RecorderEventStore, open_event_store
+from rustchain.platform.storage.event_store import (
+    EventStoreSettings,
+    RecorderEventStore,
+    open_event_store,
+)
 from rustchain.steps import default_registry
 
 REGISTRY = default_registry(include_plugins=False)

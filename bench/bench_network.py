@@ -13,11 +13,11 @@ from pathlib import Path
 
 import httpx
 
-from rustchain.domain.policy import NetworkPolicy, Policy
-from rustchain.platform.egress_proxy import EgressProxy
-from rustchain.steps.guarded_http import guarded_client
-from rustchain.steps.network_guard import guard_for
-from rustchain.steps.runtime import StepContext
+from rustchain.domain.policy.model import NetworkPolicy, Policy
+from rustchain.platform.sandbox.egress_proxy import EgressProxy
+from rustchain.steps.support.guarded_http import guarded_client
+from rustchain.steps.support.network_guard import guard_for
+from rustchain.steps.support.runtime import StepContext
 
 REQUESTS = 500
 _ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"

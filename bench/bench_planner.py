@@ -9,7 +9,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from rustchain.domain.compiler import compile_mission
+from rustchain.domain.plans.compiler import compile_mission
 from rustchain.steps import default_registry
 
 SIZES = (1_000, 10_000, 100_000)

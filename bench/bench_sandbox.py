@@ -13,11 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from rustchain.domain.policy import CommandPolicy, Policy
+from rustchain.domain.policy.model import CommandPolicy, Policy
 from rustchain.platform.sandbox.selection import choose_sandbox
 from rustchain.steps.command import CommandParameters, command
-from rustchain.steps.runtime import StepContext
-from rustchain.steps.sandboxing import SANDBOX_SETTING, ProgramSandbox
+from rustchain.steps.support.runtime import StepContext
+from rustchain.steps.support.sandboxing import SANDBOX_SETTING, ProgramSandbox
 
 RUNS = 40
 COMMANDS = {

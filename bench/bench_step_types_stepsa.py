@@ -16,13 +16,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rustchain.domain.policy import Policy
-from rustchain.domain.policy_toolchains import ToolchainPolicy
+from rustchain.domain.policy.model import Policy
+from rustchain.domain.policy.toolchains import ToolchainPolicy
 from rustchain.platform.sandbox.selection import choose_sandbox
 from rustchain.steps import default_registry
-from rustchain.steps.runtime import StepContext
-from rustchain.steps.sandboxing import SANDBOX_SETTING
-from rustchain.steps.toolchain_runs import DIRS_SETTING, ENV_SETTING, PATH_SETTING
+from rustchain.steps.support.runtime import StepContext
+from rustchain.steps.support.sandboxing import SANDBOX_SETTING
+from rustchain.steps.support.toolchain_runs import DIRS_SETTING, ENV_SETTING, PATH_SETTING
 
 FAST_RUNS = 30
 PROGRAM_RUNS = 10

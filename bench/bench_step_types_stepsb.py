@@ -20,11 +20,11 @@ from typing import Any
 import psycopg
 import redis
 
-from rustchain.domain.policy import Policy
-from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
+from rustchain.domain.policy.model import Policy
+from rustchain.platform.storage.memory_store import SqliteMemoryStore, TenantMemory
 from rustchain.steps import default_registry
-from rustchain.steps.llm_client import URL_SETTING
-from rustchain.steps.runtime import StepContext, parameters_of
+from rustchain.steps.support.llm_client import URL_SETTING
+from rustchain.steps.support.runtime import StepContext, parameters_of
 
 ROUNDS = 200
 REGISTRY = default_registry(include_plugins=False)

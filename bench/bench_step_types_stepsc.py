@@ -22,10 +22,10 @@ from pyftpdlib.servers import FTPServer
 from tests.integration.ftps_server import ftps_server, write_self_signed
 from websockets.asyncio.server import ServerConnection, serve
 
-from rustchain.domain.policy import NetworkPolicy, Policy
-from rustchain.domain.policy_remote import FtpPolicy, SshPolicy
+from rustchain.domain.policy.model import NetworkPolicy, Policy
+from rustchain.domain.policy.remote import FtpPolicy, SshPolicy
 from rustchain.steps import default_registry
-from rustchain.steps.runtime import StepContext, parameters_of
+from rustchain.steps.support.runtime import StepContext, parameters_of
 
 REGISTRY = default_registry(include_plugins=False)
 ROUNDS = {"noop": 2000, "monitor_resources": 20}

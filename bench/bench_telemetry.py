@@ -50,7 +50,7 @@ def _per_step(home: Path) -> float:
     """Milliseconds per step of a chain of noop steps, started inside a traced call."""
     from bench.bench_executor import REGISTRY, chain_plan
     from rustchain.executor.application import ExecutorApplication
-    from rustchain.platform.event_store import EventStoreSettings, open_event_store
+    from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 
     home.mkdir(parents=True, exist_ok=True)
     store = open_event_store(EventStoreSettings(name="executor", home=home))
@@ -69,10 +69,10 @@ def _per_step(home: Path) -> float:
 async def _per_rpc(home: Path) -> float:
     """Microseconds per unary call (memory Search) through the traced server and channel."""
     from rustchain.memory.servicer import MemoryServicer, binding
-    from rustchain.platform.grpc_client import open_channel
-    from rustchain.platform.grpc_memory import GrpcMemoryClient
-    from rustchain.platform.grpc_server import start_server
-    from rustchain.platform.memory_store import SqliteMemoryStore
+    from rustchain.platform.grpc.client import open_channel
+    from rustchain.platform.grpc.memory_client import GrpcMemoryClient
+    from rustchain.platform.grpc.server import start_server
+    from rustchain.platform.storage.memory_store import SqliteMemoryStore
     from rustchain.platform.telemetry.grpc_tracing import server_interceptors
 
     home.mkdir(parents=True, exist_ok=True)
@@ -120,7 +120,7 @@ def main() -> None:
     metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
-    from rustchain.platform.nats_server import free_port
+    from rustchain.platform.nats.server import free_port
 
     endpoints = {
         "off": "",

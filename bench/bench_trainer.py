@@ -16,11 +16,11 @@ from pathlib import Path
 from tests.integration.graded_model import GradedModel, Grading, references_of, serve_graded
 
 from rustchain.bootstrap.trainer_runs import ExecutorMissionRunner, verified_plan
-from rustchain.domain.policy import Policy
-from rustchain.domain.rule_judge import judge_by_rules
-from rustchain.domain.suite import Suite
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.steps.llm_client import MODEL_SETTING, URL_SETTING
+from rustchain.domain.policy.model import Policy
+from rustchain.domain.training.rule_judge import judge_by_rules
+from rustchain.domain.training.suite import Suite
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
+from rustchain.steps.support.llm_client import MODEL_SETTING, URL_SETTING
 from rustchain.trainer.llm_judge import judge_group
 from rustchain.trainer.optimizer import Optimiser, Outcome
 from rustchain.trainer.suite_files import LoadedSuite, load_suite

@@ -9,10 +9,10 @@ from __future__ import annotations
 import statistics
 import time
 
-from rustchain.domain.compiler import compile_mission
-from rustchain.domain.plan import Plan
-from rustchain.domain.policy import FilesystemPolicy, Policy
-from rustchain.domain.verdict import Verdict
+from rustchain.domain.plans.compiler import compile_mission
+from rustchain.domain.plans.plan import Plan
+from rustchain.domain.plans.verdict import Verdict
+from rustchain.domain.policy.model import FilesystemPolicy, Policy
 from rustchain.steps import constraint_generators, default_registry
 from rustchain.verifier.engine import verify_plan
 from rustchain.verifier.policy_files import default_policy

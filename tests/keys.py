@@ -12,15 +12,15 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from rustchain.domain.credentials import Claims
-from rustchain.platform.signing_keys import (
+from rustchain.domain.access.credentials import Claims
+from rustchain.platform.credentials.signing_keys import (
     TOKEN_KEYS,
     VERDICT_KEYS,
     ensure_key_pair,
     load_public_key,
     public_pem,
 )
-from rustchain.platform.tokens import issue
+from rustchain.platform.credentials.tokens import issue
 
 
 def home_keys(home: Path) -> Ed25519PrivateKey:

@@ -22,10 +22,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from rustchain.bootstrap.executor import build_executor
-from rustchain.domain.events import EventDraft, EventEnvelope, seal_all
-from rustchain.domain.mission_run import MissionRun, StepStatus
-from rustchain.domain.plan import Plan
-from rustchain.domain.run_events import (
+from rustchain.domain.events.envelope import EventDraft, EventEnvelope, seal_all
+from rustchain.domain.language.step_types import StepTypeRegistry
+from rustchain.domain.plans.plan import Plan
+from rustchain.domain.runs.mission_run import MissionRun, StepStatus
+from rustchain.domain.runs.run_events import (
     RUN_EVENT_TYPES,
     RunEvent,
     StepFailed,
@@ -33,11 +34,10 @@ from rustchain.domain.run_events import (
     StepSucceeded,
     run_fact,
 )
-from rustchain.domain.step_types import StepTypeRegistry
 from rustchain.executor.application import ExecutorApplication
 from rustchain.executor.driver import MissionDriver
-from rustchain.platform.event_store import EventStore, in_memory_event_store
-from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.platform.storage.event_store import EventStore, in_memory_event_store
+from rustchain.steps.support.runtime import StepContext, StepRunError
 from tests.unit.compile_helpers import REGISTRY
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

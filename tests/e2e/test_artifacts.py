@@ -7,8 +7,8 @@ import re
 import sqlite3
 from pathlib import Path
 
-from rustchain.domain.artifacts import ArtifactRef
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.domain.plans.artifacts import ArtifactRef
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from tests.e2e.test_run import rustchain
 
 SIZE = 6_000_000

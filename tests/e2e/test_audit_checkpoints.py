@@ -9,9 +9,9 @@ import sqlite3
 from pathlib import Path
 
 from rustchain.audit.history import read_export, write_export
-from rustchain.platform.checkpoints import Checkpointer, CheckpointSettings
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.signing_keys import CHECKPOINT_KEYS, ensure_key_pair, public_pem
+from rustchain.platform.credentials.signing_keys import CHECKPOINT_KEYS, ensure_key_pair, public_pem
+from rustchain.platform.storage.checkpoints import Checkpointer, CheckpointSettings
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from tests.e2e.test_run import rustchain
 
 

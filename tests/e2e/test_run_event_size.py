@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rustchain.domain.event_chain import verify_chain
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.domain.events.chain import verify_chain
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from tests.e2e.test_run import rustchain
 
 LIMIT = 100_000

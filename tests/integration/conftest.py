@@ -10,8 +10,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from rustchain.platform.event_store import EventStoreSettings, RecorderEventStore, open_event_store
-from rustchain.platform.nats_server import NatsServer, NatsServerSettings
+from rustchain.platform.nats.server import NatsServer, NatsServerSettings
+from rustchain.platform.storage.event_store import (
+    EventStoreSettings,
+    RecorderEventStore,
+    open_event_store,
+)
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 

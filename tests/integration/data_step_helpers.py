@@ -7,9 +7,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from rustchain.domain.policy import Policy
+from rustchain.domain.policy.model import Policy
 from rustchain.steps import default_registry
-from rustchain.steps.runtime import StepContext, parameters_of
+from rustchain.steps.support.runtime import StepContext, parameters_of
 
 REGISTRY = default_registry(include_plugins=False)
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import nats.js.errors
 
-from rustchain.domain.event_names import stream_name
-from rustchain.domain.events import EventDraft
-from rustchain.platform.event_store import EventStore
-from rustchain.platform.jetstream import StoredMessage, connect, read_events
+from rustchain.domain.events.envelope import EventDraft
+from rustchain.domain.events.names import stream_name
+from rustchain.platform.nats.jetstream import StoredMessage, connect, read_events
+from rustchain.platform.storage.event_store import EventStore
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

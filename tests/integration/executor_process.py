@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from rustchain.bootstrap.executor import build_executor
-from rustchain.domain.bindings import bind_variables
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.mission_files import compile_file
+from rustchain.domain.plans.bindings import bind_variables
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.storage.mission_files import compile_file
 from rustchain.steps import default_registry
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rustchain.domain.suite import Suite
+from rustchain.domain.training.suite import Suite
 from tests.integration.http_fixtures import LocalServer, json_answer, serve
 
 WRONG_ANSWER = "I am not sure."

@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 
 from rustchain.cli.serve import serve
-from rustchain.platform.grpc_client import open_channel
+from rustchain.platform.grpc.client import open_channel
 
 START_TIMEOUT_SECONDS = 20.0
 FULL_NAMES = {

@@ -8,8 +8,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.relay import JetStreamRelay, RelaySettings
+from rustchain.platform.nats.relay import JetStreamRelay, RelaySettings
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 
 
 async def _relay(settings: EventStoreSettings, url: str, batch_size: int) -> dict[str, int]:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from rustchain.domain.policy import Policy
+from rustchain.domain.policy.model import Policy
 from rustchain.platform.sandbox.selection import choose_sandbox
-from rustchain.steps.runtime import StepContext
-from rustchain.steps.sandboxing import SANDBOX_SETTING, ProgramSandbox
+from rustchain.steps.support.runtime import StepContext
+from rustchain.steps.support.sandboxing import SANDBOX_SETTING, ProgramSandbox
 
 MECHANISMS = ("bubblewrap", "landlock")
 

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rustchain.domain.policy import Policy
+from rustchain.domain.policy.model import Policy
 from rustchain.steps import default_registry
-from rustchain.steps.runtime import parameters_of
+from rustchain.steps.support.runtime import parameters_of
 from tests.integration.sandbox_helpers import sandboxed_context
 
 REGISTRY = default_registry(include_plugins=False)

@@ -12,21 +12,25 @@ from pathlib import Path
 
 import pytest
 
-from rustchain.domain.artifacts import ArtifactRef, externalize
-from rustchain.domain.event_names import object_bucket, object_stream
-from rustchain.domain.policy import CommandPolicy, Policy
-from rustchain.domain.run_events import MissionFinished, StepSucceeded, run_fact
-from rustchain.domain.trajectory import build_trajectory
+from rustchain.domain.events.names import object_bucket, object_stream
+from rustchain.domain.plans.artifacts import ArtifactRef, externalize
+from rustchain.domain.policy.model import CommandPolicy, Policy
+from rustchain.domain.runs.run_events import MissionFinished, StepSucceeded, run_fact
+from rustchain.domain.runs.trajectory import build_trajectory
 from rustchain.executor.application import ExecutorApplication
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.generated.rustchain.planner.v1 import planner_pb2, planner_pb2_grpc
-from rustchain.platform.artifact_relay import ensure_bucket
-from rustchain.platform.event_store import EventStoreSettings, new_cipher_key, open_event_store
-from rustchain.platform.grpc_client import tenant_metadata
-from rustchain.platform.jetstream import StreamSettings, connect
-from rustchain.platform.nats_server import NatsServer
-from rustchain.platform.reconcile import reconcile
-from rustchain.platform.relay import JetStreamRelay, RelaySettings
+from rustchain.platform.grpc.client import tenant_metadata
+from rustchain.platform.nats.artifact_relay import ensure_bucket
+from rustchain.platform.nats.jetstream import StreamSettings, connect
+from rustchain.platform.nats.reconcile import reconcile
+from rustchain.platform.nats.relay import JetStreamRelay, RelaySettings
+from rustchain.platform.nats.server import NatsServer
+from rustchain.platform.storage.event_store import (
+    EventStoreSettings,
+    new_cipher_key,
+    open_event_store,
+)
 from rustchain.steps import default_registry
 from tests.conditions import wait_until
 from tests.e2e.test_artifacts import SHA, home_with_mission

@@ -8,12 +8,12 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rustchain.domain.event_names import stream_name
-from rustchain.domain.events import EventDraft
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.jetstream import connect
-from rustchain.platform.nats_server import NatsServer
-from rustchain.platform.relay import JetStreamRelay
+from rustchain.domain.events.envelope import EventDraft
+from rustchain.domain.events.names import stream_name
+from rustchain.platform.nats.jetstream import connect
+from rustchain.platform.nats.relay import JetStreamRelay
+from rustchain.platform.nats.server import NatsServer
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from tests.e2e.test_run import rustchain
 from tests.integration.event_helpers import stream_messages
 

@@ -9,13 +9,17 @@ import subprocess
 import sys
 
 from rustchain.audit.log_proofs import prove_log, read_tenant_log
-from rustchain.domain.event_names import checkpoint_stream_name
-from rustchain.platform.checkpoint_stream import CheckpointPublisher, latest_published
-from rustchain.platform.checkpoints import Checkpointer, CheckpointSettings, signed_checkpoints
-from rustchain.platform.event_store import EventStoreSettings, open_event_store, sqlite_path
-from rustchain.platform.jetstream import connect
-from rustchain.platform.nats_server import NatsServer
-from rustchain.platform.signing_keys import CHECKPOINT_KEYS, ensure_key_pair
+from rustchain.domain.events.names import checkpoint_stream_name
+from rustchain.platform.credentials.signing_keys import CHECKPOINT_KEYS, ensure_key_pair
+from rustchain.platform.nats.checkpoint_stream import CheckpointPublisher, latest_published
+from rustchain.platform.nats.jetstream import connect
+from rustchain.platform.nats.server import NatsServer
+from rustchain.platform.storage.checkpoints import (
+    Checkpointer,
+    CheckpointSettings,
+    signed_checkpoints,
+)
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store, sqlite_path
 from tests.conditions import wait_until_sync
 from tests.e2e.test_run import rustchain
 from tests.integration.test_checkpoints import KEY, TENANT, _drafts, _reseq, _rewrite, _truncate

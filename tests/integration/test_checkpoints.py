@@ -17,11 +17,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from rustchain.audit.log_files import LogFileError, checkpoint_document, read_checkpoint_file
 from rustchain.audit.log_proofs import kept_checkpoints, prove_log, read_tenant_log
-from rustchain.domain.audit import verify_history
-from rustchain.domain.checkpoint import Checkpoint, parse_checkpoint
-from rustchain.domain.events import EventDraft
-from rustchain.platform.checkpoints import Checkpointer, CheckpointSettings
-from rustchain.platform.event_store import (
+from rustchain.domain.events.checkpoint import Checkpoint, parse_checkpoint
+from rustchain.domain.events.envelope import EventDraft
+from rustchain.domain.runs.audit import verify_history
+from rustchain.platform.storage.checkpoints import Checkpointer, CheckpointSettings
+from rustchain.platform.storage.event_store import (
     EventStoreSettings,
     RecorderEventStore,
     open_event_store,

@@ -10,10 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rustchain.platform.deployment import Endpoints, write_endpoints
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.nats_server import NatsServer
-from rustchain.platform.relay import JetStreamRelay
+from rustchain.platform.deployment.endpoints import Endpoints, write_endpoints
+from rustchain.platform.nats.relay import JetStreamRelay
+from rustchain.platform.nats.server import NatsServer
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from tests.paths import REPO
 
 # What would point the command elsewhere than the home.

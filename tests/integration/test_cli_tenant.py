@@ -7,9 +7,9 @@ import os
 import re
 from pathlib import Path
 
-from rustchain.domain.credentials import Claims, Role
-from rustchain.platform.deployment import Endpoints, write_endpoints
-from rustchain.platform.tokens import issue
+from rustchain.domain.access.credentials import Claims, Role
+from rustchain.platform.credentials.tokens import issue
+from rustchain.platform.deployment.endpoints import Endpoints, write_endpoints
 from tests.e2e.test_run import rustchain
 from tests.integration.grpc_helpers import services_in_thread
 from tests.keys import home_keys

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from rustchain.bootstrap.executor import build_executor
-from rustchain.domain.policy import Policy
-from rustchain.domain.run_events import MissionFinished, StepFailed, StepSucceeded, run_fact
+from rustchain.domain.policy.model import Policy
+from rustchain.domain.runs.run_events import MissionFinished, StepFailed, StepSucceeded, run_fact
 from rustchain.executor.application import ExecutorApplication
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from rustchain.steps import default_registry
 from tests.conditions import wait_until_sync
 from tests.integration.http_fixtures import LocalServer, json_answer, serve

@@ -16,19 +16,19 @@ from click.testing import CliRunner
 
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
-from rustchain.domain.compiler import compile_mission
-from rustchain.domain.events import EventDraft
-from rustchain.domain.run_events import RUN_FACTS, StepStarted
-from rustchain.domain.verification_events import VERIFICATION_FACTS
+from rustchain.domain.events.envelope import EventDraft
+from rustchain.domain.events.verification_events import VERIFICATION_FACTS
+from rustchain.domain.plans.compiler import compile_mission
+from rustchain.domain.runs.run_events import RUN_FACTS, StepStarted
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.generated.rustchain.verifier.v1 import verifier_pb2, verifier_pb2_grpc
-from rustchain.platform.event_store import (
+from rustchain.platform.grpc.client import tenant_metadata
+from rustchain.platform.storage.event_store import (
     EventStoreSettings,
     facts_after,
     mission_facts,
     open_event_store,
 )
-from rustchain.platform.grpc_client import tenant_metadata
 from rustchain.steps import default_registry
 from tests.integration.grpc_helpers import running_services
 from tests.paths import REPO

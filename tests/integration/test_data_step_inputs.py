@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rustchain.domain.policy import Policy
-from rustchain.steps.runtime import StepRunError
+from rustchain.domain.policy.model import Policy
+from rustchain.steps.support.runtime import StepRunError
 from tests.integration.data_step_helpers import context_for, run_step
 
 GRANTS = Policy.model_validate(

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from rustchain.domain.mission_run import StepStatus
-from rustchain.domain.policy import Policy
+from rustchain.domain.policy.model import Policy
+from rustchain.domain.runs.mission_run import StepStatus
 from rustchain.executor.application import ExecutorApplication
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.secret_store import FileSecretStore
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.storage.secret_store import FileSecretStore
 from rustchain.steps import default_registry
 from tests.integration.conftest import postgres_url
 from tests.unit.compile_helpers import plan_of

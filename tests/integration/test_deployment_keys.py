@@ -17,16 +17,16 @@ import grpc
 import jwt
 import pytest
 
-from rustchain.domain.credentials import Claims, Role
+from rustchain.domain.access.credentials import Claims, Role
 from rustchain.generated.rustchain.memory.v1 import memory_pb2, memory_pb2_grpc
-from rustchain.platform.deployment import endpoints_path, read_endpoints
-from rustchain.platform.signing_keys import (
+from rustchain.platform.credentials.signing_keys import (
     CHECKPOINT_KEYS,
     TOKEN_KEYS,
     VERDICT_KEYS,
     load_public_key,
 )
-from rustchain.platform.tokens import verify
+from rustchain.platform.credentials.tokens import verify
+from rustchain.platform.deployment.endpoints import endpoints_path, read_endpoints
 from tests.conditions import wait_until_sync
 
 UP_TIMEOUT_SECONDS = 60.0

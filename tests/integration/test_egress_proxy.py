@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from rustchain.platform.egress_proxy import EgressProxy, ProxyLimits
+from rustchain.platform.sandbox.egress_proxy import EgressProxy, ProxyLimits
 from tests.integration.http_fixtures import LocalServer, json_answer, serve
 from tests.integration.test_network_runners import port_of
 

@@ -10,11 +10,16 @@ from typing import Any
 
 import pytest
 
-from rustchain.domain.policy import Policy
-from rustchain.platform.grpc_memory import GrpcMemoryClient
-from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
+from rustchain.domain.policy.model import Policy
+from rustchain.platform.grpc.memory_client import GrpcMemoryClient
+from rustchain.platform.storage.memory_store import SqliteMemoryStore, TenantMemory
 from rustchain.steps import default_registry
-from rustchain.steps.runtime import PolicyRefusedError, StepContext, StepRunError, parameters_of
+from rustchain.steps.support.runtime import (
+    PolicyRefusedError,
+    StepContext,
+    StepRunError,
+    parameters_of,
+)
 from tests.integration.grpc_helpers import running_services
 from tests.integration.http_fixtures import LocalServer, json_answer, serve
 

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from rustchain.domain.event_chain import verify_chain
-from rustchain.platform.event_store import (
+from rustchain.domain.events.chain import verify_chain
+from rustchain.platform.storage.event_store import (
     ChainConflictError,
     EventStoreSettings,
     RecorderEventStore,

@@ -15,11 +15,11 @@ from click.testing import CliRunner
 
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
-from rustchain.domain.events import decode_event
-from rustchain.platform.deployment import Endpoints, write_endpoints
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.nats_server import NatsServer, free_port
-from rustchain.platform.relay import JetStreamRelay
+from rustchain.domain.events.envelope import decode_event
+from rustchain.platform.deployment.endpoints import Endpoints, write_endpoints
+from rustchain.platform.nats.relay import JetStreamRelay
+from rustchain.platform.nats.server import NatsServer, free_port
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from tests.integration.event_helpers import (
     append_in_batches,
     assert_stream_matches_store,

@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 from rustchain.bootstrap.executor import build_executor
-from rustchain.domain.event_chain import verify_chain
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.domain.events.chain import verify_chain
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from rustchain.steps import default_registry
 from tests.conditions import Signal
 from tests.unit.compile_helpers import plan_of

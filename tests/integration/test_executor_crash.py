@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rustchain.domain.event_chain import verify_chain
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.domain.events.chain import verify_chain
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from tests.conditions import Signal
 from tests.paths import REPO
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from rustchain.bootstrap.executor import build_executor
-from rustchain.domain.quotas import QuotaExceededError, TenantQuotas
-from rustchain.domain.run_events import MissionFinished, StepFailed, StepStarted, run_fact
+from rustchain.domain.access.quotas import QuotaExceededError, TenantQuotas
+from rustchain.domain.runs.run_events import MissionFinished, StepFailed, StepStarted, run_fact
 from rustchain.executor.application import ExecutorApplication
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from rustchain.steps import default_registry
 from tests.unit.compile_helpers import plan_of
 

@@ -6,9 +6,9 @@ import asyncio
 from pathlib import Path
 
 from rustchain.bootstrap.executor import build_executor
-from rustchain.domain.reexecution import reexecute, run_facts
-from rustchain.domain.run_events import StepFailed, StepStarted, StepSucceeded, run_fact
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
+from rustchain.domain.runs.reexecution import reexecute, run_facts
+from rustchain.domain.runs.run_events import StepFailed, StepStarted, StepSucceeded, run_fact
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from rustchain.steps import default_registry
 from tests.unit.compile_helpers import plan_of
 

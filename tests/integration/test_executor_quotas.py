@@ -10,13 +10,13 @@ import grpc
 import pytest
 
 from rustchain.bootstrap.executor import build_executor
-from rustchain.domain.event_chain import verify_chain
-from rustchain.domain.quotas import QuotaExceededError, TenantQuotas, stream_hard_limit
+from rustchain.domain.access.quotas import QuotaExceededError, TenantQuotas, stream_hard_limit
+from rustchain.domain.events.chain import verify_chain
 from rustchain.executor.application import ExecutorApplication
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.jetstream import StreamSettings, connect, ensure_stream
-from rustchain.platform.nats_server import NatsServer
+from rustchain.platform.nats.jetstream import StreamSettings, connect, ensure_stream
+from rustchain.platform.nats.server import NatsServer
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from rustchain.steps import default_registry
 from tests.integration.grpc_helpers import running_services
 from tests.unit.compile_helpers import plan_of

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from rustchain.domain.policy import Policy
+from rustchain.domain.policy.model import Policy
 from rustchain.steps import (
     beneath,
     default_registry,
@@ -23,7 +23,7 @@ from rustchain.steps import (
     workspace_moves,
     workspace_walk,
 )
-from rustchain.steps.runtime import StepContext, StepRunError, WorkspaceEscapeError
+from rustchain.steps.support.runtime import StepContext, StepRunError, WorkspaceEscapeError
 from rustchain.verifier.policy_files import default_policy
 
 REGISTRY = default_registry(include_plugins=False)

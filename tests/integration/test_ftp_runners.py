@@ -17,10 +17,15 @@ from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
 
-from rustchain.domain.policy import Policy
-from rustchain.domain.policy_remote import FtpPolicy
+from rustchain.domain.policy.model import Policy
+from rustchain.domain.policy.remote import FtpPolicy
 from rustchain.steps import default_registry
-from rustchain.steps.runtime import PolicyRefusedError, StepContext, StepRunError, parameters_of
+from rustchain.steps.support.runtime import (
+    PolicyRefusedError,
+    StepContext,
+    StepRunError,
+    parameters_of,
+)
 from tests.integration.ftps_server import ftps_server, write_self_signed
 
 REGISTRY = default_registry(include_plugins=False)

@@ -13,15 +13,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from rustchain.cli.serve import serve
-from rustchain.domain.credentials import Claims, Role
+from rustchain.domain.access.credentials import Claims, Role
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.generated.rustchain.memory.v1 import memory_pb2, memory_pb2_grpc
 from rustchain.generated.rustchain.planner.v1 import planner_pb2, planner_pb2_grpc
 from rustchain.generated.rustchain.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 from rustchain.generated.rustchain.verifier.v1 import verifier_pb2, verifier_pb2_grpc
-from rustchain.platform.grpc_client import open_channel
-from rustchain.platform.nats_server import NatsServer
-from rustchain.platform.tokens import issue
+from rustchain.platform.credentials.tokens import issue
+from rustchain.platform.grpc.client import open_channel
+from rustchain.platform.nats.server import NatsServer
 from tests.integration.grpc_helpers import running_services
 from tests.keys import home_keys
 from tests.paths import REPO

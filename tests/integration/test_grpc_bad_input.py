@@ -20,7 +20,7 @@ from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from rustchain.domain.credentials import Claims, Role
+from rustchain.domain.access.credentials import Claims, Role
 from rustchain.generated.rustchain.executor.v1 import executor_pb2
 from rustchain.generated.rustchain.memory.v1 import memory_pb2
 from rustchain.generated.rustchain.planner.v1 import planner_pb2
@@ -28,11 +28,11 @@ from rustchain.generated.rustchain.trainer.v1 import trainer_pb2
 from rustchain.generated.rustchain.verifier.v1 import verifier_pb2
 from rustchain.memory.servicer import MemoryServicer
 from rustchain.memory.servicer import binding as memory_binding
-from rustchain.platform.grpc_decoding import MAX_MESSAGE_VARIABLE
-from rustchain.platform.grpc_server import GrpcServerError, ServiceBinding, start_server
-from rustchain.platform.memory_store import SqliteMemoryStore
-from rustchain.platform.nats_server import NatsServer, NatsServerSettings
-from rustchain.platform.tokens import issue
+from rustchain.platform.credentials.tokens import issue
+from rustchain.platform.grpc.decoding import MAX_MESSAGE_VARIABLE
+from rustchain.platform.grpc.server import GrpcServerError, ServiceBinding, start_server
+from rustchain.platform.nats.server import NatsServer, NatsServerSettings
+from rustchain.platform.storage.memory_store import SqliteMemoryStore
 from tests.integration.grpc_helpers import FULL_NAMES, services_in_thread
 from tests.keys import home_keys
 from tests.paths import REPO

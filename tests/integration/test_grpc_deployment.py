@@ -16,7 +16,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from rustchain.generated.rustchain.trainer.v1 import trainer_pb2, trainer_pb2_grpc
-from rustchain.platform.nats_server import free_port
+from rustchain.platform.nats.server import free_port
 from tests.conditions import wait_until_sync
 from tests.paths import REPO
 

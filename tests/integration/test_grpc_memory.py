@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from rustchain.generated.rustchain.memory.v1 import memory_pb2, memory_pb2_grpc
-from rustchain.platform.grpc_client import tenant_metadata
+from rustchain.platform.grpc.client import tenant_metadata
 from tests.integration.grpc_helpers import running_services
 
 

@@ -11,11 +11,11 @@ import grpc
 import pytest
 
 from rustchain.bootstrap.executor import build_executor
-from rustchain.domain.compiler import compile_mission
+from rustchain.domain.plans.compiler import compile_mission
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.generated.rustchain.planner.v1 import planner_pb2, planner_pb2_grpc
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.grpc_client import tenant_metadata
+from rustchain.platform.grpc.client import tenant_metadata
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from rustchain.steps import default_registry
 from tests.integration.grpc_helpers import Services, running_services
 from tests.paths import REPO

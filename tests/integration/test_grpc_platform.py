@@ -16,8 +16,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from rustchain.generated.rustchain.planner.v1 import planner_pb2, planner_pb2_grpc
-from rustchain.platform.grpc_client import ServiceUnavailableError, open_channel, wait_ready
-from rustchain.platform.nats_server import NatsServer, free_port
+from rustchain.platform.grpc.client import ServiceUnavailableError, open_channel, wait_ready
+from rustchain.platform.nats.server import NatsServer, free_port
 from tests.integration.grpc_helpers import FULL_NAMES, running_services
 from tests.paths import REPO
 

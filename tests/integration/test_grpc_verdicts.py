@@ -10,10 +10,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from rustchain.domain.credentials import Claims, Role
+from rustchain.domain.access.credentials import Claims, Role
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.generated.rustchain.verifier.v1 import verifier_pb2, verifier_pb2_grpc
-from rustchain.platform.tokens import issue
+from rustchain.platform.credentials.tokens import issue
 from tests.integration.grpc_helpers import running_services
 from tests.keys import home_keys
 from tests.unit.compile_helpers import plan_of

@@ -29,34 +29,34 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from rustchain.cli.app import app
-from rustchain.domain.credentials import Claims, Role
-from rustchain.domain.quotas import TenantQuotas
-from rustchain.platform.deployment import SERVICES
-from rustchain.platform.deployment_supervisor import RELAYED_STORES, _serve_argv
-from rustchain.platform.grpc_decoding import max_message_bytes
-from rustchain.platform.home import HOME_VARIABLE
-from rustchain.platform.jetstream import (
-    NatsCredentials,
-    NatsPermissionError,
-    NatsUnavailableError,
-    connect,
-)
-from rustchain.platform.nats_auth import (
-    SECRETS_FILE,
-    CalloutSecrets,
-    serve_callout,
-    server_configuration,
-)
-from rustchain.platform.nats_jwt import public_key
-from rustchain.platform.nats_server import NATS_URL_VARIABLE, nats_server_binary
-from rustchain.platform.signing_keys import (
+from rustchain.domain.access.credentials import Claims, Role
+from rustchain.domain.access.quotas import TenantQuotas
+from rustchain.platform.credentials.signing_keys import (
     CHECKPOINT_KEYS,
     TOKEN_KEYS,
     VERDICT_KEYS,
     parse_private_key,
     parse_public_key,
 )
-from rustchain.platform.tokens import TOKEN_VARIABLE, issue, verify
+from rustchain.platform.credentials.tokens import TOKEN_VARIABLE, issue, verify
+from rustchain.platform.deployment.endpoints import SERVICES
+from rustchain.platform.deployment.supervisor import RELAYED_STORES, _serve_argv
+from rustchain.platform.grpc.decoding import max_message_bytes
+from rustchain.platform.nats.auth_callout import (
+    SECRETS_FILE,
+    CalloutSecrets,
+    serve_callout,
+    server_configuration,
+)
+from rustchain.platform.nats.jetstream import (
+    NatsCredentials,
+    NatsPermissionError,
+    NatsUnavailableError,
+    connect,
+)
+from rustchain.platform.nats.jwt import public_key
+from rustchain.platform.nats.server import NATS_URL_VARIABLE, nats_server_binary
+from rustchain.platform.storage.home import HOME_VARIABLE
 from rustchain.tools.k8s_secrets import AUTH_CONF_FILE, write_secrets
 from rustchain.verifier.policy_files import POLICIES_FOLDER
 from tests.conditions import wait_until_sync

@@ -15,9 +15,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from rustchain.steps import llm_telemetry
-from rustchain.steps.llm_client import PROVIDER_SETTING, URL_SETTING
-from rustchain.steps.runtime import StepRunError
+from rustchain.steps.support import llm_telemetry
+from rustchain.steps.support.llm_client import PROVIDER_SETTING, URL_SETTING
+from rustchain.steps.support.runtime import StepRunError
 from tests.integration.http_fixtures import LocalServer, json_answer, serve
 from tests.integration.step_run_helpers import run_step
 

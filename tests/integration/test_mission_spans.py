@@ -12,12 +12,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from rustchain.domain.bindings import bind_variables
-from rustchain.domain.mission_run import MissionRun
-from rustchain.domain.run_events import run_fact
+from rustchain.domain.plans.bindings import bind_variables
+from rustchain.domain.runs.mission_run import MissionRun
+from rustchain.domain.runs.run_events import run_fact
 from rustchain.executor.application import ExecutorApplication
-from rustchain.platform.event_store import EventStore, EventStoreSettings, open_event_store
-from rustchain.platform.mission_files import compile_file
+from rustchain.platform.storage.event_store import EventStore, EventStoreSettings, open_event_store
+from rustchain.platform.storage.mission_files import compile_file
 from rustchain.platform.telemetry.mission_spans import MissionSpans, workflow_traceparent
 from rustchain.platform.telemetry.setup import PresetIdGenerator
 from rustchain.steps import default_registry

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from rustchain.domain.policy import Policy
-from rustchain.steps.llm_client import PROVIDER_SETTING, URL_SETTING
-from rustchain.steps.runtime import PolicyRefusedError, StepRunError
+from rustchain.domain.policy.model import Policy
+from rustchain.steps.support.llm_client import PROVIDER_SETTING, URL_SETTING
+from rustchain.steps.support.runtime import PolicyRefusedError, StepRunError
 from tests.integration.data_step_helpers import context_for, run_step
 from tests.integration.http_fixtures import LocalServer, json_answer, serve
 

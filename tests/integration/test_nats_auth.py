@@ -24,26 +24,26 @@ from nats.aio.client import Client
 
 from rustchain.cli import exit_codes
 from rustchain.cli.app import app
-from rustchain.domain.artifacts import sha256_of
-from rustchain.domain.checkpoint import Checkpoint, parse_checkpoint
-from rustchain.domain.credentials import Claims, Role
-from rustchain.domain.event_names import checkpoint_stream_name, checkpoint_subject
-from rustchain.domain.nats_permissions import inbox_prefix
-from rustchain.platform.artifact_relay import download, ensure_bucket
-from rustchain.platform.checkpoint_stream import CheckpointPublisher, latest_published
-from rustchain.platform.checkpoints import sign_checkpoint
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.jetstream import (
+from rustchain.domain.access.credentials import Claims, Role
+from rustchain.domain.access.nats_permissions import inbox_prefix
+from rustchain.domain.events.checkpoint import Checkpoint, parse_checkpoint
+from rustchain.domain.events.names import checkpoint_stream_name, checkpoint_subject
+from rustchain.domain.plans.artifacts import sha256_of
+from rustchain.platform.credentials.tokens import TOKEN_LIFETIME_SECONDS, TOKEN_VARIABLE, issue
+from rustchain.platform.nats.artifact_relay import download, ensure_bucket
+from rustchain.platform.nats.auth_callout import CalloutSecrets, callout_secrets, serve_callout
+from rustchain.platform.nats.checkpoint_stream import CheckpointPublisher, latest_published
+from rustchain.platform.nats.jetstream import (
     NatsCredentials,
     NatsPermissionError,
     connect,
     ensure_readable,
     read_events,
 )
-from rustchain.platform.nats_auth import CalloutSecrets, callout_secrets, serve_callout
-from rustchain.platform.nats_server import NatsServer, NatsServerSettings
-from rustchain.platform.relay import JetStreamRelay
-from rustchain.platform.tokens import TOKEN_LIFETIME_SECONDS, TOKEN_VARIABLE, issue
+from rustchain.platform.nats.relay import JetStreamRelay
+from rustchain.platform.nats.server import NatsServer, NatsServerSettings
+from rustchain.platform.storage.checkpoints import sign_checkpoint
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from tests.integration.event_helpers import append_in_batches, many_drafts
 
 SIGNING_KEY = Ed25519PrivateKey.generate()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rustchain.platform.nats_server import (
+from rustchain.platform.nats.server import (
     LAZY_SYNC,
     NatsServer,
     NatsServerError,

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from rustchain.domain.policy import NetworkPolicy, Policy
+from rustchain.domain.policy.model import NetworkPolicy, Policy
 from rustchain.steps import default_registry
-from rustchain.steps.llm_client import PROVIDER_SETTING, URL_SETTING
-from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.steps.support.llm_client import PROVIDER_SETTING, URL_SETTING
+from rustchain.steps.support.runtime import StepContext, StepRunError
 from tests.integration.http_fixtures import LocalServer, json_answer, serve
 
 REGISTRY = default_registry(include_plugins=False)

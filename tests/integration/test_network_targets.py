@@ -13,12 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
-from rustchain.domain.network_addresses import AddressRules
-from rustchain.domain.policy import NetworkPolicy, Policy
-from rustchain.steps.guarded_http import GuardedTransport
-from rustchain.steps.llm_client import URL_SETTING
-from rustchain.steps.network_guard import TargetGuard, guard_for
-from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.domain.policy.model import NetworkPolicy, Policy
+from rustchain.domain.policy.network_addresses import AddressRules
+from rustchain.steps.support.guarded_http import GuardedTransport
+from rustchain.steps.support.llm_client import URL_SETTING
+from rustchain.steps.support.network_guard import TargetGuard, guard_for
+from rustchain.steps.support.runtime import StepContext, StepRunError
 from tests.integration.http_fixtures import LocalServer, json_answer, serve
 from tests.integration.test_network_runners import loopback_policy, port_of, run_step
 

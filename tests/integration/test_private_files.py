@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 
 from rustchain.cli.serve import ServeError, serve
-from rustchain.platform.event_store import EventStoreSettings, open_event_store, sqlite_path
-from rustchain.platform.memory_store import SqliteMemoryStore
-from rustchain.platform.private_files import tighten_home
-from rustchain.platform.signing_keys import (
+from rustchain.platform.credentials.signing_keys import (
     TOKEN_KEYS,
     VERDICT_KEYS,
     SigningKeyError,
     ensure_key_pair,
     token_public_key,
 )
-from rustchain.platform.tokens import ensure_admin_token
+from rustchain.platform.credentials.tokens import ensure_admin_token
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store, sqlite_path
+from rustchain.platform.storage.memory_store import SqliteMemoryStore
+from rustchain.platform.storage.private_files import tighten_home
 from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
 
 

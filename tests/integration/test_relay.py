@@ -12,16 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from rustchain.domain.event_names import stream_name, tenant_subjects
-from rustchain.platform.event_store import EventStoreSettings, RecorderEventStore, open_event_store
-from rustchain.platform.jetstream import (
+from rustchain.domain.events.names import stream_name, tenant_subjects
+from rustchain.platform.nats.jetstream import (
     NatsUnavailableError,
     StreamConfigError,
     StreamSettings,
     connect,
 )
-from rustchain.platform.nats_server import NatsServer
-from rustchain.platform.relay import DEFAULT_READER, JetStreamRelay, RelaySettings, RelayStats
+from rustchain.platform.nats.relay import DEFAULT_READER, JetStreamRelay, RelaySettings, RelayStats
+from rustchain.platform.nats.server import NatsServer
+from rustchain.platform.storage.event_store import (
+    EventStoreSettings,
+    RecorderEventStore,
+    open_event_store,
+)
 from tests.conditions import wait_until
 from tests.integration.event_helpers import (
     append_in_batches,

@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 import pytest
 
-from rustchain.platform.event_store import EventStore, EventStoreSettings, open_event_store
-from rustchain.platform.jetstream import StreamSettings, connect, stream_config
-from rustchain.platform.nats_server import NatsServer
-from rustchain.platform.relay import DEFAULT_READER, JetStreamRelay, RelaySettings
-from rustchain.platform.relay_tenants import tenant_reader
+from rustchain.platform.nats.jetstream import StreamSettings, connect, stream_config
+from rustchain.platform.nats.relay import DEFAULT_READER, JetStreamRelay, RelaySettings
+from rustchain.platform.nats.relay_tenants import tenant_reader
+from rustchain.platform.nats.server import NatsServer
+from rustchain.platform.storage.event_store import EventStore, EventStoreSettings, open_event_store
 from tests.conditions import wait_until
 from tests.integration.event_helpers import (
     append_in_batches,

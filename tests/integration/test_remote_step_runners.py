@@ -15,10 +15,15 @@ import asyncssh
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from rustchain.domain.policy import NetworkPolicy, Policy
-from rustchain.domain.policy_remote import SshPolicy
+from rustchain.domain.policy.model import NetworkPolicy, Policy
+from rustchain.domain.policy.remote import SshPolicy
 from rustchain.steps import default_registry
-from rustchain.steps.runtime import PolicyRefusedError, StepContext, StepRunError, parameters_of
+from rustchain.steps.support.runtime import (
+    PolicyRefusedError,
+    StepContext,
+    StepRunError,
+    parameters_of,
+)
 from tests.integration.ftps_server import write_self_signed
 from tests.integration.http_fixtures import json_answer
 from tests.integration.http_fixtures import serve as serve_http

@@ -10,12 +10,12 @@ from typing import ClassVar
 
 import asyncssh
 
-from rustchain.domain.policy import Policy
-from rustchain.domain.policy_remote import SshPolicy
-from rustchain.domain.run_events import StepFailed, StepStarted, StepSucceeded, run_fact
+from rustchain.domain.policy.model import Policy
+from rustchain.domain.policy.remote import SshPolicy
+from rustchain.domain.runs.run_events import StepFailed, StepStarted, StepSucceeded, run_fact
 from rustchain.executor.application import ExecutorApplication
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.secret_store import FileSecretStore
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.storage.secret_store import FileSecretStore
 from rustchain.steps import default_registry
 from tests.unit.compile_helpers import plan_of
 

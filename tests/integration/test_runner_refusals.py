@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rustchain.steps import default_registry
-from rustchain.steps.runtime import StepContext, StepRunError, parameters_of
+from rustchain.steps.support.runtime import StepContext, StepRunError, parameters_of
 
 REGISTRY = default_registry(include_plugins=False)
 
@@ -103,7 +103,7 @@ def test_http_values_the_client_cannot_send_are_step_errors_naming_the_parameter
 
 
 def test_a_memory_service_refusal_is_a_one_line_step_error(tmp_path: Path) -> None:
-    from rustchain.platform.grpc_memory import GrpcMemoryClient
+    from rustchain.platform.grpc.memory_client import GrpcMemoryClient
     from tests.integration.grpc_helpers import running_services
 
     async def scenario() -> str:

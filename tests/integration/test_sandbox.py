@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from rustchain.domain.policy import CommandLimits, CommandPolicy, NetworkPolicy, Policy
+from rustchain.domain.policy.model import CommandLimits, CommandPolicy, NetworkPolicy, Policy
 from rustchain.platform.sandbox.bubblewrap import BubblewrapSandbox
 from rustchain.platform.sandbox.selection import choose_sandbox
 from rustchain.steps import default_registry
-from rustchain.steps.runtime import StepContext, StepRunError
-from rustchain.steps.sandboxing import SANDBOX_SETTING
+from rustchain.steps.support.runtime import StepContext, StepRunError
+from rustchain.steps.support.sandboxing import SANDBOX_SETTING
 from tests.conditions import wait_until_sync
 from tests.integration.sandbox_helpers import MECHANISMS, sandbox, sandboxed_context
 

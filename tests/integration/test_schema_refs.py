@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from rustchain.steps import default_registry
-from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.steps.support.runtime import StepContext, StepRunError
 
 REGISTRY = default_registry(include_plugins=False)
 

@@ -18,10 +18,11 @@ from click.testing import CliRunner
 
 from rustchain.bootstrap.executor import build_executor
 from rustchain.cli.app import app
-from rustchain.domain.events import EventDraft
-from rustchain.domain.policy import CommandPolicy, NetworkPolicy, Policy
-from rustchain.domain.reexecution import reexecute, run_facts
-from rustchain.domain.run_events import (
+from rustchain.domain.events.envelope import EventDraft
+from rustchain.domain.language.secret_refs import secret_digest
+from rustchain.domain.policy.model import CommandPolicy, NetworkPolicy, Policy
+from rustchain.domain.runs.reexecution import reexecute, run_facts
+from rustchain.domain.runs.run_events import (
     MissionStarted,
     StepFailed,
     StepStarted,
@@ -29,12 +30,11 @@ from rustchain.domain.run_events import (
     run_event_version,
     run_fact,
 )
-from rustchain.domain.secret_refs import secret_digest
 from rustchain.executor.application import ExecutorApplication
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.nats_server import NatsServer
-from rustchain.platform.relay import JetStreamRelay
-from rustchain.platform.secret_store import FileSecretStore
+from rustchain.platform.nats.relay import JetStreamRelay
+from rustchain.platform.nats.server import NatsServer
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.storage.secret_store import FileSecretStore
 from rustchain.steps import default_registry
 from rustchain.verifier.policy_files import default_policy
 from tests.integration.event_helpers import stream_messages

@@ -7,15 +7,18 @@ import sys
 import time
 from pathlib import Path
 
-from rustchain.platform.deployment_supervisor import Child, Deployment
-from rustchain.platform.service_tokens import SERVICE_TOKEN_LIFETIME_SECONDS, ServiceTokens
-from rustchain.platform.signing_keys import (
+from rustchain.platform.credentials.service_tokens import (
+    SERVICE_TOKEN_LIFETIME_SECONDS,
+    ServiceTokens,
+)
+from rustchain.platform.credentials.signing_keys import (
     CHECKPOINT_KEYS,
     TOKEN_KEYS,
     VERDICT_KEYS,
     load_public_key,
 )
-from rustchain.platform.tokens import RENEW_WITHIN_SECONDS, TOKEN_VARIABLE, verify
+from rustchain.platform.credentials.tokens import RENEW_WITHIN_SECONDS, TOKEN_VARIABLE, verify
+from rustchain.platform.deployment.supervisor import Child, Deployment
 
 HOSTILE = {
     TOKEN_KEYS.private_variable: "a private key the supervisor was started with",

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rustchain.domain.policy import Policy
-from rustchain.steps.runtime import PolicyRefusedError, StepRunError
+from rustchain.domain.policy.model import Policy
+from rustchain.steps.support.runtime import PolicyRefusedError, StepRunError
 from tests.integration.conftest import postgres_url
 from tests.integration.data_step_helpers import context_for, run_step
 

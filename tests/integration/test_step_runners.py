@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from rustchain.steps import default_registry
-from rustchain.steps.runtime import PolicyRefusedError, StepRunError, WorkspaceEscapeError
+from rustchain.steps.support.runtime import PolicyRefusedError, StepRunError, WorkspaceEscapeError
 from tests.integration.sandbox_helpers import sandboxed_context
 
 REGISTRY = default_registry(include_plugins=False)

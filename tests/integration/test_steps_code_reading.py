@@ -8,10 +8,10 @@ from typing import get_args
 
 import pytest
 
-from rustchain.domain.policy import Policy
-from rustchain.steps.code_functions import LANGUAGES
+from rustchain.domain.policy.model import Policy
 from rustchain.steps.extract_functions import Language
-from rustchain.steps.runtime import PolicyRefusedError, StepRunError, WorkspaceEscapeError
+from rustchain.steps.support.code_functions import LANGUAGES
+from rustchain.steps.support.runtime import PolicyRefusedError, StepRunError, WorkspaceEscapeError
 from tests.integration.step_run_helpers import run_step
 
 SOURCES = {

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rustchain.domain.policy import FilesystemPolicy, Policy
-from rustchain.steps.runtime import PolicyRefusedError, StepRunError, WorkspaceEscapeError
+from rustchain.domain.policy.model import FilesystemPolicy, Policy
+from rustchain.steps.support.runtime import PolicyRefusedError, StepRunError, WorkspaceEscapeError
 from tests.integration.step_run_helpers import run_step
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rustchain.domain.policy import Policy
-from rustchain.steps.runtime import PolicyRefusedError, StepRunError, WorkspaceEscapeError
+from rustchain.domain.policy.model import Policy
+from rustchain.steps.support.runtime import PolicyRefusedError, StepRunError, WorkspaceEscapeError
 from tests.integration.step_run_helpers import run_step
 
 

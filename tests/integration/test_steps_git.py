@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rustchain.domain.policy import FilesystemPolicy, Policy
+from rustchain.domain.policy.model import FilesystemPolicy, Policy
 from rustchain.steps.git_branch import GitBranchParameters, git_branch
-from rustchain.steps.runtime import PolicyRefusedError, StepRunError, WorkspaceEscapeError
+from rustchain.steps.support.runtime import PolicyRefusedError, StepRunError, WorkspaceEscapeError
 from tests.integration.sandbox_helpers import MECHANISMS, sandboxed_context
 from tests.integration.step_run_helpers import run_step
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from rustchain.domain.policy import Policy
-from rustchain.domain.policy_toolchains import ToolchainPolicy
-from rustchain.steps.confined_runs import run_confined
-from rustchain.steps.runtime import PolicyRefusedError, StepRunError
-from rustchain.steps.sandboxing import SANDBOX_PATH
-from rustchain.steps.toolchain_runs import DIRS_SETTING, ENV_SETTING, PATH_SETTING
+from rustchain.domain.policy.model import Policy
+from rustchain.domain.policy.toolchains import ToolchainPolicy
+from rustchain.steps.support.confined_runs import run_confined
+from rustchain.steps.support.runtime import PolicyRefusedError, StepRunError
+from rustchain.steps.support.sandboxing import SANDBOX_PATH
+from rustchain.steps.support.toolchain_runs import DIRS_SETTING, ENV_SETTING, PATH_SETTING
 from tests.integration.sandbox_helpers import MECHANISMS, sandboxed_context
 from tests.integration.step_run_helpers import run_step
 

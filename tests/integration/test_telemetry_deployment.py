@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from rustchain.planner.clients import GrpcVerifier
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.grpc_client import open_channel
-from rustchain.platform.mission_files import compile_file
-from rustchain.platform.nats_server import free_port
+from rustchain.platform.grpc.client import open_channel
+from rustchain.platform.nats.server import free_port
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.storage.mission_files import compile_file
 from rustchain.steps import default_registry
 from tests.conditions import wait_until_sync
 from tests.integration.otlp_receiver import GrpcReceiver, HttpReceiver, ReceivedSpan

@@ -11,19 +11,23 @@ from pathlib import Path
 import grpc
 import pytest
 
-from rustchain.domain.credentials import Claims, Role
+from rustchain.domain.access.credentials import Claims, Role
 from rustchain.generated.rustchain.memory.v1 import memory_pb2, memory_pb2_grpc
-from rustchain.platform.jetstream import (
+from rustchain.platform.credentials.signing_keys import TOKEN_KEYS, load_public_key
+from rustchain.platform.credentials.tokens import issue
+from rustchain.platform.nats.auth_callout import (
+    authorize_connection,
+    callout_secrets,
+    serve_callout,
+)
+from rustchain.platform.nats.jetstream import (
     NatsCredentials,
     NatsPermissionError,
     NatsUnavailableError,
     connect,
 )
-from rustchain.platform.nats_auth import authorize_connection, callout_secrets, serve_callout
-from rustchain.platform.nats_jwt import decode_unverified, encode, new_account_seed
-from rustchain.platform.nats_server import NatsServer, NatsServerSettings
-from rustchain.platform.signing_keys import TOKEN_KEYS, load_public_key
-from rustchain.platform.tokens import issue
+from rustchain.platform.nats.jwt import decode_unverified, encode, new_account_seed
+from rustchain.platform.nats.server import NatsServer, NatsServerSettings
 from tests.integration.grpc_helpers import running_services
 from tests.keys import forgeries, home_keys
 

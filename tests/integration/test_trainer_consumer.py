@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from rustchain.bootstrap.executor import build_executor
-from rustchain.domain.event_names import stream_name
-from rustchain.domain.events import EventDraft
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.jetstream import connect
-from rustchain.platform.nats_server import NatsServer
-from rustchain.platform.relay import JetStreamRelay
+from rustchain.domain.events.envelope import EventDraft
+from rustchain.domain.events.names import stream_name
+from rustchain.platform.nats.jetstream import connect
+from rustchain.platform.nats.relay import JetStreamRelay
+from rustchain.platform.nats.server import NatsServer
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from rustchain.steps import default_registry
 from rustchain.trainer.consumer import DURABLE, TrajectoryConsumer, finished_subject
 from rustchain.trainer.trajectory_store import SqliteTrajectoryStore

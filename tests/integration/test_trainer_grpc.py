@@ -13,9 +13,9 @@ import pytest
 
 from rustchain.bootstrap.trainer_runs import deployment_optimiser, open_trainer_events
 from rustchain.generated.rustchain.trainer.v1 import trainer_pb2, trainer_pb2_grpc
-from rustchain.platform.grpc_client import open_channel
-from rustchain.platform.grpc_server import start_server
-from rustchain.steps.llm_client import MODEL_SETTING, URL_SETTING
+from rustchain.platform.grpc.client import open_channel
+from rustchain.platform.grpc.server import start_server
+from rustchain.steps.support.llm_client import MODEL_SETTING, URL_SETTING
 from rustchain.trainer.servicer import TrainerServicer, binding
 from rustchain.trainer.suite_files import load_suite
 from rustchain.trainer.trajectory_store import SqliteTrajectoryStore

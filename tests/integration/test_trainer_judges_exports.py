@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from rustchain.cli.app import app
-from rustchain.domain.event_chain import verify_chain
-from rustchain.domain.rule_judge import judge_by_rules
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.steps.llm_client import MODEL_SETTING, URL_SETTING
+from rustchain.domain.events.chain import verify_chain
+from rustchain.domain.training.rule_judge import judge_by_rules
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
+from rustchain.steps.support.llm_client import MODEL_SETTING, URL_SETTING
 from rustchain.trainer.suite_files import load_suite
 from rustchain.trainer.trainer_events import TRAJECTORY_JUDGED
 from rustchain.trainer.trajectory_store import SqliteTrajectoryStore

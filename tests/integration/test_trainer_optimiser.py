@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from rustchain.bootstrap.trainer_runs import ExecutorMissionRunner, verified_plan
-from rustchain.domain.policy import Policy
-from rustchain.domain.tuned_policy import POLICY_EVALUATED, POLICY_PROMOTED, POLICY_PROPOSED
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.steps.llm_client import MODEL_SETTING, URL_SETTING
+from rustchain.domain.policy.model import Policy
+from rustchain.domain.runs.tuned_policy import POLICY_EVALUATED, POLICY_PROMOTED, POLICY_PROPOSED
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
+from rustchain.steps.support.llm_client import MODEL_SETTING, URL_SETTING
 from rustchain.trainer.optimizer import Optimiser, Outcome
 from rustchain.trainer.suite_files import LoadedSuite, load_suite
 from rustchain.trainer.trainer_events import TrainerEvents

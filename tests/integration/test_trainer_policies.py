@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from rustchain.cli.app import app
-from rustchain.domain.policy import LlmPolicy, Policy
-from rustchain.domain.reexecution import reexecute, run_facts
-from rustchain.domain.run_events import StepStarted
-from rustchain.domain.tuned_policy import Demonstration, StepSettings
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.steps.llm_client import MODEL_SETTING, URL_SETTING
+from rustchain.domain.policy.model import LlmPolicy, Policy
+from rustchain.domain.runs.reexecution import reexecute, run_facts
+from rustchain.domain.runs.run_events import StepStarted
+from rustchain.domain.runs.tuned_policy import Demonstration, StepSettings
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
+from rustchain.steps.support.llm_client import MODEL_SETTING, URL_SETTING
 from rustchain.trainer.optimizer import PolicyRefusedError, check_allowed
 from rustchain.trainer.trainer_events import TrainerEvents
 from tests.integration.graded_model import GradedModel, Grading, serve_graded

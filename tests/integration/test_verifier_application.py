@@ -11,11 +11,15 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from rustchain.domain.compiler import compile_mission
-from rustchain.domain.plan import Plan
-from rustchain.domain.verification_events import VERIFICATION_FACTS
-from rustchain.platform.event_store import EventStoreSettings, mission_facts, open_event_store
-from rustchain.platform.tokens import read_verdict
+from rustchain.domain.events.verification_events import VERIFICATION_FACTS
+from rustchain.domain.plans.compiler import compile_mission
+from rustchain.domain.plans.plan import Plan
+from rustchain.platform.credentials.tokens import read_verdict
+from rustchain.platform.storage.event_store import (
+    EventStoreSettings,
+    mission_facts,
+    open_event_store,
+)
 from rustchain.steps import default_registry
 from rustchain.verifier.application import InconsistentPlanError, VerifierApplication
 from rustchain.verifier.policy_files import default_policy

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rustchain.domain.compiler import Compilation, compile_mission
-from rustchain.domain.plan import Plan
+from rustchain.domain.plans.compiler import Compilation, compile_mission
+from rustchain.domain.plans.plan import Plan
 from rustchain.steps import default_registry
 
 REGISTRY = default_registry(include_plugins=False)

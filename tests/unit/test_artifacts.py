@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from rustchain.domain.artifacts import (
+from rustchain.domain.events.names import object_bucket, object_stream
+from rustchain.domain.events.size import payload_bytes
+from rustchain.domain.plans.artifacts import (
     ARTIFACT_KEY,
     DEFAULT_INLINE_BYTES,
     JSON,
@@ -21,9 +23,7 @@ from rustchain.domain.artifacts import (
     references,
     verified,
 )
-from rustchain.domain.bindings import ArtifactInTextError, RenderContext, render
-from rustchain.domain.event_names import object_bucket, object_stream
-from rustchain.domain.event_size import payload_bytes
+from rustchain.domain.plans.bindings import ArtifactInTextError, RenderContext, render
 
 INLINE = 1024
 

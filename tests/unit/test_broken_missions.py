@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rustchain.domain.compiler import compile_mission
+from rustchain.domain.plans.compiler import compile_mission
 from rustchain.steps import default_registry
 from tests.paths import BROKEN
 

@@ -7,15 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from rustchain.domain.checkpoint import Checkpoint, CheckpointError, parse_checkpoint
-from rustchain.domain.merkle_log import MerkleTree
-from rustchain.platform.checkpoints import (
+from rustchain.domain.events.checkpoint import Checkpoint, CheckpointError, parse_checkpoint
+from rustchain.domain.events.merkle_log import MerkleTree
+from rustchain.platform.storage.checkpoints import (
     Checkpointer,
     CheckpointSettings,
     check_signature,
     sign_checkpoint,
 )
-from rustchain.platform.event_store import Notification
+from rustchain.platform.storage.event_store import Notification
 
 KEY = Ed25519PrivateKey.generate()
 T0 = datetime(2026, 12, 1, tzinfo=UTC)

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from rustchain.cli.common import resolve_tenant, tenant_option
-from rustchain.domain.credentials import Claims, Role
-from rustchain.platform.tokens import ADMIN_TOKEN_FILE, issue
+from rustchain.domain.access.credentials import Claims, Role
+from rustchain.platform.credentials.tokens import ADMIN_TOKEN_FILE, issue
 
 KEY = Ed25519PrivateKey.generate()
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from rustchain.domain.diagnostics import DiagnosticSink
-from rustchain.domain.policy import Policy, parse_policy
-from rustchain.domain.policy_checks import check_value
-from rustchain.domain.policy_rules import Sink
-from rustchain.steps.sql_statements import possible_kinds
+from rustchain.domain.language.diagnostics import DiagnosticSink
+from rustchain.domain.policy.checks import check_value
+from rustchain.domain.policy.model import Policy, parse_policy
+from rustchain.domain.policy.rules import Sink
+from rustchain.steps.support.sql_statements import possible_kinds
 from tests.unit.verifier_helpers import VERIFIER_DATA, expectation, plan_of
 
 UNSAFE = sorted((VERIFIER_DATA / "unsafe").glob("*.yaml"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rustchain.domain.event_chain import verify_chain
-from rustchain.domain.events import EventEnvelope, seal_all
+from rustchain.domain.events.chain import verify_chain
+from rustchain.domain.events.envelope import EventEnvelope, seal_all
 from tests.unit.test_events import draft
 
 

@@ -6,16 +6,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rustchain.domain import run_decisions as decide
-from rustchain.domain.event_size import (
+from rustchain.domain.access.quotas import TenantQuotas
+from rustchain.domain.events.size import (
     EventTooLargeError,
     bounded_outputs,
     check_max_payload,
     payload_bytes,
 )
-from rustchain.domain.mission_run import MissionRun
-from rustchain.domain.quotas import TenantQuotas
-from rustchain.domain.run_events import StepFailed, StepSucceeded
+from rustchain.domain.runs import run_decisions as decide
+from rustchain.domain.runs.mission_run import MissionRun
+from rustchain.domain.runs.run_events import StepFailed, StepSucceeded
 from tests.unit.compile_helpers import plan_of
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

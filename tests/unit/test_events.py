@@ -9,11 +9,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from rustchain.domain import event_names
-from rustchain.domain.event_chain import verify_chain
-from rustchain.domain.event_names import EventNameError
-from rustchain.domain.event_upcast import UpcastError, Upcasters, fold
-from rustchain.domain.events import (
+from rustchain.domain.events import names as event_names
+from rustchain.domain.events.chain import verify_chain
+from rustchain.domain.events.envelope import (
     GENESIS_HASH,
     EventChainError,
     EventDraft,
@@ -22,6 +20,8 @@ from rustchain.domain.events import (
     seal,
     seal_all,
 )
+from rustchain.domain.events.names import EventNameError
+from rustchain.domain.events.upcast import UpcastError, Upcasters, fold
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import grpc
 
-from rustchain.domain.event_upcast import UpcastError
+from rustchain.domain.events.upcast import UpcastError
 from rustchain.executor.application import MissionNotFoundError
 from rustchain.executor.servicer import STATUS
-from rustchain.platform.grpc_server import status_for
+from rustchain.platform.grpc.server import status_for
 
 
 def test_every_error_in_the_table_is_one_of_the_projects_own() -> None:

@@ -8,7 +8,7 @@ from typing import Any, NoReturn
 import grpc
 import pytest
 
-from rustchain.platform.grpc_server import abort_with
+from rustchain.platform.grpc.server import abort_with
 
 
 class AbortedError(Exception):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from eventsourcing.popo import POPOProcessRecorder
 
-from rustchain.domain.event_chain import verify_chain
-from rustchain.platform.event_store import (
+from rustchain.domain.events.chain import verify_chain
+from rustchain.platform.storage.event_store import (
     ChainConflictError,
     RecorderEventStore,
     in_memory_event_store,

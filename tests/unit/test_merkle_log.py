@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rustchain.domain.merkle_log import (
+from rustchain.domain.events.merkle_log import (
     EMPTY_ROOT,
     LogFrontier,
     MerkleTree,

@@ -14,14 +14,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from rustchain.bootstrap.executor import build_executor
-from rustchain.domain.quotas import QuotaExceededError, TenantQuotas
-from rustchain.domain.verdict_grant import UnverifiedPlanError, VerdictGrant
+from rustchain.domain.access.quotas import QuotaExceededError, TenantQuotas
+from rustchain.domain.plans.verdict_grant import UnverifiedPlanError, VerdictGrant
 from rustchain.executor.admission import Admission, StartMission
 from rustchain.executor.application import ExecutorApplication, MissionNotFoundError
 from rustchain.executor.driver import MissionDriver
-from rustchain.platform.event_store import EventStore, in_memory_event_store
-from rustchain.platform.jetstream import StreamUsage
-from rustchain.platform.tokens import issue_verdict
+from rustchain.platform.credentials.tokens import issue_verdict
+from rustchain.platform.nats.jetstream import StreamUsage
+from rustchain.platform.storage.event_store import EventStore, in_memory_event_store
 from tests.replay import ScriptedRunners
 from tests.unit.compile_helpers import plan_of
 

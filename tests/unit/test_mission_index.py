@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from rustchain.domain.events import EventDraft, EventEnvelope, seal
-from rustchain.domain.mission_index import (
+from rustchain.domain.events.envelope import EventDraft, EventEnvelope, seal
+from rustchain.domain.runs.mission_index import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     RUNNING,

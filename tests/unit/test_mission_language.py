@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from rustchain.domain.step_types import canonical_step_type
+from rustchain.domain.language.step_types import canonical_step_type
 from tests.unit.compile_helpers import compile_text, messages
 
 HEADER = 'version: "1.0"\nname: test\n'

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from rustchain.domain import run_decisions as decide
-from rustchain.domain.mission_run import MissionRun, RunTransitionError, StepStatus
-from rustchain.domain.run_events import StepFailed, StepInterrupted, StepSkipped, StepStarted
+from rustchain.domain.runs import run_decisions as decide
+from rustchain.domain.runs.mission_run import MissionRun, RunTransitionError, StepStatus
+from rustchain.domain.runs.run_events import StepFailed, StepInterrupted, StepSkipped, StepStarted
 from tests.replay import MISSION_ID, TENANT, Replay, StepFailedError, max_running, started
 from tests.unit.compile_helpers import plan_of
 

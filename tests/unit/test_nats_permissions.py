@@ -9,11 +9,11 @@ import nkeys
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from rustchain.domain.credentials import Claims, Role
-from rustchain.domain.nats_permissions import inbox_prefix, subject_permissions
-from rustchain.platform.nats_auth import authorize_connection
-from rustchain.platform.nats_jwt import decode_unverified, encode, new_account_seed, public_key
-from rustchain.platform.tokens import issue
+from rustchain.domain.access.credentials import Claims, Role
+from rustchain.domain.access.nats_permissions import inbox_prefix, subject_permissions
+from rustchain.platform.credentials.tokens import issue
+from rustchain.platform.nats.auth_callout import authorize_connection
+from rustchain.platform.nats.jwt import decode_unverified, encode, new_account_seed, public_key
 
 SIGNING_KEY = Ed25519PrivateKey.generate()
 KEY = SIGNING_KEY.public_key()

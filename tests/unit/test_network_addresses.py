@@ -8,9 +8,9 @@ import ipaddress
 
 import pytest
 
-from rustchain.domain.network_addresses import AddressRules, embedded_ipv4, parse_address
-from rustchain.domain.policy import NetworkPolicy
-from rustchain.steps.network_guard import NetworkTargetRefusedError, TargetGuard
+from rustchain.domain.policy.model import NetworkPolicy
+from rustchain.domain.policy.network_addresses import AddressRules, embedded_ipv4, parse_address
+from rustchain.steps.support.network_guard import NetworkTargetRefusedError, TargetGuard
 
 DEFAULT = AddressRules.from_policy(NetworkPolicy())
 NOTHING_DENIED = AddressRules.of([], ["*"])

@@ -10,15 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rustchain.domain.network_hosts import (
+from rustchain.domain.policy.checks import check_url, check_value
+from rustchain.domain.policy.model import NetworkPolicy, Policy
+from rustchain.domain.policy.network_hosts import (
     NONCANONICAL_HOST,
     canonical_host,
     canonical_url,
     ends_in_number,
 )
-from rustchain.domain.policy import NetworkPolicy, Policy
-from rustchain.domain.policy_checks import check_url, check_value
-from rustchain.domain.policy_rules import Sink
+from rustchain.domain.policy.rules import Sink
 from tests.unit.compile_helpers import compile_text
 from tests.unit.verifier_helpers import verify
 

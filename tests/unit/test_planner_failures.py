@@ -8,8 +8,8 @@ import pytest
 
 from rustchain.planner.clients import DownstreamError, _failure
 from rustchain.planner.servicer import STATUS
-from rustchain.platform.grpc_client import ServiceUnavailableError
-from rustchain.platform.grpc_server import status_for
+from rustchain.platform.grpc.client import ServiceUnavailableError
+from rustchain.platform.grpc.server import status_for
 from rustchain.verifier.servicer import STATUS as VERIFIER_STATUS
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rustchain.domain.diagnostics import DiagnosticSink
-from rustchain.domain.policy import FilesystemPolicy, NetworkPolicy, Policy, parse_policy
-from rustchain.domain.policy_checks import (
+from rustchain.domain.language.diagnostics import DiagnosticSink
+from rustchain.domain.policy.checks import (
     check_command,
     check_data_flow,
     check_environment,
@@ -16,8 +15,9 @@ from rustchain.domain.policy_checks import (
     check_tool,
     check_url,
 )
-from rustchain.domain.policy_patterns import PatternError, exact_regex, glob
-from rustchain.domain.policy_rules import Sink
+from rustchain.domain.policy.model import FilesystemPolicy, NetworkPolicy, Policy, parse_policy
+from rustchain.domain.policy.patterns import PatternError, exact_regex, glob
+from rustchain.domain.policy.rules import Sink
 from rustchain.verifier.policy_files import default_policy, default_policy_text
 
 DEFAULT = Policy()

@@ -7,8 +7,8 @@ import itertools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rustchain.domain import graph
-from rustchain.domain.compiler import compile_mission
+from rustchain.domain.language import graph
+from rustchain.domain.plans.compiler import compile_mission
 from tests.paths import REPO
 from tests.unit.compile_helpers import REGISTRY
 

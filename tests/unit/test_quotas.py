@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rustchain.domain.quotas import (
+from rustchain.domain.access.quotas import (
     ROOM_TO_START_BYTES,
     QuotaExceededError,
     TenantQuotas,

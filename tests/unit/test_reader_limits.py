@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rustchain.domain.compiler import compile_mission
-from rustchain.domain.yaml_reader import ReadLimits
+from rustchain.domain.language.yaml_reader import ReadLimits
+from rustchain.domain.plans.compiler import compile_mission
 from tests.unit.compile_helpers import REGISTRY
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rustchain.domain import run_decisions
-from rustchain.domain.mission_run import MissionRun
-from rustchain.domain.reexecution import (
+from rustchain.domain.runs import run_decisions
+from rustchain.domain.runs.mission_run import MissionRun
+from rustchain.domain.runs.reexecution import (
     ABSENT,
     DIVERGED,
     NOT_RECORDED,
@@ -14,7 +14,7 @@ from rustchain.domain.reexecution import (
     differences,
     reexecute,
 )
-from rustchain.domain.run_events import RunEvent, StepStarted, StepSucceeded
+from rustchain.domain.runs.run_events import RunEvent, StepStarted, StepSucceeded
 from tests.replay import Replay, StepFailedError
 from tests.unit.compile_helpers import plan_of
 

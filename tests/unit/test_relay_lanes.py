@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import nats.errors
 import nats.js.errors
 
-from rustchain.platform.jetstream import EventRoute
-from rustchain.platform.relay_refusals import message_size, refusal_reason, too_large
-from rustchain.platform.relay_tenants import TenantLane
+from rustchain.platform.nats.jetstream import EventRoute
+from rustchain.platform.nats.relay_refusals import message_size, refusal_reason, too_large
+from rustchain.platform.nats.relay_tenants import TenantLane
 
 OCCURRED = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

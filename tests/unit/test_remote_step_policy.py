@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from rustchain.domain.diagnostics import DiagnosticSink
-from rustchain.domain.policy import Policy, parse_policy
-from rustchain.domain.policy_checks import check_value
-from rustchain.domain.policy_rules import Sink
+from rustchain.domain.language.diagnostics import DiagnosticSink
+from rustchain.domain.policy.checks import check_value
+from rustchain.domain.policy.model import Policy, parse_policy
+from rustchain.domain.policy.rules import Sink
 from tests.unit.test_verifier_missions import UNSAFE
 from tests.unit.verifier_helpers import expectation, plan_of
 

@@ -23,8 +23,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rustchain.domain.mission_run import FINISHED, MissionRun
-from rustchain.domain.run_events import (
+from rustchain.domain.runs.mission_run import FINISHED, MissionRun
+from rustchain.domain.runs.run_events import (
     MissionStarted,
     RunEvent,
     StepInterrupted,

@@ -3,8 +3,8 @@ references imply, and parameters that only fail when the step runs."""
 
 from __future__ import annotations
 
-from rustchain.domain.compiler import Compilation, compile_mission
-from rustchain.domain.verdict import VerdictStatus
+from rustchain.domain.plans.compiler import Compilation, compile_mission
+from rustchain.domain.plans.verdict import VerdictStatus
 from rustchain.steps import default_registry
 from tests.unit.verifier_helpers import named_policy, verify
 

@@ -10,12 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from rustchain.domain import run_decisions as decide
-from rustchain.domain.bindings import RenderContext, render
-from rustchain.domain.mission_run import MissionRun
-from rustchain.domain.references import Reference, ReferenceKind, scan
-from rustchain.domain.run_events import MissionStarted, StepStarted, run_event_payload
-from rustchain.domain.secret_refs import (
+from rustchain.domain.language.references import Reference, ReferenceKind, scan
+from rustchain.domain.language.secret_refs import (
     MASK,
     UnknownSecretError,
     mask,
@@ -23,7 +19,11 @@ from rustchain.domain.secret_refs import (
     secret_names,
     substitute,
 )
-from rustchain.platform.secret_store import FileSecretStore, SecretNameError
+from rustchain.domain.plans.bindings import RenderContext, render
+from rustchain.domain.runs import run_decisions as decide
+from rustchain.domain.runs.mission_run import MissionRun
+from rustchain.domain.runs.run_events import MissionStarted, StepStarted, run_event_payload
+from rustchain.platform.storage.secret_store import FileSecretStore, SecretNameError
 from tests.unit.compile_helpers import compile_text, messages, plan_of
 
 USES_SECRET = """\

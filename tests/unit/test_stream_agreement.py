@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from rustchain.domain.events import EventDraft, EventEnvelope, seal_all
-from rustchain.domain.stream_agreement import compare_with_stream
+from rustchain.domain.events.envelope import EventDraft, EventEnvelope, seal_all
+from rustchain.domain.runs.stream_agreement import compare_with_stream
 
 AUDITED = ("executor", "verifier")
 AT = datetime(2026, 1, 1, tzinfo=UTC)

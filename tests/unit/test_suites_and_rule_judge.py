@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from rustchain.domain.paired_bootstrap import paired_interval, should_promote
-from rustchain.domain.rule_judge import check_expectation, judge_by_rules
-from rustchain.domain.suite import Expectation, JudgeSettings, JudgeWeights, Scenario
-from rustchain.domain.trajectory import Trajectory, TrajectoryStep
+from rustchain.domain.runs.trajectory import Trajectory, TrajectoryStep
+from rustchain.domain.training.paired_bootstrap import paired_interval, should_promote
+from rustchain.domain.training.rule_judge import check_expectation, judge_by_rules
+from rustchain.domain.training.suite import Expectation, JudgeSettings, JudgeWeights, Scenario
 from rustchain.trainer.suite_files import SuiteFileError, load_suite
 from tests.paths import REPO
 

@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import use_span
 
-from rustchain.platform.jetstream import MSG_ID_HEADER, EventRoute
+from rustchain.platform.nats.jetstream import MSG_ID_HEADER, EventRoute
 from rustchain.platform.telemetry.json_logs import JsonLogFormatter
 from rustchain.platform.telemetry.setup import (
     TelemetrySettingError,

@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from rustchain.cli.token import Duration
-from rustchain.domain.credentials import Claims, CredentialError, Role
-from rustchain.platform.tokens import TOKEN_LIFETIME_SECONDS, issue, still_good, verify
+from rustchain.domain.access.credentials import Claims, CredentialError, Role
+from rustchain.platform.credentials.tokens import TOKEN_LIFETIME_SECONDS, issue, still_good, verify
 
 KEY = Ed25519PrivateKey.generate()
 ACME = Claims(sub="ci", role=Role.TENANT, tenant="acme")

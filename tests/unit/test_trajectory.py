@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from rustchain.domain import run_decisions
-from rustchain.domain.events import EventEnvelope
-from rustchain.domain.mission_run import MissionRun
-from rustchain.domain.run_events import StepStarted, run_fact
-from rustchain.domain.trajectory import build_trajectory
+from rustchain.domain.events.envelope import EventEnvelope
+from rustchain.domain.runs import run_decisions
+from rustchain.domain.runs.mission_run import MissionRun
+from rustchain.domain.runs.run_events import StepStarted, run_fact
+from rustchain.domain.runs.trajectory import build_trajectory
 from tests.paths import DATA
 from tests.replay import recorded_history
 

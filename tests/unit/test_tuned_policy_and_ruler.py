@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from rustchain.domain.policy import LlmPolicy, Policy
-from rustchain.domain.reexecution import differences
-from rustchain.domain.tuned_policy import (
+from rustchain.domain.policy.model import LlmPolicy, Policy
+from rustchain.domain.runs.reexecution import differences
+from rustchain.domain.runs.tuned_policy import (
     POLICY_EVALUATED,
     POLICY_PROMOTED,
     POLICY_PROPOSED,

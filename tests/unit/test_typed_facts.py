@@ -18,22 +18,22 @@ from typing import Any
 import pytest
 
 from rustchain.cli.remote_run import watched_fact
-from rustchain.domain.audit import timeline, verify_history
 from rustchain.domain.errors import CorruptHistoryError
-from rustchain.domain.event_upcast import Payload, UpcastError, Upcasters
-from rustchain.domain.events import EventDraft, EventEnvelope, seal_all
-from rustchain.domain.facts import FACTS
-from rustchain.domain.mission_index import UNREADABLE, MissionIndex
-from rustchain.domain.reexecution import run_facts
-from rustchain.domain.run_events import (
+from rustchain.domain.events.envelope import EventDraft, EventEnvelope, seal_all
+from rustchain.domain.events.upcast import Payload, UpcastError, Upcasters
+from rustchain.domain.events.verification_events import VERIFICATION_FACTS, PlanVerified
+from rustchain.domain.plans.verdict import Verdict, VerdictStatus
+from rustchain.domain.runs.audit import timeline, verify_history
+from rustchain.domain.runs.facts import FACTS
+from rustchain.domain.runs.mission_index import UNREADABLE, MissionIndex
+from rustchain.domain.runs.reexecution import run_facts
+from rustchain.domain.runs.run_events import (
     RUN_EVENT_TYPES,
     RUN_FACTS,
     MissionFinished,
     StepStarted,
 )
-from rustchain.domain.trajectory import build_trajectory
-from rustchain.domain.verdict import Verdict, VerdictStatus
-from rustchain.domain.verification_events import VERIFICATION_FACTS, PlanVerified
+from rustchain.domain.runs.trajectory import build_trajectory
 from rustchain.generated.rustchain.executor.v1 import executor_pb2
 from rustchain.verifier.recording import verdict_draft
 from tests.paths import DATA

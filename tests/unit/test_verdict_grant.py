@@ -8,9 +8,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from rustchain.domain.credentials import Claims, CredentialError, Role
-from rustchain.domain.verdict_grant import UnverifiedPlanError, VerdictGrant, check_grant
-from rustchain.platform.tokens import issue, issue_verdict, read_verdict, verify
+from rustchain.domain.access.credentials import Claims, CredentialError, Role
+from rustchain.domain.plans.verdict_grant import UnverifiedPlanError, VerdictGrant, check_grant
+from rustchain.platform.credentials.tokens import issue, issue_verdict, read_verdict, verify
 
 KEY = Ed25519PrivateKey.generate()
 """The verifier's verdict key."""

@@ -14,8 +14,8 @@ import z3
 from click.testing import CliRunner
 
 from rustchain.cli.app import app
-from rustchain.domain.events import EventDraft, EventEnvelope, seal_all
-from rustchain.domain.verdict import VerdictStatus
+from rustchain.domain.events.envelope import EventDraft, EventEnvelope, seal_all
+from rustchain.domain.plans.verdict import VerdictStatus
 from rustchain.verifier.engine import VerifierSettings, verify_plan
 from rustchain.verifier.recording import PLAN_VERIFIED, record_verdict
 from tests.unit.compile_helpers import compile_text

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rustchain.domain.diagnostics import DiagnosticSink
-from rustchain.domain.network_hosts import canonical_url
-from rustchain.domain.policy import parse_policy
-from rustchain.domain.policy_checks import (
+from rustchain.domain.language.diagnostics import DiagnosticSink
+from rustchain.domain.plans.verdict import Finding, VerdictStatus
+from rustchain.domain.policy.checks import (
     BYTE_BOUNDS,
     check_bytes,
     check_data_flow,
@@ -19,9 +18,10 @@ from rustchain.domain.policy_checks import (
     check_url,
     check_value,
 )
-from rustchain.domain.policy_obligations import parse_template
-from rustchain.domain.policy_rules import Sink
-from rustchain.domain.verdict import Finding, VerdictStatus
+from rustchain.domain.policy.model import parse_policy
+from rustchain.domain.policy.network_hosts import canonical_url
+from rustchain.domain.policy.obligations import parse_template
+from rustchain.domain.policy.rules import Sink
 from rustchain.tools import compat_report
 from rustchain.verifier.data_flow import taint
 from tests.paths import COMPAT, REPO

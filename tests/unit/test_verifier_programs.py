@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from rustchain.domain.diagnostics import DiagnosticSink
-from rustchain.domain.policy import Policy, parse_policy
-from rustchain.domain.policy_checks import check_command, check_environment
-from rustchain.domain.program_models import MODELS
-from rustchain.domain.verdict import VerdictStatus
+from rustchain.domain.language.diagnostics import DiagnosticSink
+from rustchain.domain.plans.verdict import VerdictStatus
+from rustchain.domain.policy.checks import check_command, check_environment
+from rustchain.domain.policy.model import Policy, parse_policy
+from rustchain.domain.policy.program_models import MODELS
 from tests.unit.compile_helpers import compile_text
 from tests.unit.verifier_helpers import named_policy, verify
 

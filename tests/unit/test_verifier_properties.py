@@ -9,23 +9,23 @@ import re
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from rustchain.domain.plan import Plan
-from rustchain.domain.policy import (
-    CommandPolicy,
-    FilesystemPolicy,
-    NetworkPolicy,
-    Policy,
-)
-from rustchain.domain.policy_checks import (
+from rustchain.domain.plans.plan import Plan
+from rustchain.domain.plans.verdict import VerdictStatus
+from rustchain.domain.policy.checks import (
     Refusal,
     check_command,
     check_url,
     check_value,
 )
-from rustchain.domain.policy_obligations import Use, parse_template
-from rustchain.domain.policy_patterns import regex
-from rustchain.domain.policy_rules import Sink
-from rustchain.domain.verdict import VerdictStatus
+from rustchain.domain.policy.model import (
+    CommandPolicy,
+    FilesystemPolicy,
+    NetworkPolicy,
+    Policy,
+)
+from rustchain.domain.policy.obligations import Use, parse_template
+from rustchain.domain.policy.patterns import regex
+from rustchain.domain.policy.rules import Sink
 from tests.unit.compile_helpers import compile_text
 from tests.unit.verifier_helpers import GENERATORS, argument_refusal, verify
 

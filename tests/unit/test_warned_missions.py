@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rustchain.domain.compiler import compile_mission
-from rustchain.domain.diagnostics import Severity
+from rustchain.domain.language.diagnostics import Severity
+from rustchain.domain.plans.compiler import compile_mission
 from rustchain.steps import default_registry
 from tests.paths import WARNED
 

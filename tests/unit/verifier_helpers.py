@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from rustchain.domain.diagnostics import DiagnosticSink
-from rustchain.domain.plan import Plan, PlannedStep
-from rustchain.domain.policy import Policy, parse_policy
-from rustchain.domain.policy_checks import Refusal, check_argument
-from rustchain.domain.policy_obligations import Use, parse_template
-from rustchain.domain.verdict import Finding, Verdict
+from rustchain.domain.language.diagnostics import DiagnosticSink
+from rustchain.domain.plans.plan import Plan, PlannedStep
+from rustchain.domain.plans.verdict import Finding, Verdict
+from rustchain.domain.policy.checks import Refusal, check_argument
+from rustchain.domain.policy.model import Policy, parse_policy
+from rustchain.domain.policy.obligations import Use, parse_template
 from rustchain.steps import constraint_generators
 from rustchain.verifier.engine import VerifierSettings, verify_plan
 from rustchain.verifier.policy_files import default_policy

@@ -12,14 +12,14 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
-from rustchain.domain.artifacts import ArtifactError, ArtifactRef, check_sha256, references
-from rustchain.domain.artifacts import verified as verified_bytes
-from rustchain.domain.events import EventEnvelope
-from rustchain.platform.artifact_relay import download
-from rustchain.platform.artifact_store import ArtifactStore
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.jetstream import NATS_ERRORS, NatsUnavailableError, connect
-from rustchain.platform.private_files import private_file
+from rustchain.domain.events.envelope import EventEnvelope
+from rustchain.domain.plans.artifacts import ArtifactError, ArtifactRef, check_sha256, references
+from rustchain.domain.plans.artifacts import verified as verified_bytes
+from rustchain.platform.nats.artifact_relay import download
+from rustchain.platform.nats.jetstream import NATS_ERRORS, NatsUnavailableError, connect
+from rustchain.platform.storage.artifact_store import ArtifactStore
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.storage.private_files import private_file
 
 ARTIFACTS_FOLDER = "artifacts"
 """Where an export keeps the artifacts its events reference, one file per SHA-256."""

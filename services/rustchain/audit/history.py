@@ -14,9 +14,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rustchain.domain.audit import chains
-from rustchain.domain.events import EventEnvelope, decode_event
-from rustchain.platform.event_store import EventStoreSettings, open_event_store, stored_events
+from rustchain.domain.events.envelope import EventEnvelope, decode_event
+from rustchain.domain.runs.audit import chains
+from rustchain.platform.storage.event_store import (
+    EventStoreSettings,
+    open_event_store,
+    stored_events,
+)
 
 AUDITED_STORES = ("executor", "verifier")
 EVENTS_FILE = "events.jsonl"

@@ -1,4 +1,5 @@
-"""Reading JetStream's copy of a history, to compare with the stores (domain/stream_agreement)."""
+"""Reading JetStream's copy of a history, to compare with the stores
+(domain/runs/stream_agreement)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import asyncio
 
 import nats.js.errors
 
-from rustchain.domain.events import EventEnvelope
-from rustchain.platform.jetstream import (
+from rustchain.domain.events.envelope import EventEnvelope
+from rustchain.platform.nats.jetstream import (
     NATS_ERRORS,
     NatsUnavailableError,
     connect,

@@ -15,8 +15,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from rustchain.audit.log_proofs import TenantLog
-from rustchain.domain.checkpoint import Checkpoint, CheckpointError, parse_checkpoint
-from rustchain.platform.checkpoints import LogEntry, check_signature
+from rustchain.domain.events.checkpoint import Checkpoint, CheckpointError, parse_checkpoint
+from rustchain.platform.storage.checkpoints import LogEntry, check_signature
 
 FORMAT = 1
 LOG_FILE = "log.json"

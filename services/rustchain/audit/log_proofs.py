@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from rustchain.domain.checkpoint import Checkpoint
-from rustchain.domain.merkle_log import MerkleTree, leaf_hash
-from rustchain.platform.checkpoints import LogEntry, log_entry, signed_checkpoints
-from rustchain.platform.event_store import RecorderEventStore
+from rustchain.domain.events.checkpoint import Checkpoint
+from rustchain.domain.events.merkle_log import MerkleTree, leaf_hash
+from rustchain.platform.storage.checkpoints import LogEntry, log_entry, signed_checkpoints
+from rustchain.platform.storage.event_store import RecorderEventStore
 
 
 @dataclass

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from rustchain.bootstrap.stores import open_store
-from rustchain.domain.policy import Policy
-from rustchain.domain.quotas import TenantQuotas
-from rustchain.domain.secret_refs import SecretReader
-from rustchain.domain.step_types import StepTypeRegistry
+from rustchain.domain.access.quotas import TenantQuotas
+from rustchain.domain.language.secret_refs import SecretReader
+from rustchain.domain.language.step_types import StepTypeRegistry
+from rustchain.domain.policy.model import Policy
 from rustchain.executor.admission import Admission
 from rustchain.executor.application import (
     Clock,
@@ -22,15 +22,15 @@ from rustchain.executor.application import (
     StepPolicySource,
     utc_now,
 )
-from rustchain.platform.event_store import EventStore
-from rustchain.platform.home import rustchain_home
-from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
 from rustchain.platform.sandbox.selection import LazySandbox
-from rustchain.platform.secret_store import FileSecretStore
+from rustchain.platform.storage.event_store import EventStore
+from rustchain.platform.storage.home import rustchain_home
+from rustchain.platform.storage.memory_store import SqliteMemoryStore, TenantMemory
+from rustchain.platform.storage.secret_store import FileSecretStore
 from rustchain.steps import default_registry
-from rustchain.steps.runtime import MemoryClient
-from rustchain.steps.sandboxing import ProgramSandbox
-from rustchain.steps.toolchain_runs import TOOLCHAIN_SETTINGS_PREFIX
+from rustchain.steps.support.runtime import MemoryClient
+from rustchain.steps.support.sandboxing import ProgramSandbox
+from rustchain.steps.support.toolchain_runs import TOOLCHAIN_SETTINGS_PREFIX
 from rustchain.verifier.policy_files import POLICIES_FOLDER, TenantPolicies
 
 LLM_SETTINGS_PREFIX = "RUSTCHAIN_LLM_"

@@ -15,14 +15,14 @@ from typing import Any
 from rustchain.bootstrap.executor import build_executor, tenant_policies
 from rustchain.bootstrap.stores import open_store
 from rustchain.bootstrap.trainer_runs import open_trainer_events
-from rustchain.domain.plan import Plan
-from rustchain.domain.policy import Policy
-from rustchain.domain.verdict import Finding, Verdict
+from rustchain.domain.plans.plan import Plan
+from rustchain.domain.plans.verdict import Finding, Verdict
+from rustchain.domain.policy.model import Policy
 from rustchain.executor.admission import StartMission
 from rustchain.executor.application import EventListener, ExecutorApplication
 from rustchain.planner.application import PlannerApplication, Problem, VerdictSummary
-from rustchain.platform.home import rustchain_home
-from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
+from rustchain.platform.storage.home import rustchain_home
+from rustchain.platform.storage.memory_store import SqliteMemoryStore, TenantMemory
 from rustchain.steps import default_registry
 from rustchain.verifier.application import VerifierApplication
 

@@ -20,29 +20,29 @@ from rustchain.planner.application import PlannerApplication
 from rustchain.planner.clients import GrpcExecutor, GrpcVerifier
 from rustchain.planner.servicer import PlannerServicer
 from rustchain.planner.servicer import binding as planner_binding
-from rustchain.platform.deployment import configured_endpoints, deployment_nats_url
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.grpc_client import open_channel
-from rustchain.platform.grpc_memory import GrpcMemoryClient
-from rustchain.platform.grpc_server import ServiceBinding
-from rustchain.platform.home import rustchain_home
-from rustchain.platform.jetstream import StreamUsageReader
-from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
-from rustchain.platform.nats_server import NATS_URL_VARIABLE
-from rustchain.platform.sandbox.selection import (
-    SandboxSettingError,
-    choose_sandbox,
-    describe,
-)
-from rustchain.platform.signing_keys import (
+from rustchain.platform.credentials.signing_keys import (
     VERDICT_KEYS,
     load_private_key,
     load_public_key,
     token_public_key,
 )
+from rustchain.platform.deployment.endpoints import configured_endpoints, deployment_nats_url
+from rustchain.platform.grpc.client import open_channel
+from rustchain.platform.grpc.memory_client import GrpcMemoryClient
+from rustchain.platform.grpc.server import ServiceBinding
+from rustchain.platform.nats.jetstream import StreamUsageReader
+from rustchain.platform.nats.server import NATS_URL_VARIABLE
+from rustchain.platform.sandbox.selection import (
+    SandboxSettingError,
+    choose_sandbox,
+    describe,
+)
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.storage.home import rustchain_home
+from rustchain.platform.storage.memory_store import SqliteMemoryStore, TenantMemory
 from rustchain.platform.telemetry.sandbox_timing import TimedSandbox
 from rustchain.steps import default_registry
-from rustchain.steps.runtime import MemoryClient
+from rustchain.steps.support.runtime import MemoryClient
 from rustchain.trainer.consuming import consume_until
 from rustchain.trainer.servicer import TrainerServicer
 from rustchain.trainer.servicer import binding as trainer_binding

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from eventsourcing.persistence import PersistenceError
 
-from rustchain.platform.event_store import (
+from rustchain.platform.storage.event_store import (
     EventStoreError,
     EventStoreSettings,
     RecorderEventStore,

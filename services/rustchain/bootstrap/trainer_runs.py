@@ -15,20 +15,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rustchain.domain.bindings import VariableBindingError, bind_variables
-from rustchain.domain.compiler import Compilation, compile_mission
-from rustchain.domain.plan import Plan
-from rustchain.domain.policy import Policy
-from rustchain.domain.quotas import TenantQuotas
-from rustchain.domain.suite import Suite
-from rustchain.domain.trajectory import Trajectory, build_trajectory
-from rustchain.domain.tuned_policy import StepSettings
+from rustchain.domain.access.quotas import TenantQuotas
+from rustchain.domain.plans.bindings import VariableBindingError, bind_variables
+from rustchain.domain.plans.compiler import Compilation, compile_mission
+from rustchain.domain.plans.plan import Plan
+from rustchain.domain.policy.model import Policy
+from rustchain.domain.runs.trajectory import Trajectory, build_trajectory
+from rustchain.domain.runs.tuned_policy import StepSettings
+from rustchain.domain.training.suite import Suite
 from rustchain.executor.application import ExecutorApplication
-from rustchain.platform.event_store import EventStore, EventStoreSettings, open_event_store
-from rustchain.platform.home import rustchain_home
-from rustchain.platform.memory_store import SqliteMemoryStore, TenantMemory
-from rustchain.platform.mission_files import compile_file
 from rustchain.platform.sandbox.selection import LazySandbox
+from rustchain.platform.storage.event_store import EventStore, EventStoreSettings, open_event_store
+from rustchain.platform.storage.home import rustchain_home
+from rustchain.platform.storage.memory_store import SqliteMemoryStore, TenantMemory
+from rustchain.platform.storage.mission_files import compile_file
 from rustchain.steps import constraint_generators, default_registry
 from rustchain.trainer.optimizer import Optimiser, Outcome, Progress
 from rustchain.trainer.servicer import Optimise

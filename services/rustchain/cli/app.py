@@ -77,7 +77,7 @@ def app(credential: str | None) -> None:
     """RustChain: verify and run AI-agent missions."""
     if credential:
         # Imported only here: the JWT and key libraries behind it would slow every command.
-        from rustchain.platform.tokens import TOKEN_VARIABLE
+        from rustchain.platform.credentials.tokens import TOKEN_VARIABLE
 
         # Every verb, and the processes it starts, read the credential from the environment.
         os.environ[TOKEN_VARIABLE] = credential

@@ -13,12 +13,16 @@ from rustchain.cli import exit_codes
 from rustchain.cli.common import fail as _fail
 from rustchain.cli.common import nats_url as resolve_nats_url
 from rustchain.cli.common import tenant_option
-from rustchain.domain.artifacts import ArtifactError, check_sha256, sha256_of
-from rustchain.domain.event_names import EventNameError, validate_tenant
-from rustchain.platform.artifact_relay import download
-from rustchain.platform.event_store import EventStoreError, EventStoreSettings, open_event_store
-from rustchain.platform.jetstream import NATS_OUTAGES, connect
-from rustchain.platform.nats_server import NATS_URL_VARIABLE
+from rustchain.domain.events.names import EventNameError, validate_tenant
+from rustchain.domain.plans.artifacts import ArtifactError, check_sha256, sha256_of
+from rustchain.platform.nats.artifact_relay import download
+from rustchain.platform.nats.jetstream import NATS_OUTAGES, connect
+from rustchain.platform.nats.server import NATS_URL_VARIABLE
+from rustchain.platform.storage.event_store import (
+    EventStoreError,
+    EventStoreSettings,
+    open_event_store,
+)
 
 SOURCES = ("auto", "store", "jetstream")
 

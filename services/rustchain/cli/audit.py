@@ -31,15 +31,15 @@ from rustchain.cli.audit_checkpoints import export_logs, verify_export_logs, ver
 from rustchain.cli.audit_log import checkpoint_command, prove_command
 from rustchain.cli.common import fail as _fail
 from rustchain.cli.common import home_nats_url, tenant_option
-from rustchain.domain.artifacts import ArtifactError
-from rustchain.domain.audit import TimelineEntry, timeline, verify_history
 from rustchain.domain.errors import CorruptHistoryError
-from rustchain.domain.events import EventEnvelope
-from rustchain.domain.reexecution import NOT_RECORDED, SAME, Reexecution, reexecute, run_facts
-from rustchain.domain.stream_agreement import compare_with_stream
-from rustchain.platform.event_store import EventStoreError
-from rustchain.platform.jetstream import NatsUnavailableError
-from rustchain.platform.nats_server import NATS_URL_VARIABLE
+from rustchain.domain.events.envelope import EventEnvelope
+from rustchain.domain.plans.artifacts import ArtifactError
+from rustchain.domain.runs.audit import TimelineEntry, timeline, verify_history
+from rustchain.domain.runs.reexecution import NOT_RECORDED, SAME, Reexecution, reexecute, run_facts
+from rustchain.domain.runs.stream_agreement import compare_with_stream
+from rustchain.platform.nats.jetstream import NatsUnavailableError
+from rustchain.platform.nats.server import NATS_URL_VARIABLE
+from rustchain.platform.storage.event_store import EventStoreError
 
 
 def _events(tenant: str, mission_id: str | None) -> list[EventEnvelope]:

@@ -25,14 +25,18 @@ from rustchain.audit.log_proofs import (
 from rustchain.bootstrap.stores import open_store
 from rustchain.cli import exit_codes
 from rustchain.cli.common import fail
-from rustchain.domain.checkpoint import Checkpoint, CheckpointError, parse_checkpoint
-from rustchain.domain.events import EventEnvelope
-from rustchain.platform.checkpoint_stream import latest_published
-from rustchain.platform.checkpoints import check_signature, signed_checkpoints
-from rustchain.platform.event_store import EventStoreError
-from rustchain.platform.home import rustchain_home
-from rustchain.platform.jetstream import NATS_OUTAGES
-from rustchain.platform.signing_keys import CHECKPOINT_KEYS, SigningKeyError, load_public_key
+from rustchain.domain.events.checkpoint import Checkpoint, CheckpointError, parse_checkpoint
+from rustchain.domain.events.envelope import EventEnvelope
+from rustchain.platform.credentials.signing_keys import (
+    CHECKPOINT_KEYS,
+    SigningKeyError,
+    load_public_key,
+)
+from rustchain.platform.nats.checkpoint_stream import latest_published
+from rustchain.platform.nats.jetstream import NATS_OUTAGES
+from rustchain.platform.storage.checkpoints import check_signature, signed_checkpoints
+from rustchain.platform.storage.event_store import EventStoreError
+from rustchain.platform.storage.home import rustchain_home
 
 NO_KEY = (
     f"no checkpoint public key ({CHECKPOINT_KEYS.public_variable}, its _FILE twin or"

@@ -10,7 +10,7 @@ from rustchain.audit.log_files import checkpoint_document
 from rustchain.cli import exit_codes
 from rustchain.cli.audit_checkpoints import required_key, saved_checkpoints, store_logs
 from rustchain.cli.common import fail, tenant_option
-from rustchain.domain.merkle_log import ProofError, verify_inclusion
+from rustchain.domain.events.merkle_log import ProofError, verify_inclusion
 
 
 @click.command(name="checkpoint")

@@ -12,7 +12,7 @@ from typing import NoReturn, TypeVar
 import click
 
 from rustchain.cli import exit_codes
-from rustchain.platform.home import rustchain_home
+from rustchain.platform.storage.home import rustchain_home
 
 DEFAULT_TENANT = "default"
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
@@ -33,8 +33,8 @@ def token_tenants() -> tuple[str, ...] | None:
     The token is read, not verified: it only chooses the tenant; the deployment authorises.
     """
     # Imported here: the JWT library is only for the verbs that take a tenant.
-    from rustchain.domain.credentials import Role
-    from rustchain.platform.tokens import cli_token, unverified_claims
+    from rustchain.domain.access.credentials import Role
+    from rustchain.platform.credentials.tokens import cli_token, unverified_claims
 
     token = cli_token(rustchain_home(), None)
     claims = unverified_claims(token) if token else None
@@ -99,8 +99,12 @@ def home_nats_url(explicit: str | None = None) -> tuple[str | None, str]:
     """The NATS of this home's own deployment (--nats-url, else NATS_URL, else the running
     deployment's endpoints), or None and why there is none: never whatever else listens."""
     # Imported here: the NATS client behind them is for the verbs that read JetStream.
-    from rustchain.platform.deployment import EndpointsError, configured_endpoints, process_alive
-    from rustchain.platform.nats_server import NATS_URL_VARIABLE, external_nats_url
+    from rustchain.platform.deployment.endpoints import (
+        EndpointsError,
+        configured_endpoints,
+        process_alive,
+    )
+    from rustchain.platform.nats.server import NATS_URL_VARIABLE, external_nats_url
 
     if explicit:
         return explicit, "--nats-url"

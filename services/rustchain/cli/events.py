@@ -18,33 +18,26 @@ from rustchain.cli import exit_codes
 from rustchain.cli.common import fail as _fail
 from rustchain.cli.common import nats_url as resolve_nats_url
 from rustchain.cli.common import resolve_tenant
-from rustchain.domain.checkpoint import Checkpoint
-from rustchain.domain.event_names import (
+from rustchain.domain.access.quotas import TenantQuotas, stream_hard_limit
+from rustchain.domain.events.checkpoint import Checkpoint
+from rustchain.domain.events.envelope import EventEnvelope
+from rustchain.domain.events.names import (
     EventNameError,
     stream_name,
     validate_mission_id,
     validate_tenant,
 )
-from rustchain.domain.event_size import EventTooLargeError
-from rustchain.domain.events import EventEnvelope
-from rustchain.domain.quotas import TenantQuotas, stream_hard_limit
-from rustchain.platform.artifact_relay import ArtifactUploadError
-from rustchain.platform.checkpoint_stream import CheckpointPublisher
-from rustchain.platform.checkpoints import (
-    Checkpointer,
-    CheckpointSettings,
-    checkpoint_periodically,
+from rustchain.domain.events.size import EventTooLargeError
+from rustchain.platform.credentials.signing_keys import (
+    CHECKPOINT_KEYS,
+    SigningKeyError,
+    load_private_key,
+    token_public_key,
 )
-from rustchain.platform.event_store import (
-    SQLITE_SUFFIX,
-    EventStoreError,
-    EventStoreSettings,
-    RecorderEventStore,
-    describe_store,
-    open_event_store,
-)
-from rustchain.platform.home import rustchain_home
-from rustchain.platform.jetstream import (
+from rustchain.platform.nats.artifact_relay import ArtifactUploadError
+from rustchain.platform.nats.auth_callout import callout_secrets, serve_callout
+from rustchain.platform.nats.checkpoint_stream import CheckpointPublisher
+from rustchain.platform.nats.jetstream import (
     NATS_ERRORS,
     NatsCredentialError,
     NatsPermissionError,
@@ -55,16 +48,23 @@ from rustchain.platform.jetstream import (
     ensure_readable,
     read_events,
 )
-from rustchain.platform.nats_auth import callout_secrets, serve_callout
-from rustchain.platform.nats_server import NATS_URL_VARIABLE
-from rustchain.platform.reconcile import reconcile as reconcile_store
-from rustchain.platform.relay import JetStreamRelay, RelaySettings
-from rustchain.platform.signing_keys import (
-    CHECKPOINT_KEYS,
-    SigningKeyError,
-    load_private_key,
-    token_public_key,
+from rustchain.platform.nats.reconcile import reconcile as reconcile_store
+from rustchain.platform.nats.relay import JetStreamRelay, RelaySettings
+from rustchain.platform.nats.server import NATS_URL_VARIABLE
+from rustchain.platform.storage.checkpoints import (
+    Checkpointer,
+    CheckpointSettings,
+    checkpoint_periodically,
 )
+from rustchain.platform.storage.event_store import (
+    SQLITE_SUFFIX,
+    EventStoreError,
+    EventStoreSettings,
+    RecorderEventStore,
+    describe_store,
+    open_event_store,
+)
+from rustchain.platform.storage.home import rustchain_home
 from rustchain.platform.telemetry.process import TEXT, telemetry_for
 from rustchain.platform.telemetry.relay_lag import RelayLag
 from rustchain.platform.telemetry.setup import TelemetrySettingError

@@ -21,21 +21,21 @@ from rustchain.bootstrap.executor import open_executor
 from rustchain.cli import exit_codes
 from rustchain.cli.common import tenant_option
 from rustchain.cli.remote_run import deployment_endpoints
-from rustchain.domain.artifacts import ArtifactRef, describe_ref
-from rustchain.domain.mission_run import MissionRun
+from rustchain.domain.plans.artifacts import ArtifactRef, describe_ref
+from rustchain.domain.runs.mission_run import MissionRun
 from rustchain.executor.application import ExecutorApplication
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
-from rustchain.platform.event_store import EventStoreError
-from rustchain.platform.grpc_auth import CALL_TOKEN
-from rustchain.platform.grpc_client import (
+from rustchain.platform.credentials.tokens import cli_token
+from rustchain.platform.grpc.auth import CALL_TOKEN
+from rustchain.platform.grpc.client import (
     ServiceUnavailableError,
     call_error,
     open_channel,
     tenant_metadata,
     wait_ready,
 )
-from rustchain.platform.home import rustchain_home
-from rustchain.platform.tokens import cli_token
+from rustchain.platform.storage.event_store import EventStoreError
+from rustchain.platform.storage.home import rustchain_home
 
 
 @dataclass

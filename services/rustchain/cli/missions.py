@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING
 import click
 
 from rustchain.cli import exit_codes
-from rustchain.domain.compiler import Compilation
-from rustchain.domain.mission_schema import mission_json_schema
-from rustchain.platform.mission_files import compile_file
+from rustchain.domain.language.mission_schema import mission_json_schema
+from rustchain.domain.plans.compiler import Compilation
+from rustchain.platform.storage.mission_files import compile_file
 from rustchain.steps import default_registry
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from rustchain.domain.plan import Plan
+    from rustchain.domain.plans.plan import Plan
 
 
 def _print_diagnostics(compilation: Compilation) -> None:

@@ -14,30 +14,30 @@ from rich.table import Table
 
 from rustchain.cli import exit_codes
 from rustchain.domain.errors import CorruptHistoryError
-from rustchain.domain.mission_run import MissionRun
-from rustchain.domain.run_events import RUN_FACTS, RunEvent
+from rustchain.domain.runs.mission_run import MissionRun
+from rustchain.domain.runs.run_events import RUN_FACTS, RunEvent
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.generated.rustchain.planner.v1 import planner_pb2, planner_pb2_grpc
-from rustchain.platform.deployment import (
+from rustchain.platform.credentials.tokens import cli_token
+from rustchain.platform.deployment.endpoints import (
     Endpoints,
     EndpointsError,
     configured_endpoints,
     endpoints_path,
     process_alive,
 )
-from rustchain.platform.grpc_auth import CALL_TOKEN
-from rustchain.platform.grpc_client import (
+from rustchain.platform.grpc.auth import CALL_TOKEN
+from rustchain.platform.grpc.client import (
     ServiceUnavailableError,
     call_error,
     open_channel,
     tenant_metadata,
     wait_ready,
 )
-from rustchain.platform.home import rustchain_home
-from rustchain.platform.mission_files import compile_file
+from rustchain.platform.storage.home import rustchain_home
+from rustchain.platform.storage.mission_files import compile_file
 from rustchain.platform.telemetry.process import command_span
 from rustchain.platform.telemetry.setup import TelemetrySettingError
-from rustchain.platform.tokens import cli_token
 from rustchain.steps import default_registry
 
 RECONNECT_TIMEOUT_SECONDS = 30.0

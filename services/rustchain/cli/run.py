@@ -24,12 +24,13 @@ from rustchain.bootstrap.local import open_local_deployment
 from rustchain.bootstrap.stores import StoreUnreachableError, store_settings
 from rustchain.cli import exit_codes
 from rustchain.cli.common import tenant_option
-from rustchain.domain.event_chain import verify_chain
-from rustchain.domain.event_names import EventNameError
-from rustchain.domain.mission_run import MissionRun
-from rustchain.domain.policy import Policy
-from rustchain.domain.quotas import QuotaExceededError
-from rustchain.domain.run_events import (
+from rustchain.domain.access.quotas import QuotaExceededError
+from rustchain.domain.events.chain import verify_chain
+from rustchain.domain.events.names import EventNameError
+from rustchain.domain.language.yaml_reader import ReadLimits
+from rustchain.domain.policy.model import Policy
+from rustchain.domain.runs.mission_run import MissionRun
+from rustchain.domain.runs.run_events import (
     MissionFinished,
     RunEvent,
     StepFailed,
@@ -38,10 +39,9 @@ from rustchain.domain.run_events import (
     StepStarted,
     StepSucceeded,
 )
-from rustchain.domain.yaml_reader import ReadLimits
 from rustchain.executor.application import WorkspaceRefusedError
 from rustchain.planner.application import Problem
-from rustchain.platform.event_store import (
+from rustchain.platform.storage.event_store import (
     describe_store,
 )
 from rustchain.verifier.policy_files import (

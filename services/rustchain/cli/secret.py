@@ -7,8 +7,8 @@ import sys
 import click
 
 from rustchain.cli.common import tenant_option
-from rustchain.domain.event_names import EventNameError
-from rustchain.platform.secret_store import FileSecretStore, SecretNameError
+from rustchain.domain.events.names import EventNameError
+from rustchain.platform.storage.secret_store import FileSecretStore, SecretNameError
 
 
 def _store() -> FileSecretStore:

@@ -12,14 +12,14 @@ import click
 
 from rustchain.bootstrap.services import HOSTS, ServeError
 from rustchain.cli import exit_codes
-from rustchain.platform.deployment import SERVICES, EndpointsError
-from rustchain.platform.event_store import EventStoreError
-from rustchain.platform.grpc_auth import AuthInterceptor
-from rustchain.platform.grpc_decoding import MessageLimitError, max_message_bytes
-from rustchain.platform.grpc_server import LOOPBACK, GrpcServerError, start_server
-from rustchain.platform.home import rustchain_home
-from rustchain.platform.private_files import tighten_home
-from rustchain.platform.signing_keys import SigningKeyError, token_public_key
+from rustchain.platform.credentials.signing_keys import SigningKeyError, token_public_key
+from rustchain.platform.deployment.endpoints import SERVICES, EndpointsError
+from rustchain.platform.grpc.auth import AuthInterceptor
+from rustchain.platform.grpc.decoding import MessageLimitError, max_message_bytes
+from rustchain.platform.grpc.server import LOOPBACK, GrpcServerError, start_server
+from rustchain.platform.storage.event_store import EventStoreError
+from rustchain.platform.storage.home import rustchain_home
+from rustchain.platform.storage.private_files import tighten_home
 from rustchain.platform.telemetry.grpc_tracing import server_interceptors
 from rustchain.platform.telemetry.process import telemetry_for
 from rustchain.platform.telemetry.setup import TelemetrySettingError

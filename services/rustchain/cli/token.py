@@ -7,15 +7,15 @@ import re
 import click
 from pydantic import ValidationError
 
-from rustchain.domain.credentials import Claims, Role
-from rustchain.platform.home import rustchain_home
-from rustchain.platform.signing_keys import (
+from rustchain.domain.access.credentials import Claims, Role
+from rustchain.platform.credentials.signing_keys import (
     TOKEN_KEYS,
     SigningKeyError,
     ensure_key_pair,
     load_private_key,
 )
-from rustchain.platform.tokens import TOKEN_LIFETIME_SECONDS, issue
+from rustchain.platform.credentials.tokens import TOKEN_LIFETIME_SECONDS, issue
+from rustchain.platform.storage.home import rustchain_home
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 _DURATION = re.compile(r"(\d+)([smhd]?)")

@@ -29,10 +29,10 @@ from rustchain.bootstrap.trainer_runs import (
 )
 from rustchain.cli import exit_codes
 from rustchain.cli.common import tenant_option
-from rustchain.domain.event_names import EventNameError, validate_tenant
-from rustchain.domain.policy import Policy
-from rustchain.platform.event_store import EventStoreSettings, open_event_store
-from rustchain.platform.home import rustchain_home
+from rustchain.domain.events.names import EventNameError, validate_tenant
+from rustchain.domain.policy.model import Policy
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.storage.home import rustchain_home
 from rustchain.trainer.exports import FORMATS, export_lines, rewarded_trajectories
 from rustchain.trainer.optimizer import Optimiser, PolicyRefusedError
 from rustchain.trainer.suite_files import SuiteFileError, load_suite

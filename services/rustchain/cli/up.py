@@ -12,17 +12,21 @@ from types import FrameType
 import click
 
 from rustchain.cli import exit_codes
-from rustchain.platform.deployment import EndpointsError, endpoints_path, running_deployment
-from rustchain.platform.deployment_supervisor import (
+from rustchain.platform.deployment.endpoints import (
+    EndpointsError,
+    endpoints_path,
+    running_deployment,
+)
+from rustchain.platform.deployment.supervisor import (
     SUPERVISE_INTERVAL,
     Deployment,
     DeploymentError,
 )
-from rustchain.platform.home import rustchain_home
-from rustchain.platform.nats_server import NatsServerError
+from rustchain.platform.nats.server import NatsServerError
 from rustchain.platform.sandbox.selection import SandboxSettingError, choose_sandbox, describe
+from rustchain.platform.storage.home import rustchain_home
 from rustchain.platform.telemetry.setup import TelemetrySettingError, otlp_environ
-from rustchain.steps.sandboxing import SANDBOX_SETTING
+from rustchain.steps.support.sandboxing import SANDBOX_SETTING
 
 
 def _report(message: str) -> None:

@@ -9,11 +9,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from rustchain.domain.plan import Plan
-from rustchain.domain.quotas import TenantQuotas, check_stream_room
-from rustchain.domain.verdict_grant import check_grant
-from rustchain.platform.jetstream import StreamUsage
-from rustchain.platform.tokens import read_verdict
+from rustchain.domain.access.quotas import TenantQuotas, check_stream_room
+from rustchain.domain.plans.plan import Plan
+from rustchain.domain.plans.verdict_grant import check_grant
+from rustchain.platform.credentials.tokens import read_verdict
+from rustchain.platform.nats.jetstream import StreamUsage
 
 StreamUsageSource = Callable[[str], Awaitable[StreamUsage | None]]
 """Where a tenant's event stream stands against its size (None: cannot tell)."""

@@ -18,18 +18,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rustchain.domain import run_decisions as decide
-from rustchain.domain.artifacts import externalize, inline_bytes_setting, references
-from rustchain.domain.bindings import bind_variables
-from rustchain.domain.event_size import over_limit, payload_bytes
-from rustchain.domain.events import EventDraft, EventEnvelope
-from rustchain.domain.mission_index import MissionIndex
-from rustchain.domain.mission_run import MissionRun
-from rustchain.domain.plan import Plan, PlannedStep
-from rustchain.domain.policy import Policy
-from rustchain.domain.policy_obligations import ConstraintGenerator
-from rustchain.domain.quotas import QuotaExceededError, TenantQuotas
-from rustchain.domain.run_events import (
+from rustchain.domain.access.quotas import QuotaExceededError, TenantQuotas
+from rustchain.domain.events.envelope import EventDraft, EventEnvelope
+from rustchain.domain.events.size import over_limit, payload_bytes
+from rustchain.domain.language.secret_refs import SecretReader, secret_names
+from rustchain.domain.language.step_types import StepTypeRegistry
+from rustchain.domain.plans.artifacts import externalize, inline_bytes_setting, references
+from rustchain.domain.plans.bindings import bind_variables
+from rustchain.domain.plans.plan import Plan, PlannedStep
+from rustchain.domain.policy.model import Policy
+from rustchain.domain.policy.obligations import ConstraintGenerator
+from rustchain.domain.runs import run_decisions as decide
+from rustchain.domain.runs.mission_index import MissionIndex
+from rustchain.domain.runs.mission_run import MissionRun
+from rustchain.domain.runs.run_events import (
     RUN_EVENT_TYPES,
     RunEvent,
     StepStarted,
@@ -37,24 +39,22 @@ from rustchain.domain.run_events import (
     run_event_version,
     run_fact,
 )
-from rustchain.domain.secret_refs import SecretReader, secret_names
-from rustchain.domain.step_types import StepTypeRegistry
-from rustchain.domain.tuned_policy import TUNED_STEP_TYPES, StepSettings, tuned_inputs
+from rustchain.domain.runs.tuned_policy import TUNED_STEP_TYPES, StepSettings, tuned_inputs
 from rustchain.executor.admission import Admission, StartMission
 from rustchain.executor.run_secrets import RunSecrets, check_secret_flows
-from rustchain.platform.artifact_store import ArtifactStore, resolve
-from rustchain.platform.event_store import (
+from rustchain.platform.sandbox.selection import LazySandbox
+from rustchain.platform.storage.artifact_store import ArtifactStore, resolve
+from rustchain.platform.storage.event_store import (
     ChainConflictError,
     EventStore,
     artifacts_beside,
     events_after,
 )
-from rustchain.platform.sandbox.selection import LazySandbox
-from rustchain.platform.secret_store import FileSecretStore
+from rustchain.platform.storage.secret_store import FileSecretStore
 from rustchain.platform.telemetry.mission_spans import MissionSpans
 from rustchain.steps import constraint_generators
-from rustchain.steps.runtime import MemoryClient, StepContext, StepRunError, parameters_of
-from rustchain.steps.sandboxing import ProgramSandbox
+from rustchain.steps.support.runtime import MemoryClient, StepContext, StepRunError, parameters_of
+from rustchain.steps.support.sandboxing import ProgramSandbox
 
 SERVICE = "executor"
 Clock = Callable[[], datetime]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from rustchain.domain.mission_run import MissionRun
-from rustchain.domain.run_events import RunEvent
+from rustchain.domain.runs.mission_run import MissionRun
+from rustchain.domain.runs.run_events import RunEvent
 from rustchain.executor.admission import StartMission
 from rustchain.executor.application import ExecutorApplication
 

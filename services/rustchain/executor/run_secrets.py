@@ -11,12 +11,7 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy import Policy
-from rustchain.domain.policy_checks import check_secret_flow
-from rustchain.domain.policy_obligations import ConstraintGenerator, Use
-from rustchain.domain.run_events import RunEvent, StepStarted
-from rustchain.domain.secret_refs import (
+from rustchain.domain.language.secret_refs import (
     SecretReader,
     UnknownSecretError,
     mask,
@@ -24,7 +19,12 @@ from rustchain.domain.secret_refs import (
     secret_names,
     substitute,
 )
-from rustchain.steps.runtime import StepRunError
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.checks import check_secret_flow
+from rustchain.domain.policy.model import Policy
+from rustchain.domain.policy.obligations import ConstraintGenerator, Use
+from rustchain.domain.runs.run_events import RunEvent, StepStarted
+from rustchain.steps.support.runtime import StepRunError
 
 
 @dataclass

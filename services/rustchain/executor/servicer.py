@@ -12,15 +12,15 @@ from typing import Any
 import grpc
 from pydantic import ValidationError
 
-from rustchain.domain.bindings import VariableBindingError
+from rustchain.domain.access.quotas import QuotaExceededError
 from rustchain.domain.errors import CorruptHistoryError
-from rustchain.domain.events import EventEnvelope
-from rustchain.domain.mission_index import MissionEntry, PageTokenError, page_of
-from rustchain.domain.mission_run import MissionRun, RunTransitionError
-from rustchain.domain.plan import Plan
-from rustchain.domain.quotas import QuotaExceededError
-from rustchain.domain.run_events import RUN_EVENT_TYPES, RUN_FACTS, MissionFinished
-from rustchain.domain.verdict_grant import UnverifiedPlanError
+from rustchain.domain.events.envelope import EventEnvelope
+from rustchain.domain.plans.bindings import VariableBindingError
+from rustchain.domain.plans.plan import Plan
+from rustchain.domain.plans.verdict_grant import UnverifiedPlanError
+from rustchain.domain.runs.mission_index import MissionEntry, PageTokenError, page_of
+from rustchain.domain.runs.mission_run import MissionRun, RunTransitionError
+from rustchain.domain.runs.run_events import RUN_EVENT_TYPES, RUN_FACTS, MissionFinished
 from rustchain.executor.admission import StartMission
 from rustchain.executor.application import (
     MissionExistsError,
@@ -29,8 +29,7 @@ from rustchain.executor.application import (
 )
 from rustchain.executor.driver import MissionDriver
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
-from rustchain.platform.event_store import EventStoreError
-from rustchain.platform.grpc_requests import (
+from rustchain.platform.grpc.request_checks import (
     MAX_INT32,
     MAX_INT64,
     MAX_REASON_BYTES,
@@ -43,7 +42,8 @@ from rustchain.platform.grpc_requests import (
     check_text,
     request_tenant,
 )
-from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
+from rustchain.platform.grpc.server import ServiceBinding, StatusTable, abort_with
+from rustchain.platform.storage.event_store import EventStoreError
 
 FINISHED = MissionFinished.model_fields["type"].default
 """The type of a mission's last fact: a watch ends with it."""

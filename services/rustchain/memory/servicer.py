@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 
 from rustchain.generated.rustchain.memory.v1 import memory_pb2, memory_pb2_grpc
-from rustchain.platform.grpc_requests import (
+from rustchain.platform.grpc.request_checks import (
     MAX_DOCUMENT_BYTES,
     MAX_METADATA_BYTES,
     MAX_QUERY_BYTES,
@@ -24,8 +24,8 @@ from rustchain.platform.grpc_requests import (
     check_text,
     request_tenant,
 )
-from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
-from rustchain.platform.memory_store import SqliteMemoryStore
+from rustchain.platform.grpc.server import ServiceBinding, StatusTable, abort_with
+from rustchain.platform.storage.memory_store import SqliteMemoryStore
 
 STATUS: StatusTable = {
     BadRequestError: grpc.StatusCode.INVALID_ARGUMENT,

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from rustchain.domain.bindings import VariableBindingError, bind_variables
-from rustchain.domain.compiler import Compilation, compile_mission
-from rustchain.domain.plan import Plan
-from rustchain.domain.step_types import StepTypeRegistry
+from rustchain.domain.language.step_types import StepTypeRegistry
+from rustchain.domain.plans.bindings import VariableBindingError, bind_variables
+from rustchain.domain.plans.compiler import Compilation, compile_mission
+from rustchain.domain.plans.plan import Plan
 
 
 @dataclass(frozen=True)

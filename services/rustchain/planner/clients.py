@@ -7,12 +7,12 @@ from typing import Any
 
 import grpc
 
-from rustchain.domain.plan import Plan
+from rustchain.domain.plans.plan import Plan
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.generated.rustchain.verifier.v1 import verifier_pb2, verifier_pb2_grpc
 from rustchain.planner.application import Problem, VerdictSummary
-from rustchain.platform.grpc_client import call_error, tenant_metadata
-from rustchain.platform.grpc_server import PASSED_THROUGH
+from rustchain.platform.grpc.client import call_error, tenant_metadata
+from rustchain.platform.grpc.server import PASSED_THROUGH
 
 
 class DownstreamError(Exception):

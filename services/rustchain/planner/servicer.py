@@ -9,9 +9,9 @@ import grpc
 from rustchain.generated.rustchain.planner.v1 import planner_pb2, planner_pb2_grpc
 from rustchain.planner.application import PlannerApplication, Problem, validate
 from rustchain.planner.clients import DownstreamError
-from rustchain.platform.grpc_auth import CALL_TOKEN, bearer
-from rustchain.platform.grpc_client import ServiceUnavailableError
-from rustchain.platform.grpc_requests import (
+from rustchain.platform.grpc.auth import CALL_TOKEN, bearer
+from rustchain.platform.grpc.client import ServiceUnavailableError
+from rustchain.platform.grpc.request_checks import (
     MAX_DOCUMENT_BYTES,
     BadRequestError,
     check_absolute_path,
@@ -20,7 +20,7 @@ from rustchain.platform.grpc_requests import (
     check_variables,
     request_tenant,
 )
-from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
+from rustchain.platform.grpc.server import ServiceBinding, StatusTable, abort_with
 
 STATUS: StatusTable = {
     BadRequestError: grpc.StatusCode.INVALID_ARGUMENT,

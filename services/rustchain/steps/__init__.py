@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from rustchain.domain.policy_obligations import ConstraintGenerator
-from rustchain.domain.step_types import StepType, StepTypeRegistry
+from rustchain.domain.language.step_types import StepType, StepTypeRegistry
+from rustchain.domain.policy.obligations import ConstraintGenerator
 from rustchain.steps import (
     agent,
     chain,

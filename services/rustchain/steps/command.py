@@ -12,13 +12,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, model_validator
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_checks import byte_bound, check_bytes, check_command, check_environment
-from rustchain.domain.policy_obligations import ByteUse, Obligation, Use, text_uses
-from rustchain.domain.policy_rules import Sink
-from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, StepRunError
-from rustchain.steps.sandboxing import (
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.checks import byte_bound, check_bytes, check_command, check_environment
+from rustchain.domain.policy.obligations import ByteUse, Obligation, Use, text_uses
+from rustchain.domain.policy.rules import Sink
+from rustchain.steps.support.definition import PARAMETERS, StepDefinition
+from rustchain.steps.support.runtime import StepContext, StepRunError
+from rustchain.steps.support.sandboxing import (
     SANDBOX_PATH,
     SANDBOX_SETTING,
     NetworkGrant,
@@ -197,7 +197,7 @@ async def _unconfined(program: SandboxedProgram) -> ProgramResult:
     """The policy allows running without a sandbox: same environment, no containment (unsafe)."""
     # Imported when a step runs, not when a mission is compiled: `rustchain validate` needs no
     # asyncio subprocess machinery.
-    from rustchain.steps.programs import run_process
+    from rustchain.steps.support.programs import run_process
 
     return await run_process(
         program.argv,

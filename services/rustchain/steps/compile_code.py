@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rustchain.steps.definition import StepDefinition
-from rustchain.steps.runtime import StepContext
-from rustchain.steps.toolchain_runs import (
+from rustchain.steps.support.definition import StepDefinition
+from rustchain.steps.support.runtime import StepContext
+from rustchain.steps.support.toolchain_runs import (
     ToolchainParameters,
     failure,
     output_of,

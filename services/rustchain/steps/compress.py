@@ -19,20 +19,20 @@ from typing import Annotated, Any, BinaryIO, Literal
 
 from pydantic import BaseModel, Field
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_checks import check_path
-from rustchain.domain.policy_obligations import Obligation, text_uses
-from rustchain.domain.policy_rules import Sink
-from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.os_refusals import os_refusals
-from rustchain.steps.runtime import StepContext, StepRunError
-from rustchain.steps.workspace_files import (
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.checks import check_path
+from rustchain.domain.policy.obligations import Obligation, text_uses
+from rustchain.domain.policy.rules import Sink
+from rustchain.steps.support.definition import PARAMETERS, StepDefinition
+from rustchain.steps.support.os_refusals import os_refusals
+from rustchain.steps.support.runtime import StepContext, StepRunError
+from rustchain.steps.support.workspace_files import (
     open_directory,
     open_regular,
     workspace_relative,
     workspace_root,
 )
-from rustchain.steps.workspace_walk import Entry, list_entries
+from rustchain.steps.support.workspace_walk import Entry, list_entries
 
 MAX_BYTES = 1024 * 1024 * 1024
 MAX_MEMBERS = 100_000

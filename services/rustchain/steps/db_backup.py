@@ -13,15 +13,19 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_data_rules import statement_text
-from rustchain.domain.policy_obligations import Obligation, Use, text_uses
-from rustchain.domain.policy_rules import Sink
-from rustchain.steps.data_services import STATEMENTS_FIELD, check_statements, granted_database
-from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.postgres_dump import refuse_postgres_backup
-from rustchain.steps.runtime import StepContext, StepRunError
-from rustchain.steps.sqlite_files import workspace_database
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.data_rules import statement_text
+from rustchain.domain.policy.obligations import Obligation, Use, text_uses
+from rustchain.domain.policy.rules import Sink
+from rustchain.steps.support.data_services import (
+    STATEMENTS_FIELD,
+    check_statements,
+    granted_database,
+)
+from rustchain.steps.support.definition import PARAMETERS, StepDefinition
+from rustchain.steps.support.postgres_dump import refuse_postgres_backup
+from rustchain.steps.support.runtime import StepContext, StepRunError
+from rustchain.steps.support.sqlite_files import workspace_database
 
 
 class DbBackupParameters(BaseModel):

@@ -18,19 +18,23 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_data import STATEMENT_KINDS, DatabaseGrant
-from rustchain.domain.policy_data_rules import ANY_KIND, statement_text
-from rustchain.domain.policy_obligations import Obligation, Use, text_uses
-from rustchain.domain.policy_rules import Sink
-from rustchain.steps import postgres_connections
-from rustchain.steps.data_services import STATEMENTS_FIELD, check_statements, granted_database
-from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.os_refusals import os_refusals
-from rustchain.steps.runtime import StepContext, StepRunError
-from rustchain.steps.sql_statements import statement_kinds
-from rustchain.steps.sqlite_files import workspace_database
-from rustchain.steps.workspace_files import (
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.data import STATEMENT_KINDS, DatabaseGrant
+from rustchain.domain.policy.data_rules import ANY_KIND, statement_text
+from rustchain.domain.policy.obligations import Obligation, Use, text_uses
+from rustchain.domain.policy.rules import Sink
+from rustchain.steps.support import postgres_connections
+from rustchain.steps.support.data_services import (
+    STATEMENTS_FIELD,
+    check_statements,
+    granted_database,
+)
+from rustchain.steps.support.definition import PARAMETERS, StepDefinition
+from rustchain.steps.support.os_refusals import os_refusals
+from rustchain.steps.support.runtime import StepContext, StepRunError
+from rustchain.steps.support.sql_statements import statement_kinds
+from rustchain.steps.support.sqlite_files import workspace_database
+from rustchain.steps.support.workspace_files import (
     open_directory,
     read_bytes,
     workspace_relative,

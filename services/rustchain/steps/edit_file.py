@@ -6,12 +6,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, model_validator
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_obligations import Obligation, text_uses
-from rustchain.domain.policy_rules import Sink
-from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, StepRunError
-from rustchain.steps.workspace_files import rewrite_text
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.obligations import Obligation, text_uses
+from rustchain.domain.policy.rules import Sink
+from rustchain.steps.support.definition import PARAMETERS, StepDefinition
+from rustchain.steps.support.runtime import StepContext, StepRunError
+from rustchain.steps.support.workspace_files import rewrite_text
 
 
 class EditFileParameters(BaseModel):

@@ -13,15 +13,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_checks import check_path
-from rustchain.domain.policy_obligations import Obligation, text_uses
-from rustchain.domain.policy_rules import Sink
-from rustchain.steps.code_functions import LANGUAGES, Function, functions_of, language_of
-from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, StepRunError
-from rustchain.steps.workspace_files import read_bytes
-from rustchain.steps.workspace_walk import list_entries
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.checks import check_path
+from rustchain.domain.policy.obligations import Obligation, text_uses
+from rustchain.domain.policy.rules import Sink
+from rustchain.steps.support.code_functions import LANGUAGES, Function, functions_of, language_of
+from rustchain.steps.support.definition import PARAMETERS, StepDefinition
+from rustchain.steps.support.runtime import StepContext, StepRunError
+from rustchain.steps.support.workspace_files import read_bytes
+from rustchain.steps.support.workspace_walk import list_entries
 
 Language = Literal["python", "javascript", "typescript", "tsx", "rust", "go", "java"]
 

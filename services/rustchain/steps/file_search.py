@@ -7,14 +7,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_checks import check_path
-from rustchain.domain.policy_obligations import Obligation, text_uses
-from rustchain.domain.policy_rules import Sink
-from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext
-from rustchain.steps.workspace_files import read_bytes
-from rustchain.steps.workspace_walk import glob_parts, list_entries, matches
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.checks import check_path
+from rustchain.domain.policy.obligations import Obligation, text_uses
+from rustchain.domain.policy.rules import Sink
+from rustchain.steps.support.definition import PARAMETERS, StepDefinition
+from rustchain.steps.support.runtime import StepContext
+from rustchain.steps.support.workspace_files import read_bytes
+from rustchain.steps.support.workspace_walk import glob_parts, list_entries, matches
 
 
 class FileSearchParameters(BaseModel):

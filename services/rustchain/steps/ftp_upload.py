@@ -6,19 +6,19 @@ import ftplib
 import io
 from typing import Any
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_obligations import Obligation
-from rustchain.domain.policy_rules import Sink
-from rustchain.steps.definition import StepDefinition
-from rustchain.steps.ftp_transfer import (
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.obligations import Obligation
+from rustchain.domain.policy.rules import Sink
+from rustchain.steps.support.definition import StepDefinition
+from rustchain.steps.support.ftp_transfer import (
     FtpParameters,
     check_ftp_step,
     ftp_constraints,
     ftp_session,
     transfer_output,
 )
-from rustchain.steps.runtime import StepContext
-from rustchain.steps.workspace_files import read_bytes
+from rustchain.steps.support.runtime import StepContext
+from rustchain.steps.support.workspace_files import read_bytes
 
 
 async def ftp_upload(params: FtpParameters, context: StepContext) -> dict[str, Any]:

@@ -13,14 +13,14 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_obligations import Obligation, text_uses
-from rustchain.domain.policy_rules import Sink
-from rustchain.steps.code_functions import Function
-from rustchain.steps.definition import StepDefinition
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.obligations import Obligation, text_uses
+from rustchain.domain.policy.rules import Sink
 from rustchain.steps.extract_functions import SourceParameters, collect
-from rustchain.steps.runtime import StepContext
-from rustchain.steps.workspace_files import write_file
+from rustchain.steps.support.code_functions import Function
+from rustchain.steps.support.definition import StepDefinition
+from rustchain.steps.support.runtime import StepContext
+from rustchain.steps.support.workspace_files import write_file
 
 
 class GenerateDocsParameters(SourceParameters):

@@ -8,12 +8,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_obligations import Obligation, Use
-from rustchain.domain.policy_rules import Sink
-from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.embeddings_client import embed
-from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.obligations import Obligation, Use
+from rustchain.domain.policy.rules import Sink
+from rustchain.steps.support.definition import PARAMETERS, StepDefinition
+from rustchain.steps.support.embeddings_client import embed
+from rustchain.steps.support.runtime import StepContext, StepRunError
 
 DEFAULT_MODEL = "text-embedding-ada-002"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_obligations import Obligation
-from rustchain.steps.definition import StepDefinition
-from rustchain.steps.git_runs import (
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.obligations import Obligation
+from rustchain.steps.support.definition import StepDefinition
+from rustchain.steps.support.git_runs import (
     Branch,
     GitParameters,
     check_branch,
@@ -16,7 +16,7 @@ from rustchain.steps.git_runs import (
     repository,
     run_git,
 )
-from rustchain.steps.runtime import StepContext
+from rustchain.steps.support.runtime import StepContext
 
 
 class GitBranchParameters(GitParameters):

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_obligations import Obligation
-from rustchain.steps.definition import StepDefinition
-from rustchain.steps.git_runs import (
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.obligations import Obligation
+from rustchain.steps.support.definition import StepDefinition
+from rustchain.steps.support.git_runs import (
     GitParameters,
     constraints_of,
     denied_names,
@@ -19,7 +19,7 @@ from rustchain.steps.git_runs import (
     repository,
     run_git,
 )
-from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.steps.support.runtime import StepContext, StepRunError
 
 _SUMMARY = re.compile(r"^\[(?P<branch>\S+)(?: \(root-commit\))? (?P<commit>[0-9a-f]{4,})\]", re.M)
 

@@ -7,12 +7,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_checks import byte_bound, check_bytes, check_url
-from rustchain.domain.policy_obligations import ByteUse, Obligation, text_uses
-from rustchain.domain.policy_rules import Sink
-from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, StepRunError, read_workspace_file
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.checks import byte_bound, check_bytes, check_url
+from rustchain.domain.policy.obligations import ByteUse, Obligation, text_uses
+from rustchain.domain.policy.rules import Sink
+from rustchain.steps.support.definition import PARAMETERS, StepDefinition
+from rustchain.steps.support.runtime import StepContext, StepRunError, read_workspace_file
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 RESPONSE_RULE = "network.response"
@@ -45,7 +45,7 @@ async def http(params: HttpParameters, context: StepContext) -> dict[str, Any]:
     # Imported when a step runs, not when a mission is compiled: `rustchain validate` needs none.
     import httpx
 
-    from rustchain.steps.guarded_http import guarded_client
+    from rustchain.steps.support.guarded_http import guarded_client
 
     context.check(check_url, params.url)
     _check_request(params)

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_obligations import Obligation, TokenUse, text_uses
-from rustchain.domain.policy_rules import Sink
-from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.llm_client import ChatRequest, chat
-from rustchain.steps.runtime import StepContext
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.obligations import Obligation, TokenUse, text_uses
+from rustchain.domain.policy.rules import Sink
+from rustchain.steps.support.definition import PARAMETERS, StepDefinition
+from rustchain.steps.support.llm_client import ChatRequest, chat
+from rustchain.steps.support.runtime import StepContext
 
 
 class LlmExample(BaseModel):

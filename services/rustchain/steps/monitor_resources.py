@@ -15,10 +15,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_obligations import Obligation
-from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.obligations import Obligation
+from rustchain.steps.support.definition import PARAMETERS, StepDefinition
+from rustchain.steps.support.runtime import StepContext
 
 
 class MonitorResourcesParameters(BaseModel):

@@ -14,13 +14,17 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_obligations import Obligation, Use, text_uses
-from rustchain.domain.policy_rules import Sink
-from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.network_guard import UnresolvedTargetError
-from rustchain.steps.remote_targets import ConnectFailedError, connect_socket, resolve_target
-from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.obligations import Obligation, Use, text_uses
+from rustchain.domain.policy.rules import Sink
+from rustchain.steps.support.definition import PARAMETERS, StepDefinition
+from rustchain.steps.support.network_guard import UnresolvedTargetError
+from rustchain.steps.support.remote_targets import (
+    ConnectFailedError,
+    connect_socket,
+    resolve_target,
+)
+from rustchain.steps.support.runtime import StepContext, StepRunError
 
 
 class PingHostParameters(BaseModel):

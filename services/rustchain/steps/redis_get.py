@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_obligations import Obligation
-from rustchain.steps import redis_connections
-from rustchain.steps.data_services import granted_redis
-from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.redis_connections import RedisTarget, redis_uses
-from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.obligations import Obligation
+from rustchain.steps.support import redis_connections
+from rustchain.steps.support.data_services import granted_redis
+from rustchain.steps.support.definition import PARAMETERS, StepDefinition
+from rustchain.steps.support.redis_connections import RedisTarget, redis_uses
+from rustchain.steps.support.runtime import StepContext, StepRunError
 
 if TYPE_CHECKING:
     pass

@@ -20,7 +20,7 @@ MODULES = (
     monitor_resources,
 )
 
-# Refused with the reason: a step's programs end with the step (steps/sandboxing.py), so a
+# Refused with the reason: a step's programs end with the step (steps/support/sandboxing.py), so a
 # process can neither be left running nor found again by a later step; and no host pid is a
 # mission's to kill. See docs/security.md, "Processes".
 _OUTLIVES = (

@@ -13,14 +13,18 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_checks import check_url
-from rustchain.domain.policy_obligations import Obligation, Use, text_uses
-from rustchain.domain.policy_rules import Sink
-from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.network_guard import UnresolvedTargetError
-from rustchain.steps.remote_targets import ConnectFailedError, connect_socket, resolve_target
-from rustchain.steps.runtime import StepContext
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.checks import check_url
+from rustchain.domain.policy.obligations import Obligation, Use, text_uses
+from rustchain.domain.policy.rules import Sink
+from rustchain.steps.support.definition import PARAMETERS, StepDefinition
+from rustchain.steps.support.network_guard import UnresolvedTargetError
+from rustchain.steps.support.remote_targets import (
+    ConnectFailedError,
+    connect_socket,
+    resolve_target,
+)
+from rustchain.steps.support.runtime import StepContext
 
 
 class ServiceHealthParameters(BaseModel):
@@ -64,7 +68,7 @@ async def _tcp_probe(
 async def _http_probe(url: str, context: StepContext, timeout: float) -> dict[str, Any]:
     import httpx  # loaded when a probe runs, not when a mission is validated
 
-    from rustchain.steps.guarded_http import guarded_client
+    from rustchain.steps.support.guarded_http import guarded_client
 
     context.enforce(check_url, url)
     try:

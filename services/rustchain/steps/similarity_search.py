@@ -7,13 +7,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_obligations import Obligation, Use
-from rustchain.domain.policy_rules import Sink
-from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.embeddings_client import MAX_DIMENSIONS, embed
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.obligations import Obligation, Use
+from rustchain.domain.policy.rules import Sink
 from rustchain.steps.generate_embedding import DEFAULT_MODEL
-from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.steps.support.definition import PARAMETERS, StepDefinition
+from rustchain.steps.support.embeddings_client import MAX_DIMENSIONS, embed
+from rustchain.steps.support.runtime import StepContext, StepRunError
 
 
 class SimilaritySearchParameters(BaseModel):

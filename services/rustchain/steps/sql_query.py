@@ -20,17 +20,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_data import DatabaseGrant, StatementKind
-from rustchain.domain.policy_data_rules import statement_text
-from rustchain.domain.policy_obligations import Obligation, Use, text_uses
-from rustchain.domain.policy_rules import Sink
-from rustchain.steps import postgres_connections
-from rustchain.steps.data_services import check_statements, granted_database
-from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, StepRunError
-from rustchain.steps.sql_statements import parse_statements, possible_kinds, statement_kind
-from rustchain.steps.sqlite_files import memory_database, workspace_database
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.data import DatabaseGrant, StatementKind
+from rustchain.domain.policy.data_rules import statement_text
+from rustchain.domain.policy.obligations import Obligation, Use, text_uses
+from rustchain.domain.policy.rules import Sink
+from rustchain.steps.support import postgres_connections
+from rustchain.steps.support.data_services import check_statements, granted_database
+from rustchain.steps.support.definition import PARAMETERS, StepDefinition
+from rustchain.steps.support.runtime import StepContext, StepRunError
+from rustchain.steps.support.sql_statements import parse_statements, possible_kinds, statement_kind
+from rustchain.steps.support.sqlite_files import memory_database, workspace_database
 
 if TYPE_CHECKING:
     pass

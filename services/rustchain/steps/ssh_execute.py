@@ -18,21 +18,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_checks import byte_bound, check_bytes, check_value
-from rustchain.domain.policy_obligations import ByteUse, Obligation, Use, text_uses
-from rustchain.domain.policy_remote import SshPolicy
-from rustchain.domain.policy_rules import Sink
-from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.network_guard import UnresolvedTargetError
-from rustchain.steps.remote_targets import (
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.checks import byte_bound, check_bytes, check_value
+from rustchain.domain.policy.obligations import ByteUse, Obligation, Use, text_uses
+from rustchain.domain.policy.remote import SshPolicy
+from rustchain.domain.policy.rules import Sink
+from rustchain.steps.support.definition import PARAMETERS, StepDefinition
+from rustchain.steps.support.network_guard import UnresolvedTargetError
+from rustchain.steps.support.remote_targets import (
     ConnectFailedError,
     check_user,
     connect_socket,
     credential_uses,
     resolve_target,
 )
-from rustchain.steps.runtime import PolicyRefusedError, StepContext, StepRunError
+from rustchain.steps.support.runtime import PolicyRefusedError, StepContext, StepRunError
 
 if TYPE_CHECKING:
     import asyncssh

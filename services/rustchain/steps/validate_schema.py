@@ -8,11 +8,11 @@ from typing import Any, cast
 
 from pydantic import BaseModel, Field, model_validator
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_obligations import Obligation, text_uses
-from rustchain.domain.policy_rules import Sink
-from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.runtime import StepContext, StepRunError, read_workspace_file
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.obligations import Obligation, text_uses
+from rustchain.domain.policy.rules import Sink
+from rustchain.steps.support.definition import PARAMETERS, StepDefinition
+from rustchain.steps.support.runtime import StepContext, StepRunError, read_workspace_file
 
 MAX_BYTES = 10 * 1024 * 1024
 

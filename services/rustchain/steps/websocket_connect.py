@@ -16,14 +16,14 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
-from rustchain.domain.plan import PlannedStep
-from rustchain.domain.policy_checks import byte_bound, check_bytes, check_url
-from rustchain.domain.policy_obligations import ByteUse, Obligation, text_uses
-from rustchain.domain.policy_rules import Sink
-from rustchain.steps.definition import PARAMETERS, StepDefinition
-from rustchain.steps.network_guard import UnresolvedTargetError, guard_for
-from rustchain.steps.remote_targets import ConnectFailedError, Target, connect_socket
-from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.domain.plans.plan import PlannedStep
+from rustchain.domain.policy.checks import byte_bound, check_bytes, check_url
+from rustchain.domain.policy.obligations import ByteUse, Obligation, text_uses
+from rustchain.domain.policy.rules import Sink
+from rustchain.steps.support.definition import PARAMETERS, StepDefinition
+from rustchain.steps.support.network_guard import UnresolvedTargetError, guard_for
+from rustchain.steps.support.remote_targets import ConnectFailedError, Target, connect_socket
+from rustchain.steps.support.runtime import StepContext, StepRunError
 
 RESPONSE_RULE = "network.response"
 _DEFAULT_PORTS = {"ws": 80, "wss": 443}

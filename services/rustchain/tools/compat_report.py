@@ -15,8 +15,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from rustchain.domain.compiler import Compilation, compile_mission
-from rustchain.domain.step_types import StepType, StepTypeRegistry
+from rustchain.domain.language.step_types import StepType, StepTypeRegistry
+from rustchain.domain.plans.compiler import Compilation, compile_mission
 from rustchain.steps import default_registry
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -20,11 +20,11 @@ from rich.console import Console
 from rich.table import Table
 
 from rustchain.bootstrap.stores import open_store
-from rustchain.domain.mission_index import MissionIndex
-from rustchain.platform.deployment_supervisor import RELAYED_STORES
-from rustchain.platform.event_store import stored_events
-from rustchain.platform.mission_files import compile_file
-from rustchain.platform.relay import DEFAULT_READER
+from rustchain.domain.runs.mission_index import MissionIndex
+from rustchain.platform.deployment.supervisor import RELAYED_STORES
+from rustchain.platform.nats.relay import DEFAULT_READER
+from rustchain.platform.storage.event_store import stored_events
+from rustchain.platform.storage.mission_files import compile_file
 from rustchain.steps import default_registry
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -37,10 +37,8 @@ from pathlib import Path
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from rustchain.domain.credentials import Claims, CredentialError, Role
-from rustchain.platform.nats_auth import SECRETS_FILE, CalloutSecrets, server_configuration
-from rustchain.platform.nats_jwt import new_account_seed
-from rustchain.platform.signing_keys import (
+from rustchain.domain.access.credentials import Claims, CredentialError, Role
+from rustchain.platform.credentials.signing_keys import (
     CHECKPOINT_KEYS,
     LEGACY_KEY_FILE,
     TOKEN_KEYS,
@@ -50,7 +48,9 @@ from rustchain.platform.signing_keys import (
     private_pem,
     public_pem,
 )
-from rustchain.platform.tokens import ADMIN_TOKEN_FILE, DAY, issue, verify
+from rustchain.platform.credentials.tokens import ADMIN_TOKEN_FILE, DAY, issue, verify
+from rustchain.platform.nats.auth_callout import SECRETS_FILE, CalloutSecrets, server_configuration
+from rustchain.platform.nats.jwt import new_account_seed
 
 AUTH_CONF_FILE = "auth.conf"
 POSTGRES_PASSWORD_FILE = "postgres.password"

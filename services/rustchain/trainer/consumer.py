@@ -16,10 +16,10 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from rustchain.domain.errors import CorruptHistoryError
-from rustchain.domain.event_names import SUBJECT_ROOT, stream_name, validate_tenant
-from rustchain.domain.events import decode_event
-from rustchain.domain.trajectory import TrajectoryError, build_trajectory
-from rustchain.platform.jetstream import read_events
+from rustchain.domain.events.envelope import decode_event
+from rustchain.domain.events.names import SUBJECT_ROOT, stream_name, validate_tenant
+from rustchain.domain.runs.trajectory import TrajectoryError, build_trajectory
+from rustchain.platform.nats.jetstream import read_events
 from rustchain.platform.telemetry.trace_context import consumer_span
 from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
 

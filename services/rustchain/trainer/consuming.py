@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 
-from rustchain.platform.jetstream import connect
+from rustchain.platform.nats.jetstream import connect
 from rustchain.trainer.consumer import TrajectoryConsumer
 from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rustchain.domain.trajectory import Trajectory, TrajectoryStep
+from rustchain.domain.runs.trajectory import Trajectory, TrajectoryStep
 
 FORMATS = ("openai-sft", "openai-dpo", "trl", "art")
 Message = dict[str, Any]

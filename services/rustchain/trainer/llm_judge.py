@@ -15,12 +15,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rustchain.domain.policy import Policy
-from rustchain.domain.rule_judge import Judgement
-from rustchain.domain.suite import JudgeSettings, Scenario
-from rustchain.domain.trajectory import Trajectory
-from rustchain.steps.llm_client import ChatRequest, chat
-from rustchain.steps.runtime import StepContext, StepRunError
+from rustchain.domain.policy.model import Policy
+from rustchain.domain.runs.trajectory import Trajectory
+from rustchain.domain.training.rule_judge import Judgement
+from rustchain.domain.training.suite import JudgeSettings, Scenario
+from rustchain.steps.support.llm_client import ChatRequest, chat
+from rustchain.steps.support.runtime import StepContext, StepRunError
 
 RULER = "ruler"
 MAX_SHOWN_CHARACTERS = 2000

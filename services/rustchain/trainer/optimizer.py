@@ -20,12 +20,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from rustchain.domain.paired_bootstrap import paired_interval, should_promote
-from rustchain.domain.policy import Policy
-from rustchain.domain.rule_judge import Judgement, judge_by_rules
-from rustchain.domain.suite import Scenario, Suite
-from rustchain.domain.trajectory import Trajectory
-from rustchain.domain.tuned_policy import Demonstration, Score, StepSettings, refusal_of
+from rustchain.domain.policy.model import Policy
+from rustchain.domain.runs.trajectory import Trajectory
+from rustchain.domain.runs.tuned_policy import Demonstration, Score, StepSettings, refusal_of
+from rustchain.domain.training.paired_bootstrap import paired_interval, should_promote
+from rustchain.domain.training.rule_judge import Judgement, judge_by_rules
+from rustchain.domain.training.suite import Scenario, Suite
 from rustchain.trainer.llm_judge import judge_group
 from rustchain.trainer.trainer_events import TrainerEvents
 

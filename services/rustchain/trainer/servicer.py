@@ -12,18 +12,18 @@ from typing import Any
 
 import grpc
 
-from rustchain.domain.diagnostics import DiagnosticSink
-from rustchain.domain.suite import Suite, parse_suite
-from rustchain.domain.trajectory import Trajectory
-from rustchain.domain.tuned_policy import MissionPolicies, Score
+from rustchain.domain.language.diagnostics import DiagnosticSink
+from rustchain.domain.runs.trajectory import Trajectory
+from rustchain.domain.runs.tuned_policy import MissionPolicies, Score
+from rustchain.domain.training.suite import Suite, parse_suite
 from rustchain.generated.rustchain.trainer.v1 import trainer_pb2, trainer_pb2_grpc
-from rustchain.platform.grpc_requests import (
+from rustchain.platform.grpc.request_checks import (
     BadRequestError,
     check_mission_id,
     check_text,
     request_tenant,
 )
-from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
+from rustchain.platform.grpc.server import ServiceBinding, StatusTable, abort_with
 from rustchain.trainer.exports import FORMATS, export_lines, rewarded_trajectories
 from rustchain.trainer.optimizer import Outcome, Progress
 from rustchain.trainer.trainer_events import TrainerEvents

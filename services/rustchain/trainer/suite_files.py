@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from rustchain.domain.diagnostics import START, Diagnostic, DiagnosticSink, Severity
-from rustchain.domain.suite import Suite, parse_suite
+from rustchain.domain.language.diagnostics import START, Diagnostic, DiagnosticSink, Severity
+from rustchain.domain.training.suite import Suite, parse_suite
 
 SUITE_FILE = "suite.yaml"
 MAX_SUITE_BYTES = 4 * 1024 * 1024

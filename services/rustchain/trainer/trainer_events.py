@@ -3,7 +3,7 @@
 `TrajectoryJudged` joins the judged mission's chain (aggregate `<mission id>:judgement`); the
 policy events of a tenant join the tenant's chain of events that belong to no mission (`_`),
 aggregate `policy:<mission name>`. The store is the source of truth: the promoted policies are a
-fold of these events (`rustchain.domain.tuned_policy.fold_policies`).
+fold of these events (`rustchain.domain.runs.tuned_policy.fold_policies`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from rustchain.domain.event_names import NO_MISSION
-from rustchain.domain.events import EventDraft, EventEnvelope
-from rustchain.domain.rule_judge import Judgement
-from rustchain.domain.tuned_policy import (
+from rustchain.domain.events.envelope import EventDraft, EventEnvelope
+from rustchain.domain.events.names import NO_MISSION
+from rustchain.domain.runs.tuned_policy import (
     POLICY_EVALUATED,
     POLICY_EVENT_TYPES,
     POLICY_PROMOTED,
@@ -28,7 +27,8 @@ from rustchain.domain.tuned_policy import (
     StepSettings,
     fold_policies,
 )
-from rustchain.platform.event_store import ChainConflictError, EventStore
+from rustchain.domain.training.rule_judge import Judgement
+from rustchain.platform.storage.event_store import ChainConflictError, EventStore
 
 SERVICE = "trainer"
 TRAJECTORY_JUDGED = "TrajectoryJudged"

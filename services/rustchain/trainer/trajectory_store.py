@@ -10,8 +10,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from rustchain.domain.trajectory import Trajectory
-from rustchain.platform.private_files import private_file
+from rustchain.domain.runs.trajectory import Trajectory
+from rustchain.platform.storage.private_files import private_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trajectories (

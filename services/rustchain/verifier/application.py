@@ -11,14 +11,14 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from rustchain.domain.compiler import Compilation
-from rustchain.domain.plan import Plan
-from rustchain.domain.policy import Policy
-from rustchain.domain.verdict import Verdict
-from rustchain.domain.verdict_grant import VerdictGrant
-from rustchain.platform.event_store import EventStore
-from rustchain.platform.mission_files import compile_file
-from rustchain.platform.tokens import issue_verdict
+from rustchain.domain.plans.compiler import Compilation
+from rustchain.domain.plans.plan import Plan
+from rustchain.domain.plans.verdict import Verdict
+from rustchain.domain.plans.verdict_grant import VerdictGrant
+from rustchain.domain.policy.model import Policy
+from rustchain.platform.credentials.tokens import issue_verdict
+from rustchain.platform.storage.event_store import EventStore
+from rustchain.platform.storage.mission_files import compile_file
 from rustchain.steps import constraint_generators, default_registry
 from rustchain.verifier.engine import verify_plan
 from rustchain.verifier.recording import record_verdict

@@ -10,12 +10,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-from rustchain.domain.command_rules import CommandRules
-from rustchain.domain.policy_languages import Rule, command_words, first_word
-from rustchain.domain.policy_obligations import Template
-from rustchain.domain.policy_patterns import WHITE_SPACE
-from rustchain.domain.policy_regex import Lang
-from rustchain.domain.program_rules import written_words
+from rustchain.domain.policy.command_rules import CommandRules
+from rustchain.domain.policy.languages import Rule, command_words, first_word
+from rustchain.domain.policy.obligations import Template
+from rustchain.domain.policy.patterns import WHITE_SPACE
+from rustchain.domain.policy.program_rules import written_words
+from rustchain.domain.policy.regex import Lang
 from rustchain.verifier.queries import MAX_ENUMERATED, OutcomeKind, QueryRunner
 
 Candidate = tuple[dict[str, str], list[tuple[Rule, ...]]]

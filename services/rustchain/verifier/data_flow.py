@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rustchain.domain.plan import Plan, PlannedStep
-from rustchain.domain.policy import Policy
-from rustchain.domain.references import Reference, ReferenceKind, scan, strings_in
+from rustchain.domain.language.references import Reference, ReferenceKind, scan, strings_in
+from rustchain.domain.plans.plan import Plan, PlannedStep
+from rustchain.domain.policy.model import Policy
 
 
 def referenced_steps(step: PlannedStep, step_ids: dict[str, PlannedStep], plan: Plan) -> set[str]:

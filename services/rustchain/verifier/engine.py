@@ -6,12 +6,14 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from rustchain.domain.mission import VariableSpec
-from rustchain.domain.network_hosts import canonical_url
-from rustchain.domain.plan import Plan, PlannedStep
-from rustchain.domain.policy import Policy, SinkCategory
-from rustchain.domain.policy_languages import Rule
-from rustchain.domain.policy_obligations import (
+from rustchain.domain.language.mission import VariableSpec
+from rustchain.domain.language.secret_refs import SECRETS_NAMESPACE
+from rustchain.domain.plans.plan import Plan, PlannedStep
+from rustchain.domain.plans.verdict import Finding, Verdict, VerdictStatus
+from rustchain.domain.policy.languages import Rule
+from rustchain.domain.policy.model import Policy, SinkCategory
+from rustchain.domain.policy.network_hosts import canonical_url
+from rustchain.domain.policy.obligations import (
     ByteUse,
     ConstraintGenerator,
     Symbol,
@@ -20,8 +22,8 @@ from rustchain.domain.policy_obligations import (
     canonical_template,
     parse_template,
 )
-from rustchain.domain.policy_patterns import regex
-from rustchain.domain.policy_regex import (
+from rustchain.domain.policy.patterns import regex
+from rustchain.domain.policy.regex import (
     ANYTHING,
     Lang,
     char_set,
@@ -31,9 +33,7 @@ from rustchain.domain.policy_regex import (
     plus,
     union,
 )
-from rustchain.domain.policy_rules import SINK_CATEGORY, CompiledPolicy, Sink, compile_policy
-from rustchain.domain.secret_refs import SECRETS_NAMESPACE
-from rustchain.domain.verdict import Finding, Verdict, VerdictStatus
+from rustchain.domain.policy.rules import SINK_CATEGORY, CompiledPolicy, Sink, compile_policy
 from rustchain.verifier.arguments import argument_rules
 from rustchain.verifier.data_flow import taint
 from rustchain.verifier.limits import Breach, byte_breach, mission_breaches, token_breaches
@@ -52,7 +52,7 @@ MISSION_RULES = (
 
 
 def _rendered(value: object) -> str:
-    # As references render a non-text value into a text (rustchain.domain.bindings).
+    # As references render a non-text value into a text (rustchain.domain.plans.bindings).
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rustchain.domain.plan import Plan
-from rustchain.domain.policy import Policy
-from rustchain.domain.policy_checks import BYTE_BOUNDS, byte_bound
-from rustchain.domain.policy_obligations import ByteUse, TokenUse
+from rustchain.domain.plans.plan import Plan
+from rustchain.domain.policy.checks import BYTE_BOUNDS, byte_bound
+from rustchain.domain.policy.model import Policy
+from rustchain.domain.policy.obligations import ByteUse, TokenUse
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from rustchain.domain.diagnostics import START, Diagnostic, DiagnosticSink, Severity
-from rustchain.domain.event_names import validate_tenant
-from rustchain.domain.policy import Policy, parse_policy
+from rustchain.domain.events.names import validate_tenant
+from rustchain.domain.language.diagnostics import START, Diagnostic, DiagnosticSink, Severity
+from rustchain.domain.policy.model import Policy, parse_policy
 
 DEFAULT_POLICY_FILE = "default_policy.yaml"
 

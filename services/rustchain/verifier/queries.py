@@ -16,9 +16,9 @@ from enum import StrEnum
 
 import z3
 
-from rustchain.domain.policy_languages import Rule
-from rustchain.domain.policy_obligations import Symbol, Template
-from rustchain.domain.policy_regex import ANYTHING, EMPTY, Lang, quotient, union
+from rustchain.domain.policy.languages import Rule
+from rustchain.domain.policy.obligations import Symbol, Template
+from rustchain.domain.policy.regex import ANYTHING, EMPTY, Lang, quotient, union
 from rustchain.verifier.z3_encoding import RegexEncoder, model_text, string_value
 
 MAX_ENUMERATED = 256

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from rustchain.domain.events import EventDraft, EventEnvelope
-from rustchain.domain.verdict import Verdict
-from rustchain.domain.verification_events import (
+from rustchain.domain.events.envelope import EventDraft, EventEnvelope
+from rustchain.domain.events.verification_events import (
     PLAN_VERIFIED,
     VERIFICATION_FACTS,
     VERIFIER,
     PlanVerified,
 )
-from rustchain.platform.event_store import EventStore, mission_facts
+from rustchain.domain.plans.verdict import Verdict
+from rustchain.platform.storage.event_store import EventStore, mission_facts
 
 SERVICE = VERIFIER
 __all__ = ["PLAN_VERIFIED", "SERVICE", "record_verdict", "verdict_draft"]

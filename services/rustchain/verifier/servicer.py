@@ -8,17 +8,17 @@ import grpc
 from pydantic import ValidationError
 
 from rustchain.domain.errors import CorruptHistoryError
-from rustchain.domain.plan import Plan
-from rustchain.domain.verdict import Finding, Verdict
+from rustchain.domain.plans.plan import Plan
+from rustchain.domain.plans.verdict import Finding, Verdict
 from rustchain.generated.rustchain.verifier.v1 import verifier_pb2, verifier_pb2_grpc
-from rustchain.platform.event_store import EventStoreError
-from rustchain.platform.grpc_requests import (
+from rustchain.platform.grpc.request_checks import (
     BadRequestError,
     check_mission_id,
     check_present,
     request_tenant,
 )
-from rustchain.platform.grpc_server import ServiceBinding, StatusTable, abort_with
+from rustchain.platform.grpc.server import ServiceBinding, StatusTable, abort_with
+from rustchain.platform.storage.event_store import EventStoreError
 from rustchain.platform.telemetry.verdicts import observe_verdict
 from rustchain.verifier.application import InconsistentPlanError, VerifierApplication
 from rustchain.verifier.policy_files import PolicyFileError

@@ -6,7 +6,7 @@ import ctypes
 
 import z3
 
-from rustchain.domain.policy_regex import EPSILON, Lang, union
+from rustchain.domain.policy.regex import EPSILON, Lang, union
 
 # Z3's strings are over code points up to this one; beyond it nothing can be a counterexample.
 Z3_MAX_CODE = 0x2FFFF

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from rustchain.platform.sandbox.egress import BRIDGE, INNER_SOCKET, EgressProxyStarter
-from rustchain.steps.programs import Process, run_process
-from rustchain.steps.sandboxing import (
+from rustchain.steps.support.programs import Process, run_process
+from rustchain.steps.support.sandboxing import (
     SANDBOX_PATH,
     ProgramResult,
     SandboxedProgram,

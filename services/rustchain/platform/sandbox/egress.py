@@ -32,7 +32,7 @@ EgressProxyStarter = Callable[
 
 def installed_egress_proxy() -> EgressProxyStarter:
     """The deployment's egress proxy (platform.egress_proxy)."""
-    from rustchain.platform.egress_proxy import EgressProxy
+    from rustchain.platform.sandbox.egress_proxy import EgressProxy
 
     starter: EgressProxyStarter = EgressProxy.start
     return starter

@@ -20,8 +20,8 @@ import rustchain
 from rustchain.platform.sandbox.landlock import landlock_abi
 from rustchain.platform.sandbox.landlock_launcher import CONFIG_FIELDS
 from rustchain.platform.sandbox.seccomp import SeccompError, filter_program
-from rustchain.steps.programs import Process, run_process
-from rustchain.steps.sandboxing import ProgramResult, SandboxedProgram, SandboxRefusedError
+from rustchain.steps.support.programs import Process, run_process
+from rustchain.steps.support.sandboxing import ProgramResult, SandboxedProgram, SandboxRefusedError
 
 # The launcher is imported from the package this executor runs (an editable or wheel install
 # alike), with -I so that no PYTHON* variable of the step's environment applies, and -S (no site:

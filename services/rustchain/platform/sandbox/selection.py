@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from rustchain.platform.sandbox import bubblewrap, landlock_sandbox
 from rustchain.platform.sandbox.egress import installed_egress_proxy
-from rustchain.steps.sandboxing import (
+from rustchain.steps.support.sandboxing import (
     SANDBOX_SETTING,
     ProgramResult,
     ProgramSandbox,

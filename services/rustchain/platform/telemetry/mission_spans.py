@@ -19,8 +19,8 @@ from opentelemetry import trace
 from opentelemetry.context import attach, detach
 from opentelemetry.util.types import AttributeValue
 
-from rustchain.domain.events import EventEnvelope
-from rustchain.domain.run_events import (
+from rustchain.domain.events.envelope import EventEnvelope
+from rustchain.domain.runs.run_events import (
     RUN_EVENT_TYPES,
     MissionFinished,
     MissionStarted,

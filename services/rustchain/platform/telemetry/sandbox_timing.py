@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from rustchain.platform.telemetry.instruments import instruments
-from rustchain.steps.sandboxing import ProgramResult, ProgramSandbox, SandboxedProgram
+from rustchain.steps.support.sandboxing import ProgramResult, ProgramSandbox, SandboxedProgram
 
 
 class TimedSandbox:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from opentelemetry import trace
 
-from rustchain.domain.verdict import Verdict
+from rustchain.domain.plans.verdict import Verdict
 from rustchain.platform.telemetry.instruments import instruments
 
 

@@ -1,0 +1,1 @@
+"""Access: credentials, NATS permissions and quotas (who may read and write what)."""

@@ -1,0 +1,1 @@
+"""The mission language: YAML read with positions, the mission model, references and diagnostics."""

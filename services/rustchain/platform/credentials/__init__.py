@@ -1,0 +1,1 @@
+"""Credentials: signing keys and the tokens services and tenants present."""

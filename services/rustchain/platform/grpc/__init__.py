@@ -1,0 +1,1 @@
+"""gRPC: servers, clients, authentication and request decoding."""

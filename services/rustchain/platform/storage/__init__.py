@@ -1,0 +1,3 @@
+"""Storage: the event store (SQLite or PostgreSQL), memory, secrets, checkpoints and the home
+folder.
+"""

@@ -1,0 +1,3 @@
+"""What step types are built from: definitions, the runtime context, workspace file access, the
+sandbox interface and the network guard.
+"""

@@ -1,0 +1,119 @@
+"""Running one program as a child process: capped output, a timeout, and a stop that ends it all.
+
+Both sandbox mechanisms and the unconfined run (a policy's `commands.sandbox: optional`) use this;
+each says how its process tree is ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+
+from rustchain.steps.support.sandboxing import (
+    ProgramOutputTooLargeError,
+    ProgramResult,
+    ProgramTimedOutError,
+)
+
+STOP_GRACE_SECONDS = 5.0
+Process = asyncio.subprocess.Process
+Started = Callable[[Process], Awaitable[None]]
+Stopper = Callable[[Process], None]
+
+
+def kill_group(process: Process) -> None:
+    """SIGKILL the process's group (it was started in a session of its own)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+async def _nothing(process: Process) -> None:
+    return None
+
+
+async def run_process(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout_seconds: float,
+    max_output_bytes: int,
+    stop: Stopper = kill_group,
+    started: Started = _nothing,
+    pass_fds: Sequence[int] = (),
+    new_session: bool = True,
+) -> ProgramResult:
+    """Run argv to its end; raises ProgramTimedOutError or ProgramOutputTooLargeError after `stop`.
+
+    OSError from starting it (E2BIG, ENOENT...) propagates for the caller to name the parameter.
+    """
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=new_session,
+        pass_fds=tuple(pass_fds),
+    )
+    assert process.stdout is not None and process.stderr is not None
+    readers: list[asyncio.Future[bytes]] = []
+    try:
+        await started(process)
+        readers = [
+            asyncio.ensure_future(_read_capped(process.stdout, max_output_bytes)),
+            asyncio.ensure_future(_read_capped(process.stderr, max_output_bytes)),
+        ]
+        stdout, stderr = await asyncio.wait_for(asyncio.gather(*readers), timeout=timeout_seconds)
+        status = await process.wait()
+    except TimeoutError:
+        await _stop(process, readers, stop)
+        raise ProgramTimedOutError from None
+    except BaseException:  # too much output, a cancelled step, a failed start of the sandbox
+        await _stop(process, readers, stop)
+        raise
+    return ProgramResult(status, stdout, stderr)
+
+
+async def _read_capped(stream: asyncio.StreamReader, cap: int) -> bytes:
+    kept = bytearray()
+    while chunk := await stream.read(65536):
+        kept += chunk
+        if len(kept) > cap:
+            raise ProgramOutputTooLargeError
+        # A fast writer keeps the buffer full, and a read from a full buffer never suspends:
+        # yield so that the timeout can fire.
+        await asyncio.sleep(0)
+    return bytes(kept)
+
+
+async def _stop(process: Process, readers: Sequence[asyncio.Future[bytes]], stop: Stopper) -> None:
+    """End the program's whole tree and drain its pipes, so that its exit can be awaited."""
+    for reader in readers:
+        reader.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    stop(process)
+
+    async def drain_and_wait() -> None:
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                # A paused, unread pipe never reports its end, and the exit waits for both ends.
+                while await stream.read(65536):
+                    pass
+        await process.wait()
+
+    try:
+        await asyncio.wait_for(drain_and_wait(), STOP_GRACE_SECONDS)
+    except TimeoutError:
+        # A descendant that left the group still holds the pipes: stop listening to them, and
+        # make sure the process itself is gone.
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        transport = getattr(process, "_transport", None)
+        if transport is not None:
+            transport.close()

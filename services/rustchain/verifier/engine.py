@@ -37,7 +37,7 @@ from rustchain.domain.policy.rules import SINK_CATEGORY, CompiledPolicy, Sink, c
 from rustchain.verifier.arguments import argument_rules
 from rustchain.verifier.data_flow import taint
 from rustchain.verifier.limits import Breach, byte_breach, mission_breaches, token_breaches
-from rustchain.verifier.queries import Outcome, OutcomeKind, QueryRunner, SymbolDomain
+from rustchain.verifier.queries import Z3_LOCK, Outcome, OutcomeKind, QueryRunner, SymbolDomain
 from rustchain.verifier.settings import VerifierSettings
 
 __all__ = ["VerifierSettings", "variable_domain", "verify_plan"]
@@ -248,6 +248,18 @@ def verify_plan(
     settings: VerifierSettings | None = None,
 ) -> Verdict:
     """SAFE only if every rule is proven for every value the mission's inputs may take."""
+    # The whole verification under the lock, not only each query: the Z3 terms cached for it
+    # are freed when it ends, and a free racing another thread's query crashes the process.
+    with Z3_LOCK:
+        return _verify_plan(plan, policy, generators, settings)
+
+
+def _verify_plan(
+    plan: Plan,
+    policy: Policy,
+    generators: Mapping[str, ConstraintGenerator],
+    settings: VerifierSettings | None,
+) -> Verdict:
     settings = settings or VerifierSettings()
     domains = {name: variable_domain(spec) for name, spec in plan.variables.items()}
     run = _Run(

@@ -22,7 +22,10 @@ from rustchain.domain.policy.regex import ANYTHING, EMPTY, Lang, quotient, union
 from rustchain.verifier.z3_encoding import RegexEncoder, model_text, string_value
 
 MAX_ENUMERATED = 256
-_Z3_LOCK = threading.Lock()
+Z3_LOCK = threading.RLock()
+"""Held for a whole verification (engine.verify_plan): Z3's Python API shares one context per
+process, and a term is freed (Z3_dec_ref) by whichever thread drops it last, so every Z3 object
+of a verification is made, used and dropped by the thread holding this lock."""
 
 
 class OutcomeKind(StrEnum):
@@ -162,9 +165,8 @@ class QueryRunner:
         return PROVEN
 
     def _solve(self, template: Template, language: Lang) -> Outcome:
-        # Z3's Python API shares one context per process, which is not safe across threads (the
-        # gRPC servicer verifies in worker threads): one query at a time.
-        with _Z3_LOCK:
+        # One query at a time: see Z3_LOCK (taken again here for callers outside verify_plan).
+        with Z3_LOCK:
             return self._solve_alone(template, language)
 
     def _solve_alone(self, template: Template, language: Lang) -> Outcome:

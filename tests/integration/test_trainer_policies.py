@@ -3,6 +3,8 @@ as sent, per tenant, undone by rollback, and never outside the tenant's verifier
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,11 +16,15 @@ from rustchain.domain.policy.model import LlmPolicy, Policy
 from rustchain.domain.runs.reexecution import reexecute, run_facts
 from rustchain.domain.runs.run_events import StepStarted
 from rustchain.domain.runs.tuned_policy import Demonstration, StepSettings
+from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
+from rustchain.generated.rustchain.planner.v1 import planner_pb2, planner_pb2_grpc
+from rustchain.platform.grpc.client import tenant_metadata
 from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from rustchain.steps.support.llm_client import MODEL_SETTING, URL_SETTING
 from rustchain.trainer.optimizer import PolicyRefusedError, check_allowed
 from rustchain.trainer.trainer_events import TrainerEvents
 from tests.integration.graded_model import GradedModel, Grading, serve_graded
+from tests.integration.grpc_helpers import running_services
 from tests.paths import REPO
 
 MISSION = REPO / "missions" / "suites" / "ticket-triage" / "mission.yaml"
@@ -170,3 +176,30 @@ def test_policies_lists_versions_with_the_promoted_one_marked(home: Path) -> Non
 
     assert listed.exit_code == 0, listed.output
     assert "ticket-triage" in listed.output and "* promoted" in listed.output
+
+
+def test_the_served_executor_applies_the_promoted_policy(home: Path, graded: GradedModel) -> None:
+    """Through the services (`rustchain up` runs the same ones): planner, verifier, executor."""
+    version = promote(home, "acme", TUNED)
+    settings = {URL_SETTING: graded.url, MODEL_SETTING: "base-model"}
+
+    async def scenario() -> list[executor_pb2.MissionEvent]:
+        async with running_services(home, settings=settings) as services:
+            planner = planner_pb2_grpc.PlannerServiceStub(services.channel("planner"))
+            request = planner_pb2.SubmitMissionRequest(
+                yaml=MISSION.read_text(), file_name="mission.yaml", variables={"ticket": TICKET}
+            )
+            reply = await planner.SubmitMission(request, metadata=tenant_metadata("acme"))
+            assert reply.accepted, [d.message for d in reply.diagnostics]
+            executor = executor_pb2_grpc.ExecutorServiceStub(services.channel("executor"))
+            watch = executor_pb2.WatchMissionRequest(mission_id=reply.mission_id)
+            stream = executor.WatchMission(watch, metadata=tenant_metadata("acme"))
+            return [event async for event in stream]
+
+    events = asyncio.run(scenario())
+
+    assert json.loads(events[-1].payload_json)["outcome"] == "succeeded"
+    assert graded.bodies()[-1]["model"] == "good-model"
+    started, agrees = last_start(home, "acme")
+    assert started.tuning == {"policy_version": version, "overrides": TUNED.overrides()}
+    assert agrees

@@ -147,8 +147,17 @@ def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
     nats_url = deployment_nats_url(home, environ)
     reader = StreamUsageReader(nats_url) if nats_url is not None else None
     admission = Admission(verdict_key, reader.usage if reader is not None else None)
+    # The tenants' promoted llm-step policies, from the trainer's store: the same home as this
+    # executor's under `rustchain up`, the same database with RUSTCHAIN_DATABASE_URL.
+    learned = open_trainer_events(environ)
+    closers.append(_sync(learned.store.close))
     application = build_executor(
-        environ, store, memory_for=memory_for, sandbox=TimedSandbox(sandbox), admission=admission
+        environ,
+        store,
+        memory_for=memory_for,
+        sandbox=TimedSandbox(sandbox),
+        admission=admission,
+        step_policies=learned.step_policy,
     )
     driver = MissionDriver(application)
     closers.append(driver.stop)

@@ -16,13 +16,8 @@ from typing import Any
 import pytest
 
 from rustchain.domain.policy.model import Policy
-from rustchain.steps import (
-    beneath,
-    default_registry,
-    workspace_files,
-    workspace_moves,
-    workspace_walk,
-)
+from rustchain.steps import default_registry
+from rustchain.steps.support import beneath, workspace_files, workspace_moves, workspace_walk
 from rustchain.steps.support.runtime import StepContext, StepRunError, WorkspaceEscapeError
 from rustchain.verifier.policy_files import default_policy
 

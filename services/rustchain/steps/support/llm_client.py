@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from rustchain.domain.policy.checks import check_model, check_tokens
-from rustchain.steps.support.llm_telemetry import capture_content, chat_span, record_answer
 from rustchain.steps.support.runtime import StepContext, StepRunError
 
 URL_SETTING = "RUSTCHAIN_LLM_URL"
@@ -86,6 +85,9 @@ async def complete(request: ChatRequest, context: StepContext) -> Completion:
     else:
         raise StepRunError(f"unknown LLM provider '{provider}'; use 'openai' or 'ollama'")
     headers = {"Authorization": f"Bearer {key}"} if key else {}
+    # OpenTelemetry loads when a model is called, not when a mission is validated.
+    from rustchain.steps.support.llm_telemetry import capture_content, chat_span, record_answer
+
     capture = capture_content(context.settings)
     with chat_span(provider, model, request.messages, request.max_tokens, capture) as span:
         answer = await _post(endpoint, body, headers, context.timeout_seconds)

@@ -22,6 +22,7 @@ from rustchain.executor.application import (
     StepPolicySource,
     utc_now,
 )
+from rustchain.executor.workspace_snapshots import workspace_snapshots
 from rustchain.platform.sandbox.selection import LazySandbox
 from rustchain.platform.storage.event_store import EventStore
 from rustchain.platform.storage.home import rustchain_home
@@ -97,6 +98,7 @@ def build_executor(
         admission=admission,
         sleep=sleep,
         step_policies=step_policies,
+        workspace_snapshots=workspace_snapshots(environ, store),
     )
 
 

@@ -42,6 +42,7 @@ from rustchain.domain.runs.run_events import (
 from rustchain.domain.runs.tuned_policy import TUNED_STEP_TYPES, StepSettings, tuned_inputs
 from rustchain.executor.admission import Admission, StartMission
 from rustchain.executor.run_secrets import RunSecrets, check_secret_flows
+from rustchain.executor.workspace_snapshots import WorkspaceSnapshots
 from rustchain.platform.sandbox.selection import LazySandbox
 from rustchain.platform.storage.artifact_store import ArtifactStore, resolve
 from rustchain.platform.storage.event_store import (
@@ -124,6 +125,7 @@ class ExecutorApplication:
         artifacts: ArtifactStore | None = None,
         artifact_inline_bytes: int | None = None,
         step_policies: StepPolicySource | None = None,
+        workspace_snapshots: WorkspaceSnapshots | None = None,
     ) -> None:
         self.store = store
         # Outputs over the inline size are kept here, beside the events, and referenced by hash.
@@ -159,6 +161,8 @@ class ExecutorApplication:
         self._generators: dict[str, ConstraintGenerator] | None = None
         self._indexed = 0
         self.step_policies = step_policies
+        # Workspaces kept at step boundaries for a new owner (RUSTCHAIN_WORKSPACE_SNAPSHOTS).
+        self.workspace_snapshots = workspace_snapshots
         # Trace context for each fact recorded, and the spans and metrics their commits end.
         self.spans = MissionSpans(store.mission_events)
 
@@ -293,6 +297,10 @@ class ExecutorApplication:
         self._secrets_of(tracked).read(secret_names([s.parameters for s in tracked.run.plan.steps]))
         self._driving[(tenant, mission_id)] = tracked
         results: list[RunEvent] = decide.recover(tracked.run)
+        if self.workspace_snapshots is not None:
+            # Before anything runs here: the files of the steps another replica ran.
+            refusal = await self.workspace_snapshots.restore(tenant, mission_id, tracked.run)
+            results += decide.cancel(tracked.run, refusal) if refusal else []
         try:
             while True:
                 tracked = self._commit(tracked, results)
@@ -301,6 +309,8 @@ class ExecutorApplication:
                 results = await self._wait_for_results(tracked)
         finally:
             self._driving.pop((tenant, mission_id), None)
+            if self.workspace_snapshots is not None:
+                self.workspace_snapshots.forget(tenant, mission_id)
             for task in tracked.tasks:
                 task.cancel()
 
@@ -403,6 +413,11 @@ class ExecutorApplication:
                 results += decide.step_failed(
                     tracked.run, step_id, attempt, message, self.clock(), max_event_bytes=limit
                 )
+        if done and self.workspace_snapshots is not None:
+            # Recorded with the results: a new owner finds the files these steps left.
+            results += await self.workspace_snapshots.save(
+                tracked.tenant, tracked.mission_id, tracked.run, step_id
+            )
         return results
 
     async def _keep_artifacts(self, tenant: str, output: Any) -> Any:

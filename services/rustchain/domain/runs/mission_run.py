@@ -19,6 +19,8 @@ from rustchain.domain.runs.run_events import (
     StepSkipped,
     StepStarted,
     StepSucceeded,
+    WorkspaceNotSaved,
+    WorkspaceSaved,
 )
 
 
@@ -74,6 +76,9 @@ class MissionRun:
     finished_steps: int = 0
     failed_untolerated: list[str] = field(default_factory=list)
     secret_salt: str = ""
+    # The workspace's last snapshot, or why the last one could not be kept (issue 15).
+    workspace_saved: WorkspaceSaved | None = None
+    workspace_not_saved: WorkspaceNotSaved | None = None
 
     @classmethod
     def start(cls, started: MissionStarted) -> MissionRun:
@@ -176,6 +181,10 @@ class MissionRun:
             self._finish_step(event.step_id, StepStatus.SKIPPED)
         elif isinstance(event, MissionCancelRequested):
             self.cancel_reason = self.cancel_reason or event.reason
+        elif isinstance(event, WorkspaceSaved):
+            self.workspace_saved, self.workspace_not_saved = event, None
+        elif isinstance(event, WorkspaceNotSaved):
+            self.workspace_not_saved = event
         elif isinstance(event, MissionFinished):
             if self.finished_steps != len(self.steps):
                 raise RunTransitionError("MissionFinished while steps are unfinished")

@@ -169,13 +169,21 @@ def restore_tree(data: bytes, sha256: str, destination: Path) -> None:
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
             tar.errorlevel = 2
-            tar.extractall(staging, filter="data")
+            tar.extractall(staging, filter=_workspace_filter)
     except (tarfile.TarError, OSError) as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise WorkspaceArchiveError(
             f"the workspace archive {sha256} was refused: {error}"
         ) from None
     _swap_in(staging, destination)
+
+
+def _workspace_filter(member: tarfile.TarInfo, destination: str) -> tarfile.TarInfo | None:
+    """tarfile's `data` filter, with an absolute name refused rather than made relative: no
+    archive of ours holds one, so one that does was not made by a snapshot."""
+    if member.name.startswith("/"):
+        raise tarfile.AbsolutePathError(member)
+    return tarfile.data_filter(member, destination)
 
 
 def _beside(destination: Path, purpose: str) -> Path:

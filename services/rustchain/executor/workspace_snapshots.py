@@ -126,11 +126,14 @@ class WorkspaceSnapshots:
             return []
         try:
             archive = archive_tree(root, scan, self.settings.max_bytes)
-        except WorkspaceTooLargeError as error:
+        except (WorkspaceTooLargeError, OSError, ValueError) as error:
+            # Over the limit, or unreadable (a file a step made mode 000): the mission goes on
+            # here, and the chain says why a new owner would find no copy.
             self._known.pop(key, None)
+            reason = str(error) if isinstance(error, WorkspaceTooLargeError) else _unreadable(error)
             if run.workspace_not_saved is not None:
-                return []  # recorded once when it stops being saved, not at every step
-            return [WorkspaceNotSaved(after_step=after_step, reason=str(error))]
+                return []  # recorded when it stops being saved, not again at every step
+            return [WorkspaceNotSaved(after_step=after_step, reason=reason)]
         self._remember(key, scan, archive.sha256)
         if archive.sha256 == current and run.workspace_not_saved is None:
             return []
@@ -170,9 +173,12 @@ class WorkspaceSnapshots:
             return None
         scan = scan_tree(root)
         if scan.entries and scan.file_bytes <= self.settings.max_bytes:
-            here = archive_tree(root, scan, self.settings.max_bytes)
-            if here.sha256 == saved.ref.sha256:
-                self._remember((tenant, mission_id), scan, here.sha256)
+            try:
+                here: str | None = archive_tree(root, scan, self.settings.max_bytes).sha256
+            except (WorkspaceTooLargeError, OSError, ValueError):
+                here = None  # what cannot be archived is not the snapshot: restore it
+            if here == saved.ref.sha256:
+                self._remember((tenant, mission_id), scan, here)
                 return None
         try:
             data = verified(saved.ref, self.artifacts.get(tenant, saved.ref.sha256))
@@ -191,6 +197,10 @@ class WorkspaceSnapshots:
     def forget(self, tenant: str, mission_id: str) -> None:
         """Drop what this process knew of a mission's tree (its drive ended here)."""
         self._known.pop((tenant, mission_id), None)
+
+
+def _unreadable(error: OSError | ValueError) -> str:
+    return f"its files cannot be archived: {error}"
 
 
 def _saved(after_step: str, ref: ArtifactRef, archive: WorkspaceArchive) -> WorkspaceSaved:

@@ -63,11 +63,17 @@ class WorkspaceArchive:
 def _walk(root: Path, relative: str = "") -> Iterator[tuple[str, os.stat_result]]:
     """Every entry beneath `root`, parents first, names sorted; links are never followed."""
     folder = root / relative if relative else root
-    with os.scandir(folder) as listing:
-        names = sorted(entry.name for entry in listing)
+    try:
+        with os.scandir(folder) as listing:
+            names = sorted(entry.name for entry in listing)
+    except FileNotFoundError:
+        return  # removed while listed (a running step's temporary folder): not in the tree
     for name in names:
         path = f"{relative}/{name}" if relative else name
-        info = os.lstat(root / path)
+        try:
+            info = os.lstat(root / path)
+        except FileNotFoundError:
+            continue
         yield path, info
         if stat.S_ISDIR(info.st_mode):
             yield from _walk(root, path)

@@ -78,7 +78,7 @@ def per_step(home: Path, mode: str, size: int, steps: int, writes: bool) -> tupl
 def main() -> None:
     """Print snapshots off and on side by side, per workspace."""
     cases = [
-        ("20 MB workspace, unchanged by its steps", 20 * MB, 40, False),
+        ("20 MB workspace, unchanged by its steps", 20 * MB, 200, False),
         ("1 MB workspace, a file rewritten per step", 1 * MB, 40, True),
         ("20 MB workspace, a file rewritten per step", 20 * MB, 15, True),
     ]

@@ -40,6 +40,7 @@ from rustchain.domain.runs.run_events import (
     StepSucceeded,
 )
 from rustchain.executor.application import WorkspaceRefusedError
+from rustchain.executor.workspace_snapshots import SnapshotSettingError
 from rustchain.planner.application import Problem
 from rustchain.platform.storage.event_store import (
     describe_store,
@@ -178,6 +179,9 @@ def _run_here(file: str, variables: dict[str, str], tenant: str, policy_path: st
     except (QuotaExceededError, WorkspaceRefusedError) as error:
         click.echo(f"{file}: refused: {error}", err=True)
         return exit_codes.MISSION_AT_FAULT
+    except SnapshotSettingError as error:
+        click.echo(f"rustchain: {error}", err=True)
+        return exit_codes.USAGE
     return exit_codes.OK if result.outcome == "succeeded" else exit_codes.MISSION_AT_FAULT
 
 

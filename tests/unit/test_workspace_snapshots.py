@@ -159,6 +159,21 @@ def test_a_drive_start_restores_a_missing_folder_and_refuses_a_missing_archive(
         asyncio.run(elsewhere.restore(TENANT, MISSION, run))
 
 
+def test_a_drive_start_puts_back_the_recorded_tree_over_a_stale_folder(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "a.txt").write_text("recorded")
+    run, snapshots = _run(root), _snapshots()
+    _save(snapshots, run)
+    # An older copy on a volume a pod restarted with: other content, an extra file.
+    (root / "a.txt").write_text("stale")
+    (root / "extra.txt").write_text("not in the snapshot")
+    assert asyncio.run(snapshots.restore(TENANT, MISSION, run)) is None
+    assert sorted(p.name for p in root.iterdir()) == ["a.txt"]
+    assert (root / "a.txt").read_text() == "recorded"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ws"]
+
+
 def test_a_mission_without_a_snapshot_yet_gets_its_folder_back_empty(tmp_path: Path) -> None:
     root = tmp_path / "gone" / "ws"
     assert asyncio.run(_snapshots().restore(TENANT, MISSION, _run(root))) is None

@@ -295,12 +295,13 @@ class ExecutorApplication:
         tracked = self._track(tenant, mission_id)
         # Every secret the plan names is masked from the start, also after a restart.
         self._secrets_of(tracked).read(secret_names([s.parameters for s in tracked.run.plan.steps]))
+        # Before anything runs here: the files of the steps another replica ran (a refusal is
+        # why this replica cannot go on with them).
+        snapshots = self.workspace_snapshots
+        refusal = await snapshots.restore(tenant, mission_id, tracked.run) if snapshots else None
         self._driving[(tenant, mission_id)] = tracked
         results: list[RunEvent] = decide.recover(tracked.run)
-        if self.workspace_snapshots is not None:
-            # Before anything runs here: the files of the steps another replica ran.
-            refusal = await self.workspace_snapshots.restore(tenant, mission_id, tracked.run)
-            results += decide.cancel(tracked.run, refusal) if refusal else []
+        results += decide.cancel(tracked.run, refusal) if refusal else []
         try:
             while True:
                 tracked = self._commit(tracked, results)

@@ -195,8 +195,6 @@ def test_a_refused_step_type_is_an_error_that_gives_the_reason() -> None:
     assert message == "4:33: error: step type 'teleport' is not supported: use 'command' instead"
 
 
-
-
 def test_process_kill_by_pid_is_refused_with_the_handle_to_use_instead() -> None:
     compilation = compile_text(
         HEADER + "steps:\n  - {id: a, name: A, step_type: process_kill, parameters: {pid: 1}}\n"

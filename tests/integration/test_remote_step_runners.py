@@ -4,8 +4,13 @@ and their runtime refusals with the verifier bypassed (no policy: the default on
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import socket
 import ssl
+import subprocess
+import sys
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -444,6 +449,52 @@ def test_monitor_resources_reports_machine_totals_and_the_workspace_disk(tmp_pat
     assert set(output) == {
         *("cpu_usage_percent", "cpu_count", "load_average", "memory", "workspace_disk"),
     }
+
+
+def test_monitor_resources_tells_nothing_of_other_processes_or_the_host(tmp_path: Path) -> None:
+    # Another tenant's program on this machine, with an argument and a folder of its own.
+    other = tmp_path / "other-tenant"
+    other.mkdir()
+    token = f"rc-other-tenant-{uuid.uuid4().hex}"
+    program = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; time.sleep(60)", token], cwd=other
+    )
+    try:
+        workspace = tmp_path / "ws"
+        workspace.mkdir()
+        # Hostile parameters: RustChain's step had none; ours asks only how long to sample.
+        output = run(
+            "monitor_resources", workspace, sample_seconds=0.05, pid=program.pid, path="/proc"
+        )
+    finally:
+        program.kill()
+        program.wait()
+
+    shown = json.dumps(output)
+    for secret in (token, str(other), str(tmp_path), os.environ.get("USER") or "root"):
+        assert secret not in shown
+    # Numbers only (a pid would hide among them): every value is a figure, none a text.
+    assert not any(isinstance(v, str) for v in _leaves(output))
+    assert set(output) == {
+        *("cpu_usage_percent", "cpu_count", "load_average", "memory", "workspace_disk"),
+    }
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+@pytest.mark.parametrize("seconds", [0, -1, 11, 1e9, "0.1", True])
+def test_monitor_resources_refuses_a_sample_it_cannot_take(tmp_path: Path, seconds: Any) -> None:
+    with pytest.raises(StepRunError, match="cannot run with these parameters: 'sample_seconds'"):
+        run("monitor_resources", tmp_path, sample_seconds=seconds)
 
 
 # Text no protocol can carry ends in a step error, not a Python one.

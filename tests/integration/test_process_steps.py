@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from rustchain.bootstrap.executor import build_executor
-from rustchain.domain.policy.model import CommandPolicy, Policy
+from rustchain.domain.policy.model import CommandPolicy, NetworkPolicy, Policy
 from rustchain.executor.application import ExecutorApplication
 from rustchain.executor.process_supervisor import HANDLE_PREFIX, MissionProcessSupervisor
 from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
@@ -340,3 +340,61 @@ def test_a_killed_executor_takes_its_background_programs_and_a_resume_reports_th
         store.close()
     assert [e.payload["step_id"] for e in failed] == ["stop"]
     assert "is gone: it died with the executor that started it" in failed[0].payload["error"]
+
+
+# A background program granted the network reaches it through the egress proxy, which its start
+# keeps open while it runs (long after its step ended), not only for the length of a step.
+GREETER = """\
+import os, socket
+with open("go.fifo") as go:
+    go.readline()
+host, port = os.environ["HTTPS_PROXY"][7:].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=10)
+s.sendall(b"CONNECT 127.0.0.1:" + os.environ["TARGET"].encode() + b" HTTP/1.1\\r\\n\\r\\n")
+s.recv(200)
+s.sendall(b"hello from the background")
+s.recv(1)
+"""
+
+
+def test_a_background_program_reaches_a_granted_host_through_the_egress_proxy(
+    tmp_path: Path,
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as target:
+        port = target.getsockname()[1]
+        policy = Policy(
+            commands=CommandPolicy(
+                allowed_programs=["python3"],
+                unmodelled_programs=["python3"],
+                denied_arguments=[],
+                network_hosts=["127.0.0.1"],
+                allowed_environment=["TARGET"],
+            ),
+            network=NetworkPolicy(ports=[port], denied_hosts=[]),
+        )
+        supervisor = MissionProcessSupervisor("m1")
+        context = sandboxed_context(tmp_path, mechanism="bubblewrap", policy=policy)
+        context = dataclasses.replace(context, processes=supervisor)
+        go = Signal(tmp_path / "go.fifo")
+        greeter = ProcessStartParameters(
+            command="python3", args=["-c", GREETER], env={"TARGET": str(port)}
+        )
+        target.settimeout(20)
+
+        async def scenario() -> bytes:
+            try:
+                output = await process_start(greeter, context)
+                go.send()  # the step has ended; the program connects only now
+                connection, _ = await asyncio.to_thread(target.accept)
+                with connection:
+                    received = await asyncio.to_thread(connection.recv, 100)
+                ended = await supervisor.kill(output["handle"])
+                assert ended.killed
+                return received
+            finally:
+                await supervisor.close()
+                go.close()
+
+        received = asyncio.run(scenario())
+
+    assert received == b"hello from the background"

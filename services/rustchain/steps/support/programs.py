@@ -37,6 +37,27 @@ async def _nothing(process: Process) -> None:
     return None
 
 
+async def _spawn(
+    argv: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    pass_fds: Sequence[int],
+    *,
+    new_session: bool,
+) -> Process:
+    """The program started with no input and both outputs piped."""
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=new_session,
+        pass_fds=tuple(pass_fds),
+    )
+
+
 async def _no_cleanup() -> None:
     return None
 
@@ -92,16 +113,7 @@ async def start_process(
 ) -> RunningProgram:
     """Start argv in a session of its own, with piped outputs, and return once `started` has
     run; a failure of `started` stops it again. OSError from starting it propagates."""
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=cwd,
-        env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-        pass_fds=tuple(pass_fds),
-    )
+    process = await _spawn(argv, cwd, env, pass_fds, new_session=True)
     running = RunningProgram(process, stop, cleanup)
     try:
         await started(process)
@@ -128,16 +140,7 @@ async def run_process(
 
     OSError from starting it (E2BIG, ENOENT...) propagates for the caller to name the parameter.
     """
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=cwd,
-        env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=new_session,
-        pass_fds=tuple(pass_fds),
-    )
+    process = await _spawn(argv, cwd, env, pass_fds, new_session=new_session)
     assert process.stdout is not None and process.stderr is not None
     readers: list[asyncio.Future[bytes]] = []
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from rustchain.domain.plans.plan import PlannedStep
 from rustchain.domain.policy.obligations import Obligation
@@ -24,7 +25,8 @@ class ProcessKillParameters(BaseModel):
 
     model_config = PARAMETERS
     handle: Annotated[str, Field(min_length=1)]
-    pid: object = None
+    # RustChain's parameter, read only to refuse it (and left out of `rustchain schema`).
+    pid: SkipJsonSchema[object] = None
 
     @field_validator("pid")
     @classmethod

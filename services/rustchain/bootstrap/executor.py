@@ -72,13 +72,17 @@ def build_executor(
     clock: Clock = utc_now,
     sleep: Sleep = asyncio.sleep,
     step_policies: StepPolicySource | None = None,
+    settings: Mapping[str, str] | None = None,
+    artifact_inline_bytes: int | None = None,
 ) -> ExecutorApplication:
     """The executor application on `store`, each part built from the settings unless given.
 
     Without `memory_for`, rag steps have no memory (a run that needs one passes it). With
     `policy_for=None` the runners check no tenant policy: only tests of the runtime's own
     containment (the verifier bypassed) ask for that. `step_policies` gives the tenant's
-    promoted llm-step settings the trainer learned (none: each step as written).
+    promoted llm-step settings the trainer learned (none: each step as written). `settings`
+    replaces the steps' settings read from `environ`; `artifact_inline_bytes` the largest output
+    kept inline (default: RUSTCHAIN_ARTIFACT_INLINE_BYTES).
     """
     home = rustchain_home(environ)
     if policy_for is TENANT_POLICY_FILES:
@@ -90,7 +94,7 @@ def build_executor(
         memory_for=memory_for,
         clock=clock,
         listener=listener,
-        settings=step_settings(environ),
+        settings=step_settings(environ) if settings is None else settings,
         policy_for=policy_for,
         quotas=quotas if quotas is not None else TenantQuotas.from_settings(environ),
         sandbox=sandbox if sandbox is not None else LazySandbox(environ),
@@ -99,6 +103,7 @@ def build_executor(
         sleep=sleep,
         step_policies=step_policies,
         workspace_snapshots=workspace_snapshots(environ, store),
+        artifact_inline_bytes=artifact_inline_bytes,
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rustchain.domain.access.quotas import TenantQuotas
+from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.plans.bindings import VariableBindingError, bind_variables
 from rustchain.domain.plans.compiler import Compilation, compile_mission
 from rustchain.domain.plans.plan import Plan
@@ -23,8 +23,6 @@ from rustchain.domain.policy.model import Policy
 from rustchain.domain.runs.trajectory import Trajectory, build_trajectory
 from rustchain.domain.runs.tuned_policy import StepSettings
 from rustchain.domain.training.suite import Suite
-from rustchain.executor.application import ExecutorApplication
-from rustchain.platform.sandbox.selection import LazySandbox
 from rustchain.platform.storage.event_store import EventStore, EventStoreSettings, open_event_store
 from rustchain.platform.storage.home import rustchain_home
 from rustchain.platform.storage.memory_store import SqliteMemoryStore, TenantMemory
@@ -96,16 +94,14 @@ class ExecutorMissionRunner:
         self._memory = SqliteMemoryStore(home / "memory.sqlite3")
         # The settings each run's llm steps get, by mission id (runs may overlap).
         self._tuning: dict[str, tuple[int, dict[str, StepSettings]]] = {}
-        self.executor = ExecutorApplication(
+        self.executor = build_executor(
+            os.environ,
             store,
-            default_registry(),
-            home / "workspaces",
+            workspaces=home / "workspaces",
             memory_for=lambda t: TenantMemory(self._memory, t),
-            settings=llm_settings() if settings is None else settings,
             policy_for=lambda _tenant: policy,
-            quotas=TenantQuotas.from_settings(os.environ),
-            sandbox=LazySandbox(os.environ),
             step_policies=self._step_policy,
+            settings=llm_settings() if settings is None else settings,
         )
 
     def _step_policy(

@@ -41,6 +41,7 @@ from rustchain.domain.runs.run_events import (
 )
 from rustchain.domain.runs.tuned_policy import TUNED_STEP_TYPES, StepSettings, tuned_inputs
 from rustchain.executor.admission import Admission, StartMission
+from rustchain.executor.process_supervisor import MissionProcessSupervisor
 from rustchain.executor.run_secrets import RunSecrets, check_secret_flows
 from rustchain.executor.workspace_snapshots import WorkspaceSnapshots
 from rustchain.platform.sandbox.selection import LazySandbox
@@ -53,7 +54,7 @@ from rustchain.platform.storage.event_store import (
 )
 from rustchain.platform.storage.secret_store import FileSecretStore
 from rustchain.platform.telemetry.mission_spans import MissionSpans
-from rustchain.steps import constraint_generators
+from rustchain.steps import constraint_generators, process_start
 from rustchain.steps.support.runtime import MemoryClient, StepContext, StepRunError, parameters_of
 from rustchain.steps.support.sandboxing import ProgramSandbox
 
@@ -148,6 +149,9 @@ class ExecutorApplication:
         # The tenant's policy, checked again by the runners on concrete values.
         self.policy_for = policy_for
         self._driving: dict[tuple[str, str], _Tracked] = {}
+        # The background programs (process_start) of each mission being driven: all are killed
+        # when its drive ends (the mission finished, was cancelled, or this executor stops).
+        self._processes: dict[tuple[str, str], MissionProcessSupervisor] = {}
         self.quotas = quotas or TenantQuotas()
         # Programs run in the OS sandbox given (chosen at start); else in the one this process's
         # RUSTCHAIN_SANDBOX names, chosen at the first program.
@@ -300,6 +304,7 @@ class ExecutorApplication:
         snapshots = self.workspace_snapshots
         refusal = await snapshots.restore(tenant, mission_id, tracked.run) if snapshots else None
         self._driving[(tenant, mission_id)] = tracked
+        processes = self._processes[(tenant, mission_id)] = self._supervisor(tracked)
         results: list[RunEvent] = decide.recover(tracked.run)
         results += decide.cancel(tracked.run, refusal) if refusal else []
         try:
@@ -314,6 +319,20 @@ class ExecutorApplication:
                 self.workspace_snapshots.forget(tenant, mission_id)
             for task in tracked.tasks:
                 task.cancel()
+            self._processes.pop((tenant, mission_id), None)
+            await processes.close()
+
+    @staticmethod
+    def _supervisor(tracked: _Tracked) -> MissionProcessSupervisor:
+        """A mission's supervisor of background programs; the handles its history recorded
+        name programs that died with the executor that started them (a resumed mission)."""
+        run = tracked.run
+        started = [
+            run.step(step.id).output
+            for step in run.plan.steps
+            if step.step_type == process_start.STEP_TYPE.name
+        ]
+        return MissionProcessSupervisor(tracked.mission_id, process_start.recorded_handles(started))
 
     def _commit(self, tracked: _Tracked, results: list[RunEvent]) -> _Tracked:
         """Record results and the steps they release in one append, then start those steps.
@@ -522,6 +541,7 @@ class ExecutorApplication:
             memory=self.memory_for(tracked.tenant) if self.memory_for else None,
             policy=self.policy_for(tracked.tenant) if self.policy_for else None,
             sandbox=self.sandbox,
+            processes=self._processes.get((tracked.tenant, tracked.mission_id)),
         )
         try:
             return await asyncio.wait_for(runner(params, context), timeout=step.timeout_seconds)

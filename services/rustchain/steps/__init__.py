@@ -43,6 +43,8 @@ from rustchain.steps import (
     parse_json,
     parse_xml,
     parse_yaml,
+    process_kill,
+    process_start,
     rag_add,
     rag_query,
     read_file,
@@ -55,7 +57,6 @@ from rustchain.steps import (
     validate_schema,
 )
 from rustchain.steps.remote_step_types import MODULES as REMOTE_MODULES
-from rustchain.steps.remote_step_types import REFUSALS as REMOTE_REFUSALS
 
 ENTRY_POINT_GROUP = "rustchain.step_types"
 
@@ -104,10 +105,14 @@ BUILT_IN: tuple[StepType, ...] = (
     db_migrate.STEP_TYPE,
     generate_embedding.STEP_TYPE,
     similarity_search.STEP_TYPE,
+    # procs: background programs, owned by the executor's per-mission supervisor
+    process_start.STEP_TYPE,
+    process_kill.STEP_TYPE,
 )
 
-# RustChain's step types refused on purpose (process_start, process_kill), each with the reason.
-REFUSED: dict[str, str] = dict(REMOTE_REFUSALS)
+# Step types refused on purpose, each with the reason (none since process_start and process_kill
+# became real; the registry still reports a refused name with its reason).
+REFUSED: dict[str, str] = {}
 
 
 def plugin_step_types() -> list[StepType]:
@@ -134,6 +139,7 @@ def constraint_generators() -> dict[str, ConstraintGenerator]:
         # stepsb: data services
         *(sql_query, redis_set, redis_get, model_inference, db_backup, db_migrate),
         *(generate_embedding, similarity_search),
+        *(process_start, process_kill),
     )
     generators: dict[str, ConstraintGenerator] = {m.STEP_TYPE.name: m.CONSTRAINTS for m in modules}
     for step_type in plugin_step_types():

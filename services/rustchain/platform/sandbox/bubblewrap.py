@@ -18,12 +18,19 @@ import resource
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rustchain.platform.sandbox.egress import BRIDGE, INNER_SOCKET, EgressProxyStarter
-from rustchain.steps.support.programs import Process, run_process
+from rustchain.steps.support.programs import (
+    Process,
+    RunningProgram,
+    Started,
+    run_process,
+    start_process,
+)
 from rustchain.steps.support.sandboxing import (
     SANDBOX_PATH,
     ProgramResult,
@@ -176,9 +183,49 @@ class BubblewrapSandbox:
 
     async def run(self, program: SandboxedProgram) -> ProgramResult:
         """Run the program in its namespaces; the PID namespace ends everything it started."""
+        held = contextlib.AsyncExitStack()
+        try:
+            argv, extra = await self._networked(program, held)
+            with self._launcher(program, argv, extra) as launch:
+                return await run_process(
+                    launch.argv,
+                    cwd=program.cwd,
+                    env=launch.env,
+                    timeout_seconds=program.timeout_seconds,
+                    max_output_bytes=program.max_output_bytes,
+                    started=launch.started,
+                    pass_fds=launch.fds,
+                )
+        finally:
+            await held.aclose()
+
+    async def start(self, program: SandboxedProgram) -> RunningProgram:
+        """Start the program in its namespaces and return while it runs; ending it (or this
+        executor) ends its PID namespace, so everything it started, and its egress proxy."""
+        held = contextlib.AsyncExitStack()
+        try:
+            argv, extra = await self._networked(program, held)
+            with self._launcher(program, argv, extra) as launch:
+                return await start_process(
+                    launch.argv,
+                    cwd=program.cwd,
+                    env=launch.env,
+                    started=launch.started,
+                    pass_fds=launch.fds,
+                    cleanup=held.aclose,
+                )
+        except BaseException:
+            await held.aclose()
+            raise
+
+    async def _networked(
+        self, program: SandboxedProgram, held: contextlib.AsyncExitStack
+    ) -> tuple[list[str], list[str]]:
+        """The argv to run and the extra bwrap options of the program's network grant: with a
+        grant, through a bridge to an egress proxy that `held` keeps open."""
         grant = program.network
         if grant is None:
-            return await self._run(program, list(program.argv), [])
+            return list(program.argv), []
         python = shutil.which("python3", path=SANDBOX_PATH)
         if self.egress is None or python is None:
             missing = "egress proxy" if self.egress is None else "python3 under /usr (the bridge)"
@@ -186,18 +233,20 @@ class BubblewrapSandbox:
                 f"commands.network_hosts grants network access, but this executor has no {missing}"
                 "; programs can run only with no network here"
             )
-        with tempfile.TemporaryDirectory(prefix="rustchain-egress-") as folder:
-            socket_path = Path(folder) / "egress.sock"
-            async with self.egress(
-                socket_path, grant.hosts, grant.ports, grant.denied_hosts
-            ) as proxy:
-                bridged = [python, "-I", "-S", "-c", BRIDGE, INNER_SOCKET, *program.argv]
-                binding = ["--bind", str(proxy.socket_path), INNER_SOCKET]
-                return await self._run(program, bridged, binding)
+        folder = held.enter_context(tempfile.TemporaryDirectory(prefix="rustchain-egress-"))
+        socket_path = Path(folder) / "egress.sock"
+        proxy = await held.enter_async_context(
+            self.egress(socket_path, grant.hosts, grant.ports, grant.denied_hosts)
+        )
+        bridged = [python, "-I", "-S", "-c", BRIDGE, INNER_SOCKET, *program.argv]
+        return bridged, ["--bind", str(proxy.socket_path), INNER_SOCKET]
 
-    async def _run(
+    @contextlib.contextmanager
+    def _launcher(
         self, program: SandboxedProgram, argv: list[str], extra: list[str]
-    ) -> ProgramResult:
+    ) -> Iterator[_Launch]:
+        """bwrap's command line for the program, and the hook that sets its rlimits before it
+        runs (through the info and block pipes, closed on leaving)."""
         options = sandbox_arguments(
             program.workspace, program.cwd, program.limits.file_size_mb * _MIB, program.read_only
         )
@@ -228,14 +277,21 @@ class BubblewrapSandbox:
             close(block_write)
 
         try:
-            return await run_process(
+            yield _Launch(
                 [self.binary, *options, "--", *argv],
-                cwd=program.cwd,
-                env={**program.environment, "TMPDIR": "/tmp"},
-                timeout_seconds=program.timeout_seconds,
-                max_output_bytes=program.max_output_bytes,
-                started=started,
-                pass_fds=(info_write, block_read),
+                {**program.environment, "TMPDIR": "/tmp"},
+                (info_write, block_read),
+                started,
             )
         finally:
             close(info_read, info_write, block_read, block_write)
+
+
+@dataclass(frozen=True)
+class _Launch:
+    """bwrap's whole command line, its environment, the pipes it inherits and the start hook."""
+
+    argv: list[str]
+    env: dict[str, str]
+    fds: tuple[int, ...]
+    started: Started

@@ -20,7 +20,7 @@ import rustchain
 from rustchain.platform.sandbox.landlock import landlock_abi
 from rustchain.platform.sandbox.landlock_launcher import CONFIG_FIELDS
 from rustchain.platform.sandbox.seccomp import SeccompError, filter_program
-from rustchain.steps.support.programs import Process, run_process
+from rustchain.steps.support.programs import Process, RunningProgram, run_process, start_process
 from rustchain.steps.support.sandboxing import ProgramResult, SandboxedProgram, SandboxRefusedError
 
 # The launcher is imported from the package this executor runs (an editable or wheel install
@@ -68,6 +68,38 @@ class LandlockSandbox:
 
     async def run(self, program: SandboxedProgram) -> ProgramResult:
         """Run the program under the launcher, with a private temporary folder."""
+        argv, env, tmp = self._launcher(program)
+        try:
+            return await run_process(
+                argv,
+                cwd=program.cwd,
+                env=env,
+                timeout_seconds=program.timeout_seconds,
+                max_output_bytes=program.max_output_bytes,
+                stop=_terminate,
+            )
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    async def start(self, program: SandboxedProgram) -> RunningProgram:
+        """Start the program under the launcher and return while it runs; the launcher ends its
+        tree when told to, and when this executor ends (its parent-death signal)."""
+        argv, env, tmp = self._launcher(program)
+
+        async def remove_tmp() -> None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+        try:
+            return await start_process(
+                argv, cwd=program.cwd, env=env, stop=_terminate, cleanup=remove_tmp
+            )
+        except BaseException:
+            await remove_tmp()
+            raise
+
+    def _launcher(self, program: SandboxedProgram) -> tuple[list[str], dict[str, str], Path]:
+        """The launcher's command line for the program, its environment, and the private
+        temporary folder it gets (the caller removes it)."""
         if program.network is not None:
             raise SandboxRefusedError(
                 "the Landlock sandbox cannot grant network access by host (Landlock filters TCP "
@@ -86,14 +118,4 @@ class LandlockSandbox:
         package_root = str(Path(rustchain.__file__).resolve().parent.parent)
         argv = [sys.executable, "-I", "-S", "-c", _BOOT, package_root]
         argv += [str(config[name]) for name in CONFIG_FIELDS]
-        try:
-            return await run_process(
-                [*argv, *program.argv],
-                cwd=program.cwd,
-                env={**program.environment, "TMPDIR": str(tmp)},
-                timeout_seconds=program.timeout_seconds,
-                max_output_bytes=program.max_output_bytes,
-                stop=_terminate,
-            )
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        return [*argv, *program.argv], {**program.environment, "TMPDIR": str(tmp)}, tmp

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from rustchain.platform.telemetry.instruments import instruments
+from rustchain.steps.support.programs import RunningProgram
 from rustchain.steps.support.sandboxing import ProgramResult, ProgramSandbox, SandboxedProgram
 
 
@@ -39,3 +40,7 @@ class TimedSandbox:
                 time.perf_counter() - started,
                 {"mechanism": self.inner.name.split()[0], "outcome": outcome},
             )
+
+    async def start(self, program: SandboxedProgram) -> RunningProgram:
+        """Start through the mechanism (a background program's run is not timed)."""
+        return await self.inner.start(program)

@@ -24,7 +24,7 @@ from rustchain.steps.support.llm_client import MODEL_SETTING, URL_SETTING
 from rustchain.trainer.optimizer import PolicyRefusedError, check_allowed
 from rustchain.trainer.trainer_events import TrainerEvents
 from tests.integration.graded_model import GradedModel, Grading, serve_graded
-from tests.integration.grpc_helpers import running_services
+from tests.integration.grpc_helpers import Services, running_services
 from tests.paths import REPO
 
 MISSION = REPO / "missions" / "suites" / "ticket-triage" / "mission.yaml"
@@ -35,6 +35,7 @@ TUNED = StepSettings(
     system="Answer with one word.",
     examples=[Demonstration(prompt="Ticket: parcel lost", answer="shipping")],
 )
+NEWER = StepSettings(model="newer-model")
 
 
 @pytest.fixture
@@ -83,6 +84,18 @@ def last_start(home: Path, tenant: str) -> tuple[StepStarted, bool]:
         store.close()
     (started,) = [f for f in facts if isinstance(f, StepStarted)]
     return started, reexecute(facts).agrees
+
+
+def all_starts(home: Path, tenant: str) -> list[StepStarted]:
+    """The llm step's start in each of the tenant's missions, in the order they ran."""
+    store = open_event_store(EventStoreSettings("executor", home))
+    try:
+        events = [n.event for n in store.notifications(0, 10_000)]
+        missions = list(dict.fromkeys(e.mission_id for e in events if e.tenant == tenant))
+        facts = [f for m in missions for f in run_facts(store.mission_events(tenant, m))]
+    finally:
+        store.close()
+    return [f for f in facts if isinstance(f, StepStarted)]
 
 
 def test_a_promoted_policy_changes_what_the_step_sends_and_is_recorded(
@@ -179,27 +192,36 @@ def test_policies_lists_versions_with_the_promoted_one_marked(home: Path) -> Non
 
 
 def test_the_served_executor_applies_the_promoted_policy(home: Path, graded: GradedModel) -> None:
-    """Through the services (`rustchain up` runs the same ones): planner, verifier, executor."""
+    """Through the services (`rustchain up` runs the same ones): planner, verifier, executor; a
+    version promoted while they run applies to the next mission without a restart."""
     version = promote(home, "acme", TUNED)
     settings = {URL_SETTING: graded.url, MODEL_SETTING: "base-model"}
 
-    async def scenario() -> list[executor_pb2.MissionEvent]:
+    async def submit(services: Services) -> list[executor_pb2.MissionEvent]:
+        planner = planner_pb2_grpc.PlannerServiceStub(services.channel("planner"))
+        request = planner_pb2.SubmitMissionRequest(
+            yaml=MISSION.read_text(), file_name="mission.yaml", variables={"ticket": TICKET}
+        )
+        reply = await planner.SubmitMission(request, metadata=tenant_metadata("acme"))
+        assert reply.accepted, [d.message for d in reply.diagnostics]
+        executor = executor_pb2_grpc.ExecutorServiceStub(services.channel("executor"))
+        watch = executor_pb2.WatchMissionRequest(mission_id=reply.mission_id)
+        stream = executor.WatchMission(watch, metadata=tenant_metadata("acme"))
+        return [event async for event in stream]
+
+    async def scenario() -> tuple[list[executor_pb2.MissionEvent], str, str]:
         async with running_services(home, settings=settings) as services:
-            planner = planner_pb2_grpc.PlannerServiceStub(services.channel("planner"))
-            request = planner_pb2.SubmitMissionRequest(
-                yaml=MISSION.read_text(), file_name="mission.yaml", variables={"ticket": TICKET}
-            )
-            reply = await planner.SubmitMission(request, metadata=tenant_metadata("acme"))
-            assert reply.accepted, [d.message for d in reply.diagnostics]
-            executor = executor_pb2_grpc.ExecutorServiceStub(services.channel("executor"))
-            watch = executor_pb2.WatchMissionRequest(mission_id=reply.mission_id)
-            stream = executor.WatchMission(watch, metadata=tenant_metadata("acme"))
-            return [event async for event in stream]
+            first = await submit(services)
+            model_first = graded.bodies()[-1]["model"]
+            promote(home, "acme", NEWER)
+            second = await submit(services)
+            return first + second, model_first, graded.bodies()[-1]["model"]
 
-    events = asyncio.run(scenario())
+    events, model_first, model_second = asyncio.run(scenario())
 
-    assert json.loads(events[-1].payload_json)["outcome"] == "succeeded"
-    assert graded.bodies()[-1]["model"] == "good-model"
-    started, agrees = last_start(home, "acme")
-    assert started.tuning == {"policy_version": version, "overrides": TUNED.overrides()}
-    assert agrees
+    finished = [json.loads(e.payload_json) for e in events if e.type == "MissionFinished"]
+    assert [f["outcome"] for f in finished] == ["succeeded", "succeeded"]
+    assert (model_first, model_second) == ("good-model", "newer-model")
+    starts = all_starts(home, "acme")
+    assert starts[0].tuning == {"policy_version": version, "overrides": TUNED.overrides()}
+    assert starts[1].tuning == {"policy_version": version + 1, "overrides": NEWER.overrides()}

@@ -31,6 +31,7 @@ from rustchain.platform.storage.memory_store import SqliteMemoryStore, TenantMem
 from rustchain.platform.storage.mission_files import compile_file
 from rustchain.steps import constraint_generators, default_registry
 from rustchain.trainer.optimizer import Optimiser, Outcome, Progress
+from rustchain.trainer.promoted_policies import PromotedPolicies
 from rustchain.trainer.servicer import Optimise
 from rustchain.trainer.trainer_events import TrainerEvents
 from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
@@ -75,6 +76,11 @@ def _verified(compilation: Compilation, policy: Policy) -> Plan:
 def open_trainer_events(environ: Mapping[str, str] | None = None) -> TrainerEvents:
     """The trainer's event store (judgements, policies), as every service opens its own."""
     return TrainerEvents(open_event_store(EventStoreSettings.from_environ("trainer", environ)))
+
+
+def open_promoted_policies(environ: Mapping[str, str] | None = None) -> PromotedPolicies:
+    """The tenants' promoted llm-step policies from the trainer's store, as executors read them."""
+    return PromotedPolicies(open_event_store(EventStoreSettings.from_environ("trainer", environ)))
 
 
 class ExecutorMissionRunner:

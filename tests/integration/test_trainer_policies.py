@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from rustchain.bootstrap.trainer_runs import bounds_of, verified_plan
 from rustchain.cli.app import app
 from rustchain.domain.policy.model import LlmPolicy, Policy
 from rustchain.domain.runs.reexecution import reexecute, run_facts
@@ -225,3 +226,84 @@ def test_the_served_executor_applies_the_promoted_policy(home: Path, graded: Gra
     starts = all_starts(home, "acme")
     assert starts[0].tuning == {"policy_version": version, "overrides": TUNED.overrides()}
     assert starts[1].tuning == {"policy_version": version + 1, "overrides": NEWER.overrides()}
+
+
+RETRYING = StepSettings(model="good-model", max_attempts=3, backoff_seconds=0)
+
+
+def test_a_policys_retry_settings_retry_the_step_and_are_recorded(
+    home: Path, graded: GradedModel
+) -> None:
+    """The mission retries nothing as written; the policy's attempts outlast two failures."""
+    version = promote(home, "acme", RETRYING)
+    graded.failures = 2
+
+    run("acme")
+
+    starts = all_starts(home, "acme")
+    assert [s.attempt for s in starts] == [1, 2, 3]
+    for started in starts:
+        assert started.tuning == {
+            "policy_version": version,
+            "overrides": {"model": "good-model"},
+            "retry": {"max_attempts": 3, "backoff_seconds": 0.0},
+        }
+        assert started.inputs is not None and "max_attempts" not in started.inputs
+    _, agrees = last_start_of(home, "acme")
+    assert agrees
+
+
+def test_without_the_policy_the_mission_as_written_tries_once(
+    home: Path, graded: GradedModel
+) -> None:
+    graded.failures = 2
+
+    result = CliRunner().invoke(
+        app, ["run", str(MISSION), "--tenant", "acme", "--var", f"ticket={TICKET}"]
+    )
+
+    assert result.exit_code == 1, result.output
+    assert [s.attempt for s in all_starts(home, "acme")] == [1]
+
+
+def test_attempts_past_the_tenants_time_limit_are_refused(home: Path, graded: GradedModel) -> None:
+    """The step may take 120 s an attempt; the tenant's missions may take 300 s: 3 attempts
+    (362 s) are refused at promotion and at run time, 2 (241 s) are not."""
+    (home / "policies").mkdir()
+    (home / "policies" / "acme.yaml").write_text("limits:\n  max_mission_seconds: 300\n")
+    tenant_policy = Policy.model_validate({"limits": {"max_mission_seconds": 300}})
+    plan = verified_plan(MISSION, tenant_policy)
+    bounds = bounds_of(plan)
+
+    with pytest.raises(PolicyRefusedError, match=r"mission\.time"):
+        check_allowed(
+            {"classify": RETRYING.model_copy(update={"backoff_seconds": 1.0})},
+            tenant_policy,
+            bounds,
+        )
+    check_allowed(
+        {"classify": RETRYING.model_copy(update={"max_attempts": 2})}, tenant_policy, bounds
+    )
+
+    promote(home, "acme", RETRYING)
+    graded.failures = 1
+    result = CliRunner().invoke(
+        app, ["run", str(MISSION), "--tenant", "acme", "--var", f"ticket={TICKET}"]
+    )
+
+    assert result.exit_code == 1, result.output
+    (started,) = all_starts(home, "acme")
+    assert started.tuning is not None and "[mission.time]" in started.tuning["refused"]
+
+
+def last_start_of(home: Path, tenant: str) -> tuple[StepStarted, bool]:
+    """The last llm step start of the tenant's one mission, and whether re-execution agrees."""
+    store = open_event_store(EventStoreSettings("executor", home))
+    try:
+        events = [n.event for n in store.notifications(0, 10_000)]
+        (mission,) = {e.mission_id for e in events if e.tenant == tenant}
+        facts = run_facts(store.mission_events(tenant, mission))
+    finally:
+        store.close()
+    starts = [f for f in facts if isinstance(f, StepStarted)]
+    return starts[-1], reexecute(facts).agrees

@@ -21,6 +21,7 @@ from rustchain.domain.plans.compiler import Compilation, compile_mission
 from rustchain.domain.plans.plan import Plan
 from rustchain.domain.policy.model import Policy
 from rustchain.domain.runs.trajectory import Trajectory, build_trajectory
+from rustchain.domain.runs.tuned_bounds import PlanBounds, plan_bounds
 from rustchain.domain.runs.tuned_policy import StepSettings
 from rustchain.domain.training.suite import Suite
 from rustchain.executor.application import ExecutorApplication
@@ -76,6 +77,11 @@ def _verified(compilation: Compilation, policy: Policy) -> Plan:
 def open_trainer_events(environ: Mapping[str, str] | None = None) -> TrainerEvents:
     """The trainer's event store (judgements, policies), as every service opens its own."""
     return TrainerEvents(open_event_store(EventStoreSettings.from_environ("trainer", environ)))
+
+
+def bounds_of(plan: Plan) -> PlanBounds:
+    """The plan's time and token bounds, which a learned policy's attempts must keep to."""
+    return plan_bounds(plan, constraint_generators())
 
 
 def open_promoted_policies(environ: Mapping[str, str] | None = None) -> PromotedPolicies:
@@ -181,6 +187,7 @@ def deployment_optimiser(
                 llm_settings(environ),
                 progress,
                 seed,
+                bounds=bounds_of(plan),
             )
             outcome = await optimiser.optimise()
             for run in outcome.runs:

@@ -3,17 +3,24 @@ by Landlock rules and a seccomp filter, sets its rlimits, and ends its whole pro
 
 For pods without user namespaces: Landlock needs no privilege. It cannot filter a network by host,
 so a network grant is refused here.
+
+The sandbox's set-up time is measured from starting the launcher to the program's exec: the
+launcher's child holds a pipe that the exec closes (close-on-exec), and the executor waits for
+its end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import rustchain
@@ -42,6 +49,34 @@ def probe() -> tuple[int, str | None]:
     except SeccompError as error:
         return abi, str(error)
     return abi, None
+
+
+_READY_TIMEOUT_SECONDS = 10.0
+
+
+def _resolve_once(ready: asyncio.Future[None]) -> None:
+    if not ready.done():
+        ready.set_result(None)
+
+
+async def _closed(fd: int) -> bool:
+    """Whether every writer of a (non-blocking) pipe closed it within the timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = time.perf_counter() + _READY_TIMEOUT_SECONDS
+    while True:
+        try:
+            if not os.read(fd, 64):
+                return True
+        except BlockingIOError:
+            ready: asyncio.Future[None] = loop.create_future()
+            # The callback may run again before the waiter resumes: set the result once.
+            loop.add_reader(fd, _resolve_once, ready)
+            try:
+                await asyncio.wait_for(ready, max(deadline - time.perf_counter(), 0.0))
+            except TimeoutError:
+                return False
+            finally:
+                loop.remove_reader(fd)
 
 
 def _terminate(process: Process) -> None:
@@ -83,17 +118,34 @@ class LandlockSandbox:
             **program.limits.model_dump(),
             "read_only": json.dumps([str(p) for p in program.read_only]),
         }
+        ready_read, ready_write = os.pipe()
+        os.set_blocking(ready_read, False)
+        config["ready_fd"] = ready_write
+        setup: list[float] = []
+        own = [ready_write]
+
+        async def started(_process: Process) -> None:
+            os.close(own.pop())  # the launcher's child holds the only writer now
+            if await _closed(ready_read):
+                setup.append(time.perf_counter() - spawned)
+
         package_root = str(Path(rustchain.__file__).resolve().parent.parent)
         argv = [sys.executable, "-I", "-S", "-c", _BOOT, package_root]
         argv += [str(config[name]) for name in CONFIG_FIELDS]
+        spawned = time.perf_counter()
         try:
-            return await run_process(
+            result = await run_process(
                 [*argv, *program.argv],
                 cwd=program.cwd,
                 env={**program.environment, "TMPDIR": str(tmp)},
                 timeout_seconds=program.timeout_seconds,
                 max_output_bytes=program.max_output_bytes,
                 stop=_terminate,
+                started=started,
+                pass_fds=(ready_write,),
             )
         finally:
+            for fd in (ready_read, *own):
+                os.close(fd)
             shutil.rmtree(tmp, ignore_errors=True)
+        return dataclasses.replace(result, setup_seconds=setup[0] if setup else None)

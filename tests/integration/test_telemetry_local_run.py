@@ -1,5 +1,6 @@
 """A local `rustchain run` (no deployment) is one trace too: its root span, the mission's span
-and a span per step attempt, with the context recorded in its events; nothing without OTEL_*."""
+and a span per step attempt, with the context recorded in its events; the audit readers' spans
+link to it; nothing without OTEL_*."""
 
 from __future__ import annotations
 
@@ -28,12 +29,16 @@ def receiver() -> Iterator[GrpcReceiver]:
 
 
 def run_here(home: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    return rustchain(home, ["run", "missions/hello.yaml"], **extra)
+
+
+def rustchain(home: Path, arguments: list[str], **extra: str) -> subprocess.CompletedProcess[str]:
     environ = {**os.environ, "RUSTCHAIN_HOME": str(home), **FAST_EXPORT, **extra}
     for name in ("RUSTCHAIN_ENDPOINT", "NATS_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"):
         if name not in extra:
             environ.pop(name, None)
     return subprocess.run(
-        [sys.executable, "-m", "rustchain", "run", "missions/hello.yaml"],
+        [sys.executable, "-m", "rustchain", *arguments],
         env=environ,
         capture_output=True,
         text=True,
@@ -87,3 +92,40 @@ def test_without_otel_settings_a_local_run_records_no_context(tmp_path: Path) ->
 
     assert done.returncode == 0, done.stderr
     assert {tp for _, tp in traceparents(tmp_path)} == {None}
+
+
+def test_the_audit_readers_link_to_the_traces_of_what_they_read(
+    receiver: GrpcReceiver, tmp_path: Path
+) -> None:
+    otlp = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}
+    done = run_here(tmp_path, **otlp)
+    assert done.returncode == 0, done.stderr
+    mission_id = " ".join(done.stdout.split()).split("(", 1)[1].split(")", 1)[0]
+    commands = {
+        "audit replay": ["audit", "replay", mission_id],
+        "audit verify": ["audit", "verify", mission_id, "--no-jetstream"],
+        "audit reexecute": ["audit", "reexecute", mission_id],
+        "audit export": ["audit", "export", "--tenant", "default", "--out", str(tmp_path / "x")],
+    }
+    for arguments in commands.values():
+        read = rustchain(tmp_path, arguments, **otlp)
+        assert read.returncode == 0, read.stderr
+    wait_until_sync(
+        lambda: set(commands) <= {s.name for s in receiver.received.span_list()},
+        10.0,
+        "the audit spans",
+    )
+
+    spans = receiver.received.span_list()
+    (root,) = [s for s in spans if s.name == "rustchain run"]
+    mission_spans = {s.span_id for s in spans if s.trace_id == root.trace_id}
+    for name in commands:
+        (audit,) = [s for s in spans if s.name == name]
+        # Its own trace, linked to the mission's: to a span of it, naming the mission.
+        assert audit.trace_id != root.trace_id and audit.parent_id == ""
+        ((trace_id, span_id, attributes),) = audit.links
+        assert trace_id == root.trace_id and span_id in mission_spans
+        assert attributes["rustchain.mission.id"] == mission_id
+        assert audit.attributes["rustchain.audit.traces"] == 1
+        assert audit.attributes["rustchain.audit.events"] >= 8
+        assert audit.attributes["rustchain.tenant"] == "default"

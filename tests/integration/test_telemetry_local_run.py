@@ -101,6 +101,12 @@ def test_the_audit_readers_link_to_the_traces_of_what_they_read(
     done = run_here(tmp_path, **otlp)
     assert done.returncode == 0, done.stderr
     mission_id = " ".join(done.stdout.split()).split("(", 1)[1].split(")", 1)[0]
+    wait_until_sync(
+        lambda: any(s.name == "rustchain run" for s in receiver.received.span_list()),
+        10.0,
+        "the root span",
+    )
+    before = receiver.received.span_list()
     commands = {
         "audit replay": ["audit", "replay", mission_id],
         "audit verify": ["audit", "verify", mission_id, "--no-jetstream"],
@@ -119,6 +125,9 @@ def test_the_audit_readers_link_to_the_traces_of_what_they_read(
     spans = receiver.received.span_list()
     (root,) = [s for s in spans if s.name == "rustchain run"]
     mission_spans = {s.span_id for s in spans if s.trace_id == root.trace_id}
+    # Reading the history emitted none of the mission's spans again: only the audits' own.
+    assert mission_spans == {s.span_id for s in before if s.trace_id == root.trace_id}
+    assert len(spans) == len(before) + len(commands)
     for name in commands:
         (audit,) = [s for s in spans if s.name == name]
         # Its own trace, linked to the mission's: to a span of it, naming the mission.

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -14,7 +17,19 @@ def event(mission: int, span: int, traceparent: str | None = "") -> EventEnvelop
     if traceparent == "":
         traceparent = f"00-{mission + 1:032x}-{span + 1:016x}-01"
     return EventEnvelope.model_construct(
-        tenant="acme", mission_id=f"m{mission}", type="MissionStarted", traceparent=traceparent
+        id=str(uuid.uuid4()),
+        tenant="acme",
+        mission_id=f"m{mission}",
+        service="executor",
+        aggregate_id=f"m{mission}",
+        aggregate_version=1,
+        type="MissionStarted",
+        occurred_at=datetime.now(UTC),
+        payload={},
+        traceparent=traceparent,
+        sequence=1,
+        previous_hash="0" * 64,
+        hash="0" * 64,
     )
 
 

@@ -21,6 +21,7 @@ from rustchain.domain.plans.compiler import Compilation, compile_mission
 from rustchain.domain.plans.plan import Plan
 from rustchain.domain.policy.model import Policy
 from rustchain.domain.runs.trajectory import Trajectory, build_trajectory
+from rustchain.domain.runs.tuned_bounds import PlanBounds, plan_bounds
 from rustchain.domain.runs.tuned_policy import StepSettings
 from rustchain.domain.training.suite import Suite
 from rustchain.platform.storage.event_store import EventStore, EventStoreSettings, open_event_store
@@ -29,6 +30,7 @@ from rustchain.platform.storage.memory_store import SqliteMemoryStore, TenantMem
 from rustchain.platform.storage.mission_files import compile_file
 from rustchain.steps import constraint_generators, default_registry
 from rustchain.trainer.optimizer import Optimiser, Outcome, Progress
+from rustchain.trainer.promoted_policies import PromotedPolicies
 from rustchain.trainer.servicer import Optimise
 from rustchain.trainer.trainer_events import TrainerEvents
 from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
@@ -73,6 +75,16 @@ def _verified(compilation: Compilation, policy: Policy) -> Plan:
 def open_trainer_events(environ: Mapping[str, str] | None = None) -> TrainerEvents:
     """The trainer's event store (judgements, policies), as every service opens its own."""
     return TrainerEvents(open_event_store(EventStoreSettings.from_environ("trainer", environ)))
+
+
+def bounds_of(plan: Plan) -> PlanBounds:
+    """The plan's time and token bounds, which a learned policy's attempts must keep to."""
+    return plan_bounds(plan, constraint_generators())
+
+
+def open_promoted_policies(environ: Mapping[str, str] | None = None) -> PromotedPolicies:
+    """The tenants' promoted llm-step policies from the trainer's store, as executors read them."""
+    return PromotedPolicies(open_event_store(EventStoreSettings.from_environ("trainer", environ)))
 
 
 class ExecutorMissionRunner:
@@ -171,6 +183,7 @@ def deployment_optimiser(
                 llm_settings(environ),
                 progress,
                 seed,
+                bounds=bounds_of(plan),
             )
             outcome = await optimiser.optimise()
             for run in outcome.runs:

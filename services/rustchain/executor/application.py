@@ -39,6 +39,7 @@ from rustchain.domain.runs.run_events import (
     run_event_version,
     run_fact,
 )
+from rustchain.domain.runs.tuned_bounds import PlanBounds, plan_bounds
 from rustchain.domain.runs.tuned_policy import TUNED_STEP_TYPES, StepSettings, tuned_inputs
 from rustchain.executor.admission import Admission, StartMission
 from rustchain.executor.process_supervisor import MissionProcessSupervisor
@@ -87,6 +88,9 @@ class _Tracked:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # The secret values its steps are handed and its outputs are masked of (never recorded).
     secrets: RunSecrets | None = None
+    # Its plan's time and token bounds, computed at its first tuned step (a learned policy keeps
+    # to them).
+    bounds: PlanBounds | None = None
 
 
 class MissionExistsError(ValueError):
@@ -373,7 +377,7 @@ class ExecutorApplication:
                     tracked.inbox,
                     tracked.wakeup,
                 )
-                fresh.secrets = tracked.secrets
+                fresh.secrets, fresh.bounds = tracked.secrets, tracked.bounds
                 self._driving[(tracked.tenant, tracked.mission_id)] = fresh
                 tracked = fresh
                 continue
@@ -495,7 +499,11 @@ class ExecutorApplication:
             return event
         version, settings = found
         tenant_policy = self.policy_for(tracked.tenant) if self.policy_for else None
-        inputs, tuning = tuned_inputs(event.inputs, settings, version, tenant_policy)
+        if tracked.bounds is None:
+            tracked.bounds = plan_bounds(tracked.run.plan, self._constraints())
+        inputs, tuning = tuned_inputs(
+            event.inputs, settings, version, tenant_policy, tracked.bounds, step.id
+        )
         return event.model_copy(update={"inputs": inputs, "tuning": tuning})
 
     def _secrets_of(self, tracked: _Tracked) -> RunSecrets:

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from rustchain.domain.language.mission import RetryPolicy
 from rustchain.domain.plans.plan import Plan
 from rustchain.domain.runs.run_events import (
     MissionCancelRequested,
@@ -22,6 +23,7 @@ from rustchain.domain.runs.run_events import (
     WorkspaceNotSaved,
     WorkspaceSaved,
 )
+from rustchain.domain.runs.tuned_policy import tuned_retry
 
 
 class StepStatus(StrEnum):
@@ -52,6 +54,8 @@ class StepState:
     error: str | None = None
     retry_at: datetime | None = None
     reason: str | None = None
+    # The retry a learned policy set on the running attempt (None: the plan's own).
+    retry: RetryPolicy | None = None
 
 
 @dataclass
@@ -153,6 +157,10 @@ class MissionRun:
                     f"step '{event.step_id}' attempt {event.attempt} follows {state.attempt}"
                 )
             state.status, state.attempt, state.retry_at = StepStatus.RUNNING, event.attempt, None
+            if event.tuning and "retry" in event.tuning:
+                state.retry = tuned_retry(self.plan.step(event.step_id).retry, event.tuning)
+            else:
+                state.retry = None
             self.candidates.discard(event.step_id)
             self.running += 1
         elif isinstance(event, StepSucceeded):

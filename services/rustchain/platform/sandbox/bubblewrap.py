@@ -5,19 +5,28 @@ writable folder), with no network and no capabilities.
 Limits are set race-free: bwrap reports its child's pid on --info-fd and waits on --block-fd, so
 the child gets its rlimits (with prlimit) before the program is executed. The PID namespace ends
 every process the program started when the program ends.
+
+The sandbox's set-up time is measured from starting bwrap to the moment its child takes the byte
+from --block-fd: bwrap reads it only once the namespaces, mounts and new root are ready, and then
+executes the program (after its seccomp and chdir, microseconds).
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
 import atexit
 import contextlib
+import dataclasses
+import fcntl
 import json
 import os
 import resource
 import shutil
 import subprocess
 import tempfile
+import termios
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +50,8 @@ from rustchain.steps.support.sandboxing import (
 PROBE_TIMEOUT_SECONDS = 10.0
 MAX_ARGUMENTS = 9000  # bwrap refuses a longer command line (its own options included)
 _INFO_TIMEOUT_SECONDS = 10.0
+# How often the start signal is looked at until bwrap has taken it (its set-up takes milliseconds).
+_TAKEN_POLL_SECONDS = 0.0002
 _MIB = 1024 * 1024
 _ROOT_FOLDERS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # Host files a program may need that hold nothing of the deployment (the loader's cache, the time
@@ -150,6 +161,23 @@ async def _read_info(fd: int) -> dict[str, Any]:
             return info
 
 
+def _unread_bytes(fd: int) -> int:
+    """How many bytes a pipe holds that its reader has not taken yet."""
+    count = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, count)
+    return count[0]
+
+
+async def _taken(fd: int, process: Process) -> bool:
+    """Whether the sandbox read the start signal (False: it ended first, or the timeout)."""
+    deadline = time.perf_counter() + _INFO_TIMEOUT_SECONDS
+    while _unread_bytes(fd):
+        if process.returncode is not None or time.perf_counter() >= deadline:
+            return False
+        await asyncio.sleep(_TAKEN_POLL_SECONDS)
+    return True
+
+
 def limits_of(program: SandboxedProgram) -> list[tuple[int, int]]:
     """The rlimits the policy sets, as (resource, value) pairs."""
     limits = program.limits
@@ -187,7 +215,7 @@ class BubblewrapSandbox:
         try:
             argv, extra = await self._networked(program, held)
             with self._launcher(program, argv, extra) as launch:
-                return await run_process(
+                result = await run_process(
                     launch.argv,
                     cwd=program.cwd,
                     env=launch.env,
@@ -196,6 +224,9 @@ class BubblewrapSandbox:
                     started=launch.started,
                     pass_fds=launch.fds,
                 )
+            return dataclasses.replace(
+                result, setup_seconds=launch.setup[0] if launch.setup else None
+            )
         finally:
             await held.aclose()
 
@@ -261,6 +292,7 @@ class BubblewrapSandbox:
         os.set_blocking(info_read, False)
         options += ["--info-fd", str(info_write), "--block-fd", str(block_read)]
         closed: list[int] = []
+        setup: list[float] = []
 
         def close(*fds: int) -> None:
             for fd in fds:
@@ -274,14 +306,18 @@ class BubblewrapSandbox:
             for kind, value in limits_of(program):
                 resource.prlimit(int(info["child-pid"]), kind, (value, value))
             os.write(block_write, b"1")
+            if await _taken(block_write, process):
+                setup.append(time.perf_counter() - spawned)
             close(block_write)
 
+        spawned = time.perf_counter()
         try:
             yield _Launch(
                 [self.binary, *options, "--", *argv],
                 {**program.environment, "TMPDIR": "/tmp"},
                 (info_write, block_read),
                 started,
+                setup,
             )
         finally:
             close(info_read, info_write, block_read, block_write)
@@ -295,3 +331,5 @@ class _Launch:
     env: dict[str, str]
     fds: tuple[int, ...]
     started: Started
+    # The seconds from starting bwrap to its taking the start signal (empty: it never did).
+    setup: list[float]

@@ -57,6 +57,8 @@ class ProgramResult:
     status: int
     stdout: bytes
     stderr: bytes
+    # The mechanism's set-up: from starting it to the program's exec (None: not measured).
+    setup_seconds: float | None = None
 
 
 class ProgramTimedOutError(Exception):

@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,9 +47,17 @@ from rustchain.platform.nats.jetstream import (
     connect,
     ensure_readable,
     read_events,
+    stream_replicas,
 )
 from rustchain.platform.nats.reconcile import reconcile as reconcile_store
 from rustchain.platform.nats.relay import JetStreamRelay, RelaySettings
+from rustchain.platform.nats.relay_election import (
+    ActiveLock,
+    ElectionSettingError,
+    ElectionSettings,
+    relay_lock,
+    run_when_elected,
+)
 from rustchain.platform.nats.server import NATS_URL_VARIABLE
 from rustchain.platform.storage.checkpoints import (
     Checkpointer,
@@ -153,7 +161,9 @@ def _quotas() -> TenantQuotas:
 
 def _stream_settings() -> StreamSettings:
     """Each tenant's stream limits: its quota from the deployment's settings."""
-    return StreamSettings(max_bytes=stream_hard_limit(_quotas().max_stream_bytes))
+    return StreamSettings(
+        max_bytes=stream_hard_limit(_quotas().max_stream_bytes), replicas=stream_replicas()
+    )
 
 
 def _store_names(home: Path, database_url: str | None, names: tuple[str, ...]) -> list[str]:
@@ -224,11 +234,120 @@ def _checkpointer(store: RecorderEventStore, name: str) -> Checkpointer | None:
 
 
 async def _publish_once(url: str, checkpoints: list[Checkpoint]) -> None:
-    publisher = CheckpointPublisher(url)
+    publisher = CheckpointPublisher(url, stream_replicas())
     try:
         await publisher.publish(checkpoints)
     finally:
         await publisher.close()
+
+
+def _report_for(name: str) -> Callable[[str], None]:
+    def report(message: str) -> None:
+        click.echo(f"relay {name}: {message}", err=True)
+
+    return report
+
+
+def _summary(settings: EventStoreSettings, relays: list[JetStreamRelay], signed: bool) -> str:
+    published = sum(relay.stats.published for relay in relays)
+    duplicates = sum(relay.stats.duplicates for relay in relays)
+    skipped = sum(relay.stats.skipped for relay in relays)
+    position = relays[-1].position if relays else 0
+    unsigned = (
+        ""
+        if signed
+        else f"; no checkpoint key ({CHECKPOINT_KEYS.private_variable}): tenant logs not"
+        " checkpointed"
+    )
+    return (
+        f"{settings.name}: relayed {published} event(s) ({duplicates} already"
+        f" in JetStream, {skipped} skipped as held), position {position}{unsigned}"
+    )
+
+
+def _new_relay(store: RecorderEventStore, settings: EventStoreSettings, url: str) -> JetStreamRelay:
+    relay_settings = RelaySettings(
+        streams=_stream_settings(), max_event_bytes=_quotas().max_event_bytes
+    )
+    relay = JetStreamRelay(store, url, relay_settings)
+    relay.lag = RelayLag(settings.name)
+    return relay
+
+
+async def _catch_up(
+    store: RecorderEventStore,
+    settings: EventStoreSettings,
+    url: str,
+    timeout: float,
+    lock: ActiveLock,
+) -> str:
+    """Relay until caught up; when another relay is active, wait for it to catch up instead."""
+    if not await lock.try_acquire():
+        target = store.last_position()
+        reader = RelaySettings().reader
+        try:
+            async with asyncio.timeout(timeout):
+                while store.tracked_position(reader) < target:
+                    await asyncio.sleep(RelaySettings().idle_poll)  # bounded poll of the store
+        except TimeoutError:
+            raise NatsUnavailableError(
+                f"the active relay of {settings.name} has not caught up after {timeout:g} s"
+            ) from None
+        return f"{settings.name}: caught up by the active relay, position {target}"
+    try:
+        relay = _new_relay(store, settings, url)
+        checkpointer = _checkpointer(store, settings.name)
+        try:
+            await relay.catch_up(timeout)
+        except TimeoutError:
+            paused = "".join(
+                f"; tenant {tenant} paused: {reason}"
+                for tenant, reason in relay.stats.paused().items()
+            )
+            raise NatsUnavailableError(
+                f"relay to {url} not caught up after {timeout:g} s"
+                f" ({relay.stats.outages} failed attempt(s) to reach JetStream){paused}"
+            ) from None
+        if checkpointer is not None:
+            await _publish_once(url, checkpointer.advance())
+        return _summary(settings, [relay], checkpointer is not None)
+    finally:
+        await lock.release()
+
+
+async def _relay_until_stopped(
+    store: RecorderEventStore, settings: EventStoreSettings, url: str, lock: ActiveLock
+) -> str:
+    """Relay (and checkpoint) while this process is the store's active relay, until a signal."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
+    checkpointer = _checkpointer(store, settings.name)
+    relays: list[JetStreamRelay] = []
+
+    async def relay_while_active(active: asyncio.Event) -> None:
+        # A new relay on each election: it reads the positions the last active one tracked.
+        relay = _new_relay(store, settings, url)
+        relays.append(relay)
+        publisher = CheckpointPublisher(url, stream_replicas())
+        checkpoints = (
+            asyncio.ensure_future(
+                checkpoint_periodically(checkpointer, active, 1.0, publisher.publish)
+            )
+            if checkpointer is not None
+            else None
+        )
+        try:
+            await relay.run(active)
+            if checkpoints is not None:
+                await checkpoints
+        finally:
+            await publisher.close()
+
+    election = ElectionSettings.from_environ()
+    await run_when_elected(lock, relay_while_active, stop, election, _report_for(settings.name))
+    return _summary(settings, relays, checkpointer is not None)
 
 
 async def _relay_store(
@@ -236,56 +355,10 @@ async def _relay_store(
 ) -> str:
     store = open_event_store(settings)
     try:
-        relay_settings = RelaySettings(
-            streams=_stream_settings(), max_event_bytes=_quotas().max_event_bytes
-        )
-        relay = JetStreamRelay(store, url, relay_settings)
-        relay.lag = RelayLag(settings.name)
-        checkpointer = _checkpointer(store, settings.name)
+        lock = relay_lock(settings)
         if until_caught_up:
-            try:
-                await relay.catch_up(timeout)
-            except TimeoutError:
-                paused = "".join(
-                    f"; tenant {tenant} paused: {reason}"
-                    for tenant, reason in relay.stats.paused().items()
-                )
-                raise NatsUnavailableError(
-                    f"relay to {url} not caught up after {timeout:g} s"
-                    f" ({relay.stats.outages} failed attempt(s) to reach JetStream){paused}"
-                ) from None
-            if checkpointer is not None:
-                await _publish_once(url, checkpointer.advance())
-        else:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for signal_number in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signal_number, stop.set)
-            publisher = CheckpointPublisher(url)
-            checkpoints = (
-                asyncio.ensure_future(
-                    checkpoint_periodically(checkpointer, stop, 1.0, publisher.publish)
-                )
-                if checkpointer is not None
-                else None
-            )
-            try:
-                await relay.run(stop)
-                if checkpoints is not None:
-                    await checkpoints
-            finally:
-                await publisher.close()
-        stats = relay.stats
-        signed = (
-            f"; no checkpoint key ({CHECKPOINT_KEYS.private_variable}): tenant logs not"
-            " checkpointed"
-            if checkpointer is None
-            else ""
-        )
-        return (
-            f"{settings.name}: relayed {stats.published} event(s) ({stats.duplicates} already"
-            f" in JetStream, {stats.skipped} skipped as held), position {relay.position}{signed}"
-        )
+            return await _catch_up(store, settings, url, timeout, lock)
+        return await _relay_until_stopped(store, settings, url, lock)
     finally:
         store.close()
 
@@ -305,7 +378,7 @@ def relay(store_name: str, nats_url: str | None, until_caught_up: bool, timeout:
             line = _run(_relay_store(settings, url, until_caught_up, timeout), url)
     except TelemetrySettingError as error:
         _fail(str(error), exit_codes.USAGE)
-    except EventTooLargeError as error:
+    except (EventTooLargeError, ElectionSettingError) as error:
         _fail(str(error), exit_codes.USAGE)
     except (EventStoreError, PersistenceError) as error:
         _fail(

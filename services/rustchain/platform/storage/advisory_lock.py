@@ -84,7 +84,12 @@ class PostgresAdvisoryLock:
         return True
 
     async def release(self) -> None:
-        """Give the lock up: its session ends, so a standby may take it at once."""
+        """Give the lock up, so that a standby may take it at once; then end the session."""
+        if self._held and self._connection is not None:
+            # Unlocked before the connection closes: the server ends a session asynchronously.
+            with contextlib.suppress(psycopg.Error, OSError, TimeoutError):
+                async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+                    await self._connection.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
         await self._drop()
 
     async def _drop(self) -> None:

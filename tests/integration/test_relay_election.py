@@ -36,7 +36,7 @@ from tests.integration.event_helpers import (
 pytestmark = pytest.mark.postgres
 REPO = Path(__file__).resolve().parents[2]
 MISSIONS = [f"m{n}" for n in range(10)]
-ACTIVE = "active: this relay holds the store's lock"
+ACTIVE = "active: this process relays the store's events"
 STANDBY = "standby: another relay is active"
 
 

@@ -142,7 +142,7 @@ async def run_when_elected(
                 await _wait(stop, settings.period)
                 continue
             standing_by = False
-            report("active: this relay holds the store's lock")
+            report("active: this process relays the store's events")
             if await _work_while_held(lock, work, stop, settings.period):
                 report("lost the store's lock (its database session ended); standing by")
             else:

@@ -11,6 +11,8 @@ import pytest
 from rustchain.domain.events.names import stream_name
 from rustchain.platform.nats.cluster import ClusterSizeError, NatsCluster, check_cluster_size
 from rustchain.platform.nats.jetstream import (
+    NATS_OUTAGES,
+    StoredMessage,
     StreamConfigError,
     StreamSettings,
     connect,
@@ -50,6 +52,19 @@ async def _stream_leader(url: str, tenant: str) -> tuple[str, list[str]]:
         await client.close()
     assert info.cluster is not None and info.cluster.leader is not None
     return info.cluster.leader, [peer.name for peer in info.cluster.replicas or []]
+
+
+async def _read_from_survivors(url: str) -> list[StoredMessage]:
+    """The tenant's events, read as a reader does: connecting again while JetStream recovers
+    (a consumer cannot be made on a stream whose new leader is still catching up)."""
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        try:
+            return await stream_messages(url, "acme")
+        except NATS_OUTAGES:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.1)  # retry period of a bounded wait for the stream
 
 
 def _member(cluster: NatsCluster, server_name: str) -> NatsServer:
@@ -98,7 +113,7 @@ def test_killing_the_stream_leader_mid_relay_of_10000_events_loses_and_repeats_n
         # A reader given every URL, the dead one first, reads from the survivors.
         dead = _member(nats_cluster, killed)
         survivors = [m.url for m in nats_cluster.members if m is not dead]
-        messages = asyncio.run(stream_messages(",".join([dead.url, *survivors]), "acme"))
+        messages = asyncio.run(_read_from_survivors(",".join([dead.url, *survivors])))
         new_leader, _ = asyncio.run(_stream_leader(",".join(survivors), "acme"))
         assert new_leader != killed
         assert relay.stats.published + relay.stats.skipped >= 10_000

@@ -65,11 +65,12 @@ class RelayProcess:
             "RUSTCHAIN_RELAY_STANDBY_SECONDS": "0.1",
             "RUSTCHAIN_LOG_FORMAT": "text",
         }
-        command = [sys.executable, "-m", "rustchain", "events", "relay"]
-        command += ["--store", settings.name, "--nats-url", url]
+        self.environ = environ
+        self.command = [sys.executable, "-m", "rustchain", "events", "relay"]
+        self.command += ["--store", settings.name, "--nats-url", url]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                command, env=environ, stdout=subprocess.PIPE, stderr=log, text=True
+                self.command, env=environ, stdout=subprocess.PIPE, stderr=log, text=True
             )
 
     def said(self, words: str) -> bool:
@@ -110,6 +111,18 @@ def test_the_standby_relay_takes_over_when_the_active_one_is_killed_and_relays_e
         wait_until_sync(
             lambda: store.tracked_position(DEFAULT_READER) == last, 60, "the relay catches up"
         )
+        # A catch-up run beside the active relay waits for it rather than publishing beside it.
+        append_in_batches(store, many_drafts(5, missions=1, tenants=("globex",)))
+        catch_up = subprocess.run(
+            [*first.command, "--until-caught-up", "--timeout", "30"],
+            env=first.environ,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert catch_up.returncode == 0, catch_up.stderr
+        assert f"caught up by the active relay, position {last + 5}" in catch_up.stdout
         second.process.send_signal(signal.SIGTERM)
         output, _ = second.process.communicate(timeout=30)
 

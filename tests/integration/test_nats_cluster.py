@@ -9,15 +9,12 @@ from pathlib import Path
 import pytest
 
 from rustchain.domain.events.names import stream_name
-from rustchain.platform.nats.cluster import ClusterSizeError, NatsCluster, check_cluster_size
+from rustchain.platform.nats.cluster import NatsCluster
 from rustchain.platform.nats.jetstream import (
     NATS_OUTAGES,
     StoredMessage,
-    StreamConfigError,
     StreamSettings,
     connect,
-    server_urls,
-    stream_replicas,
 )
 from rustchain.platform.nats.relay import JetStreamRelay, RelaySettings
 from rustchain.platform.nats.server import NatsServer, NatsServerSettings
@@ -69,20 +66,6 @@ async def _read_from_survivors(url: str) -> list[StoredMessage]:
 
 def _member(cluster: NatsCluster, server_name: str) -> NatsServer:
     return next(m for m in cluster.members if m.settings.server_name == server_name)
-
-
-def test_the_cluster_url_names_every_member_and_only_odd_sizes_are_allowed(
-    nats_cluster: NatsCluster,
-) -> None:
-    assert server_urls(nats_cluster.url) == [m.url for m in nats_cluster.members]
-    assert len({m.settings.store_dir for m in nats_cluster.members}) == 3
-    for size in (2, 4, 0):
-        with pytest.raises(ClusterSizeError, match="1, 3 or 5 servers"):
-            check_cluster_size(size)
-    assert stream_replicas({}) == 1
-    assert stream_replicas({"RUSTCHAIN_NATS_REPLICAS": "3"}) == 3
-    with pytest.raises(StreamConfigError, match="RUSTCHAIN_NATS_REPLICAS must be"):
-        stream_replicas({"RUSTCHAIN_NATS_REPLICAS": "three"})
 
 
 def test_killing_the_stream_leader_mid_relay_of_10000_events_loses_and_repeats_none(

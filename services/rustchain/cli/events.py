@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,8 +17,7 @@ from rustchain.cli import exit_codes
 from rustchain.cli.common import fail as _fail
 from rustchain.cli.common import nats_url as resolve_nats_url
 from rustchain.cli.common import resolve_tenant
-from rustchain.domain.access.quotas import TenantQuotas, stream_hard_limit
-from rustchain.domain.events.checkpoint import Checkpoint
+from rustchain.cli.relay_run import relay_store, stream_settings
 from rustchain.domain.events.envelope import EventEnvelope
 from rustchain.domain.events.names import (
     EventNameError,
@@ -29,52 +27,35 @@ from rustchain.domain.events.names import (
 )
 from rustchain.domain.events.size import EventTooLargeError
 from rustchain.platform.credentials.signing_keys import (
-    CHECKPOINT_KEYS,
     SigningKeyError,
-    load_private_key,
     token_public_key,
 )
 from rustchain.platform.nats.artifact_relay import ArtifactUploadError
 from rustchain.platform.nats.auth_callout import callout_secrets, serve_callout
-from rustchain.platform.nats.checkpoint_stream import CheckpointPublisher
 from rustchain.platform.nats.jetstream import (
     NATS_ERRORS,
     NatsCredentialError,
     NatsPermissionError,
     NatsUnavailableError,
     StreamConfigError,
-    StreamSettings,
     connect,
     ensure_readable,
     read_events,
-    stream_replicas,
 )
 from rustchain.platform.nats.reconcile import reconcile as reconcile_store
-from rustchain.platform.nats.relay import JetStreamRelay, RelaySettings
 from rustchain.platform.nats.relay_election import (
-    ActiveLock,
     ElectionSettingError,
-    ElectionSettings,
-    relay_lock,
-    run_when_elected,
 )
 from rustchain.platform.nats.server import NATS_URL_VARIABLE
-from rustchain.platform.storage.checkpoints import (
-    Checkpointer,
-    CheckpointSettings,
-    checkpoint_periodically,
-)
 from rustchain.platform.storage.event_store import (
     SQLITE_SUFFIX,
     EventStoreError,
     EventStoreSettings,
-    RecorderEventStore,
     describe_store,
     open_event_store,
 )
 from rustchain.platform.storage.home import rustchain_home
 from rustchain.platform.telemetry.process import TEXT, telemetry_for
-from rustchain.platform.telemetry.relay_lag import RelayLag
 from rustchain.platform.telemetry.setup import TelemetrySettingError
 
 T = TypeVar("T")
@@ -151,21 +132,6 @@ def events(
     _run(_print_events(url, tenant, mission, follow, as_json), url)
 
 
-def _quotas() -> TenantQuotas:
-    """The deployment's quotas, from its settings; a malformed one ends the command."""
-    try:
-        return TenantQuotas.from_settings(os.environ)
-    except ValueError as error:
-        _fail(str(error), exit_codes.USAGE)
-
-
-def _stream_settings() -> StreamSettings:
-    """Each tenant's stream limits: its quota from the deployment's settings."""
-    return StreamSettings(
-        max_bytes=stream_hard_limit(_quotas().max_stream_bytes), replicas=stream_replicas()
-    )
-
-
 def _store_names(home: Path, database_url: str | None, names: tuple[str, ...]) -> list[str]:
     if names:
         return list(names)
@@ -185,7 +151,7 @@ async def _reconcile_all(url: str, settings: list[EventStoreSettings]) -> list[s
             except (EventStoreError, PersistenceError) as error:
                 raise EventStoreError(f"{describe_store(store_settings)}: {error}") from error
             try:
-                for result in await reconcile_store(store, js, _stream_settings()):
+                for result in await reconcile_store(store, js, stream_settings()):
                     lines.append(
                         f"{store_settings.name} {result.tenant}: {result.stored} stored,"
                         f" {result.in_jetstream} in JetStream, {result.republished} re-published"
@@ -223,146 +189,6 @@ def reconcile(stores: tuple[str, ...], nats_url: str | None) -> None:
         click.echo(line)
 
 
-def _checkpointer(store: RecorderEventStore, name: str) -> Checkpointer | None:
-    """The store's checkpoint signer, or None when this process holds no checkpoint key."""
-    try:
-        key = load_private_key(rustchain_home(), CHECKPOINT_KEYS)
-        settings = CheckpointSettings.from_environ()
-    except (SigningKeyError, ValueError) as error:
-        _fail(str(error), exit_codes.USAGE)
-    return None if key is None else Checkpointer(store, name, key, settings)
-
-
-async def _publish_once(url: str, checkpoints: list[Checkpoint]) -> None:
-    publisher = CheckpointPublisher(url, stream_replicas())
-    try:
-        await publisher.publish(checkpoints)
-    finally:
-        await publisher.close()
-
-
-def _report_for(name: str) -> Callable[[str], None]:
-    def report(message: str) -> None:
-        click.echo(f"relay {name}: {message}", err=True)
-
-    return report
-
-
-def _summary(settings: EventStoreSettings, relays: list[JetStreamRelay], signed: bool) -> str:
-    published = sum(relay.stats.published for relay in relays)
-    duplicates = sum(relay.stats.duplicates for relay in relays)
-    skipped = sum(relay.stats.skipped for relay in relays)
-    position = relays[-1].position if relays else 0
-    unsigned = (
-        ""
-        if signed
-        else f"; no checkpoint key ({CHECKPOINT_KEYS.private_variable}): tenant logs not"
-        " checkpointed"
-    )
-    return (
-        f"{settings.name}: relayed {published} event(s) ({duplicates} already"
-        f" in JetStream, {skipped} skipped as held), position {position}{unsigned}"
-    )
-
-
-def _new_relay(store: RecorderEventStore, settings: EventStoreSettings, url: str) -> JetStreamRelay:
-    relay_settings = RelaySettings(
-        streams=_stream_settings(), max_event_bytes=_quotas().max_event_bytes
-    )
-    relay = JetStreamRelay(store, url, relay_settings)
-    relay.lag = RelayLag(settings.name)
-    return relay
-
-
-async def _catch_up(
-    store: RecorderEventStore,
-    settings: EventStoreSettings,
-    url: str,
-    timeout: float,
-    lock: ActiveLock,
-) -> str:
-    """Relay until caught up; when another relay is active, wait for it to catch up instead."""
-    if not await lock.try_acquire():
-        target = store.last_position()
-        reader = RelaySettings().reader
-        try:
-            async with asyncio.timeout(timeout):
-                while store.tracked_position(reader) < target:
-                    await asyncio.sleep(RelaySettings().idle_poll)  # bounded poll of the store
-        except TimeoutError:
-            raise NatsUnavailableError(
-                f"the active relay of {settings.name} has not caught up after {timeout:g} s"
-            ) from None
-        return f"{settings.name}: caught up by the active relay, position {target}"
-    try:
-        relay = _new_relay(store, settings, url)
-        checkpointer = _checkpointer(store, settings.name)
-        try:
-            await relay.catch_up(timeout)
-        except TimeoutError:
-            paused = "".join(
-                f"; tenant {tenant} paused: {reason}"
-                for tenant, reason in relay.stats.paused().items()
-            )
-            raise NatsUnavailableError(
-                f"relay to {url} not caught up after {timeout:g} s"
-                f" ({relay.stats.outages} failed attempt(s) to reach JetStream){paused}"
-            ) from None
-        if checkpointer is not None:
-            await _publish_once(url, checkpointer.advance())
-        return _summary(settings, [relay], checkpointer is not None)
-    finally:
-        await lock.release()
-
-
-async def _relay_until_stopped(
-    store: RecorderEventStore, settings: EventStoreSettings, url: str, lock: ActiveLock
-) -> str:
-    """Relay (and checkpoint) while this process is the store's active relay, until a signal."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signal_number, stop.set)
-    checkpointer = _checkpointer(store, settings.name)
-    relays: list[JetStreamRelay] = []
-
-    async def relay_while_active(active: asyncio.Event) -> None:
-        # A new relay on each election: it reads the positions the last active one tracked.
-        relay = _new_relay(store, settings, url)
-        relays.append(relay)
-        publisher = CheckpointPublisher(url, stream_replicas())
-        checkpoints = (
-            asyncio.ensure_future(
-                checkpoint_periodically(checkpointer, active, 1.0, publisher.publish)
-            )
-            if checkpointer is not None
-            else None
-        )
-        try:
-            await relay.run(active)
-            if checkpoints is not None:
-                await checkpoints
-        finally:
-            await publisher.close()
-
-    election = ElectionSettings.from_environ()
-    await run_when_elected(lock, relay_while_active, stop, election, _report_for(settings.name))
-    return _summary(settings, relays, checkpointer is not None)
-
-
-async def _relay_store(
-    settings: EventStoreSettings, url: str, until_caught_up: bool, timeout: float
-) -> str:
-    store = open_event_store(settings)
-    try:
-        lock = relay_lock(settings)
-        if until_caught_up:
-            return await _catch_up(store, settings, url, timeout, lock)
-        return await _relay_until_stopped(store, settings, url, lock)
-    finally:
-        store.close()
-
-
 @events.command()
 @click.option("--store", "store_name", required=True, help="The service whose events to relay.")
 @click.option("--nats-url", help=f"The NATS server (default: ${NATS_URL_VARIABLE}).")
@@ -375,7 +201,7 @@ def relay(store_name: str, nats_url: str | None, until_caught_up: bool, timeout:
     try:
         # Run by hand, the relay's back-off lines stay lines of text (RUSTCHAIN_LOG_FORMAT=json).
         with telemetry_for("relay", log_format=TEXT):
-            line = _run(_relay_store(settings, url, until_caught_up, timeout), url)
+            line = _run(relay_store(settings, url, until_caught_up, timeout), url)
     except TelemetrySettingError as error:
         _fail(str(error), exit_codes.USAGE)
     except (EventTooLargeError, ElectionSettingError) as error:

@@ -53,8 +53,9 @@ from rustchain.platform.nats.jetstream import (
     NatsPermissionError,
     NatsUnavailableError,
     connect,
+    stream_replicas,
 )
-from rustchain.platform.nats.jwt import public_key
+from rustchain.platform.nats.jwt import new_account_seed, public_key
 from rustchain.platform.nats.server import NATS_URL_VARIABLE, nats_server_binary
 from rustchain.platform.storage.home import HOME_VARIABLE
 from rustchain.tools.k8s_secrets import AUTH_CONF_FILE, write_secrets
@@ -83,7 +84,8 @@ PRODUCTION_SECRETS = {
     "rustchain-nats-auth-conf": {AUTH_CONF_FILE},
 }
 NATS_CLIENTS = ("trainer", *(f"relay-{store}" for store in RELAYED_STORES), "nats-auth-callout")
-SINGLETONS = ("executor", "memory", "trainer", *(f"relay-{s}" for s in RELAYED_STORES))
+SINGLETONS = ("executor", "memory", "trainer")
+RELAYS = tuple(f"relay-{store}" for store in RELAYED_STORES)
 Resource = dict[str, Any]
 
 
@@ -471,13 +473,68 @@ def test_home_and_policies_are_where_the_code_looks(rendered: Rendered) -> None:
 def test_production_scales_only_the_stateless_services(production: Rendered) -> None:
     for deployment in production.of_kind("Deployment"):
         name = deployment["metadata"]["name"]
-        expected_many = name in ("planner", "verifier")
+        expected_many = name in ("planner", "verifier", *RELAYS)
         assert (deployment["spec"]["replicas"] > 1) is expected_many, name
     assert production.of_kind("Secret") == [], "production generates no Secret"
     assert [s["metadata"]["name"] for s in production.of_kind("StatefulSet")] == ["nats"]
     for workload in production.of_kind("Deployment"):
         image = container(workload)["image"]
         assert ":" in image and not image.endswith(":latest"), image
+
+
+def test_dev_runs_one_relay_per_store_and_production_a_standby_beside_it(
+    dev: Rendered, production: Rendered
+) -> None:
+    for name in RELAYS:
+        alone = dev.named("Deployment", name)
+        assert alone["spec"]["replicas"] == 1
+        assert alone["spec"]["strategy"] == {"type": "Recreate"}
+        paired = production.named("Deployment", name)
+        assert paired["spec"]["replicas"] == 2
+        # Only the holder of the store's advisory lock relays: a rollout may overlap them.
+        assert paired["spec"]["strategy"]["type"] == "RollingUpdate"
+        assert "secretKeyRef" in env_of(paired)[DATABASE_VARIABLE]["valueFrom"]
+        spread = paired["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        assert spread[0]["topologyKey"] == "kubernetes.io/hostname"
+
+
+def test_production_nats_is_a_three_server_cluster_keeping_each_stream_on_all(
+    production: Rendered, tmp_path: Path
+) -> None:
+    nats = production.named("StatefulSet", "nats")
+    servers = nats["spec"]["replicas"]
+    assert servers == 3
+    # All at once: a JetStream cluster is healthy only once a majority of its servers runs.
+    assert nats["spec"]["podManagementPolicy"] == "Parallel"
+    ports = {p["name"]: p["containerPort"] for p in container(nats)["ports"]}
+    headless = production.named("Service", "nats-headless")
+    assert headless["spec"]["publishNotReadyAddresses"] is True
+    assert {p["name"]: p["port"] for p in headless["spec"]["ports"]}["cluster"] == ports["cluster"]
+    (settings,) = [
+        m
+        for m in production.of_kind("ConfigMap")
+        if m["metadata"]["name"].startswith("rustchain-settings-")
+    ]
+    assert stream_replicas(settings["data"]) == servers
+    # The rendered configuration, with an auth include of fresh secrets, is valid for the real
+    # nats-server as each pod runs it, and routes to every server of the StatefulSet.
+    (config,) = [
+        m for m in production.of_kind("ConfigMap") if m["metadata"]["name"].startswith("nats-")
+    ]
+    text = config["data"]["nats.conf"]
+    for index in range(servers):
+        assert f"nats-route://nats-{index}.nats-headless:{ports['cluster']}" in text
+    (tmp_path / "nats.conf").write_text(text)
+    callout = CalloutSecrets(new_account_seed(), "password")
+    (tmp_path / AUTH_CONF_FILE).write_text(json.dumps(server_configuration(callout)))
+    checked = subprocess.run(
+        [str(nats_server_binary()), "-t", "-c", str(tmp_path / "nats.conf")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"POD_NAME": "nats-0"},
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_dev_database_url_names_the_postgres_service_and_its_password(dev: Rendered) -> None:
@@ -608,7 +665,7 @@ def test_every_rustchain_process_reads_one_set_of_quotas_and_limits(rendered: Re
     assert max_message_bytes(values) >= 1
     # Every Deployment runs the rustchain image (the other workloads are StatefulSets).
     deployments = rendered.of_kind("Deployment")
-    assert {w["metadata"]["name"] for w in deployments} >= {*SERVICES, *SINGLETONS}
+    assert {w["metadata"]["name"] for w in deployments} >= {*SERVICES, *SINGLETONS, *RELAYS}
     for workload in deployments:
         sources = [s["configMapRef"]["name"] for s in container(workload).get("envFrom", [])]
         assert sources == [settings[0]["metadata"]["name"]], workload["metadata"]["name"]

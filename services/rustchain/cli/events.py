@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 from collections.abc import Coroutine
 from pathlib import Path
@@ -18,8 +17,7 @@ from rustchain.cli import exit_codes
 from rustchain.cli.common import fail as _fail
 from rustchain.cli.common import nats_url as resolve_nats_url
 from rustchain.cli.common import resolve_tenant
-from rustchain.domain.access.quotas import TenantQuotas, stream_hard_limit
-from rustchain.domain.events.checkpoint import Checkpoint
+from rustchain.cli.relay_run import relay_store, stream_settings
 from rustchain.domain.events.envelope import EventEnvelope
 from rustchain.domain.events.names import (
     EventNameError,
@@ -29,44 +27,35 @@ from rustchain.domain.events.names import (
 )
 from rustchain.domain.events.size import EventTooLargeError
 from rustchain.platform.credentials.signing_keys import (
-    CHECKPOINT_KEYS,
     SigningKeyError,
-    load_private_key,
     token_public_key,
 )
 from rustchain.platform.nats.artifact_relay import ArtifactUploadError
 from rustchain.platform.nats.auth_callout import callout_secrets, serve_callout
-from rustchain.platform.nats.checkpoint_stream import CheckpointPublisher
 from rustchain.platform.nats.jetstream import (
     NATS_ERRORS,
     NatsCredentialError,
     NatsPermissionError,
     NatsUnavailableError,
     StreamConfigError,
-    StreamSettings,
     connect,
     ensure_readable,
     read_events,
 )
 from rustchain.platform.nats.reconcile import reconcile as reconcile_store
-from rustchain.platform.nats.relay import JetStreamRelay, RelaySettings
-from rustchain.platform.nats.server import NATS_URL_VARIABLE
-from rustchain.platform.storage.checkpoints import (
-    Checkpointer,
-    CheckpointSettings,
-    checkpoint_periodically,
+from rustchain.platform.nats.relay_election import (
+    ElectionSettingError,
 )
+from rustchain.platform.nats.server import NATS_URL_VARIABLE
 from rustchain.platform.storage.event_store import (
     SQLITE_SUFFIX,
     EventStoreError,
     EventStoreSettings,
-    RecorderEventStore,
     describe_store,
     open_event_store,
 )
 from rustchain.platform.storage.home import rustchain_home
 from rustchain.platform.telemetry.process import TEXT, telemetry_for
-from rustchain.platform.telemetry.relay_lag import RelayLag
 from rustchain.platform.telemetry.setup import TelemetrySettingError
 
 T = TypeVar("T")
@@ -143,19 +132,6 @@ def events(
     _run(_print_events(url, tenant, mission, follow, as_json), url)
 
 
-def _quotas() -> TenantQuotas:
-    """The deployment's quotas, from its settings; a malformed one ends the command."""
-    try:
-        return TenantQuotas.from_settings(os.environ)
-    except ValueError as error:
-        _fail(str(error), exit_codes.USAGE)
-
-
-def _stream_settings() -> StreamSettings:
-    """Each tenant's stream limits: its quota from the deployment's settings."""
-    return StreamSettings(max_bytes=stream_hard_limit(_quotas().max_stream_bytes))
-
-
 def _store_names(home: Path, database_url: str | None, names: tuple[str, ...]) -> list[str]:
     if names:
         return list(names)
@@ -175,7 +151,7 @@ async def _reconcile_all(url: str, settings: list[EventStoreSettings]) -> list[s
             except (EventStoreError, PersistenceError) as error:
                 raise EventStoreError(f"{describe_store(store_settings)}: {error}") from error
             try:
-                for result in await reconcile_store(store, js, _stream_settings()):
+                for result in await reconcile_store(store, js, stream_settings()):
                     lines.append(
                         f"{store_settings.name} {result.tenant}: {result.stored} stored,"
                         f" {result.in_jetstream} in JetStream, {result.republished} re-published"
@@ -213,83 +189,6 @@ def reconcile(stores: tuple[str, ...], nats_url: str | None) -> None:
         click.echo(line)
 
 
-def _checkpointer(store: RecorderEventStore, name: str) -> Checkpointer | None:
-    """The store's checkpoint signer, or None when this process holds no checkpoint key."""
-    try:
-        key = load_private_key(rustchain_home(), CHECKPOINT_KEYS)
-        settings = CheckpointSettings.from_environ()
-    except (SigningKeyError, ValueError) as error:
-        _fail(str(error), exit_codes.USAGE)
-    return None if key is None else Checkpointer(store, name, key, settings)
-
-
-async def _publish_once(url: str, checkpoints: list[Checkpoint]) -> None:
-    publisher = CheckpointPublisher(url)
-    try:
-        await publisher.publish(checkpoints)
-    finally:
-        await publisher.close()
-
-
-async def _relay_store(
-    settings: EventStoreSettings, url: str, until_caught_up: bool, timeout: float
-) -> str:
-    store = open_event_store(settings)
-    try:
-        relay_settings = RelaySettings(
-            streams=_stream_settings(), max_event_bytes=_quotas().max_event_bytes
-        )
-        relay = JetStreamRelay(store, url, relay_settings)
-        relay.lag = RelayLag(settings.name)
-        checkpointer = _checkpointer(store, settings.name)
-        if until_caught_up:
-            try:
-                await relay.catch_up(timeout)
-            except TimeoutError:
-                paused = "".join(
-                    f"; tenant {tenant} paused: {reason}"
-                    for tenant, reason in relay.stats.paused().items()
-                )
-                raise NatsUnavailableError(
-                    f"relay to {url} not caught up after {timeout:g} s"
-                    f" ({relay.stats.outages} failed attempt(s) to reach JetStream){paused}"
-                ) from None
-            if checkpointer is not None:
-                await _publish_once(url, checkpointer.advance())
-        else:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for signal_number in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signal_number, stop.set)
-            publisher = CheckpointPublisher(url)
-            checkpoints = (
-                asyncio.ensure_future(
-                    checkpoint_periodically(checkpointer, stop, 1.0, publisher.publish)
-                )
-                if checkpointer is not None
-                else None
-            )
-            try:
-                await relay.run(stop)
-                if checkpoints is not None:
-                    await checkpoints
-            finally:
-                await publisher.close()
-        stats = relay.stats
-        signed = (
-            f"; no checkpoint key ({CHECKPOINT_KEYS.private_variable}): tenant logs not"
-            " checkpointed"
-            if checkpointer is None
-            else ""
-        )
-        return (
-            f"{settings.name}: relayed {stats.published} event(s) ({stats.duplicates} already"
-            f" in JetStream, {stats.skipped} skipped as held), position {relay.position}{signed}"
-        )
-    finally:
-        store.close()
-
-
 @events.command()
 @click.option("--store", "store_name", required=True, help="The service whose events to relay.")
 @click.option("--nats-url", help=f"The NATS server (default: ${NATS_URL_VARIABLE}).")
@@ -302,10 +201,10 @@ def relay(store_name: str, nats_url: str | None, until_caught_up: bool, timeout:
     try:
         # Run by hand, the relay's back-off lines stay lines of text (RUSTCHAIN_LOG_FORMAT=json).
         with telemetry_for("relay", log_format=TEXT):
-            line = _run(_relay_store(settings, url, until_caught_up, timeout), url)
+            line = _run(relay_store(settings, url, until_caught_up, timeout), url)
     except TelemetrySettingError as error:
         _fail(str(error), exit_codes.USAGE)
-    except EventTooLargeError as error:
+    except (EventTooLargeError, ElectionSettingError) as error:
         _fail(str(error), exit_codes.USAGE)
     except (EventStoreError, PersistenceError) as error:
         _fail(

@@ -22,6 +22,7 @@ from rustchain.platform.deployment.supervisor import (
     Deployment,
     DeploymentError,
 )
+from rustchain.platform.nats.cluster import ClusterSizeError, check_cluster_size
 from rustchain.platform.nats.server import NatsServerError
 from rustchain.platform.sandbox.selection import SandboxSettingError, choose_sandbox, describe
 from rustchain.platform.storage.home import rustchain_home
@@ -41,8 +42,22 @@ def _report(message: str) -> None:
     " (sets OTEL_EXPORTER_OTLP_ENDPOINT for each; OTEL_EXPORTER_OTLP_PROTOCOL picks grpc or"
     " http/protobuf).",
 )
-def up(otlp: str | None) -> None:
+@click.option(
+    "--nats-cluster",
+    "nats_cluster",
+    type=int,
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Run N nats-servers (3 or 5) as one JetStream cluster, every stream kept on each"
+    " (RUSTCHAIN_NATS_REPLICAS=N), so that losing one server loses no event.",
+)
+def up(otlp: str | None, nats_cluster: int) -> None:
     """Run nats-server and every service as separate processes on loopback until stopped."""
+    try:
+        check_cluster_size(nats_cluster)
+    except ClusterSizeError as error:
+        raise click.BadParameter(str(error), param_hint="--nats-cluster") from None
     stop = threading.Event()
 
     def on_signal(number: int, frame: FrameType | None) -> None:
@@ -73,7 +88,7 @@ def up(otlp: str | None) -> None:
     click.echo(describe(sandbox))
     # The executor uses the mechanism probed here (it checks that one again, and only that one).
     environ[SANDBOX_SETTING] = sandbox.name.split()[0]
-    deployment = Deployment(home, environ, _report)
+    deployment = Deployment(home, environ, _report, nats_cluster=nats_cluster)
     try:
         endpoints = deployment.up()
     except (DeploymentError, NatsServerError, OSError) as error:

@@ -27,6 +27,7 @@ from rustchain.platform.deployment.endpoints import (
     endpoints_path,
     write_endpoints,
 )
+from rustchain.platform.deployment.nats_nodes import NatsNodes
 from rustchain.platform.grpc.server import LOOPBACK
 from rustchain.platform.nats.auth_callout import callout_secrets
 from rustchain.platform.nats.jetstream import (
@@ -35,7 +36,7 @@ from rustchain.platform.nats.jetstream import (
     NatsUnavailableError,
     connect,
 )
-from rustchain.platform.nats.server import NatsServer, NatsServerSettings, free_port
+from rustchain.platform.nats.server import NatsServerSettings, free_port
 
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
@@ -153,7 +154,9 @@ class Deployment:
     home: Path
     environ: Mapping[str, str]
     report: Report
-    nats: NatsServer | None = None
+    nats_cluster: int = 1
+    """How many nats-servers: 1, or a JetStream cluster of 3 or 5 (R3/R5 streams)."""
+    nats: NatsNodes | None = None
     children: list[Child] = field(default_factory=list)
     tokens: ServiceTokens | None = None
 
@@ -164,13 +167,9 @@ class Deployment:
         # Every NATS connection is authorised by its token, by the auth callout child below.
         callout = callout_secrets(self.home, create=True)
         settings = NatsServerSettings.from_environ(self.home, self.environ, callout=callout)
-        self.nats = NatsServer(settings)
+        self.nats = NatsNodes(settings, self.nats_cluster)
         self.nats.start()
-        self.environ = {
-            **self.environ,
-            "RUSTCHAIN_HOME": str(self.home),
-            "NATS_URL": self.nats.url,
-        }
+        self.environ = {**self.environ, "RUSTCHAIN_HOME": str(self.home), **self.nats.environ()}
         logs = self.home / "logs"
         argv = [sys.executable, "-m", "rustchain", "events", "auth-callout"]
         self._start(Child("nats-auth", argv, logs / "nats-auth.log"))
@@ -213,11 +212,8 @@ class Deployment:
     def supervise_once(self, now: float) -> None:
         """Report and restart whatever has died since the last look."""
         self.renew_tokens(time.time())
-        if self.nats is not None and self.nats.pid is not None and _reaped(self.nats.pid):
-            self.report(f"nats-server (pid {self.nats.pid}) died; restarting it")
-            self.nats.stop()
-            self.nats.start()
-            self.report(f"nats-server restarted (pid {self.nats.pid})")
+        if self.nats is not None:
+            self.nats.restart_dead(self.report)
         for child in self.children:
             code = child.exit_code()
             if code is not None and child.restart_at is None:
@@ -243,12 +239,3 @@ class Deployment:
             child.stop()
         if self.nats is not None:
             self.nats.stop()
-
-
-def _reaped(pid: int) -> bool:
-    """True when the child process has ended (it is reaped here; its owner then sees it gone)."""
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return done == pid

@@ -30,6 +30,7 @@ from nats.aio.msg import Msg
 from rustchain.domain.access.credentials import CredentialError
 from rustchain.domain.access.nats_permissions import subject_permissions
 from rustchain.platform.credentials.tokens import verify
+from rustchain.platform.nats.jetstream import server_urls
 from rustchain.platform.nats.jwt import (
     NatsJwtError,
     authorization_response,
@@ -149,8 +150,9 @@ async def serve_callout(
     async def report(error: Exception) -> None:
         _log.warning("nats-auth: %s", error)
 
+    # Connected to any server of a cluster, it answers for all: their requests reach it over routes.
     client = await nats.connect(
-        url,
+        server_urls(url),
         user=AUTH_USER,
         password=callout.password,
         max_reconnect_attempts=-1,

@@ -32,8 +32,9 @@ KEPT_PER_STORE = 100_000
 """Checkpoints kept per (tenant, store) subject; the oldest go first."""
 
 
-async def ensure_checkpoint_stream(js: JetStreamContext, tenant: str) -> str:
-    """Create the tenant's checkpoint stream if it does not exist yet; its name."""
+async def ensure_checkpoint_stream(js: JetStreamContext, tenant: str, replicas: int = 1) -> str:
+    """Create the tenant's checkpoint stream if it does not exist yet (kept on `replicas`
+    servers of a cluster); its name."""
     name = checkpoint_stream_name(tenant)
     try:
         await js.stream_info(name)
@@ -44,6 +45,7 @@ async def ensure_checkpoint_stream(js: JetStreamContext, tenant: str) -> str:
             subjects=subjects,
             max_msgs_per_subject=KEPT_PER_STORE,
             discard=DiscardPolicy.OLD,
+            num_replicas=replicas,
         )
         try:
             await js.add_stream(config)
@@ -55,8 +57,9 @@ async def ensure_checkpoint_stream(js: JetStreamContext, tenant: str) -> str:
 class CheckpointPublisher:
     """Publishes checkpoints to JetStream over a connection of its own, kept between calls."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, replicas: int = 1) -> None:
         self._url = url
+        self._replicas = replicas
         self._client: Client | None = None
         self._pending: list[Checkpoint] = []
 
@@ -71,7 +74,7 @@ class CheckpointPublisher:
             js = self._client.jetstream()
             while self._pending:
                 checkpoint = self._pending[0]
-                stream = await ensure_checkpoint_stream(js, checkpoint.tenant)
+                stream = await ensure_checkpoint_stream(js, checkpoint.tenant, self._replicas)
                 subject = checkpoint_subject(checkpoint.tenant, checkpoint.store)
                 await js.publish(subject, checkpoint.note().encode(), stream=stream)
                 self._pending.pop(0)

@@ -7,7 +7,7 @@ import contextlib
 import json
 import os
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +68,31 @@ class NatsCredentialError(NatsPermissionError):
 
 class StreamConfigError(RuntimeError):
     """JetStream refused a stream's configuration (limits, replicas): fix the settings."""
+
+
+REPLICAS_VARIABLE = "RUSTCHAIN_NATS_REPLICAS"
+MAX_REPLICAS = 5
+"""JetStream's own limit on a stream's replicas."""
+
+
+def stream_replicas(environ: Mapping[str, str] | None = None) -> int:
+    """How many servers keep a copy of each stream: RUSTCHAIN_NATS_REPLICAS (default 1).
+
+    3 on a three-node cluster (`rustchain up --nats-cluster 3` sets it), so that a stream keeps
+    accepting and serving events while any one node is down.
+    """
+    env = os.environ if environ is None else environ
+    text = (env.get(REPLICAS_VARIABLE) or "1").strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_REPLICAS:
+        raise StreamConfigError(
+            f"{REPLICAS_VARIABLE} must be a whole number from 1 to {MAX_REPLICAS}, found {text!r}"
+        )
+    return int(text)
+
+
+def server_urls(url: str) -> list[str]:
+    """The servers a NATS URL names: one, or a cluster's as a comma-separated list."""
+    return [part.strip() for part in url.split(",") if part.strip()]
 
 
 @dataclass(frozen=True)
@@ -134,6 +159,24 @@ async def last_published_sequence(
     return int(json.loads(message.data or b"{}")["sequence"])
 
 
+async def whole_chain_head(
+    js: JetStreamContext, tenant: str, mission_id: str, service: str
+) -> int | None:
+    """The chain sequence up to which JetStream holds every event of a service's mission (0:
+    none): its last event's, when the stream holds as many of the chain's events; else None.
+
+    On a cluster, publishes in flight when a stream's leader dies can be lost while later ones
+    reach the new leader: the chain then has a hole below its head, and the head proves nothing.
+    """
+    head = await last_published_sequence(js, tenant, mission_id, service)
+    if head == 0:
+        return 0
+    subjects = service_subjects(tenant, mission_id, service)
+    info = await js.stream_info(stream_name(tenant), subjects_filter=subjects)
+    held = sum((info.state.subjects or {}).values())
+    return head if held == head else None
+
+
 def stream_config(tenant: str, settings: StreamSettings) -> StreamConfig:
     """The configuration of a tenant's stream: all its subjects, file storage, the limits."""
     return StreamConfig(
@@ -155,10 +198,13 @@ async def ensure_stream(js: JetStreamContext, tenant: str, settings: StreamSetti
     name = stream_name(tenant)
     try:
         info = await js.stream_info(name)
-        limits = (info.config.max_bytes, info.config.max_msgs, info.config.discard)
-        if limits != (settings.max_bytes, settings.max_msgs, DiscardPolicy.NEW):
+        config = info.config
+        limits = (config.max_bytes, config.max_msgs, config.discard, config.num_replicas or 1)
+        wanted = (settings.max_bytes, settings.max_msgs, DiscardPolicy.NEW, settings.replicas)
+        if limits != wanted:
             # A quota changed since the stream was made (raised, or lowered: then JetStream
-            # refuses new events once the stream is over it, and drops nothing it holds).
+            # refuses new events once the stream is over it, and drops nothing it holds), or
+            # the replicas (a single server grown into a cluster: JetStream copies the stream).
             await js.update_stream(stream_config(tenant, settings))
     except nats.js.errors.NotFoundError:
         try:
@@ -231,8 +277,9 @@ async def connect(
 
     try:
         # nats-py retries the first connect without end when max_reconnect_attempts is 0.
+        # A cluster's servers are tried in turn (nats-py shuffles them) until one answers.
         client = nats.connect(
-            url,
+            server_urls(url),
             allow_reconnect=False,
             connect_timeout=int(max(1, timeout)),
             max_reconnect_attempts=1,

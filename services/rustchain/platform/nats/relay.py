@@ -25,7 +25,7 @@ from rustchain.platform.nats.jetstream import (
     StreamSettings,
     connect,
     ensure_stream,
-    last_published_sequence,
+    whole_chain_head,
 )
 from rustchain.platform.nats.relay_acks import Pending, await_due_acks
 from rustchain.platform.nats.relay_refusals import (
@@ -78,6 +78,8 @@ class RelayStats:
     skipped: int = 0
     batches: int = 0
     outages: int = 0
+    holes: int = 0
+    """Chains found with events missing below their head in JetStream (a cluster's failover)."""
     tenants: dict[str, TenantLag] = field(default_factory=dict)
 
     def paused(self) -> dict[str, str]:
@@ -195,13 +197,25 @@ class JetStreamRelay:
     async def _already_held(
         self, js: JetStreamContext, lane: TenantLane, route: EventRoute
     ) -> bool:
-        """Whether an in-doubt event is in JetStream already, whatever its duplicate window."""
+        """Whether an in-doubt event is in JetStream already, whatever its duplicate window.
+
+        Only a chain JetStream holds whole up to its head is trusted; one with a hole (a
+        cluster's leader lost publishes in flight) is sent again, its copies dropped by the
+        Nats-Msg-Id duplicate window."""
         if lane.in_doubt <= 0:
             return False
         lane.in_doubt -= 1
         key = (route.tenant, route.mission_id, route.service)
         if key not in self._heads:
-            self._heads[key] = await last_published_sequence(js, *key)
+            head = await whole_chain_head(js, *key)
+            if head is None:
+                self.stats.holes += 1
+                log.warning(
+                    "relay: JetStream lacks events of %s/%s (%s) below the last it holds;"
+                    " sending its unconfirmed events again (copies are dropped by Nats-Msg-Id)",
+                    *key,
+                )
+            self._heads[key] = head or 0
         return route.sequence <= self._heads[key]
 
     async def _settle_oldest(self) -> None:

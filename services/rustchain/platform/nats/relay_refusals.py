@@ -43,7 +43,12 @@ def refusal_reason(error: BaseException, stream: str, size: int, max_payload: in
     if isinstance(error, nats.errors.MaxPayloadError):
         return too_large_reason(size, max_payload, "NATS's max_payload")
     if isinstance(error, nats.js.errors.NoStreamResponseError):
-        return f"no stream answers for {stream} (deleted?); it is made again on the next retry"
+        # A stream deleted, or, on a cluster, one whose leader died and whose replicas are
+        # electing another: either way its tenant waits and the others go on.
+        return (
+            f"no stream answers for {stream} (deleted, or its cluster is electing a leader);"
+            " retried, and made again if missing"
+        )
     if not isinstance(error, nats.js.errors.APIError) or error.err_code is None:
         # No JetStream error code: the server, not the stream, failed (an outage).
         return None

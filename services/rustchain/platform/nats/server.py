@@ -58,6 +58,15 @@ def nats_server_binary() -> Path:
 
 
 @dataclass(frozen=True)
+class ClusterRoutes:
+    """A server's place in a JetStream cluster: the cluster's name, its route port, its peers."""
+
+    name: str
+    port: int
+    routes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class NatsServerSettings:
     """How the embedded server runs: where JetStream keeps its files, and when it fsyncs."""
 
@@ -67,6 +76,9 @@ class NatsServerSettings:
     startup_timeout: float = 20.0
     callout: CalloutSecrets | None = None
     """With these secrets, every connection is authorised by the auth callout (nats_auth.py)."""
+    server_name: str = "rustchain"
+    cluster: ClusterRoutes | None = None
+    """Set for a member of a cluster (platform/nats/cluster.py); None for a server alone."""
 
     @classmethod
     def from_environ(
@@ -91,11 +103,17 @@ def _config(settings: NatsServerSettings, port: int, monitor_port: int) -> str:
         jetstream["sync_interval"] = settings.sync_interval
     # JSON is valid NATS configuration syntax, and quotes every path safely.
     document: dict[str, object] = {
-        "server_name": "rustchain",
+        "server_name": settings.server_name,
         "listen": f"{settings.host}:{port}",
         "http": f"{settings.host}:{monitor_port}",
         "jetstream": jetstream,
     }
+    if settings.cluster is not None:
+        document["cluster"] = {
+            "name": settings.cluster.name,
+            "listen": f"{settings.host}:{settings.cluster.port}",
+            "routes": list(settings.cluster.routes),
+        }
     if settings.callout is not None:
         document.update(server_configuration(settings.callout))
     return json.dumps(document, indent=2)
@@ -130,6 +148,14 @@ class NatsServer:
         """Start the server and return once it reports healthy, or raise NatsServerError."""
         if self._process is not None and self._process.poll() is None:
             return
+        self.launch()
+        self.wait_healthy()
+
+    def launch(self) -> None:
+        """Start the process without waiting: a cluster's members start together (a JetStream
+        cluster is healthy only once a quorum of them runs)."""
+        if self._process is not None and self._process.poll() is None:
+            return
         self.settings.store_dir.mkdir(parents=True, exist_ok=True)
         config = self.settings.store_dir / "nats-server.conf"
         # It may hold the callout service's password.
@@ -142,7 +168,6 @@ class NatsServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_healthy()
 
     def _healthy(self) -> bool:
         url = f"http://{self.settings.host}:{self.monitor_port}/healthz"
@@ -152,7 +177,8 @@ class NatsServer:
         except (urllib.error.URLError, OSError):
             return False
 
-    def _wait_healthy(self) -> None:
+    def wait_healthy(self) -> None:
+        """Return once the server reports healthy (JetStream ready), or raise NatsServerError."""
         deadline = time.monotonic() + self.settings.startup_timeout
         while time.monotonic() < deadline:
             if self._process is None or self._process.poll() is not None:

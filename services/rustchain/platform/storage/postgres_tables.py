@@ -1,0 +1,99 @@
+"""The PostgreSQL database of the stores that keep their own tables beside the event stores
+(memory's documents, the trainer's trajectories): a small connection pool, tables named
+`<name>_<what>` so that two deployments (or two tests) on one database never share one, and the
+database's failures as one error that names it (never its password)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+POOL_SIZE = 4
+"""Connections per store and process: the gRPC servers run store calls on worker threads."""
+CONNECT_TIMEOUT_SECONDS = 5.0
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+class PostgresUnavailableError(RuntimeError):
+    """The database cannot be reached, or it failed a call; nothing was written."""
+
+
+def postgres_location(url: str) -> str:
+    """`PostgreSQL at HOST:PORT/DATABASE`, for messages (never the password)."""
+    parts = urlsplit(url)
+    return f"PostgreSQL at {parts.hostname}:{parts.port or 5432}{parts.path}"
+
+
+def check_table_prefix(name: str) -> str:
+    """A prefix fit to start a table name; ValueError otherwise."""
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"invalid table prefix {name!r}: expected 1-40 characters of a-z, 0-9 or '_',"
+            " starting with a letter"
+        )
+    return name
+
+
+class PostgresTables:
+    """A pool of connections to one database, for the tables that start with `prefix`."""
+
+    def __init__(self, url: str, prefix: str, schema: str) -> None:
+        if urlsplit(url).scheme not in {"postgres", "postgresql"}:
+            raise PostgresUnavailableError(f"not a postgresql:// URL: {urlsplit(url).scheme!r}")
+        self.prefix = check_table_prefix(prefix)
+        self.location = postgres_location(url)
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=POOL_SIZE,
+            open=False,
+            # A connection the server dropped (a restart, a failover) is replaced, not handed out.
+            check=ConnectionPool.check_connection,
+            kwargs={"autocommit": True, "connect_timeout": int(CONNECT_TIMEOUT_SECONDS)},
+            name=f"rustchain-{prefix}",
+        )
+        try:
+            self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS)
+        except PoolTimeout as error:
+            self._pool.close()
+            raise PostgresUnavailableError(f"{self.location} is unreachable ({error})") from None
+        try:
+            self._create(schema.format(prefix=prefix))
+        except BaseException:
+            self._pool.close()
+            raise
+
+    def _create(self, schema: str) -> None:
+        with self.transaction() as cursor:
+            # Replicas starting together would race on CREATE ... IF NOT EXISTS (a unique
+            # violation in the catalogue): one creates while the others wait for its commit.
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.prefix,))
+            cursor.execute(schema)
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor in one transaction: committed when the block ends, rolled back if it raises;
+        a lost or refused connection is PostgresUnavailableError."""
+        try:
+            with (
+                self._pool.connection() as connection,
+                connection.transaction(),
+                connection.cursor() as cursor,
+            ):
+                yield cursor
+        except psycopg.errors.ProgramLimitExceeded as error:
+            # An input beyond one of the server's limits (a tsvector over 1 MB): the request's
+            # fault, not an outage, though psycopg files it under OperationalError.
+            raise ValueError(f"too large for {self.location}: {error}") from error
+        except (psycopg.OperationalError, PoolTimeout) as error:
+            raise PostgresUnavailableError(f"{self.location}: {error}") from error
+
+    def close(self) -> None:
+        """Close every connection of the pool."""
+        self._pool.close()

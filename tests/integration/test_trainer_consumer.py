@@ -187,3 +187,23 @@ def test_a_mission_with_a_fact_it_cannot_read_is_skipped_and_the_rest_go_on(
     assert [t.mission_id for t in trajectories.trajectories("acme")] == [good]
     (warning,) = [r.getMessage() for r in caplog.records if "m-newer" in r.getMessage()]
     assert "StepStarted v9, newer than this code knows" in warning
+
+
+def test_polling_keeps_no_subscription_behind(
+    tmp_path: Path, nats_server: NatsServer, trajectories: TrajectoryStore
+) -> None:
+    _run_missions(tmp_path, nats_server.url, 1)
+
+    async def subscriptions_after_polls() -> tuple[int, int]:
+        client = await connect(nats_server.url)
+        consumer = TrajectoryConsumer(client.jetstream(), trajectories)
+        await consumer.poll("acme", wait=0.05)
+        after_one = len(client._subs)  # nats-py offers no public count of a client's subs
+        for _ in range(5):
+            await consumer.poll("acme", wait=0.05)
+        after_six = len(client._subs)
+        await client.close()
+        return after_one, after_six
+
+    after_one, after_six = asyncio.run(subscriptions_after_polls())
+    assert after_six == after_one

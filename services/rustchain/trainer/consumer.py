@@ -76,6 +76,10 @@ class TrajectoryConsumer:
             messages = await subscription.fetch(batch, timeout=wait)
         except nats.errors.TimeoutError:
             return 0
+        finally:
+            # Each poll subscribes an inbox of its own: released here, or the connection would
+            # gather one per poll. Acks go to each message's reply subject and do not need it.
+            await subscription.unsubscribe()
         recorded = 0
         for message in messages:
             sequence = message.metadata.sequence.stream

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -219,3 +222,25 @@ def test_two_memory_services_on_one_database_serve_the_same_tenants_apart(
 
     with fresh_database() as url:
         asyncio.run(scenario(url))
+
+
+def test_serve_memory_without_its_database_exits_3_with_one_line(tmp_path: Path) -> None:
+    environ = {
+        **os.environ,
+        "RUSTCHAIN_HOME": str(tmp_path),
+        "RUSTCHAIN_DATABASE_URL": "postgresql://rustchain:secret@127.0.0.1:1/memory",
+    }
+    served = subprocess.run(
+        [sys.executable, "-m", "rustchain", "serve", "memory"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert served.returncode == 3
+    assert served.stderr.startswith(
+        "rustchain serve memory: cannot open its tables: PostgreSQL at 127.0.0.1:1/memory is"
+        " unreachable: connection failed"
+    )
+    assert served.stderr.count("\n") == 1 and "secret" not in served.stderr

@@ -1,6 +1,7 @@
 """Trainer replicas on PostgreSQL: two trainer processes share the durable JetStream consumer and
 one database; with one of them SIGKILLed mid-way, each finished mission still yields exactly one
-trajectory (the messages it held are redelivered to the other, and none is recorded twice)."""
+trajectory (the messages it held are redelivered to the other, and none is recorded twice), and
+each tenant's trajectories stay its own."""
 
 from __future__ import annotations
 
@@ -76,8 +77,9 @@ def _start_trainer(nats_url: str, url: str, prefix: str) -> subprocess.Popen[byt
     return subprocess.Popen(command, cwd=REPO)
 
 
-def _finish_missions(home: Path, nats_url: str, count: int) -> list[str]:
-    """Run `count` missions to their end on the executor under `home`, relayed to JetStream."""
+def _finish_missions(home: Path, nats_url: str, count: int, tenant: str = "acme") -> list[str]:
+    """Run `count` missions of the tenant to their end on the executor under `home`, relayed to
+    JetStream."""
     store = open_event_store(EventStoreSettings(name="executor", home=home))
     executor = build_executor(
         {"RUSTCHAIN_HOME": str(home)},
@@ -89,8 +91,8 @@ def _finish_missions(home: Path, nats_url: str, count: int) -> list[str]:
     missions = []
     try:
         for _ in range(count):
-            mission = executor.start("acme", plan, {})
-            asyncio.run(executor.drive("acme", mission))
+            mission = executor.start(tenant, plan, {})
+            asyncio.run(executor.drive(tenant, mission))
             missions.append(mission)
         asyncio.run(JetStreamRelay(store, nats_url).catch_up(timeout=30))
     finally:
@@ -124,23 +126,25 @@ def test_two_trainers_record_each_finished_mission_once_when_one_is_killed(
     recorded_by_the_first = _count(url, trajectories)
     assert recorded_by_the_first < len(missions), "the first trainer finished before its kill"
 
-    # Missions that finish after the kill reach the survivor too.
-    missions += _finish_missions(tmp_path, nats_server.url, 10)
+    # Missions that finish after the kill reach the survivor too, another tenant's as well.
+    missions += _finish_missions(tmp_path, nats_server.url, 5)
+    theirs = _finish_missions(tmp_path, nats_server.url, 5, tenant="globex")
+    total = len(missions) + len(theirs)
     wait_until_sync(
-        lambda: _count(url, trajectories) >= len(missions),
-        30,
-        f"{len(missions)} trajectories were recorded",
+        lambda: _count(url, trajectories) >= total, 30, f"{total} trajectories were recorded"
     )
 
     store = PostgresTrajectoryStore(url, prefix)
     try:
-        stored = store.trajectories("acme")
+        ours, others = store.trajectories("acme"), store.trajectories("globex")
+        assert store.get("globex", missions[0]) is None
     finally:
         store.close()
-    assert sorted(t.mission_id for t in stored) == sorted(missions)
-    assert all(t.outcome == "succeeded" for t in stored)
+    assert sorted(t.mission_id for t in ours) == sorted(missions)
+    assert sorted(t.mission_id for t in others) == sorted(theirs)
+    assert all(t.outcome == "succeeded" for t in ours + others)
     # One delivery row per message: none processed twice, none left out.
-    assert _count(url, f"{prefix}_deliveries") == len(missions)
+    assert _count(url, f"{prefix}_deliveries") == total
 
 
 def _trajectory(mission_id: str) -> Trajectory:

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from rustchain.platform.storage.event_store import DATABASE_URL_VARIABLE
+
 POOL_SIZE = 4
 """Connections per store and process: the gRPC servers run store calls on worker threads."""
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -44,10 +46,19 @@ class PostgresTables:
     """A pool of connections to one database, for the tables that start with `prefix`."""
 
     def __init__(self, url: str, prefix: str, schema: str) -> None:
-        if urlsplit(url).scheme not in {"postgres", "postgresql"}:
-            raise PostgresUnavailableError(f"not a postgresql:// URL: {urlsplit(url).scheme!r}")
+        scheme = urlsplit(url).scheme
+        if scheme not in {"postgres", "postgresql"}:
+            raise PostgresUnavailableError(
+                f"{DATABASE_URL_VARIABLE} must be a postgresql:// URL, not {scheme or url!r}"
+            )
         self.prefix = check_table_prefix(prefix)
         self.location = postgres_location(url)
+        try:
+            # One connection first, for its reason when it fails (the pool only times out).
+            psycopg.connect(url, connect_timeout=int(CONNECT_TIMEOUT_SECONDS)).close()
+        except psycopg.Error as error:
+            reason = " ".join(str(error).split())
+            raise PostgresUnavailableError(f"{self.location} is unreachable: {reason}") from None
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url,
             min_size=1,

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import psycopg
 import pytest
 
 from rustchain.generated.rustchain.memory.v1 import memory_pb2, memory_pb2_grpc
@@ -244,3 +245,31 @@ def test_serve_memory_without_its_database_exits_3_with_one_line(tmp_path: Path)
         " unreachable: connection failed"
     )
     assert served.stderr.count("\n") == 1 and "secret" not in served.stderr
+
+
+@pytest.mark.postgres
+def test_a_connection_the_server_dropped_fails_one_call_and_is_replaced() -> None:
+    url, prefix = postgres_url(), table_prefix()
+    memory = PostgresMemoryStore(url, prefix)
+    try:
+        memory.put("acme", "notes", "still here", "n1", {})
+        with psycopg.connect(url, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = %s",
+                (f"rustchain {prefix}",),
+            ).fetchone()
+        assert killed is not None and killed[0] >= 1
+        outcomes = []
+        for _ in range(3):
+            try:
+                found = memory.get("acme", "notes", "n1")
+            except PostgresUnavailableError as error:
+                assert str(error).startswith("PostgreSQL at ")
+                outcomes.append("unavailable")
+            else:
+                outcomes.append("found" if found else "missing")
+        assert outcomes in (["unavailable", "found", "found"], ["found"] * 3), outcomes
+    finally:
+        memory.close()
+        drop_tables(url, prefix, "documents", "vectors")

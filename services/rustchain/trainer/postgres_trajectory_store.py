@@ -44,7 +44,7 @@ class PostgresTrajectoryStore:
 
     def processed(self, consumer: str, stream: str, sequence: int) -> bool:
         """Whether the consumer (any replica of it) has processed that message."""
-        with self._tables.transaction() as cursor:
+        with self._tables.statement() as cursor:
             cursor.execute(
                 f"SELECT 1 FROM {self._deliveries}"
                 " WHERE consumer = %s AND stream = %s AND sequence = %s",
@@ -72,7 +72,7 @@ class PostgresTrajectoryStore:
 
     def skip(self, consumer: str, stream: str, sequence: int) -> None:
         """Record as processed a message that makes no trajectory."""
-        with self._tables.transaction() as cursor:
+        with self._tables.statement() as cursor:
             cursor.execute(
                 f"INSERT INTO {self._deliveries} VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
                 (consumer, stream, sequence),
@@ -80,7 +80,7 @@ class PostgresTrajectoryStore:
 
     def put(self, trajectory: Trajectory) -> None:
         """Keep a trajectory the trainer ran itself (an optimiser's run), outside any stream."""
-        with self._tables.transaction() as cursor:
+        with self._tables.statement() as cursor:
             cursor.execute(
                 self._upsert,
                 (trajectory.tenant, trajectory.mission_id, trajectory.model_dump_json()),
@@ -88,7 +88,7 @@ class PostgresTrajectoryStore:
 
     def get(self, tenant: str, mission_id: str) -> Trajectory | None:
         """One trajectory of a tenant, or None."""
-        with self._tables.transaction() as cursor:
+        with self._tables.statement() as cursor:
             cursor.execute(
                 f"SELECT document FROM {self._trajectories} WHERE tenant = %s AND mission_id = %s",
                 (tenant, mission_id),
@@ -98,7 +98,7 @@ class PostgresTrajectoryStore:
 
     def trajectories(self, tenant: str) -> list[Trajectory]:
         """Every trajectory of a tenant, by mission id."""
-        with self._tables.transaction() as cursor:
+        with self._tables.statement() as cursor:
             cursor.execute(
                 f"SELECT document FROM {self._trajectories} WHERE tenant = %s"
                 ' ORDER BY mission_id COLLATE "C"',

@@ -73,7 +73,7 @@ class PostgresMemoryStore:
     ) -> str:
         """Store or replace a document; returns its id."""
         doc_id = doc_id or uuid.uuid4().hex
-        with self._tables.transaction() as cursor:
+        with self._tables.statement() as cursor:
             cursor.execute(
                 f"INSERT INTO {self._documents} (tenant, collection, id, content, metadata)"
                 " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (tenant, collection, id)"
@@ -90,7 +90,7 @@ class PostgresMemoryStore:
 
     def get(self, tenant: str, collection: str, doc_id: str) -> dict[str, Any] | None:
         """One document, or None."""
-        with self._tables.transaction() as cursor:
+        with self._tables.statement() as cursor:
             cursor.execute(
                 f"SELECT id, content, metadata FROM {self._documents} WHERE {_SCOPE} AND id = %s",
                 (tenant, collection, doc_id),
@@ -100,7 +100,7 @@ class PostgresMemoryStore:
 
     def delete(self, tenant: str, collection: str, doc_id: str) -> bool:
         """Remove a document; False when there was none."""
-        with self._tables.transaction() as cursor:
+        with self._tables.statement() as cursor:
             cursor.execute(
                 f"DELETE FROM {self._documents} WHERE {_SCOPE} AND id = %s",
                 (tenant, collection, doc_id),
@@ -109,7 +109,7 @@ class PostgresMemoryStore:
 
     def documents(self, tenant: str, collection: str, limit: int = 100) -> list[dict[str, Any]]:
         """Documents of a collection, by id."""
-        with self._tables.transaction() as cursor:
+        with self._tables.statement() as cursor:
             cursor.execute(
                 f"SELECT id, content, metadata FROM {self._documents} WHERE {_SCOPE}"
                 f" ORDER BY {_BY_ID} LIMIT %s",
@@ -135,7 +135,7 @@ class PostgresMemoryStore:
             " WHERE tenant = %s AND collection = %s AND search @@ query"
             ' ORDER BY rank DESC, id COLLATE "C" LIMIT %s'
         ).format(documents=sql.Identifier(self._documents), each_word=each_word)
-        with self._tables.transaction() as cursor:
+        with self._tables.statement() as cursor:
             cursor.execute(statement, (*words, tenant, collection, limit))
             rows = cursor.fetchall()
         return [{**_document(row[:3]), "score": float(row[3])} for row in rows]
@@ -151,7 +151,7 @@ class PostgresMemoryStore:
     ) -> str:
         """Store or replace an embedding vector with its text; returns its id."""
         doc_id = doc_id or uuid.uuid4().hex
-        with self._tables.transaction() as cursor:
+        with self._tables.statement() as cursor:
             cursor.execute(
                 f"INSERT INTO {self._vectors} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (tenant, collection, id) DO UPDATE SET"
@@ -174,7 +174,7 @@ class PostgresMemoryStore:
         self, tenant: str, collection: str, vector: list[float], limit: int
     ) -> list[dict[str, Any]]:
         """This tenant's vectors of the collection closest to `vector` (cosine), best first."""
-        with self._tables.transaction() as cursor:
+        with self._tables.statement() as cursor:
             cursor.execute(
                 f"SELECT id, content, metadata, vector, norm FROM {self._vectors}"
                 f" WHERE {_SCOPE} AND dimensions = %s",

@@ -64,9 +64,12 @@ class PostgresTables:
             min_size=1,
             max_size=POOL_SIZE,
             open=False,
-            # A connection the server dropped (a restart, a failover) is replaced, not handed out.
-            check=ConnectionPool.check_connection,
-            kwargs={"autocommit": True, "connect_timeout": int(CONNECT_TIMEOUT_SECONDS)},
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": int(CONNECT_TIMEOUT_SECONDS),
+                # Names the store's connections in pg_stat_activity.
+                "application_name": f"rustchain {prefix}",
+            },
             name=f"rustchain-{prefix}",
         )
         try:
@@ -91,13 +94,27 @@ class PostgresTables:
     def transaction(self) -> Iterator[psycopg.Cursor[Any]]:
         """A cursor in one transaction: committed when the block ends, rolled back if it raises;
         a lost or refused connection is PostgresUnavailableError."""
+        with (
+            self._connection() as connection,
+            connection.transaction(),
+            connection.cursor() as cursor,
+        ):
+            yield cursor
+
+    @contextmanager
+    def statement(self) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor whose every statement commits on its own: for one-statement calls, which
+        BEGIN and COMMIT would cost two more round trips."""
+        with self._connection() as connection, connection.cursor() as cursor:
+            yield cursor
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        # No check on checkout (it costs a round trip per call): a connection the server dropped
+        # (a restart, a failover) fails its one call as unavailable, and the pool replaces it.
         try:
-            with (
-                self._pool.connection() as connection,
-                connection.transaction(),
-                connection.cursor() as cursor,
-            ):
-                yield cursor
+            with self._pool.connection() as connection:
+                yield connection
         except psycopg.errors.ProgramLimitExceeded as error:
             # An input beyond one of the server's limits (a tsvector over 1 MB): the request's
             # fault, not an outage, though psycopg files it under OperationalError.

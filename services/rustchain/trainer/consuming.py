@@ -42,7 +42,13 @@ async def consume_until(
                 if recorded == 0:
                     await _wait(stop, IDLE_SECONDS)
         except Exception as error:
-            _log.error("trainer: consuming from %s failed (%s); reconnecting", url, error)
+            # Named by its type too: a timeout's message is empty.
+            _log.error(
+                "trainer: consuming from %s failed (%s: %s); reconnecting",
+                url,
+                type(error).__name__,
+                error,
+            )
             await _wait(stop, RETRY_SECONDS)
         finally:
             with contextlib.suppress(Exception):

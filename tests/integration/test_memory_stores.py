@@ -273,3 +273,12 @@ def test_a_connection_the_server_dropped_fails_one_call_and_is_replaced() -> Non
     finally:
         memory.close()
         drop_tables(url, prefix, "documents", "vectors")
+
+
+def test_a_query_of_thousands_of_words_is_searched(memory: MemoryStore) -> None:
+    memory.put("acme", "notes", "needle in a haystack", "n", {})
+    # The rag steps hand the store their query whatever its length (the service caps it at 16 KiB).
+    query = " ".join(f"w{n}" for n in range(5_000)) + " needle"
+
+    assert _ids(memory.search("acme", "notes", query, 10)) == ["n"]
+    assert memory.search("globex", "notes", query, 10) == []

@@ -1,8 +1,9 @@
 """Per-tenant agent memory on PostgreSQL, shared by any number of memory replicas.
 
 Documents are searched with PostgreSQL full-text search: a stored `tsvector` column under a GIN
-index, the query's words each made a `plainto_tsquery` and joined with OR (so the user's text is
-never tsquery syntax, and any word matches, as on SQLite), ordered by `ts_rank`. The `simple`
+index, and a `to_tsquery` of the query's words, each quoted as a lexeme and joined with OR (so
+the user's text is never tsquery syntax, and any word matches, as on SQLite), ordered by
+`ts_rank`. The `simple`
 configuration (lower case, no stemming, no stop words) matches SQLite FTS5's tokens in any
 language. Vectors are float32 `bytea` beside their length; with no pgvector on the server, the
 exact cosine scan runs in Python over the tenant's vectors of that collection and dimension.
@@ -18,8 +19,6 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
-
-from psycopg import sql
 
 from rustchain.platform.storage.memory_store import query_words
 from rustchain.platform.storage.postgres_tables import PostgresTables
@@ -47,6 +46,13 @@ CREATE TABLE IF NOT EXISTS {prefix}_vectors (
 _SCOPE = "tenant = %s AND collection = %s"
 # Ids sort by their bytes, as on SQLite, whatever the database's collation.
 _BY_ID = 'id COLLATE "C"'
+
+
+def any_of(words: list[str]) -> str:
+    """A tsquery that matches any of the words, each quoted as one lexeme: no word can be an
+    operator, and the query stays one flat OR however many words (a chain of `||` expressions
+    exhausts the server's parser stack at a few thousand)."""
+    return " | ".join("'" + word.replace("\\", "\\\\").replace("'", "''") + "'" for word in words)
 
 
 def _text(field: str, value: str) -> str:
@@ -123,20 +129,14 @@ class PostgresMemoryStore:
         words = query_words(query)
         if not words:
             return []
-        each_word = sql.SQL(" || ").join(
-            sql.SQL("plainto_tsquery({}, {})").format(
-                sql.Literal(SEARCH_CONFIGURATION), sql.Placeholder()
-            )
-            for _ in words
-        )
-        statement = sql.SQL(
+        statement = (
             "SELECT id, content, metadata, ts_rank(search, query) AS rank"
-            " FROM {documents}, (SELECT {each_word} AS query) AS searched"
+            f" FROM {self._documents}, to_tsquery('{SEARCH_CONFIGURATION}', %s) AS query"
             " WHERE tenant = %s AND collection = %s AND search @@ query"
-            ' ORDER BY rank DESC, id COLLATE "C" LIMIT %s'
-        ).format(documents=sql.Identifier(self._documents), each_word=each_word)
+            f" ORDER BY rank DESC, {_BY_ID} LIMIT %s"
+        )
         with self._tables.statement() as cursor:
-            cursor.execute(statement, (*words, tenant, collection, limit))
+            cursor.execute(statement, (any_of(words), tenant, collection, limit))
             rows = cursor.fetchall()
         return [{**_document(row[:3]), "score": float(row[3])} for row in rows]
 

@@ -19,6 +19,8 @@ from rustchain.platform.storage.event_store import DATABASE_URL_VARIABLE
 POOL_SIZE = 4
 """Connections per store and process: the gRPC servers run store calls on worker threads."""
 CONNECT_TIMEOUT_SECONDS = 5.0
+_PROGRAM_LIMIT_EXCEEDED = "54"
+"""The SQLSTATE class of inputs beyond a server limit (54000, 54001 statement too complex, ...)."""
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
@@ -115,11 +117,13 @@ class PostgresTables:
         try:
             with self._pool.connection() as connection:
                 yield connection
-        except psycopg.errors.ProgramLimitExceeded as error:
-            # An input beyond one of the server's limits (a tsvector over 1 MB): the request's
-            # fault, not an outage, though psycopg files it under OperationalError.
-            raise ValueError(f"too large for {self.location}: {error}") from error
-        except (psycopg.OperationalError, PoolTimeout) as error:
+        except psycopg.OperationalError as error:
+            if (error.sqlstate or "").startswith(_PROGRAM_LIMIT_EXCEEDED):
+                # An input beyond one of the server's limits (a tsvector over 1 MB): the
+                # request's fault, not an outage, though psycopg files it as operational.
+                raise ValueError(f"too large for {self.location}: {error}") from error
+            raise PostgresUnavailableError(f"{self.location}: {error}") from error
+        except PoolTimeout as error:
             raise PostgresUnavailableError(f"{self.location}: {error}") from error
 
     def close(self) -> None:

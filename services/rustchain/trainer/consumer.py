@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 
-import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -74,7 +73,9 @@ class TrajectoryConsumer:
         )
         try:
             messages = await subscription.fetch(batch, timeout=wait)
-        except nats.errors.TimeoutError:
+        except TimeoutError:
+            # Nothing waiting. nats-py raises its own TimeoutError, or asyncio's when the wait
+            # ran out between its two pull requests (a busy machine): both are this.
             return 0
         finally:
             # Each poll subscribes an inbox of its own: released here, or the connection would

@@ -1,5 +1,6 @@
 """generate_embedding and similarity_search against an embeddings endpoint the test serves,
-with vectors kept in the memory store (embedded) and in the memory service (over gRPC)."""
+with vectors kept in the memory store (embedded: SQLite and PostgreSQL) and in the memory service
+(over gRPC)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 
 from rustchain.domain.policy.model import Policy
 from rustchain.platform.grpc.memory_client import GrpcMemoryClient
-from rustchain.platform.storage.memory_store import SqliteMemoryStore, TenantMemory
+from rustchain.platform.storage.memory_store import MemoryStore, SqliteMemoryStore, TenantMemory
+from rustchain.platform.storage.postgres_memory_store import PostgresMemoryStore
 from rustchain.steps import default_registry
 from rustchain.steps.support.runtime import (
     PolicyRefusedError,
@@ -20,8 +22,10 @@ from rustchain.steps.support.runtime import (
     StepRunError,
     parameters_of,
 )
+from tests.integration.conftest import postgres_url
 from tests.integration.grpc_helpers import running_services
 from tests.integration.http_fixtures import LocalServer, json_answer, serve
+from tests.integration.postgres_databases import drop_tables, table_prefix
 
 REGISTRY = default_registry(include_plugins=False)
 LETTERS = "aeiourst"
@@ -30,6 +34,21 @@ LETTERS = "aeiourst"
 def letter_vector(text: str) -> list[float]:
     """A small, meaningful embedding: how often each of eight letters occurs."""
     return [float(text.lower().count(c)) for c in LETTERS]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MemoryStore]:
+    """The memory store the steps keep vectors in: SQLite, or PostgreSQL (this test's tables)."""
+    if request.param == "sqlite":
+        sqlite = SqliteMemoryStore(tmp_path / "memory.db")
+        yield sqlite
+        sqlite.close()
+        return
+    url, prefix = postgres_url(), table_prefix()
+    postgres = PostgresMemoryStore(url, prefix)
+    yield postgres
+    postgres.close()
+    drop_tables(url, prefix, "documents", "vectors")
 
 
 @pytest.fixture
@@ -78,8 +97,9 @@ async def run(step_type: str, step_context: StepContext, **parameters: Any) -> A
 TEXTS = {"fruit": "tangerine sorbet", "rocks": "sturdy quartz outcrop", "sea": "a blue ocean"}
 
 
-def test_stored_embeddings_are_found_nearest_first(embeddings: LocalServer, tmp_path: Path) -> None:
-    store = SqliteMemoryStore(tmp_path / "memory.db")
+def test_stored_embeddings_are_found_nearest_first(
+    embeddings: LocalServer, tmp_path: Path, store: MemoryStore
+) -> None:
     acme = context(tmp_path, policy_for(embeddings), TenantMemory(store, "acme"))
 
     async def scenario() -> tuple[Any, Any, Any]:
@@ -108,7 +128,6 @@ def test_stored_embeddings_are_found_nearest_first(embeddings: LocalServer, tmp_
         return made, by_text, by_vector
 
     made, by_text, by_vector = asyncio.run(scenario())
-    store.close()
 
     assert made[0]["embedding"] == letter_vector(TEXTS["fruit"])
     assert made[0]["dimensions"] == 8 and made[0]["stored"] == {"collection": "kb", "id": "fruit"}
@@ -120,9 +139,8 @@ def test_stored_embeddings_are_found_nearest_first(embeddings: LocalServer, tmp_
 
 
 def test_a_tenant_never_finds_another_tenants_vectors(
-    embeddings: LocalServer, tmp_path: Path
+    embeddings: LocalServer, tmp_path: Path, store: MemoryStore
 ) -> None:
-    store = SqliteMemoryStore(tmp_path / "memory.db")
     policy = policy_for(embeddings)
 
     async def scenario() -> Any:
@@ -139,13 +157,13 @@ def test_a_tenant_never_finds_another_tenants_vectors(
         )
 
     found = asyncio.run(scenario())
-    store.close()
 
     assert found["results"] == []
 
 
-def test_threshold_leaves_out_weak_matches(embeddings: LocalServer, tmp_path: Path) -> None:
-    store = SqliteMemoryStore(tmp_path / "memory.db")
+def test_threshold_leaves_out_weak_matches(
+    embeddings: LocalServer, tmp_path: Path, store: MemoryStore
+) -> None:
     acme = context(tmp_path, policy_for(embeddings), TenantMemory(store, "acme"))
 
     async def scenario() -> Any:
@@ -162,7 +180,6 @@ def test_threshold_leaves_out_weak_matches(embeddings: LocalServer, tmp_path: Pa
         )
 
     found = asyncio.run(scenario())
-    store.close()
 
     assert [r["id"] for r in found["results"]] == ["sea"]
 

@@ -1,9 +1,11 @@
-"""The memory service keeps each tenant's documents apart: put, get, list, search, delete."""
+"""The memory service keeps each tenant's documents apart: put, get, list, search, delete; on
+SQLite and on PostgreSQL (a fresh database each)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -12,11 +14,24 @@ import pytest
 from rustchain.generated.rustchain.memory.v1 import memory_pb2, memory_pb2_grpc
 from rustchain.platform.grpc.client import tenant_metadata
 from tests.integration.grpc_helpers import running_services
+from tests.integration.postgres_databases import fresh_database
 
 
-def test_tenants_never_see_each_others_memory(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def memory_settings(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """The settings of a deployment whose memory is on SQLite, or on PostgreSQL."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    with fresh_database() as url:
+        yield {"RUSTCHAIN_DATABASE_URL": url}
+
+
+def test_tenants_never_see_each_others_memory(
+    tmp_path: Path, memory_settings: dict[str, str]
+) -> None:
     async def scenario() -> None:
-        async with running_services(tmp_path, ("memory",)) as services:
+        async with running_services(tmp_path, ("memory",), settings=memory_settings) as services:
             memory = memory_pb2_grpc.MemoryServiceStub(services.channel("memory"))
             acme, globex = tenant_metadata("acme"), tenant_metadata("globex")
             put = memory_pb2.PutRequest(
@@ -56,9 +71,11 @@ def test_tenants_never_see_each_others_memory(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_bad_requests_are_invalid_arguments(tmp_path: Path) -> None:
+def test_bad_requests_are_invalid_arguments(
+    tmp_path: Path, memory_settings: dict[str, str]
+) -> None:
     async def scenario() -> None:
-        async with running_services(tmp_path, ("memory",)) as services:
+        async with running_services(tmp_path, ("memory",), settings=memory_settings) as services:
             memory = memory_pb2_grpc.MemoryServiceStub(services.channel("memory"))
             for request in (
                 memory_pb2.PutRequest(collection="notes", content="x", metadata_json="[1]"),

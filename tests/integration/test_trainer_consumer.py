@@ -1,4 +1,5 @@
-"""The trainer's consumer against a real nats-server: one trajectory per finished mission, once."""
+"""The trainer's consumer against a real nats-server: one trajectory per finished mission, once;
+with its store on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +22,10 @@ from rustchain.platform.nats.server import NatsServer
 from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from rustchain.steps import default_registry
 from rustchain.trainer.consumer import DURABLE, TrajectoryConsumer, finished_subject
-from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
+from rustchain.trainer.postgres_trajectory_store import PostgresTrajectoryStore
+from rustchain.trainer.trajectory_store import SqliteTrajectoryStore, TrajectoryStore
+from tests.integration.conftest import postgres_url
+from tests.integration.postgres_databases import drop_tables, table_prefix
 from tests.unit.compile_helpers import plan_of
 
 MISSION = """\
@@ -40,6 +45,21 @@ steps:
     step_type: read_file
     parameters: {path: missing.txt}
 """
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def trajectories(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TrajectoryStore]:
+    """A fresh trajectory store of each kind (PostgreSQL: tables of this test), closed after."""
+    if request.param == "sqlite":
+        store: TrajectoryStore = SqliteTrajectoryStore(tmp_path / "trainer.sqlite3")
+        yield store
+        store.close()
+        return
+    url, prefix = postgres_url(), table_prefix()
+    store = PostgresTrajectoryStore(url, prefix)
+    yield store
+    store.close()
+    drop_tables(url, prefix, "trajectories", "deliveries")
 
 
 def _run_missions(home: Path, nats_url: str, count: int) -> list[str]:
@@ -62,10 +82,9 @@ def _run_missions(home: Path, nats_url: str, count: int) -> list[str]:
 
 
 def test_each_finished_mission_becomes_one_trajectory(
-    tmp_path: Path, nats_server: NatsServer
+    tmp_path: Path, nats_server: NatsServer, trajectories: TrajectoryStore
 ) -> None:
     missions = _run_missions(tmp_path, nats_server.url, 2)
-    trajectories = SqliteTrajectoryStore(tmp_path / "trainer.sqlite3")
 
     async def consume() -> tuple[list[str], int, int]:
         client = await connect(nats_server.url)
@@ -91,14 +110,12 @@ def test_each_finished_mission_becomes_one_trajectory(
     assert steps["broken"].status == "failed"
     assert "not a file" in (steps["broken"].error or "")
     assert all(s.duration_ms is not None and s.duration_ms >= 0 for s in trajectory.steps)
-    trajectories.close()
 
 
 def test_a_message_redelivered_after_a_crash_is_not_recorded_twice(
-    tmp_path: Path, nats_server: NatsServer
+    tmp_path: Path, nats_server: NatsServer, trajectories: TrajectoryStore
 ) -> None:
     _run_missions(tmp_path, nats_server.url, 1)
-    trajectories = SqliteTrajectoryStore(tmp_path / "trainer.sqlite3")
 
     async def crash_then_resume() -> int:
         client = await connect(nats_server.url)
@@ -119,11 +136,13 @@ def test_a_message_redelivered_after_a_crash_is_not_recorded_twice(
 
     assert asyncio.run(crash_then_resume()) == 0
     assert len(trajectories.trajectories("acme")) == 1
-    trajectories.close()
 
 
 def test_a_mission_with_a_fact_it_cannot_read_is_skipped_and_the_rest_go_on(
-    tmp_path: Path, nats_server: NatsServer, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    nats_server: NatsServer,
+    trajectories: TrajectoryStore,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     store = open_event_store(EventStoreSettings(name="executor", home=tmp_path))
     plan = json.loads(plan_of(MISSION).to_json())
@@ -153,7 +172,6 @@ def test_a_mission_with_a_fact_it_cannot_read_is_skipped_and_the_rest_go_on(
     asyncio.run(JetStreamRelay(store, nats_server.url).catch_up(timeout=30))
     store.close()
     (good,) = _run_missions(tmp_path, nats_server.url, 1)
-    trajectories = SqliteTrajectoryStore(tmp_path / "trainer.sqlite3")
 
     async def consume() -> tuple[int, int]:
         client = await connect(nats_server.url)
@@ -169,3 +187,23 @@ def test_a_mission_with_a_fact_it_cannot_read_is_skipped_and_the_rest_go_on(
     assert [t.mission_id for t in trajectories.trajectories("acme")] == [good]
     (warning,) = [r.getMessage() for r in caplog.records if "m-newer" in r.getMessage()]
     assert "StepStarted v9, newer than this code knows" in warning
+
+
+def test_polling_keeps_no_subscription_behind(
+    tmp_path: Path, nats_server: NatsServer, trajectories: TrajectoryStore
+) -> None:
+    _run_missions(tmp_path, nats_server.url, 1)
+
+    async def subscriptions_after_polls() -> tuple[int, int]:
+        client = await connect(nats_server.url)
+        consumer = TrajectoryConsumer(client.jetstream(), trajectories)
+        await consumer.poll("acme", wait=0.05)
+        after_one = len(client._subs)  # nats-py offers no public count of a client's subs
+        for _ in range(5):
+            await consumer.poll("acme", wait=0.05)
+        after_six = len(client._subs)
+        await client.close()
+        return after_one, after_six
+
+    after_one, after_six = asyncio.run(subscriptions_after_polls())
+    assert after_six == after_one

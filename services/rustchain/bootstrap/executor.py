@@ -8,7 +8,7 @@ import enum
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from rustchain.bootstrap.stores import open_store
+from rustchain.bootstrap.stores import open_memory_store, open_store
 from rustchain.domain.access.quotas import TenantQuotas
 from rustchain.domain.language.secret_refs import SecretReader
 from rustchain.domain.language.step_types import StepTypeRegistry
@@ -26,7 +26,7 @@ from rustchain.executor.workspace_snapshots import workspace_snapshots
 from rustchain.platform.sandbox.selection import LazySandbox
 from rustchain.platform.storage.event_store import EventStore
 from rustchain.platform.storage.home import rustchain_home
-from rustchain.platform.storage.memory_store import SqliteMemoryStore, TenantMemory
+from rustchain.platform.storage.memory_store import TenantMemory
 from rustchain.platform.storage.secret_store import FileSecretStore
 from rustchain.steps import default_registry
 from rustchain.steps.support.runtime import MemoryClient
@@ -116,13 +116,14 @@ def open_executor(
     listener: EventListener | None = None,
 ) -> Iterator[ExecutorApplication]:
     """The executor application on the store the settings name, closed afterwards; with
-    `local_memory`, rag steps use the home's SQLite memory (as `rustchain run` does)."""
+    `local_memory`, rag steps use the deployment's memory store directly (as `rustchain run`
+    does)."""
     store = open_store("executor", environ)
     with contextlib.ExitStack() as closing:
         closing.callback(store.close)
         memory_for: Callable[[str], MemoryClient] | None = None
         if local_memory:
-            memory = SqliteMemoryStore(rustchain_home(environ) / "memory.sqlite3")
+            memory = open_memory_store(environ)
             closing.callback(memory.close)
             memory_for = lambda tenant: TenantMemory(memory, tenant)  # noqa: E731
         yield build_executor(

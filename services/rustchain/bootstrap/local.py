@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rustchain.bootstrap.executor import build_executor, tenant_policies
-from rustchain.bootstrap.stores import open_store
+from rustchain.bootstrap.stores import open_memory_store, open_store
 from rustchain.bootstrap.trainer_runs import open_promoted_policies
 from rustchain.domain.plans.plan import Plan
 from rustchain.domain.plans.verdict import Finding, Verdict
@@ -21,8 +21,7 @@ from rustchain.domain.policy.model import Policy
 from rustchain.executor.admission import StartMission
 from rustchain.executor.application import EventListener, ExecutorApplication
 from rustchain.planner.application import PlannerApplication, Problem, VerdictSummary
-from rustchain.platform.storage.home import rustchain_home
-from rustchain.platform.storage.memory_store import SqliteMemoryStore, TenantMemory
+from rustchain.platform.storage.memory_store import TenantMemory
 from rustchain.steps import default_registry
 from rustchain.verifier.application import VerifierApplication
 
@@ -116,7 +115,7 @@ def open_local_deployment(
         closing.callback(verifier_store.close)
         executor_store = open_store("executor", environ)
         closing.callback(executor_store.close)
-        memory = SqliteMemoryStore(rustchain_home(environ) / "memory.sqlite3")
+        memory = open_memory_store(environ)
         closing.callback(memory.close)
         # The tenant's promoted llm-step policies, learned by the trainer (docs/trainer.md).
         learned = open_promoted_policies(environ)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rustchain.bootstrap.executor import build_executor, tenant_policies
+from rustchain.bootstrap.stores import open_memory_store, open_trajectory_store
 from rustchain.bootstrap.trainer_runs import (
     deployment_optimiser,
     open_promoted_policies,
@@ -43,14 +44,13 @@ from rustchain.platform.sandbox.selection import (
 )
 from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from rustchain.platform.storage.home import rustchain_home
-from rustchain.platform.storage.memory_store import SqliteMemoryStore, TenantMemory
+from rustchain.platform.storage.memory_store import TenantMemory
 from rustchain.platform.telemetry.sandbox_timing import TimedSandbox
 from rustchain.steps import default_registry
 from rustchain.steps.support.runtime import MemoryClient
 from rustchain.trainer.consuming import consume_until
 from rustchain.trainer.servicer import TrainerServicer
 from rustchain.trainer.servicer import binding as trainer_binding
-from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
 from rustchain.verifier.application import VerifierApplication
 from rustchain.verifier.servicer import VerifierServicer
 from rustchain.verifier.servicer import binding as verifier_binding
@@ -119,8 +119,9 @@ def host_verifier(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
 
 
 def host_memory(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted:
-    """The memory service on the SQLite FTS5 store under the home."""
-    store = SqliteMemoryStore(rustchain_home(environ) / "memory.sqlite3")
+    """The memory service on the deployment's memory store: PostgreSQL with
+    RUSTCHAIN_DATABASE_URL (any number of replicas share it), else SQLite under the home."""
+    store = open_memory_store(environ)
     return Hosted([memory_binding(MemoryServicer(store))], closers=[_sync(store.close)])
 
 
@@ -137,7 +138,7 @@ def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
     try:
         endpoint = _endpoint("memory", peers, home, environ)
     except ServeError:
-        local = SqliteMemoryStore(home / "memory.sqlite3")
+        local = open_memory_store(environ)
         closers.append(_sync(local.close))
         memory_for = lambda tenant: TenantMemory(local, tenant)  # noqa: E731
     else:
@@ -191,11 +192,12 @@ def host_planner(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted
 
 
 def host_trainer(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted:
-    """The trainer: its consumer turns finished missions into trajectories, served over gRPC."""
+    """The trainer: its consumer turns finished missions into trajectories, served over gRPC;
+    with RUSTCHAIN_DATABASE_URL any number of trainers share the durable consumer and the store."""
     url = deployment_nats_url(rustchain_home(environ), environ)
     if url is None:
         raise ServeError(f"the trainer reads JetStream: set {NATS_URL_VARIABLE}")
-    store = SqliteTrajectoryStore(rustchain_home(environ) / "trainer.sqlite3")
+    store = open_trajectory_store(environ)
     events = open_trainer_events(environ)
     optimise = deployment_optimiser(environ, events, store)
     stop = asyncio.Event()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rustchain.bootstrap.executor import build_executor
+from rustchain.bootstrap.stores import open_memory_store
 from rustchain.domain.plans.bindings import VariableBindingError, bind_variables
 from rustchain.domain.plans.compiler import Compilation, compile_mission
 from rustchain.domain.plans.plan import Plan
@@ -26,14 +27,14 @@ from rustchain.domain.runs.tuned_policy import StepSettings
 from rustchain.domain.training.suite import Suite
 from rustchain.platform.storage.event_store import EventStore, EventStoreSettings, open_event_store
 from rustchain.platform.storage.home import rustchain_home
-from rustchain.platform.storage.memory_store import SqliteMemoryStore, TenantMemory
+from rustchain.platform.storage.memory_store import TenantMemory
 from rustchain.platform.storage.mission_files import compile_file
 from rustchain.steps import constraint_generators, default_registry
 from rustchain.trainer.optimizer import Optimiser, Outcome, Progress
 from rustchain.trainer.promoted_policies import PromotedPolicies
 from rustchain.trainer.servicer import Optimise
 from rustchain.trainer.trainer_events import TrainerEvents
-from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
+from rustchain.trainer.trajectory_store import TrajectoryStore
 from rustchain.verifier.policy_files import POLICIES_FOLDER, TenantPolicies
 
 LLM_SETTINGS_PREFIX = "RUSTCHAIN_LLM_"
@@ -103,7 +104,7 @@ class ExecutorMissionRunner:
         self.tenant = tenant
         self.store = store
         home = home or rustchain_home()
-        self._memory = SqliteMemoryStore(home / "memory.sqlite3")
+        self._memory = open_memory_store(os.environ, home)
         # The settings each run's llm steps get, by mission id (runs may overlap).
         self._tuning: dict[str, tuple[int, dict[str, StepSettings]]] = {}
         self.executor = build_executor(
@@ -156,7 +157,7 @@ service stays the only writer of the executor's store (SQLite has one writer).""
 
 
 def deployment_optimiser(
-    environ: Mapping[str, str], events: TrainerEvents, trajectories: SqliteTrajectoryStore
+    environ: Mapping[str, str], events: TrainerEvents, trajectories: TrajectoryStore
 ) -> Optimise:
     """The trainer service's Optimize: the tenant's policy from $RUSTCHAIN_HOME/policies, the
     mission verified, run through an executor in the trainer's process on its own store."""

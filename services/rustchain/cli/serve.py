@@ -20,6 +20,7 @@ from rustchain.platform.grpc.decoding import MessageLimitError, max_message_byte
 from rustchain.platform.grpc.server import LOOPBACK, GrpcServerError, start_server
 from rustchain.platform.storage.event_store import EventStoreError
 from rustchain.platform.storage.home import rustchain_home
+from rustchain.platform.storage.postgres_tables import PostgresUnavailableError
 from rustchain.platform.storage.private_files import tighten_home
 from rustchain.platform.telemetry.grpc_tracing import server_interceptors
 from rustchain.platform.telemetry.process import telemetry_for
@@ -129,4 +130,7 @@ def serve_command(
         sys.exit(exit_codes.USAGE)
     except EventStoreError as error:
         click.echo(f"rustchain serve {service}: cannot open the event store: {error}", err=True)
+        sys.exit(exit_codes.UNREACHABLE)
+    except PostgresUnavailableError as error:
+        click.echo(f"rustchain serve {service}: cannot open its tables: {error}", err=True)
         sys.exit(exit_codes.UNREACHABLE)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from rustchain.bootstrap.stores import open_trajectory_store
 from rustchain.bootstrap.trainer_runs import (
     ExecutorMissionRunner,
     MissionRefusedError,
@@ -38,10 +40,7 @@ from rustchain.trainer.exports import FORMATS, export_lines, rewarded_trajectori
 from rustchain.trainer.optimizer import Optimiser, PolicyRefusedError
 from rustchain.trainer.suite_files import SuiteFileError, load_suite
 from rustchain.trainer.trainer_events import TrainerEvents
-from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
 from rustchain.verifier.policy_files import POLICIES_FOLDER, PolicyFileError, TenantPolicies
-
-TRAJECTORIES_FILE = "trainer.sqlite3"
 
 
 def _tenant(tenant: str) -> str:
@@ -103,7 +102,7 @@ def optimize(suite_dir: str, tenant: str, seed: int, as_json: bool) -> None:
         sys.exit(exit_codes.MISSION_AT_FAULT)
     home = rustchain_home()
     store = open_event_store(EventStoreSettings.from_environ("executor"))
-    trajectories = SqliteTrajectoryStore(home / TRAJECTORIES_FILE)
+    trajectories = open_trajectory_store(os.environ)
     runner = ExecutorMissionRunner(plan, tenant, policy, store, home)
     try:
         with _events() as events:
@@ -219,8 +218,7 @@ def rollback(tenant: str, mission: str) -> None:
 def export(tenant: str, fmt: str, out: str, min_reward: float) -> None:
     """Judged trajectories as training data (JSON Lines) for weight training elsewhere."""
     tenant = _tenant(tenant)
-    home = rustchain_home()
-    trajectories = SqliteTrajectoryStore(home / TRAJECTORIES_FILE)
+    trajectories = open_trajectory_store(os.environ)
     try:
         with _events() as events:
             found = trajectories.trajectories(tenant)

@@ -1,5 +1,5 @@
 """The memory service's gRPC servicer: one tenant's documents and vectors per call, on the
-SQLite store."""
+deployment's memory store (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -25,13 +25,15 @@ from rustchain.platform.grpc.request_checks import (
     request_tenant,
 )
 from rustchain.platform.grpc.server import ServiceBinding, StatusTable, abort_with
-from rustchain.platform.storage.memory_store import SqliteMemoryStore
+from rustchain.platform.storage.memory_store import MemoryStore
+from rustchain.platform.storage.postgres_tables import PostgresUnavailableError
 
 STATUS: StatusTable = {
     BadRequestError: grpc.StatusCode.INVALID_ARGUMENT,
     KeyError: grpc.StatusCode.NOT_FOUND,
     ValueError: grpc.StatusCode.INVALID_ARGUMENT,
     sqlite3.Error: grpc.StatusCode.UNAVAILABLE,
+    PostgresUnavailableError: grpc.StatusCode.UNAVAILABLE,
 }
 DEFAULT_LIST_LIMIT = 100
 DEFAULT_SEARCH_LIMIT = 10
@@ -56,7 +58,7 @@ def document_message(document: dict[str, Any]) -> memory_pb2.Document:
 class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
     """Every call reads and writes only the documents of the tenant its metadata names."""
 
-    def __init__(self, store: SqliteMemoryStore) -> None:
+    def __init__(self, store: MemoryStore) -> None:
         self.store = store
 
     async def Put(

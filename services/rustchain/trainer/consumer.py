@@ -3,7 +3,9 @@
 It pulls `MissionFinished` events from every tenant's stream through a durable consumer, reads
 that mission's executor events from the stream, folds them into a trajectory and saves it with
 the stream sequence in one transaction, then acks. A crash between save and ack redelivers the
-message, which the tracked position skips.
+message, which the tracked position skips. Trainer replicas share the one durable consumer:
+JetStream hands each message to one of them, and one that dies holding messages has them handed
+to another after the ack wait.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 
-import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -21,9 +22,13 @@ from rustchain.domain.events.names import SUBJECT_ROOT, stream_name, validate_te
 from rustchain.domain.runs.trajectory import TrajectoryError, build_trajectory
 from rustchain.platform.nats.jetstream import read_events
 from rustchain.platform.telemetry.trace_context import consumer_span
-from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
+from rustchain.trainer.trajectory_store import TrajectoryStore
 
 DURABLE = "trainer"
+"""The one durable consumer name: trainer replicas that share it share its messages."""
+ACK_WAIT_SECONDS = 30.0
+"""How long JetStream waits for an ack before handing a message to a consumer again (a replica
+that died holding a batch); set when the durable consumer is created."""
 _log = logging.getLogger(__name__)
 EXECUTOR = "executor"
 
@@ -36,9 +41,12 @@ def finished_subject(tenant: str) -> str:
 class TrajectoryConsumer:
     """Turns finished missions into stored trajectories, idempotently."""
 
-    def __init__(self, js: JetStreamContext, store: SqliteTrajectoryStore) -> None:
+    def __init__(
+        self, js: JetStreamContext, store: TrajectoryStore, ack_wait: float = ACK_WAIT_SECONDS
+    ) -> None:
         self.js = js
         self.store = store
+        self.ack_wait = ack_wait
 
     async def tenants(self) -> list[str]:
         """The tenants that have a stream (from each stream's subjects)."""
@@ -58,20 +66,27 @@ class TrajectoryConsumer:
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             filter_subject=finished_subject(tenant),
+            ack_wait=self.ack_wait,
         )
         subscription = await self.js.pull_subscribe(
             finished_subject(tenant), durable=DURABLE, stream=stream, config=config
         )
         try:
             messages = await subscription.fetch(batch, timeout=wait)
-        except nats.errors.TimeoutError:
+        except TimeoutError:
+            # Nothing waiting. nats-py raises its own TimeoutError, or asyncio's when the wait
+            # ran out between its two pull requests (a busy machine): both are this.
             return 0
+        finally:
+            # Each poll subscribes an inbox of its own: released here, or the connection would
+            # gather one per poll. Acks go to each message's reply subject and do not need it.
+            await subscription.unsubscribe()
         recorded = 0
         for message in messages:
             sequence = message.metadata.sequence.stream
             # Part of the mission's trace: the relay put its context on the message.
             with consumer_span("process trajectory", message.headers, message.subject):
-                if sequence > self.store.position(DURABLE, stream):
+                if not self.store.processed(DURABLE, stream, sequence):
                     recorded += await self.record(tenant, stream, sequence, message.data)
             await message.ack()
         return recorded

@@ -7,8 +7,8 @@ import contextlib
 import logging
 
 from rustchain.platform.nats.jetstream import connect
-from rustchain.trainer.consumer import TrajectoryConsumer
-from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
+from rustchain.trainer.consumer import ACK_WAIT_SECONDS, TrajectoryConsumer
+from rustchain.trainer.trajectory_store import TrajectoryStore
 
 IDLE_SECONDS = 1.0
 """How long the loop waits before looking again when no tenant had anything new."""
@@ -22,7 +22,9 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
-async def consume_until(url: str, store: SqliteTrajectoryStore, stop: asyncio.Event) -> None:
+async def consume_until(
+    url: str, store: TrajectoryStore, stop: asyncio.Event, ack_wait: float = ACK_WAIT_SECONDS
+) -> None:
     """Record a trajectory for each finished mission of every tenant until `stop` is set."""
     while not stop.is_set():
         try:
@@ -32,7 +34,7 @@ async def consume_until(url: str, store: SqliteTrajectoryStore, stop: asyncio.Ev
             await _wait(stop, RETRY_SECONDS)
             continue
         try:
-            consumer = TrajectoryConsumer(client.jetstream(), store)
+            consumer = TrajectoryConsumer(client.jetstream(), store, ack_wait)
             while not stop.is_set() and client.is_connected:
                 recorded = 0
                 for tenant in await consumer.tenants():
@@ -40,7 +42,13 @@ async def consume_until(url: str, store: SqliteTrajectoryStore, stop: asyncio.Ev
                 if recorded == 0:
                     await _wait(stop, IDLE_SECONDS)
         except Exception as error:
-            _log.error("trainer: consuming from %s failed (%s); reconnecting", url, error)
+            # Named by its type too: a timeout's message is empty.
+            _log.error(
+                "trainer: consuming from %s failed (%s: %s); reconnecting",
+                url,
+                type(error).__name__,
+                error,
+            )
             await _wait(stop, RETRY_SECONDS)
         finally:
             with contextlib.suppress(Exception):

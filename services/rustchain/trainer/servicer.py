@@ -27,7 +27,7 @@ from rustchain.platform.grpc.server import ServiceBinding, StatusTable, abort_wi
 from rustchain.trainer.exports import FORMATS, export_lines, rewarded_trajectories
 from rustchain.trainer.optimizer import Outcome, Progress
 from rustchain.trainer.trainer_events import TrainerEvents
-from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
+from rustchain.trainer.trajectory_store import TrajectoryStore
 
 STATUS: StatusTable = {
     BadRequestError: grpc.StatusCode.INVALID_ARGUMENT,
@@ -100,7 +100,7 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
 
     def __init__(
         self,
-        store: SqliteTrajectoryStore,
+        store: TrajectoryStore,
         events: TrainerEvents | None = None,
         optimise: Optimise | None = None,
     ) -> None:

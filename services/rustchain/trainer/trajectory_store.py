@@ -2,6 +2,9 @@
 
 A redelivered message finds its stream sequence already tracked and is skipped, so a trajectory
 is never recorded twice (eventsourcing's "save effects and tracking position together").
+`TrajectoryStore` is the interface; `SqliteTrajectoryStore` the embedded default, read by one
+trainer process, so its position is the last sequence processed. The PostgreSQL store, which
+several trainers share, is `postgres_trajectory_store.py`.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Protocol
 
 from rustchain.domain.runs.trajectory import Trajectory
 from rustchain.platform.storage.private_files import private_file
@@ -23,6 +27,32 @@ CREATE TABLE IF NOT EXISTS tracking (
     PRIMARY KEY (consumer, stream)
 );
 """
+
+
+class TrajectoryStore(Protocol):
+    """Trajectories per tenant, and which stream messages each consumer has processed."""
+
+    def processed(self, consumer: str, stream: str, sequence: int) -> bool:
+        """Whether the consumer has already processed (saved or skipped) that message."""
+
+    def save(self, trajectory: Trajectory, consumer: str, stream: str, sequence: int) -> bool:
+        """Record the trajectory and the message as processed, in one transaction; False (and
+        nothing written) if the message was already processed."""
+
+    def skip(self, consumer: str, stream: str, sequence: int) -> None:
+        """Record as processed a message that makes no trajectory."""
+
+    def put(self, trajectory: Trajectory) -> None:
+        """Keep a trajectory the trainer ran itself (an optimiser's run), outside any stream."""
+
+    def get(self, tenant: str, mission_id: str) -> Trajectory | None:
+        """One trajectory of a tenant, or None."""
+
+    def trajectories(self, tenant: str) -> list[Trajectory]:
+        """Every trajectory of a tenant."""
+
+    def close(self) -> None:
+        """Release the database."""
 
 
 class SqliteTrajectoryStore:
@@ -46,6 +76,11 @@ class SqliteTrajectoryStore:
                 (consumer, stream),
             ).fetchone()
         return int(row[0]) if row else 0
+
+    def processed(self, consumer: str, stream: str, sequence: int) -> bool:
+        """Whether the message is at or before the consumer's position (one consumer reads the
+        stream in order, so everything before its position was processed)."""
+        return sequence <= self.position(consumer, stream)
 
     def save(self, trajectory: Trajectory, consumer: str, stream: str, sequence: int) -> bool:
         """Record the trajectory and the position together; False if already processed."""

@@ -1,5 +1,6 @@
-"""Per-tenant agent memory on SQLite: FTS5 full-text search of documents, and nearest-neighbour
-search of embedding vectors (the embedded default)."""
+"""Per-tenant agent memory: the `MemoryStore` interface, and its embedded default on SQLite (FTS5
+full-text search of documents, nearest-neighbour search of embedding vectors). The PostgreSQL
+one is `postgres_memory_store.py`; the composition root chooses."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sqlite3
 import threading
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rustchain.platform.storage.private_files import private_file
 from rustchain.platform.storage.vector_index import VectorIndex
@@ -32,6 +33,58 @@ CREATE TABLE IF NOT EXISTS vectors (
 );
 """
 _WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def query_words(query: str) -> list[str]:
+    """The words a search looks for: the query's runs of letters and digits, each once. The
+    user's text is data, never the database's query syntax."""
+    return list(dict.fromkeys(word.lower() for word in _WORD.findall(query)))
+
+
+class MemoryStore(Protocol):
+    """Documents and embedding vectors per tenant and collection; every query is scoped by
+    tenant. A document search matches any word of the query, best first."""
+
+    def put(
+        self,
+        tenant: str,
+        collection: str,
+        content: str,
+        doc_id: str | None,
+        metadata: dict[str, Any],
+    ) -> str:
+        """Store or replace a document; returns its id."""
+
+    def get(self, tenant: str, collection: str, doc_id: str) -> dict[str, Any] | None:
+        """One document, or None."""
+
+    def delete(self, tenant: str, collection: str, doc_id: str) -> bool:
+        """Remove a document; False when there was none."""
+
+    def documents(self, tenant: str, collection: str, limit: int = 100) -> list[dict[str, Any]]:
+        """Documents of a collection, by id."""
+
+    def search(self, tenant: str, collection: str, query: str, limit: int) -> list[dict[str, Any]]:
+        """Documents matching any word of the query, best first, each with a positive `score`."""
+
+    def put_vector(
+        self,
+        tenant: str,
+        collection: str,
+        doc_id: str | None,
+        vector: list[float],
+        content: str,
+        metadata: dict[str, Any],
+    ) -> str:
+        """Store or replace an embedding vector with its text; returns its id."""
+
+    def nearest(
+        self, tenant: str, collection: str, vector: list[float], limit: int
+    ) -> list[dict[str, Any]]:
+        """This tenant's vectors of the collection closest to `vector` (cosine), best first."""
+
+    def close(self) -> None:
+        """Release the database."""
 
 
 class SqliteMemoryStore:
@@ -114,7 +167,7 @@ class SqliteMemoryStore:
 
     def search(self, tenant: str, collection: str, query: str, limit: int) -> list[dict[str, Any]]:
         """Documents matching any word of the query, best (BM25) first."""
-        words = _WORD.findall(query)
+        words = query_words(query)
         if not words:
             return []
         # Quoted terms: the user's text is data, never FTS5 query syntax.
@@ -164,7 +217,7 @@ def _document(row: tuple[Any, ...]) -> dict[str, Any]:
 class TenantMemory:
     """The MemoryClient the rag steps use: one tenant's view of a memory store."""
 
-    def __init__(self, store: SqliteMemoryStore, tenant: str) -> None:
+    def __init__(self, store: MemoryStore, tenant: str) -> None:
         self._store = store
         self._tenant = tenant
 

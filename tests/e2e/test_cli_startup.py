@@ -14,7 +14,7 @@ HEAVY = ("grpc", "nats", "z3")
 # What step types use when they run; validating or planning a mission must not load them.
 STEP_LIBRARIES = (
     *("httpx", "httpcore", "jsonschema", "asyncssh", "websockets", "psutil", "tree_sitter"),
-    *("defusedxml", "redis", "sqlglot", "psycopg", "sqlite_vec", "opentelemetry"),
+    *("defusedxml", "redis", "sqlglot", "psycopg", "sqlite_vec", "sqlean", "opentelemetry"),
 )
 # Invoke the console script's entry point, then list what it imported.
 PROBE = """

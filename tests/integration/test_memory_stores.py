@@ -282,3 +282,37 @@ def test_a_query_of_thousands_of_words_is_searched(memory: MemoryStore) -> None:
 
     assert _ids(memory.search("acme", "notes", query, 10)) == ["n"]
     assert memory.search("globex", "notes", query, 10) == []
+
+
+def test_sqlite_vectors_are_searched_by_sqlite_vec_and_agree_with_the_exact_scan(
+    tmp_path: Path,
+) -> None:
+    import random
+    import sqlite3
+
+    from rustchain.platform.storage.vector_index import VectorIndex
+
+    store = SqliteMemoryStore(tmp_path / "memory.sqlite3")
+    try:
+        # The store's connection loads sqlite-vec (the sqlean.py build of sqlite3), so the
+        # distance is computed in SQLite, not by the exact scan in Python.
+        assert store._vectors.uses_sqlite_vec
+        generator = random.Random(7)
+        for number in range(200):
+            vector = [generator.uniform(-1, 1) for _ in range(8)]
+            store.put_vector("acme", "e", f"v{number}", vector, f"doc {number}", {})
+        query = [generator.uniform(-1, 1) for _ in range(8)]
+        by_sqlite_vec = store.nearest("acme", "e", query, 10)
+    finally:
+        store.close()
+    # The same table read by Python's own sqlite3 (no extensions here): the exact scan.
+    plain = sqlite3.connect(tmp_path / "memory.sqlite3")
+    try:
+        scan = VectorIndex(plain)
+        scan.uses_sqlite_vec = False
+        by_scan = scan.nearest("acme", "e", query, 10)
+    finally:
+        plain.close()
+    assert _ids(by_sqlite_vec) == _ids(by_scan)
+    for found, expected in zip(by_sqlite_vec, by_scan, strict=True):
+        assert found["score"] == pytest.approx(expected["score"], abs=1e-5)

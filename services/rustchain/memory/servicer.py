@@ -25,6 +25,7 @@ from rustchain.platform.grpc.request_checks import (
     request_tenant,
 )
 from rustchain.platform.grpc.server import ServiceBinding, StatusTable, abort_with
+from rustchain.platform.storage.loadable_sqlite import LoadableSqliteError
 from rustchain.platform.storage.memory_store import MemoryStore
 from rustchain.platform.storage.postgres_tables import PostgresUnavailableError
 
@@ -33,6 +34,7 @@ STATUS: StatusTable = {
     KeyError: grpc.StatusCode.NOT_FOUND,
     ValueError: grpc.StatusCode.INVALID_ARGUMENT,
     sqlite3.Error: grpc.StatusCode.UNAVAILABLE,
+    LoadableSqliteError: grpc.StatusCode.UNAVAILABLE,
     PostgresUnavailableError: grpc.StatusCode.UNAVAILABLE,
 }
 DEFAULT_LIST_LIMIT = 100

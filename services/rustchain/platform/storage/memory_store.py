@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sqlite3
 import threading
 import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
+from rustchain.platform.storage.loadable_sqlite import connect_loadable
 from rustchain.platform.storage.private_files import private_file
 from rustchain.platform.storage.vector_index import VectorIndex
 
@@ -94,7 +94,7 @@ class SqliteMemoryStore:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Made 0600 before SQLite opens it; its -wal and -shm files take the same mode.
         private_file(path)
-        self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._connection = connect_loadable(path)
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.executescript(_SCHEMA)
         self._lock = threading.Lock()

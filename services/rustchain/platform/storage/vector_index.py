@@ -1,8 +1,9 @@
 """Embedding vectors in the memory store's SQLite database, searched by cosine distance.
 
 Every query is scoped by tenant and collection. The distance is sqlite-vec's
-`vec_distance_cosine` where the Python's sqlite3 can load extensions; where it cannot (Python
-built without `enable_load_extension`, as on some distributions) the same exact scan runs in
+`vec_distance_cosine` where the connection can load extensions (the memory store opens its
+database through sqlean.py, which can: platform/storage/loadable_sqlite.py); on a connection that
+cannot (Python's own sqlite3 built without `enable_load_extension`) the same exact scan runs in
 Python over the tenant's vectors of that collection and dimension.
 """
 
@@ -19,6 +20,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlite_vec  # type: ignore[import-untyped]  # ships no type information
+
+from rustchain.platform.storage.loadable_sqlite import SQLITE_ERRORS
 
 _INSERT = "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _SCOPE = "FROM vectors WHERE tenant = ? AND collection = ? AND dimensions = ?"
@@ -57,7 +60,7 @@ def _loaded(connection: sqlite3.Connection) -> bool:
     enable(True)
     try:
         sqlite_vec.load(connection)
-    except sqlite3.Error:
+    except SQLITE_ERRORS:
         return False
     finally:
         enable(False)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 import rustchain.steps
 from rustchain.steps import STEP_MODULES, constraint_generators, default_registry
+from rustchain.steps.noop import NoopParameters
 from rustchain.steps.support.definition import StepDefinition
 from rustchain.steps.support.lazy_modules import LazyModuleAttributes
 
@@ -68,3 +71,40 @@ def test_a_lazy_table_imports_a_module_only_when_its_name_is_looked_up(
     assert table.get("absent") is None
     with pytest.raises(ModuleNotFoundError):
         table["missing"]
+
+
+class _FakeEntryPoint:
+    def __init__(self, step_type: object) -> None:
+        self.step_type = step_type
+
+    def load(self) -> object:
+        return self.step_type
+
+
+@dataclass(frozen=True)
+class WordCount:
+    """A plug-in step type as a package would export it, with a constraint generator."""
+
+    name: str = "word_count"
+    summary: str = "Count words"
+    parameters: type[BaseModel] = NoopParameters
+
+    def constraints(self, step: object) -> list[object]:
+        return []
+
+
+def test_a_plug_in_is_looked_up_beside_the_built_ins_and_may_not_reuse_a_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plug_in = WordCount()
+    plug_ins = [_FakeEntryPoint(plug_in)]
+    monkeypatch.setattr(rustchain.steps, "entry_points", lambda group: plug_ins)
+
+    registry = default_registry()
+    assert registry.get("word_count") is plug_in
+    assert "word_count" in registry.names and "noop" in registry.names
+    assert constraint_generators()["word_count"] == plug_in.constraints
+
+    plug_ins.append(_FakeEntryPoint(WordCount(name="noop")))
+    with pytest.raises(ValueError, match="step type 'noop' is registered twice"):
+        default_registry()

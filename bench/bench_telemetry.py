@@ -49,12 +49,13 @@ class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
 def _per_step(home: Path) -> float:
     """Milliseconds per step of a chain of noop steps, started inside a traced call."""
     from bench.bench_executor import REGISTRY, chain_plan
-    from rustchain.executor.application import ExecutorApplication
+    from rustchain.bootstrap.executor import build_executor
     from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 
     home.mkdir(parents=True, exist_ok=True)
     store = open_event_store(EventStoreSettings(name="executor", home=home))
-    executor = ExecutorApplication(store, REGISTRY, home / "workspaces")
+    environ = {**os.environ, "RUSTCHAIN_HOME": str(home)}
+    executor = build_executor(environ, store, registry=REGISTRY, policy_for=None)
     plan = chain_plan(STEPS)
     started = time.perf_counter()
     with trace.get_tracer("bench").start_as_current_span("StartMission"):

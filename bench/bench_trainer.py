@@ -17,18 +17,22 @@ from tests.integration.graded_model import GradedModel, Grading, references_of, 
 
 from rustchain.bootstrap.trainer_runs import ExecutorMissionRunner, verified_plan
 from rustchain.domain.policy.model import Policy
+from rustchain.domain.runs.tuned_policy import StepSettings
 from rustchain.domain.training.rule_judge import judge_by_rules
 from rustchain.domain.training.suite import Suite
 from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from rustchain.steps.support.llm_client import MODEL_SETTING, URL_SETTING
 from rustchain.trainer.llm_judge import judge_group
 from rustchain.trainer.optimizer import Optimiser, Outcome
+from rustchain.trainer.promoted_policies import PromotedPolicies
 from rustchain.trainer.suite_files import LoadedSuite, load_suite
 from rustchain.trainer.trainer_events import TrainerEvents
 
 SUITES = Path(__file__).resolve().parents[1] / "missions" / "suites"
 NAMES = ("ticket-triage", "invoice-extraction", "code-review")
 JUDGE_ROUNDS = 20
+POLICY_VERSIONS = 100
+LOOKUPS = 200
 
 
 def _grading(suite: Suite) -> Grading:
@@ -97,6 +101,29 @@ def _judges(loaded: LoadedSuite, outcome: Outcome, model: GradedModel) -> tuple[
     return rule_rate, llm_rate
 
 
+def _policy_lookups() -> tuple[float, float]:
+    """Milliseconds per llm step to find its promoted policy with POLICY_VERSIONS promoted
+    versions in the trainer's store: reading and folding the tenant's policy events each time
+    (the baseline, `TrainerEvents.step_policy`) and kept current from the log's tail
+    (`PromotedPolicies`, what executors use)."""
+    with tempfile.TemporaryDirectory() as folder:
+        events = TrainerEvents(open_event_store(EventStoreSettings("trainer", Path(folder))))
+        for number in range(POLICY_VERSIONS):
+            steps = {"classify": StepSettings(model=f"model-{number}")}
+            version = events.proposed("bench", "ticket-triage", steps, "bench")
+            events.promoted("bench", "ticket-triage", version)
+        kept = PromotedPolicies(events.store)
+        figures = []
+        for lookup in (events.step_policy, kept.step_policy):
+            lookup("bench", "m", "ticket-triage", "classify")
+            started = time.perf_counter()
+            for _ in range(LOOKUPS):
+                lookup("bench", "m", "ticket-triage", "classify")
+            figures.append((time.perf_counter() - started) / LOOKUPS * 1e3)
+        events.store.close()
+    return figures[0], figures[1]
+
+
 def main() -> None:
     """Print each suite's held-out scores before and after, and the costs of getting there."""
     print(
@@ -118,3 +145,8 @@ def main() -> None:
             f"{per_point:>13.1f}{rule_rate:>13.0f}{llm_rate:>12.0f}"
         )
     print("(score: mean reward on held-out scenarios in [0, 1]; a point is 0.01 of it)")
+    folded, kept = _policy_lookups()
+    print(
+        f"policy lookup per llm step, {POLICY_VERSIONS} promoted versions: read and fold every"
+        f" time {folded:.2f} ms, kept current from the log's tail {kept:.3f} ms"
+    )

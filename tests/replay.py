@@ -167,8 +167,15 @@ class Replay:
     """One mission on the real executor application; each drive is a new executor process on the
     same store, so a crash between drives is resumed the way a restarted executor resumes."""
 
-    def __init__(self, plan: Plan, variables: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        variables: dict[str, Any] | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> None:
         self.plan = plan
+        # Settings the executors are built with, beside their home (workspace snapshots).
+        self.environ = dict(environ or {})
         self.store: EventStore = in_memory_event_store()
         self.clock = FakeClock()
         self.commits: list[list[RunEvent]] = []
@@ -181,7 +188,7 @@ class Replay:
     def _executor(self, runners: ScriptedRunners) -> ExecutorApplication:
         home = Path(self._folder.name)
         application = build_executor(
-            {"RUSTCHAIN_HOME": str(home)},
+            {"RUSTCHAIN_HOME": str(home), **self.environ},
             self.store,
             registry=runners.registry(),
             workspaces=home / "workspaces",

@@ -22,6 +22,8 @@ from tests.integration.http_fixtures import LocalServer, json_answer, serve
 
 WRONG_ANSWER = "I am not sure."
 JUDGE_MARKER = "You are a careful judge"
+# The agent step's instructions ask for one JSON decision per turn.
+AGENT_MARKER = "Answer with exactly one JSON object"
 
 
 @dataclass
@@ -87,6 +89,8 @@ class GradedModel:
     references: dict[str, str]
     grading: Grading
     server: LocalServer | None = None
+    # Requests answered with a server error before the model answers (an unreliable endpoint).
+    failures: int = 0
 
     def answer_to(self, body: Mapping[str, Any]) -> str:
         """What the model says to one chat request."""
@@ -94,10 +98,25 @@ class GradedModel:
         prompt = str(messages[-1]["content"])
         if messages[0]["role"] == "system" and JUDGE_MARKER in messages[0]["content"]:
             return _judge(prompt, self.grading.judge_broken)
+        if messages[0]["role"] == "system" and AGENT_MARKER in messages[0]["content"]:
+            return self._agent_turn(body)
         reference = next((r for key, r in self.references.items() if key in prompt), None)
         if reference is None or self.grading.luck(prompt) >= self.grading.quality(body):
             return WRONG_ANSWER
         return reference
+
+    def _agent_turn(self, body: Mapping[str, Any]) -> str:
+        """An agent's decision: first a `parse_json` tool call, then the graded answer to the
+        objective (the first user message) as its final answer."""
+        messages = body["messages"]
+        if not str(messages[-1]["content"]).startswith("Tool result:"):
+            call = {"tool": "parse_json", "parameters": {"content": '{"checked": true}'}}
+            return json.dumps(call)
+        objective = str(messages[1]["content"])
+        reference = next((r for key, r in self.references.items() if key in objective), None)
+        graded = {**body, "messages": messages[:2]}
+        good = reference is not None and self.grading.luck(objective) < self.grading.quality(graded)
+        return json.dumps({"final": reference if good else WRONG_ANSWER})
 
     @property
     def url(self) -> str:
@@ -117,6 +136,9 @@ def serve_graded(model: GradedModel) -> Iterator[GradedModel]:
     def handle(method: str, path: str, body: Any) -> tuple[int, dict[str, str], bytes]:
         if method != "POST" or path != "/v1/chat/completions" or not isinstance(body, dict):
             return json_answer({"error": {"message": "no such endpoint"}}, 404)
+        if model.failures > 0:
+            model.failures -= 1
+            return json_answer({"error": {"message": "overloaded, try again"}}, 503)
         text = model.answer_to(body)
         return json_answer(
             {

@@ -35,6 +35,8 @@ class ReceivedSpan:
     end_ns: int
     attributes: dict[str, Any]
     status_code: int
+    # Each span link as (trace id, span id, attributes), ids in hex.
+    links: tuple[tuple[str, str, dict[str, Any]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,14 @@ class Received:
                             end_ns=span.end_time_unix_nano,
                             attributes={a.key: _value(a.value) for a in span.attributes},
                             status_code=span.status.code,
+                            links=tuple(
+                                (
+                                    link.trace_id.hex(),
+                                    link.span_id.hex(),
+                                    {a.key: _value(a.value) for a in link.attributes},
+                                )
+                                for link in span.links
+                            ),
                         )
                     )
         with self.lock:

@@ -10,7 +10,7 @@ from typing import Any
 
 from rustchain.domain.policy.model import Policy
 from rustchain.steps import default_registry
-from rustchain.steps.support.runtime import parameters_of
+from rustchain.steps.support.runtime import StepContext, parameters_of
 from tests.integration.sandbox_helpers import sandboxed_context
 
 REGISTRY = default_registry(include_plugins=False)
@@ -35,3 +35,16 @@ def run_step(
     runner = getattr(definition, "run", None)
     assert runner is not None, f"{step_type} has no runner"
     return asyncio.run(runner(params, context))
+
+
+async def attempt(
+    step_type: str, workspace: Path, policy: Policy | None = None, **parameters: Any
+) -> Any:
+    """One attempt of a step that runs no program (no sandbox), parameters validated as the
+    executor validates them; `policy` None: the default policy's runtime checks only."""
+    definition = REGISTRY.types[step_type]
+    params = parameters_of(definition.parameters, parameters)
+    context = StepContext("acme", "m1", "s1", workspace, 10, policy=policy)
+    runner = getattr(definition, "run", None)
+    assert runner is not None, f"{step_type} has no runner"
+    return await runner(params, context)

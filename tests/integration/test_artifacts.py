@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import resource
 import sqlite3
 from pathlib import Path
 
 import pytest
 
+from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.events.names import object_bucket, object_stream
 from rustchain.domain.plans.artifacts import ArtifactRef, externalize
 from rustchain.domain.policy.model import CommandPolicy, Policy
@@ -65,10 +67,10 @@ def _policy(tenant: str) -> Policy:
 
 def _executor(settings: EventStoreSettings) -> ExecutorApplication:
     store = open_event_store(settings)
-    return ExecutorApplication(
+    return build_executor(
+        {**os.environ, "RUSTCHAIN_HOME": str(settings.home)},
         store,
-        default_registry(include_plugins=False),
-        settings.home / "workspaces",
+        registry=default_registry(include_plugins=False),
         policy_for=_policy,
         sandbox=sandbox(),
     )
@@ -172,10 +174,12 @@ steps:
 @pytest.mark.parametrize("inline", [1024])
 def test_outputs_up_to_the_inline_size_stay_in_the_event(tmp_path: Path, inline: int) -> None:
     store = open_event_store(EventStoreSettings(name="executor", home=tmp_path))
-    executor = ExecutorApplication(
+    executor = build_executor(
+        {**os.environ, "RUSTCHAIN_HOME": str(tmp_path)},
         store,
-        default_registry(include_plugins=False),
-        tmp_path / "ws",
+        registry=default_registry(include_plugins=False),
+        workspaces=tmp_path / "ws",
+        policy_for=None,
         artifact_inline_bytes=inline,
     )
     mission_yaml = """\

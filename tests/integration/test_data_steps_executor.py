@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.policy.model import Policy
 from rustchain.domain.runs.mission_run import StepStatus
 from rustchain.executor.application import ExecutorApplication
@@ -36,8 +38,12 @@ def executor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Execut
     secrets.set(TENANT, "REPORTS_DB", f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/test")
     secrets.set(TENANT, "CACHE_URL", f"redis://:{PASSWORD}@127.0.0.1:6379/0")
     store = open_event_store(EventStoreSettings(name="executor", home=home))
-    yield ExecutorApplication(
-        store, default_registry(include_plugins=False), home / "workspaces", secrets=secrets
+    yield build_executor(
+        os.environ,
+        store,
+        registry=default_registry(include_plugins=False),
+        policy_for=None,  # each test sets the tenant's grants it needs
+        secrets=secrets,
     )
     store.close()
 

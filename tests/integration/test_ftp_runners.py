@@ -19,26 +19,9 @@ from pyftpdlib.servers import FTPServer
 
 from rustchain.domain.policy.model import Policy
 from rustchain.domain.policy.remote import FtpPolicy
-from rustchain.steps import default_registry
-from rustchain.steps.support.runtime import (
-    PolicyRefusedError,
-    StepContext,
-    StepRunError,
-    parameters_of,
-)
+from rustchain.steps.support.runtime import PolicyRefusedError, StepRunError
 from tests.integration.ftps_server import ftps_server, write_self_signed
-
-REGISTRY = default_registry(include_plugins=False)
-
-
-async def attempt(
-    step_type: str, workspace: Path, policy: Policy | None = None, **parameters: Any
-) -> Any:
-    """One attempt of a step, parameters validated as the executor validates them."""
-    definition = REGISTRY.types[step_type]
-    params = parameters_of(definition.parameters, parameters)
-    context = StepContext("acme", "m1", "s1", workspace, 10, policy=policy)
-    return await definition.run(params, context)  # type: ignore[attr-defined]
+from tests.integration.step_run_helpers import attempt
 
 
 def ftp_policy(port: int, allow_plain: bool = False) -> Policy:

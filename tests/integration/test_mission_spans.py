@@ -4,6 +4,7 @@ mission keeps its trace, and reading a history back (replay, resume) emits nothi
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
+from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.plans.bindings import bind_variables
 from rustchain.domain.runs.mission_run import MissionRun
 from rustchain.domain.runs.run_events import run_fact
@@ -59,7 +61,14 @@ def store(tmp_path: Path) -> EventStore:
 
 
 def _executor(store: EventStore, tmp_path: Path, provider: TracerProvider) -> ExecutorApplication:
-    executor = ExecutorApplication(store, default_registry(include_plugins=False), tmp_path / "ws")
+    executor = build_executor(
+        {**os.environ, "RUSTCHAIN_HOME": str(tmp_path)},
+        store,
+        registry=default_registry(include_plugins=False),
+        workspaces=tmp_path / "ws",
+        policy_for=None,
+    )
+    # The test's tracer, whose spans it reads back, in place of the process's global one.
     executor.spans = MissionSpans(store.mission_events, provider.get_tracer("test"))
     return executor
 

@@ -4,8 +4,13 @@ and their runtime refusals with the verifier bypassed (no policy: the default on
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import socket
 import ssl
+import subprocess
+import sys
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,28 +22,11 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from rustchain.domain.policy.model import NetworkPolicy, Policy
 from rustchain.domain.policy.remote import SshPolicy
-from rustchain.steps import default_registry
-from rustchain.steps.support.runtime import (
-    PolicyRefusedError,
-    StepContext,
-    StepRunError,
-    parameters_of,
-)
+from rustchain.steps.support.runtime import PolicyRefusedError, StepRunError
 from tests.integration.ftps_server import write_self_signed
 from tests.integration.http_fixtures import json_answer
 from tests.integration.http_fixtures import serve as serve_http
-
-REGISTRY = default_registry(include_plugins=False)
-
-
-async def attempt(
-    step_type: str, workspace: Path, policy: Policy | None = None, **parameters: Any
-) -> Any:
-    """One attempt of a step, parameters validated as the executor validates them."""
-    definition = REGISTRY.types[step_type]
-    params = parameters_of(definition.parameters, parameters)
-    context = StepContext("acme", "m1", "s1", workspace, 10, policy=policy)
-    return await definition.run(params, context)  # type: ignore[attr-defined]
+from tests.integration.step_run_helpers import attempt
 
 
 def run(step_type: str, workspace: Path, policy: Policy | None = None, **parameters: Any) -> Any:
@@ -186,21 +174,23 @@ async def echo_server() -> AsyncIterator[tuple[int, list[str]]]:
         yield port, heard
 
 
-def test_websocket_sends_and_receives_messages(tmp_path: Path) -> None:
+def websocket_echo(tmp_path: Path, path: str = "/", **parameters: Any) -> tuple[Any, list[str]]:
+    """A websocket_connect attempt against the echo server: its output, and what it heard."""
+
     async def scenario() -> tuple[Any, list[str]]:
         async with echo_server() as (port, heard):
-            output = await attempt(
-                "websocket_connect",
-                tmp_path,
-                loopback_network(port, schemes=("ws",)),
-                url=f"ws://127.0.0.1:{port}/feed",
-                message="hello",
-                messages=["world"],
-                receive=3,
-            )
+            policy = loopback_network(port, schemes=("ws",))
+            url = f"ws://127.0.0.1:{port}{path}"
+            output = await attempt("websocket_connect", tmp_path, policy, url=url, **parameters)
             return output, heard
 
-    output, heard = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+def test_websocket_sends_and_receives_messages(tmp_path: Path) -> None:
+    output, heard = websocket_echo(
+        tmp_path, "/feed", message="hello", messages=["world"], receive=3
+    )
 
     assert heard[:2] == ["hello", "world"]
     assert output["received"] == ["echo:hello", "again:hello", "echo:world"]
@@ -236,20 +226,8 @@ def test_websocket_over_tls_verifies_the_certificate_for_the_name(
 
 
 def test_websocket_times_out_waiting_for_more_messages(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        async with echo_server() as (port, _):
-            await attempt(
-                "websocket_connect",
-                tmp_path,
-                loopback_network(port, schemes=("ws",)),
-                url=f"ws://127.0.0.1:{port}/",
-                message="one",
-                receive=3,
-                timeout_seconds=0.5,
-            )
-
     with pytest.raises(StepRunError, match=r"2 of 3 messages within 0\.5 s"):
-        asyncio.run(scenario())
+        websocket_echo(tmp_path, message="one", receive=3, timeout_seconds=0.5)
 
 
 def test_websocket_refuses_plain_ws_and_loopback_under_default_rules(tmp_path: Path) -> None:
@@ -334,20 +312,27 @@ def ssh_policy(port: int, known_host: str | None, **options: Any) -> Policy:
     return Policy(ssh=ssh)
 
 
-def test_ssh_runs_a_command_and_returns_its_output(tmp_path: Path) -> None:
-    async def scenario(port: int, known: str) -> Any:
-        return await attempt(
-            "ssh_execute",
-            tmp_path,
-            ssh_policy(port, known),
-            host="127.0.0.1",
-            port=port,
-            username="deploy",
-            password="s3cret",
-            command="uptime -p",
-        )
+def ssh_login(
+    tmp_path: Path,
+    policy_of: Callable[[int, str], Policy] = ssh_policy,
+    **changes: Any,
+) -> SshScenario:
+    """An ssh_execute attempt against the test server: `deploy` with its password runs `id`,
+    unless `changes` say otherwise (None removes a parameter); `policy_of(port, known_host)`."""
 
-    output = asyncio.run(with_ssh_server(scenario))
+    async def scenario(port: int, known: str) -> Any:
+        parameters = {
+            **{"host": "127.0.0.1", "port": port, "username": "deploy"},
+            **{"password": "s3cret", "command": "id", **changes},
+        }
+        given = {k: v for k, v in parameters.items() if v is not None}
+        return await attempt("ssh_execute", tmp_path, policy_of(port, known), **given)
+
+    return scenario
+
+
+def test_ssh_runs_a_command_and_returns_its_output(tmp_path: Path) -> None:
+    output = asyncio.run(with_ssh_server(ssh_login(tmp_path, command="uptime -p")))
 
     assert output == {
         "command": "uptime -p",
@@ -360,115 +345,56 @@ def test_ssh_runs_a_command_and_returns_its_output(tmp_path: Path) -> None:
 def test_ssh_logs_in_with_a_private_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     client_key = asyncssh.generate_private_key("ssh-ed25519")
     monkeypatch.setattr(_Server, "authorized", client_key.export_public_key("openssh").decode())
+    login = ssh_login(
+        tmp_path,
+        password=None,
+        private_key=client_key.export_private_key().decode(),
+        command="hostname",
+    )
 
-    async def scenario(port: int, known: str) -> Any:
-        return await attempt(
-            "ssh_execute",
-            tmp_path,
-            ssh_policy(port, known),
-            host="127.0.0.1",
-            port=port,
-            username="deploy",
-            private_key=client_key.export_private_key().decode(),
-            command="hostname",
-        )
-
-    assert asyncio.run(with_ssh_server(scenario))["stdout"] == "ran: hostname\n"
+    assert asyncio.run(with_ssh_server(login))["stdout"] == "ran: hostname\n"
 
 
-def test_ssh_stops_a_command_that_writes_more_than_max_output_bytes(tmp_path: Path) -> None:
-    async def scenario(port: int, known: str) -> Any:
-        return await attempt(
-            "ssh_execute",
-            tmp_path,
-            ssh_policy(port, known),
-            host="127.0.0.1",
-            port=port,
-            username="deploy",
-            password="s3cret",
-            command="x" * 100,
-            max_output_bytes=50,
-        )
-
-    with pytest.raises(StepRunError, match="more than 50 bytes to stdout"):
-        asyncio.run(with_ssh_server(scenario))
+_OTHER_HOST_KEY = asyncssh.generate_private_key("ssh-ed25519").export_public_key("openssh")
 
 
-def test_ssh_fails_on_a_non_zero_exit_with_its_stderr(tmp_path: Path) -> None:
-    async def scenario(port: int, known: str) -> Any:
-        return await attempt(
-            "ssh_execute",
-            tmp_path,
-            ssh_policy(port, known),
-            host="127.0.0.1",
-            port=port,
-            username="deploy",
-            password="s3cret",
-            command="fail",
-        )
-
-    with pytest.raises(StepRunError, match="exited with status 3: it broke"):
-        asyncio.run(with_ssh_server(scenario))
+def _other_host_key(port: int, known: str) -> Policy:
+    return ssh_policy(port, f"[127.0.0.1]:{port} {_OTHER_HOST_KEY.decode().strip()}")
 
 
-def test_ssh_refuses_a_host_key_the_policy_does_not_list(tmp_path: Path) -> None:
-    other = asyncssh.generate_private_key("ssh-ed25519").export_public_key("openssh").decode()
-
-    async def scenario(port: int, known: str) -> Any:
-        return await attempt(
-            "ssh_execute",
-            tmp_path,
-            ssh_policy(port, f"[127.0.0.1]:{port} {other.strip()}"),
-            host="127.0.0.1",
-            port=port,
-            username="deploy",
-            password="s3cret",
-            command="id",
-        )
-
-    with pytest.raises(PolicyRefusedError, match=r"\[ssh.known_hosts\]"):
-        asyncio.run(with_ssh_server(scenario))
-
-
-def test_ssh_without_known_hosts_is_refused_unless_the_policy_accepts_unknown_keys(
+@pytest.mark.parametrize(
+    ("changes", "policy_of", "error", "match"),
+    [
+        (
+            {"command": "x" * 100, "max_output_bytes": 50},
+            ssh_policy,
+            StepRunError,
+            "more than 50 bytes to stdout",
+        ),
+        ({"command": "fail"}, ssh_policy, StepRunError, "exited with status 3: it broke"),
+        ({"password": "wrong"}, ssh_policy, StepRunError, "authentication failed"),
+        ({}, _other_host_key, PolicyRefusedError, r"\[ssh.known_hosts\]"),
+        ({}, lambda port, known: ssh_policy(port, None), PolicyRefusedError, "lists no SSH host"),
+    ],
+    ids=["output-cap", "exit-status", "wrong-password", "unlisted-host-key", "no-known-hosts"],
+)
+def test_ssh_fails_the_step_saying_what_went_wrong(
     tmp_path: Path,
+    changes: dict[str, Any],
+    policy_of: Callable[[int, str], Policy],
+    error: type[Exception],
+    match: str,
 ) -> None:
-    def scenario_with(policy_of: Callable[[int], Policy]) -> SshScenario:
-        async def scenario(port: int, known: str) -> Any:
-            return await attempt(
-                "ssh_execute",
-                tmp_path,
-                policy_of(port),
-                host="127.0.0.1",
-                port=port,
-                username="deploy",
-                password="s3cret",
-                command="id",
-            )
+    with pytest.raises(error, match=match):
+        asyncio.run(with_ssh_server(ssh_login(tmp_path, policy_of, **changes)))
 
-        return scenario
 
-    with pytest.raises(PolicyRefusedError, match="lists no SSH host keys"):
-        asyncio.run(with_ssh_server(scenario_with(lambda p: ssh_policy(p, None))))
-    trusting = scenario_with(lambda p: ssh_policy(p, None, accept_unknown_host_keys=True))
+def test_ssh_accepts_unknown_host_keys_only_where_the_policy_says_so(tmp_path: Path) -> None:
+    trusting = ssh_login(
+        tmp_path, lambda port, known: ssh_policy(port, None, accept_unknown_host_keys=True)
+    )
+
     assert asyncio.run(with_ssh_server(trusting))["stdout"] == "ran: id\n"
-
-
-def test_ssh_reports_a_wrong_password(tmp_path: Path) -> None:
-    async def scenario(port: int, known: str) -> Any:
-        return await attempt(
-            "ssh_execute",
-            tmp_path,
-            ssh_policy(port, known),
-            host="127.0.0.1",
-            port=port,
-            username="deploy",
-            password="wrong",
-            command="id",
-        )
-
-    with pytest.raises(StepRunError, match="authentication failed"):
-        asyncio.run(with_ssh_server(scenario))
 
 
 @pytest.mark.parametrize(
@@ -525,36 +451,60 @@ def test_monitor_resources_reports_machine_totals_and_the_workspace_disk(tmp_pat
     }
 
 
+def test_monitor_resources_tells_nothing_of_other_processes_or_the_host(tmp_path: Path) -> None:
+    # Another tenant's program on this machine, with an argument and a folder of its own.
+    other = tmp_path / "other-tenant"
+    other.mkdir()
+    token = f"rc-other-tenant-{uuid.uuid4().hex}"
+    program = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; time.sleep(60)", token], cwd=other
+    )
+    try:
+        workspace = tmp_path / "ws"
+        workspace.mkdir()
+        # Hostile parameters: RustChain's step had none; ours asks only how long to sample.
+        output = run(
+            "monitor_resources", workspace, sample_seconds=0.05, pid=program.pid, path="/proc"
+        )
+    finally:
+        program.kill()
+        program.wait()
+
+    shown = json.dumps(output)
+    for secret in (token, str(other), str(tmp_path), os.environ.get("USER") or "root"):
+        assert secret not in shown
+    # Numbers only (a pid would hide among them): every value is a figure, none a text.
+    assert not any(isinstance(v, str) for v in _leaves(output))
+    assert set(output) == {
+        *("cpu_usage_percent", "cpu_count", "load_average", "memory", "workspace_disk"),
+    }
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+@pytest.mark.parametrize("seconds", [0, -1, 11, 1e9, "0.1", True])
+def test_monitor_resources_refuses_a_sample_it_cannot_take(tmp_path: Path, seconds: Any) -> None:
+    with pytest.raises(StepRunError, match="cannot run with these parameters: 'sample_seconds'"):
+        run("monitor_resources", tmp_path, sample_seconds=seconds)
+
+
 # Text no protocol can carry ends in a step error, not a Python one.
 
 
 def test_websocket_text_that_is_no_utf8_fails_the_step(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        async with echo_server() as (port, _):
-            await attempt(
-                "websocket_connect",
-                tmp_path,
-                loopback_network(port, schemes=("ws",)),
-                url=f"ws://127.0.0.1:{port}/",
-                message="\ud800",
-            )
-
     with pytest.raises(StepRunError, match=r"WebSocket .* failed"):
-        asyncio.run(scenario())
+        websocket_echo(tmp_path, message="\ud800")
 
 
 def test_ssh_command_that_is_no_utf8_fails_the_step(tmp_path: Path) -> None:
-    async def scenario(port: int, known: str) -> Any:
-        return await attempt(
-            "ssh_execute",
-            tmp_path,
-            ssh_policy(port, known),
-            host="127.0.0.1",
-            port=port,
-            username="deploy",
-            password="s3cret\udc80",
-            command="id",
-        )
-
     with pytest.raises(StepRunError, match=r"ssh 127\.0\.0\.1"):
-        asyncio.run(with_ssh_server(scenario))
+        asyncio.run(with_ssh_server(ssh_login(tmp_path, password="s3cret\udc80")))

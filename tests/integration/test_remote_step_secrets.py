@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import ClassVar
 
 import asyncssh
 
+from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.policy.model import Policy
 from rustchain.domain.policy.remote import SshPolicy
 from rustchain.domain.runs.run_events import StepFailed, StepStarted, StepSucceeded, run_fact
-from rustchain.executor.application import ExecutorApplication
 from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from rustchain.platform.storage.secret_store import FileSecretStore
 from rustchain.steps import default_registry
@@ -71,8 +72,12 @@ def test_ssh_execute_logs_in_with_the_tenants_secret_and_records_no_value(tmp_pa
     secrets = FileSecretStore(tmp_path / "secrets")
     secrets.set(TENANT, "SSH_PASSWORD", VALUE)
     store = open_event_store(EventStoreSettings(name="executor", home=tmp_path))
-    executor = ExecutorApplication(
-        store, default_registry(include_plugins=False), tmp_path / "workspaces", secrets=secrets
+    executor = build_executor(
+        {**os.environ, "RUSTCHAIN_HOME": str(tmp_path)},
+        store,
+        registry=default_registry(include_plugins=False),
+        policy_for=None,  # set below, once the server's port is known
+        secrets=secrets,
     )
     host_key = asyncssh.generate_private_key("ssh-ed25519")
     public = host_key.export_public_key("openssh").decode().strip()

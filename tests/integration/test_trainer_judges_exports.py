@@ -133,24 +133,93 @@ def test_a_failing_judge_falls_back_to_the_rule_score_and_says_so(
         assert "LLM judge failed" in fallback.payload["explanation"]
 
 
-MESSAGE = {
+TEXT_MESSAGE = {
     "type": "object",
     "required": ["role", "content"],
+    "additionalProperties": False,
     "properties": {
         "role": {"enum": ["system", "user", "assistant"]},
         "content": {"type": "string"},
     },
 }
+# OpenAI chat format's tool calling: the assistant's calls (arguments as a JSON string), then
+# one `tool` message per call with its result.
+TOOL_CALL_MESSAGE = {
+    "type": "object",
+    "required": ["role", "tool_calls"],
+    "additionalProperties": False,
+    "properties": {
+        "role": {"const": "assistant"},
+        "tool_calls": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["id", "type", "function"],
+                "additionalProperties": False,
+                "properties": {
+                    "id": {"type": "string"},
+                    "type": {"const": "function"},
+                    "function": {
+                        "type": "object",
+                        "required": ["name", "arguments"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "name": {"type": "string"},
+                            "arguments": {"type": "string", "contentMediaType": "application/json"},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+TOOL_MESSAGE = {
+    "type": "object",
+    "required": ["role", "tool_call_id", "content"],
+    "additionalProperties": False,
+    "properties": {
+        "role": {"const": "tool"},
+        "tool_call_id": {"type": "string"},
+        "content": {"type": "string"},
+    },
+}
+MESSAGE = {"oneOf": [TEXT_MESSAGE, TOOL_CALL_MESSAGE, TOOL_MESSAGE]}
 MESSAGES = {"type": "array", "items": MESSAGE, "minItems": 1}
-ASSISTANT = {"type": "array", "items": {**MESSAGE, "properties": {"role": {"const": "assistant"}}}}
-# Each format's documented shape: OpenAI fine-tuning (chat, preference), TRL's conversational
-# preference dataset, and OpenPipe ART's trajectory groups.
+ASSISTANT_TEXT = {
+    **TEXT_MESSAGE,
+    "properties": {"role": {"const": "assistant"}, "content": {"type": "string"}},
+}
+ASSISTANT = {"type": "array", "items": ASSISTANT_TEXT}
+TOOLS = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "type": "object",
+        "required": ["type", "function"],
+        "additionalProperties": False,
+        "properties": {
+            "type": {"const": "function"},
+            "function": {
+                "type": "object",
+                "required": ["name", "parameters"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "description": {"type": "string"},
+                    "parameters": {"type": "object", "required": ["type"]},
+                },
+            },
+        },
+    },
+}
+# Each format's documented shape: OpenAI fine-tuning (chat with tools, preference), TRL's
+# conversational preference dataset (with tools), and OpenPipe ART's trajectory groups.
 SHAPES: dict[str, dict[str, Any]] = {
     "openai-sft": {
         "type": "object",
         "required": ["messages"],
         "additionalProperties": False,
-        "properties": {"messages": MESSAGES},
+        "properties": {"messages": MESSAGES, "tools": TOOLS},
     },
     "openai-dpo": {
         "type": "object",
@@ -170,7 +239,12 @@ SHAPES: dict[str, dict[str, Any]] = {
         "type": "object",
         "required": ["prompt", "chosen", "rejected"],
         "additionalProperties": False,
-        "properties": {"prompt": MESSAGES, "chosen": ASSISTANT, "rejected": ASSISTANT},
+        "properties": {
+            "prompt": MESSAGES,
+            "chosen": MESSAGES,
+            "rejected": MESSAGES,
+            "tools": TOOLS,
+        },
     },
     "art": {
         "type": "object",
@@ -182,8 +256,10 @@ SHAPES: dict[str, dict[str, Any]] = {
                 "items": {
                     "type": "object",
                     "required": ["messages_and_choices", "reward"],
+                    "additionalProperties": False,
                     "properties": {
                         "messages_and_choices": MESSAGES,
+                        "tools": TOOLS,
                         "reward": {"type": "number"},
                         "metrics": {"type": "object"},
                         "metadata": {"type": "object"},
@@ -193,6 +269,31 @@ SHAPES: dict[str, dict[str, Any]] = {
         },
     },
 }
+AGENT_STEPS = """
+  - id: look
+    name: Look the ticket over
+    step_type: tool
+    parameters:
+      tool: parse_json
+      parameters: {content: '{"seen": true}'}
+  - id: review
+    name: Review the category with a tool
+    step_type: agent
+    depends_on: [look]
+    parameters:
+      name: reviewer
+      objective: "Name the category of this ticket: {ticket}"
+      tools: [parse_json]
+      max_iterations: 3
+"""
+
+
+def export(fmt: str, out: Path) -> list[dict[str, Any]]:
+    result = CliRunner().invoke(
+        app, ["trainer", "export", "--tenant", "acme", "--format", fmt, "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in out.read_text().splitlines()]
 
 
 @pytest.mark.parametrize("fmt", sorted(SHAPES))
@@ -200,14 +301,9 @@ def test_each_export_has_its_documented_shape(
     suite_dir: Path, home: Path, tmp_path: Path, fmt: str
 ) -> None:
     optimize(suite_dir)
-    out = tmp_path / f"{fmt}.jsonl"
 
-    result = CliRunner().invoke(
-        app, ["trainer", "export", "--tenant", "acme", "--format", fmt, "--out", str(out)]
-    )
+    records = export(fmt, tmp_path / f"{fmt}.jsonl")
 
-    assert result.exit_code == 0, result.output
-    records = [json.loads(line) for line in out.read_text().splitlines()]
     assert records
     for record in records:
         jsonschema.validate(record, SHAPES[fmt])
@@ -216,6 +312,45 @@ def test_each_export_has_its_documented_shape(
         assert (
             first["preferred_output"][0]["content"] != first["non_preferred_output"][0]["content"]
         )
+
+
+@pytest.mark.parametrize("fmt", sorted(SHAPES))
+def test_exports_carry_the_agents_tool_calls_in_each_formats_shape(
+    suite_dir: Path, home: Path, tmp_path: Path, fmt: str
+) -> None:
+    """A mission with a tool step and an agent that calls a tool: SFT and ART hold the calls as
+    assistant `tool_calls` with `tool` results and the tools' definitions."""
+    mission = suite_dir / "mission.yaml"
+    text = mission.read_text()
+    mission.write_text(text.replace("\noutputs:", AGENT_STEPS + "\noutputs:", 1))
+    optimize(suite_dir)
+
+    records = export(fmt, tmp_path / f"{fmt}.jsonl")
+
+    assert records
+    for record in records:
+        jsonschema.validate(record, SHAPES[fmt])
+    if fmt == "openai-sft":
+        agent = [r for r in records if "tools" in r]
+        assert agent and len(agent) < len(records)
+        messages = agent[0]["messages"]
+        assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool", "assistant"]
+        (call,) = messages[2]["tool_calls"]
+        assert call["function"]["name"] == "parse_json"
+        assert json.loads(call["function"]["arguments"]) == {"content": '{"checked": true}'}
+        assert messages[3]["tool_call_id"] == call["id"]
+        assert json.loads(messages[3]["content"]) == {"checked": True}
+        (tool,) = agent[0]["tools"]
+        assert tool["function"]["name"] == "parse_json"
+        assert "content" in tool["function"]["parameters"]["properties"]
+    if fmt == "art":
+        first = records[0]["trajectories"][0]
+        calls = [m for m in first["messages_and_choices"] if "tool_calls" in m]
+        results = [m for m in first["messages_and_choices"] if m["role"] == "tool"]
+        # The mission's own tool step, then the agent's call.
+        assert [c["tool_calls"][0]["id"] for c in calls] == ["call_look", "call_review_1"]
+        assert [r["tool_call_id"] for r in results] == ["call_look", "call_review_1"]
+        assert [t["function"]["name"] for t in first["tools"]] == ["parse_json"]
 
 
 def test_an_export_for_another_tenant_is_empty(suite_dir: Path, home: Path, tmp_path: Path) -> None:

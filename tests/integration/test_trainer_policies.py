@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from rustchain.bootstrap.trainer_runs import bounds_of, verified_plan
 from rustchain.cli.app import app
 from rustchain.domain.policy.model import LlmPolicy, Policy
 from rustchain.domain.runs.reexecution import reexecute, run_facts
@@ -24,7 +25,7 @@ from rustchain.steps.support.llm_client import MODEL_SETTING, URL_SETTING
 from rustchain.trainer.optimizer import PolicyRefusedError, check_allowed
 from rustchain.trainer.trainer_events import TrainerEvents
 from tests.integration.graded_model import GradedModel, Grading, serve_graded
-from tests.integration.grpc_helpers import running_services
+from tests.integration.grpc_helpers import Services, running_services
 from tests.paths import REPO
 
 MISSION = REPO / "missions" / "suites" / "ticket-triage" / "mission.yaml"
@@ -35,6 +36,7 @@ TUNED = StepSettings(
     system="Answer with one word.",
     examples=[Demonstration(prompt="Ticket: parcel lost", answer="shipping")],
 )
+NEWER = StepSettings(model="newer-model")
 
 
 @pytest.fixture
@@ -83,6 +85,18 @@ def last_start(home: Path, tenant: str) -> tuple[StepStarted, bool]:
         store.close()
     (started,) = [f for f in facts if isinstance(f, StepStarted)]
     return started, reexecute(facts).agrees
+
+
+def all_starts(home: Path, tenant: str) -> list[StepStarted]:
+    """The llm step's start in each of the tenant's missions, in the order they ran."""
+    store = open_event_store(EventStoreSettings("executor", home))
+    try:
+        events = [n.event for n in store.notifications(0, 10_000)]
+        missions = list(dict.fromkeys(e.mission_id for e in events if e.tenant == tenant))
+        facts = [f for m in missions for f in run_facts(store.mission_events(tenant, m))]
+    finally:
+        store.close()
+    return [f for f in facts if isinstance(f, StepStarted)]
 
 
 def test_a_promoted_policy_changes_what_the_step_sends_and_is_recorded(
@@ -179,27 +193,117 @@ def test_policies_lists_versions_with_the_promoted_one_marked(home: Path) -> Non
 
 
 def test_the_served_executor_applies_the_promoted_policy(home: Path, graded: GradedModel) -> None:
-    """Through the services (`rustchain up` runs the same ones): planner, verifier, executor."""
+    """Through the services (`rustchain up` runs the same ones): planner, verifier, executor; a
+    version promoted while they run applies to the next mission without a restart."""
     version = promote(home, "acme", TUNED)
     settings = {URL_SETTING: graded.url, MODEL_SETTING: "base-model"}
 
-    async def scenario() -> list[executor_pb2.MissionEvent]:
+    async def submit(services: Services) -> list[executor_pb2.MissionEvent]:
+        planner = planner_pb2_grpc.PlannerServiceStub(services.channel("planner"))
+        request = planner_pb2.SubmitMissionRequest(
+            yaml=MISSION.read_text(), file_name="mission.yaml", variables={"ticket": TICKET}
+        )
+        reply = await planner.SubmitMission(request, metadata=tenant_metadata("acme"))
+        assert reply.accepted, [d.message for d in reply.diagnostics]
+        executor = executor_pb2_grpc.ExecutorServiceStub(services.channel("executor"))
+        watch = executor_pb2.WatchMissionRequest(mission_id=reply.mission_id)
+        stream = executor.WatchMission(watch, metadata=tenant_metadata("acme"))
+        return [event async for event in stream]
+
+    async def scenario() -> tuple[list[executor_pb2.MissionEvent], str, str]:
         async with running_services(home, settings=settings) as services:
-            planner = planner_pb2_grpc.PlannerServiceStub(services.channel("planner"))
-            request = planner_pb2.SubmitMissionRequest(
-                yaml=MISSION.read_text(), file_name="mission.yaml", variables={"ticket": TICKET}
-            )
-            reply = await planner.SubmitMission(request, metadata=tenant_metadata("acme"))
-            assert reply.accepted, [d.message for d in reply.diagnostics]
-            executor = executor_pb2_grpc.ExecutorServiceStub(services.channel("executor"))
-            watch = executor_pb2.WatchMissionRequest(mission_id=reply.mission_id)
-            stream = executor.WatchMission(watch, metadata=tenant_metadata("acme"))
-            return [event async for event in stream]
+            first = await submit(services)
+            model_first = graded.bodies()[-1]["model"]
+            promote(home, "acme", NEWER)
+            second = await submit(services)
+            return first + second, model_first, graded.bodies()[-1]["model"]
 
-    events = asyncio.run(scenario())
+    events, model_first, model_second = asyncio.run(scenario())
 
-    assert json.loads(events[-1].payload_json)["outcome"] == "succeeded"
-    assert graded.bodies()[-1]["model"] == "good-model"
-    started, agrees = last_start(home, "acme")
-    assert started.tuning == {"policy_version": version, "overrides": TUNED.overrides()}
+    finished = [json.loads(e.payload_json) for e in events if e.type == "MissionFinished"]
+    assert [f["outcome"] for f in finished] == ["succeeded", "succeeded"]
+    assert (model_first, model_second) == ("good-model", "newer-model")
+    starts = all_starts(home, "acme")
+    assert starts[0].tuning == {"policy_version": version, "overrides": TUNED.overrides()}
+    assert starts[1].tuning == {"policy_version": version + 1, "overrides": NEWER.overrides()}
+
+
+RETRYING = StepSettings(model="good-model", max_attempts=3, backoff_seconds=0)
+
+
+def test_a_policys_retry_settings_retry_the_step_and_are_recorded(
+    home: Path, graded: GradedModel
+) -> None:
+    """The mission retries nothing as written; the policy's attempts outlast two failures."""
+    version = promote(home, "acme", RETRYING)
+    graded.failures = 2
+
+    run("acme")
+
+    starts = all_starts(home, "acme")
+    assert [s.attempt for s in starts] == [1, 2, 3]
+    for started in starts:
+        assert started.tuning == {
+            "policy_version": version,
+            "overrides": {"model": "good-model"},
+            "retry": {"max_attempts": 3, "backoff_seconds": 0.0},
+        }
+        assert started.inputs is not None and "max_attempts" not in started.inputs
+    _, agrees = last_start_of(home, "acme")
     assert agrees
+
+
+def test_without_the_policy_the_mission_as_written_tries_once(
+    home: Path, graded: GradedModel
+) -> None:
+    graded.failures = 2
+
+    result = CliRunner().invoke(
+        app, ["run", str(MISSION), "--tenant", "acme", "--var", f"ticket={TICKET}"]
+    )
+
+    assert result.exit_code == 1, result.output
+    assert [s.attempt for s in all_starts(home, "acme")] == [1]
+
+
+def test_attempts_past_the_tenants_time_limit_are_refused(home: Path, graded: GradedModel) -> None:
+    """The step may take 120 s an attempt; the tenant's missions may take 300 s: 3 attempts
+    (362 s) are refused at promotion and at run time, 2 (241 s) are not."""
+    (home / "policies").mkdir()
+    (home / "policies" / "acme.yaml").write_text("limits:\n  max_mission_seconds: 300\n")
+    tenant_policy = Policy.model_validate({"limits": {"max_mission_seconds": 300}})
+    plan = verified_plan(MISSION, tenant_policy)
+    bounds = bounds_of(plan)
+
+    with pytest.raises(PolicyRefusedError, match=r"mission\.time"):
+        check_allowed(
+            {"classify": RETRYING.model_copy(update={"backoff_seconds": 1.0})},
+            tenant_policy,
+            bounds,
+        )
+    check_allowed(
+        {"classify": RETRYING.model_copy(update={"max_attempts": 2})}, tenant_policy, bounds
+    )
+
+    promote(home, "acme", RETRYING)
+    graded.failures = 1
+    result = CliRunner().invoke(
+        app, ["run", str(MISSION), "--tenant", "acme", "--var", f"ticket={TICKET}"]
+    )
+
+    assert result.exit_code == 1, result.output
+    (started,) = all_starts(home, "acme")
+    assert started.tuning is not None and "[mission.time]" in started.tuning["refused"]
+
+
+def last_start_of(home: Path, tenant: str) -> tuple[StepStarted, bool]:
+    """The last llm step start of the tenant's one mission, and whether re-execution agrees."""
+    store = open_event_store(EventStoreSettings("executor", home))
+    try:
+        events = [n.event for n in store.notifications(0, 10_000)]
+        (mission,) = {e.mission_id for e in events if e.tenant == tenant}
+        facts = run_facts(store.mission_events(tenant, mission))
+    finally:
+        store.close()
+    starts = [f for f in facts if isinstance(f, StepStarted)]
+    return starts[-1], reexecute(facts).agrees

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from rustchain.steps import default_registry
 from rustchain.tools import compat_report
 from rustchain.tools.compat_report import Outcome
 from tests.paths import COMPAT
@@ -111,3 +112,12 @@ def test_compatibility_page_matches_what_the_code_does() -> None:
     page = compat_report.PAGE.read_text()
 
     assert page == compat_report.render(), "run: python -m rustchain.tools.compat_report"
+
+
+def test_every_rustchain_step_type_is_registered_and_runs() -> None:
+    names = compat_report.rustchain_step_types()
+    registry = default_registry(include_plugins=False)
+
+    assert len(names) == 51
+    assert [n for n in names if getattr(registry.get(n), "run", None) is None] == []
+    assert registry.refused == {}

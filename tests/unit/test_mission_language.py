@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from rustchain.domain.language.step_types import canonical_step_type
-from tests.unit.compile_helpers import compile_text, messages
+from rustchain.domain.language.step_types import StepTypeRegistry, canonical_step_type
+from rustchain.domain.plans.compiler import compile_mission
+from tests.unit.compile_helpers import REGISTRY, compile_text, messages
 
 HEADER = 'version: "1.0"\nname: test\n'
 
@@ -183,12 +184,25 @@ def test_unknown_metadata_keys_warn_but_keep_the_mission_valid() -> None:
     assert messages(compilation) == ["3:1: warning: unknown key 'tags' in the mission is ignored"]
 
 
-def test_refused_rustchain_step_type_says_what_to_do_instead() -> None:
-    compilation = compile_text(
-        HEADER + "steps:\n  - {id: a, name: A, step_type: process_start, parameters: {}}\n"
-    )
+def test_a_refused_step_type_is_an_error_that_gives_the_reason() -> None:
+    registry = StepTypeRegistry.of(REGISTRY.types.values(), {"teleport": "use 'command' instead"})
+    text = HEADER + "steps:\n  - {id: a, name: A, step_type: teleport, parameters: {}}\n"
+
+    compilation = compile_mission(text.encode(), "mission.yaml", registry)
 
     assert compilation.plan is None
     [message] = messages(compilation)
-    assert message.startswith("4:33: error: step type 'process_start' is not supported: ")
-    assert "'command' step" in message
+    assert message == "4:33: error: step type 'teleport' is not supported: use 'command' instead"
+
+
+def test_process_kill_by_pid_is_refused_with_the_handle_to_use_instead() -> None:
+    compilation = compile_text(
+        HEADER + "steps:\n  - {id: a, name: A, step_type: process_kill, parameters: {pid: 1}}\n"
+    )
+
+    found = messages(compilation)
+    assert any(
+        "process_kill takes the 'handle' a process_start step of this mission returned" in m
+        and "never a pid" in m
+        for m in found
+    ), found

@@ -46,7 +46,7 @@ COMPAT_SAFE = [
 ]
 MISSION_RULES = {
     *("mission.steps", "mission.parallelism", "mission.time", "llm.budget"),
-    "filesystem.mission_workspace",
+    *("filesystem.mission_workspace", "commands.background_processes"),
 }
 
 
@@ -71,12 +71,12 @@ def test_every_rule_and_every_constrained_step_type_has_an_unsafe_mission() -> N
         *("command.environment", "command.option", "filesystem.mission_workspace"),
         "data_flow.untrusted",
         "data_flow.secrets",
-        *("commands.output", "network.response"),
+        *("commands.output", "network.response", "commands.background_processes"),
     }
     assert step_types >= {
         *("create_file", "edit_file", "delete_file", "copy_file", "move_file", "read_file"),
         *("list_directory", "file_search", "parse_json", "parse_yaml", "validate_schema"),
-        *("command", "http", "llm", "agent", "chain", "tool"),
+        *("command", "http", "llm", "agent", "chain", "tool", "process_start"),
     }
 
 

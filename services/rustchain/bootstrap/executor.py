@@ -22,6 +22,7 @@ from rustchain.executor.application import (
     StepPolicySource,
     utc_now,
 )
+from rustchain.executor.workspace_snapshots import workspace_snapshots
 from rustchain.platform.sandbox.selection import LazySandbox
 from rustchain.platform.storage.event_store import EventStore
 from rustchain.platform.storage.home import rustchain_home
@@ -71,13 +72,17 @@ def build_executor(
     clock: Clock = utc_now,
     sleep: Sleep = asyncio.sleep,
     step_policies: StepPolicySource | None = None,
+    settings: Mapping[str, str] | None = None,
+    artifact_inline_bytes: int | None = None,
 ) -> ExecutorApplication:
     """The executor application on `store`, each part built from the settings unless given.
 
     Without `memory_for`, rag steps have no memory (a run that needs one passes it). With
     `policy_for=None` the runners check no tenant policy: only tests of the runtime's own
     containment (the verifier bypassed) ask for that. `step_policies` gives the tenant's
-    promoted llm-step settings the trainer learned (none: each step as written).
+    promoted llm-step settings the trainer learned (none: each step as written). `settings`
+    replaces the steps' settings read from `environ`; `artifact_inline_bytes` the largest output
+    kept inline (default: RUSTCHAIN_ARTIFACT_INLINE_BYTES).
     """
     home = rustchain_home(environ)
     if policy_for is TENANT_POLICY_FILES:
@@ -89,7 +94,7 @@ def build_executor(
         memory_for=memory_for,
         clock=clock,
         listener=listener,
-        settings=step_settings(environ),
+        settings=step_settings(environ) if settings is None else settings,
         policy_for=policy_for,
         quotas=quotas if quotas is not None else TenantQuotas.from_settings(environ),
         sandbox=sandbox if sandbox is not None else LazySandbox(environ),
@@ -97,6 +102,8 @@ def build_executor(
         admission=admission,
         sleep=sleep,
         step_policies=step_policies,
+        workspace_snapshots=workspace_snapshots(environ, store),
+        artifact_inline_bytes=artifact_inline_bytes,
     )
 
 

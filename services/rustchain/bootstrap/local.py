@@ -14,7 +14,7 @@ from typing import Any
 
 from rustchain.bootstrap.executor import build_executor, tenant_policies
 from rustchain.bootstrap.stores import open_store
-from rustchain.bootstrap.trainer_runs import open_trainer_events
+from rustchain.bootstrap.trainer_runs import open_promoted_policies
 from rustchain.domain.plans.plan import Plan
 from rustchain.domain.plans.verdict import Finding, Verdict
 from rustchain.domain.policy.model import Policy
@@ -119,7 +119,7 @@ def open_local_deployment(
         memory = SqliteMemoryStore(rustchain_home(environ) / "memory.sqlite3")
         closing.callback(memory.close)
         # The tenant's promoted llm-step policies, learned by the trainer (docs/trainer.md).
-        learned = open_trainer_events(environ)
+        learned = open_promoted_policies(environ)
         closing.callback(learned.store.close)
         executor = build_executor(
             environ,

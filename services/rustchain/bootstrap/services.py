@@ -9,7 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rustchain.bootstrap.executor import build_executor, tenant_policies
-from rustchain.bootstrap.trainer_runs import deployment_optimiser, open_trainer_events
+from rustchain.bootstrap.trainer_runs import (
+    deployment_optimiser,
+    open_promoted_policies,
+    open_trainer_events,
+)
 from rustchain.executor.admission import Admission
 from rustchain.executor.driver import MissionDriver
 from rustchain.executor.servicer import ExecutorServicer
@@ -149,7 +153,7 @@ def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
     admission = Admission(verdict_key, reader.usage if reader is not None else None)
     # The tenants' promoted llm-step policies, from the trainer's store: the same home as this
     # executor's under `rustchain up`, the same database with RUSTCHAIN_DATABASE_URL.
-    learned = open_trainer_events(environ)
+    learned = open_promoted_policies(environ)
     closers.append(_sync(learned.store.close))
     application = build_executor(
         environ,

@@ -15,22 +15,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rustchain.domain.access.quotas import TenantQuotas
+from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.plans.bindings import VariableBindingError, bind_variables
 from rustchain.domain.plans.compiler import Compilation, compile_mission
 from rustchain.domain.plans.plan import Plan
 from rustchain.domain.policy.model import Policy
 from rustchain.domain.runs.trajectory import Trajectory, build_trajectory
+from rustchain.domain.runs.tuned_bounds import PlanBounds, plan_bounds
 from rustchain.domain.runs.tuned_policy import StepSettings
 from rustchain.domain.training.suite import Suite
-from rustchain.executor.application import ExecutorApplication
-from rustchain.platform.sandbox.selection import LazySandbox
 from rustchain.platform.storage.event_store import EventStore, EventStoreSettings, open_event_store
 from rustchain.platform.storage.home import rustchain_home
 from rustchain.platform.storage.memory_store import SqliteMemoryStore, TenantMemory
 from rustchain.platform.storage.mission_files import compile_file
 from rustchain.steps import constraint_generators, default_registry
 from rustchain.trainer.optimizer import Optimiser, Outcome, Progress
+from rustchain.trainer.promoted_policies import PromotedPolicies
 from rustchain.trainer.servicer import Optimise
 from rustchain.trainer.trainer_events import TrainerEvents
 from rustchain.trainer.trajectory_store import SqliteTrajectoryStore
@@ -77,6 +77,16 @@ def open_trainer_events(environ: Mapping[str, str] | None = None) -> TrainerEven
     return TrainerEvents(open_event_store(EventStoreSettings.from_environ("trainer", environ)))
 
 
+def bounds_of(plan: Plan) -> PlanBounds:
+    """The plan's time and token bounds, which a learned policy's attempts must keep to."""
+    return plan_bounds(plan, constraint_generators())
+
+
+def open_promoted_policies(environ: Mapping[str, str] | None = None) -> PromotedPolicies:
+    """The tenants' promoted llm-step policies from the trainer's store, as executors read them."""
+    return PromotedPolicies(open_event_store(EventStoreSettings.from_environ("trainer", environ)))
+
+
 class ExecutorMissionRunner:
     """Runs one plan for one tenant through an executor of its own, on the given store."""
 
@@ -96,16 +106,14 @@ class ExecutorMissionRunner:
         self._memory = SqliteMemoryStore(home / "memory.sqlite3")
         # The settings each run's llm steps get, by mission id (runs may overlap).
         self._tuning: dict[str, tuple[int, dict[str, StepSettings]]] = {}
-        self.executor = ExecutorApplication(
+        self.executor = build_executor(
+            os.environ,
             store,
-            default_registry(),
-            home / "workspaces",
+            workspaces=home / "workspaces",
             memory_for=lambda t: TenantMemory(self._memory, t),
-            settings=llm_settings() if settings is None else settings,
             policy_for=lambda _tenant: policy,
-            quotas=TenantQuotas.from_settings(os.environ),
-            sandbox=LazySandbox(os.environ),
             step_policies=self._step_policy,
+            settings=llm_settings() if settings is None else settings,
         )
 
     def _step_policy(
@@ -175,6 +183,7 @@ def deployment_optimiser(
                 llm_settings(environ),
                 progress,
                 seed,
+                bounds=bounds_of(plan),
             )
             outcome = await optimiser.optimise()
             for run in outcome.runs:

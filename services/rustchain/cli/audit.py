@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,8 @@ from rustchain.domain.runs.stream_agreement import compare_with_stream
 from rustchain.platform.nats.jetstream import NatsUnavailableError
 from rustchain.platform.nats.server import NATS_URL_VARIABLE
 from rustchain.platform.storage.event_store import EventStoreError
+from rustchain.platform.telemetry.audit_spans import AuditSpan, audit_span
+from rustchain.platform.telemetry.setup import TelemetrySettingError
 
 
 def _events(tenant: str, mission_id: str | None) -> list[EventEnvelope]:
@@ -49,6 +53,20 @@ def _events(tenant: str, mission_id: str | None) -> list[EventEnvelope]:
         _fail(f"cannot read the event stores: {error}", exit_codes.UNREACHABLE)
     except CorruptHistoryError as error:  # an envelope that is not one: the history is broken
         _fail(str(error), exit_codes.MISSION_AT_FAULT)
+
+
+@contextlib.contextmanager
+def _traced(name: str, tenant: str, mission_id: str | None) -> Iterator[AuditSpan]:
+    """The command's span, linked to the traces of the events it reads (docs/observability.md)."""
+    attributes = {"rustchain.tenant": tenant}
+    if mission_id is not None:
+        attributes["rustchain.mission.id"] = mission_id
+    with contextlib.ExitStack() as stack:
+        try:
+            span = stack.enter_context(audit_span(name, **attributes))
+        except TelemetrySettingError as error:
+            _fail(str(error), exit_codes.USAGE)
+        yield span
 
 
 @click.group()
@@ -62,37 +80,39 @@ def audit() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines, one fact per line.")
 def replay(mission_id: str, tenant: str, as_json: bool) -> None:
     """A mission's timeline from its recorded facts: verdict, steps, attempts, outputs."""
-    events = _events(tenant, mission_id)
-    try:
-        entries = timeline(events)
-    except CorruptHistoryError as error:
-        _fail(
-            f"mission '{mission_id}': a recorded fact cannot be read: {error}",
-            exit_codes.MISSION_AT_FAULT,
-        )
-    if not entries:
-        _fail(f"no mission '{mission_id}' for tenant '{tenant}'", exit_codes.MISSION_AT_FAULT)
-    if as_json:
-        for entry in entries:
-            record = {
-                "at": entry.at.isoformat(),
-                "service": entry.service,
-                "type": entry.type,
-                "step_id": entry.step_id,
-                "detail": entry.detail,
-            }
-            click.echo(json.dumps(record, sort_keys=True))
-    else:
-        _print_timeline(mission_id, tenant, entries)
-    # The artifacts the facts reference are read back and checked against their SHA-256.
-    problems = verify_store_artifacts(events)
-    for problem in problems:
-        click.echo(f"broken: {problem}", err=True)
-    if problems:
-        _fail(
-            f"{len(problems)} reference(s) to a missing or altered artifact",
-            exit_codes.MISSION_AT_FAULT,
-        )
+    with _traced("audit replay", tenant, mission_id) as span:
+        events = _events(tenant, mission_id)
+        span.read(events)
+        try:
+            entries = timeline(events)
+        except CorruptHistoryError as error:
+            _fail(
+                f"mission '{mission_id}': a recorded fact cannot be read: {error}",
+                exit_codes.MISSION_AT_FAULT,
+            )
+        if not entries:
+            _fail(f"no mission '{mission_id}' for tenant '{tenant}'", exit_codes.MISSION_AT_FAULT)
+        if as_json:
+            for entry in entries:
+                record = {
+                    "at": entry.at.isoformat(),
+                    "service": entry.service,
+                    "type": entry.type,
+                    "step_id": entry.step_id,
+                    "detail": entry.detail,
+                }
+                click.echo(json.dumps(record, sort_keys=True))
+        else:
+            _print_timeline(mission_id, tenant, entries)
+        # The artifacts the facts reference are read back and checked against their SHA-256.
+        problems = verify_store_artifacts(events)
+        for problem in problems:
+            click.echo(f"broken: {problem}", err=True)
+        if problems:
+            _fail(
+                f"{len(problems)} reference(s) to a missing or altered artifact",
+                exit_codes.MISSION_AT_FAULT,
+            )
 
 
 def _print_timeline(mission_id: str, tenant: str, entries: list[TimelineEntry]) -> None:
@@ -184,52 +204,56 @@ def verify_history_command(
     checkpoint_file: Path | None,
 ) -> None:
     """Prove a history whole and untouched, as JetStream holds it, and every run verified SAFE."""
-    problems: list[str] = []
-    compared = "JetStream not compared (--no-jetstream)"
-    url: str | None = None
-    if export_dir is not None:
-        if jetstream:
-            raise click.UsageError("--jetstream compares the stores; an export is verified offline")
-        try:
-            events, problems = read_export(export_dir)
-        except ExportError as error:
-            _fail(str(error), exit_codes.MISSION_AT_FAULT)
-        proven, log_problems = verify_export_logs(export_dir, events, checkpoint_file)
-    else:
-        events = _events(tenant, mission_id)
-        if jetstream is not False:
-            url, compared = _jetstream_url(nats_url, bool(jetstream))
-        proven, log_problems = verify_store_logs(tenant, checkpoint_file, url)
-    problems += log_problems
-    for line in proven:
-        click.echo(line, err=True)
-    problems += [finding.describe() for finding in verify_history(events)]
-    problems += (
-        verify_store_artifacts(events)
-        if export_dir is None
-        else verify_export_artifacts(export_dir, events)
-    )
-    agree = ""
-    if url is not None:
-        streamed, compared = _compare_with_jetstream(
-            events, tenant, mission_id, url, bool(jetstream)
+    with _traced("audit verify", tenant, mission_id) as span:
+        problems: list[str] = []
+        compared = "JetStream not compared (--no-jetstream)"
+        url: str | None = None
+        if export_dir is not None:
+            if jetstream:
+                raise click.UsageError(
+                    "--jetstream compares the stores; an export is verified offline"
+                )
+            try:
+                events, problems = read_export(export_dir)
+            except ExportError as error:
+                _fail(str(error), exit_codes.MISSION_AT_FAULT)
+            proven, log_problems = verify_export_logs(export_dir, events, checkpoint_file)
+        else:
+            events = _events(tenant, mission_id)
+            if jetstream is not False:
+                url, compared = _jetstream_url(nats_url, bool(jetstream))
+            proven, log_problems = verify_store_logs(tenant, checkpoint_file, url)
+        span.read(events)
+        problems += log_problems
+        for line in proven:
+            click.echo(line, err=True)
+        problems += [finding.describe() for finding in verify_history(events)]
+        problems += (
+            verify_store_artifacts(events)
+            if export_dir is None
+            else verify_export_artifacts(export_dir, events)
         )
-        problems += streamed
-        agree = "" if compared.startswith(SKIPPED) else ", the stores and JetStream agree"
-    if export_dir is None:
-        click.echo(f"jetstream: {compared}", err=True)
-    for problem in problems:
-        click.echo(f"broken: {problem}", err=True)
-    missions = len({(e.tenant, e.mission_id) for e in events})
-    if problems:
-        _fail(
-            f"{len(problems)} problem(s) in {len(events)} events of {missions} mission(s)",
-            exit_codes.MISSION_AT_FAULT,
+        agree = ""
+        if url is not None:
+            streamed, compared = _compare_with_jetstream(
+                events, tenant, mission_id, url, bool(jetstream)
+            )
+            problems += streamed
+            agree = "" if compared.startswith(SKIPPED) else ", the stores and JetStream agree"
+        if export_dir is None:
+            click.echo(f"jetstream: {compared}", err=True)
+        for problem in problems:
+            click.echo(f"broken: {problem}", err=True)
+        missions = len({(e.tenant, e.mission_id) for e in events})
+        if problems:
+            _fail(
+                f"{len(problems)} problem(s) in {len(events)} events of {missions} mission(s)",
+                exit_codes.MISSION_AT_FAULT,
+            )
+        click.echo(
+            f"verified: {len(events)} events of {missions} mission(s); every chain whole and "
+            f"untouched{agree}, every run proven SAFE before its first step"
         )
-    click.echo(
-        f"verified: {len(events)} events of {missions} mission(s); every chain whole and "
-        f"untouched{agree}, every run proven SAFE before its first step"
-    )
 
 
 def _moment(text: str | None) -> datetime | None:
@@ -251,17 +275,19 @@ def _moment(text: str | None) -> datetime | None:
 )
 def export(tenant: str, since: str | None, until: str | None, out_dir: Path) -> None:
     """Write a tenant's whole missions as JSON Lines plus a manifest of counts and chain heads."""
-    events = select_missions(_events(tenant, None), _moment(since), _moment(until))
-    summary = write_export(events, tenant, out_dir)
-    try:
-        artifacts = write_export_artifacts(out_dir, events)
-    except ArtifactError as error:
-        _fail(f"cannot export an artifact: {error}", exit_codes.MISSION_AT_FAULT)
-    logs = export_logs(out_dir, tenant, selected=since is not None or until is not None)
-    click.echo(
-        f"exported {summary.events} events of {summary.missions} mission(s) "
-        f"({summary.chains} chains) and {artifacts} artifact(s) to {out_dir}, {logs}"
-    )
+    with _traced("audit export", tenant, None) as span:
+        events = select_missions(_events(tenant, None), _moment(since), _moment(until))
+        span.read(events)
+        summary = write_export(events, tenant, out_dir)
+        try:
+            artifacts = write_export_artifacts(out_dir, events)
+        except ArtifactError as error:
+            _fail(f"cannot export an artifact: {error}", exit_codes.MISSION_AT_FAULT)
+        logs = export_logs(out_dir, tenant, selected=since is not None or until is not None)
+        click.echo(
+            f"exported {summary.events} events of {summary.missions} mission(s) "
+            f"({summary.chains} chains) and {artifacts} artifact(s) to {out_dir}, {logs}"
+        )
 
 
 def _reexecution_records(report: Reexecution) -> list[dict[str, Any]]:
@@ -305,42 +331,44 @@ def _print_reexecution(report: Reexecution) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines, one attempt or step per line.")
 def reexecute_command(mission_id: str, tenant: str, as_json: bool) -> None:
     """Re-render each recorded attempt's inputs from the facts before it; nothing is run."""
-    events = _events(tenant, mission_id)
-    try:
-        facts = run_facts(events)
-    except CorruptHistoryError as error:  # a version without a path, or a payload that misfits
-        _fail(
-            f"mission '{mission_id}': a recorded fact cannot be read: {error}",
-            exit_codes.MISSION_AT_FAULT,
+    with _traced("audit reexecute", tenant, mission_id) as span:
+        events = _events(tenant, mission_id)
+        span.read(events)
+        try:
+            facts = run_facts(events)
+        except CorruptHistoryError as error:  # a version without a path, or a payload that misfits
+            _fail(
+                f"mission '{mission_id}': a recorded fact cannot be read: {error}",
+                exit_codes.MISSION_AT_FAULT,
+            )
+        if not facts:
+            _fail(f"no mission '{mission_id}' for tenant '{tenant}'", exit_codes.MISSION_AT_FAULT)
+        report = reexecute(facts)
+        if as_json:
+            for record in _reexecution_records(report):
+                click.echo(json.dumps(record, sort_keys=True, default=repr))
+        else:
+            _print_reexecution(report)
+        for problem in report.problems:
+            click.echo(f"problem: {problem}", err=True)
+        for divergence in report.divergences:
+            click.echo(f"diverged: {divergence.describe()}", err=True)
+        attempts = report.attempts
+        unrecorded = sum(1 for a in attempts if a.status == NOT_RECORDED)
+        if not report.agrees:
+            diverged = sum(1 for a in attempts if a.divergences)
+            _fail(
+                f"mission {mission_id}: {len(report.divergences)} divergence(s) in {diverged} of"
+                f" {len(attempts)} attempt(s), {len(report.problems)} problem(s)",
+                exit_codes.MISSION_AT_FAULT,
+            )
+        not_compared = f"; {unrecorded} recorded no inputs, not compared" if unrecorded else ""
+        click.echo(
+            f"reexecuted: {len(attempts) - unrecorded} attempt(s) of {len(report.steps)} step(s)"
+            f" re-rendered from the recorded facts, every recorded input the same{not_compared};"
+            " no side effect run",
+            err=as_json,
         )
-    if not facts:
-        _fail(f"no mission '{mission_id}' for tenant '{tenant}'", exit_codes.MISSION_AT_FAULT)
-    report = reexecute(facts)
-    if as_json:
-        for record in _reexecution_records(report):
-            click.echo(json.dumps(record, sort_keys=True, default=repr))
-    else:
-        _print_reexecution(report)
-    for problem in report.problems:
-        click.echo(f"problem: {problem}", err=True)
-    for divergence in report.divergences:
-        click.echo(f"diverged: {divergence.describe()}", err=True)
-    attempts = report.attempts
-    unrecorded = sum(1 for a in attempts if a.status == NOT_RECORDED)
-    if not report.agrees:
-        diverged = sum(1 for a in attempts if a.divergences)
-        _fail(
-            f"mission {mission_id}: {len(report.divergences)} divergence(s) in {diverged} of"
-            f" {len(attempts)} attempt(s), {len(report.problems)} problem(s)",
-            exit_codes.MISSION_AT_FAULT,
-        )
-    not_compared = f"; {unrecorded} recorded no inputs, not compared" if unrecorded else ""
-    click.echo(
-        f"reexecuted: {len(attempts) - unrecorded} attempt(s) of {len(report.steps)} step(s)"
-        f" re-rendered from the recorded facts, every recorded input the same{not_compared};"
-        " no side effect run",
-        err=as_json,
-    )
 
 
 # `audit checkpoint` and `audit prove` live in their own module.

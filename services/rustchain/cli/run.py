@@ -40,10 +40,13 @@ from rustchain.domain.runs.run_events import (
     StepSucceeded,
 )
 from rustchain.executor.application import WorkspaceRefusedError
+from rustchain.executor.workspace_snapshots import SnapshotSettingError
 from rustchain.planner.application import Problem
 from rustchain.platform.storage.event_store import (
     describe_store,
 )
+from rustchain.platform.telemetry.process import command_span
+from rustchain.platform.telemetry.setup import TelemetrySettingError
 from rustchain.verifier.policy_files import (
     PolicyFileError,
     load_policy,
@@ -152,9 +155,14 @@ def _run_here(file: str, variables: dict[str, str], tenant: str, policy_path: st
         return policies[tenant]
 
     try:
-        with open_local_deployment(
-            os.environ, file, policy_for=policy_for, listener=Progress(console)
-        ) as local:
+        # A local run is one trace too, rooted here as a remote submission's is (docs/
+        # observability.md); with no OTEL_* settings nothing is set up or exported.
+        with (
+            command_span("rustchain run", **{"rustchain.mission.file": file}),
+            open_local_deployment(
+                os.environ, file, policy_for=policy_for, listener=Progress(console)
+            ) as local,
+        ):
             submission = asyncio.run(local.planner.submit(tenant, text, file, variables))
             for problem in submission.problems:
                 click.echo(_render(problem), err=True)
@@ -178,6 +186,9 @@ def _run_here(file: str, variables: dict[str, str], tenant: str, policy_path: st
     except (QuotaExceededError, WorkspaceRefusedError) as error:
         click.echo(f"{file}: refused: {error}", err=True)
         return exit_codes.MISSION_AT_FAULT
+    except (SnapshotSettingError, TelemetrySettingError) as error:
+        click.echo(f"rustchain: {error}", err=True)
+        return exit_codes.USAGE
     return exit_codes.OK if result.outcome == "succeeded" else exit_codes.MISSION_AT_FAULT
 
 

@@ -12,6 +12,7 @@ import click
 
 from rustchain.bootstrap.services import HOSTS, ServeError
 from rustchain.cli import exit_codes
+from rustchain.executor.workspace_snapshots import SnapshotSettingError
 from rustchain.platform.credentials.signing_keys import SigningKeyError, token_public_key
 from rustchain.platform.deployment.endpoints import SERVICES, EndpointsError
 from rustchain.platform.grpc.auth import AuthInterceptor
@@ -122,6 +123,7 @@ def serve_command(
         GrpcServerError,
         MessageLimitError,
         SigningKeyError,
+        SnapshotSettingError,
     ) as error:
         click.echo(f"rustchain serve {service}: {error}", err=True)
         sys.exit(exit_codes.USAGE)

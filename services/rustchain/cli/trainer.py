@@ -23,6 +23,7 @@ from rich.table import Table
 from rustchain.bootstrap.trainer_runs import (
     ExecutorMissionRunner,
     MissionRefusedError,
+    bounds_of,
     llm_settings,
     open_trainer_events,
     verified_plan,
@@ -116,6 +117,7 @@ def optimize(suite_dir: str, tenant: str, seed: int, as_json: bool) -> None:
                 llm_settings(),
                 progress=lambda line: console.print(f"[cyan]>[/cyan] {line}"),
                 seed=seed,
+                bounds=bounds_of(plan),
             )
             try:
                 outcome = asyncio.run(optimiser.optimise())

@@ -39,9 +39,12 @@ from rustchain.domain.runs.run_events import (
     run_event_version,
     run_fact,
 )
+from rustchain.domain.runs.tuned_bounds import PlanBounds, plan_bounds
 from rustchain.domain.runs.tuned_policy import TUNED_STEP_TYPES, StepSettings, tuned_inputs
 from rustchain.executor.admission import Admission, StartMission
+from rustchain.executor.process_supervisor import MissionProcessSupervisor
 from rustchain.executor.run_secrets import RunSecrets, check_secret_flows
+from rustchain.executor.workspace_snapshots import WorkspaceSnapshots
 from rustchain.platform.sandbox.selection import LazySandbox
 from rustchain.platform.storage.artifact_store import ArtifactStore, resolve
 from rustchain.platform.storage.event_store import (
@@ -52,7 +55,7 @@ from rustchain.platform.storage.event_store import (
 )
 from rustchain.platform.storage.secret_store import FileSecretStore
 from rustchain.platform.telemetry.mission_spans import MissionSpans
-from rustchain.steps import constraint_generators
+from rustchain.steps import constraint_generators, process_start
 from rustchain.steps.support.runtime import MemoryClient, StepContext, StepRunError, parameters_of
 from rustchain.steps.support.sandboxing import ProgramSandbox
 
@@ -85,6 +88,9 @@ class _Tracked:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # The secret values its steps are handed and its outputs are masked of (never recorded).
     secrets: RunSecrets | None = None
+    # Its plan's time and token bounds, computed at its first tuned step (a learned policy keeps
+    # to them).
+    bounds: PlanBounds | None = None
 
 
 class MissionExistsError(ValueError):
@@ -124,6 +130,7 @@ class ExecutorApplication:
         artifacts: ArtifactStore | None = None,
         artifact_inline_bytes: int | None = None,
         step_policies: StepPolicySource | None = None,
+        workspace_snapshots: WorkspaceSnapshots | None = None,
     ) -> None:
         self.store = store
         # Outputs over the inline size are kept here, beside the events, and referenced by hash.
@@ -146,6 +153,9 @@ class ExecutorApplication:
         # The tenant's policy, checked again by the runners on concrete values.
         self.policy_for = policy_for
         self._driving: dict[tuple[str, str], _Tracked] = {}
+        # The background programs (process_start) of each mission being driven: all are killed
+        # when its drive ends (the mission finished, was cancelled, or this executor stops).
+        self._processes: dict[tuple[str, str], MissionProcessSupervisor] = {}
         self.quotas = quotas or TenantQuotas()
         # Programs run in the OS sandbox given (chosen at start); else in the one this process's
         # RUSTCHAIN_SANDBOX names, chosen at the first program.
@@ -159,6 +169,8 @@ class ExecutorApplication:
         self._generators: Mapping[str, ConstraintGenerator] | None = None
         self._indexed = 0
         self.step_policies = step_policies
+        # Workspaces kept at step boundaries for a new owner (RUSTCHAIN_WORKSPACE_SNAPSHOTS).
+        self.workspace_snapshots = workspace_snapshots
         # Trace context for each fact recorded, and the spans and metrics their commits end.
         self.spans = MissionSpans(store.mission_events)
 
@@ -291,8 +303,14 @@ class ExecutorApplication:
         tracked = self._track(tenant, mission_id)
         # Every secret the plan names is masked from the start, also after a restart.
         self._secrets_of(tracked).read(secret_names([s.parameters for s in tracked.run.plan.steps]))
+        # Before anything runs here: the files of the steps another replica ran (a refusal is
+        # why this replica cannot go on with them).
+        snapshots = self.workspace_snapshots
+        refusal = await snapshots.restore(tenant, mission_id, tracked.run) if snapshots else None
         self._driving[(tenant, mission_id)] = tracked
+        processes = self._processes[(tenant, mission_id)] = self._supervisor(tracked)
         results: list[RunEvent] = decide.recover(tracked.run)
+        results += decide.cancel(tracked.run, refusal) if refusal else []
         try:
             while True:
                 tracked = self._commit(tracked, results)
@@ -301,8 +319,24 @@ class ExecutorApplication:
                 results = await self._wait_for_results(tracked)
         finally:
             self._driving.pop((tenant, mission_id), None)
+            if self.workspace_snapshots is not None:
+                self.workspace_snapshots.forget(tenant, mission_id)
             for task in tracked.tasks:
                 task.cancel()
+            self._processes.pop((tenant, mission_id), None)
+            await processes.close()
+
+    @staticmethod
+    def _supervisor(tracked: _Tracked) -> MissionProcessSupervisor:
+        """A mission's supervisor of background programs; the handles its history recorded
+        name programs that died with the executor that started them (a resumed mission)."""
+        run = tracked.run
+        started = [
+            run.step(step.id).output
+            for step in run.plan.steps
+            if step.step_type == process_start.STEP_TYPE.name
+        ]
+        return MissionProcessSupervisor(tracked.mission_id, process_start.recorded_handles(started))
 
     def _commit(self, tracked: _Tracked, results: list[RunEvent]) -> _Tracked:
         """Record results and the steps they release in one append, then start those steps.
@@ -343,7 +377,7 @@ class ExecutorApplication:
                     tracked.inbox,
                     tracked.wakeup,
                 )
-                fresh.secrets = tracked.secrets
+                fresh.secrets, fresh.bounds = tracked.secrets, tracked.bounds
                 self._driving[(tracked.tenant, tracked.mission_id)] = fresh
                 tracked = fresh
                 continue
@@ -403,6 +437,11 @@ class ExecutorApplication:
                 results += decide.step_failed(
                     tracked.run, step_id, attempt, message, self.clock(), max_event_bytes=limit
                 )
+        if done and self.workspace_snapshots is not None:
+            # Recorded with the results: a new owner finds the files these steps left.
+            results += await self.workspace_snapshots.save(
+                tracked.tenant, tracked.mission_id, tracked.run, step_id
+            )
         return results
 
     async def _keep_artifacts(self, tenant: str, output: Any) -> Any:
@@ -460,7 +499,11 @@ class ExecutorApplication:
             return event
         version, settings = found
         tenant_policy = self.policy_for(tracked.tenant) if self.policy_for else None
-        inputs, tuning = tuned_inputs(event.inputs, settings, version, tenant_policy)
+        if tracked.bounds is None:
+            tracked.bounds = plan_bounds(tracked.run.plan, self._constraints())
+        inputs, tuning = tuned_inputs(
+            event.inputs, settings, version, tenant_policy, tracked.bounds, step.id
+        )
         return event.model_copy(update={"inputs": inputs, "tuning": tuning})
 
     def _secrets_of(self, tracked: _Tracked) -> RunSecrets:
@@ -506,6 +549,7 @@ class ExecutorApplication:
             memory=self.memory_for(tracked.tenant) if self.memory_for else None,
             policy=self.policy_for(tracked.tenant) if self.policy_for else None,
             sandbox=self.sandbox,
+            processes=self._processes.get((tracked.tenant, tracked.mission_id)),
         )
         try:
             return await asyncio.wait_for(runner(params, context), timeout=step.timeout_seconds)

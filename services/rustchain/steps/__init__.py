@@ -12,7 +12,6 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 from rustchain.domain.language.step_types import StepType, StepTypeRegistry
-from rustchain.steps.refusals import REFUSALS
 from rustchain.steps.support.lazy_modules import LazyModuleAttributes
 
 if TYPE_CHECKING:
@@ -74,13 +73,17 @@ STEP_MODULES: dict[str, str] = {
     "db_migrate": "rustchain.steps.db_migrate",
     "generate_embedding": "rustchain.steps.generate_embedding",
     "similarity_search": "rustchain.steps.similarity_search",
+    # background programs, owned by the executor's per-mission supervisor
+    "process_start": "rustchain.steps.process_start",
+    "process_kill": "rustchain.steps.process_kill",
 }
 """Each built-in step type's name and the module that defines it: its `STEP_TYPE` (a
 `StepDefinition` of that name) and its `CONSTRAINTS` (the verifier's constraint generator).
 tests/unit/test_step_modules.py checks this table against the modules themselves."""
 
-REFUSED: dict[str, str] = dict(REFUSALS)
-"""RustChain's step types refused on purpose, each with the reason."""
+REFUSED: dict[str, str] = {}
+"""Step types refused on purpose, each with the reason (none since process_start and process_kill
+became real; the registry still reports a refused name with its reason)."""
 
 
 def plugin_step_types() -> list[StepType]:

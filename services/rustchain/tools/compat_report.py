@@ -9,6 +9,7 @@ to the mission language; a test fails while the page and the behaviour disagree.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -24,6 +25,8 @@ SHARED = ROOT.parent / "shared" / "compat"
 COMPAT = SHARED / "rustchain-community"
 HISTORY = SHARED / "rustchain-history"
 EXPECTED = HISTORY / "expected.tsv"
+STEP_TYPES_REFERENCE = SHARED / "STEP_TYPES.md"
+_SUMMARY_ROW = re.compile(r"^\| (\d+) \| `([a-z_]+)` \|", re.MULTILINE)
 PAGE = ROOT / "docs" / "compatibility.md"
 
 _INTRO = """# Compatibility with RustChain missions
@@ -111,6 +114,14 @@ DIFFERENCES: tuple[tuple[str, str], ...] = (
     (
         "`delete_file` of a missing file succeeds with `existed: false`.",
         "The same (`missing_ok: false` makes it an error).",
+    ),
+    (
+        "`process_start` spawns the program unconfined and never kills or reaps it; its output is "
+        "the host `pid`. `process_kill` runs `kill -9` on any `pid` it is given.",
+        "`process_start` runs the program in the OS sandbox, returns an opaque `handle` (no pid),"
+        " keeps its outputs in `process_logs/`, and the executor kills it when the mission ends. "
+        "`process_kill` takes that `handle` and ends only a program of its own mission; `pid` is"
+        " refused.",
     ),
     (
         "Unknown keys are silently ignored.",
@@ -301,12 +312,29 @@ def _differences() -> str:
     )
 
 
+def rustchain_step_types() -> list[str]:
+    """RustChain's step types, in the order of STEP_TYPES.md's summary table."""
+    text = STEP_TYPES_REFERENCE.read_text()
+    return [name for _, name in _SUMMARY_ROW.findall(text)]
+
+
+def _step_types() -> str:
+    names = rustchain_step_types()
+    registry = _registry()
+    missing = [n for n in names if registry.get(n) is None]
+    line = f"{len(names) - len(missing)} of RustChain's {len(names)} step types run here"
+    if missing:
+        line += "; not yet: " + ", ".join(f"`{n}`" for n in missing)
+    return "\n## Step types\n\n" + line + " (each real, see missions.md).\n"
+
+
 def render() -> str:
     """The whole page."""
     community = [_community_row(compile_compat(path)) for path in mission_files()]
     history = history_files()
     return (
         _INTRO
+        + _step_types()
         + _differences()
         + "\n## RustChain's history (`rustchain-history/`)\n\n"
         + _summary(history)

@@ -1,17 +1,19 @@
 """Trajectories and their rewards as training data for weight training elsewhere.
 
 Four formats, each one JSON object per line:
-- `openai-sft`: OpenAI chat fine-tuning, `{"messages": [...]}` per llm step of a rewarded run.
+- `openai-sft`: OpenAI chat fine-tuning, `{"messages": [...], "tools": [...]}` per llm or agent
+  step of a rewarded run (`tools` when the step was given any).
 - `openai-dpo`: OpenAI preference fine-tuning, `{"input": {"messages": [...]},
   "preferred_output": [...], "non_preferred_output": [...]}` from the best and the worst run of
-  a scenario group.
+  a scenario group, where both answered with one assistant message (the format's outputs).
 - `trl`: Hugging Face TRL's conversational preference format, `{"prompt": [...], "chosen":
-  [...], "rejected": [...]}` (the same pairs; TRL's SFT trainer reads `openai-sft` as it is).
+  [...], "rejected": [...]}` (the same pairs, and those of agents' tool calls with `tools`; TRL's
+  SFT trainer reads `openai-sft` as it is).
 - `art`: OpenPipe ART trajectory groups, `{"trajectories": [{"messages_and_choices": [...],
-  "reward": r, "metrics": {...}, "metadata": {...}}]}`, one group per scenario.
+  "tools": [...], "reward": r, "metrics": {...}, "metadata": {...}}]}`, one group per scenario.
 
-Each llm step's messages are rebuilt from the inputs StepStarted recorded (what was sent), and
-its answer from the step's output: the same messages the model saw.
+Messages are rebuilt from the inputs StepStarted recorded (what was sent) and the steps' outputs,
+tool calls in the chat format's own shape (`rustchain.trainer.chat_messages`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rustchain.domain.runs.trajectory import Trajectory, TrajectoryStep
+from rustchain.domain.runs.trajectory import Trajectory
+from rustchain.trainer.chat_messages import Conversation, conversations, whole_trajectory
 
 FORMATS = ("openai-sft", "openai-dpo", "trl", "art")
 Message = dict[str, Any]
@@ -35,29 +38,6 @@ class Rewarded:
     reward: float
 
 
-def step_messages(step: TrajectoryStep) -> tuple[list[Message], Message] | None:
-    """(the messages sent, the answer) of an llm step that answered; None otherwise."""
-    inputs = step.inputs
-    if step.step_type != "llm" or not isinstance(inputs, dict) or step.status != "succeeded":
-        return None
-    sent: list[Message] = []
-    if inputs.get("system"):
-        sent.append({"role": "system", "content": str(inputs["system"])})
-    for example in inputs.get("examples") or []:
-        sent.append({"role": "user", "content": str(example["prompt"])})
-        sent.append({"role": "assistant", "content": str(example["answer"])})
-    sent.append({"role": "user", "content": str(inputs.get("prompt", ""))})
-    return sent, {"role": "assistant", "content": str(step.output)}
-
-
-def _conversations(trajectory: Trajectory) -> list[tuple[list[Message], Message]]:
-    return [found for step in trajectory.steps if (found := step_messages(step)) is not None]
-
-
-def _flat(trajectory: Trajectory) -> list[Message]:
-    return [m for sent, answer in _conversations(trajectory) for m in [*sent, answer]]
-
-
 def _groups(rewarded: Sequence[Rewarded]) -> dict[str, list[Rewarded]]:
     groups: dict[str, list[Rewarded]] = {}
     for item in rewarded:
@@ -67,20 +47,20 @@ def _groups(rewarded: Sequence[Rewarded]) -> dict[str, list[Rewarded]]:
 
 def _pairs(
     rewarded: Sequence[Rewarded], min_gap: float
-) -> Iterator[tuple[list[Message], Message, Message]]:
-    """(prompt messages, better answer, worse answer) from each group's best and worst run,
-    per llm step whose prompt they share, when their rewards differ by at least `min_gap`."""
+) -> Iterator[tuple[Conversation, Conversation]]:
+    """(better, worse) conversations from each group's best and worst run, per model step
+    whose prompt they share, when their rewards differ by at least `min_gap`."""
     for group in _groups(rewarded).values():
         ranked = sorted(group, key=lambda r: (-r.reward, r.trajectory.mission_id))
         best, worst = ranked[0], ranked[-1]
         if best.reward - worst.reward < min_gap:
             continue
-        for (sent, good), (sent_worse, bad) in zip(
-            _conversations(best.trajectory), _conversations(worst.trajectory), strict=False
+        for good, bad in zip(
+            conversations(best.trajectory), conversations(worst.trajectory), strict=False
         ):
             # A pair compares two answers to one prompt: the user turn must be the same.
-            if sent[-1] == sent_worse[-1] and good["content"] != bad["content"]:
-                yield sent, good, bad
+            if good.sent[-1] == bad.sent[-1] and good.reply != bad.reply:
+                yield good, bad
 
 
 def export_lines(
@@ -90,27 +70,25 @@ def export_lines(
     if fmt == "openai-sft":
         for item in rewarded:
             if item.reward >= min_reward:
-                for sent, answer in _conversations(item.trajectory):
-                    yield {"messages": [*sent, answer]}
+                for found in conversations(item.trajectory):
+                    yield _with_tools({"messages": [*found.sent, *found.reply]}, found.tools)
     elif fmt == "openai-dpo":
-        for sent, good, bad in _pairs(rewarded, min_gap):
-            yield {
-                "input": {"messages": sent},
-                "preferred_output": [good],
-                "non_preferred_output": [bad],
-            }
+        for good, bad in _pairs(rewarded, min_gap):
+            if good.single_answer and bad.single_answer:
+                yield {
+                    "input": {"messages": good.sent},
+                    "preferred_output": good.reply,
+                    "non_preferred_output": bad.reply,
+                }
     elif fmt == "trl":
-        for sent, good, bad in _pairs(rewarded, min_gap):
-            yield {"prompt": sent, "chosen": [good], "rejected": [bad]}
+        for good, bad in _pairs(rewarded, min_gap):
+            pair = {"prompt": good.sent, "chosen": good.reply, "rejected": bad.reply}
+            yield _with_tools(pair, good.tools)
     elif fmt == "art":
         for scenario, group in sorted(_groups(rewarded).items()):
             members = [
                 {
-                    "messages_and_choices": [
-                        message
-                        for sent, answer in _conversations(r.trajectory)
-                        for message in [*sent, answer]
-                    ],
+                    **_art_messages(r.trajectory),
                     "reward": r.reward,
                     "metrics": {"duration_ms": r.trajectory.duration_ms},
                     "metadata": {
@@ -126,6 +104,15 @@ def export_lines(
                 yield {"trajectories": members}
     else:
         raise ValueError(f"unknown export format '{fmt}'; use one of {', '.join(FORMATS)}")
+
+
+def _with_tools(record: dict[str, Any], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    return {**record, "tools": tools} if tools else record
+
+
+def _art_messages(trajectory: Trajectory) -> dict[str, Any]:
+    messages, tools = whole_trajectory(trajectory)
+    return _with_tools({"messages_and_choices": messages}, tools)
 
 
 def rewarded_trajectories(

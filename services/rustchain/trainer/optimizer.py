@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from rustchain.domain.policy.model import Policy
 from rustchain.domain.runs.trajectory import Trajectory
+from rustchain.domain.runs.tuned_bounds import PlanBounds
 from rustchain.domain.runs.tuned_policy import Demonstration, Score, StepSettings, refusal_of
 from rustchain.domain.training.paired_bootstrap import paired_interval, should_promote
 from rustchain.domain.training.rule_judge import Judgement, judge_by_rules
@@ -112,6 +113,7 @@ class Optimiser:
         progress: Progress | None = None,
         seed: int = 0,
         concurrency: int = 4,
+        bounds: PlanBounds | None = None,
     ) -> None:
         self.suite = suite
         self.mission = mission
@@ -122,6 +124,8 @@ class Optimiser:
         self.llm_settings = dict(llm_settings or {})
         self.progress = progress or (lambda _line: None)
         self.seed = seed
+        # The mission's time and token bounds: attempts that break them are never tried.
+        self.bounds = bounds
         self._gate = asyncio.Semaphore(concurrency)
         self.missions_run = 0
         self.runs: list[Run] = []
@@ -237,13 +241,14 @@ class Optimiser:
         temperatures: list[float | None] = [*space.temperatures] or [None]
         instructions: list[str | None] = [*space.instructions] or [None]
         budgets: list[int | None] = [*space.max_tokens] or [None]
+        attempts: list[int | None] = [*space.max_attempts] or [None]
         options = itertools.product(
-            models, temperatures, instructions, space.few_shot or [0], budgets
+            models, temperatures, instructions, space.few_shot or [0], budgets, attempts
         )
         demos = {step: self._demonstrations(runs, step) for step in space.steps}
         found: list[Candidate] = []
         seen: list[Steps] = []
-        for model, temperature, instruction, shots, tokens in options:
+        for model, temperature, instruction, shots, tokens, tries in options:
             steps: Steps = {}
             for step in space.steps:
                 base = baseline.get(step, StepSettings())
@@ -253,9 +258,11 @@ class Optimiser:
                     max_tokens=tokens if tokens is not None else base.max_tokens,
                     system=instruction if instruction is not None else base.system,
                     examples=demos[step][:shots] if shots else [],
+                    max_attempts=tries if tries is not None else base.max_attempts,
+                    backoff_seconds=base.backoff_seconds,
                 )
             if self.tenant_policy is not None and any(
-                refusal_of(s, self.tenant_policy) for s in steps.values()
+                refusal_of(s, self.tenant_policy, self.bounds, step) for step, s in steps.items()
             ):
                 continue
             if steps in seen:
@@ -264,6 +271,8 @@ class Optimiser:
             seen.append(steps)
             which = space.instructions.index(instruction) + 1 if instruction is not None else 0
             name = f"model={model} temperature={temperature} instruction={which} few_shot={shots}"
+            if tries is not None:
+                name += f" max_attempts={tries}"
             found.append(Candidate(name, steps))
         rng = random.Random(self.seed)
         limit = self.suite.optimiser.candidates
@@ -377,16 +386,19 @@ class Optimiser:
         found = self.events.policies(self.tenant, self.mission).versions.get(version)
         if found is None:
             raise KeyError(f"no version {version} of the policy for '{self.mission}'")
-        check_allowed(found.steps, self.tenant_policy)
+        check_allowed(found.steps, self.tenant_policy, self.bounds)
         self.events.promoted(self.tenant, self.mission, version)
 
 
-def check_allowed(steps: Steps, tenant_policy: Policy | None) -> None:
-    """PolicyRefusedError when the tenant's verifier policy refuses any step's settings."""
+def check_allowed(
+    steps: Steps, tenant_policy: Policy | None, bounds: PlanBounds | None = None
+) -> None:
+    """PolicyRefusedError when the tenant's verifier policy refuses any step's settings (with
+    the plan's bounds: also attempts that take the mission past its limits)."""
     if tenant_policy is None:
         return
     for step, settings in steps.items():
-        refused = refusal_of(settings, tenant_policy)
+        refused = refusal_of(settings, tenant_policy, bounds, step)
         if refused is not None:
             raise PolicyRefusedError(
                 f"step '{step}': [{refused.rule}] {refused.explanation} "

@@ -47,7 +47,7 @@ SECRET_PREFIX = SECRETS_NAMESPACE + "."
 
 MISSION_RULES = (
     *("mission.steps", "mission.parallelism", "mission.time", "llm.budget"),
-    "filesystem.mission_workspace",
+    *("filesystem.mission_workspace", "commands.background_processes"),
 )
 
 

@@ -8,6 +8,7 @@ from rustchain.domain.plans.plan import Plan
 from rustchain.domain.policy.checks import BYTE_BOUNDS, byte_bound
 from rustchain.domain.policy.model import Policy
 from rustchain.domain.policy.obligations import ByteUse, TokenUse
+from rustchain.steps import process_start
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,21 @@ def mission_breaches(plan: Plan, policy: Policy) -> list[Breach]:
                 "config.workspace",
                 "names its own workspace, which the policy does not allow",
                 {"workspace": workspace},
+            )
+        )
+    starts = [s.id for s in plan.steps if s.step_type == process_start.STEP_TYPE.name]
+    cap = policy.commands.max_background_processes
+    if len(starts) > cap:
+        # Counting the steps bounds the programs running at once from above (each step starts
+        # one); the executor counts the running ones again.
+        breaches.append(
+            Breach(
+                "commands.background_processes",
+                starts[cap],
+                None,
+                f"may run more than {cap} background processes at once "
+                "(commands.max_background_processes)",
+                {"process_start_steps": str(len(starts))},
             )
         )
     parallel = effective_parallelism(plan)

@@ -86,6 +86,9 @@ class CommandPolicy(BaseModel):
     # The most standard output a step may ask to keep (its `max_output_bytes`): an output over
     # the inline size is stored as an artifact of the tenant, so this bounds that storage.
     max_output_bytes: Annotated[int, Field(ge=1)] = 512 * 1024
+    # The most background programs (process_start) one mission may run at once; the verifier
+    # refuses a mission with more process_start steps than this, the executor counts again.
+    max_background_processes: Annotated[int, Field(ge=0)] = 4
     # Environment variables a step may not set: they would change which program runs, or how.
     denied_environment: list[Glob] = Field(
         default_factory=lambda: [

@@ -27,6 +27,8 @@ from rustchain.domain.runs.run_events import (
     StepSkipped,
     StepStarted,
     StepSucceeded,
+    WorkspaceNotSaved,
+    WorkspaceSaved,
 )
 
 ChainKey = tuple[str, str, str]
@@ -137,6 +139,13 @@ def _detail(fact: Fact) -> str:
             return fact.reason
         case MissionFinished():
             return f"{fact.outcome}; failed steps {fact.failed_steps}"
+        case WorkspaceSaved():
+            return (
+                f"after {fact.after_step}: {fact.files} files, {fact.ref.size:,} bytes,"
+                f" artifact {fact.ref.sha256}"
+            )
+        case WorkspaceNotSaved():
+            return f"after {fact.after_step}: {fact.reason}"
 
 
 def timeline(events: Iterable[EventEnvelope]) -> list[TimelineEntry]:

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from rustchain.domain.language.mission import RetryPolicy
 from rustchain.domain.plans.plan import Plan
 from rustchain.domain.runs.run_events import (
     MissionCancelRequested,
@@ -19,7 +20,10 @@ from rustchain.domain.runs.run_events import (
     StepSkipped,
     StepStarted,
     StepSucceeded,
+    WorkspaceNotSaved,
+    WorkspaceSaved,
 )
+from rustchain.domain.runs.tuned_policy import tuned_retry
 
 
 class StepStatus(StrEnum):
@@ -50,6 +54,8 @@ class StepState:
     error: str | None = None
     retry_at: datetime | None = None
     reason: str | None = None
+    # The retry a learned policy set on the running attempt (None: the plan's own).
+    retry: RetryPolicy | None = None
 
 
 @dataclass
@@ -74,6 +80,9 @@ class MissionRun:
     finished_steps: int = 0
     failed_untolerated: list[str] = field(default_factory=list)
     secret_salt: str = ""
+    # The workspace's last snapshot, or why the last one could not be kept (issue 15).
+    workspace_saved: WorkspaceSaved | None = None
+    workspace_not_saved: WorkspaceNotSaved | None = None
 
     @classmethod
     def start(cls, started: MissionStarted) -> MissionRun:
@@ -148,6 +157,10 @@ class MissionRun:
                     f"step '{event.step_id}' attempt {event.attempt} follows {state.attempt}"
                 )
             state.status, state.attempt, state.retry_at = StepStatus.RUNNING, event.attempt, None
+            if event.tuning and "retry" in event.tuning:
+                state.retry = tuned_retry(self.plan.step(event.step_id).retry, event.tuning)
+            else:
+                state.retry = None
             self.candidates.discard(event.step_id)
             self.running += 1
         elif isinstance(event, StepSucceeded):
@@ -176,6 +189,10 @@ class MissionRun:
             self._finish_step(event.step_id, StepStatus.SKIPPED)
         elif isinstance(event, MissionCancelRequested):
             self.cancel_reason = self.cancel_reason or event.reason
+        elif isinstance(event, WorkspaceSaved):
+            self.workspace_saved, self.workspace_not_saved = event, None
+        elif isinstance(event, WorkspaceNotSaved):
+            self.workspace_not_saved = event
         elif isinstance(event, MissionFinished):
             if self.finished_steps != len(self.steps):
                 raise RunTransitionError("MissionFinished while steps are unfinished")

@@ -240,8 +240,10 @@ def step_failed(
     step = run.plan.step(step_id)
     state = run.step(step_id)
     retry_at = None
-    if state.failures + 1 < step.retry.max_attempts and _halted(run) is None:
-        retry_at = now + timedelta(seconds=step.retry.backoff_seconds)
+    # A learned policy may have set the attempt's retry (recorded in its StepStarted).
+    retry = state.retry or step.retry
+    if state.failures + 1 < retry.max_attempts and _halted(run) is None:
+        retry_at = now + timedelta(seconds=retry.backoff_seconds)
     return [
         StepFailed(
             step_id=step_id,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rustchain.domain.events.envelope import EventEnvelope
 from rustchain.domain.events.fact_family import FactFamily
 from rustchain.domain.events.upcast import Upcasters
+from rustchain.domain.plans.artifacts import ArtifactRef
 
 _FACT = ConfigDict(frozen=True, extra="forbid")
 
@@ -116,6 +117,39 @@ class MissionFinished(BaseModel):
     outputs: dict[str, Any] = Field(default_factory=dict)
 
 
+class WorkspaceSaved(BaseModel):
+    """The mission's workspace after a step, kept as a tar artifact a new owner restores.
+
+    `archive` references the tar in the tenant's artifact store the way any recorded value does
+    (`{"$artifact": {sha256, size, ...}}`), so the relay carries it to the tenant's object store
+    and `audit verify` checks it like every other artifact; `files` counts its regular files,
+    `omitted` the entries it could not hold (sockets, pipes, devices, links out of the
+    workspace)."""
+
+    model_config = _FACT
+    type: Literal["WorkspaceSaved"] = "WorkspaceSaved"
+    after_step: str
+    archive: dict[Literal["$artifact"], ArtifactRef]
+    files: Annotated[int, Field(ge=0)]
+    omitted: Annotated[int, Field(ge=0)] = 0
+
+    @property
+    def ref(self) -> ArtifactRef:
+        """The archive's artifact reference."""
+        return self.archive["$artifact"]
+
+
+class WorkspaceNotSaved(BaseModel):
+    """The workspace after a step could not be kept (over the snapshot limit), and why.
+
+    Recorded when the workspace stops being saved, not at every step while it stays unsaved."""
+
+    model_config = _FACT
+    type: Literal["WorkspaceNotSaved"] = "WorkspaceNotSaved"
+    after_step: str
+    reason: str
+
+
 RunEvent = Annotated[
     MissionStarted
     | StepStarted
@@ -124,7 +158,9 @@ RunEvent = Annotated[
     | StepInterrupted
     | StepSkipped
     | MissionCancelRequested
-    | MissionFinished,
+    | MissionFinished
+    | WorkspaceSaved
+    | WorkspaceNotSaved,
     Field(discriminator="type"),
 ]
 

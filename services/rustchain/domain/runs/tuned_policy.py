@@ -14,8 +14,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rustchain.domain.language.mission import RetryPolicy
 from rustchain.domain.policy.checks import Refusal, check_model, check_tokens
 from rustchain.domain.policy.model import Policy
+from rustchain.domain.runs.tuned_bounds import PlanBounds, StepChange
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -46,13 +48,27 @@ class StepSettings(BaseModel):
     max_tokens: Annotated[int, Field(ge=1)] | None = None
     system: str | None = None
     examples: list[Demonstration] = Field(default_factory=list)
+    # How the executor retries the step (the plan's `retry`), not a parameter of the step.
+    max_attempts: Annotated[int, Field(ge=1, le=100)] | None = None
+    backoff_seconds: Annotated[float, Field(ge=0, le=86_400)] | None = None
 
     def overrides(self) -> dict[str, Any]:
         """The llm step parameters this sets, as they are rendered."""
-        found = self.model_dump(mode="json", exclude_none=True)
+        found = self.model_dump(mode="json", exclude_none=True, exclude=_RETRY_FIELDS)
         if not self.examples:
             found.pop("examples", None)
         return found
+
+    def retry(self) -> dict[str, Any]:
+        """The retry settings this sets ({}: the plan's own)."""
+        return self.model_dump(mode="json", exclude_none=True, include=_RETRY_FIELDS)
+
+    def change(self, step_id: str) -> StepChange:
+        """What these settings change of the mission's time and token bounds."""
+        return StepChange(step_id, self.max_attempts, self.backoff_seconds, self.max_tokens)
+
+
+_RETRY_FIELDS = {"max_attempts", "backoff_seconds"}
 
 
 class Score(BaseModel):
@@ -136,30 +152,58 @@ def fold_policies(
     return state
 
 
-def refusal_of(settings: StepSettings, tenant_policy: Policy) -> Refusal | None:
+def refusal_of(
+    settings: StepSettings,
+    tenant_policy: Policy,
+    bounds: PlanBounds | None = None,
+    step_id: str = "",
+) -> Refusal | None:
     """Why the tenant's verifier policy refuses these settings, or None: a learned policy can
-    never choose a model, or a token budget, the tenant may not use."""
+    never choose a model, or a token budget, the tenant may not use, nor (given the plan's
+    bounds) attempts that take the mission past its time or token limits."""
     if settings.model is not None and (refused := check_model(tenant_policy, settings.model)):
         return refused
-    if settings.max_tokens is not None:
-        return check_tokens(tenant_policy, settings.max_tokens)
+    if settings.max_tokens is not None and (
+        refused := check_tokens(tenant_policy, settings.max_tokens)
+    ):
+        return refused
+    if bounds is not None:
+        return bounds.refusal(settings.change(step_id), tenant_policy)
     return None
 
 
 def tuned_inputs(
-    inputs: dict[str, Any], settings: StepSettings, version: int, tenant_policy: Policy | None
+    inputs: dict[str, Any],
+    settings: StepSettings,
+    version: int,
+    tenant_policy: Policy | None,
+    bounds: PlanBounds | None = None,
+    step_id: str = "",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The llm step's inputs with the policy applied, and what to record of it in StepStarted.
+    """The llm step's inputs with the policy applied, and what to record of it in StepStarted
+    (`retry` too when the policy sets the step's attempts or backoff).
 
     Settings the tenant's policy refuses are not applied (the step runs as the mission wrote it)
     and the record says why.
     """
-    refused = refusal_of(settings, tenant_policy) if tenant_policy is not None else None
+    refused = (
+        refusal_of(settings, tenant_policy, bounds, step_id) if tenant_policy is not None else None
+    )
     if refused is not None:
         reason = f"[{refused.rule}] {refused.explanation} (value: {refused.value!r})"
         return inputs, {"policy_version": version, "refused": reason}
     overrides = settings.overrides()
-    return {**inputs, **overrides}, {"policy_version": version, "overrides": overrides}
+    tuning: dict[str, Any] = {"policy_version": version, "overrides": overrides}
+    if retry := settings.retry():
+        tuning["retry"] = retry
+    return {**inputs, **overrides}, tuning
+
+
+def tuned_retry(written: RetryPolicy, tuning: dict[str, Any] | None) -> RetryPolicy:
+    """The retry an attempt runs under: the plan's, with what its StepStarted's tuning set."""
+    if not tuning or "retry" not in tuning:
+        return written
+    return written.model_copy(update=tuning["retry"])
 
 
 def reapply_tuning(inputs: dict[str, Any], tuning: dict[str, Any] | None) -> dict[str, Any]:

@@ -97,6 +97,8 @@ class SearchSpace(BaseModel):
     instructions: list[str] = Field(default_factory=list)
     few_shot: list[Annotated[int, Field(ge=0, le=16)]] = Field(default_factory=lambda: [0])
     max_tokens: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list)
+    # Attempts of the tuned step (its retry); the plan's backoff stays.
+    max_attempts: list[Annotated[int, Field(ge=1, le=100)]] = Field(default_factory=list)
 
 
 class OptimiserSettings(BaseModel):

@@ -5,25 +5,41 @@ writable folder), with no network and no capabilities.
 Limits are set race-free: bwrap reports its child's pid on --info-fd and waits on --block-fd, so
 the child gets its rlimits (with prlimit) before the program is executed. The PID namespace ends
 every process the program started when the program ends.
+
+The sandbox's set-up time is measured from starting bwrap to the moment its child takes the byte
+from --block-fd: bwrap reads it only once the namespaces, mounts and new root are ready, and then
+executes the program (after its seccomp and chdir, microseconds).
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
 import atexit
 import contextlib
+import dataclasses
+import fcntl
 import json
 import os
 import resource
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+import termios
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rustchain.platform.sandbox.egress import BRIDGE, INNER_SOCKET, EgressProxyStarter
-from rustchain.steps.support.programs import Process, run_process
+from rustchain.steps.support.programs import (
+    Process,
+    RunningProgram,
+    Started,
+    run_process,
+    start_process,
+)
 from rustchain.steps.support.sandboxing import (
     SANDBOX_PATH,
     ProgramResult,
@@ -34,6 +50,8 @@ from rustchain.steps.support.sandboxing import (
 PROBE_TIMEOUT_SECONDS = 10.0
 MAX_ARGUMENTS = 9000  # bwrap refuses a longer command line (its own options included)
 _INFO_TIMEOUT_SECONDS = 10.0
+# How often the start signal is looked at until bwrap has taken it (its set-up takes milliseconds).
+_TAKEN_POLL_SECONDS = 0.0002
 _MIB = 1024 * 1024
 _ROOT_FOLDERS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # Host files a program may need that hold nothing of the deployment (the loader's cache, the time
@@ -143,6 +161,23 @@ async def _read_info(fd: int) -> dict[str, Any]:
             return info
 
 
+def _unread_bytes(fd: int) -> int:
+    """How many bytes a pipe holds that its reader has not taken yet."""
+    count = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, count)
+    return count[0]
+
+
+async def _taken(fd: int, process: Process) -> bool:
+    """Whether the sandbox read the start signal (False: it ended first, or the timeout)."""
+    deadline = time.perf_counter() + _INFO_TIMEOUT_SECONDS
+    while _unread_bytes(fd):
+        if process.returncode is not None or time.perf_counter() >= deadline:
+            return False
+        await asyncio.sleep(_TAKEN_POLL_SECONDS)
+    return True
+
+
 def limits_of(program: SandboxedProgram) -> list[tuple[int, int]]:
     """The rlimits the policy sets, as (resource, value) pairs."""
     limits = program.limits
@@ -176,9 +211,52 @@ class BubblewrapSandbox:
 
     async def run(self, program: SandboxedProgram) -> ProgramResult:
         """Run the program in its namespaces; the PID namespace ends everything it started."""
+        held = contextlib.AsyncExitStack()
+        try:
+            argv, extra = await self._networked(program, held)
+            with self._launcher(program, argv, extra) as launch:
+                result = await run_process(
+                    launch.argv,
+                    cwd=program.cwd,
+                    env=launch.env,
+                    timeout_seconds=program.timeout_seconds,
+                    max_output_bytes=program.max_output_bytes,
+                    started=launch.started,
+                    pass_fds=launch.fds,
+                )
+            return dataclasses.replace(
+                result, setup_seconds=launch.setup[0] if launch.setup else None
+            )
+        finally:
+            await held.aclose()
+
+    async def start(self, program: SandboxedProgram) -> RunningProgram:
+        """Start the program in its namespaces and return while it runs; ending it (or this
+        executor) ends its PID namespace, so everything it started, and its egress proxy."""
+        held = contextlib.AsyncExitStack()
+        try:
+            argv, extra = await self._networked(program, held)
+            with self._launcher(program, argv, extra) as launch:
+                return await start_process(
+                    launch.argv,
+                    cwd=program.cwd,
+                    env=launch.env,
+                    started=launch.started,
+                    pass_fds=launch.fds,
+                    cleanup=held.aclose,
+                )
+        except BaseException:
+            await held.aclose()
+            raise
+
+    async def _networked(
+        self, program: SandboxedProgram, held: contextlib.AsyncExitStack
+    ) -> tuple[list[str], list[str]]:
+        """The argv to run and the extra bwrap options of the program's network grant: with a
+        grant, through a bridge to an egress proxy that `held` keeps open."""
         grant = program.network
         if grant is None:
-            return await self._run(program, list(program.argv), [])
+            return list(program.argv), []
         python = shutil.which("python3", path=SANDBOX_PATH)
         if self.egress is None or python is None:
             missing = "egress proxy" if self.egress is None else "python3 under /usr (the bridge)"
@@ -186,18 +264,20 @@ class BubblewrapSandbox:
                 f"commands.network_hosts grants network access, but this executor has no {missing}"
                 "; programs can run only with no network here"
             )
-        with tempfile.TemporaryDirectory(prefix="rustchain-egress-") as folder:
-            socket_path = Path(folder) / "egress.sock"
-            async with self.egress(
-                socket_path, grant.hosts, grant.ports, grant.denied_hosts
-            ) as proxy:
-                bridged = [python, "-I", "-S", "-c", BRIDGE, INNER_SOCKET, *program.argv]
-                binding = ["--bind", str(proxy.socket_path), INNER_SOCKET]
-                return await self._run(program, bridged, binding)
+        folder = held.enter_context(tempfile.TemporaryDirectory(prefix="rustchain-egress-"))
+        socket_path = Path(folder) / "egress.sock"
+        proxy = await held.enter_async_context(
+            self.egress(socket_path, grant.hosts, grant.ports, grant.denied_hosts)
+        )
+        bridged = [python, "-I", "-S", "-c", BRIDGE, INNER_SOCKET, *program.argv]
+        return bridged, ["--bind", str(proxy.socket_path), INNER_SOCKET]
 
-    async def _run(
+    @contextlib.contextmanager
+    def _launcher(
         self, program: SandboxedProgram, argv: list[str], extra: list[str]
-    ) -> ProgramResult:
+    ) -> Iterator[_Launch]:
+        """bwrap's command line for the program, and the hook that sets its rlimits before it
+        runs (through the info and block pipes, closed on leaving)."""
         options = sandbox_arguments(
             program.workspace, program.cwd, program.limits.file_size_mb * _MIB, program.read_only
         )
@@ -212,6 +292,7 @@ class BubblewrapSandbox:
         os.set_blocking(info_read, False)
         options += ["--info-fd", str(info_write), "--block-fd", str(block_read)]
         closed: list[int] = []
+        setup: list[float] = []
 
         def close(*fds: int) -> None:
             for fd in fds:
@@ -225,17 +306,30 @@ class BubblewrapSandbox:
             for kind, value in limits_of(program):
                 resource.prlimit(int(info["child-pid"]), kind, (value, value))
             os.write(block_write, b"1")
+            if await _taken(block_write, process):
+                setup.append(time.perf_counter() - spawned)
             close(block_write)
 
+        spawned = time.perf_counter()
         try:
-            return await run_process(
+            yield _Launch(
                 [self.binary, *options, "--", *argv],
-                cwd=program.cwd,
-                env={**program.environment, "TMPDIR": "/tmp"},
-                timeout_seconds=program.timeout_seconds,
-                max_output_bytes=program.max_output_bytes,
-                started=started,
-                pass_fds=(info_write, block_read),
+                {**program.environment, "TMPDIR": "/tmp"},
+                (info_write, block_read),
+                started,
+                setup,
             )
         finally:
             close(info_read, info_write, block_read, block_write)
+
+
+@dataclass(frozen=True)
+class _Launch:
+    """bwrap's whole command line, its environment, the pipes it inherits and the start hook."""
+
+    argv: list[str]
+    env: dict[str, str]
+    fds: tuple[int, ...]
+    started: Started
+    # The seconds from starting bwrap to its taking the start signal (empty: it never did).
+    setup: list[float]

@@ -48,6 +48,7 @@ CONFIG_FIELDS = (
     *("parent", "abi", "workspace", "tmp", "cwd"),
     *("cpu_seconds", "memory_mb", "processes", "file_size_mb", "open_files"),
     "read_only",  # JSON: folders the program may read besides the system's (a toolchain)
+    "ready_fd",  # closed by the program's exec: the executor times the set-up to that moment
 )
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -147,6 +148,8 @@ def _confine_and_exec(config: dict[str, str], program: list[str]) -> NoReturn:
     try:
         if executable is None:
             raise FileNotFoundError(2, "not found on PATH")
+        # Closed by the exec itself, so the executor sees the end of the set-up at that moment.
+        os.set_inheritable(int(config["ready_fd"]), False)
         os.execv(executable, program)
     except OSError as error:
         os.write(2, f"rustchain sandbox: cannot run {program[0]}: {error.strerror}\n".encode())
@@ -223,6 +226,7 @@ def main(arguments: list[str]) -> NoReturn:
         child = os.fork()
         if child == 0:
             _confine_and_exec(config, program)
+        os.close(int(config["ready_fd"]))  # the child's copy alone stays open until its exec
         status = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
         if status < 0:
             status = 128 - status

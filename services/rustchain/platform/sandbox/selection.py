@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from rustchain.platform.sandbox import bubblewrap, landlock_sandbox
 from rustchain.platform.sandbox.egress import installed_egress_proxy
+from rustchain.steps.support.programs import RunningProgram
 from rustchain.steps.support.sandboxing import (
     SANDBOX_SETTING,
     ProgramResult,
@@ -43,6 +44,10 @@ class UnavailableSandbox:
         return self.reason
 
     async def run(self, program: SandboxedProgram) -> ProgramResult:
+        """Never confines: callers check `unavailable` first."""
+        raise RuntimeError(f"no sandbox: {self.reason}")
+
+    async def start(self, program: SandboxedProgram) -> RunningProgram:
         """Never confines: callers check `unavailable` first."""
         raise RuntimeError(f"no sandbox: {self.reason}")
 
@@ -110,3 +115,7 @@ class LazySandbox:
     async def run(self, program: SandboxedProgram) -> ProgramResult:
         """Run through the chosen mechanism."""
         return await self._sandbox().run(program)
+
+    async def start(self, program: SandboxedProgram) -> RunningProgram:
+        """Start through the chosen mechanism."""
+        return await self._sandbox().start(program)

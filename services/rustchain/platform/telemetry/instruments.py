@@ -48,6 +48,11 @@ class Instruments:
             "s",
             "Wall time of a sandboxed program, confinement included, by mechanism",
         )
+        self.sandbox_setup_duration = meter.create_histogram(
+            "rustchain.sandbox.setup.duration",
+            "s",
+            "Sandbox overhead: from starting the mechanism to the program's exec, by mechanism",
+        )
         self.token_usage = meter.create_histogram(
             "gen_ai.client.token.usage", "{token}", "Tokens used by llm steps, by model and type"
         )

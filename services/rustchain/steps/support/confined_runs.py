@@ -1,5 +1,6 @@
-"""Running a fixed program for a step (git, a toolchain) in the OS sandbox, with the same refusals
-and bounds as a `command` step: no sandbox means no run unless the policy says it is optional."""
+"""Running a step's program in the OS sandbox: the one choice of where a program runs (the
+executor's sandbox; unconfined only where the tenant's policy says the sandbox is optional; else
+refused) for `command`, `process_start` and the fixed programs of steps (git, a toolchain)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from rustchain.domain.policy.checks import byte_bound
+from rustchain.steps.support.background import Launch
 from rustchain.steps.support.os_refusals import os_refusals
-from rustchain.steps.support.programs import run_process
+from rustchain.steps.support.programs import RunningProgram, run_process, start_process
 from rustchain.steps.support.runtime import StepContext, StepRunError
 from rustchain.steps.support.sandboxing import (
     SANDBOX_PATH,
     SANDBOX_SETTING,
     ProgramOutputTooLargeError,
     ProgramResult,
+    ProgramSandbox,
     ProgramTimedOutError,
     SandboxedProgram,
     SandboxRefusedError,
@@ -44,6 +47,59 @@ def base_environment(context: StepContext) -> dict[str, str]:
     return env
 
 
+class NoSandboxError(Exception):
+    """The executor has no OS sandbox and the tenant's policy requires one (the reason)."""
+
+
+def no_sandbox_refusal(reason: str, who: str) -> StepRunError:
+    """The refusal of a program with no sandbox to run in; `who` says what needs one."""
+    return StepRunError(
+        f"this executor has no OS sandbox for programs ({reason}); {who}. "
+        f"Set {SANDBOX_SETTING}=bubblewrap or landlock where one works, or let this tenant's "
+        "programs run unconfined with `commands: {sandbox: optional}` in its policy (unsafe)"
+    )
+
+
+def _confinement(context: StepContext) -> ProgramSandbox | None:
+    """The sandbox the program runs in; None where the policy lets it run unconfined."""
+    sandbox = context.sandbox
+    reason = "none was configured" if sandbox is None else sandbox.unavailable
+    if sandbox is not None and reason is None:
+        return sandbox
+    if context.enforced_policy.commands.sandbox == "optional":
+        return None
+    raise NoSandboxError(reason or "none was configured")
+
+
+async def run_program(context: StepContext, program: SandboxedProgram) -> ProgramResult:
+    """Run the program to its end in the context's sandbox, or unconfined where the policy says
+    `commands.sandbox: optional`; NoSandboxError otherwise. The sandbox's errors (timeout,
+    output cap, refusal, OSError) are the caller's to word."""
+    sandbox = _confinement(context)
+    if sandbox is not None:
+        return await sandbox.run(program)
+    return await run_process(
+        program.argv,
+        cwd=program.cwd,
+        env=program.environment,
+        timeout_seconds=program.timeout_seconds,
+        max_output_bytes=program.max_output_bytes,
+    )
+
+
+def launcher(context: StepContext) -> Launch:
+    """How a background program starts: in the context's sandbox, or unconfined where the
+    policy says `commands.sandbox: optional`; NoSandboxError otherwise."""
+    sandbox = _confinement(context)
+    if sandbox is not None:
+        return sandbox.start
+
+    async def unconfined(program: SandboxedProgram) -> RunningProgram:
+        return await start_process(program.argv, cwd=program.cwd, env=program.environment)
+
+    return unconfined
+
+
 async def run_confined(
     context: StepContext,
     argv: Sequence[str],
@@ -67,19 +123,10 @@ async def run_confined(
         limits=policy.commands.limits,
         read_only=tuple(read_only),
     )
-    sandbox = context.sandbox
-    reason = "none was configured" if sandbox is None else sandbox.unavailable
     try:
-        if sandbox is not None and reason is None:
-            return await sandbox.run(program)
-        if policy.commands.sandbox == "optional":
-            return await run_process(
-                program.argv,
-                cwd=program.cwd,
-                env=program.environment,
-                timeout_seconds=program.timeout_seconds,
-                max_output_bytes=program.max_output_bytes,
-            )
+        return await run_program(context, program)
+    except NoSandboxError as error:
+        raise no_sandbox_refusal(str(error), f"{what} needs one") from None
     except FileNotFoundError:
         raise StepRunError(f"{what} is not installed on this executor") from None
     except OSError as error:
@@ -92,11 +139,6 @@ async def run_confined(
         raise StepRunError(
             f"{what} wrote more than {max_output} bytes (commands.max_output_bytes) and was stopped"
         ) from None
-    raise StepRunError(
-        f"this executor has no OS sandbox for programs ({reason}); {what} needs one. "
-        f"Set {SANDBOX_SETTING}=bubblewrap or landlock where one works, or let this tenant's "
-        "programs run unconfined with `commands: {sandbox: optional}` in its policy (unsafe)"
-    )
 
 
 def tail(data: bytes, limit: int = 2000) -> str:

@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rustchain.steps.support.sandboxing import (
@@ -23,6 +24,7 @@ STOP_GRACE_SECONDS = 5.0
 Process = asyncio.subprocess.Process
 Started = Callable[[Process], Awaitable[None]]
 Stopper = Callable[[Process], None]
+Cleanup = Callable[[], Awaitable[None]]
 
 
 def kill_group(process: Process) -> None:
@@ -33,6 +35,93 @@ def kill_group(process: Process) -> None:
 
 async def _nothing(process: Process) -> None:
     return None
+
+
+async def _spawn(
+    argv: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    pass_fds: Sequence[int],
+    *,
+    new_session: bool,
+) -> Process:
+    """The program started with no input and both outputs piped."""
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=new_session,
+        pass_fds=tuple(pass_fds),
+    )
+
+
+async def _no_cleanup() -> None:
+    return None
+
+
+@dataclass
+class RunningProgram:
+    """A program started in the background: its pipes are the caller's to read; `end` stops its
+    whole tree (or waits for its own exit) and releases what its mechanism held."""
+
+    process: Process
+    stop: Stopper = kill_group
+    cleanup: Cleanup = _no_cleanup
+    _ended: bool = field(default=False, init=False)
+
+    @property
+    def stdout(self) -> asyncio.StreamReader:
+        """The program's standard output."""
+        assert self.process.stdout is not None  # started with a pipe
+        return self.process.stdout
+
+    @property
+    def stderr(self) -> asyncio.StreamReader:
+        """The program's standard error."""
+        assert self.process.stderr is not None  # started with a pipe
+        return self.process.stderr
+
+    async def end(self, *, kill: bool) -> int:
+        """Its exit status once it is gone: killed (its whole tree) if `kill`, else awaited."""
+        try:
+            if kill and self.process.returncode is None:
+                self.stop(self.process)
+                try:
+                    return await asyncio.wait_for(self.process.wait(), STOP_GRACE_SECONDS)
+                except TimeoutError:
+                    with contextlib.suppress(ProcessLookupError):
+                        self.process.kill()
+            return await self.process.wait()
+        finally:
+            if not self._ended:
+                self._ended = True
+                await self.cleanup()
+
+
+async def start_process(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    stop: Stopper = kill_group,
+    started: Started = _nothing,
+    pass_fds: Sequence[int] = (),
+    cleanup: Cleanup = _no_cleanup,
+) -> RunningProgram:
+    """Start argv in a session of its own, with piped outputs, and return once `started` has
+    run; a failure of `started` stops it again. OSError from starting it propagates."""
+    process = await _spawn(argv, cwd, env, pass_fds, new_session=True)
+    running = RunningProgram(process, stop, cleanup)
+    try:
+        await started(process)
+    except BaseException:
+        await _stop(process, [], stop)
+        await running.end(kill=True)
+        raise
+    return running
 
 
 async def run_process(
@@ -51,16 +140,7 @@ async def run_process(
 
     OSError from starting it (E2BIG, ENOENT...) propagates for the caller to name the parameter.
     """
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=cwd,
-        env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=new_session,
-        pass_fds=tuple(pass_fds),
-    )
+    process = await _spawn(argv, cwd, env, pass_fds, new_session=new_session)
     assert process.stdout is not None and process.stderr is not None
     readers: list[asyncio.Future[bytes]] = []
     try:

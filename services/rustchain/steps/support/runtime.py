@@ -14,6 +14,7 @@ from pydantic_core import ErrorDetails
 
 from rustchain.domain.policy.checks import Refusal, check_path
 from rustchain.domain.policy.model import Policy
+from rustchain.steps.support.background import MissionProcesses
 from rustchain.steps.support.errors import PolicyRefusedError, StepRunError, WorkspaceEscapeError
 from rustchain.steps.support.sandboxing import ProgramSandbox
 from rustchain.steps.support.workspace_files import read_bytes
@@ -77,6 +78,9 @@ class StepContext:
     # Every runner that runs a program goes through it (None: programs are refused unless the
     # policy says `commands.sandbox: optional`).
     sandbox: ProgramSandbox | None = None
+    # The mission's background programs (process_start, process_kill); None: this executor
+    # keeps none, and those steps are refused.
+    processes: MissionProcesses | None = None
 
     def check(
         self, rule_check: Callable[..., Refusal | None], *values: Any, **options: Any

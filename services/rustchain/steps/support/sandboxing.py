@@ -9,9 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rustchain.domain.policy.model import CommandLimits
+
+if TYPE_CHECKING:
+    # asyncio's subprocess machinery is loaded when a program runs, not when a mission compiles.
+    from rustchain.steps.support.programs import RunningProgram
 
 SANDBOX_SETTING = "RUSTCHAIN_SANDBOX"
 """The setting that chooses the mechanism: auto, bubblewrap, landlock or none."""
@@ -53,6 +57,8 @@ class ProgramResult:
     status: int
     stdout: bytes
     stderr: bytes
+    # The mechanism's set-up: from starting it to the program's exec (None: not measured).
+    setup_seconds: float | None = None
 
 
 class ProgramTimedOutError(Exception):
@@ -82,4 +88,9 @@ class ProgramSandbox(Protocol):
 
     async def run(self, program: SandboxedProgram) -> ProgramResult:
         """Run the program confined; every process it started is gone when this returns."""
+        ...
+
+    async def start(self, program: SandboxedProgram) -> RunningProgram:
+        """Start the program confined and return while it runs (`timeout_seconds` and
+        `max_output_bytes` do not apply: the caller reads its pipes and ends it)."""
         ...

@@ -151,18 +151,19 @@ def open_directory(root: int, relative: str, *, create: bool) -> int:
     return current
 
 
-def write_file(
-    context: StepContext, written: str, data: bytes, *, overwrite: bool, mode: int | None
-) -> str:
-    """Write a workspace file (making its folders); its path relative to the workspace."""
-    relative = workspace_relative(context, written, write=True, parameter="path")
+def open_for_writing(
+    context: StepContext, written: str, *, overwrite: bool, parameter: str = "path"
+) -> tuple[str, int]:
+    """A workspace file opened for writing, empty (its folders made): its path relative to the
+    workspace and a descriptor the caller closes."""
+    relative = workspace_relative(context, written, write=True, parameter=parameter)
     if relative == ".":
         raise StepRunError(f"'{written}' is a directory")
     parent, name = posixpath.split(relative)
     flags = os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
     with (
         workspace_root(context) as root,
-        os_refusals("path", written),
+        os_refusals(parameter, written),
         _descriptor(open_directory(root, parent or ".", create=True)) as folder,
     ):
         try:
@@ -171,12 +172,24 @@ def write_file(
             raise StepRunError(f"'{written}' exists and overwrite is false") from None
         except IsADirectoryError:
             raise StepRunError(f"'{written}' is a directory") from None
-        with _descriptor(fd):
+        try:
             _regular(fd)
             os.ftruncate(fd, 0)
-            _write_all(fd, data)
-            if mode is not None:
-                os.fchmod(fd, mode)
+        except BaseException:
+            os.close(fd)
+            raise
+    return relative, fd
+
+
+def write_file(
+    context: StepContext, written: str, data: bytes, *, overwrite: bool, mode: int | None
+) -> str:
+    """Write a workspace file (making its folders); its path relative to the workspace."""
+    relative, fd = open_for_writing(context, written, overwrite=overwrite)
+    with os_refusals("path", written), _descriptor(fd):
+        _write_all(fd, data)
+        if mode is not None:
+            os.fchmod(fd, mode)
     return relative
 
 

@@ -1,7 +1,7 @@
 """A mapping from names to one attribute of modules that are imported on first lookup.
 
 The step-type registry is one: `rustchain validate` of a mission with three step types imports
-those three modules, not all fifty (each pulls in its own parsers, clients and policy checks).
+those three modules, not all fifty-one (each pulls in its own parsers, clients and policy checks).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ HEAVY = ("grpc", "nats", "z3")
 STEP_LIBRARIES = (
     *("httpx", "httpcore", "jsonschema", "asyncssh", "websockets", "psutil", "tree_sitter"),
     *("defusedxml", "redis", "sqlglot", "psycopg", "sqlite_vec", "opentelemetry"),
+    "asyncio",  # the subprocess machinery a program-running step needs only to run
 )
 # Invoke the console script's entry point, then list what it imported.
 PROBE = """

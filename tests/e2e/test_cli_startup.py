@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from rustchain.steps import STEP_MODULES
 from tests.paths import REPO
 
 HEAVY = ("grpc", "nats", "z3")
@@ -15,6 +16,7 @@ HEAVY = ("grpc", "nats", "z3")
 STEP_LIBRARIES = (
     *("httpx", "httpcore", "jsonschema", "asyncssh", "websockets", "psutil", "tree_sitter"),
     *("defusedxml", "redis", "sqlglot", "psycopg", "sqlite_vec", "sqlean", "opentelemetry"),
+    "asyncio",  # the subprocess machinery a program-running step needs only to run
 )
 # Invoke the console script's entry point, then list what it imported.
 PROBE = """
@@ -58,6 +60,14 @@ def test_validating_loads_no_library_a_step_type_runs_with(args: tuple[str, ...]
 
     loaded = sorted({m.split(".")[0] for m in modules} & set(STEP_LIBRARIES))
     assert loaded == [], f"rustchain {' '.join(args)} imported {loaded}"
+
+
+@pytest.mark.parametrize("verb", ["validate", "plan"])
+def test_compiling_a_mission_loads_only_the_step_modules_it_uses(verb: str) -> None:
+    modules = _modules_after(verb, "missions/hello.yaml")
+
+    loaded = sorted(name for name, module in STEP_MODULES.items() if module in modules)
+    assert loaded == ["command", "create_file", "read_file"]
 
 
 def test_version_imports_no_verb_module() -> None:

@@ -140,6 +140,17 @@ def _swap(position: int) -> Tampering:
     return tamper
 
 
+def _insert(position: int) -> Tampering:
+    """Insert a forged event of mission m1 so that it takes acme's `position`."""
+
+    def tamper(drafts: list[EventDraft]) -> list[EventDraft]:
+        index = _acme_index(drafts, position)
+        forged = make_draft(1, "m1", TENANT, payload={"output": "forged"})
+        return [*drafts[:index], forged, *drafts[index:]]
+
+    return tamper
+
+
 CASES: list[tuple[str, Tampering, str]] = [
     ("delete one event", _delete(5), "first position that differs: 5 "),
     ("truncate the tail by 1", _truncate(1), "positions 12..12 were deleted"),
@@ -147,6 +158,7 @@ CASES: list[tuple[str, Tampering, str]] = [
     ("delete a whole mission", _delete_mission("m2"), "first position that differs: 2 "),
     ("alter an output, re-seal the hashes", _alter(7), "first position that differs: 7 "),
     ("swap two events", _swap(3), "first position that differs: 3 "),
+    ("insert a forged event, re-seal the hashes", _insert(4), "first position that differs: 4 "),
 ]
 
 

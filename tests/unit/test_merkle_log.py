@@ -136,3 +136,23 @@ def test_the_frontier_gives_the_same_root_as_the_whole_tree_at_every_size() -> N
         frontier.append_hash(leaf_hash(data))
         assert frontier.size == size
         assert frontier.root() == tree.root(size)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=40), max_size=6))
+def test_extending_in_batches_builds_the_tree_appending_one_by_one_does(
+    batches: list[int],
+) -> None:
+    leaves = [leaf_hash(data) for data in _leaves(sum(batches))]
+    one_by_one, batched = MerkleTree(), MerkleTree()
+    for leaf in leaves:
+        one_by_one.append_hash(leaf)
+    taken = 0
+    for count in batches:
+        batched.extend_hashes(leaves[taken : taken + count])
+        taken += count
+        assert batched.root() == one_by_one.root(taken)
+
+    assert batched._levels == one_by_one._levels
+    for size in range(len(leaves) + 1):
+        assert batched.root(size) == one_by_one.root(size)

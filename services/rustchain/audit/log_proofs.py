@@ -10,59 +10,94 @@ no later than the smallest one that fails: with checkpoints every event it is ex
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from rustchain.domain.events.checkpoint import Checkpoint
-from rustchain.domain.events.merkle_log import MerkleTree, leaf_hash
-from rustchain.platform.storage.checkpoints import LogEntry, log_entry, signed_checkpoints
+from rustchain.domain.events.merkle_log import LEAF_PREFIX, MerkleTree, leaf_hash
+from rustchain.platform.storage.checkpoints import LogEntry, signed_checkpoints
 from rustchain.platform.storage.event_store import RecorderEventStore
+
+PAGE = 5000
+"""Events read from a store per query."""
 
 
 @dataclass
 class TenantLog:
-    """One tenant's log in one store: its leaves and the event at each position."""
+    """One tenant's log in one store: its leaves and the event at each position.
+
+    The events are kept column by column (ids, missions, hashes), not as an object each: an
+    auditor reads a million of them, and only messages and exports look at one.
+    """
 
     store: str
     tenant: str
     tree: MerkleTree = field(default_factory=MerkleTree)
-    entries: list[LogEntry] = field(default_factory=list)
+    event_ids: list[str] = field(default_factory=list)
+    mission_ids: list[str] = field(default_factory=list)
+    hashes: list[bytes] = field(default_factory=list)
+    """Each event's SHA-256 `hash`: the data of its leaf."""
 
     def add(self, entry: LogEntry) -> None:
         """Append the next event of the log."""
         self.tree.append_hash(leaf_hash(entry.hash))
-        self.entries.append(entry)
+        self.event_ids.append(entry.event_id)
+        self.mission_ids.append(entry.mission_id)
+        self.hashes.append(entry.hash)
+
+    @property
+    def entries(self) -> list[LogEntry]:
+        """Every event of the log, in order."""
+        return [
+            LogEntry(self.tenant, event_id, mission_id, digest)
+            for event_id, mission_id, digest in zip(
+                self.event_ids, self.mission_ids, self.hashes, strict=True
+            )
+        ]
 
     def at(self, position: int) -> str:
         """Which event holds a 1-based position today, for messages."""
-        if not 1 <= position <= len(self.entries):
+        if not 1 <= position <= len(self.event_ids):
             return "no event (the log is shorter)"
-        entry = self.entries[position - 1]
-        return f"event {entry.event_id} of mission {entry.mission_id}"
+        index = position - 1
+        return f"event {self.event_ids[index]} of mission {self.mission_ids[index]}"
 
     def position_of(self, event_id: str) -> int | None:
         """The 1-based position of an event, or None when it is not in the log."""
-        for index, entry in enumerate(self.entries):
-            if entry.event_id == event_id:
-                return index + 1
-        return None
+        try:
+            return self.event_ids.index(event_id) + 1
+        except ValueError:
+            return None
 
 
 def read_tenant_log(store: RecorderEventStore, name: str, tenant: str) -> TenantLog:
-    """The tenant's log in a store, from its notification log."""
-    result = TenantLog(name, tenant)
-    append, entries = result.tree.append_hash, result.entries
+    """The tenant's log in a store, from its notification log.
+
+    One pass over the rows, reading the four fields a leaf needs from each event's canonical JSON
+    (as `log_entry` does, without building an object per event); the tree is then built a level
+    at a time.
+    """
+    event_ids: list[str] = []
+    mission_ids: list[str] = []
+    hashes: list[bytes] = []
+    loads, from_hex = orjson.loads, bytes.fromhex
     position = 0
-    while batch := store.notifications(position, 5000):
-        for item in batch:
-            entry = log_entry(item.data)
-            if entry.tenant == tenant:
-                append(leaf_hash(entry.hash))
-                entries.append(entry)
-        position = batch[-1].position
-    return result
+    while rows := store.log_rows(position, PAGE):
+        for _, data in rows:
+            document = loads(data)
+            if document["tenant"] == tenant:
+                event_ids.append(document["id"])
+                mission_ids.append(document["mission_id"])
+                hashes.append(from_hex(document["hash"]))
+        position = rows[-1][0]
+    sha256 = hashlib.sha256
+    tree = MerkleTree()
+    tree.extend_hashes([sha256(LEAF_PREFIX + digest).digest() for digest in hashes])
+    return TenantLog(name, tenant, tree, event_ids, mission_ids, hashes)
 
 
 def kept_checkpoints(

@@ -166,7 +166,7 @@ class ExecutorApplication:
         self._running: dict[str, set[str]] | None = None
         # The store's missions, kept current by folding only what was committed since last read.
         self._index = MissionIndex()
-        self._generators: dict[str, ConstraintGenerator] | None = None
+        self._generators: Mapping[str, ConstraintGenerator] | None = None
         self._indexed = 0
         self.step_policies = step_policies
         # Workspaces kept at step boundaries for a new owner (RUSTCHAIN_WORKSPACE_SNAPSHOTS).
@@ -517,7 +517,7 @@ class ExecutorApplication:
         if self.policy_for is not None and generator is not None and secret_names(inputs):
             check_secret_flows(self.policy_for(tenant), generator, step, inputs)
 
-    def _constraints(self) -> dict[str, ConstraintGenerator]:
+    def _constraints(self) -> Mapping[str, ConstraintGenerator]:
         if self._generators is None:
             self._generators = constraint_generators()
         return self._generators

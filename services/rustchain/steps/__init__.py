@@ -1,149 +1,117 @@
-"""The step-type registry: one module per step type, one line per module below.
+"""The step-type registry: one module per step type, one line per module in STEP_MODULES below.
 
-Plug-ins add step types through the `rustchain.step_types` entry-point group; each entry point
-names an object with `name`, `summary` and `parameters`, like the modules here export.
+A step module is imported when its step type is first looked up, so a command that compiles a
+mission loads the step types the mission uses and no others. Plug-ins add step types through the
+`rustchain.step_types` entry-point group; each entry point names an object with `name`, `summary`
+and `parameters` (and optionally `constraints`), like the modules here export.
 """
 
 from __future__ import annotations
 
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
 from rustchain.domain.language.step_types import StepType, StepTypeRegistry
-from rustchain.domain.policy.obligations import ConstraintGenerator
-from rustchain.steps import (
-    agent,
-    chain,
-    command,
-    compile_code,
-    compress,
-    copy_file,
-    create_file,
-    csv_process,
-    db_backup,
-    db_migrate,
-    delete_file,
-    edit_file,
-    extract_functions,
-    file_search,
-    format_code,
-    generate_docs,
-    generate_embedding,
-    git_branch,
-    git_commit,
-    git_diff,
-    git_merge,
-    git_status,
-    http,
-    lint_code,
-    list_directory,
-    llm,
-    model_inference,
-    move_file,
-    noop,
-    parse_json,
-    parse_xml,
-    parse_yaml,
-    process_kill,
-    process_start,
-    rag_add,
-    rag_query,
-    read_file,
-    redis_get,
-    redis_set,
-    run_tests,
-    similarity_search,
-    sql_query,
-    tool,
-    validate_schema,
-)
-from rustchain.steps.remote_step_types import MODULES as REMOTE_MODULES
+from rustchain.steps.support.lazy_modules import LazyModuleAttributes
+
+if TYPE_CHECKING:
+    # Only a type here: the policy's rules are loaded by the step modules that declare uses.
+    from rustchain.domain.policy.obligations import ConstraintGenerator
 
 ENTRY_POINT_GROUP = "rustchain.step_types"
 
-BUILT_IN: tuple[StepType, ...] = (
-    create_file.STEP_TYPE,
-    edit_file.STEP_TYPE,
-    delete_file.STEP_TYPE,
-    copy_file.STEP_TYPE,
-    move_file.STEP_TYPE,
-    read_file.STEP_TYPE,
-    list_directory.STEP_TYPE,
-    file_search.STEP_TYPE,
-    command.STEP_TYPE,
-    http.STEP_TYPE,
-    noop.STEP_TYPE,
-    llm.STEP_TYPE,
-    tool.STEP_TYPE,
-    agent.STEP_TYPE,
-    chain.STEP_TYPE,
-    rag_add.STEP_TYPE,
-    rag_query.STEP_TYPE,
-    parse_json.STEP_TYPE,
-    parse_yaml.STEP_TYPE,
-    validate_schema.STEP_TYPE,
-    *(m.STEP_TYPE for m in REMOTE_MODULES),
-    parse_xml.STEP_TYPE,
-    csv_process.STEP_TYPE,
-    git_commit.STEP_TYPE,
-    git_branch.STEP_TYPE,
-    git_merge.STEP_TYPE,
-    git_status.STEP_TYPE,
-    git_diff.STEP_TYPE,
-    compress.STEP_TYPE,
-    extract_functions.STEP_TYPE,
-    generate_docs.STEP_TYPE,
-    compile_code.STEP_TYPE,
-    run_tests.STEP_TYPE,
-    format_code.STEP_TYPE,
-    lint_code.STEP_TYPE,
-    # stepsb: data services
-    sql_query.STEP_TYPE,
-    redis_set.STEP_TYPE,
-    redis_get.STEP_TYPE,
-    model_inference.STEP_TYPE,
-    db_backup.STEP_TYPE,
-    db_migrate.STEP_TYPE,
-    generate_embedding.STEP_TYPE,
-    similarity_search.STEP_TYPE,
-    # procs: background programs, owned by the executor's per-mission supervisor
-    process_start.STEP_TYPE,
-    process_kill.STEP_TYPE,
-)
+STEP_MODULES: dict[str, str] = {
+    "create_file": "rustchain.steps.create_file",
+    "edit_file": "rustchain.steps.edit_file",
+    "delete_file": "rustchain.steps.delete_file",
+    "copy_file": "rustchain.steps.copy_file",
+    "move_file": "rustchain.steps.move_file",
+    "read_file": "rustchain.steps.read_file",
+    "list_directory": "rustchain.steps.list_directory",
+    "file_search": "rustchain.steps.file_search",
+    "command": "rustchain.steps.command",
+    "http": "rustchain.steps.http",
+    "noop": "rustchain.steps.noop",
+    "llm": "rustchain.steps.llm",
+    "tool": "rustchain.steps.tool",
+    "agent": "rustchain.steps.agent",
+    "chain": "rustchain.steps.chain",
+    "rag_add": "rustchain.steps.rag_add",
+    "rag_query": "rustchain.steps.rag_query",
+    "parse_json": "rustchain.steps.parse_json",
+    "parse_yaml": "rustchain.steps.parse_yaml",
+    "validate_schema": "rustchain.steps.validate_schema",
+    # network, login and host
+    "service_health": "rustchain.steps.service_health",
+    "ping_host": "rustchain.steps.ping_host",
+    "websocket_connect": "rustchain.steps.websocket_connect",
+    "ssh_execute": "rustchain.steps.ssh_execute",
+    "ftp_upload": "rustchain.steps.ftp_upload",
+    "ftp_download": "rustchain.steps.ftp_download",
+    "monitor_resources": "rustchain.steps.monitor_resources",
+    # data formats, git, archives and code
+    "parse_xml": "rustchain.steps.parse_xml",
+    "csv_process": "rustchain.steps.csv_process",
+    "git_commit": "rustchain.steps.git_commit",
+    "git_branch": "rustchain.steps.git_branch",
+    "git_merge": "rustchain.steps.git_merge",
+    "git_status": "rustchain.steps.git_status",
+    "git_diff": "rustchain.steps.git_diff",
+    "compress": "rustchain.steps.compress",
+    "extract_functions": "rustchain.steps.extract_functions",
+    "generate_docs": "rustchain.steps.generate_docs",
+    "compile_code": "rustchain.steps.compile_code",
+    "run_tests": "rustchain.steps.run_tests",
+    "format_code": "rustchain.steps.format_code",
+    "lint_code": "rustchain.steps.lint_code",
+    # data services
+    "sql_query": "rustchain.steps.sql_query",
+    "redis_set": "rustchain.steps.redis_set",
+    "redis_get": "rustchain.steps.redis_get",
+    "model_inference": "rustchain.steps.model_inference",
+    "db_backup": "rustchain.steps.db_backup",
+    "db_migrate": "rustchain.steps.db_migrate",
+    "generate_embedding": "rustchain.steps.generate_embedding",
+    "similarity_search": "rustchain.steps.similarity_search",
+    # background programs, owned by the executor's per-mission supervisor
+    "process_start": "rustchain.steps.process_start",
+    "process_kill": "rustchain.steps.process_kill",
+}
+"""Each built-in step type's name and the module that defines it: its `STEP_TYPE` (a
+`StepDefinition` of that name) and its `CONSTRAINTS` (the verifier's constraint generator).
+tests/unit/test_step_modules.py checks this table against the modules themselves."""
 
-# Step types refused on purpose, each with the reason (none since process_start and process_kill
-# became real; the registry still reports a refused name with its reason).
 REFUSED: dict[str, str] = {}
+"""Step types refused on purpose, each with the reason (none since process_start and process_kill
+became real; the registry still reports a refused name with its reason)."""
 
 
 def plugin_step_types() -> list[StepType]:
     """Step types installed by other packages through entry points."""
-    return [entry.load() for entry in entry_points(group=ENTRY_POINT_GROUP)]
+    plugins: list[StepType] = [entry.load() for entry in entry_points(group=ENTRY_POINT_GROUP)]
+    names = [*STEP_MODULES]
+    for plugin in plugins:
+        if plugin.name in names:
+            raise ValueError(f"step type '{plugin.name}' is registered twice")
+        names.append(plugin.name)
+    return plugins
 
 
 def default_registry(include_plugins: bool = True) -> StepTypeRegistry:
-    """Every built-in step type, plus installed plug-ins."""
-    extra = plugin_step_types() if include_plugins else []
-    return StepTypeRegistry.of([*BUILT_IN, *extra], REFUSED)
+    """Every built-in step type, plus installed plug-ins; a built-in's module loads on lookup."""
+    extra = {p.name: p for p in plugin_step_types()} if include_plugins else {}
+    types = LazyModuleAttributes[StepType](STEP_MODULES, "STEP_TYPE", extra)
+    return StepTypeRegistry(types, REFUSED)
 
 
-def constraint_generators() -> dict[str, ConstraintGenerator]:
-    """Each step type's constraint generator, by name: built-ins, then plug-ins that have one."""
-    modules = (
-        *(agent, chain, command, copy_file, create_file, delete_file, edit_file, file_search),
-        *(http, list_directory, llm, move_file, noop, parse_json, parse_yaml, rag_add),
-        *(rag_query, read_file, tool, validate_schema),
-        *REMOTE_MODULES,
-        *(parse_xml, csv_process, git_commit, git_branch, git_merge, git_status, git_diff),
-        *(compress, extract_functions, generate_docs),
-        *(compile_code, run_tests, format_code, lint_code),
-        # stepsb: data services
-        *(sql_query, redis_set, redis_get, model_inference, db_backup, db_migrate),
-        *(generate_embedding, similarity_search),
-        *(process_start, process_kill),
-    )
-    generators: dict[str, ConstraintGenerator] = {m.STEP_TYPE.name: m.CONSTRAINTS for m in modules}
+def constraint_generators() -> LazyModuleAttributes[ConstraintGenerator]:
+    """Each step type's constraint generator, by name: built-ins (loaded on lookup), then
+    plug-ins that have one."""
+    extra: dict[str, ConstraintGenerator] = {}
     for step_type in plugin_step_types():
         generator = getattr(step_type, "constraints", None)
         if callable(generator):
-            generators[step_type.name] = generator
+            extra[step_type.name] = generator
+    generators: LazyModuleAttributes[ConstraintGenerator]
+    generators = LazyModuleAttributes(STEP_MODULES, "CONSTRAINTS", extra)
     return generators

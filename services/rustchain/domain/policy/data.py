@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-_SECTION = ConfigDict(strict=True, extra="forbid", frozen=True)
+_SECTION = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
 # A grant's name is what a step's `database` or `server` names; no '/' so `name/…` texts split.
 GrantName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 Glob = Annotated[str, Field(min_length=1)]

@@ -203,7 +203,9 @@ class LimitsPolicy(BaseModel):
 class FlowAllowance(BaseModel):
     """Output of one untrusted step type that may reach one kind of sink."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        strict=True, extra="forbid", frozen=True, populate_by_name=True, defer_build=True
+    )
     source: Annotated[str, Field(min_length=1, alias="from")]
     sink: SinkCategory = Field(alias="to")
 

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-_SECTION = ConfigDict(strict=True, extra="forbid", frozen=True)
+_SECTION = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
 Glob = Annotated[str, Field(min_length=1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 

@@ -16,5 +16,5 @@ Toolchain = Literal["rust", "go", "node", "python"]
 class ToolchainPolicy(BaseModel):
     """The toolchains granted (deny unless listed)."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
     allowed: list[Toolchain] = Field(default_factory=list)

@@ -290,11 +290,16 @@ class RecorderEventStore:
 
     def notifications(self, after: int, limit: int) -> list[Notification]:
         """Up to `limit` events committed after log position `after`, in log order."""
+        return [Notification(position, data) for position, data in self.log_rows(after, limit)]
+
+    def log_rows(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        """The notifications as bare (position, canonical JSON) pairs: for readers of the whole
+        log (an auditor's million events), who need no object per event."""
         rows = scan_states(self._recorder, after, limit)
         cipher = self._cipher
         if cipher is None:
-            return [Notification(position, state) for position, state in rows]
-        return [Notification(position, cipher.decrypt(state)) for position, state in rows]
+            return rows
+        return [(position, cipher.decrypt(state)) for position, state in rows]
 
     def last_position(self) -> int:
         """The position of the last committed event (0 when empty)."""

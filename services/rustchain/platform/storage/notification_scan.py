@@ -22,8 +22,12 @@ def scan_states(recorder: ProcessRecorder, after: int, limit: int) -> list[tuple
             " WHERE rowid>? ORDER BY rowid LIMIT ?"
         )
         with recorder.datastore.transaction(commit=False) as cursor:
-            cursor.execute(statement, (after, limit))
-            return [(row[0], row[1]) for row in cursor.fetchall()]
+            # Plain tuples, not the connection's sqlite3.Row objects: nothing to copy per row.
+            plain = cursor.sqlite_cursor
+            plain.row_factory = None
+            plain.execute(statement, (after, limit))
+            pairs: list[tuple[int, bytes]] = plain.fetchall()
+            return pairs
     if isinstance(recorder, PostgresApplicationRecorder):
         query = SQL(
             "SELECT notification_id, state FROM {schema}.{table}"

@@ -7,11 +7,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rustchain.domain.policy.checks import byte_bound
 from rustchain.steps.support.background import Launch
 from rustchain.steps.support.os_refusals import os_refusals
-from rustchain.steps.support.programs import RunningProgram, run_process, start_process
 from rustchain.steps.support.runtime import StepContext, StepRunError
 from rustchain.steps.support.sandboxing import (
     SANDBOX_PATH,
@@ -23,6 +23,9 @@ from rustchain.steps.support.sandboxing import (
     SandboxedProgram,
     SandboxRefusedError,
 )
+
+if TYPE_CHECKING:
+    from rustchain.steps.support.programs import RunningProgram
 
 OUTPUT_RULE = "commands.output"
 _KEPT_ENVIRONMENT = ("LANG", "LC_ALL", "TZ")
@@ -78,6 +81,10 @@ async def run_program(context: StepContext, program: SandboxedProgram) -> Progra
     sandbox = _confinement(context)
     if sandbox is not None:
         return await sandbox.run(program)
+    # asyncio's subprocess machinery, loaded to run a program: every command that compiles a
+    # mission imports the step modules that import this one (docs/step-types.md).
+    from rustchain.steps.support.programs import run_process
+
     return await run_process(
         program.argv,
         cwd=program.cwd,
@@ -95,6 +102,8 @@ def launcher(context: StepContext) -> Launch:
         return sandbox.start
 
     async def unconfined(program: SandboxedProgram) -> RunningProgram:
+        from rustchain.steps.support.programs import start_process
+
         return await start_process(program.argv, cwd=program.cwd, env=program.environment)
 
     return unconfined

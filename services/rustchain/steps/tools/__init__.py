@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from rustchain.domain.policy.checks import check_tool
+from rustchain.steps import default_registry
 from rustchain.steps.support.runtime import StepContext, StepRunError
 
 ENTRY_POINT_GROUP = "rustchain.tools"
@@ -37,11 +38,11 @@ ALIASES = {"file_create": "create_file", "file_read": "read_file", "http_request
 
 def tool_registry() -> dict[str, Any]:
     """Every tool by name: built-in steps, RustChain's tools and aliases, then plug-ins."""
-    from rustchain.steps import BUILT_IN  # the registry imports this module's users
     from rustchain.steps.tools.csv_loader import TOOL as CSV_LOADER
     from rustchain.steps.tools.json_yaml_loader import TOOL as JSON_YAML_LOADER
 
-    tools: dict[str, Any] = {d.name: d for d in BUILT_IN if d.name in BUILT_IN_TOOLS}
+    built_in = default_registry(include_plugins=False).types
+    tools: dict[str, Any] = {name: built_in[name] for name in BUILT_IN_TOOLS}
     tools.update({t.name: t for t in (CSV_LOADER, JSON_YAML_LOADER)})
     tools.update({alias: tools[name] for alias, name in ALIASES.items()})
     for entry in entry_points(group=ENTRY_POINT_GROUP):

@@ -8,6 +8,7 @@ rustchain.cli and name it in VERBS; the module never imports this one.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 from collections.abc import Mapping
@@ -54,7 +55,19 @@ class LazyGroup(click.Group):
         if cmd_name not in self.verbs:
             return super().get_command(ctx, cmd_name)
         module_name, _, attribute = self.verbs[cmd_name].partition(":")
-        command = getattr(importlib.import_module(module_name), attribute)
+        # Importing a verb builds tens of thousands of objects that live as long as the process
+        # (modules, classes, functions): the cycle collector would only rescan them, during the
+        # imports and after. It is paused while they load, and they are then set apart (frozen)
+        # so later collections skip them.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            module = importlib.import_module(module_name)
+        finally:
+            gc.freeze()
+            if collecting:
+                gc.enable()
+        command = getattr(module, attribute)
         if not isinstance(command, click.Command):
             raise TypeError(f"{self.verbs[cmd_name]} is not a click command")
         return command

@@ -184,12 +184,20 @@ class MissionDriver:
 
     async def _heartbeats(self) -> None:
         period = self.leases.replica.heartbeat_seconds
+        failing = False
         while True:
             try:
                 await self._renew_and_claim()
             except Exception as error:  # a store outage: the fence keeps the writes safe
-                owner = self.leases.replica.owner
-                _log.error("executor %s could not renew its leases: %r", owner, error)
+                if not failing:  # once per outage, not at every beat
+                    owner = self.leases.replica.owner
+                    _log.error("executor %s cannot renew its leases: %r", owner, error)
+                failing = True
+            else:
+                if failing:
+                    _log.warning("executor %s renews its leases again", self.leases.replica.owner)
+                failing = False
+            # The heartbeat's period is the product's behaviour, not a wait for a condition.
             await asyncio.sleep(period)
 
     async def _renew_and_claim(self) -> None:

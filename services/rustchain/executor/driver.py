@@ -91,6 +91,7 @@ class MissionDriver:
         lease = self.claim(tenant, mission_id)
         if lease is not None:
             self._drive(lease)
+            self._beat()
 
     def _drive(self, lease: Lease) -> None:
         key = (lease.tenant, lease.mission_id)

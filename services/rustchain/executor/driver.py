@@ -71,8 +71,9 @@ class MissionDriver:
         self._beat()
         take = self.room > 0
         mission_id = await self.application.admit_and_start(command, take=take)
-        if take:
-            self.drive(command.tenant, mission_id)
+        lease = self.leases.started(command.tenant, mission_id) if take else None
+        if lease is not None:
+            self._drive(lease)
         self.changes.notify()
         return mission_id
 

@@ -21,7 +21,7 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from rustchain.platform.storage.event_store import RecorderEventStore
 from rustchain.platform.storage.fenced_recorder import FencedPostgresProcessRecorder
-from rustchain.platform.storage.lease_fence import Lease
+from rustchain.platform.storage.lease_fence import FIRST_EPOCH, Lease
 
 EXECUTOR_ID_VARIABLE = "RUSTCHAIN_EXECUTOR_ID"
 LEASE_SECONDS_VARIABLE = "RUSTCHAIN_LEASE_SECONDS"
@@ -104,6 +104,9 @@ class MissionLeases(Protocol):
     def take(self, tenant: str, mission_id: str) -> Lease | None:
         """This mission's lease if it is free, expired or already this replica's; else None."""
 
+    def started(self, tenant: str, mission_id: str) -> Lease | None:
+        """The lease this replica took with a start it recorded (`take=True`)."""
+
     def claim(self, limit: int) -> list[Lease]:
         """Up to `limit` free or expired leases of unfinished missions, oldest waiting first."""
 
@@ -139,6 +142,10 @@ class LocalMissionLeases:
         lease = Lease(tenant, mission_id, self.replica.owner, 0)
         self._held[(tenant, mission_id)] = lease
         return lease
+
+    def started(self, tenant: str, mission_id: str) -> Lease | None:
+        """The mission's lease, as `take`."""
+        return self.take(tenant, mission_id)
 
     def claim(self, limit: int) -> list[Lease]:
         """Nothing: no other process gives missions up."""
@@ -207,6 +214,10 @@ class PostgresMissionLeases:
         )
         leases = self._leases(rows)
         return leases[0] if leases else None
+
+    def started(self, tenant: str, mission_id: str) -> Lease | None:
+        """The lease the start's transaction made for this replica (no query: its first epoch)."""
+        return Lease(tenant, mission_id, self.replica.owner, FIRST_EPOCH)
 
     def claim(self, limit: int) -> list[Lease]:
         """Up to `limit` free or expired leases, skipping rows another replica is deciding."""

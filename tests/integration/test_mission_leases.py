@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import psycopg
 import pytest
 from pydantic import BaseModel
@@ -28,6 +29,9 @@ from rustchain.domain.runs.run_decisions import NOT_IDEMPOTENT_INTERRUPTED
 from rustchain.executor.admission import StartMission
 from rustchain.executor.application import ExecutorApplication, MissionNotFoundError
 from rustchain.executor.driver import MissionDriver
+from rustchain.executor.servicer import ExecutorServicer, binding
+from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
+from rustchain.platform.grpc.server import start_server
 from rustchain.platform.storage.event_store import (
     EventStoreSettings,
     RecorderEventStore,
@@ -365,3 +369,32 @@ def test_the_lease_table_is_named_after_the_store(pg_settings: EventStoreSetting
     with psycopg.connect(url) as connection:
         found = connection.execute("SELECT to_regclass(%s)", (f"{pg_settings.name}_leases",))
         assert found.fetchone() == (f"{pg_settings.name}_leases",)
+
+
+def test_a_watch_on_another_replica_streams_the_mission_to_its_end(cluster: Cluster) -> None:
+    async def scenario() -> None:
+        owner, watcher = cluster.add("owner"), cluster.add("watcher")
+        server = await start_server([binding(ExecutorServicer(watcher.driver))])
+        gate = cluster.ledger.hold("owner", "m1", "s0")
+        try:
+            await owner.driver.start(StartMission(TENANT, _plan(2), mission_id="m1"))
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+                stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+                request = executor_pb2.WatchMissionRequest(mission_id="m1")
+                stream = stub.WatchMission(request, metadata=(("x-rustchain-tenant", TENANT),))
+                seen: list[str] = []
+
+                async def watch() -> None:
+                    async for event in stream:
+                        seen.append(event.type)
+                        if event.type == "StepStarted" and event.step_id == "s0":
+                            gate.set()  # the owner goes on only once the watch saw it begin
+
+                await asyncio.wait_for(watch(), WAIT_SECONDS)
+        finally:
+            await server.stop(0)
+        assert seen[0] == "MissionStarted" and seen[-1] == "MissionFinished"
+        assert seen.count("StepSucceeded") == 2
+        assert not watcher.driver.owns(TENANT, "m1")
+
+    _run(cluster, scenario)

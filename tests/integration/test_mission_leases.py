@@ -151,13 +151,19 @@ class Cluster:
         self.ledger = Ledger(home / "ledger.txt")
         self.replicas: list[Replica] = []
 
-    def add(self, name: str, capacity: int = 100, quotas: TenantQuotas | None = None) -> Replica:
+    def add(
+        self,
+        name: str,
+        capacity: int = 100,
+        quotas: TenantQuotas | None = None,
+        lease_seconds: str = LEASE_SECONDS,
+    ) -> Replica:
         """A replica named `name` with its own connections to the store."""
         store = open_event_store(self.settings)
         environ = {
             "RUSTCHAIN_HOME": str(self.home),
             "RUSTCHAIN_EXECUTOR_ID": name,
-            "RUSTCHAIN_LEASE_SECONDS": LEASE_SECONDS,
+            "RUSTCHAIN_LEASE_SECONDS": lease_seconds,
             "RUSTCHAIN_EXECUTOR_CAPACITY": str(capacity),
         }
         registry = StepTypeRegistry.of(
@@ -237,6 +243,25 @@ def test_missions_spread_over_replicas_and_no_step_runs_twice(cluster: Cluster) 
         drivers = {line.split()[0] for line in cluster.ledger.lines()}
         assert len(drivers) >= 2, "the first replica had room for 3 missions; others took the rest"
         assert all(row["finished"] and row["owner"] is None for row in cluster.lease_rows())
+
+    _run(cluster, scenario)
+
+
+def test_a_start_without_room_wakes_a_peer_at_once(cluster: Cluster) -> None:
+    async def scenario() -> None:
+        # Leases of 60 s: the peer's heartbeat beats every 20 s, so only the NOTIFY of the free
+        # lease can make it claim the second mission within the few seconds waited here.
+        full = cluster.add("full", capacity=1, lease_seconds="60")
+        peer = cluster.add("peer", lease_seconds="60")
+        peer.driver.resume_unfinished()
+        await wait_until(lambda: peer.driver.beats == 1, WAIT_SECONDS, "the peer's first beat")
+        gate = cluster.ledger.hold("full", "m1", "s0")
+        await full.driver.start(StartMission(TENANT, _plan(1), mission_id="m1"))
+        await full.driver.start(StartMission(TENANT, _plan(1), mission_id="m2"))
+        run = await asyncio.wait_for(peer.driver.finished(TENANT, "m2"), 10.0)
+        assert run.outcome == "succeeded"
+        assert cluster.ledger.runs_of("m2", "s0") == ["peer"]
+        gate.set()
 
     _run(cluster, scenario)
 

@@ -333,6 +333,30 @@ def test_takeover_applies_the_interrupted_step_rule_and_refuses_the_late_writes(
     _run(cluster, scenario)
 
 
+def test_a_heartbeat_that_finds_its_lease_taken_stops_the_drive_and_its_attempt(
+    cluster: Cluster,
+) -> None:
+    async def scenario() -> None:
+        late, successor = cluster.add("late"), cluster.add("successor")
+        cluster.ledger.hold("late", "m1", "s0")  # never let go: only the heartbeat stops it
+        await late.driver.start(StartMission(TENANT, _plan(2), mission_id="m1"))
+        await cluster.ledger.entered[("late", "m1", "s0")].wait()
+        late.leases.paused = True  # its renewals stop reaching the database...
+        successor.driver.resume_unfinished()
+        await wait_until(
+            lambda: _outcome(successor, "m1") == "failed", WAIT_SECONDS, "the successor ended m1"
+        )
+        version = len(successor.application.history(TENANT, "m1"))
+        late.leases.paused = False  # ...until they do again, too late
+        await wait_until(lambda: late.driver.leases_lost == 1, WAIT_SECONDS, "the drive stopped")
+        assert not late.driver.owns(TENANT, "m1")
+        assert len(successor.application.history(TENANT, "m1")) == version
+        assert cluster.ledger.runs_of("m1", "s0") == ["late"]
+        assert cluster.ledger.runs_of("m1", "s1") == []
+
+    _run(cluster, scenario)
+
+
 def test_a_cancel_from_another_replica_stops_the_mission_its_owner_drives(
     cluster: Cluster,
 ) -> None:

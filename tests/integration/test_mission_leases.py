@@ -38,7 +38,12 @@ from rustchain.platform.storage.event_store import (
     open_event_store,
 )
 from rustchain.platform.storage.lease_fence import Lease, LeaseLostError
-from rustchain.platform.storage.mission_leases import MissionLeases, PostgresMissionLeases
+from rustchain.platform.storage.mission_leases import (
+    LocalMissionLeases,
+    MissionLeases,
+    PostgresMissionLeases,
+    ReplicaSettings,
+)
 from rustchain.steps.support.runtime import StepContext
 from tests.conditions import wait_until
 from tests.integration.conftest import _drop_tables, postgres_url
@@ -372,6 +377,27 @@ def test_a_cancel_from_another_replica_stops_the_mission_its_owner_drives(
         assert run.outcome == "cancelled" and run.cancel_reason == "not needed"
         assert cluster.ledger.runs_of("m1", "s1") == []
         assert owner.driver.leases_lost == 0
+
+    _run(cluster, scenario)
+
+
+def test_a_mission_recorded_before_leases_is_adopted_and_driven(cluster: Cluster) -> None:
+    async def scenario() -> None:
+        replica = cluster.add("r1")
+        # Started as the executor did before leases existed: no lease row.
+        before = build_executor(
+            {"RUSTCHAIN_HOME": str(cluster.home)},
+            replica.store,
+            registry=replica.application.registry,
+            policy_for=None,
+            leases=LocalMissionLeases(ReplicaSettings("old")),
+        )
+        before.start(TENANT, _plan(2), {}, "old")
+        assert cluster.lease_rows() == []
+        assert replica.driver.resume_unfinished() == [(TENANT, "old")]
+        run = await asyncio.wait_for(replica.driver.finished(TENANT, "old"), WAIT_SECONDS)
+        assert run.outcome == "succeeded"
+        assert [(r["mission_id"], r["finished"]) for r in cluster.lease_rows()] == [("old", True)]
 
     _run(cluster, scenario)
 

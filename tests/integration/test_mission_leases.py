@@ -275,8 +275,8 @@ def test_a_zombie_whose_lease_was_taken_writes_nothing(cluster: Cluster) -> None
     async def scenario() -> None:
         zombie, successor = cluster.add("zombie"), cluster.add("successor")
         mission_id = zombie.application.start(TENANT, _plan(1), {}, "m1", take=True)
-        lease = zombie.application.leases.take(TENANT, mission_id)
-        assert lease is not None and lease.epoch == 1
+        lease = zombie.application.leases.started(TENANT, mission_id)
+        assert lease == Lease(TENANT, mission_id, "zombie", 1)
         # The zombie never renews: once its lease expires, the successor claims it.
         taken: list[Lease] = []
         await wait_until(
@@ -292,6 +292,20 @@ def test_a_zombie_whose_lease_was_taken_writes_nothing(cluster: Cluster) -> None
         assert cluster.ledger.lines() == [], "the zombie's StepStarted was refused: no effect"
         view = successor.application.leases.owner_of(TENANT, mission_id)
         assert view is not None and (view.owner, view.epoch) == ("successor", 2)
+
+    _run(cluster, scenario)
+
+
+def test_a_replica_restarted_under_the_same_name_fences_its_predecessor(cluster: Cluster) -> None:
+    async def scenario() -> None:
+        before, after = cluster.add("executor-0"), cluster.add("executor-0")
+        before.application.start(TENANT, _plan(1), {}, "m1", take=True)
+        old = before.application.leases.started(TENANT, "m1")
+        new = after.driver.claim(TENANT, "m1")
+        assert old is not None and new == Lease(TENANT, "m1", "executor-0", 2)
+        with pytest.raises(LeaseLostError, match="at epoch 1"):
+            await before.application.drive(TENANT, "m1", old)
+        assert cluster.ledger.lines() == []
 
     _run(cluster, scenario)
 

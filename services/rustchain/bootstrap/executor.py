@@ -24,9 +24,15 @@ from rustchain.executor.application import (
 )
 from rustchain.executor.workspace_snapshots import workspace_snapshots
 from rustchain.platform.sandbox.selection import LazySandbox
-from rustchain.platform.storage.event_store import EventStore
+from rustchain.platform.storage.event_store import EventStore, RecorderEventStore
 from rustchain.platform.storage.home import rustchain_home
 from rustchain.platform.storage.memory_store import TenantMemory
+from rustchain.platform.storage.mission_leases import (
+    LocalMissionLeases,
+    MissionLeases,
+    ReplicaSettings,
+    open_mission_leases,
+)
 from rustchain.platform.storage.secret_store import FileSecretStore
 from rustchain.steps import default_registry
 from rustchain.steps.support.runtime import MemoryClient
@@ -74,6 +80,7 @@ def build_executor(
     step_policies: StepPolicySource | None = None,
     settings: Mapping[str, str] | None = None,
     artifact_inline_bytes: int | None = None,
+    leases: MissionLeases | None = None,
 ) -> ExecutorApplication:
     """The executor application on `store`, each part built from the settings unless given.
 
@@ -82,7 +89,9 @@ def build_executor(
     containment (the verifier bypassed) ask for that. `step_policies` gives the tenant's
     promoted llm-step settings the trainer learned (none: each step as written). `settings`
     replaces the steps' settings read from `environ`; `artifact_inline_bytes` the largest output
-    kept inline (default: RUSTCHAIN_ARTIFACT_INLINE_BYTES).
+    kept inline (default: RUSTCHAIN_ARTIFACT_INLINE_BYTES). `leases`
+    decide which replica drives which mission: shared leases in the store's database on
+    PostgreSQL (`RUSTCHAIN_DATABASE_URL`), this process alone otherwise.
     """
     home = rustchain_home(environ)
     if policy_for is TENANT_POLICY_FILES:
@@ -104,7 +113,16 @@ def build_executor(
         step_policies=step_policies,
         workspace_snapshots=workspace_snapshots(environ, store),
         artifact_inline_bytes=artifact_inline_bytes,
+        leases=leases if leases is not None else mission_leases(environ, store),
     )
+
+
+def mission_leases(environ: Mapping[str, str], store: EventStore) -> MissionLeases:
+    """The store's mission leases for this replica (`RUSTCHAIN_EXECUTOR_ID`, ...)."""
+    replica = ReplicaSettings.from_environ(environ)
+    if isinstance(store, RecorderEventStore):
+        return open_mission_leases(store, replica)
+    return LocalMissionLeases(replica)
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ from rustchain.executor.application import (
     MissionNotFoundError,
     WorkspaceRefusedError,
 )
-from rustchain.executor.driver import MissionDriver
+from rustchain.executor.driver import ELSEWHERE_POLL_SECONDS, MissionDriver
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.platform.grpc.request_checks import (
     MAX_INT32,
@@ -178,8 +178,11 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
                 if envelope.type == FINISHED:
                     return
             sent = len(envelopes)
+            elsewhere = self.driver.leases.shared and not self.driver.owns(tenant, mission_id)
+            # A mission another replica drives: its facts reach this process only through the store.
+            poll = ELSEWHERE_POLL_SECONDS if elsewhere else WATCH_POLL_SECONDS
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), WATCH_POLL_SECONDS)
+                await asyncio.wait_for(changed.wait(), poll)
 
     async def GetMission(
         self,

@@ -106,7 +106,7 @@ def _local() -> Iterator[ExecutorApplication]:
 async def _remote(tenant: str, call: str, request: Any) -> Any:
     endpoints = deployment_endpoints()
     assert endpoints is not None
-    endpoint = endpoints.services["executor"]
+    endpoint = endpoints.target("executor")
     async with open_channel(endpoint) as channel:
         await wait_ready(channel, "executor", endpoint)
         stub = executor_pb2_grpc.ExecutorServiceStub(channel)

@@ -17,6 +17,7 @@ from rustchain.platform.deployment.endpoints import (
     endpoints_path,
     running_deployment,
 )
+from rustchain.platform.deployment.replicas import ReplicaCountError, check_executor_count
 from rustchain.platform.deployment.supervisor import (
     SUPERVISE_INTERVAL,
     Deployment,
@@ -41,7 +42,15 @@ def _report(message: str) -> None:
     " (sets OTEL_EXPORTER_OTLP_ENDPOINT for each; OTEL_EXPORTER_OTLP_PROTOCOL picks grpc or"
     " http/protobuf).",
 )
-def up(otlp: str | None) -> None:
+@click.option(
+    "--executors",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Executor processes; more than one needs PostgreSQL (RUSTCHAIN_DATABASE_URL), where"
+    " mission leases decide which one drives each mission.",
+)
+def up(otlp: str | None, executors: int) -> None:
     """Run nats-server and every service as separate processes on loopback until stopped."""
     stop = threading.Event()
 
@@ -59,6 +68,11 @@ def up(otlp: str | None) -> None:
         _report(f"a deployment already runs on {home} (pid {running.pid}); stop it first")
         sys.exit(exit_codes.USAGE)
     environ = dict(os.environ)
+    try:
+        check_executor_count(executors, environ)
+    except ReplicaCountError as error:
+        _report(str(error))
+        sys.exit(exit_codes.USAGE)
     if otlp is not None:
         try:
             environ.update(otlp_environ(otlp))
@@ -73,15 +87,15 @@ def up(otlp: str | None) -> None:
     click.echo(describe(sandbox))
     # The executor uses the mechanism probed here (it checks that one again, and only that one).
     environ[SANDBOX_SETTING] = sandbox.name.split()[0]
-    deployment = Deployment(home, environ, _report)
+    deployment = Deployment(home, environ, _report, executors=executors)
     try:
         endpoints = deployment.up()
     except (DeploymentError, NatsServerError, OSError) as error:
         _report(str(error))
         deployment.down()
         sys.exit(exit_codes.UNREACHABLE)
-    for name, endpoint in endpoints.services.items():
-        click.echo(f"{name:<9} {endpoint}")
+    for name in endpoints.services:
+        click.echo(f"{name:<9} {endpoints.target(name)}")
     click.echo(f"{'nats':<9} {endpoints.nats_url}")
     click.echo(f"endpoints written to {endpoints_path(home)}; Ctrl-C stops everything")
     try:

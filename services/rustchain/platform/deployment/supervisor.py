@@ -27,6 +27,7 @@ from rustchain.platform.deployment.endpoints import (
     endpoints_path,
     write_endpoints,
 )
+from rustchain.platform.deployment.replicas import EXECUTOR, executor_replicas
 from rustchain.platform.grpc.server import LOOPBACK
 from rustchain.platform.nats.auth_callout import callout_secrets
 from rustchain.platform.nats.jetstream import (
@@ -67,6 +68,8 @@ class Child:
     restart_at: float | None = None
     renew_at: float | None = None
     """When (wall clock) its token is due for renewal: it is then restarted with a new one."""
+    own_environ: dict[str, str] = field(default_factory=dict)
+    """Settings of this child alone (an executor replica's id)."""
 
     def start(self, environ: Mapping[str, str]) -> None:
         """Start the process, its output appended to its log."""
@@ -74,7 +77,7 @@ class Child:
         self.log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             self.argv,
-            env=dict(environ),
+            env={**environ, **self.own_environ},
             stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -156,6 +159,8 @@ class Deployment:
     nats: NatsServer | None = None
     children: list[Child] = field(default_factory=list)
     tokens: ServiceTokens | None = None
+    executors: int = 1
+    """Executor processes (several only on PostgreSQL: platform/deployment/replicas.py)."""
 
     def up(self) -> Endpoints:
         """Start everything, wait until each service serves, write endpoints.json."""
@@ -176,18 +181,42 @@ class Deployment:
         self._start(Child("nats-auth", argv, logs / "nats-auth.log"))
         wait_admitting(self.nats.url, self.tokens.probe_token())
         endpoints = {name: f"{LOOPBACK}:{free_port()}" for name in START_ORDER}
+        replicas = executor_replicas(
+            [endpoints[EXECUTOR], *(f"{LOOPBACK}:{free_port()}" for _ in range(self.executors - 1))]
+        )
+        # Peers reach every executor replica through one spreading channel.
+        peers = {**endpoints, EXECUTOR: ",".join(replica.endpoint for replica in replicas)}
         for name in START_ORDER:
-            port = int(endpoints[name].rpartition(":")[2])
-            child = Child(name, _serve_argv(name, port, endpoints), logs / f"{name}.log")
-            child.endpoint = endpoints[name]
-            self._start(child)
-            wait_serving(endpoints[name], name)
+            if name == EXECUTOR:
+                for replica in replicas:
+                    self._start_service(
+                        EXECUTOR, replica.endpoint, peers, replica.name, replica.environ()
+                    )
+                continue
+            self._start_service(name, endpoints[name], peers, name)
         for store in RELAYED_STORES:
             argv = [sys.executable, "-m", "rustchain", "events", "relay", "--store", store]
             self._start(Child(f"relay-{store}", argv, logs / f"relay-{store}.log"))
-        result = Endpoints(endpoints, self.nats.url, os.getpid())
+        listed = {EXECUTOR: [r.endpoint for r in replicas]} if len(replicas) > 1 else {}
+        result = Endpoints(endpoints, self.nats.url, os.getpid(), listed)
         write_endpoints(self.home, result)
         return result
+
+    def _start_service(
+        self,
+        service: str,
+        endpoint: str,
+        peers: Mapping[str, str],
+        name: str,
+        own_environ: Mapping[str, str] | None = None,
+    ) -> None:
+        port = int(endpoint.rpartition(":")[2])
+        logs = self.home / "logs"
+        child = Child(name, _serve_argv(service, port, peers), logs / f"{name}.log")
+        child.endpoint = endpoint
+        child.own_environ = dict(own_environ or {})
+        self._start(child)
+        wait_serving(endpoint, name)
 
     def _start(self, child: Child) -> None:
         assert self.tokens is not None, "up() prepares the tokens before any child starts"

@@ -41,6 +41,7 @@ def _drop_tables(url: str, prefix: str) -> None:
             f"{prefix}_tracking",
             f"{prefix}_checkpoints",
             f"{prefix}_artifacts",
+            f"{prefix}_leases",
         ):
             connection.execute(f"DROP TABLE IF EXISTS {table}")
 

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from rustchain.cli.app import app
 from rustchain.domain.events.envelope import EventDraft, EventEnvelope, seal_all
 from rustchain.domain.plans.verdict import VerdictStatus
+from rustchain.platform.storage.lease_fence import LeaseWrite
 from rustchain.verifier.engine import VerifierSettings, verify_plan
 from rustchain.verifier.recording import PLAN_VERIFIED, record_verdict
 from tests.unit.compile_helpers import compile_text
@@ -189,7 +190,9 @@ class FakeEventStore:
         self.events: list[EventEnvelope] = []
         self.heads: dict[tuple[str, str], EventEnvelope] = {}
 
-    def append(self, drafts: Sequence[EventDraft]) -> list[EventEnvelope]:
+    def append(
+        self, drafts: Sequence[EventDraft], *, lease: LeaseWrite | None = None
+    ) -> list[EventEnvelope]:
         sealed = seal_all(list(drafts), self.heads)
         self.events += sealed
         return sealed

@@ -23,9 +23,15 @@ from rustchain.executor.application import (
     utc_now,
 )
 from rustchain.platform.sandbox.selection import LazySandbox
-from rustchain.platform.storage.event_store import EventStore
+from rustchain.platform.storage.event_store import EventStore, RecorderEventStore
 from rustchain.platform.storage.home import rustchain_home
 from rustchain.platform.storage.memory_store import SqliteMemoryStore, TenantMemory
+from rustchain.platform.storage.mission_leases import (
+    LocalMissionLeases,
+    MissionLeases,
+    ReplicaSettings,
+    open_mission_leases,
+)
 from rustchain.platform.storage.secret_store import FileSecretStore
 from rustchain.steps import default_registry
 from rustchain.steps.support.runtime import MemoryClient
@@ -71,13 +77,16 @@ def build_executor(
     clock: Clock = utc_now,
     sleep: Sleep = asyncio.sleep,
     step_policies: StepPolicySource | None = None,
+    leases: MissionLeases | None = None,
 ) -> ExecutorApplication:
     """The executor application on `store`, each part built from the settings unless given.
 
     Without `memory_for`, rag steps have no memory (a run that needs one passes it). With
     `policy_for=None` the runners check no tenant policy: only tests of the runtime's own
     containment (the verifier bypassed) ask for that. `step_policies` gives the tenant's
-    promoted llm-step settings the trainer learned (none: each step as written).
+    promoted llm-step settings the trainer learned (none: each step as written). `leases`
+    decide which replica drives which mission: shared leases in the store's database on
+    PostgreSQL (`RUSTCHAIN_DATABASE_URL`), this process alone otherwise.
     """
     home = rustchain_home(environ)
     if policy_for is TENANT_POLICY_FILES:
@@ -97,7 +106,16 @@ def build_executor(
         admission=admission,
         sleep=sleep,
         step_policies=step_policies,
+        leases=leases if leases is not None else mission_leases(environ, store),
     )
+
+
+def mission_leases(environ: Mapping[str, str], store: EventStore) -> MissionLeases:
+    """The store's mission leases for this replica (`RUSTCHAIN_EXECUTOR_ID`, ...)."""
+    replica = ReplicaSettings.from_environ(environ)
+    if isinstance(store, RecorderEventStore):
+        return open_mission_leases(store, replica)
+    return LocalMissionLeases(replica)
 
 
 @contextlib.contextmanager

@@ -40,6 +40,7 @@ from rustchain.platform.sandbox.selection import (
 from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from rustchain.platform.storage.home import rustchain_home
 from rustchain.platform.storage.memory_store import SqliteMemoryStore, TenantMemory
+from rustchain.platform.storage.mission_leases import ReplicaSettingError, describe_leases
 from rustchain.platform.telemetry.sandbox_timing import TimedSandbox
 from rustchain.steps import default_registry
 from rustchain.steps.support.runtime import MemoryClient
@@ -151,21 +152,27 @@ def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
     # executor's under `rustchain up`, the same database with RUSTCHAIN_DATABASE_URL.
     learned = open_trainer_events(environ)
     closers.append(_sync(learned.store.close))
-    application = build_executor(
-        environ,
-        store,
-        memory_for=memory_for,
-        sandbox=TimedSandbox(sandbox),
-        admission=admission,
-        step_policies=learned.step_policy,
-    )
+    try:
+        application = build_executor(
+            environ,
+            store,
+            memory_for=memory_for,
+            sandbox=TimedSandbox(sandbox),
+            admission=admission,
+            step_policies=learned.step_policy,
+        )
+    except ReplicaSettingError as error:
+        raise ServeError(str(error)) from None
     driver = MissionDriver(application)
     closers.append(driver.stop)
     if reader is not None:
         closers.append(reader.close)
     servicer = ExecutorServicer(driver)
     return Hosted(
-        [executor_binding(servicer)], driver.resume_unfinished, closers, [describe(sandbox)]
+        [executor_binding(servicer)],
+        driver.resume_unfinished,
+        closers,
+        [describe(sandbox), describe_leases(application.leases)],
     )
 
 

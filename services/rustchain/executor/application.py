@@ -50,6 +50,12 @@ from rustchain.platform.storage.event_store import (
     artifacts_beside,
     events_after,
 )
+from rustchain.platform.storage.lease_fence import FencedWrite, Lease, LeaseOpening, LeaseWrite
+from rustchain.platform.storage.mission_leases import (
+    LocalMissionLeases,
+    MissionLeases,
+    ReplicaSettings,
+)
 from rustchain.platform.storage.secret_store import FileSecretStore
 from rustchain.platform.telemetry.mission_spans import MissionSpans
 from rustchain.steps import constraint_generators
@@ -85,6 +91,8 @@ class _Tracked:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # The secret values its steps are handed and its outputs are masked of (never recorded).
     secrets: RunSecrets | None = None
+    # The lease the drive holds: its appends are refused once another replica holds it.
+    lease: Lease | None = None
 
 
 class MissionExistsError(ValueError):
@@ -124,8 +132,12 @@ class ExecutorApplication:
         artifacts: ArtifactStore | None = None,
         artifact_inline_bytes: int | None = None,
         step_policies: StepPolicySource | None = None,
+        leases: MissionLeases | None = None,
     ) -> None:
         self.store = store
+        # Who drives which mission: this process alone (SQLite), or a lease per mission shared by
+        # the replicas on one PostgreSQL store, fencing each drive's appends.
+        self.leases: MissionLeases = leases or LocalMissionLeases(ReplicaSettings.from_environ({}))
         # Outputs over the inline size are kept here, beside the events, and referenced by hash.
         self.artifacts = artifacts if artifacts is not None else artifacts_beside(store)
         self.artifact_inline_bytes = (
@@ -166,11 +178,16 @@ class ExecutorApplication:
         """Tell `listener` of every append from now on, after those already subscribed."""
         self.listeners.append(listener)
 
-    async def admit_and_start(self, command: StartMission) -> str:
+    async def admit_and_start(self, command: StartMission, *, take: bool = False) -> str:
         """Admit a start (the verifier's grant, the tenant's stream room), then record it."""
         await self.admission.admit(command, self.quotas)
         return self.start(
-            command.tenant, command.plan, command.variables, command.mission_id, command.workspace
+            command.tenant,
+            command.plan,
+            command.variables,
+            command.mission_id,
+            command.workspace,
+            take=take,
         )
 
     def start(
@@ -180,8 +197,14 @@ class ExecutorApplication:
         variables: dict[str, Any],
         mission_id: str | None = None,
         workspace: Path | None = None,
+        *,
+        take: bool = False,
     ) -> str:
         """Record the start of a run of a plan; returns the mission id.
+
+        With shared leases, the start also makes the mission's lease, taken by this replica when
+        `take` (it has room) or left free for another's claim, and the tenant's quota is counted
+        in the store in the same transaction, so it holds across replicas.
 
         The workspace is the one given (the mission's `config.workspace`, resolved by the caller)
         or a fresh folder per mission under the executor's workspaces. The variables are bound
@@ -196,9 +219,14 @@ class ExecutorApplication:
             raise MissionExistsError(
                 f"mission '{mission_id}' of tenant '{tenant}' exists already: an id names one run"
             )
-        running = self._running_missions(tenant)
-        self.quotas.check_start(tenant, len(running))
         mission_id = mission_id or uuid.uuid4().hex
+        opening: LeaseOpening | None = None
+        if self.leases.shared:
+            owner = self.leases.replica.owner if take else None
+            seconds = self.leases.replica.lease_seconds
+            opening = LeaseOpening(tenant, mission_id, owner, seconds, self.quotas.check_start)
+        else:
+            self.quotas.check_start(tenant, len(self._running_missions(tenant)))
         folder = workspace or self.workspaces / tenant / mission_id
         folder.mkdir(parents=True, exist_ok=True)
         salt = random_tokens.token_hex(16)
@@ -207,8 +235,9 @@ class ExecutorApplication:
         if size > self.quotas.max_event_bytes:
             what = "the mission's plan with its variables"
             raise QuotaExceededError(over_limit(what, size, self.quotas.max_event_bytes))
-        self._append(tenant, mission_id, 0, events)
-        running.add(mission_id)
+        self._append(tenant, mission_id, 0, events, opening)
+        if opening is None:
+            self._running_missions(tenant).add(mission_id)
         return mission_id
 
     @staticmethod
@@ -286,9 +315,14 @@ class ExecutorApplication:
             self._append(tenant, mission_id, tracked.version, events)
         return bool(events)
 
-    async def drive(self, tenant: str, mission_id: str) -> MissionRun:
-        """Run a mission to its end, resuming whatever a crash interrupted."""
+    async def drive(self, tenant: str, mission_id: str, lease: Lease | None = None) -> MissionRun:
+        """Run a mission to its end, resuming whatever a crash interrupted.
+
+        With a shared `lease`, every append is fenced by it: once another replica holds the
+        mission, the next append raises LeaseLostError and the drive stops, its attempts cancelled.
+        """
         tracked = self._track(tenant, mission_id)
+        tracked.lease = lease
         # Every secret the plan names is masked from the start, also after a restart.
         self._secrets_of(tracked).read(secret_names([s.parameters for s in tracked.run.plan.steps]))
         self._driving[(tenant, mission_id)] = tracked
@@ -334,10 +368,15 @@ class ExecutorApplication:
             facts = results + released
             try:
                 tracked.version = self._append(
-                    tracked.tenant, tracked.mission_id, tracked.version, facts
+                    tracked.tenant,
+                    tracked.mission_id,
+                    tracked.version,
+                    facts,
+                    self._fence(tracked, run),
                 )
             except ChainConflictError:
                 fresh = self._track(tracked.tenant, tracked.mission_id)
+                fresh.lease = tracked.lease
                 fresh.tasks, fresh.inbox, fresh.wakeup = (
                     tracked.tasks,
                     tracked.inbox,
@@ -350,7 +389,7 @@ class ExecutorApplication:
             if facts:
                 for listener in self.listeners:
                     listener(run, facts)
-            if run.finished:
+            if run.finished and not self.leases.shared:
                 self._running_missions(tracked.tenant).discard(tracked.mission_id)
             for event in released:
                 if isinstance(event, StepStarted):
@@ -359,6 +398,12 @@ class ExecutorApplication:
                         task = asyncio.ensure_future(self._attempt(tracked, event))
                     tracked.tasks[task] = (event.step_id, event.attempt)
             return tracked
+
+    def _fence(self, tracked: _Tracked, run: MissionRun) -> FencedWrite | None:
+        """The lease check of a drive's append (none in one process: nobody else writes)."""
+        if tracked.lease is None or not self.leases.shared:
+            return None
+        return FencedWrite(tracked.lease, closes=run.finished)
 
     async def _wait_for_results(self, tracked: _Tracked) -> list[RunEvent]:
         """Results of finished attempts, facts handed in (a cancel), or a due retry."""
@@ -423,7 +468,14 @@ class ExecutorApplication:
 
         return await asyncio.to_thread(keep)
 
-    def _append(self, tenant: str, mission_id: str, version: int, events: list[RunEvent]) -> int:
+    def _append(
+        self,
+        tenant: str,
+        mission_id: str,
+        version: int,
+        events: list[RunEvent],
+        lease: LeaseWrite | None = None,
+    ) -> int:
         now = self.clock()
         stamped = zip(events, self.spans.traceparents(tenant, mission_id, events), strict=True)
         drafts = [
@@ -442,7 +494,7 @@ class ExecutorApplication:
             )
             for offset, (event, traceparent) in enumerate(stamped, start=1)
         ]
-        stored: list[EventEnvelope] = self.store.append(drafts)
+        stored: list[EventEnvelope] = self.store.append(drafts, lease=lease)
         self.spans.recorded(stored, events)
         return version + len(stored)
 

@@ -1,23 +1,31 @@
 """The missions one executor process drives in the background: start, cancel, resume, stop.
 
-A mission is driven by one task at a time. `claim` is where that ownership is decided: in one
-process it is "not driven here already"; several replicas on one store (issue 15) will decide it
-with a lease, and the rest of this class stays as it is.
+A mission is driven by one task at a time, under a lease (`platform/storage/mission_leases`).
+In one process (SQLite) the lease is "not driven here already". With several replicas on one
+PostgreSQL store, a replica drives the missions whose leases it holds: it takes a mission it
+starts when it has room, claims free or expired leases up to its capacity, renews its leases by
+heartbeat, and stops a drive whose lease it lost (the fence refuses that drive's appends anyway).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from rustchain.domain.runs.mission_run import MissionRun
 from rustchain.domain.runs.run_events import RunEvent
 from rustchain.executor.admission import StartMission
 from rustchain.executor.application import ExecutorApplication
+from rustchain.platform.storage.lease_fence import Lease, LeaseLostError
+from rustchain.platform.storage.mission_leases import MissionLeases
+from rustchain.platform.telemetry.instruments import instruments
 
 _log = logging.getLogger(__name__)
 MissionKey = tuple[str, str]
 """(tenant, mission id)."""
+ELSEWHERE_POLL_SECONDS = 0.2
+"""How often `finished` re-reads the store for a mission another replica drives."""
 
 
 class Changes:
@@ -41,23 +49,38 @@ class MissionDriver:
 
     def __init__(self, application: ExecutorApplication) -> None:
         self.application = application
+        self.leases: MissionLeases = application.leases
         self.changes = Changes()
         self._driving: dict[MissionKey, asyncio.Task[MissionRun]] = {}
+        self._held: dict[MissionKey, Lease] = {}
+        self._heartbeat: asyncio.Task[None] | None = None
+        self.leases_lost = 0
         application.subscribe(self._recorded)
 
     def _recorded(self, run: MissionRun, facts: list[RunEvent]) -> None:
         self.changes.notify()
 
+    @property
+    def room(self) -> int:
+        """How many more missions this replica may drive now."""
+        return self.leases.replica.capacity - len(self._driving)
+
     async def start(self, command: StartMission) -> str:
-        """Admit and record a start, then drive the mission; returns its id."""
-        mission_id = await self.application.admit_and_start(command)
-        self.drive(command.tenant, mission_id)
+        """Admit and record a start, then drive the mission here if this replica has room
+        (else its lease stays free for another replica's claim); returns its id."""
+        self._beat()
+        take = self.room > 0
+        mission_id = await self.application.admit_and_start(command, take=take)
+        if take:
+            self.drive(command.tenant, mission_id)
         self.changes.notify()
         return mission_id
 
-    def claim(self, tenant: str, mission_id: str) -> bool:
-        """True when this process may drive the mission now (nobody here drives it yet)."""
-        return (tenant, mission_id) not in self._driving
+    def claim(self, tenant: str, mission_id: str) -> Lease | None:
+        """The mission's lease when this process may drive it now (nobody drives it yet)."""
+        if (tenant, mission_id) in self._driving:
+            return None
+        return self.leases.take(tenant, mission_id)
 
     def owns(self, tenant: str, mission_id: str) -> bool:
         """True while this process drives the mission."""
@@ -65,27 +88,61 @@ class MissionDriver:
 
     def drive(self, tenant: str, mission_id: str) -> None:
         """Drive the mission to its end in a background task, unless it is driven already."""
-        if not self.claim(tenant, mission_id):
-            return
-        key = (tenant, mission_id)
-        task = asyncio.ensure_future(self.application.drive(tenant, mission_id))
+        lease = self.claim(tenant, mission_id)
+        if lease is not None:
+            self._drive(lease)
+
+    def _drive(self, lease: Lease) -> None:
+        key = (lease.tenant, lease.mission_id)
+        task = asyncio.ensure_future(self.application.drive(lease.tenant, lease.mission_id, lease))
         self._driving[key] = task
+        self._held[key] = lease
 
         def finished(done: asyncio.Task[MissionRun]) -> None:
             if self._driving.get(key) is done:
                 del self._driving[key]
-            if not done.cancelled() and done.exception() is not None:
-                _log.error("mission %s of %s stopped: %r", mission_id, tenant, done.exception())
+                self._held.pop(key, None)
+            self._ended(lease, done)
             self.changes.notify()
 
         task.add_done_callback(finished)
 
+    def _ended(self, lease: Lease, done: asyncio.Task[MissionRun]) -> None:
+        mission = f"mission {lease.mission_id} of {lease.tenant}"
+        if done.cancelled():
+            return
+        error = done.exception()
+        if isinstance(error, LeaseLostError):
+            self._lost(lease, str(error))
+        elif error is not None:
+            _log.error("%s stopped: %r", mission, error)
+            if not self.leases.shared:
+                self.leases.release(lease)
+            # A shared lease is left to lapse: a replica tries again after the lease period.
+        else:
+            self.leases.close(lease)
+
+    def _lost(self, lease: Lease, why: str) -> None:
+        self.leases_lost += 1
+        instruments().leases_lost.add(1, {"tenant": lease.tenant})
+        _log.warning("stopped driving mission %s of %s: %s", lease.mission_id, lease.tenant, why)
+
     async def finished(self, tenant: str, mission_id: str) -> MissionRun:
-        """The run once its drive here ends (the stored run if it is not driven here)."""
+        """The run once its drive ends: here, or (shared leases) on whichever replica drives it."""
         task = self._driving.get((tenant, mission_id))
-        if task is None:
-            return self.application.load(tenant, mission_id)
-        return await asyncio.shield(task)
+        if task is not None:
+            return await asyncio.shield(task)
+        run = self.application.load(tenant, mission_id)
+        while self.leases.shared and not run.finished:
+            # Driven elsewhere: its facts reach this process through the store alone.
+            changed = self.changes.signal()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), ELSEWHERE_POLL_SECONDS)
+            task = self._driving.get((tenant, mission_id))
+            if task is not None:
+                return await asyncio.shield(task)
+            run = self.application.load(tenant, mission_id)
+        return run
 
     def cancel(self, tenant: str, mission_id: str, reason: str) -> bool:
         """Ask a run to stop; False when it had already finished or been cancelled."""
@@ -94,15 +151,75 @@ class MissionDriver:
         return cancelled
 
     def resume_unfinished(self) -> list[MissionKey]:
-        """Drive every mission the store holds unfinished (after a restart); returns them."""
+        """Drive the unfinished missions the store holds (after a restart), as many as this
+        replica may take; returns those it took."""
         missions = self.application.unfinished()
-        for tenant, mission_id in missions:
-            self.drive(tenant, mission_id)
-        return missions
+        if not self.leases.shared:
+            for tenant, mission_id in missions:
+                self.drive(tenant, mission_id)
+            return missions
+        self.leases.adopt(missions)
+        taken = self._claim()
+        self._beat()
+        return taken
+
+    def _claim(self) -> list[MissionKey]:
+        leases = [lease for lease in self.leases.claim(self.room) if not self._busy(lease)]
+        for lease in leases:
+            self._drive(lease)
+        return [(lease.tenant, lease.mission_id) for lease in leases]
+
+    def _busy(self, lease: Lease) -> bool:
+        # A lease this replica re-took while its old drive still runs: the old one is a zombie
+        # whose appends the new epoch refuses; hand the lease back rather than drive it twice.
+        if (lease.tenant, lease.mission_id) not in self._driving:
+            return False
+        self.leases.release(lease)
+        return True
+
+    def _beat(self) -> None:
+        """Start the heartbeat (shared leases only), once, on the running loop."""
+        if self.leases.shared and self._heartbeat is None:
+            self._heartbeat = asyncio.ensure_future(self._heartbeats())
+
+    async def _heartbeats(self) -> None:
+        period = self.leases.replica.heartbeat_seconds
+        while True:
+            try:
+                await self._renew_and_claim()
+            except Exception as error:  # a store outage: the fence keeps the writes safe
+                owner = self.leases.replica.owner
+                _log.error("executor %s could not renew its leases: %r", owner, error)
+            await asyncio.sleep(period)
+
+    async def _renew_and_claim(self) -> None:
+        """Renew the leases held (stopping drives whose lease is lost), then claim free ones."""
+        held = dict(self._held)
+        kept = await asyncio.to_thread(self.leases.renew, held.values())
+        for key, lease in held.items():
+            task = self._driving.get(key)
+            if lease not in kept and task is not None and self._held.get(key) == lease:
+                # Stop before another replica's attempt runs beside this one's.
+                del self._driving[key]
+                del self._held[key]
+                task.cancel()
+                self._lost(lease, "its lease expired or another executor took it over")
+        if self.room > 0:
+            leases = await asyncio.to_thread(self.leases.claim, self.room)
+            for lease in leases:
+                if not self._busy(lease):
+                    self._drive(lease)
 
     async def stop(self) -> None:
-        """Cancel the drives in flight; the store lets a later start resume them."""
+        """Cancel the drives in flight and give their leases up; the store lets a later start
+        (or another replica) resume them."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
         tasks = list(self._driving.values())
+        held = list(self._held.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for lease in held:
+            self.leases.release(lease)

@@ -33,6 +33,7 @@ from rustchain.platform.storage.artifact_store import (
     SqlArtifactStore,
 )
 from rustchain.platform.storage.home import rustchain_home
+from rustchain.platform.storage.lease_fence import LeaseWrite
 from rustchain.platform.storage.notification_scan import scan_states
 from rustchain.platform.storage.private_files import private_file
 
@@ -45,6 +46,7 @@ CHECKPOINT_TOPIC = "rustchain-checkpoint"
 CHECKPOINTS_PURPOSE = "checkpoints"
 """The table beside the events that keeps every signed checkpoint of the store's tenant logs."""
 F = TypeVar("F")
+FENCED_RECORDER_TOPIC = "rustchain.platform.storage.fenced_recorder:FencedPostgresProcessRecorder"
 _STORE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
@@ -121,8 +123,11 @@ def describe_store(settings: EventStoreSettings) -> str:
 class EventStore(Protocol):
     """Where a service appends its events and a relay reads them back in commit order."""
 
-    def append(self, drafts: Sequence[EventDraft]) -> list[EventEnvelope]:
-        """Seal the drafts into their missions' chains and commit them in one transaction."""
+    def append(
+        self, drafts: Sequence[EventDraft], *, lease: LeaseWrite | None = None
+    ) -> list[EventEnvelope]:
+        """Seal the drafts into their missions' chains and commit them in one transaction; with
+        `lease`, only while the mission's lease allows it (LeaseLostError), in that transaction."""
 
     def mission_events(self, tenant: str, mission_id: str) -> list[EventEnvelope]:
         """A mission's events in chain order, as stored."""
@@ -204,6 +209,8 @@ def infrastructure_environment(settings: EventStoreSettings) -> dict[str, str]:
         )
     if settings.database_url:
         env = _postgres_environment(settings.database_url)
+        # Its inserts check a mission's lease in their transaction; it makes `<store>_leases`.
+        env["PROCESS_RECORDER_TOPIC"] = FENCED_RECORDER_TOPIC
     else:
         path = sqlite_path(settings)
         env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
@@ -262,8 +269,15 @@ class RecorderEventStore:
             self._heads[key] = self._decode(last[0])
         return self._heads[key]
 
-    def append(self, drafts: Sequence[EventDraft]) -> list[EventEnvelope]:
-        """Seal the drafts into their missions' chains and commit them in one transaction."""
+    def append(
+        self, drafts: Sequence[EventDraft], *, lease: LeaseWrite | None = None
+    ) -> list[EventEnvelope]:
+        """Seal the drafts into their missions' chains and commit them in one transaction; with
+        `lease`, only while the mission's lease allows it (LeaseLostError), in that transaction.
+
+        Only the PostgreSQL recorder checks a lease: on SQLite and in memory one process writes
+        the store, and the lease is that process's own (`mission_leases.LocalMissionLeases`).
+        """
         if not drafts:
             return []
         heads: dict[tuple[str, str], EventEnvelope] = {}
@@ -273,7 +287,11 @@ class RecorderEventStore:
                 heads[draft.chain_key] = head
         events = seal_all(list(drafts), heads)
         try:
-            self._recorder.insert_events([self._encode(event) for event in events])
+            encoded = [self._encode(event) for event in events]
+            if lease is None:
+                self._recorder.insert_events(encoded)
+            else:
+                self._recorder.insert_events(encoded, lease=lease)
         except IntegrityError as error:
             for key in heads:
                 self._heads.pop(key, None)
@@ -282,6 +300,11 @@ class RecorderEventStore:
             ) from error
         self._heads.update(heads)
         return events
+
+    @property
+    def recorder(self) -> ProcessRecorder:
+        """The `eventsourcing` recorder the store writes through (its leases use its database)."""
+        return self._recorder
 
     def mission_events(self, tenant: str, mission_id: str) -> list[EventEnvelope]:
         """A mission's events in chain order, as stored."""

@@ -40,6 +40,11 @@ class Instruments:
         self.solver_duration = meter.create_histogram(
             "rustchain.verifier.solver.duration", "s", "Time the verifier spent proving a plan"
         )
+        self.leases_lost = meter.create_counter(
+            "rustchain.executor.leases.lost",
+            "{lease}",
+            "Missions an executor stopped driving because another replica holds their lease",
+        )
         self.quota_refusals = meter.create_counter(
             "rustchain.quota.refusals", "{refusal}", "Requests refused for a tenant's quota"
         )

@@ -1,0 +1,320 @@
+"""Which executor replica drives which mission: a lease per mission, with an epoch that fences.
+
+On PostgreSQL the leases live in `<store>_leases` (tenant, mission id, owner, epoch, expiry,
+finished) beside the events. A replica claims free or expired leases of unfinished missions with
+`FOR UPDATE SKIP LOCKED` (each takeover adds one to the epoch), renews those it holds by
+heartbeat, and every append of a mission's events checks the lease in its transaction
+(`lease_fence`). Expiry is the database's clock, so replicas' clocks need not agree.
+On SQLite one process writes the store: its leases are "not driven here already".
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from psycopg.sql import SQL, Composed, Identifier
+
+from rustchain.platform.storage.event_store import RecorderEventStore
+from rustchain.platform.storage.fenced_recorder import FencedPostgresProcessRecorder
+from rustchain.platform.storage.lease_fence import Lease
+
+EXECUTOR_ID_VARIABLE = "RUSTCHAIN_EXECUTOR_ID"
+LEASE_SECONDS_VARIABLE = "RUSTCHAIN_LEASE_SECONDS"
+CAPACITY_VARIABLE = "RUSTCHAIN_EXECUTOR_CAPACITY"
+DEFAULT_LEASE_SECONDS = 5.0
+DEFAULT_CAPACITY = 200
+_MIN_LEASE_SECONDS = 0.2
+N = TypeVar("N", int, float)
+
+
+class ReplicaSettingError(ValueError):
+    """A replica setting that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class ReplicaSettings:
+    """Who this executor replica is, how long its leases last, how many missions it drives."""
+
+    owner: str
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    capacity: int = DEFAULT_CAPACITY
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """How often held leases are renewed (and free ones claimed): a third of the period."""
+        return self.lease_seconds / 3
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> ReplicaSettings:
+        """`RUSTCHAIN_EXECUTOR_ID` (default host-pid), `RUSTCHAIN_LEASE_SECONDS`,
+        `RUSTCHAIN_EXECUTOR_CAPACITY`; ReplicaSettingError names a bad one."""
+        owner = environ.get(EXECUTOR_ID_VARIABLE) or f"{socket.gethostname()}-{os.getpid()}"
+        if len(owner) > 200 or not owner.isprintable():
+            raise ReplicaSettingError(
+                f"{EXECUTOR_ID_VARIABLE} must be at most 200 printable characters"
+            )
+        seconds = _number(environ, LEASE_SECONDS_VARIABLE, DEFAULT_LEASE_SECONDS, float)
+        if seconds < _MIN_LEASE_SECONDS:
+            raise ReplicaSettingError(
+                f"{LEASE_SECONDS_VARIABLE} must be at least {_MIN_LEASE_SECONDS} s, not {seconds:g}"
+            )
+        capacity = _number(environ, CAPACITY_VARIABLE, DEFAULT_CAPACITY, int)
+        if capacity < 1:
+            raise ReplicaSettingError(f"{CAPACITY_VARIABLE} must be at least 1, not {capacity}")
+        return cls(owner, seconds, capacity)
+
+
+def _number(environ: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:
+    text = environ.get(name)
+    if not text:
+        return default
+    try:
+        return kind(text)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number of seconds"
+        raise ReplicaSettingError(f"{name} expects {what}, found {text!r}") from None
+
+
+@dataclass(frozen=True)
+class LeaseView:
+    """Who holds a mission's lease, at which epoch, until when (what `rustchain status` shows)."""
+
+    owner: str | None
+    epoch: int
+    expires_at: datetime | None
+    finished: bool = False
+
+
+class MissionLeases(Protocol):
+    """The leases of one store's missions, as one replica sees and takes them."""
+
+    @property
+    def replica(self) -> ReplicaSettings:
+        """This replica: its identity, lease period and capacity."""
+
+    @property
+    def shared(self) -> bool:
+        """True when several replicas may share the store (quotas are counted in it then)."""
+
+    def take(self, tenant: str, mission_id: str) -> Lease | None:
+        """This mission's lease if it is free, expired or already this replica's; else None."""
+
+    def claim(self, limit: int) -> list[Lease]:
+        """Up to `limit` free or expired leases of unfinished missions, oldest waiting first."""
+
+    def renew(self, leases: Iterable[Lease]) -> set[Lease]:
+        """Extend the leases still held; returns those (the others were lost)."""
+
+    def release(self, lease: Lease) -> None:
+        """Give an unfinished mission's lease up, for another replica to claim at once."""
+
+    def close(self, lease: Lease) -> None:
+        """End a finished mission's lease (nothing to claim any more)."""
+
+    def adopt(self, missions: Iterable[tuple[str, str]]) -> None:
+        """Make free leases for unfinished missions that have none (recorded before leases)."""
+
+    def owner_of(self, tenant: str, mission_id: str) -> LeaseView | None:
+        """Who holds the mission's lease (None when it has none)."""
+
+
+class LocalMissionLeases:
+    """One process writes the store (SQLite): a mission is leased while this process drives it."""
+
+    shared = False
+
+    def __init__(self, replica: ReplicaSettings) -> None:
+        self.replica = replica
+        self._held: dict[tuple[str, str], Lease] = {}
+
+    def take(self, tenant: str, mission_id: str) -> Lease | None:
+        """The mission's lease, unless this process holds it already."""
+        if (tenant, mission_id) in self._held:
+            return None
+        lease = Lease(tenant, mission_id, self.replica.owner, 0)
+        self._held[(tenant, mission_id)] = lease
+        return lease
+
+    def claim(self, limit: int) -> list[Lease]:
+        """Nothing: no other process gives missions up."""
+        return []
+
+    def renew(self, leases: Iterable[Lease]) -> set[Lease]:
+        """Every lease: nobody else can take one."""
+        return set(leases)
+
+    def release(self, lease: Lease) -> None:
+        """Forget the lease."""
+        self._held.pop((lease.tenant, lease.mission_id), None)
+
+    def close(self, lease: Lease) -> None:
+        """Forget the lease."""
+        self.release(lease)
+
+    def adopt(self, missions: Iterable[tuple[str, str]]) -> None:
+        """Nothing to record: unfinished missions are found in the store at start."""
+
+    def owner_of(self, tenant: str, mission_id: str) -> LeaseView | None:
+        """This process while it drives the mission."""
+        held = self._held.get((tenant, mission_id))
+        return None if held is None else LeaseView(held.owner, held.epoch, None)
+
+
+_COLUMNS = "tenant, mission_id, owner, epoch, expires_at"
+
+
+class PostgresMissionLeases:
+    """The leases in the store's `<store>_leases` table, shared by every replica."""
+
+    shared = True
+
+    def __init__(self, store: RecorderEventStore, replica: ReplicaSettings) -> None:
+        recorder = store.recorder
+        if not isinstance(recorder, FencedPostgresProcessRecorder):
+            raise TypeError("PostgreSQL leases need a store opened on PostgreSQL")
+        self.replica = replica
+        self._datastore = recorder.datastore
+        self._table: Identifier = recorder.leases_table
+        self._period = replica.lease_seconds
+
+    def _rows(self, statement: Composed, params: tuple[Any, ...]) -> list[Any]:
+        with self._datastore.transaction(commit=True) as cursor:
+            cursor.execute(statement, params, prepare=True)
+            return cursor.fetchall() if cursor.description is not None else []
+
+    def _leases(self, rows: list[Any]) -> list[Lease]:
+        return [Lease(r["tenant"], r["mission_id"], r["owner"], r["epoch"]) for r in rows]
+
+    def take(self, tenant: str, mission_id: str) -> Lease | None:
+        """The mission's lease if free, expired or already ours (a takeover adds to the epoch)."""
+        owner = self.replica.owner
+        rows = self._rows(
+            SQL(
+                "UPDATE {t} SET"
+                " epoch = CASE WHEN owner = %s AND expires_at > clock_timestamp()"
+                "   THEN epoch ELSE epoch + 1 END,"
+                " owner = %s, expires_at = clock_timestamp() + %s * interval '1 second'"
+                " WHERE tenant = %s AND mission_id = %s AND NOT finished"
+                " AND (owner IS NULL OR owner = %s OR expires_at <= clock_timestamp())"
+                " RETURNING " + _COLUMNS
+            ).format(t=self._table),
+            (owner, owner, self._period, tenant, mission_id, owner),
+        )
+        leases = self._leases(rows)
+        return leases[0] if leases else None
+
+    def claim(self, limit: int) -> list[Lease]:
+        """Up to `limit` free or expired leases, skipping rows another replica is deciding."""
+        if limit <= 0:
+            return []
+        rows = self._rows(
+            SQL(
+                "WITH free AS (SELECT tenant, mission_id FROM {t}"
+                " WHERE NOT finished AND (owner IS NULL OR expires_at <= clock_timestamp())"
+                " ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+                " UPDATE {t} AS l SET owner = %s, epoch = l.epoch + 1,"
+                " expires_at = clock_timestamp() + %s * interval '1 second'"
+                " FROM free WHERE l.tenant = free.tenant AND l.mission_id = free.mission_id"
+                " RETURNING l.tenant, l.mission_id, l.owner, l.epoch"
+            ).format(t=self._table),
+            (limit, self.replica.owner, self._period),
+        )
+        return self._leases(rows)
+
+    def renew(self, leases: Iterable[Lease]) -> set[Lease]:
+        """Extend the leases still ours at their epoch and unexpired; returns those."""
+        held = list(leases)
+        if not held:
+            return set()
+        rows = self._rows(
+            SQL(
+                "UPDATE {t} AS l SET expires_at = clock_timestamp() + %s * interval '1 second'"
+                " FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS h(tenant, mission_id, epoch)"
+                " WHERE l.tenant = h.tenant AND l.mission_id = h.mission_id AND l.epoch = h.epoch"
+                " AND l.owner = %s AND NOT l.finished AND l.expires_at > clock_timestamp()"
+                " RETURNING l.tenant, l.mission_id, l.owner, l.epoch"
+            ).format(t=self._table),
+            (
+                self._period,
+                [lease.tenant for lease in held],
+                [lease.mission_id for lease in held],
+                [lease.epoch for lease in held],
+                self.replica.owner,
+            ),
+        )
+        return set(self._leases(rows))
+
+    def release(self, lease: Lease) -> None:
+        """Free the lease now (its epoch stays: the next claim adds one)."""
+        self._rows(
+            SQL(
+                "UPDATE {t} SET owner = NULL, expires_at = clock_timestamp()"
+                " WHERE tenant = %s AND mission_id = %s AND owner = %s AND epoch = %s"
+            ).format(t=self._table),
+            (lease.tenant, lease.mission_id, lease.owner, lease.epoch),
+        )
+
+    def close(self, lease: Lease) -> None:
+        """Mark the mission's lease finished (a no-op when its last append did already)."""
+        self._rows(
+            SQL(
+                "UPDATE {t} SET finished = true, owner = NULL"
+                " WHERE tenant = %s AND mission_id = %s AND epoch = %s AND NOT finished"
+            ).format(t=self._table),
+            (lease.tenant, lease.mission_id, lease.epoch),
+        )
+
+    def adopt(self, missions: Iterable[tuple[str, str]]) -> None:
+        """Free leases for unfinished missions that have none (recorded before leases)."""
+        pairs = list(missions)
+        if not pairs:
+            return
+        self._rows(
+            SQL(
+                "INSERT INTO {t} (tenant, mission_id, owner, epoch, expires_at, finished)"
+                " SELECT tenant, mission_id, NULL, 0, clock_timestamp(), false"
+                " FROM unnest(%s::text[], %s::text[]) AS m(tenant, mission_id)"
+                " ON CONFLICT (tenant, mission_id) DO NOTHING"
+            ).format(t=self._table),
+            ([tenant for tenant, _ in pairs], [mission for _, mission in pairs]),
+        )
+
+    def owner_of(self, tenant: str, mission_id: str) -> LeaseView | None:
+        """The lease row as stored (an expired one names its last owner, with its expiry)."""
+        rows = self._rows(
+            SQL(
+                "SELECT owner, epoch, expires_at, finished FROM {t}"
+                " WHERE tenant = %s AND mission_id = %s"
+            ).format(t=self._table),
+            (tenant, mission_id),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return LeaseView(row["owner"], row["epoch"], row["expires_at"], row["finished"])
+
+
+def describe_leases(leases: MissionLeases) -> str:
+    """One line for the executor's first lines: who drives the store's missions."""
+    replica = leases.replica
+    if not leases.shared:
+        return (
+            "leases: one executor (SQLite): this process drives every mission of its store;"
+            " several executors need RUSTCHAIN_DATABASE_URL"
+        )
+    return (
+        f"leases: executor '{replica.owner}' shares PostgreSQL with any other replicas"
+        f" (lease {replica.lease_seconds:g} s, capacity {replica.capacity} missions)"
+    )
+
+
+def open_mission_leases(store: RecorderEventStore, replica: ReplicaSettings) -> MissionLeases:
+    """The store's leases: shared in PostgreSQL, this process's own on SQLite or in memory."""
+    if isinstance(store.recorder, FencedPostgresProcessRecorder):
+        return PostgresMissionLeases(store, replica)
+    return LocalMissionLeases(replica)

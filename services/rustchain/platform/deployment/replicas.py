@@ -10,9 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rustchain.platform.storage.event_store import DATABASE_URL_VARIABLE
+from rustchain.platform.storage.mission_leases import EXECUTOR_ID_VARIABLE
 
-EXECUTOR_ID_VARIABLE = "RUSTCHAIN_EXECUTOR_ID"
-"""The replica's name in its leases (docs/execution.md, "Several executors")."""
 EXECUTOR = "executor"
 
 

@@ -149,6 +149,20 @@ def _serve_argv(service: str, port: int, peers: Mapping[str, str]) -> list[str]:
     return argv
 
 
+@dataclass(frozen=True)
+class _Launch:
+    """A service process to start: which service, where, under which name and settings."""
+
+    service: str
+    endpoint: str
+    name: str | None = None
+    own_environ: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def child_name(self) -> str:
+        return self.name or self.service
+
+
 @dataclass
 class Deployment:
     """nats-server, the services and their event relays, under one home."""
@@ -186,14 +200,21 @@ class Deployment:
         )
         # Peers reach every executor replica through one spreading channel.
         peers = {**endpoints, EXECUTOR: ",".join(replica.endpoint for replica in replicas)}
-        for name in START_ORDER:
-            if name == EXECUTOR:
-                for replica in replicas:
-                    self._start_service(
-                        EXECUTOR, replica.endpoint, peers, replica.name, replica.environ()
-                    )
-                continue
-            self._start_service(name, endpoints[name], peers, name)
+        launches = [
+            launch
+            for name in START_ORDER
+            for launch in (
+                [_Launch(EXECUTOR, r.endpoint, r.name, r.environ()) for r in replicas]
+                if name == EXECUTOR
+                else [_Launch(name, endpoints[name])]
+            )
+        ]
+        # They start at once and are waited for together: none needs another serving to start
+        # (channels connect lazily; a store's tables are made under its database's schema lock).
+        for launch in launches:
+            self._start_service(launch, peers)
+        for launch in launches:
+            wait_serving(launch.endpoint, launch.child_name)
         for store in RELAYED_STORES:
             argv = [sys.executable, "-m", "rustchain", "events", "relay", "--store", store]
             self._start(Child(f"relay-{store}", argv, logs / f"relay-{store}.log"))
@@ -202,21 +223,13 @@ class Deployment:
         write_endpoints(self.home, result)
         return result
 
-    def _start_service(
-        self,
-        service: str,
-        endpoint: str,
-        peers: Mapping[str, str],
-        name: str,
-        own_environ: Mapping[str, str] | None = None,
-    ) -> None:
-        port = int(endpoint.rpartition(":")[2])
-        logs = self.home / "logs"
-        child = Child(name, _serve_argv(service, port, peers), logs / f"{name}.log")
-        child.endpoint = endpoint
-        child.own_environ = dict(own_environ or {})
+    def _start_service(self, launch: _Launch, peers: Mapping[str, str]) -> None:
+        port = int(launch.endpoint.rpartition(":")[2])
+        log = self.home / "logs" / f"{launch.child_name}.log"
+        child = Child(launch.child_name, _serve_argv(launch.service, port, peers), log)
+        child.endpoint = launch.endpoint
+        child.own_environ = dict(launch.own_environ)
         self._start(child)
-        wait_serving(endpoint, name)
 
     def _start(self, child: Child) -> None:
         assert self.tokens is not None, "up() prepares the tokens before any child starts"

@@ -1,0 +1,176 @@
+"""Three executor processes on one PostgreSQL database (`rustchain up --executors 3`): one is
+SIGKILLed mid-run, another SIGSTOPped past its lease and let go on later; or one is cut off from
+PostgreSQL by a proxy and healed. Every mission ends, no step's effect happens twice, the
+late writes of the replica that lost its leases are refused by the fence, and every event chain
+is whole (`rustchain audit verify`)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from rustchain.platform.deployment.supervisor import wait_serving
+from rustchain.platform.nats.server import free_port
+from tests.conditions import wait_until_sync
+from tests.integration.replica_deployment import (
+    UpDeployment,
+    all_finished,
+    audit_verify,
+    check_each_effect_once,
+    fresh_database,
+    held_by,
+    leases,
+    ledger_mission,
+    process_environ,
+    stop_process,
+    submit_missions,
+    summaries,
+)
+from tests.integration.tcp_proxy import tcp_proxy
+
+pytestmark = pytest.mark.postgres
+MISSIONS = 30
+LEASE_SECONDS = "2"
+RUN_TIMEOUT_SECONDS = 90.0
+FENCED = "is no longer held by"
+"""What the fence's refusal says (LeaseLostError), in the replica's log."""
+MISSION = ledger_mission(steps=3, pause_seconds=0.5)
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
+
+
+def _finish(deployment: UpDeployment, missions: list[str]) -> None:
+    """Wait for every mission to end; check effects, fence and chains."""
+    wait_until_sync(
+        lambda: all_finished(deployment.database_url, missions),
+        RUN_TIMEOUT_SECONDS,
+        "every mission ended",
+    )
+    found = asyncio.run(summaries(",".join(deployment.replicas()), deployment.metadata(), missions))
+    statuses = check_each_effect_once(found)
+    assert sum(statuses.values()) == MISSIONS
+    verified = audit_verify(deployment.home, deployment.database_url)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert f"of {MISSIONS} mission(s); every chain whole" in verified.stdout
+
+
+def test_killed_and_paused_replicas_lose_no_mission_and_repeat_no_effect(
+    tmp_path: Path, database: str
+) -> None:
+    deployment = UpDeployment(
+        tmp_path / "home", database, 3, {"RUSTCHAIN_LEASE_SECONDS": LEASE_SECONDS}
+    )
+    try:
+        deployment.start()
+        missions = asyncio.run(submit_missions(deployment, MISSION, MISSIONS))
+        wait_until_sync(
+            lambda: all(held_by(database, f"executor-{n}") for n in (1, 2)),
+            RUN_TIMEOUT_SECONDS,
+            "executor-1 and executor-2 each drive a mission",
+        )
+        pids = deployment.executor_pids()
+        os.kill(pids["executor-1"], signal.SIGKILL)
+        paused = held_by(database, "executor-2")
+        os.kill(pids["executor-2"], signal.SIGSTOP)
+
+        def taken_over() -> bool:
+            now = leases(database)
+            return all(
+                now[m].finished or (now[m].owner != "executor-2" and now[m].epoch > row.epoch)
+                for m, row in paused.items()
+            )
+
+        wait_until_sync(taken_over, RUN_TIMEOUT_SECONDS, "executor-2's missions were taken over")
+        os.kill(pids["executor-2"], signal.SIGCONT)
+        _finish(deployment, missions)
+
+        # The paused replica's drives found their leases gone: their appends were refused.
+        wait_until_sync(
+            lambda: FENCED in deployment.replica_log("executor-2"),
+            RUN_TIMEOUT_SECONDS,
+            "executor-2 logged a write refused by the fence",
+        )
+        supervisor = deployment.log_path.read_text()
+        assert "executor-1 exited with code -9" in supervisor
+        wait_until_sync(
+            lambda: "executor-1 restarted" in deployment.log_path.read_text(),
+            RUN_TIMEOUT_SECONDS,
+            "the supervisor restarted executor-1",
+        )
+    finally:
+        deployment.stop()
+
+
+def test_a_replica_cut_off_from_postgresql_is_fenced_when_it_comes_back(
+    tmp_path: Path, database: str
+) -> None:
+    # Two replicas under `up` take 8 missions each; the third, whose database connections go
+    # through the proxy, claims the rest.
+    settings = {"RUSTCHAIN_LEASE_SECONDS": LEASE_SECONDS, "RUSTCHAIN_EXECUTOR_CAPACITY": "8"}
+    deployment = UpDeployment(tmp_path / "home", database, 2, settings)
+    target = urlsplit(database)
+    with tcp_proxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy:
+        proxied = database.replace(f":{target.port or 5432}/", f":{proxy.port}/")
+        third: subprocess.Popen[bytes] | None = None
+        try:
+            deployment.start()
+            port = str(free_port())
+            endpoint = f"127.0.0.1:{port}"
+            environ = {
+                **process_environ(deployment.home, proxied),
+                "RUSTCHAIN_EXECUTOR_ID": "executor-3",
+                "RUSTCHAIN_LEASE_SECONDS": LEASE_SECONDS,
+                "RUSTCHAIN_EXECUTOR_CAPACITY": str(MISSIONS),
+                "RUSTCHAIN_TOKEN": deployment.token,
+                "NATS_URL": str(deployment.endpoints["nats_url"]),
+            }
+            log_path = tmp_path / "executor-3.log"
+            with log_path.open("wb") as log:
+                third = subprocess.Popen(
+                    [sys.executable, "-m", "rustchain", "serve", "executor", "--port", port],
+                    env=environ,
+                    stdout=log,
+                    stderr=log,
+                )
+            wait_serving(endpoint, "executor-3")
+            missions = asyncio.run(submit_missions(deployment, MISSION, MISSIONS))
+            wait_until_sync(
+                lambda: len(held_by(database, "executor-3")) > 0,
+                RUN_TIMEOUT_SECONDS,
+                "executor-3 claimed missions",
+            )
+            cut_off = held_by(database, "executor-3")
+            proxy.blackhole()
+
+            def taken_over() -> bool:
+                now = leases(database)
+                return all(
+                    now[m].finished or (now[m].owner != "executor-3" and now[m].epoch > r.epoch)
+                    for m, r in cut_off.items()
+                )
+
+            wait_until_sync(taken_over, RUN_TIMEOUT_SECONDS, "executor-3's missions were taken")
+            proxy.heal()
+            _finish(deployment, missions)
+            wait_until_sync(
+                lambda: FENCED in log_path.read_text(),
+                RUN_TIMEOUT_SECONDS,
+                "executor-3 logged a write refused by the fence",
+            )
+        finally:
+            proxy.heal()
+            if third is not None:
+                stop_process(third)
+            deployment.stop()

@@ -83,12 +83,12 @@ class InProcessExecutor:
         workspace: str,
         verdict_token: str = "",
     ) -> str:
-        """Admit and record the start; the caller drives the mission."""
+        """Admit and record the start, its lease taken by this process; the caller drives it."""
         folder = Path(workspace) if workspace else None
         if folder is None and plan.config.workspace is not None and self.base is not None:
             folder = (self.base / plan.config.workspace).resolve()
         command = StartMission(tenant, plan, variables, mission_id, folder, verdict_token)
-        return await self.application.admit_and_start(command)
+        return await self.application.admit_and_start(command, take=True)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,11 @@ from rustchain.platform.sandbox.selection import (
 from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from rustchain.platform.storage.home import rustchain_home
 from rustchain.platform.storage.memory_store import SqliteMemoryStore, TenantMemory
-from rustchain.platform.storage.mission_leases import ReplicaSettingError, describe_leases
+from rustchain.platform.storage.mission_leases import (
+    ReplicaSettingError,
+    ReplicaSettings,
+    describe_leases,
+)
 from rustchain.platform.telemetry.sandbox_timing import TimedSandbox
 from rustchain.steps import default_registry
 from rustchain.steps.support.runtime import MemoryClient
@@ -128,6 +132,10 @@ def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
     verdict_key = load_public_key(home, VERDICT_KEYS, environ)
     if verdict_key is None and token_public_key(home, environ) is not None:
         raise ServeError(_missing(VERDICT_KEYS.public_variable, VERDICT_KEYS.public_path(home)))
+    try:
+        ReplicaSettings.from_environ(environ)  # refused before any store is opened
+    except ReplicaSettingError as error:
+        raise ServeError(str(error)) from None
     store = open_event_store(_store("executor", environ))
     closers: list[Closer] = [_sync(store.close)]
     memory_for: Callable[[str], MemoryClient]
@@ -152,17 +160,14 @@ def host_executor(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hoste
     # executor's under `rustchain up`, the same database with RUSTCHAIN_DATABASE_URL.
     learned = open_trainer_events(environ)
     closers.append(_sync(learned.store.close))
-    try:
-        application = build_executor(
-            environ,
-            store,
-            memory_for=memory_for,
-            sandbox=TimedSandbox(sandbox),
-            admission=admission,
-            step_policies=learned.step_policy,
-        )
-    except ReplicaSettingError as error:
-        raise ServeError(str(error)) from None
+    application = build_executor(
+        environ,
+        store,
+        memory_for=memory_for,
+        sandbox=TimedSandbox(sandbox),
+        admission=admission,
+        step_policies=learned.step_policy,
+    )
     driver = MissionDriver(application)
     closers.append(driver.stop)
     if reader is not None:

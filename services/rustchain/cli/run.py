@@ -39,7 +39,8 @@ from rustchain.domain.runs.run_events import (
     StepStarted,
     StepSucceeded,
 )
-from rustchain.executor.application import WorkspaceRefusedError
+from rustchain.executor.application import ExecutorApplication, WorkspaceRefusedError
+from rustchain.executor.driver import MissionDriver
 from rustchain.planner.application import Problem
 from rustchain.platform.storage.event_store import (
     describe_store,
@@ -169,7 +170,7 @@ def _run_here(file: str, variables: dict[str, str], tenant: str, policy_path: st
             console.print(f"mission [bold]{name}[/bold] ({mission_id}), tenant {tenant}")
             if verdict is not None:
                 console.print(verdict.render()[-1])
-            result = asyncio.run(local.executor.drive(tenant, mission_id))
+            result = asyncio.run(drive_here(local.executor, tenant, mission_id))
             _summary(console, local.executor.history(tenant, mission_id), result)
     except StoreUnreachableError as error:
         _unreachable(str(error))
@@ -179,6 +180,17 @@ def _run_here(file: str, variables: dict[str, str], tenant: str, policy_path: st
         click.echo(f"{file}: refused: {error}", err=True)
         return exit_codes.MISSION_AT_FAULT
     return exit_codes.OK if result.outcome == "succeeded" else exit_codes.MISSION_AT_FAULT
+
+
+async def drive_here(executor: ExecutorApplication, tenant: str, mission_id: str) -> MissionRun:
+    """Drive a mission in this process to its end, under its lease (renewed by heartbeat when
+    the store is shared by executor replicas)."""
+    driver = MissionDriver(executor)
+    try:
+        driver.drive(tenant, mission_id)
+        return await driver.finished(tenant, mission_id)
+    finally:
+        await driver.stop()
 
 
 def _render(problem: Problem) -> str:

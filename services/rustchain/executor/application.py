@@ -9,6 +9,7 @@ one append, so a step costs one commit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets as random_tokens
 import uuid
@@ -235,7 +236,14 @@ class ExecutorApplication:
         if size > self.quotas.max_event_bytes:
             what = "the mission's plan with its variables"
             raise QuotaExceededError(over_limit(what, size, self.quotas.max_event_bytes))
-        self._append(tenant, mission_id, 0, events, opening)
+        try:
+            self._append(tenant, mission_id, 0, events, opening)
+        except QuotaExceededError:
+            if workspace is None:
+                # Refused by the quota counted in the store: leave no folder for a run never made.
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            raise
         if opening is None:
             self._running_missions(tenant).add(mission_id)
         return mission_id

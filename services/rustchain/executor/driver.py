@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from rustchain.domain.runs.mission_run import MissionRun
 from rustchain.domain.runs.run_events import RunEvent
@@ -54,7 +55,11 @@ class MissionDriver:
         self._driving: dict[MissionKey, asyncio.Task[MissionRun]] = {}
         self._held: dict[MissionKey, Lease] = {}
         self._heartbeat: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._stop_listening: Callable[[], None] = lambda: None
         self.leases_lost = 0
+        # Heartbeats done (renewals with their claims), for status and tests.
+        self.beats = 0
         application.subscribe(self._recorded)
 
     def _recorded(self, run: MissionRun, facts: list[RunEvent]) -> None:
@@ -71,8 +76,9 @@ class MissionDriver:
         self._beat()
         take = self.room > 0
         mission_id = await self.application.admit_and_start(command, take=take)
-        if take:
-            self.drive(command.tenant, mission_id)
+        lease = self.leases.started(command.tenant, mission_id) if take else None
+        if lease is not None:
+            self._drive(lease)
         self.changes.notify()
         return mission_id
 
@@ -91,6 +97,7 @@ class MissionDriver:
         lease = self.claim(tenant, mission_id)
         if lease is not None:
             self._drive(lease)
+            self._beat()
 
     def _drive(self, lease: Lease) -> None:
         key = (lease.tenant, lease.mission_id)
@@ -178,19 +185,38 @@ class MissionDriver:
         return True
 
     def _beat(self) -> None:
-        """Start the heartbeat (shared leases only), once, on the running loop."""
+        """Start the heartbeat (shared leases only), once, on the running loop; a lease a peer
+        leaves free wakes it early."""
         if self.leases.shared and self._heartbeat is None:
+            loop = asyncio.get_running_loop()
+
+            def wake() -> None:
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(self._wake.set)
+
+            self._stop_listening = self.leases.listen(wake)
             self._heartbeat = asyncio.ensure_future(self._heartbeats())
 
     async def _heartbeats(self) -> None:
         period = self.leases.replica.heartbeat_seconds
+        failing = False
         while True:
             try:
                 await self._renew_and_claim()
+                self.beats += 1
             except Exception as error:  # a store outage: the fence keeps the writes safe
-                owner = self.leases.replica.owner
-                _log.error("executor %s could not renew its leases: %r", owner, error)
-            await asyncio.sleep(period)
+                if not failing:  # once per outage, not at every beat
+                    owner = self.leases.replica.owner
+                    _log.error("executor %s cannot renew its leases: %r", owner, error)
+                failing = True
+            else:
+                if failing:
+                    _log.warning("executor %s renews its leases again", self.leases.replica.owner)
+                failing = False
+            # The heartbeat's period is the product's behaviour, not a wait for a condition.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), period)
+            self._wake.clear()
 
     async def _renew_and_claim(self) -> None:
         """Renew the leases held (stopping drives whose lease is lost), then claim free ones."""
@@ -216,6 +242,7 @@ class MissionDriver:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
+            await asyncio.to_thread(self._stop_listening)
         tasks = list(self._driving.values())
         held = list(self._held.values())
         for task in tasks:

@@ -64,6 +64,9 @@ STATUS: StatusTable = {
 }
 WATCH_POLL_SECONDS = 1.0
 """How often a watch re-reads the store when no fact was recorded by this process."""
+ELSEWHERE_WATCH_POLL_SECONDS = 0.2
+"""The same for a mission another replica drives (shared leases): its facts reach this process
+only through the store."""
 
 
 def event_message(envelope: EventEnvelope, version: int) -> executor_pb2.MissionEvent:
@@ -179,8 +182,10 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
                 if envelope.type == FINISHED:
                     return
             sent = len(envelopes)
+            elsewhere = self.driver.leases.shared and not self.driver.owns(tenant, mission_id)
+            poll = ELSEWHERE_WATCH_POLL_SECONDS if elsewhere else WATCH_POLL_SECONDS
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), WATCH_POLL_SECONDS)
+                await asyncio.wait_for(changed.wait(), poll)
 
     async def GetMission(
         self,

@@ -48,6 +48,8 @@ class FencedPostgresProcessRecorder(PostgresProcessRecorder):
         )
         self.check_identifier_length(self.leases_table_name)
         self.leases_table = Identifier(datastore.schema, self.leases_table_name)
+        # Peers LISTEN here for leases left free (a start without room, a replica stopping).
+        self.leases_channel = Identifier(self.leases_table_name)
         index = Identifier(self.leases_table_name + "_claimable")
         self.sql_create_statements.extend(create_leases_table(self.leases_table, index))
 
@@ -66,5 +68,5 @@ class FencedPostgresProcessRecorder(PostgresProcessRecorder):
     ) -> None:
         lease: LeaseWrite | None = kwargs.get("lease")
         if lease is not None:
-            check_write(curs, self.leases_table, lease)
+            check_write(curs, self.leases_table, lease, self.leases_channel)
         super()._insert_events(curs, stored_events, **kwargs)

@@ -69,10 +69,15 @@ def lease_lost(write: FencedWrite) -> LeaseLostError:
     )
 
 
-def check_write(cursor: Cursor[Any], table: Identifier, write: LeaseWrite) -> None:
-    """Run the lease's part of an append on the append's own cursor (its transaction)."""
+def check_write(
+    cursor: Cursor[Any], table: Identifier, write: LeaseWrite, channel: Identifier
+) -> None:
+    """Run the lease's part of an append on the append's own cursor (its transaction); a lease
+    left free is announced on `channel` when the transaction commits."""
     if isinstance(write, LeaseOpening):
         _open(cursor, table, write)
+        if write.owner is None:
+            cursor.execute(SQL("NOTIFY {c}").format(c=channel))
         return
     lease = write.lease
     key = (lease.tenant, lease.mission_id, lease.owner, lease.epoch)

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+import psycopg
 from psycopg.sql import SQL, Composed, Identifier
 
 from rustchain.platform.storage.event_store import RecorderEventStore
 from rustchain.platform.storage.fenced_recorder import FencedPostgresProcessRecorder
-from rustchain.platform.storage.lease_fence import Lease
+from rustchain.platform.storage.lease_fence import FIRST_EPOCH, Lease
 
 EXECUTOR_ID_VARIABLE = "RUSTCHAIN_EXECUTOR_ID"
 LEASE_SECONDS_VARIABLE = "RUSTCHAIN_LEASE_SECONDS"
@@ -30,6 +32,8 @@ DEFAULT_LEASE_SECONDS = 5.0
 DEFAULT_CAPACITY = 200
 _MIN_LEASE_SECONDS = 0.2
 N = TypeVar("N", int, float)
+_LISTEN_POLL_SECONDS = 0.5
+"""How often the listening thread looks up from its connection to see whether to stop."""
 
 
 class ReplicaSettingError(ValueError):
@@ -104,6 +108,9 @@ class MissionLeases(Protocol):
     def take(self, tenant: str, mission_id: str) -> Lease | None:
         """This mission's lease if it is free, expired or already this replica's; else None."""
 
+    def started(self, tenant: str, mission_id: str) -> Lease | None:
+        """The lease this replica took with a start it recorded (`take=True`)."""
+
     def claim(self, limit: int) -> list[Lease]:
         """Up to `limit` free or expired leases of unfinished missions, oldest waiting first."""
 
@@ -122,6 +129,9 @@ class MissionLeases(Protocol):
     def owner_of(self, tenant: str, mission_id: str) -> LeaseView | None:
         """Who holds the mission's lease (None when it has none)."""
 
+    def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call `wake` (from another thread) when a lease is left free; returns what stops it."""
+
 
 class LocalMissionLeases:
     """One process writes the store (SQLite): a mission is leased while this process drives it."""
@@ -139,6 +149,10 @@ class LocalMissionLeases:
         lease = Lease(tenant, mission_id, self.replica.owner, 0)
         self._held[(tenant, mission_id)] = lease
         return lease
+
+    def started(self, tenant: str, mission_id: str) -> Lease | None:
+        """The mission's lease, as `take`."""
+        return self.take(tenant, mission_id)
 
     def claim(self, limit: int) -> list[Lease]:
         """Nothing: no other process gives missions up."""
@@ -164,6 +178,10 @@ class LocalMissionLeases:
         held = self._held.get((tenant, mission_id))
         return None if held is None else LeaseView(held.owner, held.epoch, None)
 
+    def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Nothing to hear: no other process frees a lease."""
+        return lambda: None
+
 
 _COLUMNS = "tenant, mission_id, owner, epoch, expires_at"
 
@@ -180,6 +198,7 @@ class PostgresMissionLeases:
         self.replica = replica
         self._datastore = recorder.datastore
         self._table: Identifier = recorder.leases_table
+        self._channel: Identifier = recorder.leases_channel
         self._period = replica.lease_seconds
 
     def _rows(self, statement: Composed, params: tuple[Any, ...]) -> list[Any]:
@@ -207,6 +226,10 @@ class PostgresMissionLeases:
         )
         leases = self._leases(rows)
         return leases[0] if leases else None
+
+    def started(self, tenant: str, mission_id: str) -> Lease | None:
+        """The lease the start's transaction made for this replica (no query: its first epoch)."""
+        return Lease(tenant, mission_id, self.replica.owner, FIRST_EPOCH)
 
     def claim(self, limit: int) -> list[Lease]:
         """Up to `limit` free or expired leases, skipping rows another replica is deciding."""
@@ -250,14 +273,16 @@ class PostgresMissionLeases:
         return set(self._leases(rows))
 
     def release(self, lease: Lease) -> None:
-        """Free the lease now (its epoch stays: the next claim adds one)."""
-        self._rows(
-            SQL(
-                "UPDATE {t} SET owner = NULL, expires_at = clock_timestamp()"
-                " WHERE tenant = %s AND mission_id = %s AND owner = %s AND epoch = %s"
-            ).format(t=self._table),
-            (lease.tenant, lease.mission_id, lease.owner, lease.epoch),
-        )
+        """Free the lease now (its epoch stays: the next claim adds one), and tell the peers."""
+        with self._datastore.transaction(commit=True) as cursor:
+            cursor.execute(
+                SQL(
+                    "UPDATE {t} SET owner = NULL, expires_at = clock_timestamp()"
+                    " WHERE tenant = %s AND mission_id = %s AND owner = %s AND epoch = %s"
+                ).format(t=self._table),
+                (lease.tenant, lease.mission_id, lease.owner, lease.epoch),
+            )
+            cursor.execute(SQL("NOTIFY {c}").format(c=self._channel))
 
     def close(self, lease: Lease) -> None:
         """Mark the mission's lease finished (a no-op when its last append did already)."""
@@ -283,6 +308,36 @@ class PostgresMissionLeases:
             ).format(t=self._table),
             ([tenant for tenant, _ in pairs], [mission for _, mission in pairs]),
         )
+
+    def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call `wake` from a listening thread (its own connection) at each NOTIFY of a lease
+        left free; returns what stops it. Without it, the heartbeat still claims at each beat."""
+        stopping = threading.Event()
+        given = self._datastore.pool.kwargs
+        made = given() if callable(given) else given or {}
+        settings = {k: v for k, v in made.items() if k != "row_factory"}
+        listen = SQL("LISTEN {c}").format(c=self._channel)
+
+        def run() -> None:
+            while not stopping.is_set():
+                try:
+                    with psycopg.connect(autocommit=True, **settings) as connection:
+                        connection.execute(listen)
+                        while not stopping.is_set():
+                            for _ in connection.notifies(timeout=_LISTEN_POLL_SECONDS):
+                                wake()
+                except psycopg.Error:
+                    # Unreachable for now: the heartbeat claims meanwhile; listen again later.
+                    stopping.wait(self.replica.heartbeat_seconds)
+
+        thread = threading.Thread(target=run, name="rustchain-lease-listener", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            stopping.set()
+            thread.join(_LISTEN_POLL_SECONDS * 4)
+
+        return stop
 
     def owner_of(self, tenant: str, mission_id: str) -> LeaseView | None:
         """The lease row as stored (an expired one names its last owner, with its expiry)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,12 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psutil
+import psycopg
 import pytest
 
 from rustchain.platform.deployment.supervisor import wait_serving
 from rustchain.platform.nats.server import free_port
 from tests.conditions import wait_until_sync
 from tests.integration.replica_deployment import (
+    TENANT,
     UpDeployment,
     all_finished,
     audit_verify,
@@ -42,7 +46,7 @@ LEASE_SECONDS = "2"
 RUN_TIMEOUT_SECONDS = 90.0
 FENCED = "is no longer held by"
 """What the fence's refusal says (LeaseLostError), in the replica's log."""
-MISSION = ledger_mission(steps=3, pause_seconds=0.5)
+MISSION = ledger_mission(steps=3, pause_seconds=1.0)
 
 
 @pytest.fixture
@@ -66,6 +70,32 @@ def _finish(deployment: UpDeployment, missions: list[str]) -> None:
     assert f"of {MISSIONS} mission(s); every chain whole" in verified.stdout
 
 
+def _status(deployment: UpDeployment, mission: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "rustchain", "status", mission, "--tenant", TENANT],
+        env=deployment.environ(RUSTCHAIN_TOKEN=deployment.token),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _fence_check_waits(database: str, pid: int) -> bool:
+    """True while a connection of process `pid` waits to run an append's lease check."""
+    port = urlsplit(database).port or 5432
+    connections = psutil.Process(pid).net_connections(kind="tcp")
+    ours = {c.laddr.port for c in connections if c.raddr and c.raddr.port == port}
+    with psycopg.connect(database) as connection:
+        waiting = connection.execute(
+            "SELECT client_port FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND (query LIKE '%FOR SHARE%' OR query LIKE '%RETURNING epoch%')"
+        ).fetchall()
+    return any(client_port in ours for (client_port,) in waiting)
+
+
 def test_killed_and_paused_replicas_lose_no_mission_and_repeat_no_effect(
     tmp_path: Path, database: str
 ) -> None:
@@ -82,8 +112,9 @@ def test_killed_and_paused_replicas_lose_no_mission_and_repeat_no_effect(
         )
         pids = deployment.executor_pids()
         os.kill(pids["executor-1"], signal.SIGKILL)
-        paused = held_by(database, "executor-2")
         os.kill(pids["executor-2"], signal.SIGSTOP)
+        paused = held_by(database, "executor-2")
+        assert paused, "executor-2 held missions when it was paused"
 
         def taken_over() -> bool:
             now = leases(database)
@@ -93,15 +124,25 @@ def test_killed_and_paused_replicas_lose_no_mission_and_repeat_no_effect(
             )
 
         wait_until_sync(taken_over, RUN_TIMEOUT_SECONDS, "executor-2's missions were taken over")
-        os.kill(pids["executor-2"], signal.SIGCONT)
+        with psycopg.connect(database) as busy:
+            # The leases are busy as executor-2 wakes: its heartbeat cannot learn that its
+            # leases are gone before its drives, whose steps ended while it was paused, try to
+            # append their results; those appends are the late writes the fence must refuse.
+            busy.execute("LOCK TABLE executor_leases IN EXCLUSIVE MODE")
+            os.kill(pids["executor-2"], signal.SIGCONT)
+            wait_until_sync(
+                lambda: _fence_check_waits(database, pids["executor-2"]),
+                RUN_TIMEOUT_SECONDS,
+                "a late append of executor-2 reached the lease check",
+            )
+        # `rustchain status` names the replica that holds the lease (it may have finished since).
+        shown = _status(deployment, next(iter(paused)))
+        assert re.search(r"executor: (executor-\d \(epoch \d+, lease until |finished)", shown)
         _finish(deployment, missions)
+        assert "executor: finished (lease closed at epoch" in _status(deployment, missions[0])
 
         # The paused replica's drives found their leases gone: their appends were refused.
-        wait_until_sync(
-            lambda: FENCED in deployment.replica_log("executor-2"),
-            RUN_TIMEOUT_SECONDS,
-            "executor-2 logged a write refused by the fence",
-        )
+        assert FENCED in deployment.replica_log("executor-2")
         supervisor = deployment.log_path.read_text()
         assert "executor-1 exited with code -9" in supervisor
         wait_until_sync(

@@ -38,7 +38,12 @@ from rustchain.platform.storage.event_store import (
     open_event_store,
 )
 from rustchain.platform.storage.lease_fence import Lease, LeaseLostError
-from rustchain.platform.storage.mission_leases import MissionLeases, PostgresMissionLeases
+from rustchain.platform.storage.mission_leases import (
+    LocalMissionLeases,
+    MissionLeases,
+    PostgresMissionLeases,
+    ReplicaSettings,
+)
 from rustchain.steps.support.runtime import StepContext
 from tests.conditions import wait_until
 from tests.integration.conftest import _drop_tables, postgres_url
@@ -270,8 +275,8 @@ def test_a_zombie_whose_lease_was_taken_writes_nothing(cluster: Cluster) -> None
     async def scenario() -> None:
         zombie, successor = cluster.add("zombie"), cluster.add("successor")
         mission_id = zombie.application.start(TENANT, _plan(1), {}, "m1", take=True)
-        lease = zombie.application.leases.take(TENANT, mission_id)
-        assert lease is not None and lease.epoch == 1
+        lease = zombie.application.leases.started(TENANT, mission_id)
+        assert lease == Lease(TENANT, mission_id, "zombie", 1)
         # The zombie never renews: once its lease expires, the successor claims it.
         taken: list[Lease] = []
         await wait_until(
@@ -287,6 +292,20 @@ def test_a_zombie_whose_lease_was_taken_writes_nothing(cluster: Cluster) -> None
         assert cluster.ledger.lines() == [], "the zombie's StepStarted was refused: no effect"
         view = successor.application.leases.owner_of(TENANT, mission_id)
         assert view is not None and (view.owner, view.epoch) == ("successor", 2)
+
+    _run(cluster, scenario)
+
+
+def test_a_replica_restarted_under_the_same_name_fences_its_predecessor(cluster: Cluster) -> None:
+    async def scenario() -> None:
+        before, after = cluster.add("executor-0"), cluster.add("executor-0")
+        before.application.start(TENANT, _plan(1), {}, "m1", take=True)
+        old = before.application.leases.started(TENANT, "m1")
+        new = after.driver.claim(TENANT, "m1")
+        assert old is not None and new == Lease(TENANT, "m1", "executor-0", 2)
+        with pytest.raises(LeaseLostError, match="at epoch 1"):
+            await before.application.drive(TENANT, "m1", old)
+        assert cluster.ledger.lines() == []
 
     _run(cluster, scenario)
 
@@ -333,6 +352,30 @@ def test_takeover_applies_the_interrupted_step_rule_and_refuses_the_late_writes(
     _run(cluster, scenario)
 
 
+def test_a_heartbeat_that_finds_its_lease_taken_stops_the_drive_and_its_attempt(
+    cluster: Cluster,
+) -> None:
+    async def scenario() -> None:
+        late, successor = cluster.add("late"), cluster.add("successor")
+        cluster.ledger.hold("late", "m1", "s0")  # never let go: only the heartbeat stops it
+        await late.driver.start(StartMission(TENANT, _plan(2), mission_id="m1"))
+        await cluster.ledger.entered[("late", "m1", "s0")].wait()
+        late.leases.paused = True  # its renewals stop reaching the database...
+        successor.driver.resume_unfinished()
+        await wait_until(
+            lambda: _outcome(successor, "m1") == "failed", WAIT_SECONDS, "the successor ended m1"
+        )
+        version = len(successor.application.history(TENANT, "m1"))
+        late.leases.paused = False  # ...until they do again, too late
+        await wait_until(lambda: late.driver.leases_lost == 1, WAIT_SECONDS, "the drive stopped")
+        assert not late.driver.owns(TENANT, "m1")
+        assert len(successor.application.history(TENANT, "m1")) == version
+        assert cluster.ledger.runs_of("m1", "s0") == ["late"]
+        assert cluster.ledger.runs_of("m1", "s1") == []
+
+    _run(cluster, scenario)
+
+
 def test_a_cancel_from_another_replica_stops_the_mission_its_owner_drives(
     cluster: Cluster,
 ) -> None:
@@ -348,6 +391,27 @@ def test_a_cancel_from_another_replica_stops_the_mission_its_owner_drives(
         assert run.outcome == "cancelled" and run.cancel_reason == "not needed"
         assert cluster.ledger.runs_of("m1", "s1") == []
         assert owner.driver.leases_lost == 0
+
+    _run(cluster, scenario)
+
+
+def test_a_mission_recorded_before_leases_is_adopted_and_driven(cluster: Cluster) -> None:
+    async def scenario() -> None:
+        replica = cluster.add("r1")
+        # Started as the executor did before leases existed: no lease row.
+        before = build_executor(
+            {"RUSTCHAIN_HOME": str(cluster.home)},
+            replica.store,
+            registry=replica.application.registry,
+            policy_for=None,
+            leases=LocalMissionLeases(ReplicaSettings("old")),
+        )
+        before.start(TENANT, _plan(2), {}, "old")
+        assert cluster.lease_rows() == []
+        assert replica.driver.resume_unfinished() == [(TENANT, "old")]
+        run = await asyncio.wait_for(replica.driver.finished(TENANT, "old"), WAIT_SECONDS)
+        assert run.outcome == "succeeded"
+        assert [(r["mission_id"], r["finished"]) for r in cluster.lease_rows()] == [("old", True)]
 
     _run(cluster, scenario)
 

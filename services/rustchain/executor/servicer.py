@@ -27,7 +27,7 @@ from rustchain.executor.application import (
     MissionNotFoundError,
     WorkspaceRefusedError,
 )
-from rustchain.executor.driver import MissionDriver
+from rustchain.executor.driver import ELSEWHERE_POLL_SECONDS, MissionDriver
 from rustchain.executor.lease_owner import owner_message
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.platform.grpc.request_checks import (
@@ -64,9 +64,6 @@ STATUS: StatusTable = {
 }
 WATCH_POLL_SECONDS = 1.0
 """How often a watch re-reads the store when no fact was recorded by this process."""
-ELSEWHERE_WATCH_POLL_SECONDS = 0.2
-"""The same for a mission another replica drives (shared leases): its facts reach this process
-only through the store."""
 
 
 def event_message(envelope: EventEnvelope, version: int) -> executor_pb2.MissionEvent:
@@ -183,7 +180,8 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
                     return
             sent = len(envelopes)
             elsewhere = self.driver.leases.shared and not self.driver.owns(tenant, mission_id)
-            poll = ELSEWHERE_WATCH_POLL_SECONDS if elsewhere else WATCH_POLL_SECONDS
+            # A mission another replica drives: its facts reach this process only through the store.
+            poll = ELSEWHERE_POLL_SECONDS if elsewhere else WATCH_POLL_SECONDS
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), poll)
 

@@ -106,7 +106,8 @@ class MissionLeases(Protocol):
         """True when several replicas may share the store (quotas are counted in it then)."""
 
     def take(self, tenant: str, mission_id: str) -> Lease | None:
-        """This mission's lease if it is free, expired or already this replica's; else None."""
+        """This mission's lease if it is free, expired or held under this replica's name (at a
+        new epoch); else None."""
 
     def started(self, tenant: str, mission_id: str) -> Lease | None:
         """The lease this replica took with a start it recorded (`take=True`)."""
@@ -210,19 +211,18 @@ class PostgresMissionLeases:
         return [Lease(r["tenant"], r["mission_id"], r["owner"], r["epoch"]) for r in rows]
 
     def take(self, tenant: str, mission_id: str) -> Lease | None:
-        """The mission's lease if free, expired or already ours (a takeover adds to the epoch)."""
+        """The mission's lease if free, expired or already this replica's name, at a new epoch:
+        an earlier process of the same name (restarted, or a zombie) can no longer write."""
         owner = self.replica.owner
         rows = self._rows(
             SQL(
-                "UPDATE {t} SET"
-                " epoch = CASE WHEN owner = %s AND expires_at > clock_timestamp()"
-                "   THEN epoch ELSE epoch + 1 END,"
-                " owner = %s, expires_at = clock_timestamp() + %s * interval '1 second'"
+                "UPDATE {t} SET epoch = epoch + 1, owner = %s,"
+                " expires_at = clock_timestamp() + %s * interval '1 second'"
                 " WHERE tenant = %s AND mission_id = %s AND NOT finished"
                 " AND (owner IS NULL OR owner = %s OR expires_at <= clock_timestamp())"
                 " RETURNING " + _COLUMNS
             ).format(t=self._table),
-            (owner, owner, self._period, tenant, mission_id, owner),
+            (owner, self._period, tenant, mission_id, owner),
         )
         leases = self._leases(rows)
         return leases[0] if leases else None

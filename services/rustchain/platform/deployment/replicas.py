@@ -39,8 +39,9 @@ class ExecutorReplica:
     endpoint: str
 
     def environ(self) -> dict[str, str]:
-        """What the process is told of its identity (a stable id: a restarted replica is the same
-        owner, so it takes its missions back without waiting for their leases to expire)."""
+        """What the process is told of its identity: a stable id, so that `rustchain status` and
+        the logs name a replica the same across its restarts (safe: every lease taken is a new
+        epoch, so a restarted replica fences its predecessor)."""
         return {EXECUTOR_ID_VARIABLE: self.replica_id}
 
 

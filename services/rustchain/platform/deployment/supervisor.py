@@ -200,21 +200,21 @@ class Deployment:
         )
         # Peers reach every executor replica through one spreading channel.
         peers = {**endpoints, EXECUTOR: ",".join(replica.endpoint for replica in replicas)}
-        launches = [
-            launch
-            for name in START_ORDER
-            for launch in (
-                [_Launch(EXECUTOR, r.endpoint, r.name, r.environ()) for r in replicas]
-                if name == EXECUTOR
-                else [_Launch(name, endpoints[name])]
-            )
+        executors = [_Launch(EXECUTOR, r.endpoint, r.name, r.environ()) for r in replicas]
+        service = {name: _Launch(name, endpoints[name]) for name in START_ORDER}
+        # Each phase starts at once and is waited for together (channels connect lazily). The
+        # executors make the trainer's event store before the trainer opens it: a store's first
+        # opening is not safe against a concurrent one on SQLite (on PostgreSQL the replicas'
+        # openings take turns under the database's schema lock).
+        phases = [
+            [service["verifier"], service["memory"], *executors],
+            [service["planner"], service["trainer"]],
         ]
-        # They start at once and are waited for together: none needs another serving to start
-        # (channels connect lazily; a store's tables are made under its database's schema lock).
-        for launch in launches:
-            self._start_service(launch, peers)
-        for launch in launches:
-            wait_serving(launch.endpoint, launch.child_name)
+        for phase in phases:
+            for launch in phase:
+                self._start_service(launch, peers)
+            for launch in phase:
+                wait_serving(launch.endpoint, launch.child_name)
         for store in RELAYED_STORES:
             argv = [sys.executable, "-m", "rustchain", "events", "relay", "--store", store]
             self._start(Child(f"relay-{store}", argv, logs / f"relay-{store}.log"))

@@ -12,19 +12,28 @@ import contextlib
 from collections.abc import Iterator
 
 import psycopg
+from eventsourcing.persistence import OperationalError
 
 SCHEMA_LOCK_KEY = 0x52_43_53_43_48_45_4D_41
 """The advisory lock's key ("RCSCHEMA"): the same for every store of a database."""
-CONNECT_TIMEOUT_SECONDS = 10
+CONNECT_TIMEOUT_SECONDS = 5
+"""As the stores' own connections (POSTGRES_CONNECT_TIMEOUT)."""
 
 
 @contextlib.contextmanager
 def schema_lock(database_url: str) -> Iterator[None]:
-    """Hold the database's schema lock while the block makes tables."""
-    with psycopg.connect(
-        database_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
-    ) as connection:
+    """Hold the database's schema lock while the block makes tables.
+
+    An unreachable database raises eventsourcing's OperationalError, as the store itself would
+    (callers report it as the store being unreachable)."""
+    try:
+        connection = psycopg.connect(
+            database_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
+        )
         connection.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+    except psycopg.Error as error:
+        raise OperationalError(str(error)) from None
+    with connection:
         try:
             yield
         finally:

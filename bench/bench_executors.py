@@ -40,6 +40,7 @@ URL = os.environ.get("RUSTCHAIN_TEST_POSTGRES_URL") or "postgresql://postgres@12
 TENANT = "default"
 MISSIONS = 200
 REPLICA_COUNTS = (1, 2, 3)
+ROUNDS = 2
 LEASE_SECONDS = 2.0
 TAKEOVER_MISSIONS = 30
 TAKEOVER_STEPS = 300
@@ -203,10 +204,17 @@ def _takeover_seconds() -> list[float]:
 
 def main() -> None:
     """Print missions per second for 1, 2, 3 executors, and the takeover time after a SIGKILL."""
-    rates = {count: _missions_per_second(count) for count in REPLICA_COUNTS}
+    # Best of ROUNDS, the counts interleaved: other work on the machine skews single runs.
+    rates = dict.fromkeys(REPLICA_COUNTS, 0.0)
+    for _ in range(ROUNDS):
+        for count in REPLICA_COUNTS:
+            rates[count] = max(rates[count], _missions_per_second(count))
     takeover = _takeover_seconds()
     where = URL.rsplit("@", 1)[-1]
-    print(f"PostgreSQL at {where} (same machine), {os.cpu_count()} cores, noop steps")
+    print(
+        f"PostgreSQL at {where} (same machine), {os.cpu_count()} cores, noop steps,"
+        f" best of {ROUNDS}"
+    )
     print(f"{MISSIONS} concurrent 3-step missions, started round-robin over the replicas")
     print(f"{'executors':<12}" + "".join(f"{count:>10}" for count in rates))
     print(f"{'missions/s':<12}" + "".join(f"{rate:>10.1f}" for rate in rates.values()))

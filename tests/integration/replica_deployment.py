@@ -43,15 +43,16 @@ commands:
 """
 
 
-def ledger_mission(steps: int, pause_seconds: float) -> str:
-    """A mission of `steps` non-idempotent steps in a chain, each pausing then appending a line."""
+def ledger_mission(steps: int, pause_seconds: float, idempotent: bool = False) -> str:
+    """A mission of `steps` steps in a chain (not idempotent unless said), each pausing then
+    appending a line."""
     lines = ['version: "1.0"', "name: ledger", "steps:"]
     for number in range(1, steps + 1):
         after = f"\n    depends_on: [s{number - 1}]" if number > 1 else ""
         script = f"sleep {pause_seconds}; echo s{number} >> {LEDGER}"
         lines.append(
             f"  - id: s{number}\n    name: step {number}\n    step_type: command{after}\n"
-            f"    retry: {{idempotent: false}}\n"
+            f"    retry: {{idempotent: {str(idempotent).lower()}}}\n"
             f"    parameters: {{command: sh, args: ['-c', {script!r}]}}"
         )
     return "\n".join(lines) + "\n"

@@ -2,7 +2,8 @@
 SIGKILLed mid-run, another SIGSTOPped past its lease and let go on later; or one is cut off from
 PostgreSQL by a proxy and healed. Every mission ends, no step's effect happens twice, the
 late writes of the replica that lost its leases are refused by the fence, and every event chain
-is whole (`rustchain audit verify`)."""
+is whole (`rustchain audit verify`). And `rustchain run`'s watch carries on from another replica
+when the one streaming to it dies."""
 
 from __future__ import annotations
 
@@ -215,3 +216,49 @@ def test_a_replica_cut_off_from_postgresql_is_fenced_when_it_comes_back(
             if third is not None:
                 stop_process(third)
             deployment.stop()
+
+
+def test_a_watch_goes_on_from_another_replica_when_its_replica_dies(
+    tmp_path: Path, database: str
+) -> None:
+    # Both replicas are killed in turn (the supervisor restarts each): whichever one carries the
+    # CLI's watch stream, one of the kills breaks it, and the watch carries on from the other.
+    deployment = UpDeployment(
+        tmp_path / "home", database, 2, {"RUSTCHAIN_LEASE_SECONDS": LEASE_SECONDS}
+    )
+    mission = tmp_path / "slow.yaml"
+    mission.write_text(ledger_mission(steps=4, pause_seconds=1.5, idempotent=True))
+    output = tmp_path / "run.out"
+    run: subprocess.Popen[bytes] | None = None
+    try:
+        deployment.start()
+        with output.open("wb") as sink:
+            run = subprocess.Popen(
+                [sys.executable, "-m", "rustchain", "run", str(mission), "--tenant", TENANT],
+                env=deployment.environ(),
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until_sync(
+            lambda: any(not row.finished for row in leases(database).values()),
+            RUN_TIMEOUT_SECONDS,
+            "the mission runs",
+        )
+        for number, replica in enumerate(("executor-1", "executor-2"), start=1):
+            os.kill(deployment.executor_pids()[replica], signal.SIGKILL)
+            wait_until_sync(
+                lambda r=replica, n=number: (
+                    deployment.log_path.read_text().count("restarted") >= n
+                    and r in deployment.executor_pids()
+                ),
+                RUN_TIMEOUT_SECONDS,
+                f"{replica} restarted",
+            )
+        assert run.wait(RUN_TIMEOUT_SECONDS) == 0, output.read_text()
+        shown = " ".join(output.read_text().split())
+        assert "executor unreachable; waiting for it" in shown
+        assert "mission succeeded" in shown
+    finally:
+        if run is not None:
+            stop_process(run)
+        deployment.stop()

@@ -416,6 +416,21 @@ def test_a_mission_recorded_before_leases_is_adopted_and_driven(cluster: Cluster
     _run(cluster, scenario)
 
 
+def test_a_lease_without_a_history_is_closed_rather_than_claimed_again(
+    cluster: Cluster,
+) -> None:
+    async def scenario() -> None:
+        replica = cluster.add("r1")
+        replica.application.leases.adopt([(TENANT, "ghost")])
+        replica.driver.resume_unfinished()
+        await wait_until(
+            lambda: cluster.lease_rows()[0]["finished"], WAIT_SECONDS, "the lease was closed"
+        )
+        assert not replica.driver.owns(TENANT, "ghost")
+
+    _run(cluster, scenario)
+
+
 def test_the_tenants_quota_holds_across_replicas(cluster: Cluster) -> None:
     async def scenario() -> None:
         quotas = TenantQuotas(max_concurrent_missions=2)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from rustchain.domain.runs.mission_run import MissionRun
 from rustchain.domain.runs.run_events import RunEvent
 from rustchain.executor.admission import StartMission
-from rustchain.executor.application import ExecutorApplication
+from rustchain.executor.application import ExecutorApplication, MissionNotFoundError
 from rustchain.platform.storage.lease_fence import Lease, LeaseLostError
 from rustchain.platform.storage.mission_leases import MissionLeases
 from rustchain.platform.telemetry.instruments import instruments
@@ -121,6 +121,10 @@ class MissionDriver:
         error = done.exception()
         if isinstance(error, LeaseLostError):
             self._lost(lease, str(error))
+        elif isinstance(error, MissionNotFoundError):
+            # A lease with no history (its start never committed with it): nothing to drive.
+            _log.error("%s has a lease and no history; its lease is closed", mission)
+            self.leases.close(lease)
         elif error is not None:
             _log.error("%s stopped: %r", mission, error)
             if not self.leases.shared:

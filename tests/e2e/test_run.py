@@ -117,6 +117,7 @@ def test_missions_status_and_cancel_read_the_recorded_history(tmp_path: Path) ->
     assert "hello" in listed.stdout and "succeeded" in listed.stdout
     assert shown.returncode == 0
     assert re.search(r"say_it\s+│\s+command\s+│\s+succeeded\s+│\s+1", shown.stdout)
+    assert "executor: this executor (one executor drives an SQLite store)" in shown.stdout
     assert cancelled.returncode == 1
     assert "had already finished or been cancelled" in cancelled.stderr
     assert missing.returncode == 1

@@ -40,6 +40,7 @@ from rustchain.platform.credentials.signing_keys import (
 )
 from rustchain.platform.credentials.tokens import TOKEN_VARIABLE, issue, verify
 from rustchain.platform.deployment.endpoints import SERVICES
+from rustchain.platform.deployment.replicas import EXECUTOR_ID_VARIABLE
 from rustchain.platform.deployment.supervisor import RELAYED_STORES, _serve_argv
 from rustchain.platform.grpc.decoding import max_message_bytes
 from rustchain.platform.nats.auth_callout import (
@@ -84,7 +85,16 @@ PRODUCTION_SECRETS = {
     "rustchain-nats-auth-conf": {AUTH_CONF_FILE},
 }
 NATS_CLIENTS = ("trainer", *(f"relay-{store}" for store in RELAYED_STORES), "nats-auth-callout")
-SINGLETONS = ("executor", "memory", "trainer")
+SINGLETONS = ("executor", "memory", "trainer", *(f"relay-{s}" for s in RELAYED_STORES))
+PRODUCTION_REPLICAS = {
+    "planner": 3,
+    "verifier": 3,
+    "executor": 3,
+    "memory": 2,
+    "trainer": 2,
+    **{f"relay-{store}": 2 for store in RELAYED_STORES},
+    "nats-auth-callout": 1,
+}
 RELAYS = tuple(f"relay-{store}" for store in RELAYED_STORES)
 Resource = dict[str, Any]
 
@@ -283,6 +293,11 @@ def test_serve_arguments_are_the_supervisors_with_peers_at_their_services(
     for name in SERVICES:
         port = rendered.named("Service", name)["spec"]["ports"][0]["port"]
         endpoints[name] = f"{name}:{port}"
+    headless = _headless_service_of(rendered, rendered.named("Deployment", "executor"))
+    if headless is not None:
+        # Several executors: the planner balances over every pod the headless name resolves to.
+        port = headless["spec"]["ports"][0]["port"]
+        endpoints["executor"] = f"dns:///{headless['metadata']['name']}:{port}"
     for name in SERVICES:
         args = list(container(rendered.named("Deployment", name))["args"])
         # Listening beyond loopback is the one thing the embedded supervisor does not ask for.
@@ -290,6 +305,16 @@ def test_serve_arguments_are_the_supervisors_with_peers_at_their_services(
         del args[2:4]
         port = int(args[args.index("--port") + 1])
         assert args == _serve_argv(name, port, endpoints)[3:], name
+
+
+def _headless_service_of(rendered: Rendered, deployment: Resource) -> Resource | None:
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    for service in rendered.of_kind("Service"):
+        selector = service["spec"].get("selector") or {}
+        headless = service["spec"].get("clusterIP") == "None"
+        if headless and selector and all(labels.get(k) == v for k, v in selector.items()):
+            return service
+    return None
 
 
 def test_every_service_has_grpc_probes_on_the_port_its_service_targets(rendered: Rendered) -> None:
@@ -433,11 +458,33 @@ def test_no_container_runs_as_root(rendered: Rendered) -> None:
             assert own.get("readOnlyRootFilesystem") is True, where
 
 
-def test_stateful_processes_run_alone_and_are_replaced_not_rolled(rendered: Rendered) -> None:
+def test_dev_runs_stateful_processes_alone_replaced_not_rolled(dev: Rendered) -> None:
     for name in (*SINGLETONS, "nats-auth-callout"):
-        deployment = rendered.named("Deployment", name)
+        deployment = dev.named("Deployment", name)
         assert deployment["spec"]["replicas"] == 1, name
         assert deployment["spec"]["strategy"] == {"type": "Recreate"}, name
+
+
+def test_no_deployment_of_several_replicas_claims_a_read_write_once_volume(
+    rendered: Rendered,
+) -> None:
+    claims = {c["metadata"]["name"]: c for c in rendered.of_kind("PersistentVolumeClaim")}
+    for deployment in rendered.of_kind("Deployment"):
+        volumes = deployment["spec"]["template"]["spec"]["volumes"]
+        for volume in volumes:
+            if "persistentVolumeClaim" not in volume:
+                continue
+            claim = claims[volume["persistentVolumeClaim"]["claimName"]]
+            name = deployment["metadata"]["name"]
+            if deployment["spec"]["replicas"] > 1:
+                assert claim["spec"]["accessModes"] == ["ReadWriteMany"], name
+            else:
+                assert deployment["spec"]["strategy"] == {"type": "Recreate"}, name
+
+
+def test_each_executor_pod_names_itself_in_its_leases(rendered: Rendered) -> None:
+    variable = env_of(rendered.named("Deployment", "executor"))[EXECUTOR_ID_VARIABLE]
+    assert variable["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
 
 
 def test_home_and_policies_are_where_the_code_looks(rendered: Rendered) -> None:
@@ -470,11 +517,30 @@ def test_home_and_policies_are_where_the_code_looks(rendered: Rendered) -> None:
 # One overlay or the other.
 
 
-def test_production_scales_only_the_stateless_services(production: Rendered) -> None:
-    for deployment in production.of_kind("Deployment"):
-        name = deployment["metadata"]["name"]
-        expected_many = name in ("planner", "verifier", *RELAYS)
-        assert (deployment["spec"]["replicas"] > 1) is expected_many, name
+def test_production_scales_out_every_part_on_postgresql(production: Rendered) -> None:
+    deployments = production.of_kind("Deployment")
+    counts = {d["metadata"]["name"]: d["spec"]["replicas"] for d in deployments}
+    assert counts == PRODUCTION_REPLICAS
+    for name, count in counts.items():
+        deployment = production.named("Deployment", name)
+        if count > 1 and name in (*SINGLETONS, "memory", "trainer"):
+            # Their state is in PostgreSQL (leases, tables, an advisory lock): pods may overlap.
+            variable = env_of(deployment)[DATABASE_VARIABLE]
+            assert variable["valueFrom"]["secretKeyRef"]["name"] == "rustchain-database", name
+            assert deployment["spec"]["strategy"]["type"] == "RollingUpdate", name
+    claimed = {
+        v["persistentVolumeClaim"]["claimName"]
+        for d in production.of_kind("Deployment")
+        for v in d["spec"]["template"]["spec"]["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    assert claimed == {"executor-home"}, "memory and the trainer need no volume on PostgreSQL"
+    assert {c["metadata"]["name"] for c in production.of_kind("PersistentVolumeClaim")} == claimed
+    executor = production.named("Deployment", "executor")
+    spread = executor["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert spread[0]["topologyKey"] == "kubernetes.io/hostname"
+    planner_args = list(container(production.named("Deployment", "planner"))["args"])
+    assert planner_args[planner_args.index("--executor") + 1] == "dns:///executor-replicas:50051"
     assert production.of_kind("Secret") == [], "production generates no Secret"
     assert [s["metadata"]["name"] for s in production.of_kind("StatefulSet")] == ["nats"]
     for workload in production.of_kind("Deployment"):

@@ -107,7 +107,7 @@ def _endpoint(service: str, given: Mapping[str, str], home: Path, env: Mapping[s
     configured = configured_endpoints(home, env)
     if configured is None or service not in configured.services:
         raise ServeError(f"no endpoint for the {service} service: pass --{service} HOST:PORT")
-    return configured.services[service]
+    return configured.target(service)
 
 
 def host_verifier(environ: Mapping[str, str], peers: Mapping[str, str]) -> Hosted:

@@ -24,6 +24,7 @@ from rustchain.cli.remote_run import deployment_endpoints
 from rustchain.domain.plans.artifacts import ArtifactRef, describe_ref
 from rustchain.domain.runs.mission_run import MissionRun
 from rustchain.executor.application import ExecutorApplication
+from rustchain.executor.lease_owner import describe_owner, owner_message
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.platform.credentials.tokens import cli_token
 from rustchain.platform.grpc.auth import CALL_TOKEN
@@ -49,6 +50,8 @@ class MissionView:
     workspace: str = ""
     steps: list[tuple[str, str, str, int, str]] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    owner: str = ""
+    """Which executor replica drives it (`status` only)."""
 
 
 def _from_run(mission_id: str, run: MissionRun) -> MissionView:
@@ -76,6 +79,8 @@ def _from_run(mission_id: str, run: MissionRun) -> MissionView:
 def _from_summary(summary: executor_pb2.MissionSummary) -> MissionView:
     steps = [(s.id, s.step_type, s.status, s.attempt, s.error) for s in summary.steps]
     outputs = json.loads(summary.outputs_json) if summary.outputs_json else {}
+    finished = summary.status != "running"
+    owner = describe_owner(summary.owner, finished) if summary.HasField("owner") else ""
     return MissionView(
         summary.mission_id,
         summary.mission_name,
@@ -84,6 +89,7 @@ def _from_summary(summary: executor_pb2.MissionSummary) -> MissionView:
         summary.workspace,
         steps,
         outputs,
+        owner,
     )
 
 
@@ -106,7 +112,7 @@ def _local() -> Iterator[ExecutorApplication]:
 async def _remote(tenant: str, call: str, request: Any) -> Any:
     endpoints = deployment_endpoints()
     assert endpoints is not None
-    endpoint = endpoints.services["executor"]
+    endpoint = endpoints.target("executor")
     async with open_channel(endpoint) as channel:
         await wait_ready(channel, "executor", endpoint)
         stub = executor_pb2_grpc.ExecutorServiceStub(channel)
@@ -138,6 +144,8 @@ def _show(view: MissionView, tenant: str) -> None:
     console = Console(highlight=False)
     console.print(f"mission [bold]{view.name}[/bold] ({view.mission_id}): {view.status}")
     console.print(f"plan hash {view.plan_hash}; workspace {view.workspace}")
+    if view.owner:
+        console.print(view.owner)
     table = Table(show_header=True)
     for column in ("step", "type", "status", "attempt", "error"):
         table.add_column(column)
@@ -162,7 +170,10 @@ def status(mission_id: str, tenant: str) -> None:
             run = executor.load(tenant, mission_id)
         except KeyError:
             _fail(f"no mission '{mission_id}' for tenant '{tenant}'", exit_codes.MISSION_AT_FAULT)
-        _show(_from_run(mission_id, run), tenant)
+        view = _from_run(mission_id, run)
+        owner = owner_message(executor.leases, tenant, mission_id)
+        view.owner = describe_owner(owner, run.finished)
+        _show(view, tenant)
 
 
 @click.command()

@@ -99,7 +99,8 @@ class RemoteRun:
 
     def __init__(self, endpoints: Endpoints, tenant: str, console: Console) -> None:
         self.planner_at = endpoints.services["planner"]
-        self.executor_at = endpoints.services["executor"]
+        # Every replica: the channel spreads the calls and fails over (platform/grpc/spreading.py).
+        self.executor_at = endpoints.target("executor")
         self.metadata = tenant_metadata(tenant)
         self.tenant = tenant
         self.console = console

@@ -18,6 +18,7 @@ from rustchain.platform.deployment.endpoints import SERVICES, EndpointsError
 from rustchain.platform.grpc.auth import AuthInterceptor
 from rustchain.platform.grpc.decoding import MessageLimitError, max_message_bytes
 from rustchain.platform.grpc.server import LOOPBACK, GrpcServerError, start_server
+from rustchain.platform.grpc.spreading import ReplicaListError
 from rustchain.platform.storage.event_store import EventStoreError
 from rustchain.platform.storage.home import rustchain_home
 from rustchain.platform.storage.postgres_tables import PostgresUnavailableError
@@ -94,7 +95,12 @@ async def _serve_until_signal(
     help="Address to listen on; 0.0.0.0 in a container, where probes and peers come from outside.",
 )
 @click.option("--verifier", metavar="HOST:PORT", help="The verifier (planner only).")
-@click.option("--executor", metavar="HOST:PORT", help="The executor (planner only).")
+@click.option(
+    "--executor",
+    metavar="HOST:PORT",
+    help="The executor (planner only); several replicas as IP:PORT,IP:PORT,... or one"
+    " dns:///NAME:PORT target, over which new missions are spread.",
+)
 @click.option("--memory", metavar="HOST:PORT", help="The memory service (executor only).")
 @click.option(
     "--metrics-port",
@@ -125,6 +131,7 @@ def serve_command(
         MessageLimitError,
         SigningKeyError,
         SnapshotSettingError,
+        ReplicaListError,
     ) as error:
         click.echo(f"rustchain serve {service}: {error}", err=True)
         sys.exit(exit_codes.USAGE)

@@ -17,6 +17,7 @@ from rustchain.platform.deployment.endpoints import (
     endpoints_path,
     running_deployment,
 )
+from rustchain.platform.deployment.replicas import ReplicaCountError, check_executor_count
 from rustchain.platform.deployment.supervisor import (
     SUPERVISE_INTERVAL,
     Deployment,
@@ -32,6 +33,24 @@ from rustchain.steps.support.sandboxing import SANDBOX_SETTING
 
 def _report(message: str) -> None:
     click.echo(f"rustchain up: {message}", err=True)
+
+
+def _children_environ(otlp: str | None, executors: int) -> dict[str, str]:
+    """The settings every child gets: this process's, the collector's, the sandbox probed here;
+    a setting that cannot work ends the command with one line (exit 2)."""
+    environ = dict(os.environ)
+    try:
+        check_executor_count(executors, environ)
+        if otlp is not None:
+            environ.update(otlp_environ(otlp))
+        sandbox = choose_sandbox(environ)
+    except (ReplicaCountError, TelemetrySettingError, SandboxSettingError) as error:
+        _report(str(error))
+        sys.exit(exit_codes.USAGE)
+    click.echo(describe(sandbox))
+    # The executor uses the mechanism probed here (it checks that one again, and only that one).
+    environ[SANDBOX_SETTING] = sandbox.name.split()[0]
+    return environ
 
 
 @click.command()
@@ -52,7 +71,15 @@ def _report(message: str) -> None:
     help="Run N nats-servers (3 or 5) as one JetStream cluster, every stream kept on each"
     " (RUSTCHAIN_NATS_REPLICAS=N), so that losing one server loses no event.",
 )
-def up(otlp: str | None, nats_cluster: int) -> None:
+@click.option(
+    "--executors",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Executor processes; more than one needs PostgreSQL (RUSTCHAIN_DATABASE_URL), where"
+    " mission leases decide which one drives each mission.",
+)
+def up(otlp: str | None, nats_cluster: int, executors: int) -> None:
     """Run nats-server and every service as separate processes on loopback until stopped."""
     try:
         check_cluster_size(nats_cluster)
@@ -73,30 +100,16 @@ def up(otlp: str | None, nats_cluster: int) -> None:
     if running is not None and running.pid is not None:
         _report(f"a deployment already runs on {home} (pid {running.pid}); stop it first")
         sys.exit(exit_codes.USAGE)
-    environ = dict(os.environ)
-    if otlp is not None:
-        try:
-            environ.update(otlp_environ(otlp))
-        except TelemetrySettingError as error:
-            _report(str(error))
-            sys.exit(exit_codes.USAGE)
-    try:
-        sandbox = choose_sandbox(environ)
-    except SandboxSettingError as error:
-        _report(str(error))
-        sys.exit(exit_codes.USAGE)
-    click.echo(describe(sandbox))
-    # The executor uses the mechanism probed here (it checks that one again, and only that one).
-    environ[SANDBOX_SETTING] = sandbox.name.split()[0]
-    deployment = Deployment(home, environ, _report, nats_cluster=nats_cluster)
+    environ = _children_environ(otlp, executors)
+    deployment = Deployment(home, environ, _report, nats_cluster=nats_cluster, executors=executors)
     try:
         endpoints = deployment.up()
     except (DeploymentError, NatsServerError, OSError) as error:
         _report(str(error))
         deployment.down()
         sys.exit(exit_codes.UNREACHABLE)
-    for name, endpoint in endpoints.services.items():
-        click.echo(f"{name:<9} {endpoint}")
+    for name in endpoints.services:
+        click.echo(f"{name:<9} {endpoints.target(name)}")
     click.echo(f"{'nats':<9} {endpoints.nats_url}")
     click.echo(f"endpoints written to {endpoints_path(home)}; Ctrl-C stops everything")
     try:

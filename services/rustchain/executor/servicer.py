@@ -28,6 +28,7 @@ from rustchain.executor.application import (
     WorkspaceRefusedError,
 )
 from rustchain.executor.driver import ELSEWHERE_POLL_SECONDS, MissionDriver
+from rustchain.executor.lease_owner import owner_message
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.platform.grpc.request_checks import (
     MAX_INT32,
@@ -195,9 +196,12 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
             mission_id = check_mission_id("mission_id", request.mission_id)
             run = self.app.load(tenant, mission_id)
             version = len(self.app.history(tenant, mission_id))
+            owner = owner_message(self.app.leases, tenant, mission_id)
         except Exception as error:
             await abort_with(context, error, STATUS)
-        return summary_message(mission_id, run, version)
+        summary = summary_message(mission_id, run, version)
+        summary.owner.CopyFrom(owner)
+        return summary
 
     async def ListMissions(
         self,

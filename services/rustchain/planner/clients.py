@@ -94,5 +94,10 @@ class GrpcExecutor:
         try:
             reply = await self._stub.StartMission(request, metadata=tenant_metadata(tenant))
         except grpc.aio.AioRpcError as error:
+            # The id is this planner's fresh one and the grant is bound to it: a start that
+            # exists already is this call's own first attempt, sent again by the channel's retry
+            # to another replica after the first one went away before answering.
+            if error.code() is grpc.StatusCode.ALREADY_EXISTS and mission_id:
+                return mission_id
             raise _failure(error, "executor", self._endpoint) from None
         return reply.mission_id

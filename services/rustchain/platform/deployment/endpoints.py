@@ -23,15 +23,29 @@ class EndpointsError(ValueError):
 
 @dataclass(frozen=True)
 class Endpoints:
-    """The `host:port` of each service of a deployment, its NATS URL and its supervisor's pid."""
+    """The `host:port` of each service of a deployment, its NATS URL and its supervisor's pid.
+
+    A service run as several replicas (the executor under `rustchain up --executors N`) lists
+    every replica in `replicas`; `services` names its first, so readers of one endpoint work."""
 
     services: dict[str, str] = field(default_factory=dict)
     nats_url: str | None = None
     pid: int | None = None
+    replicas: dict[str, list[str]] = field(default_factory=dict)
+
+    def target(self, service: str) -> str:
+        """Every replica of the service as one endpoint (`ip:port,ip:port`) for open_channel."""
+        return ",".join(self.replicas.get(service) or [self.services[service]])
 
     def to_json(self) -> str:
         """The file's contents."""
-        document = {"services": self.services, "nats_url": self.nats_url, "pid": self.pid}
+        document: dict[str, object] = {
+            "services": self.services,
+            "nats_url": self.nats_url,
+            "pid": self.pid,
+        }
+        if self.replicas:
+            document["replicas"] = self.replicas
         return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
@@ -54,28 +68,37 @@ def read_endpoints(path: Path) -> Endpoints:
     try:
         document = json.loads(path.read_text())
         services = document["services"]
-        if not isinstance(services, dict):
-            raise TypeError("services is not an object")
+        replicas = document.get("replicas", {})
+        if not isinstance(services, dict) or not isinstance(replicas, dict):
+            raise TypeError("services and replicas must be objects")
+        if not all(isinstance(listed, list) for listed in replicas.values()):
+            raise TypeError("each service's replicas must be a list")
         return Endpoints(
             {str(k): str(v) for k, v in services.items()},
             document.get("nats_url"),
             document.get("pid"),
+            {str(k): [str(e) for e in listed] for k, listed in replicas.items() if listed},
         )
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise EndpointsError(f"cannot read the endpoints file {path}: {error}") from None
 
 
 def _parse_pairs(text: str) -> Endpoints:
+    """SERVICE=HOST:PORT pairs; a service named again is another replica of it."""
     services: dict[str, str] = {}
+    replicas: dict[str, list[str]] = {}
     for item in text.split(","):
         name, equals, endpoint = item.strip().partition("=")
         if not equals or name not in SERVICES or not endpoint:
             raise EndpointsError(
                 f"{ENDPOINT_VARIABLE} must name an endpoints file or list SERVICE=HOST:PORT"
-                f" pairs separated by commas, found {item!r}"
+                f" pairs separated by commas (a service named again is another replica),"
+                f" found {item!r}"
             )
-        services[name] = endpoint
-    return Endpoints(services)
+        services.setdefault(name, endpoint)
+        replicas.setdefault(name, []).append(endpoint)
+    several = {name: listed for name, listed in replicas.items() if len(listed) > 1}
+    return Endpoints(services, replicas=several)
 
 
 def configured_endpoints(home: Path, environ: Mapping[str, str] | None = None) -> Endpoints | None:

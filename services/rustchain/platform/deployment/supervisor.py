@@ -28,6 +28,7 @@ from rustchain.platform.deployment.endpoints import (
     write_endpoints,
 )
 from rustchain.platform.deployment.nats_nodes import NatsNodes
+from rustchain.platform.deployment.replicas import EXECUTOR, executor_replicas
 from rustchain.platform.grpc.server import LOOPBACK
 from rustchain.platform.nats.auth_callout import callout_secrets
 from rustchain.platform.nats.jetstream import (
@@ -68,6 +69,8 @@ class Child:
     restart_at: float | None = None
     renew_at: float | None = None
     """When (wall clock) its token is due for renewal: it is then restarted with a new one."""
+    own_environ: dict[str, str] = field(default_factory=dict)
+    """Settings of this child alone (an executor replica's id)."""
 
     def start(self, environ: Mapping[str, str]) -> None:
         """Start the process, its output appended to its log."""
@@ -75,7 +78,7 @@ class Child:
         self.log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             self.argv,
-            env=dict(environ),
+            env={**environ, **self.own_environ},
             stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -147,6 +150,20 @@ def _serve_argv(service: str, port: int, peers: Mapping[str, str]) -> list[str]:
     return argv
 
 
+@dataclass(frozen=True)
+class _Launch:
+    """A service process to start: which service, where, under which name and settings."""
+
+    service: str
+    endpoint: str
+    name: str | None = None
+    own_environ: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def child_name(self) -> str:
+        return self.name or self.service
+
+
 @dataclass
 class Deployment:
     """nats-server, the services and their event relays, under one home."""
@@ -159,6 +176,8 @@ class Deployment:
     nats: NatsNodes | None = None
     children: list[Child] = field(default_factory=list)
     tokens: ServiceTokens | None = None
+    executors: int = 1
+    """Executor processes (several only on PostgreSQL: platform/deployment/replicas.py)."""
 
     def up(self) -> Endpoints:
         """Start everything, wait until each service serves, write endpoints.json."""
@@ -175,18 +194,41 @@ class Deployment:
         self._start(Child("nats-auth", argv, logs / "nats-auth.log"))
         wait_admitting(self.nats.url, self.tokens.probe_token())
         endpoints = {name: f"{LOOPBACK}:{free_port()}" for name in START_ORDER}
-        for name in START_ORDER:
-            port = int(endpoints[name].rpartition(":")[2])
-            child = Child(name, _serve_argv(name, port, endpoints), logs / f"{name}.log")
-            child.endpoint = endpoints[name]
-            self._start(child)
-            wait_serving(endpoints[name], name)
+        replicas = executor_replicas(
+            [endpoints[EXECUTOR], *(f"{LOOPBACK}:{free_port()}" for _ in range(self.executors - 1))]
+        )
+        # Peers reach every executor replica through one spreading channel.
+        peers = {**endpoints, EXECUTOR: ",".join(replica.endpoint for replica in replicas)}
+        executors = [_Launch(EXECUTOR, r.endpoint, r.name, r.environ()) for r in replicas]
+        service = {name: _Launch(name, endpoints[name]) for name in START_ORDER}
+        # Each phase starts at once and is waited for together (channels connect lazily). The
+        # executors make the trainer's event store before the trainer opens it: a store's first
+        # opening is not safe against a concurrent one on SQLite (on PostgreSQL the replicas'
+        # openings take turns under the database's schema lock).
+        phases = [
+            [service["verifier"], service["memory"], *executors],
+            [service["planner"], service["trainer"]],
+        ]
+        for phase in phases:
+            for launch in phase:
+                self._start_service(launch, peers)
+            for launch in phase:
+                wait_serving(launch.endpoint, launch.child_name)
         for store in RELAYED_STORES:
             argv = [sys.executable, "-m", "rustchain", "events", "relay", "--store", store]
             self._start(Child(f"relay-{store}", argv, logs / f"relay-{store}.log"))
-        result = Endpoints(endpoints, self.nats.url, os.getpid())
+        listed = {EXECUTOR: [r.endpoint for r in replicas]} if len(replicas) > 1 else {}
+        result = Endpoints(endpoints, self.nats.url, os.getpid(), listed)
         write_endpoints(self.home, result)
         return result
+
+    def _start_service(self, launch: _Launch, peers: Mapping[str, str]) -> None:
+        port = int(launch.endpoint.rpartition(":")[2])
+        log = self.home / "logs" / f"{launch.child_name}.log"
+        child = Child(launch.child_name, _serve_argv(launch.service, port, peers), log)
+        child.endpoint = launch.endpoint
+        child.own_environ = dict(launch.own_environ)
+        self._start(child)
 
     def _start(self, child: Child) -> None:
         assert self.tokens is not None, "up() prepares the tokens before any child starts"

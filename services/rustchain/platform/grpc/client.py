@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import grpc
 
 from rustchain.platform.grpc.auth import outgoing_token
+from rustchain.platform.grpc.spreading import channel_target
 from rustchain.platform.telemetry.grpc_tracing import client_interceptors
 
 TENANT_METADATA = "x-rustchain-tenant"
@@ -27,9 +28,15 @@ class ServiceUnavailableError(RuntimeError):
 
 
 def open_channel(endpoint: str) -> grpc.aio.Channel:
-    """An insecure channel to `host:port` (loopback deployments; TLS arrives with auth); its calls
-    carry the trace context while this process exports spans."""
-    return grpc.aio.insecure_channel(endpoint, interceptors=client_interceptors() or None)
+    """An insecure channel to `host:port` (loopback deployments; TLS arrives with auth), or
+    spread over the replicas of a list `ip:port,ip:port` (`platform/grpc/spreading.py`); its calls
+    carry the trace context while this process exports spans.
+
+    Raises ReplicaListError for a list gRPC cannot balance over."""
+    target, options = channel_target(endpoint)
+    return grpc.aio.insecure_channel(
+        target, options=options or None, interceptors=client_interceptors() or None
+    )
 
 
 async def wait_ready(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -36,6 +37,7 @@ from rustchain.platform.storage.home import rustchain_home
 from rustchain.platform.storage.lease_fence import LeaseWrite
 from rustchain.platform.storage.notification_scan import scan_states
 from rustchain.platform.storage.private_files import private_file
+from rustchain.platform.storage.schema_lock import schema_lock
 
 DATABASE_URL_VARIABLE = "RUSTCHAIN_DATABASE_URL"
 CIPHER_KEY_VARIABLE = "RUSTCHAIN_CIPHER_KEY"
@@ -375,18 +377,21 @@ def open_event_store(settings: EventStoreSettings) -> RecorderEventStore:
     if not settings.database_url:
         # Made 0600 before SQLite opens it; its -wal and -shm files take the same mode.
         private_file(sqlite_path(settings))
-    factory = InfrastructureFactory.construct(environment)
-    recorder = factory.process_recorder()
-    cipher = factory.cipher()
-    artifacts = SqlArtifactStore(
-        getattr(recorder, "datastore"),  # noqa: B009 - both recorders have one; not in the ABC
-        settings.name,
-        postgres=settings.database_url is not None,
-        cipher=cipher,
+    making_tables = (
+        schema_lock(settings.database_url) if settings.database_url else contextlib.nullcontext()
     )
-    return RecorderEventStore(
-        recorder, cipher, factory.aggregate_recorder(CHECKPOINTS_PURPOSE), artifacts
-    )
+    with making_tables:
+        factory = InfrastructureFactory.construct(environment)
+        recorder = factory.process_recorder()
+        cipher = factory.cipher()
+        artifacts = SqlArtifactStore(
+            getattr(recorder, "datastore"),  # noqa: B009 - both recorders have one; not in the ABC
+            settings.name,
+            postgres=settings.database_url is not None,
+            cipher=cipher,
+        )
+        checkpoints = factory.aggregate_recorder(CHECKPOINTS_PURPOSE)
+    return RecorderEventStore(recorder, cipher, checkpoints, artifacts)
 
 
 def artifacts_beside(store: EventStore) -> ArtifactStore:

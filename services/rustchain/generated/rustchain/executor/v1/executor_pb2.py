@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$rustchain/executor/v1/executor.proto\x12\x15rustchain.executor.v1\"~\n\x13StartMissionRequest\x12\x11\n\tplan_json\x18\x01 \x01(\t\x12\x16\n\x0evariables_json\x18\x02 \x01(\t\x12\x12\n\nmission_id\x18\x03 \x01(\t\x12\x11\n\tworkspace\x18\x04 \x01(\t\x12\x15\n\rverdict_token\x18\x05 \x01(\t\"*\n\x14StartMissionResponse\x12\x12\n\nmission_id\x18\x01 \x01(\t\"@\n\x13WatchMissionRequest\x12\x12\n\nmission_id\x18\x01 \x01(\t\x12\x15\n\rafter_version\x18\x02 \x01(\x03\"\x95\x01\n\x0cMissionEvent\x12\x12\n\nmission_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0f\n\x07step_id\x18\x04 \x01(\t\x12\x14\n\x0cpayload_json\x18\x05 \x01(\t\x12\x13\n\x0boccurred_at\x18\x06 \x01(\t\x12\x16\n\x0eschema_version\x18\x07 \x01(\x05\"\'\n\x11GetMissionRequest\x12\x12\n\nmission_id\x18\x01 \x01(\t\"\x7f\n\x0bStepSummary\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tstep_type\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x13\n\x0boutput_json\x18\x07 \x01(\t\"\xca\x01\n\x0eMissionSummary\x12\x12\n\nmission_id\x18\x01 \x01(\t\x12\x14\n\x0cmission_name\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x11\n\tplan_hash\x18\x04 \x01(\t\x12\x11\n\tworkspace\x18\x05 \x01(\t\x12\x31\n\x05steps\x18\x06 \x03(\x0b\x32\".rustchain.executor.v1.StepSummary\x12\x14\n\x0coutputs_json\x18\x07 \x01(\t\x12\x0f\n\x07version\x18\x08 \x01(\x03\"<\n\x13ListMissionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"h\n\x14ListMissionsResponse\x12\x37\n\x08missions\x18\x01 \x03(\x0b\x32%.rustchain.executor.v1.MissionSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\":\n\x14\x43\x61ncelMissionRequest\x12\x12\n\nmission_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"*\n\x15\x43\x61ncelMissionResponse\x12\x11\n\tcancelled\x18\x01 \x01(\x08\x32\x91\x04\n\x0f\x45xecutorService\x12g\n\x0cStartMission\x12*.rustchain.executor.v1.StartMissionRequest\x1a+.rustchain.executor.v1.StartMissionResponse\x12\x61\n\x0cWatchMission\x12*.rustchain.executor.v1.WatchMissionRequest\x1a#.rustchain.executor.v1.MissionEvent0\x01\x12]\n\nGetMission\x12(.rustchain.executor.v1.GetMissionRequest\x1a%.rustchain.executor.v1.MissionSummary\x12g\n\x0cListMissions\x12*.rustchain.executor.v1.ListMissionsRequest\x1a+.rustchain.executor.v1.ListMissionsResponse\x12j\n\rCancelMission\x12+.rustchain.executor.v1.CancelMissionRequest\x1a,.rustchain.executor.v1.CancelMissionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$rustchain/executor/v1/executor.proto\x12\x15rustchain.executor.v1\"~\n\x13StartMissionRequest\x12\x11\n\tplan_json\x18\x01 \x01(\t\x12\x16\n\x0evariables_json\x18\x02 \x01(\t\x12\x12\n\nmission_id\x18\x03 \x01(\t\x12\x11\n\tworkspace\x18\x04 \x01(\t\x12\x15\n\rverdict_token\x18\x05 \x01(\t\"*\n\x14StartMissionResponse\x12\x12\n\nmission_id\x18\x01 \x01(\t\"@\n\x13WatchMissionRequest\x12\x12\n\nmission_id\x18\x01 \x01(\t\x12\x15\n\rafter_version\x18\x02 \x01(\x03\"\x95\x01\n\x0cMissionEvent\x12\x12\n\nmission_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0f\n\x07step_id\x18\x04 \x01(\t\x12\x14\n\x0cpayload_json\x18\x05 \x01(\t\x12\x13\n\x0boccurred_at\x18\x06 \x01(\t\x12\x16\n\x0eschema_version\x18\x07 \x01(\x05\"\'\n\x11GetMissionRequest\x12\x12\n\nmission_id\x18\x01 \x01(\t\"\x7f\n\x0bStepSummary\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tstep_type\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x13\n\x0boutput_json\x18\x07 \x01(\t\"\xfe\x01\n\x0eMissionSummary\x12\x12\n\nmission_id\x18\x01 \x01(\t\x12\x14\n\x0cmission_name\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x11\n\tplan_hash\x18\x04 \x01(\t\x12\x11\n\tworkspace\x18\x05 \x01(\t\x12\x31\n\x05steps\x18\x06 \x03(\x0b\x32\".rustchain.executor.v1.StepSummary\x12\x14\n\x0coutputs_json\x18\x07 \x01(\t\x12\x0f\n\x07version\x18\x08 \x01(\x03\x12\x32\n\x05owner\x18\t \x01(\x0b\x32#.rustchain.executor.v1.MissionOwner\"\x8a\x01\n\x0cMissionOwner\x12\x0e\n\x06shared\x18\x01 \x01(\x08\x12\x0f\n\x07replica\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\x03\x12\x12\n\nexpires_at\x18\x04 \x01(\t\x12\x0f\n\x07\x65xpired\x18\x05 \x01(\x08\x12\x10\n\x08\x66inished\x18\x06 \x01(\x08\x12\x13\n\x0b\x61nswered_by\x18\x07 \x01(\t\"<\n\x13ListMissionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"h\n\x14ListMissionsResponse\x12\x37\n\x08missions\x18\x01 \x03(\x0b\x32%.rustchain.executor.v1.MissionSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\":\n\x14\x43\x61ncelMissionRequest\x12\x12\n\nmission_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"*\n\x15\x43\x61ncelMissionResponse\x12\x11\n\tcancelled\x18\x01 \x01(\x08\x32\x91\x04\n\x0f\x45xecutorService\x12g\n\x0cStartMission\x12*.rustchain.executor.v1.StartMissionRequest\x1a+.rustchain.executor.v1.StartMissionResponse\x12\x61\n\x0cWatchMission\x12*.rustchain.executor.v1.WatchMissionRequest\x1a#.rustchain.executor.v1.MissionEvent0\x01\x12]\n\nGetMission\x12(.rustchain.executor.v1.GetMissionRequest\x1a%.rustchain.executor.v1.MissionSummary\x12g\n\x0cListMissions\x12*.rustchain.executor.v1.ListMissionsRequest\x1a+.rustchain.executor.v1.ListMissionsResponse\x12j\n\rCancelMission\x12+.rustchain.executor.v1.CancelMissionRequest\x1a,.rustchain.executor.v1.CancelMissionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,15 +44,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STEPSUMMARY']._serialized_start=494
   _globals['_STEPSUMMARY']._serialized_end=621
   _globals['_MISSIONSUMMARY']._serialized_start=624
-  _globals['_MISSIONSUMMARY']._serialized_end=826
-  _globals['_LISTMISSIONSREQUEST']._serialized_start=828
-  _globals['_LISTMISSIONSREQUEST']._serialized_end=888
-  _globals['_LISTMISSIONSRESPONSE']._serialized_start=890
-  _globals['_LISTMISSIONSRESPONSE']._serialized_end=994
-  _globals['_CANCELMISSIONREQUEST']._serialized_start=996
-  _globals['_CANCELMISSIONREQUEST']._serialized_end=1054
-  _globals['_CANCELMISSIONRESPONSE']._serialized_start=1056
-  _globals['_CANCELMISSIONRESPONSE']._serialized_end=1098
-  _globals['_EXECUTORSERVICE']._serialized_start=1101
-  _globals['_EXECUTORSERVICE']._serialized_end=1630
+  _globals['_MISSIONSUMMARY']._serialized_end=878
+  _globals['_MISSIONOWNER']._serialized_start=881
+  _globals['_MISSIONOWNER']._serialized_end=1019
+  _globals['_LISTMISSIONSREQUEST']._serialized_start=1021
+  _globals['_LISTMISSIONSREQUEST']._serialized_end=1081
+  _globals['_LISTMISSIONSRESPONSE']._serialized_start=1083
+  _globals['_LISTMISSIONSRESPONSE']._serialized_end=1187
+  _globals['_CANCELMISSIONREQUEST']._serialized_start=1189
+  _globals['_CANCELMISSIONREQUEST']._serialized_end=1247
+  _globals['_CANCELMISSIONRESPONSE']._serialized_start=1249
+  _globals['_CANCELMISSIONRESPONSE']._serialized_end=1291
+  _globals['_EXECUTORSERVICE']._serialized_start=1294
+  _globals['_EXECUTORSERVICE']._serialized_end=1823
 # @@protoc_insertion_point(module_scope)

@@ -211,6 +211,7 @@ class MissionSummary(_message.Message):
     STEPS_FIELD_NUMBER: _builtins.int
     OUTPUTS_JSON_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
     mission_id: _builtins.str
     mission_name: _builtins.str
     status: _builtins.str
@@ -221,6 +222,10 @@ class MissionSummary(_message.Message):
     version: _builtins.int
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepSummary]: ...
+    @_builtins.property
+    def owner(self) -> Global___MissionOwner:
+        """GetMission only"""
+
     def __init__(
         self,
         *,
@@ -232,14 +237,61 @@ class MissionSummary(_message.Message):
         steps: _abc.Iterable[Global___StepSummary] | None = ...,
         outputs_json: _builtins.str = ...,
         version: _builtins.int = ...,
+        owner: Global___MissionOwner | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["owner", b"owner"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["mission_id", b"mission_id", "mission_name", b"mission_name", "outputs_json", b"outputs_json", "plan_hash", b"plan_hash", "status", b"status", "steps", b"steps", "version", b"version", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mission_id", b"mission_id", "mission_name", b"mission_name", "outputs_json", b"outputs_json", "owner", b"owner", "plan_hash", b"plan_hash", "status", b"status", "steps", b"steps", "version", b"version", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MissionSummary: _TypeAlias = MissionSummary  # noqa: Y015
+
+@_typing.final
+class MissionOwner(_message.Message):
+    """Which executor replica drives a mission: the holder of its lease (docs/execution.md)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SHARED_FIELD_NUMBER: _builtins.int
+    REPLICA_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    EXPIRED_FIELD_NUMBER: _builtins.int
+    FINISHED_FIELD_NUMBER: _builtins.int
+    ANSWERED_BY_FIELD_NUMBER: _builtins.int
+    shared: _builtins.bool
+    """false: one executor drives its SQLite store, the one answering"""
+    replica: _builtins.str
+    """the holder's RUSTCHAIN_EXECUTOR_ID; empty when none holds it"""
+    epoch: _builtins.int
+    """one more at each takeover"""
+    expires_at: _builtins.str
+    """RFC 3339, the database's clock; empty without an expiry"""
+    expired: _builtins.bool
+    """the lease had expired when the answering replica looked"""
+    finished: _builtins.bool
+    """the mission ended: its lease is closed"""
+    answered_by: _builtins.str
+    """the replica that answered this call"""
+    def __init__(
+        self,
+        *,
+        shared: _builtins.bool = ...,
+        replica: _builtins.str = ...,
+        epoch: _builtins.int = ...,
+        expires_at: _builtins.str = ...,
+        expired: _builtins.bool = ...,
+        finished: _builtins.bool = ...,
+        answered_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered_by", b"answered_by", "epoch", b"epoch", "expired", b"expired", "expires_at", b"expires_at", "finished", b"finished", "replica", b"replica", "shared", b"shared"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MissionOwner: _TypeAlias = MissionOwner  # noqa: Y015
 
 @_typing.final
 class ListMissionsRequest(_message.Message):

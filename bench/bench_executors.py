@@ -1,0 +1,229 @@
+"""Several executor processes on one PostgreSQL database (issue 15): missions per second with 1, 2
+and 3 executors side by side (200 concurrent 3-step missions started through one round-robin
+channel over the replicas), and the time from an executor's SIGKILL to the next step of its
+missions on another replica (goal: under the lease period + 1 s).
+
+Real `rustchain serve executor` processes, each on a fresh database `rc_<uuid>` of the server of
+RUSTCHAIN_TEST_POSTGRES_URL (default 127.0.0.1:5432/test), dropped afterwards. Steps are `noop`s,
+so the figures are the executor's own cost (store appends, leases, fences), not the steps'.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+from rustchain.domain.plans.compiler import compile_mission
+from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
+from rustchain.platform.deployment.supervisor import wait_serving
+from rustchain.platform.grpc.client import open_channel
+from rustchain.platform.grpc.server import LOOPBACK
+from rustchain.platform.nats.server import free_port
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
+from rustchain.steps import default_registry
+
+URL = os.environ.get("RUSTCHAIN_TEST_POSTGRES_URL") or "postgresql://postgres@127.0.0.1:5432/test"
+TENANT = "default"
+MISSIONS = 200
+REPLICA_COUNTS = (1, 2, 3)
+ROUNDS = 2
+LEASE_SECONDS = 2.0
+TAKEOVER_MISSIONS = 30
+TAKEOVER_STEPS = 300
+TIMEOUT_SECONDS = 120.0
+POLL_SECONDS = 0.02
+SERVE_EXECUTOR = (sys.executable, "-m", "rustchain", "serve", "executor")
+
+
+def _chain(steps: int) -> str:
+    """A mission of `steps` idempotent noops in a chain (a takeover retries the one running)."""
+    lines = ['version: "1.0"', "name: chain", "steps:"]
+    for n in range(1, steps + 1):
+        after = f", depends_on: [s{n - 1}]" if n > 1 else ""
+        lines.append(f"  - {{id: s{n}, step_type: noop, retry: {{idempotent: true}}{after}}}")
+    return "\n".join(lines) + "\n"
+
+
+def _plan_json(steps: int) -> str:
+    plan = compile_mission(_chain(steps).encode(), "chain.yaml", default_registry()).plan
+    assert plan is not None, "the bench's mission compiles"
+    return plan.to_json()
+
+
+@contextlib.contextmanager
+def _database() -> Iterator[str]:
+    name = f"rc_{uuid.uuid4().hex}"
+    with psycopg.connect(URL, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    try:
+        yield re.sub(r"/[^/]*$", f"/{name}", URL)
+    finally:
+        with psycopg.connect(URL, autocommit=True) as connection:
+            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@dataclass
+class Replicas:
+    """N executor processes on one home and database."""
+
+    home: Path
+    database_url: str
+    processes: dict[str, subprocess.Popen[bytes]]
+    endpoints: list[str]
+
+    @classmethod
+    @contextlib.contextmanager
+    def run(cls, count: int, database_url: str) -> Iterator[Replicas]:
+        with tempfile.TemporaryDirectory() as scratch:
+            home = Path(scratch)
+            environ = {**os.environ, "RUSTCHAIN_HOME": str(home)}
+            for name in ("RUSTCHAIN_ENDPOINT", "NATS_URL", "RUSTCHAIN_TOKEN"):
+                environ.pop(name, None)
+            environ |= {
+                "RUSTCHAIN_DATABASE_URL": database_url,
+                "RUSTCHAIN_LEASE_SECONDS": str(LEASE_SECONDS),
+                "RUSTCHAIN_EXECUTOR_CAPACITY": str(MISSIONS),
+            }
+            processes: dict[str, subprocess.Popen[bytes]] = {}
+            endpoints: list[str] = []
+            try:
+                for number in range(1, count + 1):
+                    port = free_port()
+                    name = f"executor-{number}"
+                    processes[name] = subprocess.Popen(
+                        [*SERVE_EXECUTOR, "--port", str(port)],
+                        env={**environ, "RUSTCHAIN_EXECUTOR_ID": name},
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                    endpoints.append(f"{LOOPBACK}:{port}")
+                for name, endpoint in zip(processes, endpoints, strict=True):
+                    wait_serving(endpoint, name)
+                yield cls(home, database_url, processes, endpoints)
+            finally:
+                for process in processes.values():
+                    if process.poll() is None:
+                        process.terminate()
+                for process in processes.values():
+                    try:
+                        process.wait(30)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+                        process.wait()
+
+    async def start(self, plan_json: str, count: int) -> list[str]:
+        """Start `count` missions at once through one channel over every replica."""
+        async with open_channel(",".join(self.endpoints)) as channel:
+            executor = executor_pb2_grpc.ExecutorServiceStub(channel)
+            request = executor_pb2.StartMissionRequest(plan_json=plan_json, variables_json="{}")
+            metadata = (("x-rustchain-tenant", TENANT),)
+            replies = await asyncio.gather(
+                *(executor.StartMission(request, metadata=metadata) for _ in range(count))
+            )
+        return [reply.mission_id for reply in replies]
+
+    def leases(self) -> list[tuple[str, str | None, bool]]:
+        with psycopg.connect(self.database_url) as connection:
+            rows = connection.execute(
+                "SELECT mission_id, owner, finished FROM executor_leases"
+            ).fetchall()
+        return [(str(m), o, bool(f)) for m, o, f in rows]
+
+
+def _wait(condition: object, what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while not callable(condition) or not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting until {what}")
+        time.sleep(POLL_SECONDS)  # polling interval of a bounded wait
+
+
+def _missions_per_second(count: int) -> float:
+    plan = _plan_json(3)
+    with _database() as url, Replicas.run(count, url) as replicas:
+        began = time.monotonic()
+        missions = set(asyncio.run(replicas.start(plan, MISSIONS)))
+
+        def all_finished() -> bool:
+            done = {m for m, _, finished in replicas.leases() if finished}
+            return missions <= done
+
+        _wait(all_finished, f"{MISSIONS} missions finished on {count} executor(s)")
+        return MISSIONS / (time.monotonic() - began)
+
+
+def _takeover_seconds() -> list[float]:
+    """Seconds from SIGKILL of executor-1 to the next event of each mission it drove."""
+    plan = _plan_json(TAKEOVER_STEPS)
+    with _database() as url, Replicas.run(3, url) as replicas:
+        asyncio.run(replicas.start(plan, TAKEOVER_MISSIONS))
+
+        def victim_drives() -> bool:
+            return any(o == "executor-1" and not f for _, o, f in replicas.leases())
+
+        _wait(victim_drives, "executor-1 drives a mission")
+        held = [m for m, o, f in replicas.leases() if o == "executor-1" and not f]
+        replicas.processes["executor-1"].kill()
+        killed_at = datetime.now(UTC)
+        store = open_event_store(EventStoreSettings("executor", replicas.home, database_url=url))
+        next_step: dict[str, float] = {}
+        try:
+
+            def resumed() -> bool:
+                for mission in held:
+                    if mission in next_step:
+                        continue
+                    later = [
+                        e.occurred_at
+                        for e in store.mission_events(TENANT, mission)
+                        if e.occurred_at > killed_at
+                    ]
+                    if later:
+                        next_step[mission] = (min(later) - killed_at).total_seconds()
+                return len(next_step) == len(held)
+
+            _wait(resumed, "executor-1's missions went on elsewhere")
+        finally:
+            store.close()
+        return sorted(next_step.values())
+
+
+def main() -> None:
+    """Print missions per second for 1, 2, 3 executors, and the takeover time after a SIGKILL."""
+    # Best of ROUNDS, the counts interleaved: other work on the machine skews single runs.
+    rates = dict.fromkeys(REPLICA_COUNTS, 0.0)
+    for _ in range(ROUNDS):
+        for count in REPLICA_COUNTS:
+            rates[count] = max(rates[count], _missions_per_second(count))
+    takeover = _takeover_seconds()
+    where = URL.rsplit("@", 1)[-1]
+    print(
+        f"PostgreSQL at {where} (same machine), {os.cpu_count()} cores, noop steps,"
+        f" best of {ROUNDS}"
+    )
+    print(f"{MISSIONS} concurrent 3-step missions, started round-robin over the replicas")
+    print(f"{'executors':<12}" + "".join(f"{count:>10}" for count in rates))
+    print(f"{'missions/s':<12}" + "".join(f"{rate:>10.1f}" for rate in rates.values()))
+    print(
+        f"SIGKILL of 1 of 3 executors -> next step of its {len(takeover)} missions elsewhere:"
+        f" median {statistics.median(takeover):.2f} s, max {max(takeover):.2f} s"
+        f" (lease {LEASE_SECONDS:g} s; goal under {LEASE_SECONDS + 1:g} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()

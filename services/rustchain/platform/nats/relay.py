@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import nats.errors
 import nats.js.errors
@@ -27,7 +28,7 @@ from rustchain.platform.nats.jetstream import (
     ensure_stream,
     whole_chain_head,
 )
-from rustchain.platform.nats.relay_acks import Pending, await_due_acks
+from rustchain.platform.nats.relay_acks import Chain, Pending, await_due_acks
 from rustchain.platform.nats.relay_refusals import (
     DEFAULT_MAX_PAYLOAD,
     full_reason,
@@ -123,7 +124,11 @@ class JetStreamRelay:
         # a tenant past its tracked position: they are checked against JetStream first.
         self._window = (self.settings.max_in_flight + 1) * self.settings.batch_size
         self._lanes: dict[str, TenantLane] = {}
-        self._heads: dict[tuple[str, str, str], int] = {}
+        self._heads: dict[Chain, int] = {}
+        # Each chain's publish in flight. A chain's next event is sent only once JetStream has
+        # acknowledged this one: on a cluster, a publish lost with its stream's leader must not
+        # be overtaken by the chain's later events (they would be stored before it).
+        self._tails: dict[Chain, asyncio.Future[PubAck]] = {}
         self._client: Client | None = None
         self._js: JetStreamContext | None = None
         self._closed = asyncio.Event()
@@ -144,6 +149,7 @@ class JetStreamRelay:
             self._js = client.jetstream(publish_async_max_pending=window)
             self._streams.clear()
             self._heads.clear()
+            self._tails.clear()
             self.artifacts.forget()
         return self._js
 
@@ -205,7 +211,7 @@ class JetStreamRelay:
         if lane.in_doubt <= 0:
             return False
         lane.in_doubt -= 1
-        key = (route.tenant, route.mission_id, route.service)
+        key = _chain(route)
         if key not in self._heads:
             head = await whole_chain_head(js, *key)
             if head is None:
@@ -236,6 +242,8 @@ class JetStreamRelay:
         finally:
             for p in pending:
                 p.future.cancel()
+                if self._tails.get(p.chain) is p.future:
+                    del self._tails[p.chain]
         for p, outcome in zip(pending, outcomes, strict=True):
             lane = self._lanes[p.tenant]
             if isinstance(outcome, str):
@@ -336,8 +344,34 @@ class JetStreamRelay:
         event_id = route.headers[MSG_ID_HEADER]
         # The stream also counts the subject: a lower bound of what the event takes in it.
         stored = size + len(route.subject)
+        self._tails[_chain(route)] = future
         tenant, position = route.tenant, item.position
-        return Pending(tenant, position, event_id, route.stream, item.data, stored, future)
+        return Pending(
+            tenant, position, _chain(route), event_id, route.stream, item.data, stored, future
+        )
+
+    async def _chain_acked(self, chain: Chain) -> bool:
+        """Whether the chain's publish in flight, if any, is acknowledged (waiting up to the ack
+        timeout): False if it was refused, lost, or the connection closed meanwhile."""
+        tail = self._tails.get(chain)
+        if tail is None:
+            return True
+        if not tail.done():
+            lost: asyncio.Future[Any] = asyncio.ensure_future(self._closed.wait())
+            waits: set[asyncio.Future[Any]] = {tail, lost}
+            try:
+                timeout = self.settings.ack_timeout
+                await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                lost.cancel()
+        return tail.done() and not tail.cancelled() and tail.exception() is None
+
+    def _unsent(self, lane: TenantLane, item: Notification) -> bool:
+        """Whether the event waits behind its tenant's refused one (and is noted as waiting)."""
+        if lane.failed_at is not None and item.position >= lane.failed_at:
+            lane.wait(item.position)
+            return True
+        return False
 
     async def relay_batch(self) -> int:
         """Publish the next batch, and advance the tracked positions over acked batches.
@@ -351,21 +385,29 @@ class JetStreamRelay:
         if batch:
             js = await self._jetstream()
             pending: list[Pending] = []
+            before = self._sent
             for item in batch:
                 route = EventRoute.of(item.data)
                 lane = self._lane(route.tenant)
                 event_id = route.headers[MSG_ID_HEADER]
-                if lane.failed_at is not None and item.position >= lane.failed_at:
-                    lane.wait(item.position)
-                    continue
-                if item.position <= lane.position:
+                if self._unsent(lane, item) or item.position <= lane.position:
                     continue
                 if event_id in lane.acked_beyond or await self._already_held(js, lane, route):
                     self.stats.skipped += 1
                     continue
+                if not await self._chain_acked(_chain(route)):
+                    # The chain's previous event was refused or lost: settle everything sent
+                    # so far (a refusal pauses its tenant, silence is an outage) before going on.
+                    self._in_flight.append((before, pending))
+                    pending = []
+                    while self._in_flight:
+                        await self._settle_oldest()
+                    if self._unsent(lane, item):
+                        continue
                 published = await self._publish(js, lane, route, item)
                 if published is not None:
                     pending.append(published)
+                before = item.position
             self._in_flight.append((batch[-1].position, pending))
             self._sent = batch[-1].position
         while self._in_flight and (len(self._in_flight) > self.settings.max_in_flight or not batch):
@@ -378,6 +420,7 @@ class JetStreamRelay:
             for p in pending:
                 p.future.cancel()
         self._in_flight.clear()
+        self._tails.clear()
         self._sent = self.position
         for lane in self._lanes.values():
             lane.doubt(self._window)
@@ -432,6 +475,10 @@ class JetStreamRelay:
         finally:
             stop.set()
             await runner
+
+
+def _chain(route: EventRoute) -> Chain:
+    return (route.tenant, route.mission_id, route.service)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

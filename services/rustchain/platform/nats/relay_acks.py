@@ -9,6 +9,9 @@ from typing import Any
 
 from nats.js.api import PubAck
 
+Chain = tuple[str, str, str]
+"""A service's chain of a mission: (tenant, mission, service)."""
+
 
 @dataclass(frozen=True)
 class Pending:
@@ -16,6 +19,7 @@ class Pending:
 
     tenant: str
     position: int
+    chain: Chain
     event_id: str
     stream: str
     data: bytes

@@ -39,7 +39,8 @@ def open_store(service: str, environ: Mapping[str, str]) -> RecorderEventStore:
     try:
         return open_event_store(settings)
     except (EventStoreError, PersistenceError) as error:
-        raise StoreUnreachableError(f"{describe_store(settings)}: {error}") from error
+        reason = " ".join(str(error).split())  # libpq's reasons span lines; this is one
+        raise StoreUnreachableError(f"{describe_store(settings)}: {reason}") from error
 
 
 MEMORY_FILE = "memory.sqlite3"

@@ -32,7 +32,8 @@ def schema_lock(database_url: str) -> Iterator[None]:
         )
         connection.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
     except psycopg.Error as error:
-        raise OperationalError(str(error)) from None
+        # libpq's reasons span lines (a hint after a tab); the message is one line.
+        raise OperationalError(" ".join(str(error).split())) from None
     with connection:
         try:
             yield

@@ -21,6 +21,7 @@ from rustchain.platform.storage.event_store import (
     new_cipher_key,
     open_event_store,
 )
+from rustchain.platform.storage.workspace_archive import RACY_NANOSECONDS
 from rustchain.steps import default_registry
 
 REGISTRY = default_registry(include_plugins=False)
@@ -63,8 +64,9 @@ def per_step(home: Path, mode: str, size: int, steps: int, writes: bool) -> tupl
     try:
         mission = executor.start("bench", _plan(steps, writes), {})
         _fill(home / "workspaces" / "bench" / mission, size)
-        # Older than the racy margin, as a workspace is between steps that leave it alone.
-        time.sleep(0.2)
+        # Let the files age past the racy margin, as a workspace does between steps that leave
+        # it alone: a change time cannot be set back (utime moves it), so only waiting ages it.
+        time.sleep(RACY_NANOSECONDS / 1e9)
         began = time.perf_counter()
         run = asyncio.run(executor.drive("bench", mission))
         elapsed = time.perf_counter() - began

@@ -8,10 +8,13 @@ import asyncio
 import os
 import select
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 POLL_SECONDS = 0.01
+RETRY_SECONDS = 0.1
+T = TypeVar("T")
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -21,6 +24,24 @@ async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting until {what}")
         await asyncio.sleep(POLL_SECONDS)
+
+
+async def retried(
+    operation: Callable[[], Awaitable[T]],
+    errors: tuple[type[BaseException], ...],
+    timeout: float,
+    what: str,
+) -> T:
+    """`operation()`'s result once it stops failing with one of `errors` (a server that is
+    recovering has no event to wait on); the last error, naming `what`, after `timeout` s."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            return await operation()
+        except errors as error:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out after {timeout:g} s: {what}: {error}") from error
+        await asyncio.sleep(RETRY_SECONDS)
 
 
 def wait_until_sync(condition: Callable[[], bool], timeout: float, what: str) -> None:

@@ -21,7 +21,7 @@ from rustchain.platform.nats.jetstream import (
 from rustchain.platform.nats.relay import JetStreamRelay, RelaySettings
 from rustchain.platform.nats.server import NatsServer, NatsServerSettings
 from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
-from tests.conditions import wait_until
+from tests.conditions import retried, wait_until
 from tests.integration.event_helpers import (
     append_in_batches,
     assert_stream_matches_store,
@@ -56,14 +56,9 @@ async def _stream_leader(url: str, tenant: str) -> tuple[str, list[str]]:
 async def _read_from_survivors(url: str) -> list[StoredMessage]:
     """The tenant's events, read as a reader does: connecting again while JetStream recovers
     (a consumer cannot be made on a stream whose new leader is still catching up)."""
-    deadline = asyncio.get_running_loop().time() + 60
-    while True:
-        try:
-            return await stream_messages(url, "acme")
-        except NATS_OUTAGES:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.1)  # retry period of a bounded wait for the stream
+    return await retried(
+        lambda: stream_messages(url, "acme"), NATS_OUTAGES, 60, "reading the tenant's stream"
+    )
 
 
 def _member(cluster: NatsCluster, server_name: str) -> NatsServer:

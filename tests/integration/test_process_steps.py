@@ -258,6 +258,40 @@ def test_a_mission_runs_no_more_background_programs_than_its_cap(tmp_path: Path)
     assert supervisor.running == 0
 
 
+@pytest.mark.parametrize("working_dir", ["..", "/etc", "out", "inside/../../.."])
+def test_a_working_directory_outside_the_workspace_is_refused(
+    tmp_path: Path, working_dir: str
+) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "out").symlink_to(tmp_path)  # a link inside that leads outside
+    supervisor = MissionProcessSupervisor("m1")
+    context = dataclasses.replace(sandboxed_context(workspace), processes=supervisor)
+    follow = ProcessStartParameters(command="true", working_dir=working_dir)
+
+    with pytest.raises(StepRunError) as refused:
+        asyncio.run(process_start(follow, context))
+
+    assert "workspace" in str(refused.value)
+    assert supervisor.running == 0
+    assert not (workspace / "process_logs").exists()
+
+
+def test_log_files_are_never_written_through_a_link_out_of_the_workspace(tmp_path: Path) -> None:
+    workspace, outside = tmp_path / "ws", tmp_path / "outside"
+    workspace.mkdir()
+    outside.mkdir()
+    (workspace / "process_logs").symlink_to(outside)  # planted by an earlier step
+    supervisor = MissionProcessSupervisor("m1")
+    context = dataclasses.replace(sandboxed_context(workspace), processes=supervisor)
+
+    with pytest.raises(StepRunError):
+        asyncio.run(process_start(ProcessStartParameters(command="true"), context))
+
+    assert list(outside.iterdir()) == []
+    assert supervisor.running == 0
+
+
 def test_handles_are_unguessable() -> None:
     from rustchain.executor.process_supervisor import new_handle
 

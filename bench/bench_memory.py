@@ -13,8 +13,6 @@ import asyncio
 import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+from tests.integration.trainer_process import start_trainer
 
 from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.events.names import stream_name
@@ -219,20 +218,7 @@ def _trajectories_per_second(nats_url: str, url: str, trainers: int) -> float:
     """Trajectories/s from the first recorded to the last, with `trainers` processes."""
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     PostgresTrajectoryStore(url, prefix).close()
-    command = [
-        sys.executable,
-        "-m",
-        "tests.integration.trainer_process",
-        "--nats-url",
-        nats_url,
-        "--database-url",
-        url,
-        "--prefix",
-        prefix,
-        "--ack-wait",
-        "30",
-    ]
-    processes = [subprocess.Popen(command, cwd=REPO) for _ in range(trainers)]
+    processes = [start_trainer(nats_url, url, prefix, 30, REPO) for _ in range(trainers)]
     first_at: tuple[float, int] | None = None
     deadline = time.monotonic() + 120
     try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from rustchain.trainer.postgres_trajectory_store import PostgresTrajectoryStore
 from tests.conditions import wait_until_sync
 from tests.integration.conftest import postgres_url
 from tests.integration.postgres_databases import drop_tables, table_prefix
+from tests.integration.trainer_process import start_trainer
 from tests.paths import REPO
 from tests.unit.compile_helpers import plan_of
 
@@ -61,20 +61,7 @@ def trainers() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def _start_trainer(nats_url: str, url: str, prefix: str) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "tests.integration.trainer_process",
-        "--nats-url",
-        nats_url,
-        "--database-url",
-        url,
-        "--prefix",
-        prefix,
-        "--ack-wait",
-        str(ACK_WAIT_SECONDS),
-    ]
-    return subprocess.Popen(command, cwd=REPO)
+    return start_trainer(nats_url, url, prefix, ACK_WAIT_SECONDS, REPO)
 
 
 def _finish_missions(home: Path, nats_url: str, count: int, tenant: str = "acme") -> list[str]:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 from rustchain.trainer.consuming import consume_until
 from rustchain.trainer.postgres_trajectory_store import PostgresTrajectoryStore
@@ -19,6 +22,15 @@ async def _consume(nats_url: str, database_url: str, prefix: str, ack_wait: floa
         await consume_until(nats_url, store, stop, ack_wait)
     finally:
         store.close()
+
+
+def start_trainer(
+    nats_url: str, database_url: str, prefix: str, ack_wait: float, cwd: Path
+) -> subprocess.Popen[bytes]:
+    """This module as a trainer process of its own (`cwd`: the repository, for the import)."""
+    command = [sys.executable, "-m", __name__, "--nats-url", nats_url]
+    command += ["--database-url", database_url, "--prefix", prefix, "--ack-wait", str(ack_wait)]
+    return subprocess.Popen(command, cwd=cwd)
 
 
 def main() -> None:

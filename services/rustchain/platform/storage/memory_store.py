@@ -9,6 +9,7 @@ import json
 import re
 import threading
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -148,7 +149,7 @@ class SqliteMemoryStore:
                 "WHERE tenant = ? AND collection = ? AND id = ?",
                 (tenant, collection, doc_id),
             ).fetchone()
-        return None if row is None else _document(row)
+        return None if row is None else document_of(row)
 
     def delete(self, tenant: str, collection: str, doc_id: str) -> bool:
         """Remove a document; False when there was none."""
@@ -163,7 +164,7 @@ class SqliteMemoryStore:
                 "ORDER BY id LIMIT ?",
                 (tenant, collection, limit),
             ).fetchall()
-        return [_document(row) for row in rows]
+        return [document_of(row) for row in rows]
 
     def search(self, tenant: str, collection: str, query: str, limit: int) -> list[dict[str, Any]]:
         """Documents matching any word of the query, best (BM25) first."""
@@ -181,7 +182,7 @@ class SqliteMemoryStore:
                 "AND documents_fts.collection = ? ORDER BY rank LIMIT ?",
                 (match, tenant, collection, limit),
             ).fetchall()
-        return [{**_document(row[:3]), "score": -float(row[3])} for row in rows]
+        return [{**document_of(row[:3]), "score": -float(row[3])} for row in rows]
 
     def put_vector(
         self,
@@ -210,7 +211,8 @@ class SqliteMemoryStore:
         self._connection.close()
 
 
-def _document(row: tuple[Any, ...]) -> dict[str, Any]:
+def document_of(row: Sequence[Any]) -> dict[str, Any]:
+    """A stored row (id, content, metadata JSON) as a document."""
     return {"id": row[0], "content": row[1], "metadata": json.loads(row[2])}
 
 

@@ -20,9 +20,9 @@ import json
 import uuid
 from typing import Any
 
-from rustchain.platform.storage.memory_store import query_words
+from rustchain.platform.storage.memory_store import document_of, query_words
 from rustchain.platform.storage.postgres_tables import PostgresTables
-from rustchain.platform.storage.vector_index import cosine_distance, norm, packed, unpacked
+from rustchain.platform.storage.vector_index import nearest_by_scan, norm, packed
 
 MEMORY_TABLES = "memory"
 """The tables' prefix in a deployment's database: `memory_documents`, `memory_vectors`."""
@@ -102,7 +102,7 @@ class PostgresMemoryStore:
                 (tenant, collection, doc_id),
             )
             row = cursor.fetchone()
-        return None if row is None else _document(row)
+        return None if row is None else document_of(row)
 
     def delete(self, tenant: str, collection: str, doc_id: str) -> bool:
         """Remove a document; False when there was none."""
@@ -122,7 +122,7 @@ class PostgresMemoryStore:
                 (tenant, collection, limit),
             )
             rows = cursor.fetchall()
-        return [_document(row) for row in rows]
+        return [document_of(row) for row in rows]
 
     def search(self, tenant: str, collection: str, query: str, limit: int) -> list[dict[str, Any]]:
         """Documents matching any word of the query, best (`ts_rank`) first."""
@@ -138,7 +138,7 @@ class PostgresMemoryStore:
         with self._tables.statement() as cursor:
             cursor.execute(statement, (any_of(words), tenant, collection, limit))
             rows = cursor.fetchall()
-        return [{**_document(row[:3]), "score": float(row[3])} for row in rows]
+        return [{**document_of(row[:3]), "score": float(row[3])} for row in rows]
 
     def put_vector(
         self,
@@ -181,17 +181,8 @@ class PostgresMemoryStore:
                 (tenant, collection, len(vector)),
             )
             stored = cursor.fetchall()
-        length = norm(vector)
-        scored = [
-            (*row[:3], cosine_distance(vector, unpacked(row[3]), length * row[4])) for row in stored
-        ]
-        best = sorted(scored, key=lambda r: (r[3], r[0].encode("utf-8")))[:limit]
-        return [{**_document(row[:3]), "score": 1.0 - row[3]} for row in best]
+        return nearest_by_scan(vector, stored, limit)
 
     def close(self) -> None:
         """Close the connections."""
         self._tables.close()
-
-
-def _document(row: tuple[Any, ...]) -> dict[str, Any]:
-    return {"id": row[0], "content": row[1], "metadata": json.loads(row[2])}

@@ -16,7 +16,7 @@ import sqlite3
 import struct
 import sys
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlite_vec  # type: ignore[import-untyped]  # ships no type information
@@ -98,16 +98,28 @@ class VectorIndex:
                 "ORDER BY d LIMIT ?",
                 (packed(vector), *scope, limit),
             ).fetchall()
-        else:
-            stored = self._connection.execute(
-                f"SELECT id, content, metadata, vector, norm {_SCOPE}", scope
-            ).fetchall()
-            length = norm(vector)
-            scored = [
-                (*r[:3], cosine_distance(vector, unpacked(r[3]), length * r[4])) for r in stored
-            ]
-            rows = sorted(scored, key=lambda r: (r[3], r[0]))[:limit]
-        return [
-            {"id": r[0], "content": r[1], "metadata": json.loads(r[2]), "score": 1.0 - r[3]}
-            for r in rows
-        ]
+            return found(rows)
+        stored = self._connection.execute(
+            f"SELECT id, content, metadata, vector, norm {_SCOPE}", scope
+        ).fetchall()
+        return nearest_by_scan(vector, stored, limit)
+
+
+def nearest_by_scan(
+    vector: list[float], stored: Sequence[Sequence[Any]], limit: int
+) -> list[dict[str, Any]]:
+    """The exact scan: of rows (id, content, metadata JSON, packed vector, its norm), the
+    `limit` closest to `vector` by cosine distance, best first, ties by id."""
+    length = norm(vector)
+    scored = [(*r[:3], cosine_distance(vector, unpacked(r[3]), length * r[4])) for r in stored]
+    # Python orders text by code point, which is UTF-8's byte order: SQLite's and PostgreSQL's
+    # binary order of the ids.
+    return found(sorted(scored, key=lambda r: (r[3], r[0]))[:limit])
+
+
+def found(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Rows (id, content, metadata JSON, cosine distance) as documents scored by similarity."""
+    return [
+        {"id": r[0], "content": r[1], "metadata": json.loads(r[2]), "score": 1.0 - r[3]}
+        for r in rows
+    ]

@@ -170,12 +170,13 @@ class MissionDriver:
                 self.drive(tenant, mission_id)
             return missions
         self.leases.adopt(missions)
-        taken = self._claim()
+        taken = self._drive_claimed(self.leases.claim(self.room))
         self._beat()
         return taken
 
-    def _claim(self) -> list[MissionKey]:
-        leases = [lease for lease in self.leases.claim(self.room) if not self._busy(lease)]
+    def _drive_claimed(self, claimed: list[Lease]) -> list[MissionKey]:
+        """Drive the missions of leases just claimed (but none already driven here)."""
+        leases = [lease for lease in claimed if not self._busy(lease)]
         for lease in leases:
             self._drive(lease)
         return [(lease.tenant, lease.mission_id) for lease in leases]
@@ -235,10 +236,7 @@ class MissionDriver:
                 task.cancel()
                 self._lost(lease, "its lease expired or another executor took it over")
         if self.room > 0:
-            leases = await asyncio.to_thread(self.leases.claim, self.room)
-            for lease in leases:
-                if not self._busy(lease):
-                    self._drive(lease)
+            self._drive_claimed(await asyncio.to_thread(self.leases.claim, self.room))
 
     async def stop(self) -> None:
         """Cancel the drives in flight and give their leases up; the store lets a later start

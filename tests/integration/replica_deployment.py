@@ -185,6 +185,53 @@ class UpDeployment:
     def replica_log(self, name: str) -> str:
         return (self.home / "logs" / f"{name}.log").read_text()
 
+    @contextlib.contextmanager
+    def explained(self) -> Iterator[None]:
+        """A failed assertion inside carries the deployment's state: what a chaos test that
+        failed once in CI needs to be understood without a rerun."""
+        try:
+            yield
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{self.diagnosis()}") from error
+
+    def diagnosis(self) -> str:
+        """The unfinished leases, this database's sessions (who waits on what) and the ends of
+        the logs."""
+        lines = ["unfinished leases (mission, owner, epoch, seconds left):"]
+        try:
+            with psycopg.connect(self.database_url, row_factory=dict_row) as connection:
+                for row in connection.execute(
+                    "SELECT mission_id, owner, epoch,"
+                    " extract(epoch FROM expires_at - clock_timestamp()) AS left"
+                    " FROM executor_leases WHERE NOT finished ORDER BY owner, mission_id"
+                ):
+                    lines.append(
+                        f"  {row['mission_id']} {row['owner']} {row['epoch']} {row['left']:.1f}"
+                    )
+                lines.append("sessions (application, port, state, wait, transaction age, query):")
+                for row in connection.execute(
+                    "SELECT application_name, client_port, state, wait_event_type, wait_event,"
+                    " extract(epoch FROM clock_timestamp() - xact_start) AS age,"
+                    " left(query, 100) AS query FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " ORDER BY application_name, client_port"
+                ):
+                    age = "-" if row["age"] is None else f"{row['age']:.1f}s"
+                    lines.append(
+                        f"  {row['application_name']} {row['client_port']} {row['state']}"
+                        f" {row['wait_event_type']}:{row['wait_event']} {age} {row['query']!r}"
+                    )
+                total = connection.execute("SELECT count(*) AS n FROM pg_stat_activity").fetchone()
+                lines.append(f"sessions on the server: {total['n'] if total else '?'}")
+        except psycopg.Error as error:
+            lines.append(f"  (the database could not be read: {error})")
+        logs = [self.log_path, *sorted((self.home / "logs").glob("*.log"))]
+        for path in logs:
+            if path.is_file():
+                tail = path.read_text(errors="replace").splitlines()[-25:]
+                lines += [f"--- {path.name} (last {len(tail)} lines)", *tail]
+        return "\n".join(lines)
+
 
 async def submit_missions(deployment: UpDeployment, text: str, count: int) -> list[str]:
     """Submit `count` copies of the mission to the planner at once; their ids."""

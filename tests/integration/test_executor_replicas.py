@@ -104,53 +104,56 @@ def test_killed_and_paused_replicas_lose_no_mission_and_repeat_no_effect(
         tmp_path / "home", database, 3, {"RUSTCHAIN_LEASE_SECONDS": LEASE_SECONDS}
     )
     try:
-        deployment.start()
-        missions = asyncio.run(submit_missions(deployment, MISSION, MISSIONS))
-        wait_until_sync(
-            lambda: all(held_by(database, f"executor-{n}") for n in (1, 2)),
-            RUN_TIMEOUT_SECONDS,
-            "executor-1 and executor-2 each drive a mission",
-        )
-        pids = deployment.executor_pids()
-        os.kill(pids["executor-1"], signal.SIGKILL)
-        os.kill(pids["executor-2"], signal.SIGSTOP)
-        paused = held_by(database, "executor-2")
-        assert paused, "executor-2 held missions when it was paused"
-
-        def taken_over() -> bool:
-            now = leases(database)
-            return all(
-                now[m].finished or (now[m].owner != "executor-2" and now[m].epoch > row.epoch)
-                for m, row in paused.items()
-            )
-
-        wait_until_sync(taken_over, RUN_TIMEOUT_SECONDS, "executor-2's missions were taken over")
-        with psycopg.connect(database) as busy:
-            # The leases are busy as executor-2 wakes: its heartbeat cannot learn that its
-            # leases are gone before its drives, whose steps ended while it was paused, try to
-            # append their results; those appends are the late writes the fence must refuse.
-            busy.execute("LOCK TABLE executor_leases IN EXCLUSIVE MODE")
-            os.kill(pids["executor-2"], signal.SIGCONT)
+        with deployment.explained():
+            deployment.start()
+            missions = asyncio.run(submit_missions(deployment, MISSION, MISSIONS))
             wait_until_sync(
-                lambda: _fence_check_waits(database, pids["executor-2"]),
+                lambda: all(held_by(database, f"executor-{n}") for n in (1, 2)),
                 RUN_TIMEOUT_SECONDS,
-                "a late append of executor-2 reached the lease check",
+                "executor-1 and executor-2 each drive a mission",
             )
-        # `rustchain status` names the replica that holds the lease (it may have finished since).
-        shown = _status(deployment, next(iter(paused)))
-        assert re.search(r"executor: (executor-\d \(epoch \d+, lease until |finished)", shown)
-        _finish(deployment, missions)
-        assert "executor: finished (lease closed at epoch" in _status(deployment, missions[0])
+            pids = deployment.executor_pids()
+            os.kill(pids["executor-1"], signal.SIGKILL)
+            os.kill(pids["executor-2"], signal.SIGSTOP)
+            paused = held_by(database, "executor-2")
+            assert paused, "executor-2 held missions when it was paused"
 
-        # The paused replica's drives found their leases gone: their appends were refused.
-        assert FENCED in deployment.replica_log("executor-2")
-        supervisor = deployment.log_path.read_text()
-        assert "executor-1 exited with code -9" in supervisor
-        wait_until_sync(
-            lambda: "executor-1 restarted" in deployment.log_path.read_text(),
-            RUN_TIMEOUT_SECONDS,
-            "the supervisor restarted executor-1",
-        )
+            def taken_over() -> bool:
+                now = leases(database)
+                return all(
+                    now[m].finished or (now[m].owner != "executor-2" and now[m].epoch > row.epoch)
+                    for m, row in paused.items()
+                )
+
+            wait_until_sync(
+                taken_over, RUN_TIMEOUT_SECONDS, "executor-2's missions were taken over"
+            )
+            with psycopg.connect(database) as busy:
+                # The leases are busy as executor-2 wakes: its heartbeat cannot learn that its
+                # leases are gone before its drives, whose steps ended while it was paused, try to
+                # append their results; those appends are the late writes the fence must refuse.
+                busy.execute("LOCK TABLE executor_leases IN EXCLUSIVE MODE")
+                os.kill(pids["executor-2"], signal.SIGCONT)
+                wait_until_sync(
+                    lambda: _fence_check_waits(database, pids["executor-2"]),
+                    RUN_TIMEOUT_SECONDS,
+                    "a late append of executor-2 reached the lease check",
+                )
+            # `rustchain status` names the lease holder (it may have finished since).
+            shown = _status(deployment, next(iter(paused)))
+            assert re.search(r"executor: (executor-\d \(epoch \d+, lease until |finished)", shown)
+            _finish(deployment, missions)
+            assert "executor: finished (lease closed at epoch" in _status(deployment, missions[0])
+
+            # The paused replica's drives found their leases gone: their appends were refused.
+            assert FENCED in deployment.replica_log("executor-2")
+            supervisor = deployment.log_path.read_text()
+            assert "executor-1 exited with code -9" in supervisor
+            wait_until_sync(
+                lambda: "executor-1 restarted" in deployment.log_path.read_text(),
+                RUN_TIMEOUT_SECONDS,
+                "the supervisor restarted executor-1",
+            )
     finally:
         deployment.stop()
 
@@ -167,50 +170,51 @@ def test_a_replica_cut_off_from_postgresql_is_fenced_when_it_comes_back(
         proxied = database.replace(f":{target.port or 5432}/", f":{proxy.port}/")
         third: subprocess.Popen[bytes] | None = None
         try:
-            deployment.start()
-            port = str(free_port())
-            endpoint = f"127.0.0.1:{port}"
-            environ = {
-                **process_environ(deployment.home, proxied),
-                "RUSTCHAIN_EXECUTOR_ID": "executor-3",
-                "RUSTCHAIN_LEASE_SECONDS": LEASE_SECONDS,
-                "RUSTCHAIN_EXECUTOR_CAPACITY": str(MISSIONS),
-                "RUSTCHAIN_TOKEN": deployment.token,
-                "NATS_URL": str(deployment.endpoints["nats_url"]),
-            }
-            log_path = tmp_path / "executor-3.log"
-            with log_path.open("wb") as log:
-                third = subprocess.Popen(
-                    [sys.executable, "-m", "rustchain", "serve", "executor", "--port", port],
-                    env=environ,
-                    stdout=log,
-                    stderr=log,
+            with deployment.explained():
+                deployment.start()
+                port = str(free_port())
+                endpoint = f"127.0.0.1:{port}"
+                environ = {
+                    **process_environ(deployment.home, proxied),
+                    "RUSTCHAIN_EXECUTOR_ID": "executor-3",
+                    "RUSTCHAIN_LEASE_SECONDS": LEASE_SECONDS,
+                    "RUSTCHAIN_EXECUTOR_CAPACITY": str(MISSIONS),
+                    "RUSTCHAIN_TOKEN": deployment.token,
+                    "NATS_URL": str(deployment.endpoints["nats_url"]),
+                }
+                log_path = tmp_path / "executor-3.log"
+                with log_path.open("wb") as log:
+                    third = subprocess.Popen(
+                        [sys.executable, "-m", "rustchain", "serve", "executor", "--port", port],
+                        env=environ,
+                        stdout=log,
+                        stderr=log,
+                    )
+                wait_serving(endpoint, "executor-3")
+                missions = asyncio.run(submit_missions(deployment, MISSION, MISSIONS))
+                wait_until_sync(
+                    lambda: len(held_by(database, "executor-3")) > 0,
+                    RUN_TIMEOUT_SECONDS,
+                    "executor-3 claimed missions",
                 )
-            wait_serving(endpoint, "executor-3")
-            missions = asyncio.run(submit_missions(deployment, MISSION, MISSIONS))
-            wait_until_sync(
-                lambda: len(held_by(database, "executor-3")) > 0,
-                RUN_TIMEOUT_SECONDS,
-                "executor-3 claimed missions",
-            )
-            cut_off = held_by(database, "executor-3")
-            proxy.blackhole()
+                cut_off = held_by(database, "executor-3")
+                proxy.blackhole()
 
-            def taken_over() -> bool:
-                now = leases(database)
-                return all(
-                    now[m].finished or (now[m].owner != "executor-3" and now[m].epoch > r.epoch)
-                    for m, r in cut_off.items()
+                def taken_over() -> bool:
+                    now = leases(database)
+                    return all(
+                        now[m].finished or (now[m].owner != "executor-3" and now[m].epoch > r.epoch)
+                        for m, r in cut_off.items()
+                    )
+
+                wait_until_sync(taken_over, RUN_TIMEOUT_SECONDS, "executor-3's missions were taken")
+                proxy.heal()
+                _finish(deployment, missions)
+                wait_until_sync(
+                    lambda: FENCED in log_path.read_text(),
+                    RUN_TIMEOUT_SECONDS,
+                    "executor-3 logged a write refused by the fence",
                 )
-
-            wait_until_sync(taken_over, RUN_TIMEOUT_SECONDS, "executor-3's missions were taken")
-            proxy.heal()
-            _finish(deployment, missions)
-            wait_until_sync(
-                lambda: FENCED in log_path.read_text(),
-                RUN_TIMEOUT_SECONDS,
-                "executor-3 logged a write refused by the fence",
-            )
         finally:
             proxy.heal()
             if third is not None:
@@ -231,33 +235,34 @@ def test_a_watch_goes_on_from_another_replica_when_its_replica_dies(
     output = tmp_path / "run.out"
     run: subprocess.Popen[bytes] | None = None
     try:
-        deployment.start()
-        with output.open("wb") as sink:
-            run = subprocess.Popen(
-                [sys.executable, "-m", "rustchain", "run", str(mission), "--tenant", TENANT],
-                env=deployment.environ(),
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-        wait_until_sync(
-            lambda: any(not row.finished for row in leases(database).values()),
-            RUN_TIMEOUT_SECONDS,
-            "the mission runs",
-        )
-        for number, replica in enumerate(("executor-1", "executor-2"), start=1):
-            os.kill(deployment.executor_pids()[replica], signal.SIGKILL)
+        with deployment.explained():
+            deployment.start()
+            with output.open("wb") as sink:
+                run = subprocess.Popen(
+                    [sys.executable, "-m", "rustchain", "run", str(mission), "--tenant", TENANT],
+                    env=deployment.environ(),
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                )
             wait_until_sync(
-                lambda r=replica, n=number: (
-                    deployment.log_path.read_text().count("restarted") >= n
-                    and r in deployment.executor_pids()
-                ),
+                lambda: any(not row.finished for row in leases(database).values()),
                 RUN_TIMEOUT_SECONDS,
-                f"{replica} restarted",
+                "the mission runs",
             )
-        assert run.wait(RUN_TIMEOUT_SECONDS) == 0, output.read_text()
-        shown = " ".join(output.read_text().split())
-        assert "executor unreachable; waiting for it" in shown
-        assert "mission succeeded" in shown
+            for number, replica in enumerate(("executor-1", "executor-2"), start=1):
+                os.kill(deployment.executor_pids()[replica], signal.SIGKILL)
+                wait_until_sync(
+                    lambda r=replica, n=number: (
+                        deployment.log_path.read_text().count("restarted") >= n
+                        and r in deployment.executor_pids()
+                    ),
+                    RUN_TIMEOUT_SECONDS,
+                    f"{replica} restarted",
+                )
+            assert run.wait(RUN_TIMEOUT_SECONDS) == 0, output.read_text()
+            shown = " ".join(output.read_text().split())
+            assert "executor unreachable; waiting for it" in shown
+            assert "mission succeeded" in shown
     finally:
         if run is not None:
             stop_process(run)

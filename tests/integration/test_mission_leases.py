@@ -33,11 +33,13 @@ from rustchain.executor.servicer import ExecutorServicer, binding
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
 from rustchain.platform.grpc.server import start_server
 from rustchain.platform.storage.event_store import (
+    IDLE_IN_TRANSACTION_SECONDS,
     EventStoreSettings,
     RecorderEventStore,
     open_event_store,
 )
-from rustchain.platform.storage.lease_fence import Lease, LeaseLostError
+from rustchain.platform.storage.fenced_recorder import FencedPostgresProcessRecorder
+from rustchain.platform.storage.lease_fence import FencedWrite, Lease, LeaseLostError, check_write
 from rustchain.platform.storage.mission_leases import (
     LocalMissionLeases,
     MissionLeases,
@@ -119,6 +121,7 @@ class PausedLeases:
     def __init__(self, leases: MissionLeases) -> None:
         self._leases = leases
         self.paused = False
+        self.renewals_fail = False  # only its renewals fail (a statement the database refuses)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._leases, name)
@@ -127,6 +130,8 @@ class PausedLeases:
         """Nothing while paused (the heartbeat is lost), else the real renewal."""
         if self.paused:
             raise ConnectionError("the replica is paused")
+        if self.renewals_fail:
+            raise ConnectionError("the renewal failed")
         return self._leases.renew(leases)
 
     def claim(self, limit: int) -> list[Lease]:
@@ -292,6 +297,47 @@ def test_a_zombie_whose_lease_was_taken_writes_nothing(cluster: Cluster) -> None
         assert cluster.ledger.lines() == [], "the zombie's StepStarted was refused: no effect"
         view = successor.application.leases.owner_of(TENANT, mission_id)
         assert view is not None and (view.owner, view.epoch) == ("successor", 2)
+
+    _run(cluster, scenario)
+
+
+def test_a_replica_whose_renewals_fail_still_claims_a_dead_peers_missions(
+    cluster: Cluster,
+) -> None:
+    async def scenario() -> None:
+        dead, survivor = cluster.add("dead"), cluster.add("survivor")
+        dead.application.start(TENANT, _plan(1), {}, "m1", take=True)  # and never drives it
+        survivor.leases.renewals_fail = True
+        survivor.driver.resume_unfinished()  # its heartbeat: each renewal fails, claims go on
+        await wait_until(
+            lambda: _outcome(survivor, "m1") == "succeeded", WAIT_SECONDS, "the survivor ran m1"
+        )
+        assert cluster.ledger.runs_of("m1", "s0") == ["survivor"]
+
+    _run(cluster, scenario)
+
+
+def test_a_replica_frozen_inside_an_append_does_not_hold_the_takeover_up(cluster: Cluster) -> None:
+    async def scenario() -> None:
+        frozen, successor = cluster.add("frozen"), cluster.add("successor")
+        frozen.application.start(TENANT, _plan(1), {}, "m1", take=True)
+        lease = frozen.application.leases.started(TENANT, "m1")
+        recorder = frozen.store.recorder
+        assert isinstance(recorder, FencedPostgresProcessRecorder) and lease is not None
+        with recorder.datastore.get_connection() as connection:
+            # An append's transaction that checked the lease (a lock on its row) and then froze.
+            connection.execute("BEGIN")
+            fence = FencedWrite(lease)
+            check_write(connection.cursor(), recorder.leases_table, fence, recorder.leases_channel)
+            taken: list[Lease] = []
+            await wait_until(
+                lambda: bool(taken.extend(successor.leases.claim(1)) or taken),
+                IDLE_IN_TRANSACTION_SECONDS + WAIT_SECONDS,
+                "the successor claimed the lease the frozen append held locked",
+            )
+            assert taken == [Lease(TENANT, "m1", "successor", 2)]
+            with pytest.raises(psycopg.errors.IdleInTransactionSessionTimeout):
+                connection.execute("COMMIT")
 
     _run(cluster, scenario)
 
@@ -473,6 +519,29 @@ def test_the_lease_table_is_named_after_the_store(pg_settings: EventStoreSetting
     with psycopg.connect(url) as connection:
         found = connection.execute("SELECT to_regclass(%s)", (f"{pg_settings.name}_leases",))
         assert found.fetchone() == (f"{pg_settings.name}_leases",)
+
+
+def test_each_store_session_names_its_process_in_pg_stat_activity(tmp_path: Path) -> None:
+    name, replica = f"t{uuid.uuid4().hex[:12]}", f"executor-{uuid.uuid4().hex[:8]}"
+    environ = {
+        "RUSTCHAIN_HOME": str(tmp_path),
+        "RUSTCHAIN_DATABASE_URL": postgres_url(),
+        "RUSTCHAIN_EXECUTOR_ID": replica,
+    }
+    settings = EventStoreSettings.from_environ(name, environ)
+    assert settings.session_name == f"rustchain {name} {replica}"
+    store = open_event_store(settings)
+    try:
+        store.last_position()
+        with psycopg.connect(postgres_url()) as connection:
+            sessions = connection.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                (settings.session_name,),
+            ).fetchone()
+        assert sessions is not None and sessions[0] >= 1
+    finally:
+        store.close()
+        _drop_tables(postgres_url(), name)
 
 
 def test_a_watch_on_another_replica_streams_the_mission_to_its_end(cluster: Cluster) -> None:

@@ -225,6 +225,17 @@ class MissionDriver:
 
     async def _renew_and_claim(self) -> None:
         """Renew the leases held (stopping drives whose lease is lost), then claim free ones."""
+        failed: Exception | None = None
+        try:
+            await self._renew()
+        except Exception as error:  # claim all the same: a dead peer's missions wait for it
+            failed = error
+        if self.room > 0:
+            self._drive_claimed(await asyncio.to_thread(self.leases.claim, self.room))
+        if failed is not None:
+            raise failed
+
+    async def _renew(self) -> None:
         held = dict(self._held)
         kept = await asyncio.to_thread(self.leases.renew, held.values())
         for key, lease in held.items():
@@ -235,8 +246,6 @@ class MissionDriver:
                 del self._held[key]
                 task.cancel()
                 self._lost(lease, "its lease expired or another executor took it over")
-        if self.room > 0:
-            self._drive_claimed(await asyncio.to_thread(self.leases.claim, self.room))
 
     async def stop(self) -> None:
         """Cancel the drives in flight and give their leases up; the store lets a later start

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from rustchain.platform.storage.event_store import DATABASE_URL_VARIABLE
-from rustchain.platform.storage.mission_leases import EXECUTOR_ID_VARIABLE
+from rustchain.platform.storage.event_store import DATABASE_URL_VARIABLE, EXECUTOR_ID_VARIABLE
 
 EXECUTOR = "executor"
 

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import socket
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from eventsourcing.persistence import (
     Tracking,
 )
 from eventsourcing.popo import POPOAggregateRecorder, POPOProcessRecorder
+from eventsourcing.postgres import PostgresFactory
 from eventsourcing.utils import Environment
 from pydantic import ValidationError
 
@@ -41,6 +43,17 @@ from rustchain.platform.storage.schema_lock import schema_lock
 
 DATABASE_URL_VARIABLE = "RUSTCHAIN_DATABASE_URL"
 CIPHER_KEY_VARIABLE = "RUSTCHAIN_CIPHER_KEY"
+EXECUTOR_ID_VARIABLE = "RUSTCHAIN_EXECUTOR_ID"
+POOL_SIZE_VARIABLE = "RUSTCHAIN_DATABASE_POOL_SIZE"
+DEFAULT_POOL_SIZE = 2
+"""Connections a store keeps open while idle: an executor appends from its event loop and
+renews its leases from one thread. Bursts open up to `POOL_OVERFLOW` more (closed again after
+ten idle minutes): every process opens a few stores, and PostgreSQL's default is 100 sessions."""
+POOL_OVERFLOW = 10
+IDLE_IN_TRANSACTION_SECONDS = 5
+"""PostgreSQL ends a store's session left idle inside a transaction this long: a process frozen
+mid-append (SIGSTOP, a stalled node) would otherwise hold the lease row's lock, and with it the
+takeover of the mission, for as long as it stays frozen."""
 CIPHER_TOPIC = "eventsourcing.cryptography:AESCipher"
 SQLITE_SUFFIX = "-events.sqlite"
 _TOPIC_PREFIX = "rustchain:"
@@ -94,19 +107,41 @@ class EventStoreSettings:
     home: Path
     database_url: str | None = None
     cipher_key: str | None = None
+    session_name: str = "rustchain"
+    """The `application_name` of its PostgreSQL sessions: `pg_stat_activity` then says which
+    process (which replica) holds a lock or waits on one."""
+    pool_size: int = DEFAULT_POOL_SIZE
 
     @classmethod
     def from_environ(
         cls, name: str, environ: Mapping[str, str] | None = None
     ) -> EventStoreSettings:
-        """Settings from `RUSTCHAIN_HOME`, `RUSTCHAIN_DATABASE_URL`, `RUSTCHAIN_CIPHER_KEY`."""
+        """Settings from `RUSTCHAIN_HOME`, `RUSTCHAIN_DATABASE_URL`, `RUSTCHAIN_CIPHER_KEY`,
+        `RUSTCHAIN_DATABASE_POOL_SIZE`."""
         env = os.environ if environ is None else environ
         return cls(
             name=name,
             home=rustchain_home(env),
             database_url=env.get(DATABASE_URL_VARIABLE) or None,
             cipher_key=env.get(CIPHER_KEY_VARIABLE) or None,
+            session_name=f"rustchain {name} {replica_id(env)}",
+            pool_size=_pool_size(env),
         )
+
+
+def _pool_size(environ: Mapping[str, str]) -> int:
+    text = environ.get(POOL_SIZE_VARIABLE) or str(DEFAULT_POOL_SIZE)
+    if not text.isdigit() or int(text) < 1:
+        raise EventStoreError(
+            f"{POOL_SIZE_VARIABLE} must be a whole number of connections, at least 1, not {text!r}"
+        )
+    return int(text)
+
+
+def replica_id(environ: Mapping[str, str]) -> str:
+    """This process's name among its service's replicas: `RUSTCHAIN_EXECUTOR_ID`, else its host
+    and pid."""
+    return environ.get(EXECUTOR_ID_VARIABLE) or f"{socket.gethostname()}-{os.getpid()}"
 
 
 def sqlite_path(settings: EventStoreSettings) -> Path:
@@ -211,6 +246,9 @@ def infrastructure_environment(settings: EventStoreSettings) -> dict[str, str]:
         )
     if settings.database_url:
         env = _postgres_environment(settings.database_url)
+        env["POSTGRES_POOL_SIZE"] = str(settings.pool_size)
+        env["POSTGRES_MAX_OVERFLOW"] = str(POOL_OVERFLOW)
+        env["POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT"] = str(IDLE_IN_TRANSACTION_SECONDS)
         # Its inserts check a mission's lease in their transaction; it makes `<store>_leases`.
         env["PROCESS_RECORDER_TOPIC"] = FENCED_RECORDER_TOPIC
     else:
@@ -382,6 +420,9 @@ def open_event_store(settings: EventStoreSettings) -> RecorderEventStore:
     )
     with making_tables:
         factory = InfrastructureFactory.construct(environment)
+        if isinstance(factory, PostgresFactory) and isinstance(factory.datastore.pool.kwargs, dict):
+            # Before the first connection (the tables are made next), so every session has it.
+            factory.datastore.pool.kwargs["application_name"] = settings.session_name[:63]
         recorder = factory.process_recorder()
         cipher = factory.cipher()
         artifacts = SqlArtifactStore(

@@ -10,8 +10,6 @@ On SQLite one process writes the store: its leases are "not driven here already"
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -21,11 +19,14 @@ from typing import Any, Protocol, TypeVar
 import psycopg
 from psycopg.sql import SQL, Composed, Identifier
 
-from rustchain.platform.storage.event_store import RecorderEventStore
+from rustchain.platform.storage.event_store import (
+    EXECUTOR_ID_VARIABLE,
+    RecorderEventStore,
+    replica_id,
+)
 from rustchain.platform.storage.fenced_recorder import FencedPostgresProcessRecorder
 from rustchain.platform.storage.lease_fence import FIRST_EPOCH, Lease
 
-EXECUTOR_ID_VARIABLE = "RUSTCHAIN_EXECUTOR_ID"
 LEASE_SECONDS_VARIABLE = "RUSTCHAIN_LEASE_SECONDS"
 CAPACITY_VARIABLE = "RUSTCHAIN_EXECUTOR_CAPACITY"
 DEFAULT_LEASE_SECONDS = 5.0
@@ -57,7 +58,7 @@ class ReplicaSettings:
     def from_environ(cls, environ: Mapping[str, str]) -> ReplicaSettings:
         """`RUSTCHAIN_EXECUTOR_ID` (default host-pid), `RUSTCHAIN_LEASE_SECONDS`,
         `RUSTCHAIN_EXECUTOR_CAPACITY`; ReplicaSettingError names a bad one."""
-        owner = environ.get(EXECUTOR_ID_VARIABLE) or f"{socket.gethostname()}-{os.getpid()}"
+        owner = replica_id(environ)
         if len(owner) > 200 or not owner.isprintable():
             raise ReplicaSettingError(
                 f"{EXECUTOR_ID_VARIABLE} must be at most 200 printable characters"

@@ -1,7 +1,9 @@
 """Several executor processes on one PostgreSQL database (issue 15): missions per second with 1, 2
 and 3 executors side by side (200 concurrent 3-step missions started through one round-robin
 channel over the replicas), and the time from an executor's SIGKILL to the next step of its
-missions on another replica (goal: under the lease period + 1 s).
+missions on another replica (goal: under the lease period + 1 s), and the PostgreSQL sessions the
+replicas hold at rest and at peak, beside what they held at rest with eventsourcing's default pool
+of 5 per store.
 
 Real `rustchain serve executor` processes, each on a fresh database `rc_<uuid>` of the server of
 RUSTCHAIN_TEST_POSTGRES_URL (default 127.0.0.1:5432/test), dropped afterwards. Steps are `noop`s,
@@ -46,6 +48,8 @@ TAKEOVER_MISSIONS = 30
 TAKEOVER_STEPS = 300
 TIMEOUT_SECONDS = 120.0
 POLL_SECONDS = 0.02
+EVENTSOURCING_POOL_SIZE = 5
+SETTLE_SECONDS = 1.0
 SERVE_EXECUTOR = (sys.executable, "-m", "rustchain", "serve", "executor")
 
 
@@ -87,7 +91,7 @@ class Replicas:
 
     @classmethod
     @contextlib.contextmanager
-    def run(cls, count: int, database_url: str) -> Iterator[Replicas]:
+    def run(cls, count: int, database_url: str, pool_size: int = 0) -> Iterator[Replicas]:
         with tempfile.TemporaryDirectory() as scratch:
             home = Path(scratch)
             environ = {**os.environ, "RUSTCHAIN_HOME": str(home)}
@@ -98,6 +102,8 @@ class Replicas:
                 "RUSTCHAIN_LEASE_SECONDS": str(LEASE_SECONDS),
                 "RUSTCHAIN_EXECUTOR_CAPACITY": str(MISSIONS),
             }
+            if pool_size:
+                environ["RUSTCHAIN_DATABASE_POOL_SIZE"] = str(pool_size)
             processes: dict[str, subprocess.Popen[bytes]] = {}
             endpoints: list[str] = []
             try:
@@ -143,6 +149,36 @@ class Replicas:
             ).fetchall()
         return [(str(m), o, bool(f)) for m, o, f in rows]
 
+    def sessions(self) -> int:
+        """The database's sessions other than this query's own: the replicas'."""
+        with psycopg.connect(self.database_url) as connection:
+            row = connection.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def settled_sessions(self) -> int:
+        """The sessions once the count has held for SETTLE_SECONDS: pools open their idle
+        sessions in the background, after the replica already serves."""
+        deadline = time.monotonic() + TIMEOUT_SECONDS
+        count, since = self.sessions(), time.monotonic()
+        while time.monotonic() - since < SETTLE_SECONDS and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS * 5)  # polling interval of a bounded wait
+            now = self.sessions()
+            if now != count:
+                count, since = now, time.monotonic()
+        return count
+
+
+@dataclass
+class Throughput:
+    """One run of MISSIONS missions: their rate, and the replicas' sessions at rest and at peak."""
+
+    missions_per_second: float
+    sessions_at_rest: int
+    sessions_at_peak: int
+
 
 def _wait(condition: object, what: str) -> None:
     deadline = time.monotonic() + TIMEOUT_SECONDS
@@ -152,18 +188,26 @@ def _wait(condition: object, what: str) -> None:
         time.sleep(POLL_SECONDS)  # polling interval of a bounded wait
 
 
-def _missions_per_second(count: int) -> float:
+def _missions_per_second(count: int) -> Throughput:
     plan = _plan_json(3)
     with _database() as url, Replicas.run(count, url) as replicas:
+        at_rest = peak = replicas.settled_sessions()
         began = time.monotonic()
         missions = set(asyncio.run(replicas.start(plan, MISSIONS)))
 
         def all_finished() -> bool:
+            nonlocal peak
+            peak = max(peak, replicas.sessions())
             done = {m for m, _, finished in replicas.leases() if finished}
             return missions <= done
 
         _wait(all_finished, f"{MISSIONS} missions finished on {count} executor(s)")
-        return MISSIONS / (time.monotonic() - began)
+        return Throughput(MISSIONS / (time.monotonic() - began), at_rest, peak)
+
+
+def _sessions_at_rest(count: int, pool_size: int) -> int:
+    with _database() as url, Replicas.run(count, url, pool_size) as replicas:
+        return replicas.settled_sessions()
 
 
 def _takeover_seconds() -> list[float]:
@@ -206,9 +250,14 @@ def main() -> None:
     """Print missions per second for 1, 2, 3 executors, and the takeover time after a SIGKILL."""
     # Best of ROUNDS, the counts interleaved: other work on the machine skews single runs.
     rates = dict.fromkeys(REPLICA_COUNTS, 0.0)
+    sessions: dict[int, tuple[int, int]] = {}
     for _ in range(ROUNDS):
         for count in REPLICA_COUNTS:
-            rates[count] = max(rates[count], _missions_per_second(count))
+            run = _missions_per_second(count)
+            rates[count] = max(rates[count], run.missions_per_second)
+            rest, peak = sessions.get(count, (0, 0))
+            sessions[count] = (max(rest, run.sessions_at_rest), max(peak, run.sessions_at_peak))
+    before = {count: _sessions_at_rest(count, EVENTSOURCING_POOL_SIZE) for count in REPLICA_COUNTS}
     takeover = _takeover_seconds()
     where = URL.rsplit("@", 1)[-1]
     print(
@@ -218,6 +267,14 @@ def main() -> None:
     print(f"{MISSIONS} concurrent 3-step missions, started round-robin over the replicas")
     print(f"{'executors':<12}" + "".join(f"{count:>10}" for count in rates))
     print(f"{'missions/s':<12}" + "".join(f"{rate:>10.1f}" for rate in rates.values()))
+    print("PostgreSQL sessions of the replicas (RUSTCHAIN_DATABASE_POOL_SIZE 2 per store):")
+    print(f"{'  at rest':<12}" + "".join(f"{sessions[c][0]:>10}" for c in REPLICA_COUNTS))
+    print(f"{'  at peak':<12}" + "".join(f"{sessions[c][1]:>10}" for c in REPLICA_COUNTS))
+    print(
+        f"{'  pool 5':<12}"
+        + "".join(f"{before[c]:>10}" for c in REPLICA_COUNTS)
+        + "  (at rest, eventsourcing's default pool: the baseline)"
+    )
     print(
         f"SIGKILL of 1 of 3 executors -> next step of its {len(takeover)} missions elsewhere:"
         f" median {statistics.median(takeover):.2f} s, max {max(takeover):.2f} s"

@@ -25,6 +25,7 @@ from rustchain.bootstrap.executor import build_executor, mission_leases
 from rustchain.domain.access.quotas import QuotaExceededError, TenantQuotas
 from rustchain.domain.language.step_types import StepTypeRegistry
 from rustchain.domain.plans.plan import Plan
+from rustchain.domain.runs.mission_run import StepStatus
 from rustchain.domain.runs.run_decisions import NOT_IDEMPOTENT_INTERRUPTED
 from rustchain.executor.admission import StartMission
 from rustchain.executor.application import ExecutorApplication, MissionNotFoundError
@@ -431,6 +432,14 @@ def test_a_cancel_from_another_replica_stops_the_mission_its_owner_drives(
         await owner.driver.start(StartMission(TENANT, _plan(2), mission_id="m1"))
         await cluster.ledger.entered[("owner", "m1", "s0")].wait()
         assert other.driver.cancel(TENANT, "m1", "not needed") is True
+        # The owner hears of it at once (NOTIFY), not at its next append: it skips the step not
+        # yet started while s0 still runs, as it does with a cancel sent to it.
+        await wait_until(
+            lambda: other.application.load(TENANT, "m1").steps["s1"].status == StepStatus.SKIPPED,
+            WAIT_SECONDS,
+            "the owner skipped s1",
+        )
+        assert owner.driver.owns(TENANT, "m1")
         ended = asyncio.ensure_future(other.driver.finished(TENANT, "m1"))
         gate.set()
         run = await asyncio.wait_for(ended, WAIT_SECONDS)

@@ -93,6 +93,8 @@ class _Tracked:
     # Facts decided outside the drive (a cancel), recorded by the drive in its next append.
     inbox: list[RunEvent] = field(default_factory=list)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # Another replica wrote to its chain (a cancel): fold it again from the store at once.
+    stale: bool = False
     # The secret values its steps are handed and its outputs are masked of (never recorded).
     secrets: RunSecrets | None = None
     # Its plan's time and token bounds, computed at its first tuned step (a learned policy keeps
@@ -333,7 +335,17 @@ class ExecutorApplication:
         events = decide.cancel(tracked.run, reason)
         if events:
             self._append(tenant, mission_id, tracked.version, events)
+            # Driven by another replica: its owner stops the running steps now, not when they end.
+            self.leases.announce_change(tenant, mission_id)
         return bool(events)
+
+    def chain_changed(self, tenant: str, mission_id: str) -> None:
+        """Another replica wrote to a mission this one drives (a cancel): its drive folds the
+        chain again and, if that ended the run, stops its running steps."""
+        driving = self._driving.get((tenant, mission_id))
+        if driving is not None:
+            driving.stale = True
+            driving.wakeup.set()
 
     async def drive(self, tenant: str, mission_id: str, lease: Lease | None = None) -> MissionRun:
         """Run a mission to its end, resuming whatever a crash interrupted.
@@ -387,6 +399,8 @@ class ExecutorApplication:
         the same results decided on it: results are facts about attempts that did run.
         """
         while True:
+            if tracked.stale:
+                tracked = self._folded_again(tracked)
             # Facts are applied before they are stored; if the append fails the run is folded
             # again from the store, which stays the source of truth.
             run = tracked.run
@@ -417,16 +431,7 @@ class ExecutorApplication:
                     self._fence(tracked, run),
                 )
             except ChainConflictError:
-                fresh = self._track(tracked.tenant, tracked.mission_id)
-                fresh.lease = tracked.lease
-                fresh.tasks, fresh.inbox, fresh.wakeup = (
-                    tracked.tasks,
-                    tracked.inbox,
-                    tracked.wakeup,
-                )
-                fresh.secrets, fresh.bounds = tracked.secrets, tracked.bounds
-                self._driving[(tracked.tenant, tracked.mission_id)] = fresh
-                tracked = fresh
+                tracked = self._folded_again(tracked)
                 continue
             if facts:
                 for listener in self.listeners:
@@ -440,6 +445,16 @@ class ExecutorApplication:
                         task = asyncio.ensure_future(self._attempt(tracked, event))
                     tracked.tasks[task] = (event.step_id, event.attempt)
             return tracked
+
+    def _folded_again(self, tracked: _Tracked) -> _Tracked:
+        """The drive's run folded again from the store (another writer appended), keeping what
+        the drive holds: its lease, attempts in flight, inbox and secrets."""
+        fresh = self._track(tracked.tenant, tracked.mission_id)
+        fresh.lease = tracked.lease
+        fresh.tasks, fresh.inbox, fresh.wakeup = tracked.tasks, tracked.inbox, tracked.wakeup
+        fresh.secrets, fresh.bounds = tracked.secrets, tracked.bounds
+        self._driving[(tracked.tenant, tracked.mission_id)] = fresh
+        return fresh
 
     def _fence(self, tracked: _Tracked, run: MissionRun) -> FencedWrite | None:
         """The lease check of a drive's append (none in one process: nobody else writes)."""

@@ -199,8 +199,16 @@ class MissionDriver:
                 with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                     loop.call_soon_threadsafe(self._wake.set)
 
-            self._stop_listening = self.leases.listen(wake)
+            def changed(tenant: str, mission_id: str) -> None:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self._chain_changed, tenant, mission_id)
+
+            self._stop_listening = self.leases.listen(wake, changed)
             self._heartbeat = asyncio.ensure_future(self._heartbeats())
+
+    def _chain_changed(self, tenant: str, mission_id: str) -> None:
+        self.application.chain_changed(tenant, mission_id)
+        self.changes.notify()
 
     async def _heartbeats(self) -> None:
         period = self.leases.replica.heartbeat_seconds

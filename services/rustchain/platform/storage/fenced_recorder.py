@@ -26,6 +26,7 @@ from rustchain.platform.storage.lease_fence import (
 )
 
 _EVENTS_SUFFIX = "_events"
+CHANGES_CHANNEL_SUFFIX = "_changes"
 
 
 class FencedPostgresProcessRecorder(PostgresProcessRecorder):
@@ -50,6 +51,11 @@ class FencedPostgresProcessRecorder(PostgresProcessRecorder):
         self.leases_table = Identifier(datastore.schema, self.leases_table_name)
         # Peers LISTEN here for leases left free (a start without room, a replica stopping).
         self.leases_channel = Identifier(self.leases_table_name)
+        # The owner of a mission LISTENs here for writes made elsewhere (a cancel).
+        self.changes_channel_name = (
+            events_table_name.removesuffix(_EVENTS_SUFFIX) + CHANGES_CHANNEL_SUFFIX
+        )
+        self.changes_channel = Identifier(self.changes_channel_name)
         index = Identifier(self.leases_table_name + "_claimable")
         self.sql_create_statements.extend(create_leases_table(self.leases_table, index))
 

@@ -10,6 +10,8 @@ On SQLite one process writes the store: its leases are "not driven here already"
 
 from __future__ import annotations
 
+import contextlib
+import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -131,8 +133,14 @@ class MissionLeases(Protocol):
     def owner_of(self, tenant: str, mission_id: str) -> LeaseView | None:
         """Who holds the mission's lease (None when it has none)."""
 
-    def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
-        """Call `wake` (from another thread) when a lease is left free; returns what stops it."""
+    def listen(
+        self, wake: Callable[[], None], changed: Callable[[str, str], None]
+    ) -> Callable[[], None]:
+        """Call `wake` (from another thread) when a lease is left free, and `changed(tenant,
+        mission id)` when another replica wrote to a mission's chain; returns what stops it."""
+
+    def announce_change(self, tenant: str, mission_id: str) -> None:
+        """Tell the mission's owner that its chain changed (a cancel written elsewhere)."""
 
 
 class LocalMissionLeases:
@@ -180,9 +188,14 @@ class LocalMissionLeases:
         held = self._held.get((tenant, mission_id))
         return None if held is None else LeaseView(held.owner, held.epoch, None)
 
-    def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
-        """Nothing to hear: no other process frees a lease."""
+    def listen(
+        self, wake: Callable[[], None], changed: Callable[[str, str], None]
+    ) -> Callable[[], None]:
+        """Nothing to hear: no other process frees a lease or writes a chain."""
         return lambda: None
+
+    def announce_change(self, tenant: str, mission_id: str) -> None:
+        """Nobody to tell: this process drives every mission of the store."""
 
 
 _COLUMNS = "tenant, mission_id, owner, epoch, expires_at"
@@ -201,9 +214,11 @@ class PostgresMissionLeases:
         self._datastore = recorder.datastore
         self._table: Identifier = recorder.leases_table
         self._channel: Identifier = recorder.leases_channel
+        self._changes: Identifier = recorder.changes_channel
+        self._changes_name: str = recorder.changes_channel_name
         self._period = replica.lease_seconds
 
-    def _rows(self, statement: Composed, params: tuple[Any, ...]) -> list[Any]:
+    def _rows(self, statement: SQL | Composed, params: tuple[Any, ...]) -> list[Any]:
         with self._datastore.transaction(commit=True) as cursor:
             cursor.execute(statement, params, prepare=True)
             return cursor.fetchall() if cursor.description is not None else []
@@ -310,23 +325,35 @@ class PostgresMissionLeases:
             ([tenant for tenant, _ in pairs], [mission for _, mission in pairs]),
         )
 
-    def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
-        """Call `wake` from a listening thread (its own connection) at each NOTIFY of a lease
-        left free; returns what stops it. Without it, the heartbeat still claims at each beat."""
+    def listen(
+        self, wake: Callable[[], None], changed: Callable[[str, str], None]
+    ) -> Callable[[], None]:
+        """From a listening thread (its own connection): call `wake` at each NOTIFY of a lease
+        left free, `changed(tenant, mission id)` at each announced change of a chain; returns
+        what stops it. Without it, the heartbeat still claims at each beat."""
         stopping = threading.Event()
         given = self._datastore.pool.kwargs
         made = given() if callable(given) else given or {}
         settings = {k: v for k, v in made.items() if k != "row_factory"}
-        listen = SQL("LISTEN {c}").format(c=self._channel)
+        changes = self._changes_name
+
+        def heard(notify: psycopg.Notify) -> None:
+            if notify.channel != changes:
+                wake()
+                return
+            with contextlib.suppress(ValueError, TypeError):  # not ours to act on
+                tenant, mission_id = json.loads(notify.payload)
+                changed(str(tenant), str(mission_id))
 
         def run() -> None:
             while not stopping.is_set():
                 try:
                     with psycopg.connect(autocommit=True, **settings) as connection:
-                        connection.execute(listen)
+                        connection.execute(SQL("LISTEN {c}").format(c=self._channel))
+                        connection.execute(SQL("LISTEN {c}").format(c=self._changes))
                         while not stopping.is_set():
-                            for _ in connection.notifies(timeout=_LISTEN_POLL_SECONDS):
-                                wake()
+                            for notify in connection.notifies(timeout=_LISTEN_POLL_SECONDS):
+                                heard(notify)
                 except psycopg.Error:
                     # Unreachable for now: the heartbeat claims meanwhile; listen again later.
                     stopping.wait(self.replica.heartbeat_seconds)
@@ -339,6 +366,13 @@ class PostgresMissionLeases:
             thread.join(_LISTEN_POLL_SECONDS * 4)
 
         return stop
+
+    def announce_change(self, tenant: str, mission_id: str) -> None:
+        """NOTIFY the store's changes channel with the mission (its owner re-reads it)."""
+        self._rows(
+            SQL("SELECT pg_notify(%s, %s)"),
+            (self._changes_name, json.dumps([tenant, mission_id])),
+        )
 
     def owner_of(self, tenant: str, mission_id: str) -> LeaseView | None:
         """The lease row as stored (an expired one names its last owner, with its expiry)."""

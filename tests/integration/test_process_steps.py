@@ -15,6 +15,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,7 @@ from rustchain.domain.policy.model import CommandPolicy, NetworkPolicy, Policy
 from rustchain.executor.application import ExecutorApplication
 from rustchain.executor.process_supervisor import HANDLE_PREFIX, MissionProcessSupervisor
 from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
+from rustchain.platform.storage.lease_fence import LeaseLostError
 from rustchain.steps import default_registry
 from rustchain.steps.process_start import ProcessStartParameters, process_start
 from rustchain.steps.support.runtime import StepRunError
@@ -191,6 +193,43 @@ def test_every_background_program_is_killed_when_its_mission_ends(
 
     assert outcome == ending
     wait_until_sync(lambda: not _running(setup.token), 10, "the mission's program is gone")
+
+
+@pytest.mark.parametrize("loss", ["heartbeat", "fence"])
+def test_a_drive_that_lost_its_lease_kills_its_background_programs(
+    setup: _Setup, loss: str
+) -> None:
+    # A replica learns that another took its mission over in one of two ways: its heartbeat's
+    # renewal fails and the driver cancels the drive, or its next append is refused by the fence
+    # (LeaseLostError). Either way the drive ends here, and with it the programs it started.
+    plan = plan_of(setup.mission(""))
+    mission = setup.executor.start("acme", plan, {}, workspace=setup.workspace)
+    store = setup.executor.store
+    appended = store.append
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise LeaseLostError("the lease on this mission is held by another executor now")
+
+    async def scenario() -> None:
+        drive = asyncio.ensure_future(setup.executor.drive("acme", mission))
+        await asyncio.to_thread(setup.started.wait, 30, "the background program is up")
+        assert _running(setup.token)
+        if loss == "heartbeat":
+            drive.cancel()
+        else:
+            setattr(store, "append", refused)  # noqa: B010 - the fence's refusal, injected
+            setup.go.send()  # `wait` ends; recording that is the append refused
+        await asyncio.wait([drive], timeout=30)
+        if loss == "heartbeat":
+            assert drive.cancelled()
+        else:
+            assert isinstance(drive.exception(), LeaseLostError)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        setattr(store, "append", appended)  # noqa: B010
+    wait_until_sync(lambda: not _running(setup.token), 10, "the drive's program is gone")
 
 
 def _kill_mission(handle_or_pid: str) -> str:

@@ -143,21 +143,32 @@ async def run_process(
     process = await _spawn(argv, cwd, env, pass_fds, new_session=new_session)
     assert process.stdout is not None and process.stderr is not None
     readers: list[asyncio.Future[bytes]] = []
+    both: asyncio.Future[list[bytes]] | None = None
     try:
         await started(process)
         readers = [
             asyncio.ensure_future(_read_capped(process.stdout, max_output_bytes)),
             asyncio.ensure_future(_read_capped(process.stderr, max_output_bytes)),
         ]
-        stdout, stderr = await asyncio.wait_for(asyncio.gather(*readers), timeout=timeout_seconds)
+        both = asyncio.gather(*readers)
+        stdout, stderr = await asyncio.wait_for(both, timeout=timeout_seconds)
         status = await process.wait()
     except TimeoutError:
         await _stop(process, readers, stop)
+        _seen(both)
         raise ProgramTimedOutError from None
     except BaseException:  # too much output, a cancelled step, a failed start of the sandbox
         await _stop(process, readers, stop)
+        _seen(both)
         raise
     return ProgramResult(status, stdout, stderr)
+
+
+def _seen(both: asyncio.Future[list[bytes]] | None) -> None:
+    """Take the readers' outcome: `wait_for` leaves a gather it cancelled ended with an error
+    nobody asked for, which asyncio would log as "never retrieved" (a step's cancel is not one)."""
+    if both is not None and both.done() and not both.cancelled():
+        both.exception()
 
 
 async def _read_capped(stream: asyncio.StreamReader, cap: int) -> bytes:

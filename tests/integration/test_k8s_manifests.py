@@ -56,10 +56,10 @@ from rustchain.platform.nats.jetstream import (
     connect,
     stream_replicas,
 )
-from rustchain.platform.nats.jwt import new_account_seed, public_key
+from rustchain.platform.nats.jwt import public_key
 from rustchain.platform.nats.server import NATS_URL_VARIABLE, nats_server_binary
 from rustchain.platform.storage.home import HOME_VARIABLE
-from rustchain.tools.k8s_secrets import AUTH_CONF_FILE, write_secrets
+from rustchain.tools.k8s_secrets import AUTH_CONF_FILE, ROUTES_CONF_FILE, write_secrets
 from rustchain.verifier.policy_files import POLICIES_FOLDER
 from tests.conditions import wait_until_sync
 from tests.paths import REPO
@@ -83,6 +83,7 @@ PRODUCTION_SECRETS = {
     "rustchain-database": {DATABASE_VARIABLE},
     "rustchain-nats-callout": {SECRETS_FILE},
     "rustchain-nats-auth-conf": {AUTH_CONF_FILE},
+    "rustchain-nats-routes": {ROUTES_CONF_FILE},
 }
 NATS_CLIENTS = ("trainer", *(f"relay-{store}" for store in RELAYED_STORES), "nats-auth-callout")
 SINGLETONS = ("executor", "memory", "trainer", *(f"relay-{s}" for s in RELAYED_STORES))
@@ -231,7 +232,8 @@ def test_secrets_tool_writes_a_token_the_public_key_verifies_and_the_issuer_of_i
     for path in out.iterdir():
         # A secretGenerator takes the file's bytes: a newline would end up in the value.
         pem = path.name.endswith(".pem")
-        assert not path.read_text().endswith("\n") or path.name == AUTH_CONF_FILE or pem, path.name
+        include = path.name in (AUTH_CONF_FILE, ROUTES_CONF_FILE)
+        assert not path.read_text().endswith("\n") or include or pem, path.name
         assert path.stat().st_mode & 0o077 == 0, f"{path.name} is readable by others"
 
 
@@ -245,6 +247,7 @@ def test_secrets_tool_keeps_what_exists_and_rotate_replaces_everything(tmp_path:
     assert rotated.verdict_key != first.verdict_key
     assert rotated.callout.issuer_seed != first.callout.issuer_seed
     assert rotated.postgres_password != first.postgres_password
+    assert rotated.routes_conf != first.routes_conf
     verify(parse_public_key(rotated.token_public_key, "test"), rotated.admin_token)
 
 
@@ -582,17 +585,28 @@ def test_production_nats_is_a_three_server_cluster_keeping_each_stream_on_all(
         if m["metadata"]["name"].startswith("rustchain-settings-")
     ]
     assert stream_replicas(settings["data"]) == servers
-    # The rendered configuration, with an auth include of fresh secrets, is valid for the real
-    # nats-server as each pod runs it, and routes to every server of the StatefulSet.
+    # The rendered configuration, with the includes the secrets tool writes, is valid for the real
+    # nats-server as each pod runs it, and routes to every server of the StatefulSet with the
+    # password each of them asks of a route.
     (config,) = [
         m for m in production.of_kind("ConfigMap") if m["metadata"]["name"].startswith("nats-")
     ]
-    text = config["data"]["nats.conf"]
-    for index in range(servers):
-        assert f"nats-route://nats-{index}.nats-headless:{ports['cluster']}" in text
-    (tmp_path / "nats.conf").write_text(text)
-    callout = CalloutSecrets(new_account_seed(), "password")
-    (tmp_path / AUTH_CONF_FILE).write_text(json.dumps(server_configuration(callout)))
+    projected = next(
+        v["projected"] for v in nats["spec"]["template"]["spec"]["volumes"] if "projected" in v
+    )
+    mounted = {source["secret"]["name"] for source in projected["sources"] if "secret" in source}
+    assert mounted == {"rustchain-nats-auth-conf", "rustchain-nats-routes"}
+    (tmp_path / "nats.conf").write_text(config["data"]["nats.conf"])
+    material = write_secrets(tmp_path / "secrets")
+    (tmp_path / AUTH_CONF_FILE).write_text(material.auth_conf)
+    (tmp_path / ROUTES_CONF_FILE).write_text(material.routes_conf)
+    cluster = json.loads(material.routes_conf)["cluster"]
+    password = cluster["authorization"]["password"]
+    assert len(password) >= 32 and cluster["listen"].endswith(f":{ports['cluster']}")
+    assert cluster["routes"] == [
+        f"nats-route://route:{password}@nats-{index}.nats-headless:{ports['cluster']}"
+        for index in range(servers)
+    ]
     checked = subprocess.run(
         [str(nats_server_binary()), "-t", "-c", str(tmp_path / "nats.conf")],
         capture_output=True,
@@ -601,6 +615,9 @@ def test_production_nats_is_a_three_server_cluster_keeping_each_stream_on_all(
         env={"POD_NAME": "nats-0"},
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    # The tool keeps the password when run again (a running cluster keeps its routes).
+    again = write_secrets(tmp_path / "secrets")
+    assert json.loads(again.routes_conf)["cluster"]["authorization"]["password"] == password
 
 
 def test_dev_database_url_names_the_postgres_service_and_its_password(dev: Rendered) -> None:

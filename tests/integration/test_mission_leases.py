@@ -57,6 +57,7 @@ pytestmark = pytest.mark.postgres
 TENANT = "acme"
 LEASE_SECONDS = "2"
 WAIT_SECONDS = 30.0
+STUCK = "rustchain test cut-off"
 
 
 def _plan(steps: int, idempotent: bool = False) -> Plan:
@@ -337,8 +338,51 @@ def test_a_replica_frozen_inside_an_append_does_not_hold_the_takeover_up(cluster
                 "the successor claimed the lease the frozen append held locked",
             )
             assert taken == [Lease(TENANT, "m1", "successor", 2)]
-            with pytest.raises(psycopg.errors.IdleInTransactionSessionTimeout):
+            # Ended by PostgreSQL's idle limit, or by the claim that found it stuck on the row.
+            ended = (psycopg.errors.IdleInTransactionSessionTimeout, psycopg.errors.AdminShutdown)
+            with pytest.raises(ended):
                 connection.execute("COMMIT")
+
+    _run(cluster, scenario)
+
+
+def _sessions_named(url: str, application: str) -> int:
+    with psycopg.connect(url) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (application,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_session_cut_off_mid_statement_is_ended_so_the_takeover_goes_on(
+    cluster: Cluster,
+) -> None:
+    async def scenario() -> None:
+        cut_off, successor = cluster.add("cut-off"), cluster.add("successor")
+        cut_off.application.start(TENANT, _plan(1), {}, "m1", take=True)
+        url = cluster.settings.database_url or ""
+        table = f"{cluster.settings.name}_leases"
+        connection = psycopg.connect(url, autocommit=True, application_name=STUCK)
+        try:
+            # The lease check ran, the message ending it never arrived (a partition, a frozen
+            # writer): the session stays "active", locking the row, past any idle limit.
+            pgconn = connection.pgconn
+            pgconn.enter_pipeline_mode()
+            check = f"SELECT epoch FROM {table} WHERE tenant = $1 AND mission_id = $2 FOR SHARE"
+            pgconn.send_query_params(check.encode(), [TENANT.encode(), b"m1"])
+            pgconn.flush()
+            taken: list[Lease] = []
+            await wait_until(
+                lambda: bool(taken.extend(successor.leases.claim(1)) or taken),
+                WAIT_SECONDS,
+                "the successor claimed the lease the cut-off session held locked",
+            )
+            assert taken == [Lease(TENANT, "m1", "successor", 2)]
+            await wait_until(
+                lambda: _sessions_named(url, STUCK) == 0, WAIT_SECONDS, "the stuck session ended"
+            )
+        finally:
+            connection.pgconn.finish()
 
     _run(cluster, scenario)
 

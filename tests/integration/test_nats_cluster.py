@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from rustchain.audit.jetstream import stream_events
 from rustchain.domain.events.names import stream_name
 from rustchain.domain.runs.stream_agreement import compare_with_stream
-from rustchain.platform.nats.cluster import NatsCluster
+from rustchain.platform.nats.cluster import CLUSTER_NAME, NatsCluster
 from rustchain.platform.nats.jetstream import (
     NATS_OUTAGES,
     StoredMessage,
@@ -19,9 +21,14 @@ from rustchain.platform.nats.jetstream import (
     connect,
 )
 from rustchain.platform.nats.relay import JetStreamRelay, RelaySettings
-from rustchain.platform.nats.server import NatsServer, NatsServerSettings
+from rustchain.platform.nats.server import (
+    ClusterRoutes,
+    NatsServer,
+    NatsServerSettings,
+    free_port,
+)
 from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
-from tests.conditions import retried, wait_until
+from tests.conditions import retried, wait_until, wait_until_sync
 from tests.integration.event_helpers import (
     append_in_batches,
     assert_stream_matches_store,
@@ -110,3 +117,38 @@ def test_killing_the_stream_leader_mid_relay_of_10000_events_keeps_each_once_in_
         assert comparison.stored == comparison.streamed == 10_000
     finally:
         store.close()
+
+
+def _route_peers(member: NatsServer) -> set[str]:
+    """The server names `member` has routes with, from its monitoring endpoint."""
+    url = f"http://{member.settings.host}:{member.monitor_port}/routez"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        routes = json.load(answer)["routes"] or []
+    return {str(route.get("remote_name", "")) for route in routes}
+
+
+def test_a_server_without_the_route_password_cannot_join_the_cluster(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    first = nats_cluster.members[0]
+    assert first.settings.cluster is not None
+    members = {m.settings.server_name for m in nats_cluster.members} - {first.settings.server_name}
+    assert _route_peers(first) == members
+    route = f"nats-route://{first.settings.host}:{first.settings.cluster.port}"
+    rogue = NatsServer(
+        NatsServerSettings(
+            store_dir=tmp_path / "rogue",
+            server_name="rogue",
+            cluster=ClusterRoutes(CLUSTER_NAME, free_port(), (route,), "route", "guessed"),
+        )
+    )
+    rogue.launch()
+    try:
+        wait_until_sync(
+            lambda: "authentication error" in first.log_path.read_text().lower(),
+            30,
+            "the member refused the rogue's route",
+        )
+        assert _route_peers(first) == members
+    finally:
+        rogue.stop()

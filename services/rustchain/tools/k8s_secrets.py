@@ -1,6 +1,6 @@
 """`python -m rustchain.tools.k8s_secrets --out DIR`: a Kubernetes deployment's Secret material.
 
-It writes, one value per file (no trailing newline except in PEM files and `auth.conf`:
+It writes, one value per file (no trailing newline except in PEM files and the `.conf` files:
 kustomize's secretGenerator takes a file's bytes as the value):
 
 | file | what it is | Secret: mounted by |
@@ -14,15 +14,17 @@ kustomize's secretGenerator takes a file's bytes as the value):
 | `admin.token` | the services' admin token | `rustchain-admin-token`: services, relays |
 | `nats-auth.json` | the NATS callout's issuer seed, password | `rustchain-nats-callout`: callout |
 | `auth.conf` | the nats-server include naming them | `rustchain-nats-auth-conf`: nats |
+| `routes.conf` | the NATS cluster's routes, their password | `rustchain-nats-routes`: nats |
 | `postgres.password` | the dev PostgreSQL password | `rustchain-postgres`: postgres (dev) |
 | `database.url` | the URL of that database | `rustchain-database`: verifier, executor, relays |
 
 What exists is kept (Tilt runs this on every `tilt up`, and a new PostgreSQL password or key would
 lock a running deployment out of its own data); `--rotate` makes everything new. The derived files
 are rewritten from what they derive from, so they always agree with it: the public keys,
-`auth.conf`, `database.url`, and `admin.token` when it no longer verifies or has less than
-ADMIN_RENEW_WITHIN_SECONDS left (it lives ADMIN_TOKEN_LIFETIME_SECONDS: running the tool again
-before then renews it, `--rotate` replaces it at once).
+`auth.conf`, `routes.conf` (its password is kept), `database.url`, and `admin.token` when it no
+longer verifies or has less than ADMIN_RENEW_WITHIN_SECONDS left (it lives
+ADMIN_TOKEN_LIFETIME_SECONDS: running the tool again before then renews it, `--rotate` replaces it
+at once).
 """
 
 from __future__ import annotations
@@ -50,9 +52,13 @@ from rustchain.platform.credentials.signing_keys import (
 )
 from rustchain.platform.credentials.tokens import ADMIN_TOKEN_FILE, DAY, issue, verify
 from rustchain.platform.nats.auth_callout import SECRETS_FILE, CalloutSecrets, server_configuration
+from rustchain.platform.nats.cluster import new_route_password, routes_include
 from rustchain.platform.nats.jwt import new_account_seed
 
 AUTH_CONF_FILE = "auth.conf"
+ROUTES_CONF_FILE = "routes.conf"
+PRODUCTION_NATS_HOSTS = tuple(f"nats-{index}.nats-headless" for index in range(3))
+"""The production overlay's NATS servers (nats-cluster.yaml), each by its stable name."""
 POSTGRES_PASSWORD_FILE = "postgres.password"
 DATABASE_URL_FILE = "database.url"
 DEV_DATABASE = "postgresql://rustchain:{password}@postgres:5432/rustchain"
@@ -85,6 +91,7 @@ class SecretMaterial:
     admin_token: str
     callout: CalloutSecrets
     auth_conf: str
+    routes_conf: str
     postgres_password: str
     database_url: str
 
@@ -129,6 +136,15 @@ def _callout(path: Path, rotate: bool) -> CalloutSecrets:
     return CalloutSecrets(new_account_seed(), secrets.token_urlsafe(32))
 
 
+def _route_password(path: Path, rotate: bool) -> str:
+    text = _kept(path, rotate)
+    if text is not None:
+        password = json.loads(text)["cluster"]["authorization"]["password"]
+        if isinstance(password, str) and password:
+            return password
+    return new_route_password()
+
+
 def auth_include(callout: CalloutSecrets) -> str:
     """The nats-server include file: accounts, the auth user and the callout's issuer.
 
@@ -163,6 +179,7 @@ def write_secrets(
         token,
         callout,
         auth_include(callout),
+        routes_include(_route_password(out / ROUTES_CONF_FILE, rotate), PRODUCTION_NATS_HOSTS),
         password,
         url,
     )
@@ -176,6 +193,7 @@ def write_secrets(
     document = {"issuer_seed": callout.issuer_seed, "password": callout.password}
     _write(out / SECRETS_FILE, json.dumps(document))
     _write(out / AUTH_CONF_FILE, material.auth_conf)
+    _write(out / ROUTES_CONF_FILE, material.routes_conf)
     _write(out / POSTGRES_PASSWORD_FILE, material.postgres_password)
     _write(out / DATABASE_URL_FILE, material.database_url)
     return material

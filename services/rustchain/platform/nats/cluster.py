@@ -1,13 +1,17 @@
 """A JetStream cluster on one machine: N nats-server processes routed to each other.
 
 `rustchain up --nats-cluster 3` runs one; each member has its own name, ports and JetStream
-files, and each stream is kept on RUSTCHAIN_NATS_REPLICAS of them (the deployment sets it to the
-cluster's size). Clients are given every member's URL, so they
+files, and the routes between them present a password made for the cluster (a server without it
+is refused: it would see every tenant's events). Each stream is kept on RUSTCHAIN_NATS_REPLICAS of
+them (the deployment sets it to the cluster's size). Clients are given every member's URL, so they
 reach the survivors when one member dies; JetStream keeps accepting events while a majority runs.
 """
 
 from __future__ import annotations
 
+import json
+import secrets
+from collections.abc import Sequence
 from dataclasses import replace
 
 from rustchain.platform.nats.server import (
@@ -15,12 +19,36 @@ from rustchain.platform.nats.server import (
     NatsServer,
     NatsServerError,
     NatsServerSettings,
+    cluster_block,
     free_port,
 )
 
 CLUSTER_NAME = "rustchain"
+ROUTE_USER = "route"
+ROUTE_PORT = 6222
+"""The route port of a server of the production cluster (nats-cluster.yaml)."""
 CLUSTER_SIZES = (1, 3, 5)
 """A JetStream cluster needs a majority of its members to accept writes: odd sizes only."""
+
+
+def route_urls(password: str, servers: Sequence[tuple[str, int]]) -> tuple[str, ...]:
+    """The route URL of each (host, route port), with the cluster's credentials."""
+    return tuple(f"nats-route://{ROUTE_USER}:{password}@{host}:{port}" for host, port in servers)
+
+
+def routes_include(password: str, hosts: Sequence[str], port: int = ROUTE_PORT) -> str:
+    """A nats-server include with the `cluster` block of a cluster whose members are `hosts`
+    (the production StatefulSet's pods): it holds the routes' password, so it is a Secret.
+    JSON is valid NATS configuration syntax."""
+    routes = ClusterRoutes(
+        CLUSTER_NAME, port, route_urls(password, [(h, port) for h in hosts]), ROUTE_USER, password
+    )
+    return json.dumps({"cluster": cluster_block(routes, f"0.0.0.0:{port}")}, indent=2) + "\n"
+
+
+def new_route_password() -> str:
+    """A fresh password for a cluster's routes (URL-safe: it goes inside the route URLs)."""
+    return secrets.token_urlsafe(32)
 
 
 class ClusterSizeError(ValueError):
@@ -43,14 +71,19 @@ class NatsCluster:
     def __init__(self, settings: NatsServerSettings, size: int) -> None:
         check_cluster_size(size)
         route_ports = [free_port(settings.host) for _ in range(size)]
-        routes = tuple(f"nats-route://{settings.host}:{port}" for port in route_ports)
+        # The routes' credentials live as long as this cluster object (restarts keep them); each
+        # member's configuration file, which holds them, is private to the deployment's user.
+        password = new_route_password()
+        routes = route_urls(password, [(settings.host, port) for port in route_ports])
         self.members = [
             NatsServer(
                 replace(
                     settings,
                     store_dir=settings.store_dir / f"node-{index}",
                     server_name=f"{CLUSTER_NAME}-{index}",
-                    cluster=ClusterRoutes(CLUSTER_NAME, route_ports[index], routes),
+                    cluster=ClusterRoutes(
+                        CLUSTER_NAME, route_ports[index], routes, ROUTE_USER, password
+                    ),
                 )
             )
             for index in range(size)

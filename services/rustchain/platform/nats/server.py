@@ -59,11 +59,14 @@ def nats_server_binary() -> Path:
 
 @dataclass(frozen=True)
 class ClusterRoutes:
-    """A server's place in a JetStream cluster: the cluster's name, its route port, its peers."""
+    """A server's place in a JetStream cluster: the cluster's name, its route port, its peers
+    (their URLs carry the credentials), and the credentials a peer's route must present."""
 
     name: str
     port: int
     routes: tuple[str, ...]
+    user: str
+    password: str
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,17 @@ class NatsServerSettings:
         )
 
 
+def cluster_block(routes: ClusterRoutes, listen: str) -> dict[str, object]:
+    """The `cluster` block of a member's configuration: its routes, and the credentials a peer's
+    route must present (a server without them is refused: it would see every tenant's events)."""
+    return {
+        "name": routes.name,
+        "listen": listen,
+        "routes": list(routes.routes),
+        "authorization": {"user": routes.user, "password": routes.password},
+    }
+
+
 def _config(settings: NatsServerSettings, port: int, monitor_port: int) -> str:
     # The server keeps JetStream's files in a `jetstream` folder of its own under store_dir.
     jetstream = {"store_dir": str(settings.store_dir)}
@@ -109,11 +123,9 @@ def _config(settings: NatsServerSettings, port: int, monitor_port: int) -> str:
         "jetstream": jetstream,
     }
     if settings.cluster is not None:
-        document["cluster"] = {
-            "name": settings.cluster.name,
-            "listen": f"{settings.host}:{settings.cluster.port}",
-            "routes": list(settings.cluster.routes),
-        }
+        document["cluster"] = cluster_block(
+            settings.cluster, f"{settings.host}:{settings.cluster.port}"
+        )
     if settings.callout is not None:
         document.update(server_configuration(settings.callout))
     return json.dumps(document, indent=2)

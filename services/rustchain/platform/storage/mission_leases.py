@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 import psycopg
+from eventsourcing.persistence import PersistenceError
 from psycopg.sql import SQL, Composed, Identifier
 
 from rustchain.platform.storage.event_store import (
@@ -36,6 +38,7 @@ DEFAULT_CAPACITY = 200
 _MIN_LEASE_SECONDS = 0.2
 N = TypeVar("N", int, float)
 _LISTEN_POLL_SECONDS = 0.5
+_log = logging.getLogger(__name__)
 """How often the listening thread looks up from its connection to see whether to stop."""
 
 
@@ -251,6 +254,7 @@ class PostgresMissionLeases:
         """Up to `limit` free or expired leases, skipping rows another replica is deciding."""
         if limit <= 0:
             return []
+        self._end_stuck_holders()
         rows = self._rows(
             SQL(
                 "WITH free AS (SELECT tenant, mission_id FROM {t}"
@@ -264,6 +268,41 @@ class PostgresMissionLeases:
             (limit, self.replica.owner, self._period),
         )
         return self._leases(rows)
+
+    def _end_stuck_holders(self) -> None:
+        """End the sessions that still lock the row of a lease expired a whole period ago.
+
+        A claim skips a locked row, and a zombie's session can hold one indefinitely: cut off
+        (or frozen) after its append's statement ran but before the message that ends it, the
+        session is "active", so no idle-in-transaction limit ends it, and TCP may not notice for
+        hours. Its lease is long gone and the fence refuses its writes: ending the session
+        (`pg_terminate_backend`, allowed for sessions of the same role) frees the row for the
+        next claim. Only the one transaction locking the row (its xid is the row's xmax) is ended.
+        """
+        try:
+            rows = self._rows(
+                SQL(
+                    "SELECT l.mission_id, l.owner, pg_terminate_backend(a.pid) AS ended"
+                    " FROM {t} AS l JOIN pg_stat_activity AS a ON a.backend_xid = l.xmax"
+                    " WHERE NOT l.finished"
+                    " AND l.expires_at < clock_timestamp() - %s * interval '1 second'"
+                    " AND a.xact_start < clock_timestamp() - %s * interval '1 second'"
+                    " AND a.datname = current_database() AND a.usename = current_user"
+                    " AND a.pid <> pg_backend_pid()"
+                ).format(t=self._table),
+                (self._period, self._period),
+            )
+        except PersistenceError as error:  # the claim itself goes on
+            _log.warning("could not look for sessions stuck on expired leases: %s", error)
+            return
+        for row in rows:
+            _log.warning(
+                "ended a session of executor %s that held the expired lease of mission %s"
+                " locked (%s)",
+                row["owner"],
+                row["mission_id"],
+                "ended" if row["ended"] else "could not be ended",
+            )
 
     def renew(self, leases: Iterable[Lease]) -> set[Lease]:
         """Extend the leases still ours at their epoch and unexpired; returns those."""

@@ -354,22 +354,26 @@ def _sessions_named(url: str, application: str) -> int:
     return int(row[0]) if row else 0
 
 
-def test_a_session_cut_off_mid_statement_is_ended_so_the_takeover_goes_on(
+def test_a_session_cut_off_mid_append_is_ended_so_takeovers_and_appends_go_on(
     cluster: Cluster,
 ) -> None:
     async def scenario() -> None:
         cut_off, successor = cluster.add("cut-off"), cluster.add("successor")
         cut_off.application.start(TENANT, _plan(1), {}, "m1", take=True)
         url = cluster.settings.database_url or ""
-        table = f"{cluster.settings.name}_leases"
-        connection = psycopg.connect(url, autocommit=True, application_name=STUCK)
+        store = cluster.settings.name
+        stuck = f"rustchain {store} cut-off"  # as the store names its executors' sessions
+        connection = psycopg.connect(url, autocommit=True, application_name=stuck)
         try:
-            # The lease check ran, the message ending it never arrived (a partition, a frozen
-            # writer): the session stays "active", locking the row, past any idle limit.
+            # An append's lease check and its lock of the events table ran; the message ending
+            # them never arrived (a partition, a frozen writer). The session stays "active",
+            # holding both locks, past any idle limit.
             pgconn = connection.pgconn
             pgconn.enter_pipeline_mode()
-            check = f"SELECT epoch FROM {table} WHERE tenant = $1 AND mission_id = $2 FOR SHARE"
+            pgconn.send_query_params(b"BEGIN", None)
+            check = f"SELECT 1 FROM {store}_leases WHERE tenant = $1 AND mission_id = $2 FOR SHARE"
             pgconn.send_query_params(check.encode(), [TENANT.encode(), b"m1"])
+            pgconn.send_query_params(f"LOCK TABLE {store}_events IN EXCLUSIVE MODE".encode(), None)
             pgconn.flush()
             taken: list[Lease] = []
             await wait_until(
@@ -379,8 +383,10 @@ def test_a_session_cut_off_mid_statement_is_ended_so_the_takeover_goes_on(
             )
             assert taken == [Lease(TENANT, "m1", "successor", 2)]
             await wait_until(
-                lambda: _sessions_named(url, STUCK) == 0, WAIT_SECONDS, "the stuck session ended"
+                lambda: _sessions_named(url, stuck) == 0, WAIT_SECONDS, "the stuck session ended"
             )
+            # The events table is free again: appends go on.
+            assert successor.application.start(TENANT, _plan(1), {}, "m2", take=True) == "m2"
         finally:
             connection.pgconn.finish()
 

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 import psycopg
 from eventsourcing.persistence import PersistenceError
+from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composed, Identifier
 
 from rustchain.platform.storage.event_store import (
@@ -29,7 +31,7 @@ from rustchain.platform.storage.event_store import (
     replica_id,
 )
 from rustchain.platform.storage.fenced_recorder import FencedPostgresProcessRecorder
-from rustchain.platform.storage.lease_fence import FIRST_EPOCH, Lease
+from rustchain.platform.storage.lease_fence import FIRST_EPOCH, LEASES_TABLE_SUFFIX, Lease
 
 LEASE_SECONDS_VARIABLE = "RUSTCHAIN_LEASE_SECONDS"
 CAPACITY_VARIABLE = "RUSTCHAIN_EXECUTOR_CAPACITY"
@@ -39,6 +41,8 @@ _MIN_LEASE_SECONDS = 0.2
 N = TypeVar("N", int, float)
 _LISTEN_POLL_SECONDS = 0.5
 _log = logging.getLogger(__name__)
+_Query = Callable[[SQL | Composed, tuple[Any, ...]], list[Any]]
+"""Runs a statement and returns its rows (on the store's pool, or the listener's connection)."""
 """How often the listening thread looks up from its connection to see whether to stop."""
 
 
@@ -220,6 +224,9 @@ class PostgresMissionLeases:
         self._changes: Identifier = recorder.changes_channel
         self._changes_name: str = recorder.changes_channel_name
         self._period = replica.lease_seconds
+        # Every session of this store's executors is named `rustchain <store> <replica>`.
+        store_name = recorder.leases_table_name.removesuffix(LEASES_TABLE_SUFFIX)
+        self._sessions = f"rustchain {store_name} "
 
     def _rows(self, statement: SQL | Composed, params: tuple[Any, ...]) -> list[Any]:
         with self._datastore.transaction(commit=True) as cursor:
@@ -254,7 +261,7 @@ class PostgresMissionLeases:
         """Up to `limit` free or expired leases, skipping rows another replica is deciding."""
         if limit <= 0:
             return []
-        self._end_stuck_holders()
+        self._end_stuck_holders(self._rows)
         rows = self._rows(
             SQL(
                 "WITH free AS (SELECT tenant, mission_id FROM {t}"
@@ -269,39 +276,40 @@ class PostgresMissionLeases:
         )
         return self._leases(rows)
 
-    def _end_stuck_holders(self) -> None:
-        """End the sessions that still lock the row of a lease expired a whole period ago.
+    def _end_stuck_holders(self, run: _Query) -> None:
+        """End the sessions of this store's executors stuck inside a transaction, waiting on
+        their client for longer than a lease period.
 
-        A claim skips a locked row, and a zombie's session can hold one indefinitely: cut off
-        (or frozen) after its append's statement ran but before the message that ends it, the
-        session is "active", so no idle-in-transaction limit ends it, and TCP may not notice for
-        hours. Its lease is long gone and the fence refuses its writes: ending the session
-        (`pg_terminate_backend`, allowed for sessions of the same role) frees the row for the
-        next claim. Only the one transaction locking the row (its xid is the row's xmax) is ended.
+        Their locks (the lease row an append checked, the events table it locked) would hold up
+        every takeover and every other replica's appends: a claim skips a locked row, and an
+        append waits for the table. A session cut off (or frozen) after a statement ran but
+        before the message that ends it is "active", so no idle-in-transaction limit ends it,
+        and TCP may not notice for hours. Its replica's writes are refused by the fence anyway;
+        ending the session (`pg_terminate_backend`, allowed for sessions of the same role)
+        frees what it holds. Only sessions named as this store's executors' are ended.
         """
         try:
-            rows = self._rows(
+            rows = run(
                 SQL(
-                    "SELECT l.mission_id, l.owner, pg_terminate_backend(a.pid) AS ended"
-                    " FROM {t} AS l JOIN pg_stat_activity AS a ON a.backend_xid = l.xmax"
-                    " WHERE NOT l.finished"
-                    " AND l.expires_at < clock_timestamp() - %s * interval '1 second'"
-                    " AND a.xact_start < clock_timestamp() - %s * interval '1 second'"
-                    " AND a.datname = current_database() AND a.usename = current_user"
-                    " AND a.pid <> pg_backend_pid()"
-                ).format(t=self._table),
-                (self._period, self._period),
+                    "SELECT application_name, pg_terminate_backend(pid) AS ended"
+                    " FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND usename = current_user"
+                    " AND pid <> pg_backend_pid() AND starts_with(application_name, %s)"
+                    " AND wait_event = 'ClientRead'"
+                    " AND state IN ('active', 'idle in transaction')"
+                    " AND xact_start < clock_timestamp() - %s * interval '1 second'"
+                ),
+                (self._sessions, self._period),
             )
-        except PersistenceError as error:  # the claim itself goes on
-            _log.warning("could not look for sessions stuck on expired leases: %s", error)
+        except (PersistenceError, psycopg.Error) as error:  # the claims go on all the same
+            _log.warning("could not look for executor sessions stuck in a transaction: %s", error)
             return
         for row in rows:
             _log.warning(
-                "ended a session of executor %s that held the expired lease of mission %s"
-                " locked (%s)",
-                row["owner"],
-                row["mission_id"],
-                "ended" if row["ended"] else "could not be ended",
+                "%s a session of %s stuck in a transaction for over %g s, waiting on its client",
+                "ended" if row["ended"] else "could not end",
+                row["application_name"],
+                self._period,
             )
 
     def renew(self, leases: Iterable[Lease]) -> set[Lease]:
@@ -390,9 +398,21 @@ class PostgresMissionLeases:
                     with psycopg.connect(autocommit=True, **settings) as connection:
                         connection.execute(SQL("LISTEN {c}").format(c=self._channel))
                         connection.execute(SQL("LISTEN {c}").format(c=self._changes))
+
+                        def rows(statement: SQL | Composed, params: tuple[Any, ...]) -> list[Any]:
+                            with connection.cursor(row_factory=dict_row) as cursor:
+                                return cursor.execute(statement, params).fetchall()
+
+                        checked = time.monotonic()
                         while not stopping.is_set():
                             for notify in connection.notifies(timeout=_LISTEN_POLL_SECONDS):
                                 heard(notify)
+                            if time.monotonic() - checked >= self.replica.heartbeat_seconds:
+                                # From this thread too: a stuck lock can block the event loop
+                                # (its appends wait for the events table), and with it the
+                                # heartbeat's claims.
+                                self._end_stuck_holders(rows)
+                                checked = time.monotonic()
                 except psycopg.Error:
                     # Unreachable for now: the heartbeat claims meanwhile; listen again later.
                     stopping.wait(self.replica.heartbeat_seconds)

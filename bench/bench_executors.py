@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+from tests.conditions import wait_until_sync
 
 from rustchain.domain.plans.compiler import compile_mission
 from rustchain.generated.rustchain.executor.v1 import executor_pb2, executor_pb2_grpc
@@ -180,14 +181,6 @@ class Throughput:
     sessions_at_peak: int
 
 
-def _wait(condition: object, what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT_SECONDS
-    while not callable(condition) or not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting until {what}")
-        time.sleep(POLL_SECONDS)  # polling interval of a bounded wait
-
-
 def _missions_per_second(count: int) -> Throughput:
     plan = _plan_json(3)
     with _database() as url, Replicas.run(count, url) as replicas:
@@ -201,7 +194,9 @@ def _missions_per_second(count: int) -> Throughput:
             done = {m for m, _, finished in replicas.leases() if finished}
             return missions <= done
 
-        _wait(all_finished, f"{MISSIONS} missions finished on {count} executor(s)")
+        wait_until_sync(
+            all_finished, TIMEOUT_SECONDS, f"{MISSIONS} missions finished on {count} executor(s)"
+        )
         return Throughput(MISSIONS / (time.monotonic() - began), at_rest, peak)
 
 
@@ -219,7 +214,7 @@ def _takeover_seconds() -> list[float]:
         def victim_drives() -> bool:
             return any(o == "executor-1" and not f for _, o, f in replicas.leases())
 
-        _wait(victim_drives, "executor-1 drives a mission")
+        wait_until_sync(victim_drives, TIMEOUT_SECONDS, "executor-1 drives a mission")
         held = [m for m, o, f in replicas.leases() if o == "executor-1" and not f]
         replicas.processes["executor-1"].kill()
         killed_at = datetime.now(UTC)
@@ -240,7 +235,7 @@ def _takeover_seconds() -> list[float]:
                         next_step[mission] = (min(later) - killed_at).total_seconds()
                 return len(next_step) == len(held)
 
-            _wait(resumed, "executor-1's missions went on elsewhere")
+            wait_until_sync(resumed, TIMEOUT_SECONDS, "executor-1's missions went on elsewhere")
         finally:
             store.close()
         return sorted(next_step.values())

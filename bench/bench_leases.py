@@ -23,6 +23,7 @@ from typing import Any
 
 import psycopg
 from pydantic import BaseModel, ConfigDict
+from tests.conditions import wait_until
 
 from bench.bench_executor import REGISTRY, chain_plan
 from rustchain.bootstrap.executor import build_executor
@@ -160,12 +161,11 @@ def _takeover(home: Path, store: RecorderEventStore) -> float:
     async def run() -> float:
         await first.start(StartMission("bench", plan, mission_id="t1"))
         second.resume_unfinished()
-        while recorded() < 2:  # MissionStarted, StepStarted
-            await asyncio.sleep(0.005)  # a bench's measuring loop, not a test's synchronisation
+        # MissionStarted, StepStarted; then the successor's first fact: the interrupted step's fate
+        await wait_until(lambda: recorded() >= 2, 60, "the first replica started the step")
         leases.stopped = True
         stopped = time.perf_counter()
-        while recorded() < 3:  # the successor's first fact: the interrupted step's fate
-            await asyncio.sleep(0.005)
+        await wait_until(lambda: recorded() >= 3, 60, "the successor recorded a fact")
         elapsed = time.perf_counter() - stopped
         await second.finished("bench", "t1")
         await first.stop()

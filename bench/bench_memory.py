@@ -21,17 +21,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
-from tests.integration.trainer_process import start_trainer
+from tests.conditions import wait_until_sync
+from tests.integration.trainer_process import finish_missions, start_trainer
 
-from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.events.names import stream_name
 from rustchain.platform.nats.jetstream import connect
-from rustchain.platform.nats.relay import JetStreamRelay
 from rustchain.platform.nats.server import NatsServer, NatsServerSettings
-from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
 from rustchain.platform.storage.memory_store import MemoryStore, SqliteMemoryStore
 from rustchain.platform.storage.postgres_memory_store import PostgresMemoryStore
-from rustchain.steps import default_registry
 from rustchain.trainer.consumer import DURABLE
 from rustchain.trainer.postgres_trajectory_store import PostgresTrajectoryStore
 
@@ -191,46 +188,24 @@ def bench_memory(home: Path, url: str | None) -> None:
         print("(PostgreSQL searched after ANALYZE of the loaded table, as autovacuum makes it)")
 
 
-def _finish_missions(home: Path, nats_url: str) -> None:
-    from tests.unit.compile_helpers import plan_of
-
-    store = open_event_store(EventStoreSettings(name="executor", home=home))
-    executor = build_executor(
-        {"RUSTCHAIN_HOME": str(home)},
-        store,
-        registry=default_registry(include_plugins=False),
-        policy_for=None,
-    )
-    plan = plan_of(MISSION)
-
-    async def run_all() -> None:
-        for _ in range(MISSIONS):
-            await executor.drive("bench", executor.start("bench", plan, {}))
-
-    try:
-        asyncio.run(run_all())
-        asyncio.run(JetStreamRelay(store, nats_url).catch_up(timeout=60))
-    finally:
-        store.close()
-
-
 def _trajectories_per_second(nats_url: str, url: str, trainers: int) -> float:
     """Trajectories/s from the first recorded to the last, with `trainers` processes."""
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     PostgresTrajectoryStore(url, prefix).close()
     processes = [start_trainer(nats_url, url, prefix, 30, REPO) for _ in range(trainers)]
     first_at: tuple[float, int] | None = None
-    deadline = time.monotonic() + 120
     try:
         with psycopg.connect(url, autocommit=True) as connection:
-            while time.monotonic() < deadline:
+
+            def recorded_all() -> bool:
+                nonlocal first_at
                 row = connection.execute(f"SELECT count(*) FROM {prefix}_trajectories").fetchone()
                 count = int(row[0]) if row else 0
                 if count and first_at is None:
                     first_at = (time.perf_counter(), count)
-                if count >= MISSIONS:
-                    break
-                time.sleep(0.005)  # a poll of another process's progress, not a synchronisation
+                return count >= MISSIONS
+
+            wait_until_sync(recorded_all, 120, f"{trainers} trainer(s) recorded every mission")
         finished = time.perf_counter()
     finally:
         for process in processes:
@@ -239,8 +214,7 @@ def _trajectories_per_second(nats_url: str, url: str, trainers: int) -> float:
             process.wait()
         _drop(url, prefix, "trajectories", "deliveries")
         asyncio.run(_forget_durable(nats_url))
-    if first_at is None or count < MISSIONS:
-        raise RuntimeError(f"only {count} of {MISSIONS} trajectories within 120 s")
+    assert first_at is not None  # every trajectory was recorded, so a first one was seen
     return (MISSIONS - first_at[1]) / max(finished - first_at[0], 1e-9)
 
 
@@ -261,7 +235,7 @@ def bench_trainers(home: Path, url: str | None) -> None:
     server = NatsServer(NatsServerSettings(store_dir=home / "nats"))
     server.start()
     try:
-        _finish_missions(home, server.url)
+        finish_missions(home, server.url, MISSION, MISSIONS, tenant="bench")
         rates = {n: _trajectories_per_second(server.url, url, n) for n in (1, 2)}
     finally:
         server.stop()

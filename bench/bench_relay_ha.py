@@ -17,10 +17,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+from tests.conditions import wait_until_sync
 
 from bench.bench_events import _drafts, _postgres_url
 from rustchain.domain.events.envelope import EventDraft
@@ -147,14 +147,6 @@ def _relay_process(settings: EventStoreSettings, url: str, log: Path) -> subproc
         )
 
 
-def _wait(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError("timed out waiting for a relay")
-        time.sleep(0.005)  # polling period of the measurement
-
-
 async def _failovers(settings: EventStoreSettings, url: str) -> list[float]:
     """SIGKILL the active relay with events waiting; seconds until the standby publishes one."""
     store = open_event_store(settings)
@@ -177,13 +169,21 @@ async def _failovers(settings: EventStoreSettings, url: str) -> list[float]:
         store.append(_drafts(10, "relay"))
         active_log = logs / "relay-0.log"
         processes.append(_relay_process(settings, url, active_log))
-        _wait(lambda: said(active_log, "active:"), 30)
+        wait_until_sync(lambda: said(active_log, "active:"), 30, "the first relay is active")
         times: list[float] = []
         for round_number in range(1, FAILOVERS + 1):
             standby_log = logs / f"relay-{round_number}.log"
             processes.append(_relay_process(settings, url, standby_log))
-            _wait(lambda: said(standby_log, "standby:"), 30)  # noqa: B023 - used at once
-            _wait(lambda: store.tracked_position("jetstream_relay") == store.last_position(), 30)
+            wait_until_sync(
+                lambda: said(standby_log, "standby:"),  # noqa: B023 - used at once
+                30,
+                "the new relay stands by",
+            )
+            wait_until_sync(
+                lambda: store.tracked_position("jetstream_relay") == store.last_position(),
+                30,
+                "the active relay published every event",
+            )
             before = await held()
             processes[-2].send_signal(signal.SIGKILL)
             killed = time.perf_counter()

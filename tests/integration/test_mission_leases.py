@@ -375,12 +375,17 @@ def test_a_session_cut_off_mid_append_is_ended_so_takeovers_and_appends_go_on(
             pgconn.send_query_params(check.encode(), [TENANT.encode(), b"m1"])
             pgconn.send_query_params(f"LOCK TABLE {store}_events IN EXCLUSIVE MODE".encode(), None)
             pgconn.flush()
+            # The successor's listening thread looks for stuck sessions at each heartbeat period.
+            stop_listening = successor.leases.listen(lambda: None, lambda tenant, mission: None)
             taken: list[Lease] = []
-            await wait_until(
-                lambda: bool(taken.extend(successor.leases.claim(1)) or taken),
-                WAIT_SECONDS,
-                "the successor claimed the lease the cut-off session held locked",
-            )
+            try:
+                await wait_until(
+                    lambda: bool(taken.extend(successor.leases.claim(1)) or taken),
+                    WAIT_SECONDS,
+                    "the successor claimed the lease the cut-off session held locked",
+                )
+            finally:
+                stop_listening()
             assert taken == [Lease(TENANT, "m1", "successor", 2)]
             await wait_until(
                 lambda: _sessions_named(url, stuck) == 0, WAIT_SECONDS, "the stuck session ended"

@@ -13,19 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.events.envelope import EventDraft
 from rustchain.domain.events.names import stream_name
 from rustchain.platform.nats.jetstream import connect
 from rustchain.platform.nats.relay import JetStreamRelay
 from rustchain.platform.nats.server import NatsServer
 from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
-from rustchain.steps import default_registry
 from rustchain.trainer.consumer import DURABLE, TrajectoryConsumer, finished_subject
 from rustchain.trainer.postgres_trajectory_store import PostgresTrajectoryStore
 from rustchain.trainer.trajectory_store import SqliteTrajectoryStore, TrajectoryStore
 from tests.integration.conftest import postgres_url
 from tests.integration.postgres_databases import drop_tables, table_prefix
+from tests.integration.trainer_process import finish_missions
 from tests.unit.compile_helpers import plan_of
 
 MISSION = """\
@@ -63,22 +62,7 @@ def trajectories(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Tra
 
 
 def _run_missions(home: Path, nats_url: str, count: int) -> list[str]:
-    store = open_event_store(EventStoreSettings(name="executor", home=home))
-    executor = build_executor(
-        {"RUSTCHAIN_HOME": str(home)},
-        store,
-        registry=default_registry(include_plugins=False),
-        policy_for=None,
-    )
-    plan = plan_of(MISSION)
-    missions = []
-    for _ in range(count):
-        mission = executor.start("acme", plan, {"who": "Ada"})
-        asyncio.run(executor.drive("acme", mission))
-        missions.append(mission)
-    asyncio.run(JetStreamRelay(store, nats_url).catch_up(timeout=30))
-    store.close()
-    return missions
+    return finish_missions(home, nats_url, MISSION, count, variables={"who": "Ada"})
 
 
 def test_each_finished_mission_becomes_one_trajectory(

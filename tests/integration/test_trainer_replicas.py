@@ -5,7 +5,6 @@ each tenant's trajectories stay its own."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -15,19 +14,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from rustchain.bootstrap.executor import build_executor
 from rustchain.domain.runs.trajectory import Trajectory
-from rustchain.platform.nats.relay import JetStreamRelay
 from rustchain.platform.nats.server import NatsServer
-from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
-from rustchain.steps import default_registry
 from rustchain.trainer.postgres_trajectory_store import PostgresTrajectoryStore
 from tests.conditions import wait_until_sync
 from tests.integration.conftest import postgres_url
 from tests.integration.postgres_databases import drop_tables, table_prefix
-from tests.integration.trainer_process import start_trainer
+from tests.integration.trainer_process import finish_missions, start_trainer
 from tests.paths import REPO
-from tests.unit.compile_helpers import plan_of
 
 pytestmark = pytest.mark.postgres
 
@@ -65,26 +59,7 @@ def _start_trainer(nats_url: str, url: str, prefix: str) -> subprocess.Popen[byt
 
 
 def _finish_missions(home: Path, nats_url: str, count: int, tenant: str = "acme") -> list[str]:
-    """Run `count` missions of the tenant to their end on the executor under `home`, relayed to
-    JetStream."""
-    store = open_event_store(EventStoreSettings(name="executor", home=home))
-    executor = build_executor(
-        {"RUSTCHAIN_HOME": str(home)},
-        store,
-        registry=default_registry(include_plugins=False),
-        policy_for=None,
-    )
-    plan = plan_of(MISSION)
-    missions = []
-    try:
-        for _ in range(count):
-            mission = executor.start(tenant, plan, {})
-            asyncio.run(executor.drive(tenant, mission))
-            missions.append(mission)
-        asyncio.run(JetStreamRelay(store, nats_url).catch_up(timeout=30))
-    finally:
-        store.close()
-    return missions
+    return finish_missions(home, nats_url, MISSION, count, tenant)
 
 
 def _count(url: str, table: str) -> int:

@@ -1,5 +1,6 @@
 """A trainer consumer in a process of its own, for the replica tests: it records trajectories
-into the PostgreSQL tables it is given until SIGTERM (or SIGKILL, which is the point)."""
+into the PostgreSQL tables it is given until SIGTERM (or SIGKILL, which is the point). And the
+finished missions a trainer consumes: run on an executor, relayed to JetStream."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rustchain.bootstrap.executor import build_executor
+from rustchain.platform.nats.relay import JetStreamRelay
+from rustchain.platform.storage.event_store import EventStoreSettings, open_event_store
+from rustchain.steps import default_registry
 from rustchain.trainer.consuming import consume_until
 from rustchain.trainer.postgres_trajectory_store import PostgresTrajectoryStore
+from tests.unit.compile_helpers import plan_of
 
 
 async def _consume(nats_url: str, database_url: str, prefix: str, ack_wait: float) -> None:
@@ -31,6 +37,39 @@ def start_trainer(
     command = [sys.executable, "-m", __name__, "--nats-url", nats_url]
     command += ["--database-url", database_url, "--prefix", prefix, "--ack-wait", str(ack_wait)]
     return subprocess.Popen(command, cwd=cwd)
+
+
+def finish_missions(
+    home: Path,
+    nats_url: str,
+    mission: str,
+    count: int,
+    tenant: str = "acme",
+    variables: dict[str, str] | None = None,
+) -> list[str]:
+    """Run `count` copies of the mission YAML to their end on the executor under `home`, one
+    after another, and relay them to JetStream; their ids."""
+    store = open_event_store(EventStoreSettings(name="executor", home=home))
+    executor = build_executor(
+        {"RUSTCHAIN_HOME": str(home)},
+        store,
+        registry=default_registry(include_plugins=False),
+        policy_for=None,
+    )
+    plan = plan_of(mission)
+
+    async def run_all() -> list[str]:
+        missions = []
+        for _ in range(count):
+            missions.append(executor.start(tenant, plan, dict(variables or {})))
+            await executor.drive(tenant, missions[-1])
+        await JetStreamRelay(store, nats_url).catch_up(timeout=60)
+        return missions
+
+    try:
+        return asyncio.run(run_all())
+    finally:
+        store.close()
 
 
 def main() -> None:

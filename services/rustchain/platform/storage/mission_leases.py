@@ -21,7 +21,6 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 import psycopg
-from eventsourcing.persistence import PersistenceError
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composed, Identifier
 
@@ -41,8 +40,6 @@ _MIN_LEASE_SECONDS = 0.2
 N = TypeVar("N", int, float)
 _LISTEN_POLL_SECONDS = 0.5
 _log = logging.getLogger(__name__)
-_Query = Callable[[SQL | Composed, tuple[Any, ...]], list[Any]]
-"""Runs a statement and returns its rows (on the store's pool, or the listener's connection)."""
 """How often the listening thread looks up from its connection to see whether to stop."""
 
 
@@ -261,7 +258,6 @@ class PostgresMissionLeases:
         """Up to `limit` free or expired leases, skipping rows another replica is deciding."""
         if limit <= 0:
             return []
-        self._end_stuck_holders(self._rows)
         rows = self._rows(
             SQL(
                 "WITH free AS (SELECT tenant, mission_id FROM {t}"
@@ -276,7 +272,7 @@ class PostgresMissionLeases:
         )
         return self._leases(rows)
 
-    def _end_stuck_holders(self, run: _Query) -> None:
+    def _end_stuck_holders(self, connection: psycopg.Connection[Any]) -> None:
         """End the sessions of this store's executors stuck inside a transaction, waiting on
         their client for longer than a lease period.
 
@@ -289,19 +285,23 @@ class PostgresMissionLeases:
         frees what it holds. Only sessions named as this store's executors' are ended.
         """
         try:
-            rows = run(
-                SQL(
-                    "SELECT application_name, pg_terminate_backend(pid) AS ended"
-                    " FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND usename = current_user"
-                    " AND pid <> pg_backend_pid() AND starts_with(application_name, %s)"
-                    " AND wait_event = 'ClientRead'"
-                    " AND state IN ('active', 'idle in transaction')"
-                    " AND xact_start < clock_timestamp() - %s * interval '1 second'"
-                ),
-                (self._sessions, self._period),
+            rows = (
+                connection.cursor(row_factory=dict_row)
+                .execute(
+                    SQL(
+                        "SELECT application_name, pg_terminate_backend(pid) AS ended"
+                        " FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND usename = current_user"
+                        " AND pid <> pg_backend_pid() AND starts_with(application_name, %s)"
+                        " AND wait_event = 'ClientRead'"
+                        " AND state IN ('active', 'idle in transaction')"
+                        " AND xact_start < clock_timestamp() - %s * interval '1 second'"
+                    ),
+                    (self._sessions, self._period),
+                )
+                .fetchall()
             )
-        except (PersistenceError, psycopg.Error) as error:  # the claims go on all the same
+        except psycopg.Error as error:  # the listening goes on (or connects again)
             _log.warning("could not look for executor sessions stuck in a transaction: %s", error)
             return
         for row in rows:
@@ -398,20 +398,15 @@ class PostgresMissionLeases:
                     with psycopg.connect(autocommit=True, **settings) as connection:
                         connection.execute(SQL("LISTEN {c}").format(c=self._channel))
                         connection.execute(SQL("LISTEN {c}").format(c=self._changes))
-
-                        def rows(statement: SQL | Composed, params: tuple[Any, ...]) -> list[Any]:
-                            with connection.cursor(row_factory=dict_row) as cursor:
-                                return cursor.execute(statement, params).fetchall()
-
                         checked = time.monotonic()
                         while not stopping.is_set():
                             for notify in connection.notifies(timeout=_LISTEN_POLL_SECONDS):
                                 heard(notify)
                             if time.monotonic() - checked >= self.replica.heartbeat_seconds:
-                                # From this thread too: a stuck lock can block the event loop
-                                # (its appends wait for the events table), and with it the
-                                # heartbeat's claims.
-                                self._end_stuck_holders(rows)
+                                # Here, not in the heartbeat: a stuck lock can block the event
+                                # loop (its appends wait for the events table), and with it the
+                                # heartbeat; this thread and its connection go on.
+                                self._end_stuck_holders(connection)
                                 checked = time.monotonic()
                 except psycopg.Error:
                     # Unreachable for now: the heartbeat claims meanwhile; listen again later.
